@@ -1,0 +1,30 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "swift-rdb",
+    products: [
+        .library(name: "RDBKit", targets: ["RDBKit"]),
+        .library(name: "RDBSinks", targets: ["RDBSinks"]),
+        .executable(name: "rdbcat", targets: ["rdbcat"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        .systemLibrary(name: "CLZF", pkgConfig: "liblzf", providers: [.apt(["liblzf-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        // bytes -> typed events: input windows, wire primitives, compact encodings, RDB and AOF decoders.
+        .target(name: "RDBKit", dependencies: ["CLZF", "CZstd"]),
+        // typed events -> bytes: JSON, JSONL, RESP, RESTORE, reports.
+        .target(name: "RDBSinks", dependencies: ["RDBKit"]),
+        .executableTarget(
+            name: "rdbcat",
+            dependencies: [
+                "RDBKit", "RDBSinks",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "RDBKitTests", dependencies: ["RDBKit", "RDBSinks"]),
+    ]
+)

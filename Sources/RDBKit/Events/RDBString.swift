@@ -1,0 +1,133 @@
+/// A borrowed byte string from the input, or an integer that the file stores in integer form.
+///
+/// Keys, members, fields and values reach a sink as `RDBString`. When the file holds the string as
+/// bytes (raw, or LZF-decompressed into a reused scratch buffer), `bytes` borrows them: the view is
+/// valid only for the duration of the callback, and a sink that keeps it must copy it. When the file
+/// stores the string as an integer (int-encoded strings, intset members, ziplist/listpack integers),
+/// `isInteger` is true and `integer` holds it: its text is the canonical decimal form.
+@frozen
+public struct RDBString {
+    /// The bytes, when not an integer (empty for integers).
+    public let bytes: UnsafeRawBufferPointer
+    /// The integer, when `isInteger`.
+    public let integer: Int64
+    public let isInteger: Bool
+
+    @inlinable
+    public init(bytes: UnsafeRawBufferPointer) {
+        self.bytes = bytes
+        self.integer = 0
+        self.isInteger = false
+    }
+
+    @inlinable
+    public init(integer: Int64) {
+        self.bytes = UnsafeRawBufferPointer(start: nil, count: 0)
+        self.integer = integer
+        self.isInteger = true
+    }
+
+    /// Length of the string's text in bytes.
+    @inlinable
+    public var count: Int { isInteger ? DecimalFormatter.digitCount(integer) : bytes.count }
+
+    /// Calls `body` with the string's bytes; an integer is formatted into a stack buffer first.
+    @inlinable
+    public func withBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
+        if !isInteger { return try body(bytes) }
+        var buffer: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: enough for 20 digits and a sign
+        return try withUnsafeMutableBytes(of: &buffer) { (raw: UnsafeMutableRawBufferPointer) throws(E) -> R in
+            let n = DecimalFormatter.write(integer, into: raw.baseAddress!)
+            return try body(UnsafeRawBufferPointer(start: raw.baseAddress!, count: n))
+        }
+    }
+
+    /// A copy of the bytes (integers as decimal text).
+    public var array: [UInt8] { withBytes { Array($0) } }
+
+    /// The bytes decoded as UTF-8 (invalid sequences repaired), for display and tests.
+    public var string: String { withBytes { String(decoding: $0, as: UTF8.self) } }
+
+    /// The value as an integer if its text is a canonical decimal int64 (what Redis would store as one).
+    public var integerValue: Int64? {
+        if isInteger { return integer }
+        return DecimalFormatter.parseCanonical(bytes)
+    }
+}
+
+/// Integer ⇄ decimal text without Foundation.
+public enum DecimalFormatter {
+    @inlinable
+    public static func digitCount(_ v: Int64) -> Int {
+        var n = v < 0 ? 2 : 1
+        var m = v.magnitude
+        while m >= 10 {
+            m /= 10
+            n += 1
+        }
+        return n
+    }
+
+    /// Writes the decimal form of `v` at `out` (at least 20 bytes) and returns its length.
+    @inlinable
+    public static func write(_ v: Int64, into out: UnsafeMutableRawPointer) -> Int {
+        var m = v.magnitude
+        let len = digitCount(v)
+        var i = len
+        repeat {
+            i -= 1
+            out.storeBytes(of: UInt8(truncatingIfNeeded: m % 10) &+ 0x30, toByteOffset: i, as: UInt8.self)
+            m /= 10
+        } while m != 0
+        if v < 0 { out.storeBytes(of: 0x2D, toByteOffset: 0, as: UInt8.self) }
+        return len
+    }
+
+    /// Writes the decimal form of an unsigned value at `out` (at least 20 bytes) and returns its length.
+    @inlinable
+    public static func write(unsigned v: UInt64, into out: UnsafeMutableRawPointer) -> Int {
+        var len = 1
+        var t = v
+        while t >= 10 {
+            t /= 10
+            len += 1
+        }
+        var m = v
+        var i = len
+        repeat {
+            i -= 1
+            out.storeBytes(of: UInt8(truncatingIfNeeded: m % 10) &+ 0x30, toByteOffset: i, as: UInt8.self)
+            m /= 10
+        } while m != 0
+        return len
+    }
+
+    /// Parses the canonical decimal form of an int64 (no sign `+`, no leading zeros, no `-0`).
+    public static func parseCanonical(_ b: UnsafeRawBufferPointer) -> Int64? {
+        let n = b.count
+        if n == 0 || n > 20 { return nil }
+        var i = 0
+        var negative = false
+        if b[0] == 0x2D {
+            negative = true
+            i = 1
+            if n == 1 { return nil }
+        }
+        if b[i] == 0x30 { return (n == 1) ? 0 : nil }
+        var m: UInt64 = 0
+        while i < n {
+            let d = b[i] &- 0x30
+            if d > 9 { return nil }
+            let (x, o1) = m.multipliedReportingOverflow(by: 10)
+            let (y, o2) = x.addingReportingOverflow(UInt64(d))
+            if o1 || o2 { return nil }
+            m = y
+            i += 1
+        }
+        if negative {
+            if m > UInt64(Int64.max) + 1 { return nil }
+            return m == UInt64(Int64.max) + 1 ? Int64.min : -Int64(m)
+        }
+        return m > UInt64(Int64.max) ? nil : Int64(m)
+    }
+}

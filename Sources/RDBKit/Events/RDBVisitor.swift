@@ -1,0 +1,291 @@
+/// What a sink wants done with a key's value, answered at `beginKey`.
+public enum RDBKeyAction: Sendable {
+    /// Decode the value and deliver its elements.
+    case decode
+    /// Step over the value without decompressing or parsing it; no further events for this key
+    /// (not even `endKey`).
+    case skip
+    /// Step over the value and deliver its bytes as they are in the file (`rawValue`), then `endKey`.
+    /// This is what a RESTORE writer uses to pass values through without re-encoding.
+    case raw
+}
+
+/// Everything known about a key before its value is read.
+public struct RDBKeyInfo: Sendable {
+    /// Database index (from the last SELECTDB; 0 before any).
+    public var db: Int
+    /// The type byte and what it means in this file.
+    public var type: RDBValueType
+    /// Absolute expiry in Unix milliseconds, if the key has one.
+    public var expireAtMs: Int64?
+    /// LRU idle time in seconds (IDLE opcode), if present.
+    public var idleSeconds: UInt64?
+    /// LFU counter (FREQ opcode), if present.
+    public var lfuFrequency: UInt8?
+    /// Absolute offset of the first byte of the key's record (its first prefix opcode or its type byte).
+    public var recordOffset: Int
+    /// Absolute offset of the value (right after the key name).
+    public var valueOffset: Int
+
+    @inlinable public var kind: RDBKind { type.kind }
+
+    @inlinable
+    public init(
+        db: Int, type: RDBValueType, expireAtMs: Int64?, idleSeconds: UInt64?, lfuFrequency: UInt8?,
+        recordOffset: Int, valueOffset: Int
+    ) {
+        self.db = db
+        self.type = type
+        self.expireAtMs = expireAtMs
+        self.idleSeconds = idleSeconds
+        self.lfuFrequency = lfuFrequency
+        self.recordOffset = recordOffset
+        self.valueOffset = valueOffset
+    }
+}
+
+/// A stream entry ID (`ms-seq`).
+@frozen
+public struct StreamID: Hashable, Sendable, Comparable, CustomStringConvertible {
+    public var ms: UInt64
+    public var seq: UInt64
+
+    @inlinable
+    public init(ms: UInt64, seq: UInt64) {
+        self.ms = ms
+        self.seq = seq
+    }
+
+    public static func < (a: StreamID, b: StreamID) -> Bool { (a.ms, a.seq) < (b.ms, b.seq) }
+    public var description: String { "\(ms)-\(seq)" }
+}
+
+/// A stream's own fields, delivered after its entries.
+public struct RDBStreamMetadata: Sendable {
+    /// Live entries (`XLEN`).
+    public var length: UInt64
+    public var lastID: StreamID
+    /// First live ID (v2+; for v1 derived from the entries, 0-0 when empty).
+    public var firstID: StreamID
+    /// v2+; 0-0 for v1.
+    public var maxDeletedEntryID: StreamID
+    /// v2+; equals `length` for v1.
+    public var entriesAdded: UInt64
+    /// Number of consumer groups that follow.
+    public var groupCount: Int
+    /// Stream type version 1...5.
+    public var version: Int
+
+    @inlinable
+    public init(length: UInt64, lastID: StreamID, firstID: StreamID, maxDeletedEntryID: StreamID, entriesAdded: UInt64, groupCount: Int, version: Int) {
+        self.length = length
+        self.lastID = lastID
+        self.firstID = firstID
+        self.maxDeletedEntryID = maxDeletedEntryID
+        self.entriesAdded = entriesAdded
+        self.groupCount = groupCount
+        self.version = version
+    }
+}
+
+/// A consumer group, delivered before its PEL and consumers.
+public struct RDBStreamGroup {
+    public var name: RDBString
+    public var lastDeliveredID: StreamID
+    /// v2+; nil when unknown (stored as -1) or in v1 streams.
+    public var entriesRead: Int64?
+    public var pendingCount: Int
+
+    @inlinable
+    public init(name: RDBString, lastDeliveredID: StreamID, entriesRead: Int64?, pendingCount: Int) {
+        self.name = name
+        self.lastDeliveredID = lastDeliveredID
+        self.entriesRead = entriesRead
+        self.pendingCount = pendingCount
+    }
+}
+
+/// One entry of a group's pending entries list.
+public struct RDBStreamPendingEntry: Sendable {
+    public var id: StreamID
+    public var deliveryTimeMs: Int64
+    public var deliveryCount: UInt64
+
+    @inlinable
+    public init(id: StreamID, deliveryTimeMs: Int64, deliveryCount: UInt64) {
+        self.id = id
+        self.deliveryTimeMs = deliveryTimeMs
+        self.deliveryCount = deliveryCount
+    }
+}
+
+/// A consumer, delivered before the IDs it owns.
+public struct RDBStreamConsumer {
+    public var name: RDBString
+    public var seenTimeMs: Int64
+    /// v3+; equals `seenTimeMs` before.
+    public var activeTimeMs: Int64
+    public var pendingCount: Int
+
+    @inlinable
+    public init(name: RDBString, seenTimeMs: Int64, activeTimeMs: Int64, pendingCount: Int) {
+        self.name = name
+        self.seenTimeMs = seenTimeMs
+        self.activeTimeMs = activeTimeMs
+        self.pendingCount = pendingCount
+    }
+}
+
+/// An element of an array value (type 28).
+@frozen
+public enum RDBArrayValue {
+    case string(RDBString)
+    case integer(Int64)
+    case double(Double)
+}
+
+/// A module type id: 9-character name and encoding version.
+public struct RDBModuleID: Hashable, Sendable, CustomStringConvertible {
+    public let rawValue: UInt64
+    public init(rawValue: UInt64) { self.rawValue = rawValue }
+
+    static let charset = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+
+    public var name: String {
+        var s = [UInt8](repeating: 0, count: 9)
+        for i in 0..<9 { s[8 - i] = RDBModuleID.charset[Int((rawValue >> (10 + 6 * UInt64(i))) & 63)] }
+        return String(decoding: s, as: UTF8.self)
+    }
+
+    public var encodingVersion: Int { Int(rawValue & 1023) }
+    public var description: String { "\(name)/\(encodingVersion)" }
+}
+
+/// How the file's checksum turned out.
+public enum RDBChecksumStatus: Sendable, Hashable {
+    /// The CRC64 trailer matched.
+    case verified(UInt64)
+    /// The trailer was 0: the writer did not compute one.
+    case notWritten
+    /// RDB versions before 5 have no trailer.
+    case absent
+    /// Verification was turned off and the stored value was not checked.
+    case unchecked(UInt64)
+}
+
+/// The sink side of the decoder: one method per event, in the order the file holds them.
+///
+/// Every method has a default that does nothing, so a sink implements only what it needs. Views
+/// (`RDBString`, raw buffers) are valid during the call only. A sink may throw to stop decoding.
+///
+/// Per key: `beginKey` (answer `.decode`, `.skip` or `.raw`), then the value's events (`stringValue`,
+/// `listElement`, `setMember`, `zsetMember`, `hashField`, the stream events, `arrayElement`,
+/// `moduleValue`, or `rawValue`), then `endKey`. A key the server would drop on load because its
+/// collection is empty is reported through `droppedEmptyKey` instead, with no other events.
+public protocol RDBVisitor {
+    /// The header: family and version.
+    mutating func beginFile(_ header: RDBHeader) throws
+    /// An AUX field (`redis-ver`, `ctime`, ...).
+    mutating func auxField(key: RDBString, value: RDBString) throws
+    /// A MODULE_AUX record: the module, when it applies (1 before keys, 2 after), and its raw body
+    /// (the opcode-tagged items up to and including the EOF marker).
+    mutating func moduleAux(_ module: RDBModuleID, when: UInt64, body: UnsafeRawBufferPointer) throws
+    /// A function library (FUNCTION2): its whole source, starting with the `#!engine name=lib` line.
+    mutating func functionLibrary(_ code: RDBString) throws
+    /// A pre-GA function (opcode 0xF6, Redis 7.0 release candidates).
+    mutating func functionPreGA(name: RDBString, engine: RDBString, description: RDBString?, code: RDBString) throws
+    /// SELECTDB.
+    mutating func beginDatabase(_ db: Int) throws
+    /// RESIZEDB: size hints for the current database.
+    mutating func resizeDatabase(keys: UInt64, expires: UInt64) throws
+    /// SLOT_INFO (Redis cluster): size hints for the slot whose keys follow.
+    mutating func slotInfo(slot: UInt64, keys: UInt64, expires: UInt64) throws
+    /// SLOT_IMPORT (Valkey 9): an atomic slot migration job and its slot ranges.
+    mutating func slotImport(job: RDBString, ranges: [ClosedRange<UInt64>]) throws
+    /// KEY_META (Redis 8.6): the raw metadata block that precedes the next key.
+    mutating func keyMetadata(_ raw: UnsafeRawBufferPointer) throws
+
+    /// A key starts. Answer what to do with its value.
+    mutating func beginKey(_ key: RDBString, _ info: RDBKeyInfo) throws -> RDBKeyAction
+    /// A key whose collection is empty: the server drops it on load, so no value events follow.
+    mutating func droppedEmptyKey(_ key: RDBString, _ info: RDBKeyInfo) throws
+    /// The value of a string key.
+    mutating func stringValue(_ value: RDBString) throws
+    mutating func listElement(_ element: RDBString) throws
+    mutating func setMember(_ member: RDBString) throws
+    mutating func zsetMember(_ member: RDBString, score: Double) throws
+    /// A hash field. `expireAtMs` is the field's absolute TTL in Unix ms (hash-field expiration), if any.
+    mutating func hashField(_ field: RDBString, value: RDBString, expireAtMs: Int64?) throws
+    /// A live stream entry begins (deleted entries are not reported).
+    mutating func beginStreamEntry(id: StreamID, fieldCount: Int) throws
+    mutating func streamEntryField(_ field: RDBString, value: RDBString) throws
+    mutating func endStreamEntry() throws
+    /// The stream's own fields, after all entries and before the groups.
+    mutating func streamMetadata(_ metadata: RDBStreamMetadata) throws
+    mutating func beginStreamGroup(_ group: RDBStreamGroup) throws
+    mutating func streamPendingEntry(_ entry: RDBStreamPendingEntry) throws
+    mutating func beginStreamConsumer(_ consumer: RDBStreamConsumer) throws
+    /// An ID the current consumer owns (it is in the group's PEL).
+    mutating func streamConsumerPendingID(_ id: StreamID) throws
+    mutating func endStreamConsumer() throws
+    /// A PEL entry with no owner (stream v5 NACK zone).
+    mutating func streamNackedID(_ id: StreamID) throws
+    mutating func endStreamGroup() throws
+    /// Stream v4+ idempotency settings.
+    mutating func streamIdempotencyConfig(durationSeconds: UInt64, maxEntries: UInt64) throws
+    /// Stream v4+: one recorded idempotent ID of a producer.
+    mutating func streamIdempotentID(producer: RDBString, iid: RDBString, id: StreamID) throws
+    /// Stream v4+ idempotency counters.
+    mutating func streamIdempotencyStats(iidsAdded: UInt64, iidsDuplicates: UInt64) throws
+    /// An element of an array value (type 28), in ascending index order.
+    mutating func arrayElement(index: UInt64, _ value: RDBArrayValue) throws
+    /// A module value: the module and the value's raw bytes as in the file (from the module id on).
+    mutating func moduleValue(_ module: RDBModuleID, raw: UnsafeRawBufferPointer) throws
+    /// The value's bytes as in the file, when `beginKey` answered `.raw`.
+    mutating func rawValue(_ raw: UnsafeRawBufferPointer) throws
+    /// The key's value is complete.
+    mutating func endKey() throws
+    /// The EOF opcode and the checksum result.
+    mutating func endFile(checksum: RDBChecksumStatus) throws
+}
+
+extension RDBVisitor {
+    public mutating func beginFile(_ header: RDBHeader) throws {}
+    public mutating func auxField(key: RDBString, value: RDBString) throws {}
+    public mutating func moduleAux(_ module: RDBModuleID, when: UInt64, body: UnsafeRawBufferPointer) throws {}
+    public mutating func functionLibrary(_ code: RDBString) throws {}
+    public mutating func functionPreGA(name: RDBString, engine: RDBString, description: RDBString?, code: RDBString)
+        throws
+    {}
+    public mutating func beginDatabase(_ db: Int) throws {}
+    public mutating func resizeDatabase(keys: UInt64, expires: UInt64) throws {}
+    public mutating func slotInfo(slot: UInt64, keys: UInt64, expires: UInt64) throws {}
+    public mutating func slotImport(job: RDBString, ranges: [ClosedRange<UInt64>]) throws {}
+    public mutating func keyMetadata(_ raw: UnsafeRawBufferPointer) throws {}
+    public mutating func beginKey(_ key: RDBString, _ info: RDBKeyInfo) throws -> RDBKeyAction { .decode }
+    public mutating func droppedEmptyKey(_ key: RDBString, _ info: RDBKeyInfo) throws {}
+    public mutating func stringValue(_ value: RDBString) throws {}
+    public mutating func listElement(_ element: RDBString) throws {}
+    public mutating func setMember(_ member: RDBString) throws {}
+    public mutating func zsetMember(_ member: RDBString, score: Double) throws {}
+    public mutating func hashField(_ field: RDBString, value: RDBString, expireAtMs: Int64?) throws {}
+    public mutating func beginStreamEntry(id: StreamID, fieldCount: Int) throws {}
+    public mutating func streamEntryField(_ field: RDBString, value: RDBString) throws {}
+    public mutating func endStreamEntry() throws {}
+    public mutating func streamMetadata(_ metadata: RDBStreamMetadata) throws {}
+    public mutating func beginStreamGroup(_ group: RDBStreamGroup) throws {}
+    public mutating func streamPendingEntry(_ entry: RDBStreamPendingEntry) throws {}
+    public mutating func beginStreamConsumer(_ consumer: RDBStreamConsumer) throws {}
+    public mutating func streamConsumerPendingID(_ id: StreamID) throws {}
+    public mutating func endStreamConsumer() throws {}
+    public mutating func streamNackedID(_ id: StreamID) throws {}
+    public mutating func endStreamGroup() throws {}
+    public mutating func streamIdempotencyConfig(durationSeconds: UInt64, maxEntries: UInt64) throws {}
+    public mutating func streamIdempotentID(producer: RDBString, iid: RDBString, id: StreamID) throws {}
+    public mutating func streamIdempotencyStats(iidsAdded: UInt64, iidsDuplicates: UInt64) throws {}
+    public mutating func arrayElement(index: UInt64, _ value: RDBArrayValue) throws {}
+    public mutating func moduleValue(_ module: RDBModuleID, raw: UnsafeRawBufferPointer) throws {}
+    public mutating func rawValue(_ raw: UnsafeRawBufferPointer) throws {}
+    public mutating func endKey() throws {}
+    public mutating func endFile(checksum: RDBChecksumStatus) throws {}
+}

@@ -1,0 +1,164 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A source of bytes read in chunks: a pipe, a socket, a decompressor.
+public protocol ByteStream {
+    /// Reads up to `buffer.count` bytes; returns 0 at the end of the stream.
+    mutating func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int
+}
+
+/// Reads a file descriptor (stdin, a pipe, a file opened for streaming).
+public struct FileDescriptorStream: ByteStream {
+    public let fd: Int32
+    public init(fd: Int32) { self.fd = fd }
+
+    public mutating func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        while true {
+            let n = Glibc.read(fd, buffer.baseAddress, buffer.count)
+            if n >= 0 { return n }
+            if errno == EINTR { continue }
+            throw RDBError(.io, offset: 0, "read failed: \(String(cString: strerror(errno)))")
+        }
+    }
+}
+
+/// Serves an in-memory array in small chunks; for tests of the streaming paths.
+public struct ChunkedArrayStream: ByteStream {
+    public let bytes: [UInt8]
+    public let chunk: Int
+    public private(set) var position = 0
+
+    public init(_ bytes: [UInt8], chunk: Int = 4096) {
+        self.bytes = bytes
+        self.chunk = max(1, chunk)
+    }
+
+    public mutating func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        let n = min(buffer.count, chunk, bytes.count - position)
+        if n <= 0 { return 0 }
+        bytes.withUnsafeBytes { src in
+            buffer.baseAddress!.copyMemory(from: src.baseAddress! + position, byteCount: n)
+        }
+        position += n
+        return n
+    }
+}
+
+/// The window the decoders read from: either a fixed region (a memory-mapped file, an array), or a buffer
+/// refilled from a `ByteStream`.
+///
+/// The window holds the bytes from the read position (`offset`) to what has been loaded. For a fixed
+/// region the window is the whole remaining region and never moves, so views handed to sinks point
+/// straight into the map. For a stream, `fill(atLeast:)` compacts and reads more; the buffer only grows
+/// to fit the largest single record, up to `limit`.
+public final class InputBuffer {
+    @usableFromInline var storage: UnsafeMutableRawPointer?
+    @usableFromInline var capacity: Int
+    @usableFromInline var start = 0
+    @usableFromInline var end: Int
+    /// Absolute input offset of `storage[0]`.
+    @usableFromInline var storageOffset = 0
+    @usableFromInline var source: (any ByteStream)?
+    public private(set) var isAtEOF: Bool
+    @usableFromInline let owned: Bool
+    /// Largest window a stream may grow to.
+    public var limit: Int
+    /// Name used in error messages (a path, or "-").
+    public var name: String?
+    /// Keeps the mapped data alive for fixed regions.
+    @usableFromInline var keepAlive: AnyObject?
+
+    /// A fixed region that must outlive the buffer (or be kept alive by `keepAlive`).
+    public init(region: UnsafeRawBufferPointer, keepAlive: AnyObject? = nil, name: String? = nil) {
+        storage = UnsafeMutableRawPointer(mutating: region.baseAddress)
+        capacity = region.count
+        end = region.count
+        isAtEOF = true
+        owned = false
+        limit = region.count
+        self.keepAlive = keepAlive
+        self.name = name
+    }
+
+    /// A stream, read in chunks of at least `chunkSize`.
+    public init(stream: some ByteStream, chunkSize: Int = 1 << 20, limit: Int = 1 << 33, name: String? = nil) {
+        capacity = max(chunkSize, 64)
+        storage = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
+        end = 0
+        source = stream
+        isAtEOF = false
+        owned = true
+        self.limit = limit
+        self.name = name
+    }
+
+    deinit { if owned { storage?.deallocate() } }
+
+    /// Whether more bytes may come from the source.
+    @inlinable public var isStreaming: Bool { !isAtEOF }
+
+    /// Absolute input offset of the first window byte.
+    @inlinable public var offset: Int { storageOffset + start }
+
+    /// The loaded, unconsumed bytes.
+    @inlinable
+    public var window: UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: storage.map { UnsafeRawPointer($0) + start }, count: end - start)
+    }
+
+    /// A cursor over the window.
+    @inlinable
+    public var cursor: ByteCursor { ByteCursor(window, baseOffset: offset) }
+
+    /// Marks `count` window bytes as consumed.
+    @inlinable
+    public func consume(_ count: Int) {
+        precondition(count <= end - start)
+        start += count
+    }
+
+    /// Loads more bytes until the window holds at least `count` bytes or the source ends.
+    /// Returns whether the window now holds `count` bytes.
+    @discardableResult
+    public func fill(atLeast count: Int) throws -> Bool {
+        while end - start < count {
+            guard !isAtEOF, var src = source else { return false }
+            if count > limit {
+                throw RDBError(.limitExceeded, offset: offset, "a record needs more than \(limit) bytes of buffer (the streaming limit)")
+            }
+            // Compact: move the unconsumed bytes to the front.
+            if start > 0 {
+                let n = end - start
+                if n > 0 { storage!.copyMemory(from: storage! + start, byteCount: n) }
+                storageOffset += start
+                end = n
+                start = 0
+            }
+            if capacity < count {
+                let newCap = min(max(count, capacity * 2), limit)
+                let p = UnsafeMutableRawPointer.allocate(byteCount: newCap, alignment: 16)
+                if end > 0 { p.copyMemory(from: storage!, byteCount: end) }
+                storage?.deallocate()
+                storage = p
+                capacity = newCap
+            }
+            let n = try src.read(into: UnsafeMutableRawBufferPointer(start: storage! + end, count: capacity - end))
+            source = src
+            if n == 0 {
+                isAtEOF = true
+                source = nil
+            }
+            end += n
+        }
+        return true
+    }
+
+    /// Loads whatever the source has next (at least one more byte unless at EOF). Returns false at EOF.
+    public func fillMore() throws -> Bool {
+        let have = end - start
+        return try fill(atLeast: have + 1)
+    }
+}

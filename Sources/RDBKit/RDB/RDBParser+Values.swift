@@ -1,0 +1,299 @@
+extension RDBParser {
+    // MARK: decode
+
+    /// Decodes one value of the given encoding and reports its elements.
+    @inlinable
+    mutating func parseValue<V: RDBVisitor>(_ c: inout ByteCursor, _ v: inout V, _ enc: RDBEncoding) throws {
+        switch enc {
+        case .string:
+            try v.stringValue(try readString(&c, slot: Slot.a))
+        case .list:
+            let n = try c.readCount("list length")
+            for _ in 0..<n { try v.listElement(try readString(&c, slot: Slot.a)) }
+        case .set:
+            let n = try c.readCount("set size")
+            for _ in 0..<n { try v.setMember(try readString(&c, slot: Slot.a)) }
+        case .zset:
+            let n = try c.readCount("zset size", minItemSize: 2)
+            for _ in 0..<n {
+                let m = try readString(&c, slot: Slot.a)
+                let at = c.offset
+                let l = try c.readUInt8("a score length")
+                let score: Double
+                switch l {
+                case 253: throw RDBError.invalid(at: at, "NaN score")
+                case 254: score = .infinity
+                case 255: score = -.infinity
+                default: score = try parseScore(RDBString(bytes: try c.readBytes(Int(l), "a score")), at: at)
+                }
+                try v.zsetMember(m, score: score)
+            }
+        case .zset2:
+            let n = try c.readCount("zset size", minItemSize: 9)
+            for _ in 0..<n {
+                let m = try readString(&c, slot: Slot.a)
+                let at = c.offset
+                let score = try c.readDoubleLE("a binary score")
+                if score.isNaN { throw RDBError.invalid(at: at, "NaN score") }
+                try v.zsetMember(m, score: score)
+            }
+        case .hash:
+            let n = try c.readCount("hash size", minItemSize: 2)
+            for _ in 0..<n {
+                let f = try readString(&c, slot: Slot.a)
+                let val = try readString(&c, slot: Slot.b)
+                try v.hashField(f, value: val, expireAtMs: nil)
+            }
+        case .hashMetadataPreGA, .hashMetadata:
+            var minExpire: Int64 = 0
+            if enc == .hashMetadata { minExpire = try c.readLE(Int64.self, "a minimum field expiry") }
+            let n = try c.readCount("hash size", minItemSize: 3)
+            for _ in 0..<n {
+                let t = try c.readLength("a field TTL")
+                let f = try readString(&c, slot: Slot.a)
+                let val = try readString(&c, slot: Slot.b)
+                let expire: Int64?
+                if t == 0 {
+                    expire = nil
+                } else if enc == .hashMetadata {
+                    expire = minExpire &+ Int64(truncatingIfNeeded: t) &- 1
+                } else {
+                    expire = Int64(truncatingIfNeeded: t)
+                }
+                try v.hashField(f, value: val, expireAtMs: expire)
+            }
+        case .valkeyHash2:
+            let n = try c.readCount("hash size", minItemSize: 10)
+            for _ in 0..<n {
+                let f = try readString(&c, slot: Slot.a)
+                let val = try readString(&c, slot: Slot.b)
+                let e = try c.readLE(Int64.self, "a field expiry")
+                try v.hashField(f, value: val, expireAtMs: e == -1 ? nil : e)
+            }
+        case .modulePreGA:
+            throw RDBError.invalid(at: c.offset, "module value of the pre-GA type 6 has no framing and cannot be read without its module")
+        case .module2:
+            let s = c.position
+            let id = try c.readLength("a module id")
+            try skipModuleItems(&c)
+            try v.moduleValue(RDBModuleID(rawValue: id), raw: c.bytes(from: s, to: c.position))
+        case .hashZipmap:
+            let at = c.offset
+            var z = try ZipmapReader(try readBlob(&c, slot: Slot.a, "zipmap"), blobOffset: at)
+            while let (f, val) = try z.next() { try v.hashField(f, value: val, expireAtMs: nil) }
+        case .listZiplist:
+            let at = c.offset
+            var z = try ZiplistReader(try readBlob(&c, slot: Slot.a, "ziplist"), blobOffset: at)
+            while let e = try z.next() { try v.listElement(e) }
+        case .setIntset:
+            let at = c.offset
+            var s = try IntsetReader(try readBlob(&c, slot: Slot.a, "intset"), blobOffset: at)
+            while let i = try s.next() { try v.setMember(RDBString(integer: i)) }
+        case .zsetZiplist:
+            let at = c.offset
+            var z = try ZiplistReader(try readBlob(&c, slot: Slot.a, "ziplist"), blobOffset: at)
+            while let m = try z.next() {
+                let s = try z.nextRequired("a score")
+                try v.zsetMember(m, score: try parseScore(s, at: at))
+            }
+        case .hashZiplist:
+            let at = c.offset
+            var z = try ZiplistReader(try readBlob(&c, slot: Slot.a, "ziplist"), blobOffset: at)
+            while let f = try z.next() {
+                let val = try z.nextRequired("a hash value")
+                try v.hashField(f, value: val, expireAtMs: nil)
+            }
+        case .listQuicklist:
+            let n = try c.readCount("quicklist node count")
+            for _ in 0..<n {
+                let at = c.offset
+                var z = try ZiplistReader(try readBlob(&c, slot: Slot.a, "quicklist node"), blobOffset: at)
+                while let e = try z.next() { try v.listElement(e) }
+            }
+        case .listQuicklist2:
+            let n = try c.readCount("quicklist node count", minItemSize: 2)
+            for _ in 0..<n {
+                let at = c.offset
+                let container = try c.readLength("a quicklist container")
+                let blobAt = c.offset
+                let s = try readString(&c, slot: Slot.a)
+                switch container {
+                case 1:  // PLAIN: one element
+                    try v.listElement(s)
+                case 2:  // PACKED: a listpack
+                    if s.isInteger { throw RDBError.corrupt(at: blobAt, "quicklist node", "listpack blob is an integer-encoded string") }
+                    // Like the server, an empty listpack node is skipped silently.
+                    var lp = try ListpackReader(s.bytes, blobOffset: blobAt)
+                    while let e = try lp.next() { try v.listElement(e) }
+                default:
+                    throw RDBError.corrupt(at: at, "quicklist node", "unknown container \(container) (1 = plain, 2 = packed)")
+                }
+            }
+        case .hashListpack:
+            let at = c.offset
+            var lp = try ListpackReader(try readBlob(&c, slot: Slot.a, "listpack"), blobOffset: at)
+            while let f = try lp.next() {
+                let val = try lp.nextRequired("a hash value")
+                try v.hashField(f, value: val, expireAtMs: nil)
+            }
+        case .hashListpackExPreGA, .hashListpackEx:
+            if enc == .hashListpackEx { _ = try c.readLE(Int64.self, "a minimum field expiry") }
+            let at = c.offset
+            var lp = try ListpackReader(try readBlob(&c, slot: Slot.a, "listpack"), blobOffset: at)
+            while let f = try lp.next() {
+                let val = try lp.nextRequired("a hash value")
+                let t = try lp.nextInteger("a field TTL")
+                try v.hashField(f, value: val, expireAtMs: t == 0 ? nil : t)
+            }
+        case .zsetListpack:
+            let at = c.offset
+            var lp = try ListpackReader(try readBlob(&c, slot: Slot.a, "listpack"), blobOffset: at)
+            while let m = try lp.next() {
+                let s = try lp.nextRequired("a score")
+                try v.zsetMember(m, score: try parseScore(s, at: at))
+            }
+        case .setListpack:
+            let at = c.offset
+            var lp = try ListpackReader(try readBlob(&c, slot: Slot.a, "listpack"), blobOffset: at)
+            while let m = try lp.next() { try v.setMember(m) }
+        case .streamListpacks, .streamListpacks2, .streamListpacks3, .streamListpacks4, .streamListpacks5:
+            try walkStream(&c, &v, version: enc.streamVersion, decode: true)
+        case .array:
+            try walkArray(&c, &v, decode: true)
+        }
+    }
+
+    // MARK: skip
+
+    /// Steps over a value without decompressing or parsing its blobs.
+    @inlinable
+    mutating func skipValue(_ c: inout ByteCursor, _ enc: RDBEncoding) throws {
+        switch enc {
+        case .string, .hashZipmap, .listZiplist, .setIntset, .zsetZiplist, .hashZiplist, .hashListpack,
+            .zsetListpack, .setListpack, .hashListpackExPreGA:
+            try skipString(&c)
+        case .hashListpackEx:
+            try c.skip(8, "a minimum field expiry")
+            try skipString(&c)
+        case .list, .set, .listQuicklist:
+            let n = try c.readCount("element count")
+            for _ in 0..<n { try skipString(&c) }
+        case .hash:
+            let n = try c.readCount("hash size", minItemSize: 2)
+            for _ in 0..<n {
+                try skipString(&c)
+                try skipString(&c)
+            }
+        case .zset:
+            let n = try c.readCount("zset size", minItemSize: 2)
+            for _ in 0..<n {
+                try skipString(&c)
+                let l = try c.readUInt8("a score length")
+                if l < 253 { try c.skip(Int(l), "a score") }
+            }
+        case .zset2:
+            let n = try c.readCount("zset size", minItemSize: 9)
+            for _ in 0..<n {
+                try skipString(&c)
+                try c.skip(8, "a binary score")
+            }
+        case .hashMetadataPreGA, .hashMetadata:
+            if enc == .hashMetadata { try c.skip(8, "a minimum field expiry") }
+            let n = try c.readCount("hash size", minItemSize: 3)
+            for _ in 0..<n {
+                _ = try c.readLength("a field TTL")
+                try skipString(&c)
+                try skipString(&c)
+            }
+        case .valkeyHash2:
+            let n = try c.readCount("hash size", minItemSize: 10)
+            for _ in 0..<n {
+                try skipString(&c)
+                try skipString(&c)
+                try c.skip(8, "a field expiry")
+            }
+        case .listQuicklist2:
+            let n = try c.readCount("quicklist node count", minItemSize: 2)
+            for _ in 0..<n {
+                _ = try c.readLength("a quicklist container")
+                try skipString(&c)
+            }
+        case .modulePreGA:
+            throw RDBError.invalid(at: c.offset, "module value of the pre-GA type 6 has no framing and cannot be stepped over")
+        case .module2:
+            _ = try c.readLength("a module id")
+            try skipModuleItems(&c)
+        case .streamListpacks, .streamListpacks2, .streamListpacks3, .streamListpacks4, .streamListpacks5:
+            var none = NoVisitor()
+            try walkStream(&c, &none, version: enc.streamVersion, decode: false)
+        case .array:
+            var none = NoVisitor()
+            try walkArray(&c, &none, decode: false)
+        }
+    }
+
+    // MARK: empty keys
+
+    /// Whether the value is an empty collection (which servers drop on load). Reads ahead on a copy.
+    @inlinable
+    func isEmptyValue(_ c0: ByteCursor, _ enc: RDBEncoding) throws -> Bool {
+        var c = c0
+        switch enc {
+        case .list, .set, .zset, .hash, .zset2, .hashMetadataPreGA, .valkeyHash2:
+            return try c.readLength("element count") == 0
+        case .hashMetadata:
+            try c.skip(8, "a minimum field expiry")
+            return try c.readLength("element count") == 0
+        case .listZiplist, .zsetZiplist, .hashZiplist:
+            return try peekBlob(&c) { $0.count >= 11 && $0[10] == 0xFF }
+        case .hashListpack, .zsetListpack, .setListpack, .hashListpackExPreGA:
+            return try peekBlob(&c) { $0.count >= 7 && $0[6] == 0xFF }
+        case .hashListpackEx:
+            try c.skip(8, "a minimum field expiry")
+            return try peekBlob(&c) { $0.count >= 7 && $0[6] == 0xFF }
+        case .setIntset:
+            return try peekBlob(&c) { $0.count >= 8 && $0[4] == 0 && $0[5] == 0 && $0[6] == 0 && $0[7] == 0 }
+        case .hashZipmap:
+            return try peekBlob(&c) { $0.count >= 2 && $0[1] == 0xFF }
+        case .listQuicklist:
+            let n = try c.readLength("quicklist node count")
+            for _ in 0..<min(n, UInt64(c.remaining)) {
+                if try !peekBlob(&c, { $0.count >= 11 && $0[10] == 0xFF }) { return false }
+            }
+            return true
+        case .listQuicklist2:
+            let n = try c.readLength("quicklist node count")
+            for _ in 0..<min(n, UInt64(c.remaining)) {
+                if try c.readLength("a quicklist container") != 2 { return false }
+                if try !peekBlob(&c, { $0.count >= 7 && $0[6] == 0xFF }) { return false }
+            }
+            return true
+        default:
+            return false
+        }
+    }
+
+    /// Looks at a blob's first bytes without decompressing: LZF-compressed blobs count as non-empty.
+    @inlinable
+    func peekBlob(_ c: inout ByteCursor, _ test: (UnsafeRawBufferPointer) -> Bool) throws -> Bool {
+        let start = c.offset
+        switch try c.readLengthOrEncoding() {
+        case .length(let n):
+            guard n <= UInt64(c.remaining) else {
+                throw RDBError.truncated(at: start, need: n > UInt64(Int.max) ? Int.max : Int(n), have: c.remaining, what: "a blob")
+            }
+            return test(try c.readBytes(Int(n), "a blob"))
+        case .encoded(let e):
+            c.position = start - c.baseOffset
+            try skipString(&c)
+            _ = e
+            return false
+        }
+    }
+}
+
+/// A visitor that ignores everything; used to walk structures that are being skipped.
+@usableFromInline
+struct NoVisitor: RDBVisitor {
+    @usableFromInline init() {}
+}

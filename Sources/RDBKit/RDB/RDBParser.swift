@@ -1,0 +1,400 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Limits and policies of the decoder. Defaults are safe for untrusted input.
+public struct RDBDecoderOptions: Sendable {
+    /// Verify the CRC64 trailer (a stored 0 always means "not written" and is not checked).
+    public var verifyChecksum = true
+    /// Try versions newer than the newest known one instead of failing on the header.
+    public var allowNewerVersions = false
+    /// Largest single decompressed string (LZF) accepted.
+    public var maxStringBytes = 1 << 31
+    /// Largest single record (one key with its value) a streamed input may buffer.
+    public var maxRecordBytes = 1 << 33
+
+    public init() {}
+}
+
+/// What one call of `RDBParser.parseRecord` consumed.
+public enum RDBRecordResult: Sendable {
+    /// One record (a key with its prefixes, or one opcode).
+    case record
+    /// The EOF opcode (the checksum, if any, follows and is not consumed).
+    case endOfFile
+}
+
+/// Reused buffers for LZF-decompressed strings, one per simultaneously live string.
+@usableFromInline
+final class ScratchBuffers {
+    @usableFromInline var pointers: [UnsafeMutableRawPointer?]
+    @usableFromInline var capacities: [Int]
+
+    @usableFromInline
+    init(slots: Int) {
+        pointers = Array(repeating: nil, count: slots)
+        capacities = Array(repeating: 0, count: slots)
+    }
+
+    deinit { for p in pointers { p?.deallocate() } }
+
+    @inlinable
+    func buffer(_ slot: Int, count: Int) -> UnsafeMutableRawBufferPointer {
+        if _slowPath(capacities[slot] < count) { grow(slot, count) }
+        return UnsafeMutableRawBufferPointer(start: pointers[slot], count: count)
+    }
+
+    @usableFromInline @inline(never)
+    func grow(_ slot: Int, _ count: Int) {
+        pointers[slot]?.deallocate()
+        var cap = max(64, capacities[slot])
+        while cap < count { cap = cap > Int.max / 2 ? count : cap * 2 }
+        pointers[slot] = UnsafeMutableRawPointer.allocate(byteCount: cap, alignment: 16)
+        capacities[slot] = cap
+    }
+}
+
+/// Scratch slots: the key stays valid while its value is decoded; values use the others.
+@usableFromInline enum Slot {
+    @usableFromInline static let key = 0
+    @usableFromInline static let a = 1
+    @usableFromInline static let b = 2
+    @usableFromInline static let c = 3
+    @usableFromInline static let d = 4
+    @usableFromInline static let count = 5
+}
+
+/// The RDB record decoder: reads one top-level record at a time from a `ByteCursor` and reports it to a
+/// visitor. It keeps the state that spans records (header, dialect, current database). The drivers in
+/// `RDBReader` feed it windows of input, verify the checksum and handle streamed inputs.
+public struct RDBParser {
+    public var options: RDBDecoderOptions
+    public private(set) var header: RDBHeader?
+    @usableFromInline var dialect: RDBDialect?
+    /// The current database (last SELECTDB).
+    public private(set) var db: Int = 0
+    @usableFromInline let scratch = ScratchBuffers(slots: Slot.count)
+    /// The key being decoded, for error reports (valid while its record is being parsed).
+    @usableFromInline var currentKey: RDBString?
+    @usableFromInline var masterFields: [RDBString] = []
+
+    public init(options: RDBDecoderOptions = .init()) {
+        self.options = options
+        masterFields.reserveCapacity(16)
+    }
+
+    /// The key being decoded when an error was thrown, copied.
+    public var keyInError: [UInt8]? { currentKey?.array }
+
+    // MARK: header
+
+    /// Reads and checks the 9-byte header, then tells the visitor.
+    public mutating func parseHeader<V: RDBVisitor>(_ c: inout ByteCursor, _ v: inout V) throws {
+        let start = c.offset
+        let magic = try c.readBytes(9, "the RDB header")
+        guard let h = RDBHeader.parse(magic) else {
+            throw RDBError(.badMagic, offset: start, "not an RDB file: the first bytes are not REDIS0nnn or VALKEYnnn")
+        }
+        if h.family == .valkey && h.version < 80 {
+            throw RDBError(.unsupportedVersion, offset: start + 6, "VALKEY header with version \(h.version): Valkey numbers its own format from 80")
+        }
+        if h.family == .redis && (h.version < 1 || h.version >= 80) {
+            throw RDBError(.unsupportedVersion, offset: start + 5, "REDIS header with version \(h.version) is outside the Redis range 1...\(RDBHeader.newestRedisVersion)")
+        }
+        if !h.isKnown && !options.allowNewerVersions {
+            let newest = h.family == .redis ? RDBHeader.newestRedisVersion : RDBHeader.newestValkeyVersion
+            throw RDBError(.unsupportedVersion, offset: start + 5, "RDB version \(h.version) (\(h.family.rawValue)) is newer than this decoder knows (\(newest)); allow newer versions to try anyway")
+        }
+        header = h
+        dialect = RDBDialect(h)
+        db = 0
+        try v.beginFile(h)
+    }
+
+    // MARK: records
+
+    /// Parses one top-level record. A key record includes its prefix opcodes (expiry, LRU/LFU, metadata).
+    @inlinable
+    public mutating func parseRecord<V: RDBVisitor>(_ c: inout ByteCursor, _ v: inout V) throws -> RDBRecordResult {
+        guard let dialect else { throw RDBError.invalid(at: c.offset, "parseRecord before parseHeader") }
+        let recordStart = c.offset
+        var expireAt: Int64? = nil
+        var idle: UInt64? = nil
+        var freq: UInt8? = nil
+        while true {
+            let typeOffset = c.offset
+            let b = try c.readUInt8("a type or opcode")
+            switch dialect.meaning(b) {
+            case .type(let enc):
+                try parseKey(&c, &v, RDBValueType(rawValue: b, encoding: enc), recordStart: recordStart,
+                             expireAt: expireAt, idle: idle, freq: freq)
+                return .record
+            case .opcode(let op):
+                let isPrefix: Bool
+                switch op {
+                case .expireTimeMilliseconds:
+                    expireAt = try c.readLE(Int64.self, "an expire time (ms)")
+                    isPrefix = true
+                case .expireTime:
+                    expireAt = Int64(try c.readLE(Int32.self, "an expire time (s)")) * 1000
+                    isPrefix = true
+                case .idle:
+                    idle = try c.readLength("an LRU idle time")
+                    isPrefix = true
+                case .freq:
+                    freq = try c.readUInt8("an LFU frequency")
+                    isPrefix = true
+                case .keyMeta:
+                    let s = c.position
+                    try skipKeyMetadata(&c)
+                    try v.keyMetadata(c.bytes(from: s, to: c.position))
+                    isPrefix = true
+                default:
+                    isPrefix = false
+                }
+                if isPrefix { continue }
+                if expireAt != nil || idle != nil || freq != nil {
+                    throw RDBError.invalid(at: typeOffset, "opcode 0x\(String(b, radix: 16)) follows a key prefix (expiry/LRU/LFU) instead of a key")
+                }
+                return try parseOpcode(op, &c, &v)
+            case .invalid:
+                throw RDBError(.unknownType, offset: typeOffset, "byte 0x\(String(b, radix: 16)) (\(b)) is neither a value type nor an opcode in \(dialect.header.family.rawValue) RDB \(dialect.header.version)")
+            }
+        }
+    }
+
+    @usableFromInline
+    mutating func parseOpcode<V: RDBVisitor>(_ op: RDBOpcode, _ c: inout ByteCursor, _ v: inout V) throws -> RDBRecordResult {
+        switch op {
+        case .eof:
+            return .endOfFile
+        case .selectDB:
+            let start = c.offset
+            let n = try c.readLength("a database number")
+            guard n <= UInt64(Int32.max) else { throw RDBError.invalidLength(at: start, n, what: "database number", limit: Int(Int32.max)) }
+            db = Int(n)
+            try v.beginDatabase(db)
+        case .resizeDB:
+            let keys = try c.readLength("a RESIZEDB key count")
+            let expires = try c.readLength("a RESIZEDB expires count")
+            try v.resizeDatabase(keys: keys, expires: expires)
+        case .aux:
+            let key = try readString(&c, slot: Slot.a)
+            let value = try readString(&c, slot: Slot.b)
+            try v.auxField(key: key, value: value)
+        case .moduleAux:
+            let start = c.offset
+            let id = try c.readLength("a module id")
+            let opc = try c.readLength("a MODULE_AUX opcode")
+            guard opc == 2 else { throw RDBError.corrupt(at: start, "MODULE_AUX", "expected the UINT opcode (2) before 'when', found \(opc)") }
+            let when = try c.readLength("MODULE_AUX when")
+            let s = c.position
+            try skipModuleItems(&c)
+            try v.moduleAux(RDBModuleID(rawValue: id), when: when, body: c.bytes(from: s, to: c.position))
+        case .function2:
+            let code = try readString(&c, slot: Slot.a)
+            try v.functionLibrary(code)
+        case .functionPreGA:
+            let name = try readString(&c, slot: Slot.a)
+            let engine = try readString(&c, slot: Slot.b)
+            let hasDesc = try c.readLength("a function description flag")
+            let desc = hasDesc != 0 ? try readString(&c, slot: Slot.c) : nil
+            let code = try readString(&c, slot: Slot.d)
+            try v.functionPreGA(name: name, engine: engine, description: desc, code: code)
+        case .slotInfo:
+            let slot = try c.readLength("a slot number")
+            let keys = try c.readLength("a slot key count")
+            let expires = try c.readLength("a slot expires count")
+            try v.slotInfo(slot: slot, keys: keys, expires: expires)
+        case .slotImport:
+            let job = try readString(&c, slot: Slot.a)
+            let n = try c.readCount("slot range count", minItemSize: 2)
+            var ranges: [ClosedRange<UInt64>] = []
+            ranges.reserveCapacity(n)
+            for _ in 0..<n {
+                let at = c.offset
+                let lo = try c.readLength("a slot range start")
+                let hi = try c.readLength("a slot range end")
+                guard lo <= hi else { throw RDBError.invalid(at: at, "slot range \(lo)-\(hi) is reversed") }
+                ranges.append(lo...hi)
+            }
+            try v.slotImport(job: job, ranges: ranges)
+        case .expireTime, .expireTimeMilliseconds, .idle, .freq, .keyMeta:
+            break  // handled as prefixes by parseRecord
+        }
+        return .record
+    }
+
+    // MARK: keys
+
+    @usableFromInline
+    mutating func parseKey<V: RDBVisitor>(
+        _ c: inout ByteCursor, _ v: inout V, _ type: RDBValueType, recordStart: Int,
+        expireAt: Int64?, idle: UInt64?, freq: UInt8?
+    ) throws {
+        let key = try readString(&c, slot: Slot.key)
+        currentKey = key
+        let info = RDBKeyInfo(db: db, type: type, expireAtMs: expireAt, idleSeconds: idle, lfuFrequency: freq,
+                              recordOffset: recordStart, valueOffset: c.offset)
+        if try isEmptyValue(c, type.encoding) {
+            try skipValue(&c, type.encoding)
+            try v.droppedEmptyKey(key, info)
+            currentKey = nil
+            return
+        }
+        switch try v.beginKey(key, info) {
+        case .decode:
+            try parseValue(&c, &v, type.encoding)
+        case .skip:
+            try skipValue(&c, type.encoding)
+            currentKey = nil
+            return
+        case .raw:
+            let s = c.position
+            try skipValue(&c, type.encoding)
+            try v.rawValue(c.bytes(from: s, to: c.position))
+        }
+        try v.endKey()
+        currentKey = nil
+    }
+
+    // MARK: strings
+
+    /// Reads an RDB string: raw bytes (borrowed), an int-encoded integer, or LZF (decompressed into `slot`).
+    @inlinable
+    public mutating func readString(_ c: inout ByteCursor, slot: Int) throws -> RDBString {
+        let start = c.offset
+        switch try c.readLengthOrEncoding() {
+        case .length(let n):
+            guard n <= UInt64(c.remaining) else {
+                throw RDBError.truncated(at: start, need: n > UInt64(Int.max) ? Int.max : Int(n), have: c.remaining, what: "a string")
+            }
+            return RDBString(bytes: try c.readBytes(Int(n), "a string"))
+        case .encoded(let e):
+            switch e {
+            case 0: return RDBString(integer: Int64(Int8(bitPattern: try c.readUInt8("an int8 string"))))
+            case 1: return RDBString(integer: Int64(try c.readLE(Int16.self, "an int16 string")))
+            case 2: return RDBString(integer: Int64(try c.readLE(Int32.self, "an int32 string")))
+            case 3: return RDBString(bytes: try readLZF(&c, slot: slot, start: start))
+            default:
+                throw RDBError.invalid(at: start, "unknown string encoding 0x\(String(0xC0 | e, radix: 16))")
+            }
+        }
+    }
+
+    @usableFromInline
+    mutating func readLZF(_ c: inout ByteCursor, slot: Int, start: Int) throws -> UnsafeRawBufferPointer {
+        let clen = try c.readLength("an LZF compressed length")
+        let ulen = try c.readLength("an LZF uncompressed length")
+        guard clen <= UInt64(c.remaining) else {
+            throw RDBError.truncated(at: start, need: clen > UInt64(Int.max) ? Int.max : Int(clen), have: c.remaining, what: "LZF data")
+        }
+        guard ulen > 0, ulen <= UInt64(options.maxStringBytes), ulen <= clen &* UInt64(LZF.maxExpansion) &+ 64 else {
+            throw RDBError(ulen > UInt64(options.maxStringBytes) ? .limitExceeded : .lzf, offset: start,
+                           "LZF string declares \(ulen) bytes from \(clen) compressed bytes (limit \(options.maxStringBytes))")
+        }
+        let input = try c.readBytes(Int(clen), "LZF data")
+        let out = scratch.buffer(slot, count: Int(ulen))
+        guard LZF.decompress(input, into: out) else {
+            throw RDBError(.lzf, offset: start, "LZF data (\(clen) bytes) does not decompress to its declared \(ulen) bytes")
+        }
+        return UnsafeRawBufferPointer(out)
+    }
+
+    /// Steps over an RDB string without decompressing it.
+    @inlinable
+    func skipString(_ c: inout ByteCursor) throws {
+        let start = c.offset
+        switch try c.readLengthOrEncoding() {
+        case .length(let n):
+            guard n <= UInt64(c.remaining) else {
+                throw RDBError.truncated(at: start, need: n > UInt64(Int.max) ? Int.max : Int(n), have: c.remaining, what: "a string")
+            }
+            c.position += Int(n)
+        case .encoded(let e):
+            switch e {
+            case 0: try c.skip(1, "an int8 string")
+            case 1: try c.skip(2, "an int16 string")
+            case 2: try c.skip(4, "an int32 string")
+            case 3:
+                let clen = try c.readLength("an LZF compressed length")
+                _ = try c.readLength("an LZF uncompressed length")
+                guard clen <= UInt64(c.remaining) else {
+                    throw RDBError.truncated(at: start, need: clen > UInt64(Int.max) ? Int.max : Int(clen), have: c.remaining, what: "LZF data")
+                }
+                c.position += Int(clen)
+            default:
+                throw RDBError.invalid(at: start, "unknown string encoding 0x\(String(0xC0 | e, radix: 16))")
+            }
+        }
+    }
+
+    /// Reads a string that holds a blob (ziplist, listpack, intset, zipmap): integers are invalid there.
+    @inlinable
+    mutating func readBlob(_ c: inout ByteCursor, slot: Int, _ what: StaticString) throws -> UnsafeRawBufferPointer {
+        let start = c.offset
+        let s = try readString(&c, slot: slot)
+        if s.isInteger { throw RDBError.corrupt(at: start, what, "blob is an integer-encoded string") }
+        return s.bytes
+    }
+
+    // MARK: scores
+
+    /// Parses a score stored as text (ziplist/listpack elements, type 3): what strtod accepts, whole string.
+    @inlinable
+    func parseScore(_ s: RDBString, at offset: Int) throws -> Double {
+        if s.isInteger { return Double(s.integer) }
+        guard let d = RDBParser.parseDouble(s.bytes) else {
+            throw RDBError.invalid(at: offset, "score '\(String(decoding: s.bytes.prefix(40), as: UTF8.self))' is not a number")
+        }
+        return d
+    }
+
+    @usableFromInline
+    static func parseDouble(_ b: UnsafeRawBufferPointer) -> Double? {
+        guard b.count > 0, b.count < 128 else { return nil }
+        var buf: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        return withUnsafeMutableBytes(of: &buf) { raw -> Double? in
+            raw.copyMemory(from: b)
+            raw[b.count] = 0
+            let p = raw.baseAddress!.assumingMemoryBound(to: CChar.self)
+            var end: UnsafeMutablePointer<CChar>? = nil
+            let d = strtod(p, &end)
+            guard let end, end - p == b.count else { return nil }
+            if b[0] == 0x20 || b[0] == 0x09 || b[0] == 0x0A { return nil }  // strtod skips leading spaces
+            return d.isNaN ? nil : d
+        }
+    }
+
+    // MARK: module items
+
+    /// Steps over opcode-tagged module items up to and including their EOF (0).
+    @usableFromInline
+    func skipModuleItems(_ c: inout ByteCursor) throws {
+        while true {
+            let at = c.offset
+            switch try c.readLength("a module item opcode") {
+            case 0: return
+            case 1, 2: _ = try c.readLength("a module integer")
+            case 3: try c.skip(4, "a module float")
+            case 4: try c.skip(8, "a module double")
+            case 5: try skipString(&c)
+            case let op: throw RDBError.corrupt(at: at, "module value", "unknown module item opcode \(op)")
+            }
+        }
+    }
+
+    @usableFromInline
+    func skipKeyMetadata(_ c: inout ByteCursor) throws {
+        let at = c.offset
+        let n = try c.readLength("a key metadata class count")
+        guard (1...7).contains(n) else { throw RDBError.corrupt(at: at, "KEY_META", "\(n) metadata classes (must be 1...7)") }
+        for _ in 0..<n {
+            try c.skip(4, "a key metadata class spec")
+            try skipModuleItems(&c)
+        }
+    }
+}

@@ -1,0 +1,138 @@
+/// What a finished decode found.
+public struct RDBSummary: Sendable {
+    public var header: RDBHeader
+    public var checksum: RDBChecksumStatus
+    /// Absolute offset right after the RDB (after the checksum when there is one).
+    public var endOffset: Int
+
+    @inlinable
+    public init(header: RDBHeader, checksum: RDBChecksumStatus, endOffset: Int) {
+        self.header = header
+        self.checksum = checksum
+        self.endOffset = endOffset
+    }
+}
+
+/// Drives `RDBParser` over an `InputBuffer`: header, records, EOF and checksum.
+///
+/// The same code runs over a memory-mapped file (the window is the whole file: every view is zero-copy)
+/// and over a stream (each record is first stepped over without events to make sure it is entirely in
+/// the window, growing the buffer geometrically when it is not, then decoded from the window).
+public enum RDBReader {
+    /// Decodes one RDB from the input's current position, reporting to `visitor`.
+    /// On return the input is positioned right after the RDB (an AOF tail may follow).
+    @inlinable
+    public static func decode<V: RDBVisitor>(
+        _ input: InputBuffer, into visitor: inout V, options: RDBDecoderOptions = .init()
+    ) throws -> RDBSummary {
+        var parser = RDBParser(options: options)
+        var crc = CRC64()
+        if input.isStreaming { input.limit = min(input.limit, options.maxRecordBytes) }
+        guard try input.fill(atLeast: 9) else {
+            throw RDBError(.truncated, offset: input.offset, "input ends before the 9-byte RDB header (\(input.window.count) bytes)", file: input.name)
+        }
+        do {
+            var c = input.cursor
+            try parser.parseHeader(&c, &visitor)
+            crc.update(input.window.prefix(c.position).rebased)
+            input.consume(c.position)
+        } catch var e as RDBError {
+            e.file = input.name
+            throw e
+        }
+        let header = parser.header!
+        var skipper = SkipEverything()
+        while true {
+            if input.isStreaming { try ensureRecord(input, &parser, &skipper) }
+            var c = input.cursor
+            let result: RDBRecordResult
+            do {
+                result = try parser.parseRecord(&c, &visitor)
+            } catch var e as RDBError {
+                if e.key == nil { e.key = parser.keyInError }
+                e.file = input.name
+                throw e
+            }
+            crc.update(UnsafeRawBufferPointer(rebasing: input.window[0..<c.position]))
+            input.consume(c.position)
+            if case .endOfFile = result { break }
+        }
+        let status: RDBChecksumStatus
+        if header.version >= 5 {
+            guard try input.fill(atLeast: 8) else {
+                throw RDBError(.truncated, offset: input.offset, "input ends before the 8-byte CRC64 trailer", file: input.name)
+            }
+            let stored = UInt64(littleEndian: input.window.loadUnaligned(as: UInt64.self))
+            if stored == 0 {
+                status = .notWritten
+            } else if !options.verifyChecksum {
+                status = .unchecked(stored)
+            } else if stored == crc.value {
+                status = .verified(stored)
+            } else {
+                throw RDBError(.checksumMismatch, offset: input.offset,
+                               "CRC64 trailer is \(hex(stored)) but the content's checksum is \(hex(crc.value))", file: input.name)
+            }
+            input.consume(8)
+        } else {
+            status = .absent
+        }
+        try visitor.endFile(checksum: status)
+        return RDBSummary(header: header, checksum: status, endOffset: input.offset)
+    }
+
+    /// Grows the window until the next record is entirely inside it (or the stream ends).
+    @usableFromInline
+    static func ensureRecord(_ input: InputBuffer, _ parser: inout RDBParser, _ skipper: inout SkipEverything) throws {
+        while input.isStreaming {
+            var m = input.cursor
+            do {
+                _ = try parser.parseRecord(&m, &skipper)
+                return
+            } catch let e as RDBError where e.code == .truncated {
+                let have = input.window.count
+                if have >= input.limit {
+                    throw RDBError(.limitExceeded, offset: input.offset,
+                                   "a single record needs more than \(input.limit) bytes of buffer (raise the streaming record limit)",
+                                   key: parser.keyInError, file: input.name)
+                }
+                let want = min(max(have * 2, have + (1 << 16)), input.limit)
+                try input.fill(atLeast: want)
+            }
+        }
+    }
+
+    /// Decodes an RDB held in memory.
+    @inlinable
+    public static func decode<V: RDBVisitor>(
+        bytes: UnsafeRawBufferPointer, into visitor: inout V, options: RDBDecoderOptions = .init()
+    ) throws -> RDBSummary {
+        try decode(InputBuffer(region: bytes), into: &visitor, options: options)
+    }
+
+    /// Decodes an RDB held in an array.
+    @inlinable
+    public static func decode<V: RDBVisitor>(
+        bytes: [UInt8], into visitor: inout V, options: RDBDecoderOptions = .init()
+    ) throws -> RDBSummary {
+        try bytes.withUnsafeBytes { try decode(InputBuffer(region: $0), into: &visitor, options: options) }
+    }
+
+    @usableFromInline
+    static func hex(_ v: UInt64) -> String {
+        let s = String(v, radix: 16)
+        return "0x" + String(repeating: "0", count: 16 - s.count) + s
+    }
+}
+
+/// Answers `.skip` to every key: the streaming driver uses it to measure a record without events.
+@usableFromInline
+struct SkipEverything: RDBVisitor {
+    @usableFromInline init() {}
+    @usableFromInline
+    mutating func beginKey(_ key: RDBString, _ info: RDBKeyInfo) throws -> RDBKeyAction { .skip }
+}
+
+extension UnsafeRawBufferPointer.SubSequence {
+    @inlinable var rebased: UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: self) }
+}

