@@ -95,7 +95,7 @@ public struct ZipmapReader {
     public mutating func next() throws(RDBError) -> (field: RDBString, value: RDBString)? {
         guard let kl = try readLen() else {
             if pos != size - 1 { throw fail("end marker before the end of the blob") }
-            if declaredCount < 254 && declaredCount != index { throw fail("header counts \(declaredCount) pairs, found \(index)") }
+            if declaredCount != 254 && declaredCount != index { throw fail("header counts \(declaredCount) pairs, found \(index)") }
             return nil
         }
         guard kl <= size - pos else { throw fail("field runs past the end") }

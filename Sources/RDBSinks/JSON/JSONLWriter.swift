@@ -1,0 +1,268 @@
+import RDBKit
+
+/// Writes one JSON object per key, one per line:
+/// `{"db":0,"key":K,"type":T,"expire_at_ms":N|null,"value":V}`.
+///
+/// V is a string (string), an array of strings (list, set), an array of `[member, score]` (zset), an object
+/// field → value (hash, with an extra top-level `"field_expire_at_ms"` object when fields have TTLs), an
+/// object with `"entries"`, `"length"`, `"last_id"`, `"first_id"`, `"max_deleted_entry_id"`,
+/// `"entries_added"` and `"groups"` (stream), `[[index, value], ...]` (array), or
+/// `{"module":NAME,"version":N,"raw":BASE64}` (module). A key is written whole or not at all: the output is
+/// flushed only between keys.
+public struct JSONLWriter: RDBVisitor {
+    public let out: OutputBuffer
+    public var binary: BinaryMode
+    /// Add `"encoding"`, `"idle"` and `"freq"` fields.
+    public var includeMetadata: Bool
+
+    var first = true
+    var kind: RDBKind = .string
+    var keyStart = 0
+    let fieldTTLs = OutputBuffer(target: nil, flushThreshold: 1 << 16)
+    var hasFieldTTLs = false
+    // Stream groups: PEL entries are listed before the consumers that own them.
+    var pel: [RDBStreamPendingEntry] = []
+    var owners: [StreamID: [UInt8]] = [:]
+    var nacked: Set<StreamID> = []
+    var groupHeader: [UInt8] = []
+    var consumerJSON = OutputBuffer(target: nil, flushThreshold: 1 << 16)
+    var firstConsumerID = true
+    var currentConsumer: [UInt8] = []
+    var firstGroup = true
+    var entryFirstField = true
+
+    public init(out: OutputBuffer, binary: BinaryMode = .escape, includeMetadata: Bool = false) {
+        self.out = out
+        self.binary = binary
+        self.includeMetadata = includeMetadata
+    }
+
+    @inline(__always)
+    mutating func separator() {
+        if first { first = false } else { out.append(UInt8(ascii: ",")) }
+    }
+
+    public mutating func beginKey(_ key: RDBString, _ info: RDBKeyInfo) throws -> RDBKeyAction {
+        keyStart = out.pendingCount
+        kind = info.kind
+        first = true
+        out.append("{\"db\":")
+        out.append(decimal: info.db)
+        out.append(",\"key\":")
+        out.appendJSONString(key, mode: binary)
+        out.append(",\"type\":\"")
+        out.append(info.kind.description)
+        out.append("\",\"expire_at_ms\":")
+        if let e = info.expireAtMs { out.append(decimal: e) } else { out.append("null") }
+        if includeMetadata {
+            out.append(",\"encoding\":\"")
+            out.append(info.type.encoding.name)
+            out.append("\"")
+            if let i = info.idleSeconds {
+                out.append(",\"idle\":")
+                out.append(unsigned: i)
+            }
+            if let f = info.lfuFrequency {
+                out.append(",\"freq\":")
+                out.append(decimal: Int64(f))
+            }
+        }
+        out.append(",\"value\":")
+        switch info.kind {
+        case .list, .set, .zset, .array: out.append(UInt8(ascii: "["))
+        case .hash:
+            out.append(UInt8(ascii: "{"))
+            hasFieldTTLs = false
+            _ = fieldTTLs.take()
+        case .stream:
+            out.append("{\"entries\":[")
+            firstGroup = true
+        case .string, .module: break
+        }
+        return .decode
+    }
+
+    public mutating func stringValue(_ value: RDBString) throws {
+        out.appendJSONString(value, mode: binary)
+    }
+
+    public mutating func listElement(_ element: RDBString) throws {
+        separator()
+        out.appendJSONString(element, mode: binary)
+    }
+
+    public mutating func setMember(_ member: RDBString) throws {
+        separator()
+        out.appendJSONString(member, mode: binary)
+    }
+
+    public mutating func zsetMember(_ member: RDBString, score: Double) throws {
+        separator()
+        out.append(UInt8(ascii: "["))
+        out.appendJSONString(member, mode: binary)
+        out.append(UInt8(ascii: ","))
+        out.appendJSONScore(score)
+        out.append(UInt8(ascii: "]"))
+    }
+
+    public mutating func hashField(_ field: RDBString, value: RDBString, expireAtMs: Int64?) throws {
+        separator()
+        out.appendJSONString(field, mode: binary)
+        out.append(UInt8(ascii: ":"))
+        out.appendJSONString(value, mode: binary)
+        if let e = expireAtMs {
+            if hasFieldTTLs { fieldTTLs.append(UInt8(ascii: ",")) }
+            hasFieldTTLs = true
+            fieldTTLs.appendJSONString(field, mode: binary)
+            fieldTTLs.append(UInt8(ascii: ":"))
+            fieldTTLs.append(decimal: e)
+        }
+    }
+
+    public mutating func beginStreamEntry(id: StreamID, fieldCount: Int) throws {
+        separator()
+        out.append("{\"id\":")
+        out.appendJSONStreamID(id)
+        out.append(",\"fields\":[")
+        entryFirstField = true
+    }
+
+    public mutating func streamEntryField(_ field: RDBString, value: RDBString) throws {
+        if entryFirstField { entryFirstField = false } else { out.append(UInt8(ascii: ",")) }
+        out.appendJSONString(field, mode: binary)
+        out.append(UInt8(ascii: ","))
+        out.appendJSONString(value, mode: binary)
+    }
+
+    public mutating func endStreamEntry() throws {
+        out.append("]}")
+    }
+
+    public mutating func streamMetadata(_ m: RDBStreamMetadata) throws {
+        out.append("],\"length\":")
+        out.append(unsigned: m.length)
+        out.append(",\"last_id\":")
+        out.appendJSONStreamID(m.lastID)
+        out.append(",\"first_id\":")
+        out.appendJSONStreamID(m.firstID)
+        out.append(",\"max_deleted_entry_id\":")
+        out.appendJSONStreamID(m.maxDeletedEntryID)
+        out.append(",\"entries_added\":")
+        out.append(unsigned: m.entriesAdded)
+        out.append(",\"groups\":[")
+    }
+
+    public mutating func beginStreamGroup(_ g: RDBStreamGroup) throws {
+        if firstGroup { firstGroup = false } else { out.append(UInt8(ascii: ",")) }
+        out.append("{\"name\":")
+        out.appendJSONString(g.name, mode: binary)
+        out.append(",\"last_delivered_id\":")
+        out.appendJSONStreamID(g.lastDeliveredID)
+        out.append(",\"entries_read\":")
+        if let r = g.entriesRead { out.append(decimal: r) } else { out.append("null") }
+        pel.removeAll(keepingCapacity: true)
+        owners.removeAll(keepingCapacity: true)
+        nacked.removeAll(keepingCapacity: true)
+        _ = consumerJSON.take()
+    }
+
+    public mutating func streamPendingEntry(_ e: RDBStreamPendingEntry) throws {
+        pel.append(e)
+    }
+
+    public mutating func beginStreamConsumer(_ c: RDBStreamConsumer) throws {
+        if consumerJSON.pendingCount > 0 { consumerJSON.append(UInt8(ascii: ",")) }
+        consumerJSON.append("{\"name\":")
+        consumerJSON.appendJSONString(c.name, mode: binary)
+        consumerJSON.append(",\"seen_time_ms\":")
+        consumerJSON.append(decimal: c.seenTimeMs)
+        consumerJSON.append(",\"active_time_ms\":")
+        consumerJSON.append(decimal: c.activeTimeMs)
+        consumerJSON.append(",\"pending\":[")
+        firstConsumerID = true
+        currentConsumer = c.name.array
+    }
+
+    public mutating func streamConsumerPendingID(_ id: StreamID) throws {
+        if firstConsumerID { firstConsumerID = false } else { consumerJSON.append(UInt8(ascii: ",")) }
+        consumerJSON.appendJSONStreamID(id)
+        owners[id] = currentConsumer
+    }
+
+    public mutating func endStreamConsumer() throws {
+        consumerJSON.append("]}")
+    }
+
+    public mutating func streamNackedID(_ id: StreamID) throws {
+        nacked.insert(id)
+    }
+
+    public mutating func endStreamGroup() throws {
+        out.append(",\"pending\":[")
+        for (i, e) in pel.enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            out.append("{\"id\":")
+            out.appendJSONStreamID(e.id)
+            out.append(",\"consumer\":")
+            if let o = owners[e.id] {
+                o.withUnsafeBytes { out.appendJSONString($0, mode: binary) }
+            } else {
+                out.append("null")
+            }
+            out.append(",\"delivery_count\":")
+            out.append(unsigned: e.deliveryCount)
+            out.append(",\"delivery_time_ms\":")
+            out.append(decimal: e.deliveryTimeMs)
+            out.append(UInt8(ascii: "}"))
+        }
+        out.append("],\"consumers\":[")
+        out.append(consumerJSON.bytes)
+        out.append("]}")
+    }
+
+    public mutating func arrayElement(index: UInt64, _ value: RDBArrayValue) throws {
+        separator()
+        out.append(UInt8(ascii: "["))
+        out.append(unsigned: index)
+        out.append(UInt8(ascii: ","))
+        switch value {
+        case .string(let s): out.appendJSONString(s, mode: binary)
+        case .integer(let i): out.append(decimal: i)
+        case .double(let d): out.appendJSONScore(d)
+        }
+        out.append(UInt8(ascii: "]"))
+    }
+
+    public mutating func moduleValue(_ module: RDBModuleID, raw: UnsafeRawBufferPointer) throws {
+        out.append("{\"module\":\"")
+        out.append(module.name)
+        out.append("\",\"version\":")
+        out.append(decimal: module.encodingVersion)
+        out.append(",\"raw\":\"")
+        out.appendBase64(raw)
+        out.append("\"}")
+    }
+
+    public mutating func endKey() throws {
+        switch kind {
+        case .list, .set, .zset, .array: out.append(UInt8(ascii: "]"))
+        case .hash:
+            out.append(UInt8(ascii: "}"))
+            if hasFieldTTLs {
+                out.append(",\"field_expire_at_ms\":{")
+                out.append(fieldTTLs.bytes)
+                out.append(UInt8(ascii: "}"))
+            }
+        case .stream:
+            out.append("]}")
+        case .string, .module: break
+        }
+        out.append("}\n")
+        out.commit()
+        try out.flushIfNeeded()
+    }
+
+    public mutating func endFile(checksum: RDBChecksumStatus) throws {
+        try out.flush()
+    }
+}

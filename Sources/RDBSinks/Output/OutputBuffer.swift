@@ -1,0 +1,185 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import RDBKit
+
+/// Where an `OutputBuffer` sends its bytes.
+public protocol OutputTarget: AnyObject {
+    func write(_ bytes: UnsafeRawBufferPointer) throws
+}
+
+/// Writes to a file descriptor (stdout, a file, a socket), retrying short writes.
+public final class FileDescriptorTarget: OutputTarget, @unchecked Sendable {
+    public let fd: Int32
+    public init(fd: Int32) { self.fd = fd }
+
+    public static let standardOutput = FileDescriptorTarget(fd: 1)
+
+    /// Opens (creates or truncates) a file for writing.
+    public static func create(path: String) throws -> FileDescriptorTarget {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        if fd < 0 { throw RDBError(.io, offset: 0, "cannot create: \(String(cString: strerror(errno)))", file: path) }
+        return FileDescriptorTarget(fd: fd)
+    }
+
+    public func write(_ bytes: UnsafeRawBufferPointer) throws {
+        var p = bytes.baseAddress
+        var n = bytes.count
+        while n > 0 {
+            let w = Glibc.write(fd, p, n)
+            if w < 0 {
+                if errno == EINTR { continue }
+                throw RDBError(.io, offset: 0, "write failed: \(String(cString: strerror(errno)))")
+            }
+            p = p! + w
+            n -= w
+        }
+    }
+}
+
+/// Collects everything in memory (tests, and callers that want the bytes).
+public final class MemoryTarget: OutputTarget {
+    public private(set) var bytes: [UInt8] = []
+    public init() {}
+    public func write(_ b: UnsafeRawBufferPointer) throws { bytes.append(contentsOf: b) }
+    public var string: String { String(decoding: bytes, as: UTF8.self) }
+}
+
+/// One growable byte buffer that sinks append to, flushed to its target in large chunks.
+///
+/// No per-element system calls and no Foundation string building: sinks append raw bytes, digits and
+/// escaped text, and the buffer is written out once it passes `flushThreshold`.
+public final class OutputBuffer {
+    @usableFromInline var storage: UnsafeMutableRawPointer
+    @usableFromInline var capacity: Int
+    @usableFromInline var count = 0
+    public let target: OutputTarget?
+    public var flushThreshold: Int
+    /// Bytes handed to the target so far.
+    public private(set) var flushedBytes = 0
+
+    /// A buffer flushing to `target`; without a target it only accumulates (see `bytes`).
+    public init(target: OutputTarget?, flushThreshold: Int = 1 << 18) {
+        self.target = target
+        self.flushThreshold = flushThreshold
+        capacity = max(flushThreshold * 2, 4096)
+        storage = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
+    }
+
+    deinit { storage.deallocate() }
+
+    /// Bytes appended and not yet flushed.
+    @inlinable public var pendingCount: Int { count }
+
+    /// The unflushed bytes.
+    public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: storage, count: count) }
+
+    /// Total bytes written through this buffer (flushed and pending).
+    @inlinable public var totalBytes: Int { flushedBytes + count }
+
+    @inlinable
+    public func reserve(_ n: Int) {
+        if _slowPath(capacity - count < n) { grow(n) }
+    }
+
+    @usableFromInline @inline(never)
+    func grow(_ n: Int) {
+        var newCap = capacity * 2
+        while newCap - count < n { newCap *= 2 }
+        let p = UnsafeMutableRawPointer.allocate(byteCount: newCap, alignment: 16)
+        p.copyMemory(from: storage, byteCount: count)
+        storage.deallocate()
+        storage = p
+        capacity = newCap
+    }
+
+    @inlinable
+    public func append(_ b: UInt8) {
+        reserve(1)
+        storage.storeBytes(of: b, toByteOffset: count, as: UInt8.self)
+        count &+= 1
+    }
+
+    @inlinable
+    public func append(_ b: UnsafeRawBufferPointer) {
+        guard let base = b.baseAddress, b.count > 0 else { return }
+        reserve(b.count)
+        (storage + count).copyMemory(from: base, byteCount: b.count)
+        count &+= b.count
+    }
+
+    @inlinable
+    public func append(_ s: StaticString) {
+        append(UnsafeRawBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
+    }
+
+    public func append(_ s: String) {
+        var s = s
+        s.withUTF8 { append(UnsafeRawBufferPointer($0)) }
+    }
+
+    public func append(_ a: [UInt8]) {
+        a.withUnsafeBytes { append($0) }
+    }
+
+    /// Appends the bytes of a string (integers as decimal text).
+    @inlinable
+    public func append(_ s: RDBString) {
+        if s.isInteger { append(decimal: s.integer) } else { append(s.bytes) }
+    }
+
+    @inlinable
+    public func append(decimal v: Int64) {
+        reserve(20)
+        count &+= DecimalFormatter.write(v, into: storage + count)
+    }
+
+    @inlinable
+    public func append(decimal v: Int) { append(decimal: Int64(v)) }
+
+    @inlinable
+    public func append(unsigned v: UInt64) {
+        reserve(20)
+        count &+= DecimalFormatter.write(unsigned: v, into: storage + count)
+    }
+
+    /// Flushes when past the threshold. Call between records.
+    @inlinable
+    public func flushIfNeeded() throws {
+        if count >= flushThreshold { try flush() }
+    }
+
+    /// Hands everything pending to the target (no-op without one).
+    public func flush() throws {
+        guard let target, count > 0 else { return }
+        try target.write(UnsafeRawBufferPointer(start: storage, count: count))
+        flushedBytes += count
+        count = 0
+        committed = 0
+    }
+
+    @usableFromInline var committed = 0
+
+    /// Marks everything appended so far as complete (a whole key): `rollback` returns here.
+    @inlinable
+    public func commit() { committed = count }
+
+    /// Drops what was appended since the last `commit` (a partly written key after an error).
+    public func rollback() { count = min(committed, count) }
+
+    /// Drops pending bytes after `length` (used to take back a partly written key).
+    public func truncate(to length: Int) {
+        precondition(length <= count)
+        count = length
+    }
+
+    /// Removes and returns the pending bytes (for buffers without a target).
+    public func take() -> [UInt8] {
+        let a = Array(bytes)
+        count = 0
+        committed = 0
+        return a
+    }
+}
