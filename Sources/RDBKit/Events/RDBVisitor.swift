@@ -26,14 +26,18 @@ public struct RDBKeyInfo: Sendable {
     public var recordOffset: Int
     /// Absolute offset of the value (right after the key name).
     public var valueOffset: Int
+    /// Size of the value in the file, in bytes: known before the value is decoded only when
+    /// `RDBDecoderOptions.measureValues` is on (the decoder steps over the value first); nil otherwise.
+    public var valueSize: Int?
 
     @inlinable public var kind: RDBKind { type.kind }
 
     @inlinable
     public init(
         db: Int, type: RDBValueType, expireAtMs: Int64?, idleSeconds: UInt64?, lfuFrequency: UInt8?,
-        recordOffset: Int, valueOffset: Int
+        recordOffset: Int, valueOffset: Int, valueSize: Int? = nil
     ) {
+        self.valueSize = valueSize
         self.db = db
         self.type = type
         self.expireAtMs = expireAtMs

@@ -14,6 +14,9 @@ public struct RDBDecoderOptions: Sendable {
     public var maxStringBytes = 1 << 31
     /// Largest single record (one key with its value) a streamed input may buffer.
     public var maxRecordBytes = 1 << 33
+    /// Step over each value before reporting its key so that `RDBKeyInfo.valueSize` is known at `beginKey`
+    /// (size filters need it). Costs one extra walk of the value's framing (no decompression).
+    public var measureValues = false
 
     public init() {}
 }
@@ -236,8 +239,13 @@ public struct RDBParser {
     ) throws {
         let key = try readString(&c, slot: Slot.key)
         currentKey = key
-        let info = RDBKeyInfo(db: db, type: type, expireAtMs: expireAt, idleSeconds: idle, lfuFrequency: freq,
+        var info = RDBKeyInfo(db: db, type: type, expireAtMs: expireAt, idleSeconds: idle, lfuFrequency: freq,
                               recordOffset: recordStart, valueOffset: c.offset)
+        if options.measureValues {
+            var m = c
+            try skipValue(&m, type.encoding)
+            info.valueSize = m.position - c.position
+        }
         if try isEmptyValue(c, type.encoding) {
             try skipValue(&c, type.encoding)
             try v.droppedEmptyKey(key, info)
