@@ -7,6 +7,7 @@ let package = Package(
         .library(name: "RDBKit", targets: ["RDBKit"]),
         .library(name: "RDBSinks", targets: ["RDBSinks"]),
         .executable(name: "rdbcat", targets: ["rdbcat"]),
+        .executable(name: "rdbbench", targets: ["rdbbench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -25,6 +26,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        .executableTarget(name: "rdbbench", dependencies: ["RDBKit", "RDBSinks"]),
         .testTarget(name: "RDBKitTests", dependencies: ["RDBKit", "RDBSinks"]),
     ]
 )

@@ -55,12 +55,12 @@ public struct ChunkedArrayStream: ByteStream {
 /// straight into the map. For a stream, `fill(atLeast:)` compacts and reads more; the buffer only grows
 /// to fit the largest single record, up to `limit`.
 public final class InputBuffer {
-    @usableFromInline var storage: UnsafeMutableRawPointer?
-    @usableFromInline var capacity: Int
-    @usableFromInline var start = 0
-    @usableFromInline var end: Int
+    @exclusivity(unchecked) @usableFromInline var storage: UnsafeMutableRawPointer?
+    @exclusivity(unchecked) @usableFromInline var capacity: Int
+    @exclusivity(unchecked) @usableFromInline var start = 0
+    @exclusivity(unchecked) @usableFromInline var end: Int
     /// Absolute input offset of `storage[0]`.
-    @usableFromInline var storageOffset = 0
+    @exclusivity(unchecked) @usableFromInline var storageOffset = 0
     @usableFromInline var source: (any ByteStream)?
     public private(set) var isAtEOF: Bool
     @usableFromInline let owned: Bool

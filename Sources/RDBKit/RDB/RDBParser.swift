@@ -32,8 +32,8 @@ public enum RDBRecordResult: Sendable {
 /// Reused buffers for LZF-decompressed strings, one per simultaneously live string.
 @usableFromInline
 final class ScratchBuffers {
-    @usableFromInline var pointers: [UnsafeMutableRawPointer?]
-    @usableFromInline var capacities: [Int]
+    @exclusivity(unchecked) @usableFromInline var pointers: [UnsafeMutableRawPointer?]
+    @exclusivity(unchecked) @usableFromInline var capacities: [Int]
 
     @usableFromInline
     init(slots: Int) {

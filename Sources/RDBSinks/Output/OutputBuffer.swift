@@ -52,9 +52,9 @@ public final class MemoryTarget: OutputTarget {
 /// No per-element system calls and no Foundation string building: sinks append raw bytes, digits and
 /// escaped text, and the buffer is written out once it passes `flushThreshold`.
 public final class OutputBuffer {
-    @usableFromInline var storage: UnsafeMutableRawPointer
-    @usableFromInline var capacity: Int
-    @usableFromInline var count = 0
+    @exclusivity(unchecked) @usableFromInline var storage: UnsafeMutableRawPointer
+    @exclusivity(unchecked) @usableFromInline var capacity: Int
+    @exclusivity(unchecked) @usableFromInline var count = 0
     public let target: OutputTarget?
     public var flushThreshold: Int
     /// Bytes handed to the target so far.
@@ -160,7 +160,7 @@ public final class OutputBuffer {
         committed = 0
     }
 
-    @usableFromInline var committed = 0
+    @exclusivity(unchecked) @usableFromInline var committed = 0
 
     /// Marks everything appended so far as complete (a whole key): `rollback` returns here.
     @inlinable
