@@ -5,7 +5,8 @@ import RDBSinks
 
 /// Every fixture with known content decodes to exactly that content; every broken one fails as stated.
 @Suite struct FixtureTests {
-    static let full = Fixtures.files(endingWith: ".rdb.expected.jsonl")
+    /// `X.rdb.expected.jsonl` (corpus) or `X.expected.jsonl` next to `X.rdb` (server fixtures).
+    static let full = Fixtures.files(endingWith: ".expected.jsonl").filter { rdbFixture(for: $0, suffix: ".expected.jsonl") != nil }
     static let partial = Fixtures.files(endingWith: ".rdb.expected-partial.jsonl")
     static let errors = Fixtures.files(endingWith: ".rdb.expected-error.txt")
 
@@ -14,9 +15,16 @@ import RDBSinks
         #expect(FixtureTests.errors.count > 5)
     }
 
+    static func rdbFixture(for expectedFile: String, suffix: String) -> String? {
+        let base = String(expectedFile.dropLast(suffix.count))
+        if base.hasSuffix(".rdb") { return base }
+        if FileManager.default.fileExists(atPath: Fixtures.url(base + ".rdb").path) { return base + ".rdb" }
+        return nil
+    }
+
     @Test(arguments: full)
     func decodesExpectedContent(_ expectedFile: String) throws {
-        let fixture = String(expectedFile.dropLast(".expected.jsonl".count))
+        let fixture = FixtureTests.rdbFixture(for: expectedFile, suffix: ".expected.jsonl")!
         try compare(fixture: fixture, expectedFile: expectedFile, partial: false)
     }
 

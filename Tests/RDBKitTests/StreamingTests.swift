@@ -4,7 +4,7 @@ import RDBSinks
 
 /// A streamed input (refilled window) must give exactly what the mapped input gives.
 @Suite struct StreamingTests {
-    static let fixtures = Fixtures.files(endingWith: ".rdb.expected.jsonl").map { String($0.dropLast(".expected.jsonl".count)) }
+    static let fixtures = FixtureTests.full.compactMap { FixtureTests.rdbFixture(for: $0, suffix: ".expected.jsonl") }
 
     func jsonl(_ input: InputBuffer) throws -> [UInt8] {
         let out = OutputBuffer(target: nil)

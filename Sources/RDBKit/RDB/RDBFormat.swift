@@ -85,7 +85,10 @@ public struct RDBValueType: Hashable, Sendable, CustomStringConvertible {
 public enum RDBKind: UInt8, Sendable, Hashable, CustomStringConvertible {
     case string, list, set, zset, hash, stream, module, array
 
-    public var description: String {
+    public var description: String { staticName.description }
+
+    /// The name as a static string (no allocation when written).
+    public var staticName: StaticString {
         switch self {
         case .string: "string"
         case .list: "list"

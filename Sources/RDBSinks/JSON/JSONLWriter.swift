@@ -51,7 +51,7 @@ public struct JSONLWriter: RDBVisitor {
         out.append(",\"key\":")
         out.appendJSONString(key, mode: binary)
         out.append(",\"type\":\"")
-        out.append(info.kind.description)
+        out.append(info.kind.staticName)
         out.append("\",\"expire_at_ms\":")
         if let e = info.expireAtMs { out.append(decimal: e) } else { out.append("null") }
         if includeMetadata {

@@ -60,36 +60,46 @@ extension OutputBuffer {
             return
         }
         reserve(n * 6)
+        let hex: StaticString = "0123456789abcdef"
+        let h = hex.utf8Start
+        var o = storage.assumingMemoryBound(to: UInt8.self) + count
+        let o0 = o
         var i = 0
         while i < n {
             let c = p[i]
+            if c >= 0x20 && c < 0x80 && c != 0x22 && c != 0x5C {
+                o.pointee = c
+                o += 1
+                i += 1
+                continue
+            }
             if c < 0x80 {
+                o[0] = 0x5C
                 switch c {
-                case 0x22: append("\\\"")
-                case 0x5C: append("\\\\")
-                case 0x0A: append("\\n")
-                case 0x0D: append("\\r")
-                case 0x09: append("\\t")
-                case 0x08: append("\\b")
-                case 0x0C: append("\\f")
-                case 0..<0x20:
-                    append("\\u00")
-                    appendHexByte(c)
-                default: append(c)
+                case 0x22: o[1] = 0x22; o += 2
+                case 0x5C: o[1] = 0x5C; o += 2
+                case 0x0A: o[1] = 0x6E; o += 2
+                case 0x0D: o[1] = 0x72; o += 2
+                case 0x09: o[1] = 0x74; o += 2
+                default:
+                    o[1] = 0x75; o[2] = 0x30; o[3] = 0x30; o[4] = h[Int(c >> 4)]; o[5] = h[Int(c & 15)]
+                    o += 6
                 }
                 i += 1
                 continue
             }
             let len = OutputBuffer.validUTF8SequenceLength(p + i, n - i)
             if len > 0 {
-                append(UnsafeRawBufferPointer(start: p + i, count: len))
+                for k in 0..<len { o[k] = p[i + k] }
+                o += len
                 i += len
             } else {
-                append("\\udc")
-                appendHexByte(c)
+                o[0] = 0x5C; o[1] = 0x75; o[2] = 0x64; o[3] = 0x63; o[4] = h[Int(c >> 4)]; o[5] = h[Int(c & 15)]
+                o += 6
                 i += 1
             }
         }
+        count += o - o0
     }
 
     @inlinable

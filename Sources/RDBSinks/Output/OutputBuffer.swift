@@ -115,6 +115,7 @@ public final class OutputBuffer {
         append(UnsafeRawBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
     }
 
+    @_disfavoredOverload
     public func append(_ s: String) {
         var s = s
         s.withUTF8 { append(UnsafeRawBufferPointer($0)) }
