@@ -218,6 +218,10 @@ public protocol RDBVisitor {
     mutating func listElement(_ element: RDBString) throws
     mutating func setMember(_ member: RDBString) throws
     mutating func zsetMember(_ member: RDBString, score: Double) throws
+    /// A zset member whose score the file stores as text (ziplist/listpack entries, type 3). The default parses
+    /// the text (as strtod does) and calls `zsetMember(_:score:)`; a sink that can use the text as it is (a RESP
+    /// writer) implements this to skip the parse. An integer-encoded score arrives as an integer `RDBString`.
+    mutating func zsetMember(_ member: RDBString, scoreText: RDBString) throws
     /// A hash field. `expireAtMs` is the field's absolute TTL in Unix ms (hash-field expiration), if any.
     mutating func hashField(_ field: RDBString, value: RDBString, expireAtMs: Int64?) throws
     /// A live stream entry begins (deleted entries are not reported).
@@ -272,6 +276,10 @@ extension RDBVisitor {
     public mutating func listElement(_ element: RDBString) throws {}
     public mutating func setMember(_ member: RDBString) throws {}
     public mutating func zsetMember(_ member: RDBString, score: Double) throws {}
+    @inlinable
+    public mutating func zsetMember(_ member: RDBString, scoreText: RDBString) throws {
+        try zsetMember(member, score: try RDBParser.score(scoreText))
+    }
     public mutating func hashField(_ field: RDBString, value: RDBString, expireAtMs: Int64?) throws {}
     public mutating func beginStreamEntry(id: StreamID, fieldCount: Int) throws {}
     public mutating func streamEntryField(_ field: RDBString, value: RDBString) throws {}

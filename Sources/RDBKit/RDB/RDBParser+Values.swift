@@ -24,7 +24,9 @@ extension RDBParser {
                 case 253: throw RDBError.invalid(at: at, "NaN score")
                 case 254: score = .infinity
                 case 255: score = -.infinity
-                default: score = try parseScore(RDBString(bytes: try c.readBytes(Int(l), "a score")), at: at)
+                default:
+                    try v.zsetMember(m, scoreText: RDBString(bytes: try c.readBytes(Int(l), "a score")))
+                    continue
                 }
                 try v.zsetMember(m, score: score)
             }
@@ -93,8 +95,7 @@ extension RDBParser {
             let at = c.offset
             var z = try ZiplistReader(try readBlob(&c, slot: Slot.a, "ziplist"), blobOffset: at)
             while let m = try z.next() {
-                let s = try z.nextRequired("a score")
-                try v.zsetMember(m, score: try parseScore(s, at: at))
+                try v.zsetMember(m, scoreText: try z.nextRequired("a score"))
             }
         case .hashZiplist:
             let at = c.offset
@@ -149,8 +150,7 @@ extension RDBParser {
             let at = c.offset
             var lp = try ListpackReader(try readBlob(&c, slot: Slot.a, "listpack"), blobOffset: at)
             while let m = try lp.next() {
-                let s = try lp.nextRequired("a score")
-                try v.zsetMember(m, score: try parseScore(s, at: at))
+                try v.zsetMember(m, scoreText: try lp.nextRequired("a score"))
             }
         case .setListpack:
             let at = c.offset

@@ -76,8 +76,9 @@ public struct RDBParser {
     public var options: RDBDecoderOptions
     public private(set) var header: RDBHeader?
     @usableFromInline var dialect: RDBDialect?
+    @usableFromInline var _db: Int = 0
     /// The current database (last SELECTDB).
-    public private(set) var db: Int = 0
+    public var db: Int { _db }
     @usableFromInline let scratch = ScratchBuffers(slots: Slot.count)
     /// The key being decoded, for error reports (valid while its record is being parsed).
     @usableFromInline var currentKey: RDBString?
@@ -112,7 +113,7 @@ public struct RDBParser {
         }
         header = h
         dialect = RDBDialect(h)
-        db = 0
+        _db = 0
         try v.beginFile(h)
     }
 
@@ -168,7 +169,7 @@ public struct RDBParser {
         }
     }
 
-    @usableFromInline
+    @inlinable
     mutating func parseOpcode<V: RDBVisitor>(_ op: RDBOpcode, _ c: inout ByteCursor, _ v: inout V) throws -> RDBRecordResult {
         switch op {
         case .eof:
@@ -177,8 +178,8 @@ public struct RDBParser {
             let start = c.offset
             let n = try c.readLength("a database number")
             guard n <= UInt64(Int32.max) else { throw RDBError.invalidLength(at: start, n, what: "database number", limit: Int(Int32.max)) }
-            db = Int(n)
-            try v.beginDatabase(db)
+            _db = Int(n)
+            try v.beginDatabase(_db)
         case .resizeDB:
             let keys = try c.readLength("a RESIZEDB key count")
             let expires = try c.readLength("a RESIZEDB expires count")
@@ -232,7 +233,7 @@ public struct RDBParser {
 
     // MARK: keys
 
-    @usableFromInline
+    @inlinable
     mutating func parseKey<V: RDBVisitor>(
         _ c: inout ByteCursor, _ v: inout V, _ type: RDBValueType, recordStart: Int,
         expireAt: Int64?, idle: UInt64?, freq: UInt8?
@@ -350,12 +351,12 @@ public struct RDBParser {
 
     // MARK: scores
 
-    /// Parses a score stored as text (ziplist/listpack elements, type 3): what strtod accepts, whole string.
+    /// Parses a score stored as text (what strtod accepts, the whole string; NaN is refused).
     @inlinable
-    func parseScore(_ s: RDBString, at offset: Int) throws -> Double {
+    public static func score(_ s: RDBString) throws -> Double {
         if s.isInteger { return Double(s.integer) }
-        guard let d = RDBParser.parseDouble(s.bytes) else {
-            throw RDBError.invalid(at: offset, "score '\(String(decoding: s.bytes.prefix(40), as: UTF8.self))' is not a number")
+        guard let d = parseDouble(s.bytes) else {
+            throw RDBError.invalid(at: -1, "score '\(String(decoding: s.bytes.prefix(40), as: UTF8.self))' is not a number")
         }
         return d
     }

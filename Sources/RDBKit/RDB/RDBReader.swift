@@ -41,21 +41,39 @@ public enum RDBReader {
             throw e
         }
         let header = parser.header!
-        var skipper = SkipEverything()
-        while true {
-            if input.isStreaming { try ensureRecord(input, &parser, &skipper) }
-            var c = input.cursor
-            let result: RDBRecordResult
-            do {
-                result = try parser.parseRecord(&c, &visitor)
-            } catch var e as RDBError {
-                if e.key == nil { e.key = parser.keyInError }
-                e.file = input.name
-                throw e
+        if input.isStreaming {
+            // Streamed: make sure each record is whole in the window, decode it, checksum it, drop it.
+            var skipper = SkipEverything()
+            while true {
+                try ensureRecord(input, &parser, &skipper)
+                var c = input.cursor
+                let result = try parseOne(&parser, &c, &visitor, input)
+                crc.update(UnsafeRawBufferPointer(rebasing: input.window[0..<c.position]))
+                input.consume(c.position)
+                if case .endOfFile = result { break }
             }
-            crc.update(UnsafeRawBufferPointer(rebasing: input.window[0..<c.position]))
+        } else {
+            // Mapped: one cursor runs over the whole region; the checksum of everything from the header to the
+            // EOF byte is computed on another core while the records are decoded (see BackgroundCRC).
+            let region = input.window
+            let background = options.verifyChecksum && header.version >= 5 && region.count >= BackgroundCRC.minimumSize
+                ? BackgroundCRC(region, initial: crc.value) : nil
+            var c = input.cursor
+            do {
+                while true {
+                    if case .endOfFile = try parseOne(&parser, &c, &visitor, input) { break }
+                }
+            } catch {
+                background?.cancel()
+                throw error
+            }
+            let end = UnsafeRawBufferPointer(rebasing: region[0..<c.position])
+            if let background {
+                crc = CRC64(background.finish(at: c.position))
+            } else if options.verifyChecksum {
+                crc.update(end)
+            }
             input.consume(c.position)
-            if case .endOfFile = result { break }
         }
         let status: RDBChecksumStatus
         if header.version >= 5 {
@@ -79,6 +97,20 @@ public enum RDBReader {
         }
         try visitor.endFile(checksum: status)
         return RDBSummary(header: header, checksum: status, endOffset: input.offset)
+    }
+
+    @inlinable
+    static func parseOne<V: RDBVisitor>(
+        _ parser: inout RDBParser, _ c: inout ByteCursor, _ visitor: inout V, _ input: InputBuffer
+    ) throws -> RDBRecordResult {
+        do {
+            return try parser.parseRecord(&c, &visitor)
+        } catch var e as RDBError {
+            if e.key == nil { e.key = parser.keyInError }
+            if e.offset < 0 { e.offset = c.offset }  // raised by a sink-side default (e.g. a score parse)
+            e.file = input.name
+            throw e
+        }
     }
 
     /// Grows the window until the next record is entirely inside it (or the stream ends).

@@ -28,14 +28,14 @@ public struct ByteCursor {
     @inlinable public var remaining: Int { end - position }
     @inlinable public var isAtEnd: Bool { position >= end }
 
-    @inlinable
+    @inlinable @inline(__always)
     func need(_ n: Int, _ what: StaticString) throws(RDBError) {
         if _slowPath(n > end &- position || n < 0) {
             throw RDBError.truncated(at: offset, need: n, have: end - position, what: what)
         }
     }
 
-    @inlinable
+    @inlinable @inline(__always)
     public mutating func readUInt8(_ what: StaticString = "a byte") throws(RDBError) -> UInt8 {
         try need(1, what)
         let v = base.load(fromByteOffset: position, as: UInt8.self)
@@ -70,7 +70,7 @@ public struct ByteCursor {
     }
 
     /// Borrows `count` bytes and moves past them.
-    @inlinable
+    @inlinable @inline(__always)
     public mutating func readBytes(_ count: Int, _ what: StaticString) throws(RDBError) -> UnsafeRawBufferPointer {
         try need(count, what)
         let p = UnsafeRawBufferPointer(start: base + position, count: count)
@@ -101,7 +101,7 @@ public struct ByteCursor {
     }
 
     /// Reads an RDB length field (`00`/`01`/`10` prefixes) or reports a special string encoding.
-    @inlinable
+    @inlinable @inline(__always)
     public mutating func readLengthOrEncoding() throws(RDBError) -> LengthOrEncoding {
         let start = offset
         let b0 = try readUInt8("a length")

@@ -1,0 +1,571 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Limits and policies of the AOF reader.
+public struct AOFOptions: Sendable {
+    /// Make a torn tail (the input ends inside the last command, or inside an unterminated `MULTI` block)
+    /// an error instead of dropping it with a warning.
+    public var strict = false
+    /// Largest argument count a command may claim (checked before anything is allocated).
+    public var maxArguments = 1 << 20
+    /// Largest bulk string length a command may claim (the server's `proto-max-bulk-len` default).
+    public var maxBulkBytes = 512 << 20
+    /// Longest `#` annotation line, line ending included (the server's `AOF_ANNOTATION_LINE_MAX_LEN`).
+    public var maxAnnotationBytes = 1024
+    /// Accept inline commands (a text line such as `SET k v`, split like redis-cli does). The server's
+    /// AOF loader accepts only RESP arrays; hand-written files often use the inline form.
+    public var allowInline = true
+    /// Longest inline command line, line ending included (the server's `PROTO_INLINE_MAX_SIZE`).
+    public var maxInlineBytes = 64 << 10
+    /// Most files (BASE, HISTORY and INCR lines) a manifest may list.
+    public var maxManifestFiles = 1000
+    /// Options for RDB preambles and RDB BASE files.
+    public var rdb = RDBDecoderOptions()
+
+    public init() {}
+}
+
+/// What reading one file found.
+public struct AOFFileSummary: Sendable {
+    /// The file name as opened.
+    public var name: String
+    public var kind: AOFFileKind
+    /// The RDB preamble (or RDB BASE) of the file, if it starts with one.
+    public var rdb: RDBSummary?
+    /// Commands delivered (SELECT, MULTI and EXEC included).
+    public var commands: Int
+    public var annotations: Int
+    /// Absolute offset where the file's valid content ends (its size, unless a torn tail was dropped).
+    public var validBytes: Int
+    /// Where a torn tail that was dropped starts.
+    public var droppedTailOffset: Int?
+    /// Bytes dropped with the torn tail.
+    public var droppedTailBytes: Int
+
+    public init(name: String, kind: AOFFileKind) {
+        self.name = name
+        self.kind = kind
+        rdb = nil
+        commands = 0
+        annotations = 0
+        validBytes = 0
+        droppedTailOffset = nil
+        droppedTailBytes = 0
+    }
+}
+
+/// What a finished AOF decode found.
+public struct AOFSummary: Sendable {
+    /// The files in the order they were read.
+    public var files: [AOFFileSummary] = []
+    /// Problems that did not stop the decode (a dropped torn tail), each naming the file and byte offset.
+    public var warnings: [String] = []
+    /// The manifest, when the input was a multi-part AOF.
+    public var manifest: AOFManifest?
+
+    public init() {}
+
+    public var commands: Int { files.reduce(0) { $0 + $1.commands } }
+    public var annotations: Int { files.reduce(0) { $0 + $1.annotations } }
+}
+
+/// Reads AOF files: an optional RDB preamble (through `RDBReader`), then a stream of RESP commands.
+///
+/// The same code reads memory-mapped files (the window is the whole file and every argument view points
+/// into the map) and streams (the window is refilled until a whole command, or a whole `MULTI` block, is in
+/// it; it grows only as far as the input's `limit`).
+///
+/// A command is delivered once it has been read completely, and the commands of a `MULTI` … `EXEC` block
+/// only once its `EXEC` has been read. At the end of the input, an incomplete last command or an
+/// unterminated `MULTI` block is a torn tail: like the server with `aof-load-truncated yes`, it is dropped
+/// with a warning (`AOFSummary.warnings`), unless `strict` is set or more files follow, which makes it a
+/// `.truncated` error. Any other malformed byte is an `.aofFormat` error whose offset is the start of the
+/// command it belongs to (what `redis-check-aof` reports as "ok up to"); the message names the exact byte.
+public enum AOFReader {
+    /// Decodes one AOF file from the input's current position.
+    ///
+    /// - Parameters:
+    ///   - name: the name used in events, warnings and errors (default: the input's name, or "-").
+    ///   - isLast: whether this is the last file of its set (only the last one may have a torn tail).
+    public static func decode<V: AOFVisitor>(
+        _ input: InputBuffer, name: String? = nil, kind: AOFFileKind = .single, isLast: Bool = true,
+        into visitor: inout V, options: AOFOptions = .init()
+    ) throws -> AOFSummary {
+        var summary = AOFSummary()
+        let file = try decodeFile(input, name: name ?? input.name ?? "-", kind: kind, isLast: isLast,
+                                  into: &visitor, options: options, warnings: &summary.warnings)
+        summary.files.append(file)
+        return summary
+    }
+
+    /// Decodes an AOF held in memory.
+    public static func decode<V: AOFVisitor>(
+        bytes: [UInt8], name: String = "-", into visitor: inout V, options: AOFOptions = .init()
+    ) throws -> AOFSummary {
+        try bytes.withUnsafeBytes { raw in
+            try decode(InputBuffer(region: raw, name: name), name: name, into: &visitor, options: options)
+        }
+    }
+
+    /// Decodes one file: detects an RDB preamble, then reads the commands.
+    static func decodeFile<V: AOFVisitor>(
+        _ input: InputBuffer, name: String, kind: AOFFileKind, isLast: Bool,
+        into visitor: inout V, options: AOFOptions, warnings: inout [String]
+    ) throws -> AOFFileSummary {
+        if input.name == nil { input.name = name }
+        var summary = AOFFileSummary(name: name, kind: kind)
+        do {
+            try visitor.beginAOFFile(name: name, kind: kind)
+            if try startsWithRDBMagic(input) {
+                summary.rdb = try RDBReader.decode(input, into: &visitor, options: options.rdb)
+            }
+            var tokenizer = AOFTokenizer(options: options, file: name)
+            try tokenizer.run(input, isLast: isLast, into: &visitor, summary: &summary, warnings: &warnings)
+            try visitor.endAOFFile(name: name, kind: kind)
+        } catch var e as RDBError {
+            if e.file == nil { e.file = name }
+            throw e
+        }
+        return summary
+    }
+
+    /// Whether the input (at its position) starts with `REDIS` or `VALKEY`.
+    static func startsWithRDBMagic(_ input: InputBuffer) throws -> Bool {
+        try input.fill(atLeast: 6)
+        let w = input.window
+        func has(_ magic: StaticString) -> Bool {
+            let n = magic.utf8CodeUnitCount
+            guard w.count >= n else { return false }
+            for i in 0..<n where w[i] != magic.utf8Start[i] { return false }
+            return true
+        }
+        return has("REDIS") || has("VALKEY")
+    }
+}
+
+/// A growable buffer of `Int`s reused for the argument spans of every command.
+@usableFromInline
+final class AOFSpanBuffer {
+    @usableFromInline var pointer: UnsafeMutablePointer<Int>
+    @usableFromInline var capacity: Int
+    @usableFromInline var count = 0
+
+    init() {
+        capacity = 64
+        pointer = .allocate(capacity: capacity)
+    }
+
+    deinit { pointer.deallocate() }
+
+    @inlinable
+    func append(_ a: Int, _ b: Int) {
+        if _slowPath(count &+ 2 > capacity) { grow() }
+        pointer[count] = a
+        pointer[count &+ 1] = b
+        count &+= 2
+    }
+
+    @usableFromInline @inline(never)
+    func grow() {
+        let newCapacity = capacity * 2
+        let p = UnsafeMutablePointer<Int>.allocate(capacity: newCapacity)
+        p.update(from: pointer, count: count)
+        pointer.deallocate()
+        pointer = p
+        capacity = newCapacity
+    }
+
+    @inlinable var buffer: UnsafeBufferPointer<Int> { UnsafeBufferPointer(start: pointer, count: count) }
+}
+
+/// The RESP / inline / annotation tokenizer of one file.
+struct AOFTokenizer {
+    let options: AOFOptions
+    let file: String
+    let spans = AOFSpanBuffer()
+    var splitter = AOFLineSplitter()
+    /// The database commands run in; every file starts in db 0 (the server loads each file with a new client).
+    var db = 0
+
+    // Resume state of a RESP command whose bytes are not all in the window yet.
+    /// Argument count of the command being read (0: its header is not read yet).
+    var pendingArgc = 0
+    /// Position (from the command's start) of the next header to read.
+    var pendingPos = 0
+
+    init(options: AOFOptions, file: String) {
+        self.options = options
+        self.file = file
+    }
+
+    /// What one step of the tokenizer found at a position of the window.
+    enum Step {
+        /// A RESP command ending (exclusive, window-relative) at `end`; its spans are in `spans`.
+        case command(end: Int)
+        /// An inline command ending at `end`; the line (without its ending) is `lineStart..<lineEnd`.
+        case inline(end: Int, lineStart: Int, lineEnd: Int)
+        /// An annotation line ending at `end`; its text (without line ending) is `textStart..<textEnd`.
+        case annotation(end: Int, textStart: Int, textEnd: Int)
+        /// The window must hold at least `need` bytes (window-relative) to go on.
+        case needMore(Int)
+    }
+
+    /// Reads commands until the end of the input.
+    mutating func run<V: AOFVisitor>(
+        _ input: InputBuffer, isLast: Bool, into visitor: inout V,
+        summary: inout AOFFileSummary, warnings: inout [String]
+    ) throws {
+        // Window-relative start of the next item. Outside a MULTI block everything before it is consumed
+        // (so it is 0); inside one the block is kept in the window from its MULTI on, until EXEC.
+        var scan = 0
+        var inMulti = false
+        var blockCommands = 0
+        while true {
+            let w = input.window
+            if scan == w.count {
+                if input.isStreaming, try input.fillMore() { continue }
+                if inMulti {
+                    try tornTail(input, at: 0, isLast: isLast,
+                                 what: "the file ends inside a MULTI block (\(blockCommands) commands, no EXEC)",
+                                 summary: &summary, warnings: &warnings)
+                } else {
+                    summary.validBytes = input.offset
+                }
+                return
+            }
+            let step = try self.step(w, at: scan, offset: input.offset + scan)
+            switch step {
+            case .needMore(let need):
+                if input.isStreaming {
+                    let have = w.count
+                    // Grow with the bytes actually present, so a lying length does not allocate up front.
+                    try input.fill(atLeast: min(need, max(have &* 2, have &+ (1 << 20))))
+                    continue
+                }
+                let what = inMulti
+                    ? "the file ends inside a MULTI block (\(blockCommands) commands, no EXEC; the last one is incomplete)"
+                    : "the file ends inside the last command"
+                try tornTail(input, at: inMulti ? 0 : scan, isLast: isLast, what: what,
+                             summary: &summary, warnings: &warnings)
+                return
+            case .annotation(let end, let ts, let te):
+                if inMulti {
+                    scan = end
+                } else {
+                    try visitor.annotation(RDBString(bytes: UnsafeRawBufferPointer(rebasing: w[ts..<te])),
+                                           offset: input.offset + scan)
+                    summary.annotations += 1
+                    input.consume(end)
+                }
+            case .command(let end):
+                let c = classify(UnsafeRawBufferPointer(start: w.baseAddress! + scan, count: end - scan), inline: false)
+                if !inMulti {
+                    if c == .multi {
+                        inMulti = true
+                        blockCommands = 1
+                        scan = end
+                    } else {
+                        try deliverRESP(w, start: 0, end: end, offset: input.offset, into: &visitor)
+                        summary.commands += 1
+                        input.consume(end)
+                    }
+                } else {
+                    blockCommands += 1
+                    scan = end
+                    if c == .exec {
+                        summary.commands += try replayBlock(w, end: scan, offset: input.offset, into: &visitor, summary: &summary)
+                        input.consume(scan)
+                        scan = 0
+                        inMulti = false
+                    }
+                }
+            case .inline(let end, let ls, let le):
+                let c = try splitInline(w, ls, le, offset: input.offset + scan)
+                if !inMulti {
+                    if c == .multi {
+                        inMulti = true
+                        blockCommands = 1
+                        scan = end
+                    } else {
+                        try deliverInline(offset: input.offset + scan, byteCount: end - scan, into: &visitor)
+                        summary.commands += 1
+                        input.consume(end)
+                    }
+                } else {
+                    blockCommands += 1
+                    scan = end
+                    if c == .exec {
+                        summary.commands += try replayBlock(w, end: scan, offset: input.offset, into: &visitor, summary: &summary)
+                        input.consume(scan)
+                        scan = 0
+                        inMulti = false
+                    }
+                }
+            }
+        }
+    }
+
+    /// Delivers the items of a complete MULTI block, `0..<end` of the window. Returns the command count.
+    mutating func replayBlock<V: AOFVisitor>(
+        _ w: UnsafeRawBufferPointer, end: Int, offset: Int, into visitor: inout V, summary: inout AOFFileSummary
+    ) throws -> Int {
+        var pos = 0
+        var n = 0
+        while pos < end {
+            switch try step(w, at: pos, offset: offset + pos) {
+            case .command(let e):
+                try deliverRESP(w, start: pos, end: e, offset: offset + pos, into: &visitor)
+                n += 1
+                pos = e
+            case .inline(let e, let ls, let le):
+                _ = try splitInline(w, ls, le, offset: offset + pos)
+                try deliverInline(offset: offset + pos, byteCount: e - pos, into: &visitor)
+                n += 1
+                pos = e
+            case .annotation(let e, let ts, let te):
+                try visitor.annotation(RDBString(bytes: UnsafeRawBufferPointer(rebasing: w[ts..<te])), offset: offset + pos)
+                summary.annotations += 1
+                pos = e
+            case .needMore:
+                preconditionFailure("a MULTI block was checked complete before it is delivered")
+            }
+        }
+        return n
+    }
+
+    /// Handles an incomplete end of input at window position `at`: a warning (and the rest is dropped),
+    /// or an error when strict or when more files follow.
+    func tornTail(
+        _ input: InputBuffer, at: Int, isLast: Bool, what: String,
+        summary: inout AOFFileSummary, warnings: inout [String]
+    ) throws {
+        let offset = input.offset + at
+        let dropped = input.window.count - at
+        if options.strict || !isLast {
+            let why = isLast ? "(strict mode)" : "(only the last file of an AOF may end with a torn command)"
+            throw RDBError(.truncated, offset: offset, "\(what): \(dropped) bytes from offset \(offset) are incomplete \(why)", file: file)
+        }
+        warnings.append("\(file): offset \(offset): \(what); dropped the last \(dropped) bytes (the server does the same with aof-load-truncated yes)")
+        summary.droppedTailOffset = offset
+        summary.droppedTailBytes = dropped
+        input.consume(at)
+        summary.validBytes = input.offset
+        input.consume(input.window.count)
+    }
+
+    enum Kind { case multi, exec, other }
+
+    /// Whether the command just read (its spans are in `spans`, relative to `cmd`) is MULTI, EXEC (or DISCARD).
+    func classify(_ cmd: UnsafeRawBufferPointer, inline: Bool) -> Kind {
+        let args = AOFArguments(base: cmd.baseAddress, spans: spans.buffer)
+        let name = args.bytes(0)
+        if name.count == 5 && AOFArguments.equalsIgnoringCase(name, "MULTI") { return .multi }
+        if name.count == 4 && AOFArguments.equalsIgnoringCase(name, "EXEC") { return .exec }
+        if name.count == 7 && AOFArguments.equalsIgnoringCase(name, "DISCARD") { return .exec }
+        return .other
+    }
+
+    /// Delivers the RESP command at `start..<end` whose spans were just read.
+    mutating func deliverRESP<V: AOFVisitor>(
+        _ w: UnsafeRawBufferPointer, start: Int, end: Int, offset: Int, into visitor: inout V
+    ) throws {
+        let args = AOFArguments(base: UnsafeRawPointer(w.baseAddress!) + start, spans: spans.buffer)
+        if let newDB = selectedDB(args) { db = newDB }
+        try visitor.command(AOFCommand(db: db, offset: offset, byteCount: end - start, file: file, isInline: false, args: args))
+    }
+
+    /// Splits an inline line into `splitter` and copies its spans; returns its kind.
+    mutating func splitInline(_ w: UnsafeRawBufferPointer, _ ls: Int, _ le: Int, offset: Int) throws -> Kind {
+        let line = UnsafeRawBufferPointer(rebasing: w[ls..<le])
+        do {
+            _ = try splitter.split(line)
+        } catch {
+            throw formatError(offset, at: offset + error.position, "inline command: \(error.message)")
+        }
+        spans.count = 0
+        var i = 0
+        while i < splitter.spans.count {
+            spans.append(splitter.spans[i], splitter.spans[i + 1])
+            i += 2
+        }
+        return splitter.scratch.withUnsafeBytes { classify($0, inline: true) }
+    }
+
+    /// Delivers the inline command held by `splitter`.
+    mutating func deliverInline<V: AOFVisitor>(offset: Int, byteCount: Int, into visitor: inout V) throws {
+        let spanBuffer = spans.buffer
+        let newDB = splitter.scratch.withUnsafeBytes { selectedDB(AOFArguments(base: $0.baseAddress, spans: spanBuffer)) }
+        if let newDB { db = newDB }
+        let db = self.db
+        let file = self.file
+        try splitter.scratch.withUnsafeBytes { raw in
+            let args = AOFArguments(base: raw.baseAddress, spans: spanBuffer)
+            try visitor.command(AOFCommand(db: db, offset: offset, byteCount: byteCount, file: file, isInline: true, args: args))
+        }
+    }
+
+    /// The database a SELECT with a valid index switches to (an invalid SELECT fails on the server and
+    /// changes nothing); nil for other commands.
+    @inline(__always)
+    func selectedDB(_ args: AOFArguments) -> Int? {
+        if args.count == 2, args.bytes(0).count == 6, AOFArguments.equalsIgnoringCase(args.bytes(0), "SELECT"),
+           let v = DecimalFormatter.parseCanonical(args.bytes(1)), v >= 0, v <= Int64(Int32.max)
+        {
+            return Int(v)
+        }
+        return nil
+    }
+
+    // MARK: tokenizing
+
+    /// Reads one item at window position `start` (absolute `offset`).
+    mutating func step(_ w: UnsafeRawBufferPointer, at start: Int, offset: Int) throws -> Step {
+        let base = w.baseAddress!
+        let first = base.load(fromByteOffset: start, as: UInt8.self)
+        switch first {
+        case 0x2A:  // '*'
+            return try readRESP(base, w.count, start, offset)
+        case 0x23:  // '#'
+            guard let nl = findNewline(base, from: start, to: min(w.count, start + options.maxAnnotationBytes)) else {
+                if w.count - start >= options.maxAnnotationBytes {
+                    throw formatError(offset, at: offset, "annotation line longer than \(options.maxAnnotationBytes) bytes (no line ending)")
+                }
+                return .needMore(w.count + 1)
+            }
+            let textEnd = nl > start && base.load(fromByteOffset: nl - 1, as: UInt8.self) == 0x0D ? nl - 1 : nl
+            return .annotation(end: nl + 1, textStart: start, textEnd: textEnd)
+        case 0x41...0x5A, 0x61...0x7A, 0x22, 0x27:  // letters and quotes: an inline command
+            if !options.allowInline {
+                throw formatError(offset, at: offset, "expected '*' (a command) or '#' (an annotation), found \(describe(first)) (inline commands are not allowed)")
+            }
+            guard let nl = findNewline(base, from: start, to: min(w.count, start + options.maxInlineBytes)) else {
+                if w.count - start >= options.maxInlineBytes {
+                    throw formatError(offset, at: offset, "inline command longer than \(options.maxInlineBytes) bytes (no line ending)")
+                }
+                return .needMore(w.count + 1)
+            }
+            let lineEnd = nl > start && base.load(fromByteOffset: nl - 1, as: UInt8.self) == 0x0D ? nl - 1 : nl
+            for i in start..<lineEnd {
+                let c = base.load(fromByteOffset: i, as: UInt8.self)
+                if c < 0x20 && c != 0x09 {
+                    throw formatError(offset, at: offset + i - start, "control byte 0x\(hex(c)) in an inline command line")
+                }
+            }
+            return .inline(end: nl + 1, lineStart: start, lineEnd: lineEnd)
+        default:
+            throw formatError(offset, at: offset, "expected '*' (a command) or '#' (an annotation), found \(describe(first))")
+        }
+    }
+
+    @inline(__always)
+    func findNewline(_ base: UnsafeRawPointer, from: Int, to: Int) -> Int? {
+        guard to > from, let p = memchr(base + from, 0x0A, to - from) else { return nil }
+        return UnsafeRawPointer(p) - base
+    }
+
+    /// Reads a RESP array of bulk strings at `start`, resuming after a previous `.needMore`.
+    @inline(__always)
+    mutating func readRESP(_ base: UnsafeRawPointer, _ n: Int, _ start: Int, _ offset: Int) throws -> Step {
+        var pos = start &+ pendingPos
+        if pendingArgc == 0 {
+            spans.count = 0
+            guard let (argc, next) = try readLength(base, n, pos, start, offset, what: "argument count") else {
+                return .needMore(n &+ 1)
+            }
+            if argc < 1 {
+                throw formatError(offset, at: offset, "a command must have at least one argument (count is \(argc))")
+            }
+            if argc > options.maxArguments {
+                throw RDBError(.limitExceeded, offset: offset,
+                               "a command claims \(argc) arguments (at most \(options.maxArguments) allowed)", file: file)
+            }
+            pendingArgc = argc
+            pos = next
+            pendingPos = pos &- start
+        }
+        let maxBulk = options.maxBulkBytes
+        while spans.count < pendingArgc &<< 1 {
+            if pos >= n { return .needMore(n &+ 1) }
+            if base.load(fromByteOffset: pos, as: UInt8.self) != 0x24 {  // '$'
+                throw formatError(offset, at: offset &+ (pos &- start),
+                                  "expected '$' before argument \(spans.count >> 1 + 1) of \(pendingArgc), found \(describe(base.load(fromByteOffset: pos, as: UInt8.self)))")
+            }
+            guard let (len, q) = try readLength(base, n, pos, start, offset, what: "bulk length") else {
+                return .needMore(n &+ 1)
+            }
+            if len > maxBulk {
+                throw RDBError(.limitExceeded, offset: offset,
+                               "argument \(spans.count >> 1 + 1) claims \(len) bytes (at most \(maxBulk) allowed)", file: file)
+            }
+            let end = q &+ len &+ 2
+            if end > n { return .needMore(end) }
+            if base.load(fromByteOffset: q &+ len, as: UInt8.self) != 0x0D
+                || base.load(fromByteOffset: q &+ len &+ 1, as: UInt8.self) != 0x0A
+            {
+                throw formatError(offset, at: offset &+ (q &+ len &- start),
+                                  "argument \(spans.count >> 1 + 1) of \(len) bytes is not followed by CRLF")
+            }
+            spans.append(q &- start, len)
+            pos = end
+            pendingPos = pos &- start
+        }
+        pendingArgc = 0
+        pendingPos = 0
+        return .command(end: pos)
+    }
+
+    /// Reads `<prefix><decimal>\r\n` at `pos` (the prefix byte is checked by the caller for `$`, here for
+    /// both). Returns nil when the line is not complete in the window.
+    @inline(__always)
+    func readLength(
+        _ base: UnsafeRawPointer, _ n: Int, _ pos: Int, _ start: Int, _ offset: Int, what: StaticString
+    ) throws -> (Int, Int)? {
+        var i = pos &+ 1
+        var v = 0
+        let digitsStart = i
+        while true {
+            if i >= n { return nil }
+            let c = base.load(fromByteOffset: i, as: UInt8.self)
+            let d = c &- 0x30
+            if d <= 9 {
+                if i &- digitsStart >= 18 {
+                    throw formatError(offset, at: offset &+ (pos &- start), "\(what) has more than 18 digits")
+                }
+                v = v &* 10 &+ Int(d)
+                i &+= 1
+                continue
+            }
+            if c == 0x0D && i > digitsStart { break }
+            if i == digitsStart && c == 0x2D {
+                throw formatError(offset, at: offset &+ (i &- start), "negative \(what)")
+            }
+            if c == 0x0A {
+                throw formatError(offset, at: offset &+ (i &- start), "expected CRLF after the \(what), found a bare LF")
+            }
+            throw formatError(offset, at: offset &+ (i &- start), "\(what) is not a decimal number (found \(describe(c)))")
+        }
+        if i &+ 1 >= n { return nil }
+        if base.load(fromByteOffset: i &+ 1, as: UInt8.self) != 0x0A {
+            throw formatError(offset, at: offset &+ (i &+ 1 &- start), "expected CRLF after the \(what)")
+        }
+        return (v, i &+ 2)
+    }
+
+    @inline(never)
+    func formatError(_ commandOffset: Int, at byte: Int, _ message: String) -> RDBError {
+        RDBError(.aofFormat, offset: commandOffset, "\(message) (at byte \(byte), in the command starting at \(commandOffset))", file: file)
+    }
+
+    func describe(_ c: UInt8) -> String {
+        if c >= 0x21 && c < 0x7F { return "'\(Character(Unicode.Scalar(c)))' (0x\(hex(c)))" }
+        return "byte 0x\(hex(c))"
+    }
+
+    func hex(_ c: UInt8) -> String {
+        let s = String(c, radix: 16)
+        return s.count == 1 ? "0" + s : s
+    }
+}

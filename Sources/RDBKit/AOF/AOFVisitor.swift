@@ -1,0 +1,148 @@
+/// What part of a persistence set a file is.
+public enum AOFFileKind: String, Sendable, Hashable, CustomStringConvertible {
+    /// The BASE of a multi-part AOF (an RDB, or a RESP rewrite), listed as `type b` in the manifest.
+    case base
+    /// An INCR file of a multi-part AOF (`type i`).
+    case incr
+    /// A file read on its own: a pre-7.0 single-file AOF, or one file of a set passed directly.
+    case single
+
+    public var description: String { rawValue }
+}
+
+/// The sink side of the AOF reader: the RDB events of a preamble or RDB base (inherited from
+/// `RDBVisitor`), then one event per command and per annotation line.
+///
+/// Every method has a default that does nothing. Views (`AOFCommand`'s arguments, annotation text) are
+/// valid during the call only; a sink that keeps one must copy it.
+///
+/// Per file: `beginAOFFile`, then for an RDB preamble or RDB base the usual RDB events (`beginFile` …
+/// `endFile`), then `command` / `annotation` in file order, then `endAOFFile`. The commands of a
+/// `MULTI` … `EXEC` block are delivered only once its `EXEC` has been read, so a block cut off by the end
+/// of the input is never half-delivered.
+public protocol AOFVisitor: RDBVisitor {
+    /// A file starts. `name` is the path as opened (or the name given for an in-memory input).
+    mutating func beginAOFFile(name: String, kind: AOFFileKind) throws
+    /// One command, with the database it runs in. `SELECT` commands are delivered too.
+    mutating func command(_ command: AOFCommand) throws
+    /// A `#` line (e.g. `#TS:1700000000`, written with `aof-timestamp-enabled`): the whole line
+    /// including the `#`, without its line ending. `offset` is the absolute offset of the `#`.
+    mutating func annotation(_ text: RDBString, offset: Int) throws
+    /// The file has been read completely (after a dropped torn tail, if any).
+    mutating func endAOFFile(name: String, kind: AOFFileKind) throws
+}
+
+extension AOFVisitor {
+    public mutating func beginAOFFile(name: String, kind: AOFFileKind) throws {}
+    public mutating func command(_ command: AOFCommand) throws {}
+    public mutating func annotation(_ text: RDBString, offset: Int) throws {}
+    public mutating func endAOFFile(name: String, kind: AOFFileKind) throws {}
+}
+
+/// One command read from an AOF: borrowed views of its arguments plus where it runs and where it was read.
+///
+/// The arguments are not copied: each one is a view into the input window (or, for inline commands
+/// with quoted arguments, into a reused scratch buffer) and is valid during the `command` callback only.
+/// `args[0]` is the command name as written (any case); `nameEquals(_:)` compares it case-insensitively.
+public struct AOFCommand {
+    /// The database the command runs in (tracked from `SELECT`; every file starts in db 0, as on load).
+    public let db: Int
+    /// Absolute offset of the command's first byte in its file.
+    public let offset: Int
+    /// Size of the command in the file, in bytes (header, arguments and line endings).
+    public let byteCount: Int
+    /// The file the command was read from.
+    public let file: String
+    /// Whether the command was written inline (a text line split like redis-cli does) instead of as RESP.
+    public let isInline: Bool
+    /// The arguments, `args[0]` being the command name.
+    public let args: AOFArguments
+
+    @inlinable
+    public init(db: Int, offset: Int, byteCount: Int, file: String, isInline: Bool, args: AOFArguments) {
+        self.db = db
+        self.offset = offset
+        self.byteCount = byteCount
+        self.file = file
+        self.isInline = isInline
+        self.args = args
+    }
+
+    /// Number of arguments, the command name included.
+    @inlinable public var argumentCount: Int { args.count }
+
+    /// The command name as written.
+    @inlinable public var name: RDBString { args[0] }
+
+    /// Argument `i` (0 is the command name).
+    @inlinable public subscript(i: Int) -> RDBString { args[i] }
+
+    /// Whether the command name equals `upper` (given in upper case, ASCII) ignoring case.
+    @inlinable
+    public func nameEquals(_ upper: StaticString) -> Bool {
+        AOFArguments.equalsIgnoringCase(args.bytes(0), upper)
+    }
+
+    /// The command name in upper case (ASCII letters only are changed).
+    public var upperName: String { AOFArguments.upper(args.bytes(0)) }
+
+    /// A copy of every argument (for tests and sinks that keep commands).
+    public var arrays: [[UInt8]] { args.map { Array($0.bytes) } }
+}
+
+/// The arguments of one command: a random-access collection of borrowed byte strings.
+///
+/// It stores a base pointer and a reused array of `(offset, length)` pairs owned by the reader, so
+/// reading a command allocates nothing per argument.
+public struct AOFArguments: RandomAccessCollection {
+    @usableFromInline let base: UnsafeRawPointer?
+    /// Two integers per argument: offset from `base`, and length.
+    @usableFromInline let spans: UnsafeBufferPointer<Int>
+
+    @inlinable
+    init(base: UnsafeRawPointer?, spans: UnsafeBufferPointer<Int>) {
+        self.base = base
+        self.spans = spans
+    }
+
+    @inlinable public var startIndex: Int { 0 }
+    @inlinable public var endIndex: Int { spans.count >> 1 }
+
+    @inlinable
+    public subscript(i: Int) -> RDBString {
+        RDBString(bytes: bytes(i))
+    }
+
+    /// The raw bytes of argument `i`.
+    @inlinable
+    public func bytes(_ i: Int) -> UnsafeRawBufferPointer {
+        precondition(i >= 0 && i < endIndex, "argument index out of range")
+        let o = spans[i &<< 1]
+        let n = spans[(i &<< 1) &+ 1]
+        return UnsafeRawBufferPointer(start: base.map { $0 + o }, count: n)
+    }
+
+    @inlinable
+    static func equalsIgnoringCase(_ b: UnsafeRawBufferPointer, _ upper: StaticString) -> Bool {
+        let n = upper.utf8CodeUnitCount
+        guard b.count == n else { return false }
+        let u = upper.utf8Start
+        for i in 0..<n {
+            var c = b[i]
+            if c >= 0x61 && c <= 0x7A { c &-= 0x20 }
+            if c != u[i] { return false }
+        }
+        return true
+    }
+
+    /// Upper-cases a command name; names up to 15 bytes become small strings (no heap allocation).
+    static func upper(_ b: UnsafeRawBufferPointer) -> String {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Swift.max(b.count, 1)) { tmp in
+            for i in 0..<b.count {
+                let c = b[i]
+                tmp[i] = (c >= 0x61 && c <= 0x7A) ? c &- 0x20 : c
+            }
+            return String(decoding: UnsafeBufferPointer(rebasing: tmp[0..<b.count]), as: UTF8.self)
+        }
+    }
+}
