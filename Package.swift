@@ -6,11 +6,15 @@ let package = Package(
     products: [
         .library(name: "RDBKit", targets: ["RDBKit"]),
         .library(name: "RDBSinks", targets: ["RDBSinks"]),
+        .library(name: "RDBImport", targets: ["RDBImport"]),
         .executable(name: "rdbcat", targets: ["rdbcat"]),
         .executable(name: "rdbbench", targets: ["rdbbench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         .systemLibrary(name: "CLZF", pkgConfig: "liblzf", providers: [.apt(["liblzf-dev"])]),
@@ -19,14 +23,26 @@ let package = Package(
         .target(name: "RDBKit", dependencies: ["CLZF", "CZstd"]),
         // typed events -> bytes: JSON, JSONL, RESP, RESTORE, reports.
         .target(name: "RDBSinks", dependencies: ["RDBKit"]),
+        // talking to servers: live import (pipelined, TLS, AUTH), migration tasks.
+        .target(
+            name: "RDBImport",
+            dependencies: [
+                "RDBKit", "RDBSinks",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "rdbcat",
             dependencies: [
-                "RDBKit", "RDBSinks",
+                "RDBKit", "RDBSinks", "RDBImport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .executableTarget(name: "rdbbench", dependencies: ["RDBKit", "RDBSinks"]),
         .testTarget(name: "RDBKitTests", dependencies: ["RDBKit", "RDBSinks"]),
+        .testTarget(name: "RDBImportTests", dependencies: ["RDBImport", "RDBKit", "RDBSinks"]),
     ]
 )

@@ -1,0 +1,2 @@
+/// Live import into Redis/Valkey servers (see the files of this module).
+public enum RDBImport {}

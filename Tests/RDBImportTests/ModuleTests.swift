@@ -1,0 +1,4 @@
+import Testing
+@testable import RDBImport
+
+@Test func moduleLoads() { #expect(String(describing: RDBImport.self) == "RDBImport") }
