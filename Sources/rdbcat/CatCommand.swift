@@ -51,6 +51,14 @@ struct Cat: ParsableCommand {
     @Flag(help: "Do not verify the CRC64 trailer.")
     var noVerifyChecksum = false
 
+    @Flag(help: """
+        Keep going after a key whose value is corrupt inside intact framing (bad ziplist, listpack, intset, \
+        zipmap, stream node, LZF block): the key is dropped whole and reported. Corrupt framing (a bad length, \
+        type or opcode) or truncation still stops the file, since RDB has no markers to resynchronise on; \
+        the report then names the byte range that was not read. Exit status 3 when anything was lost.
+        """)
+    var salvage = false
+
     @Option(help: "Largest single record a streamed input may buffer, in MiB.")
     var maxRecordMB: Int = 8192
 
@@ -59,6 +67,8 @@ struct Cat: ParsableCommand {
         options.allowNewerVersions = allowNewerVersions
         options.verifyChecksum = !noVerifyChecksum
         options.maxRecordBytes = maxRecordMB << 20
+        options.salvage = salvage
+        let log = SalvageLog()
 
         let target: OutputTarget
         if let output { target = try FileDescriptorTarget.create(path: output) } else { target = FileDescriptorTarget.standardOutput }
@@ -69,7 +79,7 @@ struct Cat: ParsableCommand {
             switch format {
             case .jsonl:
                 var sink = JSONLWriter(out: out, binary: binary, includeMetadata: metadata)
-                try decodeAll(&sink, options: options, showProgress: showProgress)
+                try decodeAll(&sink, out: out, options: options, showProgress: showProgress, log: log)
             default:
                 throw ValidationError("format \(format.rawValue) is not available yet")
             }
@@ -78,19 +88,29 @@ struct Cat: ParsableCommand {
             out.rollback()
             try? out.flush()
             writeStderr("rdbcat: error: \(e)\n")
+            log.report()
             throw ExitCode(2)
         }
+        log.report()
+        if !log.isClean { throw ExitCode(3) }
     }
 
     /// Decodes every input in order into one sink.
-    func decodeAll<V: RDBVisitor>(_ sink: inout V, options: RDBDecoderOptions, showProgress: Bool) throws {
+    func decodeAll<V: RDBVisitor>(_ sink: inout V, out: OutputBuffer, options: RDBDecoderOptions, showProgress: Bool, log: SalvageLog) throws {
         for path in files {
             let input = try InputBuffer.open(path: path, limit: options.maxRecordBytes)
             let total = input.isStreaming ? nil : input.window.count
             let reporter = ProgressReporter(input: input, total: total, enabled: showProgress)
-            var wrapped = ProgressVisitor(inner: sink, progress: reporter)
-            _ = try RDBReader.decode(input, into: &wrapped, options: options)
-            sink = wrapped.inner
+            var wrapped = SalvageVisitor(inner: ProgressVisitor(inner: sink, progress: reporter), log: log, file: path)
+            do {
+                _ = try RDBReader.decode(input, into: &wrapped, options: options)
+            } catch let e as RDBError where options.salvage {
+                // Nothing after this point of the file can be read: drop the partial key, record the range and go
+                // on with the next file.
+                out.rollback()
+                log.stopped.append((path, e.offset, total, e))
+            }
+            sink = wrapped.inner.inner
         }
     }
 }

@@ -52,5 +52,8 @@ extension RDBForwardingVisitor {
     @inlinable public mutating func moduleValue(_ m: RDBModuleID, raw: UnsafeRawBufferPointer) throws { try inner.moduleValue(m, raw: raw) }
     @inlinable public mutating func rawValue(_ raw: UnsafeRawBufferPointer) throws { try inner.rawValue(raw) }
     @inlinable public mutating func endKey() throws { try inner.endKey() }
+    @inlinable public mutating func abortKey(_ key: RDBString, _ info: RDBKeyInfo, error: RDBError, lostRange: Range<Int>) throws {
+        try inner.abortKey(key, info, error: error, lostRange: lostRange)
+    }
     @inlinable public mutating func endFile(checksum: RDBChecksumStatus) throws { try inner.endFile(checksum: checksum) }
 }

@@ -175,6 +175,8 @@ public enum RDBChecksumStatus: Sendable, Hashable {
     case absent
     /// Verification was turned off and the stored value was not checked.
     case unchecked(UInt64)
+    /// Salvage mode only: the trailer did not match (without salvage this is an error).
+    case mismatch(stored: UInt64, computed: UInt64)
 }
 
 /// The sink side of the decoder: one method per event, in the order the file holds them.
@@ -253,6 +255,9 @@ public protocol RDBVisitor {
     mutating func rawValue(_ raw: UnsafeRawBufferPointer) throws
     /// The key's value is complete.
     mutating func endKey() throws
+    /// Salvage mode only: the key's value turned out to be corrupt after `beginKey` (and maybe some elements).
+    /// A sink that writes per key must discard what it wrote for this key. `lostRange` is the record's bytes.
+    mutating func abortKey(_ key: RDBString, _ info: RDBKeyInfo, error: RDBError, lostRange: Range<Int>) throws
     /// The EOF opcode and the checksum result.
     mutating func endFile(checksum: RDBChecksumStatus) throws
 }
@@ -299,5 +304,6 @@ extension RDBVisitor {
     public mutating func moduleValue(_ module: RDBModuleID, raw: UnsafeRawBufferPointer) throws {}
     public mutating func rawValue(_ raw: UnsafeRawBufferPointer) throws {}
     public mutating func endKey() throws {}
+    public mutating func abortKey(_ key: RDBString, _ info: RDBKeyInfo, error: RDBError, lostRange: Range<Int>) throws {}
     public mutating func endFile(checksum: RDBChecksumStatus) throws {}
 }

@@ -17,6 +17,11 @@ public struct RDBDecoderOptions: Sendable {
     /// Step over each value before reporting its key so that `RDBKeyInfo.valueSize` is known at `beginKey`
     /// (size filters need it). Costs one extra walk of the value's framing (no decompression).
     public var measureValues = false
+    /// Keep going after a key whose value content is corrupt (a bad ziplist/listpack/intset/zipmap, stream node
+    /// or LZF block) when its framing is intact: the key is reported through `abortKey` and decoding resumes at
+    /// the next record. Errors in framing (lengths, types, opcodes, truncation) still stop the run: an RDB file
+    /// has no record markers to resynchronise on.
+    public var salvage = false
 
     public init() {}
 }
@@ -255,7 +260,24 @@ public struct RDBParser {
         }
         switch try v.beginKey(key, info) {
         case .decode:
-            try parseValue(&c, &v, type.encoding)
+            if options.salvage {
+                let valueStart = c
+                do {
+                    try parseValue(&c, &v, type.encoding)
+                } catch let e as RDBError where RDBParser.isContentError(e) {
+                    // The value's content is corrupt but its framing (lengths) may be intact: if the value can
+                    // be stepped over, the next record starts right after it and decoding can go on.
+                    c = valueStart
+                    do { try skipValue(&c, type.encoding) } catch { throw e }
+                    var lost = e
+                    lost.key = key.array
+                    try v.abortKey(key, info, error: lost, lostRange: recordStart..<c.offset)
+                    currentKey = nil
+                    return
+                }
+            } else {
+                try parseValue(&c, &v, type.encoding)
+            }
         case .skip:
             try skipValue(&c, type.encoding)
             currentKey = nil
@@ -270,6 +292,12 @@ public struct RDBParser {
     }
 
     // MARK: strings
+
+    /// Errors inside a value whose outer framing may still be intact.
+    @inlinable
+    static func isContentError(_ e: RDBError) -> Bool {
+        e.code == .corruptEncoding || e.code == .lzf || e.code == .invalidValue
+    }
 
     /// Reads an RDB string: raw bytes (borrowed), an int-encoded integer, or LZF (decompressed into `slot`).
     @inlinable

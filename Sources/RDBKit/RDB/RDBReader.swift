@@ -87,6 +87,8 @@ public enum RDBReader {
                 status = .unchecked(stored)
             } else if stored == crc.value {
                 status = .verified(stored)
+            } else if options.salvage {
+                status = .mismatch(stored: stored, computed: crc.value)
             } else {
                 throw RDBError(.checksumMismatch, offset: input.offset,
                                "CRC64 trailer is \(hex(stored)) but the content's checksum is \(hex(crc.value))", file: input.name)

@@ -262,6 +262,10 @@ public struct JSONLWriter: RDBVisitor {
         try out.flushIfNeeded()
     }
 
+    public mutating func abortKey(_ key: RDBString, _ info: RDBKeyInfo, error: RDBError, lostRange: Range<Int>) throws {
+        out.rollback()
+    }
+
     public mutating func endFile(checksum: RDBChecksumStatus) throws {
         try out.flush()
     }
