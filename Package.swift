@@ -46,3 +46,19 @@ let package = Package(
         .testTarget(name: "RDBImportTests", dependencies: ["RDBImport", "RDBKit", "RDBSinks"]),
     ]
 )
+
+// Micro-benchmarks (package-benchmark) only on request: plain `swift build` / `swift test` / CI never
+// resolve or compile them. `ENABLE_BENCHMARKS=1 swift package benchmark` (see Benchmarks/README.md).
+if Context.environment["ENABLE_BENCHMARKS"] != nil {
+    package.dependencies += [
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+    ]
+    package.targets += [
+        .executableTarget(
+            name: "RDBBenchmarks",
+            dependencies: ["RDBKit", "RDBSinks", .product(name: "Benchmark", package: "benchmark")],
+            path: "Benchmarks/RDBBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+    ]
+}

@@ -146,46 +146,53 @@ public enum AOFReader {
     }
 }
 
-/// A growable buffer of `Int`s reused for the argument spans of every command.
-@usableFromInline
-final class AOFSpanBuffer {
-    @usableFromInline var pointer: UnsafeMutablePointer<Int>
-    @usableFromInline var capacity: Int
-    @usableFromInline var count = 0
+/// A growable buffer of `Int`s reused for the argument spans of every command. A struct (held in the
+/// tokenizer, accessed statically in the hot loop); the small class only frees the memory.
+struct AOFSpanBuffer {
+    final class Owner {
+        var pointer: UnsafeMutablePointer<Int>
+        init(_ p: UnsafeMutablePointer<Int>) { pointer = p }
+        deinit { pointer.deallocate() }
+    }
+
+    let owner: Owner
+    var pointer: UnsafeMutablePointer<Int>
+    var capacity: Int
+    var count = 0
 
     init() {
         capacity = 64
         pointer = .allocate(capacity: capacity)
+        owner = Owner(pointer)
     }
 
-    deinit { pointer.deallocate() }
-
-    @inlinable
-    func append(_ a: Int, _ b: Int) {
+    @inline(__always)
+    mutating func append(_ a: Int, _ b: Int) {
         if _slowPath(count &+ 2 > capacity) { grow() }
         pointer[count] = a
         pointer[count &+ 1] = b
         count &+= 2
     }
 
-    @usableFromInline @inline(never)
-    func grow() {
+    @inline(never)
+    mutating func grow() {
         let newCapacity = capacity * 2
         let p = UnsafeMutablePointer<Int>.allocate(capacity: newCapacity)
         p.update(from: pointer, count: count)
         pointer.deallocate()
         pointer = p
+        owner.pointer = p
         capacity = newCapacity
     }
 
-    @inlinable var buffer: UnsafeBufferPointer<Int> { UnsafeBufferPointer(start: pointer, count: count) }
+    var buffer: UnsafeBufferPointer<Int> { UnsafeBufferPointer(start: pointer, count: count) }
 }
 
 /// The RESP / inline / annotation tokenizer of one file.
 struct AOFTokenizer {
     let options: AOFOptions
     let file: String
-    let spans = AOFSpanBuffer()
+    var spans = AOFSpanBuffer()
     var splitter = AOFLineSplitter()
     /// The database commands run in; every file starts in db 0 (the server loads each file with a new client).
     var db = 0
@@ -195,6 +202,8 @@ struct AOFTokenizer {
     var pendingArgc = 0
     /// Position (from the command's start) of the next header to read.
     var pendingPos = 0
+    /// Bytes of an annotation or inline line already searched for its line ending.
+    var pendingLine = 0
 
     init(options: AOFOptions, file: String) {
         self.options = options
@@ -214,19 +223,39 @@ struct AOFTokenizer {
     }
 
     /// Reads commands until the end of the input.
+    ///
+    /// Positions are relative to the current window `w` (absolute offset `base`). `done` is where the
+    /// delivered part ends; outside a MULTI block `scan` (the next item) equals it, inside one the block is
+    /// kept from its MULTI (`done`) to `scan` until EXEC. The input is told what was consumed only before it
+    /// is refilled, so a memory-mapped file is walked without touching the `InputBuffer` per command.
     mutating func run<V: AOFVisitor>(
         _ input: InputBuffer, isLast: Bool, into visitor: inout V,
         summary: inout AOFFileSummary, warnings: inout [String]
     ) throws {
-        // Window-relative start of the next item. Outside a MULTI block everything before it is consumed
-        // (so it is 0); inside one the block is kept in the window from its MULTI on, until EXEC.
+        var w = input.window
+        var base = input.offset
+        var done = 0
         var scan = 0
         var inMulti = false
         var blockCommands = 0
+        var commands = 0
+        var annotations = 0
+        defer {
+            summary.commands += commands
+            summary.annotations += annotations
+        }
         while true {
-            let w = input.window
-            if scan == w.count {
-                if input.isStreaming, try input.fillMore() { continue }
+            if scan == w.count || w.baseAddress == nil {
+                if input.isStreaming {
+                    input.consume(done)
+                    scan -= done
+                    done = 0
+                    let more = try input.fillMore()
+                    w = input.window
+                    base = input.offset
+                    if more { continue }
+                }
+                input.consume(done)
                 if inMulti {
                     try tornTail(input, at: 0, isLast: isLast,
                                  what: "the file ends inside a MULTI block (\(blockCommands) commands, no EXEC)",
@@ -236,13 +265,18 @@ struct AOFTokenizer {
                 }
                 return
             }
-            let step = try self.step(w, at: scan, offset: input.offset + scan)
-            switch step {
+            switch try step(w, at: scan, offset: base &+ scan) {
             case .needMore(let need):
+                input.consume(done)
+                scan -= done
+                let needed = need - done
+                done = 0
                 if input.isStreaming {
-                    let have = w.count
+                    let loaded = input.window.count
                     // Grow with the bytes actually present, so a lying length does not allocate up front.
-                    try input.fill(atLeast: min(need, max(have &* 2, have &+ (1 << 20))))
+                    try input.fill(atLeast: min(needed, max(loaded &* 2, loaded &+ (1 << 20))))
+                    w = input.window
+                    base = input.offset
                     continue
                 }
                 let what = inMulti
@@ -252,55 +286,51 @@ struct AOFTokenizer {
                              summary: &summary, warnings: &warnings)
                 return
             case .annotation(let end, let ts, let te):
-                if inMulti {
-                    scan = end
-                } else {
-                    try visitor.annotation(RDBString(bytes: UnsafeRawBufferPointer(rebasing: w[ts..<te])),
-                                           offset: input.offset + scan)
-                    summary.annotations += 1
-                    input.consume(end)
-                }
-            case .command(let end):
-                let c = classify(UnsafeRawBufferPointer(start: w.baseAddress! + scan, count: end - scan), inline: false)
                 if !inMulti {
-                    if c == .multi {
+                    try visitor.annotation(RDBString(bytes: UnsafeRawBufferPointer(rebasing: w[ts..<te])), offset: base &+ scan)
+                    annotations &+= 1
+                    done = end
+                }
+                scan = end
+            case .command(let end):
+                let kind = AOFTokenizer.classify(UnsafeRawBufferPointer(start: w.baseAddress! + scan, count: end &- scan), spans.buffer)
+                if !inMulti {
+                    if kind == .multi {
                         inMulti = true
                         blockCommands = 1
-                        scan = end
                     } else {
-                        try deliverRESP(w, start: 0, end: end, offset: input.offset, into: &visitor)
-                        summary.commands += 1
-                        input.consume(end)
+                        try deliverRESP(w, start: scan, end: end, offset: base &+ scan, into: &visitor)
+                        commands &+= 1
+                        done = end
                     }
-                } else {
-                    blockCommands += 1
                     scan = end
-                    if c == .exec {
-                        summary.commands += try replayBlock(w, end: scan, offset: input.offset, into: &visitor, summary: &summary)
-                        input.consume(scan)
-                        scan = 0
+                } else {
+                    blockCommands &+= 1
+                    scan = end
+                    if kind == .exec {
+                        try replayBlock(w, from: done, to: scan, base: base, into: &visitor, commands: &commands, annotations: &annotations)
+                        done = scan
                         inMulti = false
                     }
                 }
             case .inline(let end, let ls, let le):
-                let c = try splitInline(w, ls, le, offset: input.offset + scan)
+                let kind = try splitInline(w, ls, le, offset: base &+ scan)
                 if !inMulti {
-                    if c == .multi {
+                    if kind == .multi {
                         inMulti = true
                         blockCommands = 1
-                        scan = end
                     } else {
-                        try deliverInline(offset: input.offset + scan, byteCount: end - scan, into: &visitor)
-                        summary.commands += 1
-                        input.consume(end)
+                        try deliverInline(offset: base &+ scan, byteCount: end &- scan, into: &visitor)
+                        commands &+= 1
+                        done = end
                     }
-                } else {
-                    blockCommands += 1
                     scan = end
-                    if c == .exec {
-                        summary.commands += try replayBlock(w, end: scan, offset: input.offset, into: &visitor, summary: &summary)
-                        input.consume(scan)
-                        scan = 0
+                } else {
+                    blockCommands &+= 1
+                    scan = end
+                    if kind == .exec {
+                        try replayBlock(w, from: done, to: scan, base: base, into: &visitor, commands: &commands, annotations: &annotations)
+                        done = scan
                         inMulti = false
                     }
                 }
@@ -308,32 +338,31 @@ struct AOFTokenizer {
         }
     }
 
-    /// Delivers the items of a complete MULTI block, `0..<end` of the window. Returns the command count.
+    /// Delivers the items of a complete MULTI block, `from..<to` of the window.
     mutating func replayBlock<V: AOFVisitor>(
-        _ w: UnsafeRawBufferPointer, end: Int, offset: Int, into visitor: inout V, summary: inout AOFFileSummary
-    ) throws -> Int {
-        var pos = 0
-        var n = 0
+        _ w: UnsafeRawBufferPointer, from: Int, to end: Int, base: Int, into visitor: inout V,
+        commands: inout Int, annotations: inout Int
+    ) throws {
+        var pos = from
         while pos < end {
-            switch try step(w, at: pos, offset: offset + pos) {
+            switch try step(w, at: pos, offset: base &+ pos) {
             case .command(let e):
-                try deliverRESP(w, start: pos, end: e, offset: offset + pos, into: &visitor)
-                n += 1
+                try deliverRESP(w, start: pos, end: e, offset: base &+ pos, into: &visitor)
+                commands &+= 1
                 pos = e
             case .inline(let e, let ls, let le):
-                _ = try splitInline(w, ls, le, offset: offset + pos)
-                try deliverInline(offset: offset + pos, byteCount: e - pos, into: &visitor)
-                n += 1
+                _ = try splitInline(w, ls, le, offset: base &+ pos)
+                try deliverInline(offset: base &+ pos, byteCount: e &- pos, into: &visitor)
+                commands &+= 1
                 pos = e
             case .annotation(let e, let ts, let te):
-                try visitor.annotation(RDBString(bytes: UnsafeRawBufferPointer(rebasing: w[ts..<te])), offset: offset + pos)
-                summary.annotations += 1
+                try visitor.annotation(RDBString(bytes: UnsafeRawBufferPointer(rebasing: w[ts..<te])), offset: base &+ pos)
+                annotations &+= 1
                 pos = e
             case .needMore:
                 preconditionFailure("a MULTI block was checked complete before it is delivered")
             }
         }
-        return n
     }
 
     /// Handles an incomplete end of input at window position `at`: a warning (and the rest is dropped),
@@ -359,8 +388,9 @@ struct AOFTokenizer {
     enum Kind { case multi, exec, other }
 
     /// Whether the command just read (its spans are in `spans`, relative to `cmd`) is MULTI, EXEC (or DISCARD).
-    func classify(_ cmd: UnsafeRawBufferPointer, inline: Bool) -> Kind {
-        let args = AOFArguments(base: cmd.baseAddress, spans: spans.buffer)
+    @inline(__always)
+    static func classify(_ cmd: UnsafeRawBufferPointer, _ spans: UnsafeBufferPointer<Int>) -> Kind {
+        let args = AOFArguments(base: cmd.baseAddress, spans: spans)
         let name = args.bytes(0)
         if name.count == 5 && AOFArguments.equalsIgnoringCase(name, "MULTI") { return .multi }
         if name.count == 4 && AOFArguments.equalsIgnoringCase(name, "EXEC") { return .exec }
@@ -373,7 +403,7 @@ struct AOFTokenizer {
         _ w: UnsafeRawBufferPointer, start: Int, end: Int, offset: Int, into visitor: inout V
     ) throws {
         let args = AOFArguments(base: UnsafeRawPointer(w.baseAddress!) + start, spans: spans.buffer)
-        if let newDB = selectedDB(args) { db = newDB }
+        if let newDB = AOFTokenizer.selectedDB(args) { db = newDB }
         try visitor.command(AOFCommand(db: db, offset: offset, byteCount: end - start, file: file, isInline: false, args: args))
     }
 
@@ -391,13 +421,14 @@ struct AOFTokenizer {
             spans.append(splitter.spans[i], splitter.spans[i + 1])
             i += 2
         }
-        return splitter.scratch.withUnsafeBytes { classify($0, inline: true) }
+        let spanBuffer = spans.buffer
+        return splitter.scratch.withUnsafeBytes { AOFTokenizer.classify($0, spanBuffer) }
     }
 
     /// Delivers the inline command held by `splitter`.
     mutating func deliverInline<V: AOFVisitor>(offset: Int, byteCount: Int, into visitor: inout V) throws {
         let spanBuffer = spans.buffer
-        let newDB = splitter.scratch.withUnsafeBytes { selectedDB(AOFArguments(base: $0.baseAddress, spans: spanBuffer)) }
+        let newDB = splitter.scratch.withUnsafeBytes { AOFTokenizer.selectedDB(AOFArguments(base: $0.baseAddress, spans: spanBuffer)) }
         if let newDB { db = newDB }
         let db = self.db
         let file = self.file
@@ -410,7 +441,7 @@ struct AOFTokenizer {
     /// The database a SELECT with a valid index switches to (an invalid SELECT fails on the server and
     /// changes nothing); nil for other commands.
     @inline(__always)
-    func selectedDB(_ args: AOFArguments) -> Int? {
+    static func selectedDB(_ args: AOFArguments) -> Int? {
         if args.count == 2, args.bytes(0).count == 6, AOFArguments.equalsIgnoringCase(args.bytes(0), "SELECT"),
            let v = DecimalFormatter.parseCanonical(args.bytes(1)), v >= 0, v <= Int64(Int32.max)
         {
@@ -429,39 +460,43 @@ struct AOFTokenizer {
         case 0x2A:  // '*'
             return try readRESP(base, w.count, start, offset)
         case 0x23:  // '#'
-            guard let nl = findNewline(base, from: start, to: min(w.count, start + options.maxAnnotationBytes)) else {
+            guard let nl = AOFTokenizer.findNewline(base, from: start &+ pendingLine, to: min(w.count, start + options.maxAnnotationBytes)) else {
                 if w.count - start >= options.maxAnnotationBytes {
                     throw formatError(offset, at: offset, "annotation line longer than \(options.maxAnnotationBytes) bytes (no line ending)")
                 }
+                pendingLine = w.count - start
                 return .needMore(w.count + 1)
             }
+            pendingLine = 0
             let textEnd = nl > start && base.load(fromByteOffset: nl - 1, as: UInt8.self) == 0x0D ? nl - 1 : nl
             return .annotation(end: nl + 1, textStart: start, textEnd: textEnd)
         case 0x41...0x5A, 0x61...0x7A, 0x22, 0x27:  // letters and quotes: an inline command
             if !options.allowInline {
-                throw formatError(offset, at: offset, "expected '*' (a command) or '#' (an annotation), found \(describe(first)) (inline commands are not allowed)")
+                throw formatError(offset, at: offset, "expected '*' (a command) or '#' (an annotation), found \(AOFTokenizer.describe(first)) (inline commands are not allowed)")
             }
-            guard let nl = findNewline(base, from: start, to: min(w.count, start + options.maxInlineBytes)) else {
+            guard let nl = AOFTokenizer.findNewline(base, from: start &+ pendingLine, to: min(w.count, start + options.maxInlineBytes)) else {
                 if w.count - start >= options.maxInlineBytes {
                     throw formatError(offset, at: offset, "inline command longer than \(options.maxInlineBytes) bytes (no line ending)")
                 }
+                pendingLine = w.count - start
                 return .needMore(w.count + 1)
             }
+            pendingLine = 0
             let lineEnd = nl > start && base.load(fromByteOffset: nl - 1, as: UInt8.self) == 0x0D ? nl - 1 : nl
             for i in start..<lineEnd {
                 let c = base.load(fromByteOffset: i, as: UInt8.self)
                 if c < 0x20 && c != 0x09 {
-                    throw formatError(offset, at: offset + i - start, "control byte 0x\(hex(c)) in an inline command line")
+                    throw formatError(offset, at: offset + i - start, "control byte 0x\(AOFTokenizer.hex(c)) in an inline command line")
                 }
             }
             return .inline(end: nl + 1, lineStart: start, lineEnd: lineEnd)
         default:
-            throw formatError(offset, at: offset, "expected '*' (a command) or '#' (an annotation), found \(describe(first))")
+            throw formatError(offset, at: offset, "expected '*' (a command) or '#' (an annotation), found \(AOFTokenizer.describe(first))")
         }
     }
 
     @inline(__always)
-    func findNewline(_ base: UnsafeRawPointer, from: Int, to: Int) -> Int? {
+    static func findNewline(_ base: UnsafeRawPointer, from: Int, to: Int) -> Int? {
         guard to > from, let p = memchr(base + from, 0x0A, to - from) else { return nil }
         return UnsafeRawPointer(p) - base
     }
@@ -472,8 +507,16 @@ struct AOFTokenizer {
         var pos = start &+ pendingPos
         if pendingArgc == 0 {
             spans.count = 0
-            guard let (argc, next) = try readLength(base, n, pos, start, offset, what: "argument count") else {
+            let argc: Int
+            let next: Int
+            switch AOFTokenizer.readLength(base, n, pos, what: "argument count") {
+            case .ok(let v, let nx):
+                argc = v
+                next = nx
+            case .needMore:
                 return .needMore(n &+ 1)
+            case .bad(let at, let message):
+                throw formatError(offset, at: offset &+ (at &- start), message)
             }
             if argc < 1 {
                 throw formatError(offset, at: offset, "a command must have at least one argument (count is \(argc))")
@@ -491,10 +534,18 @@ struct AOFTokenizer {
             if pos >= n { return .needMore(n &+ 1) }
             if base.load(fromByteOffset: pos, as: UInt8.self) != 0x24 {  // '$'
                 throw formatError(offset, at: offset &+ (pos &- start),
-                                  "expected '$' before argument \(spans.count >> 1 + 1) of \(pendingArgc), found \(describe(base.load(fromByteOffset: pos, as: UInt8.self)))")
+                                  "expected '$' before argument \(spans.count >> 1 + 1) of \(pendingArgc), found \(AOFTokenizer.describe(base.load(fromByteOffset: pos, as: UInt8.self)))")
             }
-            guard let (len, q) = try readLength(base, n, pos, start, offset, what: "bulk length") else {
+            let len: Int
+            let q: Int
+            switch AOFTokenizer.readLength(base, n, pos, what: "bulk length") {
+            case .ok(let v, let nx):
+                len = v
+                q = nx
+            case .needMore:
                 return .needMore(n &+ 1)
+            case .bad(let at, let message):
+                throw formatError(offset, at: offset &+ (at &- start), message)
             }
             if len > maxBulk {
                 throw RDBError(.limitExceeded, offset: offset,
@@ -517,41 +568,40 @@ struct AOFTokenizer {
         return .command(end: pos)
     }
 
-    /// Reads `<prefix><decimal>\r\n` at `pos` (the prefix byte is checked by the caller for `$`, here for
-    /// both). Returns nil when the line is not complete in the window.
+    /// What reading `<prefix><decimal>\r\n` found.
+    enum LengthLine {
+        case ok(value: Int, next: Int)
+        case needMore
+        /// Malformed: the byte position (window-relative) and what is wrong.
+        case bad(at: Int, String)
+    }
+
+    /// Reads `<prefix><decimal>\r\n` at `pos` (the prefix byte itself is checked by the caller).
     @inline(__always)
-    func readLength(
-        _ base: UnsafeRawPointer, _ n: Int, _ pos: Int, _ start: Int, _ offset: Int, what: StaticString
-    ) throws -> (Int, Int)? {
+    static func readLength(_ base: UnsafeRawPointer, _ n: Int, _ pos: Int, what: StaticString) -> LengthLine {
         var i = pos &+ 1
         var v = 0
         let digitsStart = i
         while true {
-            if i >= n { return nil }
+            if i >= n { return .needMore }
             let c = base.load(fromByteOffset: i, as: UInt8.self)
             let d = c &- 0x30
             if d <= 9 {
-                if i &- digitsStart >= 18 {
-                    throw formatError(offset, at: offset &+ (pos &- start), "\(what) has more than 18 digits")
-                }
+                if i &- digitsStart >= 18 { return .bad(at: pos, "\(what) has more than 18 digits") }
                 v = v &* 10 &+ Int(d)
                 i &+= 1
                 continue
             }
             if c == 0x0D && i > digitsStart { break }
-            if i == digitsStart && c == 0x2D {
-                throw formatError(offset, at: offset &+ (i &- start), "negative \(what)")
-            }
-            if c == 0x0A {
-                throw formatError(offset, at: offset &+ (i &- start), "expected CRLF after the \(what), found a bare LF")
-            }
-            throw formatError(offset, at: offset &+ (i &- start), "\(what) is not a decimal number (found \(describe(c)))")
+            if i == digitsStart && c == 0x2D { return .bad(at: i, "negative \(what)") }
+            if c == 0x0A { return .bad(at: i, "expected CRLF after the \(what), found a bare LF") }
+            return .bad(at: i, "\(what) is not a decimal number (found \(describe(c)))")
         }
-        if i &+ 1 >= n { return nil }
+        if i &+ 1 >= n { return .needMore }
         if base.load(fromByteOffset: i &+ 1, as: UInt8.self) != 0x0A {
-            throw formatError(offset, at: offset &+ (i &+ 1 &- start), "expected CRLF after the \(what)")
+            return .bad(at: i &+ 1, "expected CRLF after the \(what)")
         }
-        return (v, i &+ 2)
+        return .ok(value: v, next: i &+ 2)
     }
 
     @inline(never)
@@ -559,12 +609,12 @@ struct AOFTokenizer {
         RDBError(.aofFormat, offset: commandOffset, "\(message) (at byte \(byte), in the command starting at \(commandOffset))", file: file)
     }
 
-    func describe(_ c: UInt8) -> String {
-        if c >= 0x21 && c < 0x7F { return "'\(Character(Unicode.Scalar(c)))' (0x\(hex(c)))" }
-        return "byte 0x\(hex(c))"
+    static func describe(_ c: UInt8) -> String {
+        if c >= 0x21 && c < 0x7F { return "'\(Character(Unicode.Scalar(c)))' (0x\(AOFTokenizer.hex(c)))" }
+        return "byte 0x\(AOFTokenizer.hex(c))"
     }
 
-    func hex(_ c: UInt8) -> String {
+    static func hex(_ c: UInt8) -> String {
         let s = String(c, radix: 16)
         return s.count == 1 ? "0" + s : s
     }

@@ -65,6 +65,10 @@ public struct RDBError: Error, CustomStringConvertible, Sendable {
     public var key: [UInt8]?
     /// The file, when known (set by the readers that open files).
     public var file: String?
+    /// For `.truncated`: how many bytes the record needs from `offset` on, when known (a length or count
+    /// times the smallest item). The streaming reader uses it to refuse a record that cannot fit its limit
+    /// before buffering anything.
+    public var bytesNeeded: Int?
 
     public init(_ code: Code, offset: Int, _ message: String, key: [UInt8]? = nil, file: String? = nil) {
         self.code = code
@@ -103,7 +107,9 @@ public struct RDBError: Error, CustomStringConvertible, Sendable {
 
     @inline(never) @usableFromInline
     static func truncated(at offset: Int, need: Int, have: Int, what: StaticString) -> RDBError {
-        RDBError(.truncated, offset: offset, "input ends while reading \(what): need \(need) bytes, \(have) left")
+        var e = RDBError(.truncated, offset: offset, "input ends while reading \(what): need \(need) bytes, \(have) left")
+        e.bytesNeeded = need
+        return e
     }
 
     @inline(never) @usableFromInline
@@ -113,8 +119,11 @@ public struct RDBError: Error, CustomStringConvertible, Sendable {
 
     /// A count that cannot fit in the bytes left. Coded `truncated`: in a streamed input, more bytes may come.
     @inline(never) @usableFromInline
-    static func countExceedsInput(at offset: Int, _ count: UInt64, what: StaticString, remaining: Int) -> RDBError {
-        RDBError(.truncated, offset: offset, "\(what) claims \(count) items but only \(remaining) bytes remain")
+    static func countExceedsInput(at offset: Int, _ count: UInt64, what: StaticString, remaining: Int, minItemSize: Int = 1) -> RDBError {
+        var e = RDBError(.truncated, offset: offset, "\(what) claims \(count) items but only \(remaining) bytes remain")
+        let (n, overflow) = count.multipliedReportingOverflow(by: UInt64(max(minItemSize, 1)))
+        e.bytesNeeded = overflow || n > UInt64(Int.max) ? Int.max : Int(n)
+        return e
     }
 
     @inline(never) @usableFromInline

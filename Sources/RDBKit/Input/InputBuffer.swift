@@ -85,8 +85,10 @@ public final class InputBuffer {
 
     /// A stream, read in chunks of at least `chunkSize`.
     public init(stream: some ByteStream, chunkSize: Int = 1 << 20, limit: Int = 1 << 33, name: String? = nil) {
-        capacity = max(chunkSize, 64)
-        storage = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
+        // malloc/free (not allocate/deallocate) so that a failed allocation is an error, not a trap.
+        let p = malloc(max(chunkSize, 64))
+        storage = p
+        capacity = p == nil ? 0 : max(chunkSize, 64)
         end = 0
         source = stream
         isAtEOF = false
@@ -95,7 +97,7 @@ public final class InputBuffer {
         self.name = name
     }
 
-    deinit { if owned { storage?.deallocate() } }
+    deinit { if owned { free(storage) } }
 
     /// Whether more bytes may come from the source.
     @inlinable public var isStreaming: Bool { !isAtEOF }
@@ -139,9 +141,11 @@ public final class InputBuffer {
             }
             if capacity < count {
                 let newCap = min(max(count, capacity * 2), limit)
-                let p = UnsafeMutableRawPointer.allocate(byteCount: newCap, alignment: 16)
+                guard let p = malloc(newCap) else {
+                    throw RDBError(.limitExceeded, offset: offset, "cannot allocate \(newCap) bytes of input buffer (lower the streaming record limit)", file: name)
+                }
                 if end > 0 { p.copyMemory(from: storage!, byteCount: end) }
-                storage?.deallocate()
+                free(storage)
                 storage = p
                 capacity = newCap
             }

@@ -46,21 +46,29 @@ final class ScratchBuffers {
         capacities = Array(repeating: 0, count: slots)
     }
 
-    deinit { for p in pointers { p?.deallocate() } }
+    deinit { for p in pointers { free(p) } }
 
+    /// A buffer of `count` bytes in `slot`, or nil when it cannot be allocated (malloc/free rather than
+    /// allocate/deallocate, so that a hostile size under an address-space limit is an error, not a trap).
     @inlinable
-    func buffer(_ slot: Int, count: Int) -> UnsafeMutableRawBufferPointer {
-        if _slowPath(capacities[slot] < count) { grow(slot, count) }
+    func buffer(_ slot: Int, count: Int) -> UnsafeMutableRawBufferPointer? {
+        if _slowPath(capacities[slot] < count) { guard grow(slot, count) else { return nil } }
         return UnsafeMutableRawBufferPointer(start: pointers[slot], count: count)
     }
 
     @usableFromInline @inline(never)
-    func grow(_ slot: Int, _ count: Int) {
-        pointers[slot]?.deallocate()
+    func grow(_ slot: Int, _ count: Int) -> Bool {
+        free(pointers[slot])
         var cap = max(64, capacities[slot])
         while cap < count { cap = cap > Int.max / 2 ? count : cap * 2 }
-        pointers[slot] = UnsafeMutableRawPointer.allocate(byteCount: cap, alignment: 16)
-        capacities[slot] = cap
+        var p = malloc(cap)
+        if p == nil && cap > count {
+            cap = count
+            p = malloc(cap)
+        }
+        pointers[slot] = p
+        capacities[slot] = p == nil ? 0 : cap
+        return p != nil
     }
 }
 
@@ -221,7 +229,7 @@ public struct RDBParser {
             let job = try readString(&c, slot: Slot.a)
             let n = try c.readCount("slot range count", minItemSize: 2)
             var ranges: [ClosedRange<UInt64>] = []
-            ranges.reserveCapacity(n)
+            ranges.reserveCapacity(min(n, 1024))  // n is only bounded by the input size
             for _ in 0..<n {
                 let at = c.offset
                 let lo = try c.readLength("a slot range start")
@@ -333,7 +341,9 @@ public struct RDBParser {
                            "LZF string declares \(ulen) bytes from \(clen) compressed bytes (limit \(options.maxStringBytes))")
         }
         let input = try c.readBytes(Int(clen), "LZF data")
-        let out = scratch.buffer(slot, count: Int(ulen))
+        guard let out = scratch.buffer(slot, count: Int(ulen)) else {
+            throw RDBError(.limitExceeded, offset: start, "cannot allocate \(ulen) bytes for an LZF string")
+        }
         guard LZF.decompress(input, into: out) else {
             throw RDBError(.lzf, offset: start, "LZF data (\(clen) bytes) does not decompress to its declared \(ulen) bytes")
         }

@@ -125,9 +125,12 @@ public enum RDBReader {
                 return
             } catch let e as RDBError where e.code == .truncated {
                 let have = input.window.count
-                if have >= input.limit {
+                // What the record is known to need: from its start to the field that did not fit, plus the
+                // field's claimed size. A claim beyond the limit is refused before anything is buffered.
+                let needed = e.bytesNeeded.map { n in n > Int.max - max(0, e.offset - input.offset) ? Int.max : max(0, e.offset - input.offset) + n } ?? 0
+                if have >= input.limit || needed > input.limit {
                     throw RDBError(.limitExceeded, offset: input.offset,
-                                   "a single record needs more than \(input.limit) bytes of buffer (raise the streaming record limit)",
+                                   "a single record needs more than \(input.limit) bytes of buffer (\(e.message); raise the streaming record limit)",
                                    key: parser.keyInError, file: input.name)
                 }
                 let want = min(max(have * 2, have + (1 << 16)), input.limit)

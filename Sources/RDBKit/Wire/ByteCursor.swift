@@ -139,7 +139,7 @@ public struct ByteCursor {
         let v = try readLength(what)
         let limit = remaining / max(minItemSize, 1)
         if _slowPath(v > UInt64(limit)) {
-            throw RDBError.countExceedsInput(at: start, v, what: what, remaining: remaining)
+            throw RDBError.countExceedsInput(at: start, v, what: what, remaining: remaining, minItemSize: minItemSize)
         }
         return Int(v)
     }

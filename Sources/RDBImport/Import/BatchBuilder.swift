@@ -1,0 +1,149 @@
+import NIOCore
+import RDBKit
+
+/// Gathers records into batches on the decoding thread and hands full batches to the pipeline (which
+/// blocks while its window is full). Writes the `SELECT`s the records need.
+final class BatchBuilder {
+    let pipeline: ImportPipeline?
+    let problems: ProblemLog
+    let allocator = ByteBufferAllocator()
+    let maxBytes: Int
+    let maxCommands: Int
+    @exclusivity(unchecked) var batch: Batch
+    /// The database the target is in after everything added so far.
+    @exclusivity(unchecked) var streamDB: Int?
+    /// Set when the pipeline refused a batch (the import stopped).
+    @exclusivity(unchecked) var stopped = false
+    @exclusivity(unchecked) var stats: [DecodeCounters] = []
+    @exclusivity(unchecked) var keysSent = 0
+    /// Called after each batch handed over.
+    var onBatch: (() -> Void)?
+
+    // The open record.
+    @exclusivity(unchecked) var recordStart = 0
+    @exclusivity(unchecked) var recordCommands = 0
+    @exclusivity(unchecked) var recordDB = 0
+    @exclusivity(unchecked) var recordOpen = false
+
+    init(pipeline: ImportPipeline?, problems: ProblemLog, maxBytes: Int, maxCommands: Int) {
+        self.pipeline = pipeline
+        self.problems = problems
+        self.maxBytes = max(maxBytes, 4096)
+        self.maxCommands = max(1, maxCommands)
+        batch = Batch(allocator: allocator, capacity: self.maxBytes + 4096)
+    }
+
+    /// Makes the target be in `db` before the next record.
+    func select(_ db: Int, file: Int) {
+        guard streamDB != db else { return }
+        let start = batch.buffer.writerIndex
+        Commands.select(&batch.buffer, db)
+        batch.records.append(Record(start: start, length: batch.buffer.writerIndex - start, commands: 1, db: db, file: file, kind: .select))
+        batch.commands += 1
+        streamDB = db
+        batch.endDB = db
+    }
+
+    /// Opens a record that runs in `db`.
+    func begin(db: Int, file: Int) {
+        select(db, file: file)
+        recordStart = batch.buffer.writerIndex
+        recordCommands = 0
+        recordDB = db
+        recordOpen = true
+    }
+
+    /// Drops the open record (an AOF block the import cannot finish).
+    func abandon() {
+        guard recordOpen else { return }
+        recordOpen = false
+        batch.buffer.moveWriterIndex(to: recordStart)
+        recordCommands = 0
+    }
+
+    /// Appends commands to the open record.
+    func append(_ bytes: UnsafeRawBufferPointer, commands: Int) {
+        batch.buffer.writeBytes(bytes)
+        recordCommands += commands
+    }
+
+    /// A `SELECT` inside the open record (an AOF `MULTI` block that changes database).
+    func appendSelect(_ db: Int) {
+        Commands.select(&batch.buffer, db)
+        recordCommands += 1
+        streamDB = db
+        batch.endDB = db
+    }
+
+    /// Closes the open record.
+    func end(kind: RecordKind, name: UnsafeRawBufferPointer, file: Int, offset: Int, existsReply: Int = -1, temporary: Bool = false) {
+        recordOpen = false
+        let nameStart = batch.names.writerIndex - batch.names.readerIndex
+        batch.names.writeBytes(name)
+        let length = batch.buffer.writerIndex - recordStart
+        batch.records.append(Record(
+            start: recordStart - batch.buffer.readerIndex, length: length, commands: recordCommands, existsReply: existsReply,
+            nameStart: nameStart, nameLength: name.count, db: recordDB, file: file, offset: offset, kind: kind,
+            temporary: temporary))
+        batch.commands += recordCommands
+        if kind == .key {
+            batch.keys += 1
+            keysSent += 1
+        }
+        stats[file].commandsSent += recordCommands
+        stats[file].bytesSent += length
+        if batch.buffer.readableBytes >= maxBytes || batch.commands >= maxCommands { flush() }
+    }
+
+    /// Adds one key: `[DEL key]`, the writer's commands, and for a key written under a temporary name
+    /// `RENAMENX tmp key` (0 = the key exists) and `DEL tmp`.
+    func addKey(
+        _ bytes: UnsafeRawBufferPointer, commands: Int, name: [UInt8], db: Int, file: Int, offset: Int,
+        deleteFirst: Bool, existsReply: Int, temporaryPrefix: [UInt8]?
+    ) {
+        begin(db: db, file: file)
+        name.withUnsafeBytes { key in
+            if deleteFirst {
+                Commands.del(&batch.buffer, key)
+                recordCommands += 1
+            }
+            append(bytes, commands: commands)
+            var exists = existsReply
+            if let prefix = temporaryPrefix {
+                exists = recordCommands
+                Commands.renameNX(&batch.buffer, key, tmpPrefix: prefix)
+                Commands.del(&batch.buffer, key, prefix: prefix)
+                recordCommands += 2
+            }
+            end(kind: .key, name: key, file: file, offset: offset, existsReply: exists, temporary: temporaryPrefix != nil)
+        }
+    }
+
+    /// Hands the current batch to the pipeline.
+    func flush() {
+        guard !batch.isEmpty else { return }
+        let b = batch
+        batch = Batch(allocator: allocator, capacity: maxBytes + 4096)
+        batch.endDB = nil
+        if let pipeline {
+            if stopped || !pipeline.submit(b) {
+                stopped = true
+                notSent(b)
+            }
+        }
+        onBatch?()
+    }
+
+    /// Reports the records of a batch that was not sent.
+    func notSent(_ b: Batch) {
+        for r in b.records where r.kind != .select {
+            if r.kind == .key {
+                stats[r.file].keysNotArrived += 1
+                keysSent -= 1
+            }
+            stats[r.file].commandsSent -= r.commands
+            stats[r.file].bytesSent -= r.length
+            problems.add(.notSent, file: r.file, db: r.db, key: b.name(of: r), message: "not sent: the import stopped before it", offset: r.offset)
+        }
+    }
+}

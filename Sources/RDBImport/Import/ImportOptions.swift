@@ -1,0 +1,71 @@
+import RDBKit
+
+/// Settings of an import.
+public struct ImportOptions: Sendable {
+    public enum Mode: String, Sendable, CaseIterable {
+        /// Plain commands (SET, RPUSH, HSET, XADD, ...): any target version.
+        case commands
+        /// RESTORE payloads (values pass through as they are in the file when the target loads their type):
+        /// fastest when the versions allow.
+        case restore
+    }
+
+    public var mode = Mode.commands
+    /// Overwrite keys that exist on the target. Without it an existing key is left as it is and reported.
+    public var replace = false
+    /// RDB version of the target (9 = Redis 6.2, 10 = 7.0, 11 = 7.2 / Valkey 7.2–8.1, 12 = 7.4+, 80 = Valkey 9);
+    /// nil = detected from the server's INFO.
+    public var targetVersion: Int?
+    /// Database of the file -> database of the target.
+    public var databaseMap: [Int: Int] = [:]
+    /// Every database not in `databaseMap` goes to this one (nil: the same number as in the file).
+    public var mergeInto: Int?
+    /// Command size limits of the writers (collections are split into several commands).
+    public var maxElementsPerCommand = 512
+    public var maxBytesPerCommand = 1 << 20
+    /// Leave out key expiries and hash-field TTLs.
+    public var dropTTL = false
+    /// Do not send keys whose expiry has passed (a server loading the file drops them too).
+    public var skipExpired = true
+    /// Decode and count, send nothing (no connection).
+    public var dryRun = false
+    /// The connection's window and fault handling.
+    public var pipeline = PipelineOptions()
+    /// Bytes gathered before they are handed to the connection in one write.
+    public var batchBytes = 256 << 10
+    /// Problems listed in the report (all are counted); `problemsPath` gets every one of them as JSON lines.
+    public var problemLimit = 1000
+    public var problemsPath: String?
+    /// Seconds between progress callbacks (0: after every batch).
+    public var progressInterval = 0.25
+    public var decoder = RDBDecoderOptions()
+    public var aof = AOFOptions()
+
+    public init() {}
+
+    /// The target database of a file database.
+    @inlinable
+    public func targetDatabase(_ db: Int) -> Int {
+        databaseMap[db] ?? mergeInto ?? db
+    }
+}
+
+/// A progress snapshot, given to `Importer.onProgress` on the decoding thread.
+public struct ImportProgress: Sendable {
+    public var file: String
+    public var fileIndex: Int
+    public var fileCount: Int
+    /// Bytes of the current input read, and its size when known.
+    public var inputOffset: Int
+    public var inputSize: Int?
+    public var keysRead: Int
+    public var keysSent: Int
+    public var keysAcknowledged: Int
+    public var bytesSent: Int
+    public var commandsInFlight: Int
+    public var bytesInFlight: Int
+    public var problems: Int
+    public var seconds: Double
+    /// The last call for the import.
+    public var final: Bool
+}

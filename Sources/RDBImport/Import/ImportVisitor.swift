@@ -1,0 +1,337 @@
+import RDBKit
+import RDBSinks
+
+/// A writer the importer can drive: RESP commands or RESTORE payloads.
+public protocol ReplayWriter: RDBVisitor {
+    var out: OutputBuffer { get }
+    /// Keys the writer left out, with the reason.
+    var skippedKeys: [SkippedKey] { get }
+    /// Keys written without something the target cannot hold.
+    var lossyKeys: [SkippedKey] { get }
+}
+
+extension RESPWriter: ReplayWriter {}
+extension RestoreWriter: ReplayWriter {}
+
+/// State shared by the visitor and the importer on the decoding thread.
+final class ImportContext {
+    let options: ImportOptions
+    let builder: BatchBuilder
+    let problems: ProblemLog
+    let targetVersion: Int?
+    /// Databases of the target, when known.
+    let databases: Int?
+    /// Prefix of temporary key names.
+    let temporaryPrefix: [UInt8]
+    let nowMs = unixMilliseconds()
+    @exclusivity(unchecked) var file = 0
+    /// Why the import stopped on the decoding side (a database the target does not have, ...).
+    @exclusivity(unchecked) var failure: String?
+    /// Nothing more is sent: keys are only listed as not arrived.
+    var listing: Bool { failure != nil || builder.stopped }
+
+    init(options: ImportOptions, builder: BatchBuilder, problems: ProblemLog, targetVersion: Int?, databases: Int?, temporaryPrefix: [UInt8]) {
+        self.options = options
+        self.builder = builder
+        self.problems = problems
+        self.targetVersion = targetVersion
+        self.databases = databases
+        self.temporaryPrefix = temporaryPrefix
+    }
+
+    var stats: DecodeCounters {
+        get { builder.stats[file] }
+        _modify { yield &builder.stats[file] }
+    }
+
+    /// Maps a database of the file; nil (and the import stops) when the target does not have it.
+    func targetDatabase(_ db: Int) -> Int? {
+        let t = options.targetDatabase(db)
+        if let n = databases, t >= n {
+            if failure == nil {
+                failure = "database \(t) (db \(db) of \(problems.fileName(file))) does not exist on the target, which has \(n) databases: map it with --db-map or --db"
+            }
+            return nil
+        }
+        return t
+    }
+
+    func notSent(_ key: UnsafeRawBufferPointer, db: Int, offset: Int, isKey: Bool) {
+        if isKey { stats.keysNotArrived += 1 }
+        problems.add(.notSent, file: file, db: db, key: Array(key), message: "not sent: the import stopped before it", offset: offset)
+    }
+}
+
+/// Wraps a replay writer: the writer encodes each key into its buffer (which has no target), and at
+/// the end of the key this visitor moves the bytes into the current batch as one record, with what makes
+/// the record safe to resend and exact about existing keys:
+///
+/// * `replace`: a key written as commands starts with `DEL key` (strings need none: SET overwrites);
+///   RESTORE carries `REPLACE`.
+/// * no `replace`: RESTORE without REPLACE (the server answers BUSYKEY for an existing key); a key written
+///   as commands is built under a temporary name and moved with `RENAMENX tmp key` (0 = the key exists:
+///   reported, and the temporary deleted by the `DEL tmp` that follows). The check is atomic and needs no
+///   round trip, unlike `EXISTS` before writing.
+///
+/// AOF commands pass through (their `SELECT`s become the importer's own, mapped); a `MULTI` … `EXEC` block
+/// is one record.
+struct ImportVisitor<W: ReplayWriter>: RDBForwardingVisitor, AOFVisitor {
+    var inner: W
+    let out: OutputBuffer
+    let ctx: ImportContext
+
+    // The current key.
+    var inKey = false
+    var keyName: [UInt8] = []
+    var keyDB = 0
+    var keyOffset = 0
+    var keyKind = RDBKind.string
+    var keyTemporary = false
+    var scratch: [UInt8] = []
+    var lossyCount = 0
+    /// The key is a string written here as one `SET key value [NX] [PXAT ms]` (not by the writer).
+    var directString = false
+    var keyExpireAt: Int64?
+    var enc: RESPEncoder
+
+    // An AOF MULTI block being gathered.
+    var inBlock = false
+    var blockDB = 0
+    var blockOffset = 0
+    var blockFirstKey: [UInt8]?
+    var blockCommands = 0
+
+    init(writer: W, ctx: ImportContext) {
+        inner = writer
+        out = writer.out
+        enc = RESPEncoder(out: writer.out)
+        self.ctx = ctx
+    }
+
+    // MARK: keys
+
+    /// Whether a key is written as commands (rather than one RESTORE) by the writer.
+    func writtenAsCommands(_ info: RDBKeyInfo) -> Bool {
+        guard ctx.options.mode == .restore else { return true }
+        let e = info.type.encoding
+        if DumpPayload.canLoad(e, target: ctx.targetVersion ?? 12) { return false }
+        switch info.kind {
+        case .stream: return true
+        case .hash:
+            switch e {
+            case .hash, .hashZipmap, .hashZiplist, .hashListpack: return false
+            default: return true
+            }
+        default: return false
+        }
+    }
+
+    mutating func beginKey(_ key: RDBString, _ info: RDBKeyInfo) throws -> RDBKeyAction {
+        ctx.stats.keysRead += 1
+        guard !ctx.listing, let db = ctx.targetDatabase(info.db) else {
+            key.withBytes { ctx.notSent($0, db: ctx.options.targetDatabase(info.db), offset: info.recordOffset, isKey: true) }
+            return .skip
+        }
+        if ctx.options.skipExpired, let at = info.expireAtMs, at <= ctx.nowMs {
+            ctx.stats.keysExpired += 1
+            return .skip
+        }
+        copyBytes(key, into: &keyName)
+        keyDB = db
+        keyOffset = info.recordOffset
+        keyKind = info.kind
+        keyTemporary = !ctx.options.replace && writtenAsCommands(info) && info.kind != .module && info.kind != .array
+        // Strings as commands: one SET with NX (the existence check) and PXAT (Redis 6.2+) instead of
+        // SET + PEXPIREAT, and no temporary key.
+        directString = info.kind == .string && ctx.options.mode == .commands && (ctx.targetVersion ?? 99) >= 9
+        if directString {
+            keyTemporary = false
+            keyExpireAt = ctx.options.dropTTL ? nil : info.expireAtMs
+            inKey = true
+            return .decode
+        }
+        var mapped = info
+        mapped.db = db
+        let action: RDBKeyAction
+        if keyTemporary {
+            scratch.removeAll(keepingCapacity: true)
+            scratch.append(contentsOf: ctx.temporaryPrefix)
+            scratch.append(contentsOf: keyName)
+            action = try scratch.withUnsafeBytes { try inner.beginKey(RDBString(bytes: $0), mapped) }
+        } else {
+            action = try inner.beginKey(key, mapped)
+        }
+        if case .skip = action {
+            ctx.stats.keysSkipped += 1
+            let reason = inner.skippedKeys.last?.reason ?? "the writer cannot express this value"
+            ctx.problems.add(.skipped, file: ctx.file, db: db, key: keyName, message: reason, offset: keyOffset)
+            return .skip
+        }
+        inKey = true
+        return action
+    }
+
+    mutating func stringValue(_ value: RDBString) throws {
+        guard directString else { return try inner.stringValue(value) }
+        let replace = ctx.options.replace
+        enc.begin(maxArguments: 6)
+        enc.argument("SET")
+        enc.argument(keyName)
+        enc.argument(value)
+        if !replace { enc.argument("NX") }
+        if let at = keyExpireAt {
+            enc.argument("PXAT")
+            enc.argument(max(at, 1))
+        }
+        enc.end()
+    }
+
+    mutating func endKey() throws {
+        if directString {
+            directString = false
+            out.commit()
+        } else {
+            try inner.endKey()
+        }
+        guard inKey else { return }
+        inKey = false
+        let bytes = out.bytes
+        let (commands, isRestore) = Commands.scan(bytes)
+        let replace = ctx.options.replace
+        ctx.builder.addKey(
+            bytes, commands: commands, name: keyName, db: keyDB, file: ctx.file, offset: keyOffset,
+            deleteFirst: replace && !isRestore && keyKind != .string,
+            existsReply: !replace && keyKind == .string && !isRestore && !keyTemporary ? 0 : -1,  // SET ... NX: nil = exists
+            temporaryPrefix: keyTemporary ? ctx.temporaryPrefix : nil)
+        out.truncate(to: 0)
+        out.commit()
+        let lossy = inner.lossyKeys
+        if lossy.count > lossyCount {
+            for k in lossy[lossyCount...] {
+                var key = k.key
+                if key.starts(with: ctx.temporaryPrefix) { key.removeFirst(ctx.temporaryPrefix.count) }
+                ctx.problems.add(.lossy, file: ctx.file, db: k.db, key: key, message: k.reason, offset: keyOffset)
+            }
+            lossyCount = lossy.count
+        }
+    }
+
+    mutating func droppedEmptyKey(_ key: RDBString, _ info: RDBKeyInfo) throws {
+        ctx.stats.keysRead += 1
+        ctx.stats.keysEmpty += 1
+    }
+
+    mutating func functionLibrary(_ code: RDBString) throws {
+        let name = Self.libraryName(code)
+        guard !ctx.listing else {
+            name.withUnsafeBytes { ctx.notSent($0, db: 0, offset: 0, isKey: false) }
+            return
+        }
+        try inner.functionLibrary(code)
+        let bytes = out.bytes
+        if bytes.isEmpty {
+            ctx.problems.add(.function, file: ctx.file, db: 0, key: name,
+                             message: "function libraries need a target of RDB version 10 (Redis 7.0) or newer; not sent")
+            return
+        }
+        let b = ctx.builder
+        b.begin(db: b.streamDB ?? 0, file: ctx.file)
+        b.append(bytes, commands: Commands.scan(bytes).commands)
+        name.withUnsafeBytes { b.end(kind: .function, name: $0, file: ctx.file, offset: 0) }
+        out.truncate(to: 0)
+        out.commit()
+    }
+
+    /// `function library <name>` from the `#!engine name=<name>` line.
+    static func libraryName(_ code: RDBString) -> [UInt8] {
+        var name = Array("function library".utf8)
+        code.withBytes { b in
+            let line = b.prefix(while: { $0 != 0x0A })
+            let text = String(decoding: line, as: UTF8.self)
+            let t = Substring(text)
+            if let r = t.range(of: "name=") {
+                let n = t[r.upperBound...].prefix(while: { $0 != " " && $0 != "\r" })
+                name += Array(" \(n)".utf8)
+            }
+        }
+        return name
+    }
+
+    // MARK: AOF
+
+    mutating func command(_ command: AOFCommand) throws {
+        if command.nameEquals("SELECT") { return }  // databases come with each command (mapped)
+        ctx.stats.aofCommands += 1
+        guard !ctx.listing, let db = ctx.targetDatabase(command.db) else {
+            if inBlock {
+                ctx.builder.abandon()
+                inBlock = false
+            }
+            let n = Self.describe(command)
+            n.withUnsafeBytes { ctx.notSent($0, db: ctx.options.targetDatabase(command.db), offset: command.offset, isKey: false) }
+            return
+        }
+        let b = ctx.builder
+        if command.nameEquals("MULTI") && !inBlock {
+            inBlock = true
+            blockDB = db
+            blockOffset = command.offset
+            blockFirstKey = nil
+            blockCommands = 0
+            b.begin(db: db, file: ctx.file)
+        } else if inBlock && b.streamDB != db {
+            b.appendSelect(db)
+        } else if !inBlock {
+            b.begin(db: db, file: ctx.file)
+        }
+        if inBlock && blockFirstKey == nil && !command.nameEquals("MULTI") {
+            _ = command.forEachKey { k in if blockFirstKey == nil { blockFirstKey = k.array } }
+        }
+        Self.encode(command, into: b)
+        if inBlock {
+            blockCommands += 1
+            if command.nameEquals("EXEC") {
+                inBlock = false
+                var name = Array("MULTI block of \(blockCommands - 2) commands".utf8)
+                if let k = blockFirstKey { name += Array(", first key ".utf8) + k }
+                name.withUnsafeBytes { b.end(kind: .aofBlock, name: $0, file: ctx.file, offset: blockOffset) }
+            }
+            return
+        }
+        let n = Self.describe(command)
+        n.withUnsafeBytes { b.end(kind: .aofCommand, name: $0, file: ctx.file, offset: command.offset) }
+    }
+
+    /// What a problem report names for an AOF command: its first key, or its name.
+    static func describe(_ command: AOFCommand) -> [UInt8] {
+        var key: [UInt8]?
+        _ = command.forEachKey { k in if key == nil { key = k.array } }
+        return key ?? Array(command.upperName.utf8)
+    }
+
+    static func encode(_ command: AOFCommand, into b: BatchBuilder) {
+        let args = command.args
+        b.batch.buffer.writeString("*\(args.count)\r\n")
+        for i in 0..<args.count { Commands.bulk(&b.batch.buffer, args.bytes(i)) }
+        b.recordCommands += 1
+    }
+
+    mutating func endAOFFile(name: String, kind: AOFFileKind) throws {
+        // A MULTI block cut off by the end of a file is never delivered (the reader drops it), so none is
+        // open here; close one defensively if it is.
+        if inBlock {
+            inBlock = false
+            ctx.builder.abandon()
+        }
+    }
+}
+
+/// Copies a key's bytes (outside the generic visitor: no closure specialised per writer type).
+func copyBytes(_ s: RDBString, into a: inout [UInt8]) {
+    a.removeAll(keepingCapacity: true)
+    if s.isInteger {
+        a.append(contentsOf: String(s.integer).utf8)
+    } else {
+        a.append(contentsOf: s.bytes)
+    }
+}

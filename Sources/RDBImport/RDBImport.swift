@@ -1,2 +1,0 @@
-/// Live import into Redis/Valkey servers (see the files of this module).
-public enum RDBImport {}

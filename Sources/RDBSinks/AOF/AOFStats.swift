@@ -1,0 +1,162 @@
+import RDBKit
+
+/// Counts what an AOF holds: commands by name (count and bytes in the file), databases, annotations,
+/// MULTI blocks, and the keys of RDB preambles. Call `write(to:)` (text) or `writeJSON(to:)` at the end.
+public struct AOFStats: AOFVisitor {
+    public struct Entry: Sendable, Hashable {
+        public var count = 0
+        /// Bytes the commands take in the file (RESP framing included).
+        public var bytes = 0
+    }
+
+    /// Per upper-case command name. At most `maxNames` distinct names are kept; the rest are counted under
+    /// `"(other)"` (a corrupt or hostile file cannot make the table grow without bound).
+    public private(set) var byName: [String: Entry] = [:]
+    public var maxNames = 10_000
+    public private(set) var commands = 0
+    public private(set) var commandBytes = 0
+    /// Sum of the argument lengths (the payload without RESP framing).
+    public private(set) var argumentBytes = 0
+    public private(set) var inlineCommands = 0
+    public private(set) var annotations = 0
+    public private(set) var multiBlocks = 0
+    /// Commands per database.
+    public var commandsByDB: [Int: Int] {
+        var d = byDB
+        if let l = lastDB { d[l, default: 0] += lastDBCount }
+        return d
+    }
+    var byDB: [Int: Int] = [:]
+    var lastDB: Int?
+    var lastDBCount = 0
+    /// Keys found in RDB preambles / RDB BASE files.
+    public private(set) var preambleKeys = 0
+    /// The files read, in order.
+    public private(set) var files: [(name: String, kind: AOFFileKind)] = []
+
+    public init() {}
+
+    public mutating func beginAOFFile(name: String, kind: AOFFileKind) throws {
+        files.append((name, kind))
+    }
+
+    public mutating func beginKey(_ key: RDBString, _ info: RDBKeyInfo) throws -> RDBKeyAction {
+        preambleKeys += 1
+        return .skip
+    }
+
+    public mutating func droppedEmptyKey(_ key: RDBString, _ info: RDBKeyInfo) throws {}
+
+    public mutating func command(_ command: AOFCommand) throws {
+        commands += 1
+        commandBytes += command.byteCount
+        for a in command.args { argumentBytes += a.bytes.count }
+        if command.isInline { inlineCommands += 1 }
+        if command.nameEquals("MULTI") { multiBlocks += 1 }
+        if command.db == lastDB {
+            lastDBCount += 1
+        } else {
+            if let d = lastDB { byDB[d, default: 0] += lastDBCount }
+            lastDB = command.db
+            lastDBCount = 1
+        }
+        let name = command.upperName
+        if let i = byName.index(forKey: name) {
+            byName.values[i].count += 1
+            byName.values[i].bytes += command.byteCount
+        } else if byName.count < maxNames {
+            byName[name] = Entry(count: 1, bytes: command.byteCount)
+        } else {
+            byName["(other)", default: Entry()].count += 1
+            byName["(other)", default: Entry()].bytes += command.byteCount
+        }
+    }
+
+    public mutating func annotation(_ text: RDBString, offset: Int) throws {
+        annotations += 1
+    }
+
+    /// Names sorted by count (descending), then name.
+    public var sortedNames: [(name: String, entry: Entry)] {
+        byName.map { ($0.key, $0.value) }.sorted { $0.1.count != $1.1.count ? $0.1.count > $1.1.count : $0.0 < $1.0 }
+    }
+
+    /// A text report: totals, then one line per command name.
+    public func write(to out: OutputBuffer) throws {
+        out.append("files: ")
+        out.append(decimal: files.count)
+        out.append("\ncommands: ")
+        out.append(decimal: commands)
+        out.append("\ncommand_bytes: ")
+        out.append(decimal: commandBytes)
+        out.append("\nargument_bytes: ")
+        out.append(decimal: argumentBytes)
+        out.append("\ninline_commands: ")
+        out.append(decimal: inlineCommands)
+        out.append("\nannotations: ")
+        out.append(decimal: annotations)
+        out.append("\nmulti_blocks: ")
+        out.append(decimal: multiBlocks)
+        out.append("\npreamble_keys: ")
+        out.append(decimal: preambleKeys)
+        for (db, n) in commandsByDB.sorted(by: { $0.key < $1.key }) {
+            out.append("\ndb")
+            out.append(decimal: db)
+            out.append(": ")
+            out.append(decimal: n)
+        }
+        out.append("\n")
+        for (name, e) in sortedNames {
+            out.append(name)
+            out.append("\t")
+            out.append(decimal: e.count)
+            out.append("\t")
+            out.append(decimal: e.bytes)
+            out.append("\n")
+        }
+        out.commit()
+        try out.flush()
+    }
+
+    /// The same as one JSON object.
+    public func writeJSON(to out: OutputBuffer) throws {
+        out.append("{\"files\":")
+        out.append(decimal: files.count)
+        out.append(",\"commands\":")
+        out.append(decimal: commands)
+        out.append(",\"command_bytes\":")
+        out.append(decimal: commandBytes)
+        out.append(",\"argument_bytes\":")
+        out.append(decimal: argumentBytes)
+        out.append(",\"inline_commands\":")
+        out.append(decimal: inlineCommands)
+        out.append(",\"annotations\":")
+        out.append(decimal: annotations)
+        out.append(",\"multi_blocks\":")
+        out.append(decimal: multiBlocks)
+        out.append(",\"preamble_keys\":")
+        out.append(decimal: preambleKeys)
+        out.append(",\"by_db\":{")
+        for (i, (db, n)) in commandsByDB.sorted(by: { $0.key < $1.key }).enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            out.append("\"")
+            out.append(decimal: db)
+            out.append("\":")
+            out.append(decimal: n)
+        }
+        out.append("},\"by_command\":{")
+        for (i, (name, e)) in sortedNames.enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            var s = name
+            s.withUTF8 { out.appendJSONString(UnsafeRawBufferPointer($0), mode: .escape) }
+            out.append(":{\"count\":")
+            out.append(decimal: e.count)
+            out.append(",\"bytes\":")
+            out.append(decimal: e.bytes)
+            out.append("}")
+        }
+        out.append("}}\n")
+        out.commit()
+        try out.flush()
+    }
+}

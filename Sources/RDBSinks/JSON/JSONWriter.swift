@@ -1,0 +1,277 @@
+import RDBKit
+
+/// Writes the layout of redis-rdb-tools' `rdb --command json`, so scripts written for that tool keep working:
+/// one JSON array per input file, holding one object per database (in the order of the file's SELECTDB records,
+/// without the database number), each mapping key → value:
+///
+/// ```
+/// [{
+/// "key":"value",
+/// "list":["a","b"]},{
+/// "key_in_db_2":"x"}]
+/// ```
+///
+/// - string → string; list, set → array of strings (in file order); zset → object member → score; hash → object
+///   field → value.
+/// - Scores are JSON numbers in the shortest form that round-trips (integral scores without a fraction),
+///   infinities as the strings `"inf"` / `"-inf"`. (rdbtools writes every score as a string, in whatever form it
+///   had: the text stored in the file, or Python's `repr` of the double.)
+/// - stream → `{"entries":[{"id":"ms-seq","fields":[f1,v1,...]}],"length":N,"last_id":"ms-seq","groups":[...]}`,
+///   each group `{"name","last_delivered_id","entries_read","pending":[{"id","consumer","delivery_count",
+///   "delivery_time_ms"}],"consumers":[{"name","seen_time_ms","active_time_ms","pending":[ids]}]}`
+///   (rdbtools writes `{}`).
+/// - module → `{"module":NAME,"version":N,"raw":BASE64}` (rdbtools writes `{}`); array (type 28) →
+///   `[[index, value], ...]`.
+/// - Byte strings follow `binary` (see `BinaryMode`; rdbtools instead writes each byte of an invalid UTF-8
+///   sequence as the four characters `\xHH`, which is ambiguous with the same text in the data).
+/// - Expiries, hash-field TTLs, idle/freq are not part of this layout (use `JSONLWriter`). Keys whose collection
+///   is empty (the server drops them on load) are left out; rdbtools writes them (`"k":[]`).
+///
+/// A database record is opened by `beginDatabase` (so a database whose keys are all filtered out still shows as
+/// `{}`, as in rdbtools); keys before any SELECTDB open database 0's object. The array is closed by `endFile`;
+/// after an error, `finish()` closes what is open so that the output up to the last complete key is a valid
+/// document. Each input file is its own array, ended by a newline. Keys are written whole: the output is flushed
+/// only between keys.
+public struct JSONWriter: RDBVisitor {
+    public let out: OutputBuffer
+    public var binary: BinaryMode
+
+    var arrayOpen = false
+    var dbOpen = false
+    var firstKeyInDB = true
+    var first = true
+    var kind: RDBKind = .string
+    var entryFirstField = true
+    var firstGroup = true
+    // Stream groups: the PEL comes before the consumers that own its entries.
+    var pel: [RDBStreamPendingEntry] = []
+    var owners: [StreamID: [UInt8]] = [:]
+    var currentConsumer: [UInt8] = []
+    var firstConsumerID = true
+    let consumerJSON = OutputBuffer(target: nil, flushThreshold: 1 << 12)
+
+    public init(out: OutputBuffer, binary: BinaryMode = .escape) {
+        self.out = out
+        self.binary = binary
+    }
+
+    @inline(__always)
+    mutating func separator() {
+        if first { first = false } else { out.append(UInt8(ascii: ",")) }
+    }
+
+    mutating func openArray() {
+        if !arrayOpen {
+            out.append(UInt8(ascii: "["))
+            arrayOpen = true
+            dbOpen = false
+            out.commit()
+        }
+    }
+
+    public mutating func beginFile(_ header: RDBHeader) throws {
+        openArray()
+        out.commit()
+    }
+
+    public mutating func beginDatabase(_ db: Int) throws {
+        openArray()
+        out.append(dbOpen ? "},{" : "{")
+        dbOpen = true
+        firstKeyInDB = true
+        out.commit()
+    }
+
+    public mutating func beginKey(_ key: RDBString, _ info: RDBKeyInfo) throws -> RDBKeyAction {
+        openArray()
+        if !dbOpen {
+            out.append(UInt8(ascii: "{"))
+            dbOpen = true
+            firstKeyInDB = true
+            out.commit()  // a rollback of this key keeps the object open, as `dbOpen` says
+        }
+        if firstKeyInDB { firstKeyInDB = false } else { out.append(UInt8(ascii: ",")) }
+        out.append(UInt8(ascii: "\n"))
+        out.appendJSONString(key, mode: binary)
+        out.append(UInt8(ascii: ":"))
+        kind = info.kind
+        first = true
+        switch kind {
+        case .list, .set, .array: out.append(UInt8(ascii: "["))
+        case .zset, .hash: out.append(UInt8(ascii: "{"))
+        case .stream:
+            out.append("{\"entries\":[")
+            firstGroup = true
+        case .string, .module: break
+        }
+        return .decode
+    }
+
+    public mutating func stringValue(_ value: RDBString) throws {
+        out.appendJSONString(value, mode: binary)
+    }
+
+    public mutating func listElement(_ element: RDBString) throws {
+        separator()
+        out.appendJSONString(element, mode: binary)
+    }
+
+    public mutating func setMember(_ member: RDBString) throws {
+        separator()
+        out.appendJSONString(member, mode: binary)
+    }
+
+    public mutating func zsetMember(_ member: RDBString, score: Double) throws {
+        separator()
+        out.appendJSONString(member, mode: binary)
+        out.append(UInt8(ascii: ":"))
+        out.appendJSONScore(score)
+    }
+
+    public mutating func hashField(_ field: RDBString, value: RDBString, expireAtMs: Int64?) throws {
+        separator()
+        out.appendJSONString(field, mode: binary)
+        out.append(UInt8(ascii: ":"))
+        out.appendJSONString(value, mode: binary)
+    }
+
+    public mutating func beginStreamEntry(id: StreamID, fieldCount: Int) throws {
+        separator()
+        out.append("{\"id\":")
+        out.appendJSONStreamID(id)
+        out.append(",\"fields\":[")
+        entryFirstField = true
+    }
+
+    public mutating func streamEntryField(_ field: RDBString, value: RDBString) throws {
+        if entryFirstField { entryFirstField = false } else { out.append(UInt8(ascii: ",")) }
+        out.appendJSONString(field, mode: binary)
+        out.append(UInt8(ascii: ","))
+        out.appendJSONString(value, mode: binary)
+    }
+
+    public mutating func endStreamEntry() throws {
+        out.append("]}")
+    }
+
+    public mutating func streamMetadata(_ m: RDBStreamMetadata) throws {
+        out.append("],\"length\":")
+        out.append(unsigned: m.length)
+        out.append(",\"last_id\":")
+        out.appendJSONStreamID(m.lastID)
+        out.append(",\"groups\":[")
+    }
+
+    public mutating func beginStreamGroup(_ g: RDBStreamGroup) throws {
+        if firstGroup { firstGroup = false } else { out.append(UInt8(ascii: ",")) }
+        out.append("{\"name\":")
+        out.appendJSONString(g.name, mode: binary)
+        out.append(",\"last_delivered_id\":")
+        out.appendJSONStreamID(g.lastDeliveredID)
+        out.append(",\"entries_read\":")
+        if let r = g.entriesRead { out.append(decimal: r) } else { out.append("null") }
+        pel.removeAll(keepingCapacity: true)
+        owners.removeAll(keepingCapacity: true)
+        _ = consumerJSON.take()
+    }
+
+    public mutating func streamPendingEntry(_ e: RDBStreamPendingEntry) throws {
+        pel.append(e)
+    }
+
+    public mutating func beginStreamConsumer(_ c: RDBStreamConsumer) throws {
+        if consumerJSON.pendingCount > 0 { consumerJSON.append(UInt8(ascii: ",")) }
+        consumerJSON.append("{\"name\":")
+        consumerJSON.appendJSONString(c.name, mode: binary)
+        consumerJSON.append(",\"seen_time_ms\":")
+        consumerJSON.append(decimal: c.seenTimeMs)
+        consumerJSON.append(",\"active_time_ms\":")
+        consumerJSON.append(decimal: c.activeTimeMs)
+        consumerJSON.append(",\"pending\":[")
+        firstConsumerID = true
+        currentConsumer = c.name.array
+    }
+
+    public mutating func streamConsumerPendingID(_ id: StreamID) throws {
+        if firstConsumerID { firstConsumerID = false } else { consumerJSON.append(UInt8(ascii: ",")) }
+        consumerJSON.appendJSONStreamID(id)
+        owners[id] = currentConsumer
+    }
+
+    public mutating func endStreamConsumer() throws {
+        consumerJSON.append("]}")
+    }
+
+    public mutating func endStreamGroup() throws {
+        out.append(",\"pending\":[")
+        for (i, e) in pel.enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            out.append("{\"id\":")
+            out.appendJSONStreamID(e.id)
+            out.append(",\"consumer\":")
+            if let o = owners[e.id] {
+                o.withUnsafeBytes { out.appendJSONString($0, mode: binary) }
+            } else {
+                out.append("null")
+            }
+            out.append(",\"delivery_count\":")
+            out.append(unsigned: e.deliveryCount)
+            out.append(",\"delivery_time_ms\":")
+            out.append(decimal: e.deliveryTimeMs)
+            out.append(UInt8(ascii: "}"))
+        }
+        out.append("],\"consumers\":[")
+        out.append(consumerJSON.bytes)
+        out.append("]}")
+    }
+
+    public mutating func arrayElement(index: UInt64, _ value: RDBArrayValue) throws {
+        separator()
+        out.append(UInt8(ascii: "["))
+        out.append(unsigned: index)
+        out.append(UInt8(ascii: ","))
+        switch value {
+        case .string(let s): out.appendJSONString(s, mode: binary)
+        case .integer(let i): out.append(decimal: i)
+        case .double(let d): out.appendJSONScore(d)
+        }
+        out.append(UInt8(ascii: "]"))
+    }
+
+    public mutating func moduleValue(_ module: RDBModuleID, raw: UnsafeRawBufferPointer) throws {
+        out.append("{\"module\":\"")
+        out.append(module.name)  // 9 characters of [A-Za-z0-9-_]
+        out.append("\",\"version\":")
+        out.append(decimal: module.encodingVersion)
+        out.append(",\"raw\":\"")
+        out.appendBase64(raw)
+        out.append("\"}")
+    }
+
+    public mutating func endKey() throws {
+        switch kind {
+        case .list, .set, .array: out.append(UInt8(ascii: "]"))
+        case .zset, .hash: out.append(UInt8(ascii: "}"))
+        case .stream: out.append("]}")
+        case .string, .module: break
+        }
+        out.commit()
+        try out.flushIfNeeded()
+    }
+
+    public mutating func endFile(checksum: RDBChecksumStatus) throws {
+        finish()
+        try out.flush()
+    }
+
+    /// Closes the open database object and the array (after a decoding error: call `out.rollback()` first so
+    /// that a partly written key is dropped). Does nothing when nothing is open.
+    public mutating func finish() {
+        guard arrayOpen else { return }
+        if dbOpen { out.append(UInt8(ascii: "}")) }
+        out.append("]\n")
+        arrayOpen = false
+        dbOpen = false
+        out.commit()
+    }
+}

@@ -1,0 +1,244 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import RDBKit
+
+/// Appends RESP multibulk commands (`*N\r\n$len\r\narg\r\n...`) to an `OutputBuffer`.
+///
+/// A command is opened with `begin(maxArguments:)`, filled with `argument(...)` calls and closed with
+/// `end()`, which writes the real argument count into the header. The header is reserved with as many
+/// digits as `maxArguments` needs, so a command that reaches its bound (the common case for the chunks
+/// of a large collection) is closed without moving anything; a shorter one has its body moved down by
+/// the few bytes the count needs less (RESP does not allow leading zeros in the count). Arguments are
+/// written straight into the buffer: no allocation per argument. Integers are formatted without
+/// Foundation; doubles in the shortest form that reads back as the same value.
+///
+/// The buffer must not be flushed while a command is open (writers flush only between keys).
+public struct RESPEncoder {
+    public let out: OutputBuffer
+    @usableFromInline var start = 0
+    @usableFromInline var width = 0
+    @usableFromInline var argc = 0
+    @usableFromInline var open = false
+    /// Whether a command is open.
+    @inlinable public var isOpen: Bool { open }
+
+    public init(out: OutputBuffer) { self.out = out }
+
+    /// Arguments written to the open command so far.
+    @inlinable public var argumentCount: Int { argc }
+
+    /// Bytes of the open command so far (header included).
+    @inlinable public var commandBytes: Int { isOpen ? out.count - start : 0 }
+
+    /// Opens a command that will have at most `maxArguments` arguments (more still works, at the cost of
+    /// moving the command's bytes once).
+    @inlinable
+    public mutating func begin(maxArguments: Int) {
+        precondition(!open, "RESPEncoder: a command is already open")
+        open = true
+        argc = 0
+        start = out.count
+        width = RESPEncoder.digits(UInt64(max(1, maxArguments)))
+        out.reserve(width + 3)
+        out.count &+= width + 3  // '*', digits, CR LF: written by end()
+    }
+
+    /// Closes the open command, writing its argument count.
+    public mutating func end() {
+        precondition(open, "RESPEncoder: no command is open")
+        open = false
+        let d = RESPEncoder.digits(UInt64(argc))
+        if d != width {
+            let bodyStart = start + width + 3
+            let bodyCount = out.count - bodyStart
+            if d > width { out.reserve(d - width) }
+            let base = out.storage
+            memmove(base + start + d + 3, base + bodyStart, bodyCount)
+            out.count = start + d + 3 + bodyCount
+        }
+        let p = out.storage + start
+        p.storeBytes(of: UInt8(ascii: "*"), as: UInt8.self)
+        _ = DecimalFormatter.write(unsigned: UInt64(argc), into: p + 1)
+        p.storeBytes(of: 0x0D, toByteOffset: d + 1, as: UInt8.self)
+        p.storeBytes(of: 0x0A, toByteOffset: d + 2, as: UInt8.self)
+    }
+
+    /// Drops the open command (nothing of it stays in the buffer).
+    public mutating func cancel() {
+        guard open else { return }
+        open = false
+        out.truncate(to: start)
+    }
+
+    /// Writes a whole command whose arguments are all static strings (`MULTI`, `SELECT 0` and such).
+    public mutating func command(_ args: StaticString...) {
+        begin(maxArguments: args.count)
+        for a in args { argument(a) }
+        end()
+    }
+
+    // MARK: arguments
+
+    @inlinable
+    mutating func bulkHeader(_ n: Int, extra: Int) {
+        argc &+= 1
+        out.reserve(n + extra + 26)
+        out.append(UInt8(ascii: "$"))
+        out.append(decimal: n)
+        out.append(0x0D)
+        out.append(0x0A)
+    }
+
+    @inlinable
+    mutating func crlf() {
+        out.append(0x0D)
+        out.append(0x0A)
+    }
+
+    /// Starts an argument of `length` bytes that the caller appends to `out` itself, then closes with
+    /// `endArgument()` (for payloads assembled in place).
+    @inlinable
+    public mutating func beginArgument(length: Int) {
+        bulkHeader(length, extra: 2)
+    }
+
+    /// Closes an argument started with `beginArgument(length:)`.
+    @inlinable
+    public mutating func endArgument() { crlf() }
+
+    /// A byte string argument.
+    @inlinable
+    public mutating func argument(_ b: UnsafeRawBufferPointer) {
+        bulkHeader(b.count, extra: 2)
+        out.append(b)
+        crlf()
+    }
+
+    /// A string from the decoder (an integer is written as its decimal text).
+    @inlinable
+    public mutating func argument(_ s: RDBString) {
+        if s.isInteger { argument(s.integer) } else { argument(s.bytes) }
+    }
+
+    /// A static text argument (command names, option keywords).
+    @inlinable
+    public mutating func argument(_ s: StaticString) {
+        argument(UnsafeRawBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
+    }
+
+    /// An array of bytes.
+    @inlinable
+    public mutating func argument(_ a: [UInt8]) {
+        a.withUnsafeBytes { argument($0) }
+    }
+
+    /// A signed integer as decimal text.
+    @inlinable
+    public mutating func argument(_ v: Int64) {
+        bulkHeader(DecimalFormatter.digitCount(v), extra: 22)
+        out.append(decimal: v)
+        crlf()
+    }
+
+    @inlinable
+    public mutating func argument(_ v: Int) { argument(Int64(v)) }
+
+    /// An unsigned integer as decimal text.
+    @inlinable
+    public mutating func argument(unsigned v: UInt64) {
+        bulkHeader(RESPEncoder.digits(v), extra: 22)
+        out.append(unsigned: v)
+        crlf()
+    }
+
+    /// A stream ID as `ms-seq`.
+    @inlinable
+    public mutating func argument(_ id: StreamID) {
+        bulkHeader(RESPEncoder.digits(id.ms) + 1 + RESPEncoder.digits(id.seq), extra: 44)
+        out.append(unsigned: id.ms)
+        out.append(UInt8(ascii: "-"))
+        out.append(unsigned: id.seq)
+        crlf()
+    }
+
+    /// A score: integral values as integers, others in the shortest decimal form that reads back as the
+    /// same double (what `strtod` in the server parses), infinities as `inf` / `-inf`.
+    @inlinable
+    public mutating func argument(score d: Double) {
+        var buffer: (UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0)  // 40 bytes
+        withUnsafeMutableBytes(of: &buffer) { raw in
+            let n = RESPEncoder.formatScore(d, into: raw.baseAddress!)
+            argument(UnsafeRawBufferPointer(start: raw.baseAddress!, count: n))
+        }
+    }
+
+    // MARK: formatting helpers
+
+    /// Number of decimal digits of `v`.
+    @inlinable
+    public static func digits(_ v: UInt64) -> Int {
+        var n = 1
+        var m = v
+        while m >= 10 {
+            m /= 10
+            n += 1
+        }
+        return n
+    }
+
+    /// Writes the text of a score at `p` (at least 40 bytes) and returns its length. Integral values
+    /// below 2^63 in magnitude are written as integers (`-0` keeps the sign of negative zero), others in
+    /// the shortest round-trip form of the standard library (no allocation), infinities as `inf`/`-inf`.
+    public static func formatScore(_ d: Double, into p: UnsafeMutableRawPointer) -> Int {
+        if d.isInfinite {
+            let s: StaticString = d < 0 ? "-inf" : "inf"
+            p.copyMemory(from: s.utf8Start, byteCount: s.utf8CodeUnitCount)
+            return s.utf8CodeUnitCount
+        }
+        if d.isNaN {
+            let s: StaticString = "nan"
+            p.copyMemory(from: s.utf8Start, byteCount: 3)
+            return 3
+        }
+        if d == 0 {
+            if d.sign == .minus {
+                p.storeBytes(of: UInt8(ascii: "-"), as: UInt8.self)
+                p.storeBytes(of: UInt8(ascii: "0"), toByteOffset: 1, as: UInt8.self)
+                return 2
+            }
+            p.storeBytes(of: UInt8(ascii: "0"), as: UInt8.self)
+            return 1
+        }
+        if d.rounded(.towardZero) == d, d.magnitude < 9.2e18 {
+            return DecimalFormatter.write(Int64(d), into: p)
+        }
+        var sink = ScoreTextSink(base: p)
+        d.write(to: &sink)
+        return sink.count
+    }
+}
+
+/// Receives the standard library's shortest round-trip text of a double without building a `String`.
+struct ScoreTextSink: TextOutputStream {
+    let base: UnsafeMutableRawPointer
+    var count = 0
+
+    init(base: UnsafeMutableRawPointer) { self.base = base }
+
+    mutating func put(_ b: UnsafeRawBufferPointer) {
+        let n = min(b.count, 40 - count)
+        guard n > 0, let src = b.baseAddress else { return }
+        (base + count).copyMemory(from: src, byteCount: n)
+        count += n
+    }
+
+    mutating func _writeASCII(_ buffer: UnsafeBufferPointer<UInt8>) { put(UnsafeRawBufferPointer(buffer)) }
+
+    mutating func write(_ string: String) {
+        var s = string
+        s.withUTF8 { put(UnsafeRawBufferPointer($0)) }
+    }
+}

@@ -1,0 +1,471 @@
+import RDBKit
+
+/// Settings of `RESPWriter`.
+public struct RESPWriterOptions: Sendable {
+    /// Most collection elements (list elements, members, field-value pairs) in one command.
+    public var maxElementsPerCommand = 512
+    /// A command is closed before an element would take it past this many bytes (a single element larger
+    /// than this still gets a command of its own).
+    public var maxBytesPerCommand = 1 << 20
+    /// Leave out key expiries (PEXPIREAT) and hash-field TTLs (HPEXPIREAT).
+    public var dropTTL = false
+    /// RDB version of the server the commands are for: 9 = Redis 6.2, 10 = Redis 7.0, 11 = Redis 7.2 and
+    /// Valkey 7.2–8.1, 12 = Redis 7.4+, 80 = Valkey 9. nil = the newest. It decides which command forms
+    /// may be used: `XSETID ... ENTRIESADDED n MAXDELETEDID id` and `XGROUP CREATE ... ENTRIESREAD n`
+    /// (10+), `FUNCTION LOAD` (10+), `HPEXPIREAT` for hash-field TTLs (12+, Valkey 80+).
+    public var targetVersion: Int?
+    /// Write `SELECT db` before the first key and whenever the database changes.
+    public var emitSelect = true
+    /// Write `FUNCTION LOAD REPLACE` for the function libraries of the file (targets 10+).
+    public var emitFunctions = true
+
+    public init(
+        maxElementsPerCommand: Int = 512, maxBytesPerCommand: Int = 1 << 20, dropTTL: Bool = false,
+        targetVersion: Int? = nil, emitSelect: Bool = true, emitFunctions: Bool = true
+    ) {
+        self.maxElementsPerCommand = maxElementsPerCommand
+        self.maxBytesPerCommand = maxBytesPerCommand
+        self.dropTTL = dropTTL
+        self.targetVersion = targetVersion
+        self.emitSelect = emitSelect
+        self.emitFunctions = emitFunctions
+    }
+}
+
+/// A key a replay writer did not write, or wrote without something the target cannot hold.
+public struct SkippedKey: Sendable, Hashable {
+    public var db: Int
+    /// The key's bytes.
+    public var key: [UInt8]
+    /// The value type as in the file.
+    public var type: RDBValueType
+    /// Why, in a few words ("module value (ReJSON-RL/3) cannot be written as commands").
+    public var reason: String
+
+    public init(db: Int, key: [UInt8], type: RDBValueType, reason: String) {
+        self.db = db
+        self.key = key
+        self.type = type
+        self.reason = reason
+    }
+}
+
+/// Writes the RESP commands that rebuild the data set in a live server (`redis-cli --pipe`).
+///
+/// `SELECT` on database change (and before the first key); per key `SET`, `RPUSH`, `SADD`, `ZADD`, `HSET`
+/// or, for streams, `XADD` per entry with its ID, `XSETID`, `XGROUP CREATE` per group, `XCLAIM ... FORCE
+/// JUSTID` per pending entry (with its consumer, delivery time and count) and `XGROUP CREATECONSUMER` for
+/// consumers without pending entries; then `HPEXPIREAT` for hash-field TTLs and `PEXPIREAT` for the key's
+/// absolute expiry. Collections are split into commands of at most `maxElementsPerCommand` elements and
+/// about `maxBytesPerCommand` bytes. Module and array values cannot be written as commands: they are left
+/// out and listed in `skippedKeys`; keys written without something the target cannot express (field TTLs
+/// for a target before 7.4, sorted-set scores of -0 (ZADD stores 0), unowned stream PEL entries, stream
+/// idempotency records, a stream length that does not match its entries, Redis 8.6 key metadata) are
+/// listed in `lossyKeys`.
+///
+/// A key is written whole or not at all: the buffer is committed at the end of each key and flushed only
+/// between keys (after an error, `out.rollback()` drops the partial key).
+public struct RESPWriter: RDBVisitor {
+    public let out: OutputBuffer
+    public let options: RESPWriterOptions
+    /// Keys left out, with the reason.
+    public private(set) var skippedKeys: [SkippedKey] = []
+    /// Keys written without some of their data, with what was left out.
+    public private(set) var lossyKeys: [SkippedKey] = []
+    /// Keys written.
+    public internal(set) var keysWritten = 0
+    /// Commands written.
+    public internal(set) var commandsWritten = 0
+
+    var enc: RESPEncoder
+    /// The database the target is in after the committed output (nil before the first SELECT).
+    var committedDB: Int? = nil
+    var pendingDB: Int? = nil
+    let maxElements: Int
+    let maxBytes: Int
+    let streamMetadataArgs: Bool
+    let fieldTTLCommands: Bool
+    let functionCommands: Bool
+
+    // The current key.
+    let keyBuffer = OutputBuffer(target: nil, flushThreshold: 1024)
+    var info: RDBKeyInfo? = nil
+    var chunkElements = 0
+    var lossy: String? = nil
+    /// A KEY_META block (Redis 8.6 module metadata) preceded the coming key.
+    var sawKeyMetadata = false
+
+    // Hash-field TTLs of the current key: field bytes in `fieldTTLBytes`, (end offset, expiry) here.
+    let fieldTTLBytes = OutputBuffer(target: nil, flushThreshold: 1 << 12)
+    var fieldTTLs: [(end: Int, at: Int64)] = []
+
+    // Streams: the metadata, and the current group (PEL entries come before the consumers that own them).
+    var stream: RDBStreamMetadata? = nil
+    var entryCount: UInt64 = 0
+    var group: RDBStreamGroup? = nil
+    let groupName = OutputBuffer(target: nil, flushThreshold: 1024)
+    var pel: [RDBStreamPendingEntry] = []
+    var pelIndex: [StreamID: Int] = [:]
+    var owner: [Int] = []  // consumer index per PEL entry, -1 = none
+    let consumerNames = OutputBuffer(target: nil, flushThreshold: 1 << 12)
+    var consumerEnds: [Int] = []
+    var consumerOwns: [Int] = []
+
+    public init(out: OutputBuffer, options: RESPWriterOptions = .init()) {
+        self.out = out
+        self.options = options
+        enc = RESPEncoder(out: out)
+        maxElements = min(max(1, options.maxElementsPerCommand), 1 << 24)
+        maxBytes = max(64, options.maxBytesPerCommand)
+        let t = options.targetVersion ?? Int.max
+        streamMetadataArgs = t >= 10
+        fieldTTLCommands = t >= 12
+        functionCommands = t >= 10
+    }
+
+    // MARK: file-level events
+
+    public mutating func functionLibrary(_ code: RDBString) throws {
+        guard options.emitFunctions, functionCommands else { return }
+        enc.cancel()
+        out.rollback()
+        enc.begin(maxArguments: 4)
+        enc.argument("FUNCTION")
+        enc.argument("LOAD")
+        enc.argument("REPLACE")
+        enc.argument(code)
+        enc.end()
+        commandsWritten += 1
+        out.commit()
+        try out.flushIfNeeded()
+    }
+
+    public mutating func endFile(checksum: RDBChecksumStatus) throws {
+        try out.flush()
+    }
+
+    // MARK: keys
+
+    public mutating func beginKey(_ key: RDBString, _ info: RDBKeyInfo) throws -> RDBKeyAction {
+        switch info.kind {
+        case .module:
+            sawKeyMetadata = false
+            let what = info.type.encoding == .modulePreGA ? "pre-GA module value" : "module value"
+            skippedKeys.append(SkippedKey(db: info.db, key: key.array, type: info.type, reason: "\(what) cannot be written as commands"))
+            return .skip
+        case .array:
+            sawKeyMetadata = false
+            skippedKeys.append(SkippedKey(db: info.db, key: key.array, type: info.type, reason: "array value cannot be written as commands"))
+            return .skip
+        default:
+            break
+        }
+        startKey(key, info)
+        switch info.kind {
+        case .hash:
+            fieldTTLs.removeAll(keepingCapacity: true)
+            fieldTTLBytes.truncate(to: 0)
+        case .stream:
+            stream = nil
+            entryCount = 0
+        default: break
+        }
+        return .decode
+    }
+
+    public mutating func keyMetadata(_ raw: UnsafeRawBufferPointer) throws {
+        sawKeyMetadata = true
+    }
+
+    public mutating func droppedEmptyKey(_ key: RDBString, _ info: RDBKeyInfo) throws {
+        sawKeyMetadata = false
+    }
+
+    /// Remembers the key and writes the SELECT it needs.
+    mutating func startKey(_ key: RDBString, _ info: RDBKeyInfo) {
+        // Anything left of a key that failed half-way (nothing in normal operation).
+        enc.cancel()
+        out.rollback()
+        self.info = info
+        keyBuffer.truncate(to: 0)
+        keyBuffer.append(key)
+        chunkElements = 0
+        lossy = sawKeyMetadata ? "key metadata (KEY_META) cannot be written as commands" : nil
+        sawKeyMetadata = false
+        pendingDB = committedDB
+        if options.emitSelect && committedDB != info.db {
+            enc.begin(maxArguments: 2)
+            enc.argument("SELECT")
+            enc.argument(info.db)
+            enc.end()
+            commandsWritten += 1
+            pendingDB = info.db
+        }
+    }
+
+    public mutating func stringValue(_ value: RDBString) throws {
+        enc.begin(maxArguments: 3)
+        enc.argument("SET")
+        enc.argument(keyBuffer.bytes)
+        enc.argument(value)
+        enc.end()
+        commandsWritten += 1
+    }
+
+    static func bulkSize(_ n: Int) -> Int { n + 16 }
+
+    /// Opens a command for the next element, closing the current one first when it is full.
+    mutating func element(_ command: StaticString, argsPerElement: Int, size: Int) {
+        if enc.isOpen && (chunkElements >= maxElements || enc.commandBytes + size > maxBytes) {
+            enc.end()
+            commandsWritten += 1
+        }
+        if !enc.isOpen {
+            enc.begin(maxArguments: 2 + argsPerElement * maxElements)
+            enc.argument(command)
+            enc.argument(keyBuffer.bytes)
+            chunkElements = 0
+        }
+        chunkElements += 1
+    }
+
+    public mutating func listElement(_ element: RDBString) throws {
+        self.element("RPUSH", argsPerElement: 1, size: RESPWriter.bulkSize(element.count))
+        enc.argument(element)
+    }
+
+    public mutating func setMember(_ member: RDBString) throws {
+        element("SADD", argsPerElement: 1, size: RESPWriter.bulkSize(member.count))
+        enc.argument(member)
+    }
+
+    public mutating func zsetMember(_ member: RDBString, score: Double) throws {
+        element("ZADD", argsPerElement: 2, size: RESPWriter.bulkSize(member.count) + 48)
+        if score == 0 && score.sign == .minus {
+            lossy = "score -0 becomes 0 (ZADD stores negative zero as 0)"
+        }
+        enc.argument(score: score)
+        enc.argument(member)
+    }
+
+    public mutating func hashField(_ field: RDBString, value: RDBString, expireAtMs: Int64?) throws {
+        element("HSET", argsPerElement: 2, size: RESPWriter.bulkSize(field.count) + RESPWriter.bulkSize(value.count))
+        enc.argument(field)
+        enc.argument(value)
+        if let at = expireAtMs, !options.dropTTL {
+            if fieldTTLCommands {
+                fieldTTLBytes.append(field)
+                fieldTTLs.append((fieldTTLBytes.pendingCount, at))
+            } else {
+                lossy = "hash-field TTLs left out (the target version cannot hold them)"
+            }
+        }
+    }
+
+    // MARK: streams
+
+    public mutating func beginStreamEntry(id: StreamID, fieldCount: Int) throws {
+        closeChunk()
+        entryCount += 1
+        enc.begin(maxArguments: 3 + 2 * fieldCount)
+        enc.argument("XADD")
+        enc.argument(keyBuffer.bytes)
+        enc.argument(id)
+    }
+
+    public mutating func streamEntryField(_ field: RDBString, value: RDBString) throws {
+        enc.argument(field)
+        enc.argument(value)
+    }
+
+    public mutating func endStreamEntry() throws {
+        enc.end()
+        commandsWritten += 1
+    }
+
+    public mutating func streamMetadata(_ m: RDBStreamMetadata) throws {
+        stream = m
+        if m.length != entryCount {
+            lossy = "the file says the stream has \(m.length) entries but holds \(entryCount): XLEN will be \(entryCount)"
+        }
+        if entryCount == 0 {
+            // No live entries: create the stream with an entry that is trimmed right away; XSETID below
+            // puts the real last ID (and counters) in place.
+            enc.begin(maxArguments: 7)
+            enc.argument("XADD")
+            enc.argument(keyBuffer.bytes)
+            enc.argument("MAXLEN")
+            enc.argument("0")
+            enc.argument(StreamID(ms: 0, seq: 1))
+            enc.argument("x")
+            enc.argument("y")
+            enc.end()
+            commandsWritten += 1
+        }
+        let full = streamMetadataArgs
+        enc.begin(maxArguments: full ? 7 : 3)
+        enc.argument("XSETID")
+        enc.argument(keyBuffer.bytes)
+        enc.argument(m.lastID)
+        if full {
+            enc.argument("ENTRIESADDED")
+            enc.argument(unsigned: m.entriesAdded)
+            enc.argument("MAXDELETEDID")
+            enc.argument(m.maxDeletedEntryID)
+        }
+        enc.end()
+        commandsWritten += 1
+    }
+
+    public mutating func beginStreamGroup(_ g: RDBStreamGroup) throws {
+        group = g
+        groupName.truncate(to: 0)
+        groupName.append(g.name)
+        pel.removeAll(keepingCapacity: true)
+        pelIndex.removeAll(keepingCapacity: true)
+        owner.removeAll(keepingCapacity: true)
+        consumerNames.truncate(to: 0)
+        consumerEnds.removeAll(keepingCapacity: true)
+        consumerOwns.removeAll(keepingCapacity: true)
+    }
+
+    public mutating func streamPendingEntry(_ e: RDBStreamPendingEntry) throws {
+        pelIndex[e.id] = pel.count
+        pel.append(e)
+        owner.append(-1)
+    }
+
+    public mutating func beginStreamConsumer(_ c: RDBStreamConsumer) throws {
+        consumerNames.append(c.name)
+        consumerEnds.append(consumerNames.pendingCount)
+        consumerOwns.append(0)
+    }
+
+    public mutating func streamConsumerPendingID(_ id: StreamID) throws {
+        let c = consumerEnds.count - 1
+        if let i = pelIndex[id], c >= 0 {
+            owner[i] = c
+            consumerOwns[c] += 1
+        }
+    }
+
+    public mutating func streamNackedID(_ id: StreamID) throws {
+        lossy = "stream PEL entries without a consumer (NACK) left out"
+    }
+
+    func consumerName(_ c: Int) -> UnsafeRawBufferPointer {
+        let s = c == 0 ? 0 : consumerEnds[c - 1]
+        return UnsafeRawBufferPointer(rebasing: consumerNames.bytes[s..<consumerEnds[c]])
+    }
+
+    public mutating func endStreamGroup() throws {
+        guard let g = group else { return }
+        enc.begin(maxArguments: 7)
+        enc.argument("XGROUP")
+        enc.argument("CREATE")
+        enc.argument(keyBuffer.bytes)
+        enc.argument(groupName.bytes)
+        enc.argument(g.lastDeliveredID)
+        if streamMetadataArgs, let r = g.entriesRead {
+            enc.argument("ENTRIESREAD")
+            enc.argument(r)
+        }
+        enc.end()
+        commandsWritten += 1
+        for (i, e) in pel.enumerated() {
+            let c = owner[i]
+            if c < 0 {
+                lossy = "stream PEL entries without a consumer left out"
+                continue
+            }
+            enc.begin(maxArguments: 13)
+            enc.argument("XCLAIM")
+            enc.argument(keyBuffer.bytes)
+            enc.argument(groupName.bytes)
+            enc.argument(consumerName(c))
+            enc.argument("0")
+            enc.argument(e.id)
+            enc.argument("TIME")
+            enc.argument(e.deliveryTimeMs)
+            enc.argument("RETRYCOUNT")
+            enc.argument(unsigned: e.deliveryCount)
+            enc.argument("FORCE")
+            enc.argument("JUSTID")
+            enc.end()
+            commandsWritten += 1
+        }
+        for c in 0..<consumerEnds.count where consumerOwns[c] == 0 {
+            enc.begin(maxArguments: 5)
+            enc.argument("XGROUP")
+            enc.argument("CREATECONSUMER")
+            enc.argument(keyBuffer.bytes)
+            enc.argument(groupName.bytes)
+            enc.argument(consumerName(c))
+            enc.end()
+            commandsWritten += 1
+        }
+        group = nil
+    }
+
+    public mutating func streamIdempotencyConfig(durationSeconds: UInt64, maxEntries: UInt64) throws {}
+
+    public mutating func streamIdempotentID(producer: RDBString, iid: RDBString, id: StreamID) throws {
+        lossy = "stream idempotency records left out"
+    }
+
+    // MARK: end of key
+
+    mutating func closeChunk() {
+        if enc.isOpen {
+            enc.end()
+            commandsWritten += 1
+        }
+    }
+
+    public mutating func endKey() throws {
+        closeChunk()
+        guard let info else { return }
+        if !fieldTTLs.isEmpty {
+            // One HPEXPIREAT per run of fields with the same expiry (the server keeps listpack fields
+            // ordered by TTL, so equal TTLs come together), at most maxElements fields each.
+            var i = 0
+            var fieldStart = 0
+            while i < fieldTTLs.count {
+                let at = fieldTTLs[i].at
+                var j = i
+                while j < fieldTTLs.count && fieldTTLs[j].at == at && j - i < maxElements { j += 1 }
+                enc.begin(maxArguments: 5 + (j - i))
+                enc.argument("HPEXPIREAT")
+                enc.argument(keyBuffer.bytes)
+                enc.argument(at)
+                enc.argument("FIELDS")
+                enc.argument(j - i)
+                for k in i..<j {
+                    let end = fieldTTLs[k].end
+                    enc.argument(UnsafeRawBufferPointer(rebasing: fieldTTLBytes.bytes[fieldStart..<end]))
+                    fieldStart = end
+                }
+                enc.end()
+                commandsWritten += 1
+                i = j
+            }
+            fieldTTLs.removeAll(keepingCapacity: true)
+        }
+        if let at = info.expireAtMs, !options.dropTTL {
+            enc.begin(maxArguments: 3)
+            enc.argument("PEXPIREAT")
+            enc.argument(keyBuffer.bytes)
+            enc.argument(at)
+            enc.end()
+            commandsWritten += 1
+        }
+        if let l = lossy {
+            lossyKeys.append(SkippedKey(db: info.db, key: Array(keyBuffer.bytes), type: info.type, reason: l))
+        }
+        self.info = nil
+        keysWritten += 1
+        committedDB = pendingDB
+        out.commit()
+        try out.flushIfNeeded()
+    }
+}

@@ -1,0 +1,292 @@
+import RDBKit
+
+/// Settings of `RestoreWriter`.
+public struct RestoreWriterOptions: Sendable {
+    /// RDB version stamped into the payloads, which the target server must be able to read: 9 = Redis 6.2,
+    /// 10 = Redis 7.0, 11 = Redis 7.2 and Valkey 7.2–8.1, 12 = Redis 7.4–8.4, 80 = Valkey 9. Values whose
+    /// type the target loads pass through untouched; others are re-encoded or written as commands.
+    public var targetVersion = 10
+    /// Add `REPLACE` (overwrite existing keys instead of failing on them).
+    public var replace = true
+    /// Leave out expiries (ttl 0) and hash-field TTLs.
+    public var dropTTL = false
+    /// Write `SELECT db` before the first key and whenever the database changes.
+    public var emitSelect = true
+    /// Limits of the keys written as plain commands (see `RESPWriterOptions`).
+    public var maxElementsPerCommand = 512
+    public var maxBytesPerCommand = 1 << 20
+
+    public init(targetVersion: Int = 10, replace: Bool = true, dropTTL: Bool = false, emitSelect: Bool = true) {
+        self.targetVersion = targetVersion
+        self.replace = replace
+        self.dropTTL = dropTTL
+        self.emitSelect = emitSelect
+    }
+}
+
+/// How a `RestoreWriter` wrote the keys.
+public struct RestoreStats: Sendable, Hashable {
+    /// RESTORE with the value's bytes from the file.
+    public var passedThrough = 0
+    /// RESTORE with a value re-encoded into a type the target loads.
+    public var reencoded = 0
+    /// Written as plain commands (see `RESPWriter`).
+    public var asCommands = 0
+    /// Left out (see `skippedKeys`).
+    public var skipped = 0
+
+    public init() {}
+}
+
+/// Writes `RESTORE key ttl payload [REPLACE] [ABSTTL] [IDLETIME s | FREQ f]` commands (RESP, for
+/// `redis-cli --pipe`), the payload being the DUMP serialization of the value for the target version.
+///
+/// * A value whose type byte the target loads passes through as it is in the file (no decoding).
+/// * A list, set, sorted set or hash in a newer compact type is re-encoded as a plain type every version
+///   loads: list 1, set 2, sorted set 5 (binary scores), hash 4.
+/// * A stream or a hash with field TTLs in a type the target cannot load is written as the commands of
+///   `RESPWriter` (XADD/XSETID/XGROUP/XCLAIM, HSET/HPEXPIREAT).
+/// * Module values pass through (the target needs the module); array values for a target before RDB 14,
+///   and pre-GA module values, are left out and listed in `skippedKeys`.
+///
+/// `ttl` is the key's absolute expiry in Unix ms with `ABSTTL`, or 0 without expiry. Like `RESPWriter`, a
+/// key is written whole or not at all.
+public struct RestoreWriter: RDBVisitor {
+    public let out: OutputBuffer
+    public let options: RestoreWriterOptions
+    public private(set) var stats = RestoreStats()
+
+    var enc: RESPEncoder
+    var commands: RESPWriter
+    var ownSkipped: [SkippedKey] = []
+    var ownLossy: [SkippedKey] = []
+    /// KEY_META blocks (0xF3 + block) of the coming key: they lead its payload on targets 13+.
+    let keyMeta = OutputBuffer(target: nil, flushThreshold: 1024)
+    var committedDB: Int? = nil
+    var pendingDB: Int? = nil
+
+    enum Mode { case raw, reencode, commands }
+    var mode = Mode.raw
+    var info: RDBKeyInfo? = nil
+    var typeByte: UInt8 = 0
+    // Re-encoded value: the elements in `body`, their count in `count`.
+    let body = OutputBuffer(target: nil, flushThreshold: 1 << 16)
+    var count: UInt64 = 0
+    var ttl: Int64 = 0
+
+    /// Keys left out, with the reason.
+    public var skippedKeys: [SkippedKey] { ownSkipped + commands.skippedKeys }
+    /// Keys written as commands without something the target cannot hold.
+    public var lossyKeys: [SkippedKey] { ownLossy + commands.lossyKeys }
+
+    public init(out: OutputBuffer, options: RestoreWriterOptions = .init()) {
+        self.out = out
+        self.options = options
+        enc = RESPEncoder(out: out)
+        commands = RESPWriter(out: out, options: RESPWriterOptions(
+            maxElementsPerCommand: options.maxElementsPerCommand, maxBytesPerCommand: options.maxBytesPerCommand,
+            dropTTL: options.dropTTL, targetVersion: options.targetVersion, emitSelect: false))
+    }
+
+    public mutating func keyMetadata(_ raw: UnsafeRawBufferPointer) throws {
+        keyMeta.append(0xF3)
+        keyMeta.append(raw)
+    }
+
+    public mutating func droppedEmptyKey(_ key: RDBString, _ info: RDBKeyInfo) throws {
+        keyMeta.truncate(to: 0)
+    }
+
+    /// Whether payloads may start with KEY_META blocks (Redis 8.6+, RDB 13..79).
+    var targetLoadsKeyMetadata: Bool { (13..<80).contains(options.targetVersion) }
+
+    public mutating func functionLibrary(_ code: RDBString) throws {
+        try commands.functionLibrary(code)
+    }
+
+    public mutating func endFile(checksum: RDBChecksumStatus) throws {
+        try out.flush()
+    }
+
+    // MARK: keys
+
+    public mutating func beginKey(_ key: RDBString, _ info: RDBKeyInfo) throws -> RDBKeyAction {
+        enc.cancel()
+        out.rollback()
+        let e = info.type.encoding
+        let target = options.targetVersion
+        if DumpPayload.canLoad(e, target: target) {
+            mode = .raw
+        } else {
+            switch info.kind {
+            case .list, .set, .zset, .string:
+                mode = .reencode
+            case .hash:
+                switch e {
+                case .hash, .hashZipmap, .hashZiplist, .hashListpack: mode = .reencode
+                default: mode = .commands  // field TTLs: HSET + HPEXPIREAT
+                }
+            case .stream:
+                mode = .commands
+            case .module, .array:
+                let what = e == .modulePreGA ? "pre-GA module value (type 6)" : info.kind == .module ? "module value" : "array value"
+                ownSkipped.append(SkippedKey(db: info.db, key: key.array, type: info.type,
+                                             reason: "\(what) cannot be restored into RDB version \(target) nor written as commands"))
+                stats.skipped += 1
+                keyMeta.truncate(to: 0)
+                return .skip
+            }
+        }
+        self.info = info
+        if mode == .commands {
+            commands.sawKeyMetadata = keyMeta.pendingCount > 0  // reported as lossy by the writer
+            keyMeta.truncate(to: 0)
+            _ = try commands.beginKey(key, info)
+        } else if keyMeta.pendingCount > 0 && !targetLoadsKeyMetadata {
+            ownLossy.append(SkippedKey(db: info.db, key: key.array, type: info.type,
+                                       reason: "key metadata (KEY_META) left out: RDB version \(target) cannot load it"))
+            keyMeta.truncate(to: 0)
+        }
+        pendingDB = committedDB
+        if options.emitSelect && committedDB != info.db {
+            enc.begin(maxArguments: 2)
+            enc.argument("SELECT")
+            enc.argument(info.db)
+            enc.end()
+            pendingDB = info.db
+        }
+        if mode == .commands { return .decode }
+
+        enc.begin(maxArguments: 9)
+        enc.argument("RESTORE")
+        enc.argument(key)
+        ttl = 0
+        if let at = info.expireAtMs, !options.dropTTL { ttl = max(at, 1) }  // 0 would mean "no expiry"
+        enc.argument(ttl)
+        if mode == .raw {
+            typeByte = info.type.rawValue
+            return .raw
+        }
+        body.truncate(to: 0)
+        count = 0
+        switch info.kind {
+        case .list: typeByte = 1
+        case .set: typeByte = 2
+        case .zset: typeByte = 5
+        case .hash: typeByte = 4
+        default: typeByte = 0
+        }
+        return .decode
+    }
+
+    public mutating func rawValue(_ raw: UnsafeRawBufferPointer) throws {
+        enc.beginArgument(length: keyMeta.pendingCount + 1 + raw.count + DumpPayload.trailerSize)
+        let start = out.pendingCount
+        out.append(keyMeta.bytes)
+        keyMeta.truncate(to: 0)
+        out.append(typeByte)
+        out.append(raw)
+        DumpPayload.appendTrailer(out, payloadStart: start, version: options.targetVersion)
+        enc.endArgument()
+    }
+
+    public mutating func stringValue(_ value: RDBString) throws {
+        switch mode {
+        case .commands: try commands.stringValue(value)
+        default: DumpPayload.appendString(value, to: body)
+        }
+    }
+
+    public mutating func listElement(_ element: RDBString) throws {
+        if mode == .commands { return try commands.listElement(element) }
+        DumpPayload.appendString(element, to: body)
+        count += 1
+    }
+
+    public mutating func setMember(_ member: RDBString) throws {
+        if mode == .commands { return try commands.setMember(member) }
+        DumpPayload.appendString(member, to: body)
+        count += 1
+    }
+
+    public mutating func zsetMember(_ member: RDBString, score: Double) throws {
+        if mode == .commands { return try commands.zsetMember(member, score: score) }
+        DumpPayload.appendString(member, to: body)
+        DumpPayload.appendDouble(score, to: body)
+        count += 1
+    }
+
+    public mutating func hashField(_ field: RDBString, value: RDBString, expireAtMs: Int64?) throws {
+        if mode == .commands { return try commands.hashField(field, value: value, expireAtMs: expireAtMs) }
+        // Only types without field TTLs are re-encoded, so `expireAtMs` is nil here.
+        DumpPayload.appendString(field, to: body)
+        DumpPayload.appendString(value, to: body)
+        count += 1
+    }
+
+    // Streams are either passed through or written as commands.
+    public mutating func beginStreamEntry(id: StreamID, fieldCount: Int) throws {
+        try commands.beginStreamEntry(id: id, fieldCount: fieldCount)
+    }
+    public mutating func streamEntryField(_ field: RDBString, value: RDBString) throws {
+        try commands.streamEntryField(field, value: value)
+    }
+    public mutating func endStreamEntry() throws { try commands.endStreamEntry() }
+    public mutating func streamMetadata(_ metadata: RDBStreamMetadata) throws { try commands.streamMetadata(metadata) }
+    public mutating func beginStreamGroup(_ group: RDBStreamGroup) throws { try commands.beginStreamGroup(group) }
+    public mutating func streamPendingEntry(_ entry: RDBStreamPendingEntry) throws { try commands.streamPendingEntry(entry) }
+    public mutating func beginStreamConsumer(_ consumer: RDBStreamConsumer) throws { try commands.beginStreamConsumer(consumer) }
+    public mutating func streamConsumerPendingID(_ id: StreamID) throws { try commands.streamConsumerPendingID(id) }
+    public mutating func endStreamConsumer() throws { try commands.endStreamConsumer() }
+    public mutating func streamNackedID(_ id: StreamID) throws { try commands.streamNackedID(id) }
+    public mutating func endStreamGroup() throws { try commands.endStreamGroup() }
+    public mutating func streamIdempotencyConfig(durationSeconds: UInt64, maxEntries: UInt64) throws {
+        try commands.streamIdempotencyConfig(durationSeconds: durationSeconds, maxEntries: maxEntries)
+    }
+    public mutating func streamIdempotentID(producer: RDBString, iid: RDBString, id: StreamID) throws {
+        try commands.streamIdempotentID(producer: producer, iid: iid, id: id)
+    }
+    public mutating func streamIdempotencyStats(iidsAdded: UInt64, iidsDuplicates: UInt64) throws {
+        try commands.streamIdempotencyStats(iidsAdded: iidsAdded, iidsDuplicates: iidsDuplicates)
+    }
+
+    public mutating func endKey() throws {
+        guard let info else { return }
+        self.info = nil
+        switch mode {
+        case .commands:
+            try commands.endKey()  // commits and flushes
+            stats.asCommands += 1
+            committedDB = pendingDB
+            return
+        case .reencode:
+            let withCount = typeByte != 0
+            let size = keyMeta.pendingCount + 1 + (withCount ? DumpPayload.lengthSize(count) : 0) + body.pendingCount + DumpPayload.trailerSize
+            enc.beginArgument(length: size)
+            let start = out.pendingCount
+            out.append(keyMeta.bytes)
+            keyMeta.truncate(to: 0)
+            out.append(typeByte)
+            if withCount { DumpPayload.appendLength(count, to: out) }
+            out.append(body.bytes)
+            DumpPayload.appendTrailer(out, payloadStart: start, version: options.targetVersion)
+            enc.endArgument()
+            stats.reencoded += 1
+        case .raw:
+            stats.passedThrough += 1
+        }
+        if options.replace { enc.argument("REPLACE") }
+        if ttl != 0 { enc.argument("ABSTTL") }
+        if let f = info.lfuFrequency {
+            enc.argument("FREQ")
+            enc.argument(Int64(f))
+        } else if let idle = info.idleSeconds {
+            enc.argument("IDLETIME")
+            enc.argument(unsigned: idle)
+        }
+        enc.end()
+        committedDB = pendingDB
+        out.commit()
+        try out.flushIfNeeded()
+    }
+}

@@ -1,0 +1,537 @@
+import RDBKit
+
+/// Writes one CSV row per key in the layout of redis-rdb-tools' memory report (`rdb --command memory`):
+///
+/// ```
+/// database,type,key,size_in_bytes,encoding,num_elements,len_largest_element,expiry
+/// 0,string,greeting,72,string,11,11,
+/// 0,hash,user:1,105,ziplist,3,8,2022-12-25T10:11:12.573000
+/// ```
+///
+/// Columns, as rdbtools prints them:
+/// - `type`: `string`, `list`, `set`, `sortedset`, `hash`, `stream`, `module` (and `array` for type 28).
+/// - `key`: the key's bytes as they are (integers as decimal text), quoted as in RFC 4180 (`"…"`, inner quotes
+///   doubled) when the key holds a comma, a quote, CR or LF (rdbtools 0.1.15 writes such keys unquoted, which
+///   breaks the columns).
+/// - `encoding`: for sets, sorted sets and hashes the file's encoding (`hashtable`, `intset`, `listpack`,
+///   `skiplist`, `ziplist`, `zipmap`); lists are always `quicklist` (rdbtools predicts the encoding of a server
+///   ≥ 3.2, whatever the file holds); streams `listpack`; modules the module's name (e.g. `ReJSON-RL`);
+///   strings `string`.
+/// - `num_elements`: string: its length (8 when the file stores it as an integer); list/set/zset/hash: element
+///   count; stream: entry count (rdbtools prints a constant 1); module: 1.
+/// - `len_largest_element`: the longest element, member or hash field/value (8 for integers stored as
+///   integers); string: its length; stream: the largest estimated listpack node; module: the size.
+/// - `expiry`: UTC, as Python's `datetime.isoformat()` writes it: `2022-12-25T10:11:12.573000`, without the
+///   fraction when the expiry is a whole second; empty without expiry.
+///
+/// ## The memory model (rdbtools' defaults: a 64-bit Redis ≥ 4.0 with jemalloc)
+/// - `malloc(n)`: n rounded up to a jemalloc size class (multiples of 8 up to 64, then 4 classes per power of 2).
+/// - string `s`: 0 when its text is a canonical int64 (the server keeps it in the object); else
+///   `malloc(len + h)` with the sds header+NUL h = 2, 4, 6, 10, 18 for len < 2^5, 2^8, 2^16, 2^32, more.
+/// - every key: dict entry 24 + key string + robj 16, + 32 with an expiry (expires dict entry + the int64).
+/// - hash table of n entries: 92 + 12 × (the smallest power of 2 > n) (both tables during a rehash, as rdbtools);
+///   each hash field: 24 + field + value; each set member: 24 + member.
+/// - skiplist zset: 48 + table(n), each member 8 + member + 48 + 16 × level, with the level's expected value
+///   4/3 (rdbtools draws a random level per member, so its own numbers vary from run to run).
+/// - compact encodings (ziplist, listpack, intset, zipmap): the size of the blob, computed exactly from the
+///   elements in the file's encoding (entry headers, integer encodings, prev-length/back-length fields) — what
+///   rdbtools reads as the blob's length. Only blob-internal slack (zipmap free bytes, ziplist prev-length
+///   fields wider than needed) is not seen.
+/// - list: a quicklist of ziplist nodes of at most 8 KiB: 32 + 48 per node + 11 per node + the ziplist
+///   entries (rdbtools' model for servers ≥ 3.2).
+/// - stream: 64 + the listpack nodes (estimated from the entries: a new node every 100 entries or 4 KiB, master
+///   entry with the first entry's fields, entries with the same fields store only their values), each
+///   malloc-rounded, + radix tree (16 n + 2.5 n × 244) for n nodes, + per group 32 + tree(PEL) + 24 per PEL
+///   entry, per consumer 24 + name + tree(its pending IDs). rdbtools measures the node listpacks in the file
+///   (deleted entries included), so streams differ most.
+/// - module: key + 9 + the serialized module value (as rdbtools). array: key + 16 per element + strings.
+///
+/// On the redis-rdb-tools fixtures that rdbtools reads, every column but `size_in_bytes` (and streams'
+/// `num_elements`) is identical, and 70 of the 77 sizes checked are identical too. The others: skiplists
+/// (rdbtools' random levels, ±0.5%), ziplists whose writer used integer encodings wider than needed (rdbtools
+/// reads the blob's real length, we compute the minimal one: up to 16 bytes), and lists of integers (rdbtools
+/// sizes a list's integers with its own rule — 0 bytes below 12, negatives included; we use the ziplist
+/// integer encodings). Checked by `ReportsRdbtoolsTests`.
+public struct MemoryReportWriter: RDBVisitor {
+    public let out: OutputBuffer
+    var headerWritten = false
+
+    var info = RDBKeyInfo(db: 0, type: RDBValueType(rawValue: 0, encoding: .string), expireAtMs: nil, idleSeconds: nil,
+                          lfuFrequency: nil, recordOffset: 0, valueOffset: 0)
+    var size = 0  // running total
+    var count = 0
+    var largest = 0
+    var prevZipEntry = 0
+    var intsetWidth = 2
+    // quicklist
+    var nodes = 0
+    var nodeBytes = 0
+    // stream
+    var stream = StreamEstimate()
+    var moduleName = ""
+
+    public init(out: OutputBuffer) {
+        self.out = out
+    }
+
+    public mutating func beginFile(_ header: RDBHeader) throws {
+        if !headerWritten {
+            out.append("database,type,key,size_in_bytes,encoding,num_elements,len_largest_element,expiry\n")
+            headerWritten = true
+            out.commit()
+        }
+    }
+
+    public mutating func beginKey(_ key: RDBString, _ info: RDBKeyInfo) throws -> RDBKeyAction {
+        self.info = info
+        out.append(decimal: info.db)
+        out.append(UInt8(ascii: ","))
+        out.append(MemoryModel.typeName(info.kind))
+        out.append(UInt8(ascii: ","))
+        out.appendCSVField(key)
+        out.append(UInt8(ascii: ","))
+        size = MemoryModel.keyOverhead(key, expires: info.expireAtMs != nil)
+        count = 0
+        largest = 0
+        prevZipEntry = 0
+        intsetWidth = 2
+        nodes = 0
+        nodeBytes = 0
+        switch info.type.encoding {
+        case .zsetZiplist, .hashZiplist: size += 11  // zlbytes, zltail, zllen, end (lists: see endKey)
+        case .hashListpack, .zsetListpack, .setListpack, .hashListpackEx, .hashListpackExPreGA: size += 7
+        case .hashZipmap: size += 2  // zmlen, end
+        case .setIntset: size += 8  // encoding, length
+        default: break
+        }
+        if info.kind == .stream { stream = StreamEstimate() }
+        return .decode
+    }
+
+    @inline(__always)
+    mutating func element(_ s: RDBString) {
+        count += 1
+        largest = max(largest, MemoryModel.elementLength(s))
+    }
+
+    public mutating func stringValue(_ value: RDBString) throws {
+        size += MemoryModel.sizeofString(value)
+        count = MemoryModel.elementLength(value)
+        largest = count
+    }
+
+    public mutating func listElement(_ e: RDBString) throws {
+        element(e)
+        let entry = MemoryModel.ziplistEntry(.init(e), previous: prevZipEntry)
+        if nodes == 0 || nodeBytes + entry > MemoryModel.quicklistNodeBytes {
+            nodes += 1
+            nodeBytes = 0
+        }
+        nodeBytes += entry
+        prevZipEntry = entry
+        size += entry
+    }
+
+    public mutating func setMember(_ m: RDBString) throws {
+        element(m)
+        switch info.type.encoding {
+        case .setIntset:
+            intsetWidth = max(intsetWidth, MemoryModel.intsetWidth(m.integerValue ?? 0))
+        case .setListpack:
+            size += MemoryModel.listpackEntry(.init(m))
+        default:
+            size += MemoryModel.dictEntry + MemoryModel.sizeofString(m)
+        }
+    }
+
+    public mutating func zsetMember(_ m: RDBString, score: Double) throws {
+        element(m)
+        switch info.type.encoding {
+        case .zsetZiplist:
+            compactZiplist(.init(m))
+            compactZiplist(.init(score))
+        case .zsetListpack:
+            size += MemoryModel.listpackEntry(.init(m)) + MemoryModel.listpackEntry(.init(score))
+        default:
+            size += 8 + MemoryModel.sizeofString(m) + MemoryModel.skiplistNode
+        }
+    }
+
+    @inline(__always)
+    mutating func compactZiplist(_ e: MemoryModel.Entry) {
+        let n = MemoryModel.ziplistEntry(e, previous: prevZipEntry)
+        prevZipEntry = n
+        size += n
+    }
+
+    public mutating func hashField(_ f: RDBString, value: RDBString, expireAtMs: Int64?) throws {
+        count += 1
+        largest = max(largest, MemoryModel.elementLength(f), MemoryModel.elementLength(value))
+        switch info.type.encoding {
+        case .hashZipmap:
+            // As rdbtools: numbers in a zipmap count as integers (the server turns zipmaps into ziplists,
+            // which store them as such).
+            if f.integerValue != nil || value.integerValue != nil { largest = max(largest, 8) }
+            size += MemoryModel.zipmapEntry(field: f.count, value: value.count)
+        case .hashZiplist:
+            compactZiplist(.init(f))
+            compactZiplist(.init(value))
+        case .hashListpack:
+            size += MemoryModel.listpackEntry(.init(f)) + MemoryModel.listpackEntry(.init(value))
+        case .hashListpackEx, .hashListpackExPreGA:
+            size += MemoryModel.listpackEntry(.init(f)) + MemoryModel.listpackEntry(.init(value))
+                + MemoryModel.listpackEntry(.integer(expireAtMs ?? 0))
+        default:
+            size += MemoryModel.dictEntry + MemoryModel.sizeofString(f) + MemoryModel.sizeofString(value)
+        }
+    }
+
+    public mutating func beginStreamEntry(id: StreamID, fieldCount: Int) throws {
+        stream.beginEntry(id, fieldCount: fieldCount)
+    }
+
+    public mutating func streamEntryField(_ field: RDBString, value: RDBString) throws {
+        stream.field(field, value)
+    }
+
+    public mutating func endStreamEntry() throws {
+        stream.endEntry()
+    }
+
+    public mutating func streamMetadata(_ m: RDBStreamMetadata) throws {
+        stream.closeNode()
+        count = Int(clamping: m.length)
+        largest = stream.largestNode
+        size += 64 + stream.nodesBytes + MemoryModel.radixTree(stream.nodes)
+    }
+
+    public mutating func beginStreamGroup(_ g: RDBStreamGroup) throws {
+        size += 32 + MemoryModel.radixTree(g.pendingCount) + 24 * g.pendingCount
+    }
+
+    public mutating func beginStreamConsumer(_ c: RDBStreamConsumer) throws {
+        size += 24 + MemoryModel.sizeofString(c.name) + MemoryModel.radixTree(c.pendingCount)
+    }
+
+    public mutating func arrayElement(index: UInt64, _ value: RDBArrayValue) throws {
+        count += 1
+        size += 16
+        switch value {
+        case .string(let s):
+            size += MemoryModel.sizeofString(s)
+            largest = max(largest, MemoryModel.elementLength(s))
+        case .integer, .double:
+            largest = max(largest, 8)
+        }
+    }
+
+    public mutating func moduleValue(_ module: RDBModuleID, raw: UnsafeRawBufferPointer) throws {
+        size += 9 + raw.count
+        moduleName = module.name
+        count = 1
+        largest = size
+    }
+
+    public mutating func endKey() throws {
+        var encoding: String
+        switch info.kind {
+        case .list:
+            encoding = "quicklist"
+            size += (32 + 48 * nodes) + 11 * nodes
+        case .stream:
+            encoding = "listpack"
+        case .module:
+            encoding = moduleName
+        default:
+            encoding = info.type.encoding.name
+        }
+        switch info.type.encoding {
+        case .setIntset:
+            size += count * intsetWidth
+        case .set, .hash, .hashMetadata, .hashMetadataPreGA, .valkeyHash2:
+            size += MemoryModel.hashTable(count)
+        case .zset, .zset2:
+            size += 48 + MemoryModel.hashTable(count) + (64 * count) / 3
+        case .hashListpackEx, .hashListpackExPreGA:
+            encoding = "listpack"
+        default:
+            break
+        }
+        out.append(decimal: size)
+        out.append(UInt8(ascii: ","))
+        out.append(encoding)
+        out.append(UInt8(ascii: ","))
+        out.append(decimal: count)
+        out.append(UInt8(ascii: ","))
+        out.append(decimal: largest)
+        out.append(UInt8(ascii: ","))
+        if let e = info.expireAtMs { out.append(MemoryModel.isoDate(ms: e)) }
+        out.append(UInt8(ascii: "\n"))
+        out.commit()
+        try out.flushIfNeeded()
+    }
+
+    public mutating func endFile(checksum: RDBChecksumStatus) throws {
+        try out.flush()
+    }
+}
+
+/// Listpack nodes of a stream, estimated from its live entries (see `MemoryReportWriter`).
+struct StreamEstimate {
+    var nodes = 0
+    var nodesBytes = 0  // malloc-rounded
+    var largestNode = 0
+    var nodeBytes = 0
+    var nodeEntries = 0
+    var master = StreamID(ms: 0, seq: 0)
+    var masterFields: [[UInt8]] = []
+    var newNode = false
+    var fieldIndex = 0
+    var sameFields = true
+    var fieldsBytes = 0
+    var valuesBytes = 0
+    var entryID = StreamID(ms: 0, seq: 0)
+
+    static let maxEntries = 100
+    static let maxBytes = 4096
+
+    mutating func closeNode() {
+        guard nodeEntries > 0 else { return }
+        nodes += 1
+        nodesBytes += MemoryModel.malloc(nodeBytes)
+        largestNode = max(largestNode, nodeBytes)
+        nodeEntries = 0
+        nodeBytes = 0
+    }
+
+    mutating func beginEntry(_ id: StreamID, fieldCount: Int) {
+        if nodeEntries >= StreamEstimate.maxEntries || nodeBytes >= StreamEstimate.maxBytes { closeNode() }
+        newNode = nodeEntries == 0
+        if newNode {
+            master = id
+            masterFields.removeAll(keepingCapacity: true)
+        }
+        entryID = id
+        fieldIndex = 0
+        sameFields = newNode || fieldCount == masterFields.count
+        fieldsBytes = 0
+        valuesBytes = 0
+    }
+
+    mutating func field(_ f: RDBString, _ v: RDBString) {
+        if newNode {
+            masterFields.append(f.array)
+        } else if sameFields {
+            sameFields = fieldIndex < masterFields.count && f.withBytes { b in masterFields[fieldIndex].elementsEqual(b) }
+        }
+        fieldIndex += 1
+        fieldsBytes += MemoryModel.listpackEntry(.init(f))
+        valuesBytes += MemoryModel.listpackEntry(.init(v))
+    }
+
+    mutating func endEntry() {
+        func lpInt(_ v: Int64) -> Int { MemoryModel.listpackEntry(.integer(v)) }
+        if newNode {
+            // header + end, master entry: count, deleted, field count, fields, terminator
+            nodeBytes = 7 + lpInt(1) + lpInt(0) + lpInt(Int64(fieldIndex)) + fieldsBytes + lpInt(0)
+        }
+        let msDiff = Int64(bitPattern: entryID.ms &- master.ms)
+        let seqDiff = Int64(bitPattern: entryID.seq &- master.seq)
+        var n = lpInt(2) + lpInt(msDiff) + lpInt(seqDiff) + valuesBytes
+        if sameFields {
+            n += lpInt(Int64(fieldIndex) + 3)
+        } else {
+            n += lpInt(Int64(fieldIndex)) + fieldsBytes + lpInt(Int64(2 * fieldIndex) + 4)
+        }
+        nodeBytes += n
+        nodeEntries += 1
+    }
+}
+
+/// The size arithmetic of `MemoryReportWriter` (64-bit, jemalloc).
+enum MemoryModel {
+    /// An element of a compact encoding: an integer (stored as one) or a byte string of some length.
+    enum Entry {
+        case integer(Int64)
+        case string(Int)
+
+        init(_ s: RDBString) {
+            if s.isInteger {
+                self = .integer(s.integer)
+            } else if s.bytes.count <= 20, let v = s.integerValue {
+                self = .integer(v)  // the server stores canonical integer text as an integer
+            } else {
+                self = .string(s.bytes.count)
+            }
+        }
+
+        /// A score in a ziplist/listpack: integral scores are stored as integers, others as their text.
+        init(_ d: Double) {
+            if d == d.rounded(), abs(d) < 9.2e18 {
+                self = .integer(Int64(d))
+            } else {
+                self = .string(d.isInfinite ? (d < 0 ? 4 : 3) : d.description.utf8.count)
+            }
+        }
+    }
+
+    static let dictEntry = 24
+    static let robj = 16
+    static let skiplistNode = 24 + 16 + 8  // dict entry, node pointers, backward pointer (+ levels, at the end)
+    static let quicklistNodeBytes = 8192
+
+    static func typeName(_ k: RDBKind) -> StaticString {
+        switch k {
+        case .zset: "sortedset"
+        default: k.staticName
+        }
+    }
+
+    /// jemalloc's size class for `n` bytes.
+    static func malloc(_ n: Int) -> Int {
+        if n <= 8 { return 8 }
+        if n <= 64 { return (n + 7) & ~7 }
+        var p = 64
+        while p * 2 < n { p *= 2 }  // p < n <= 2p
+        let step = p / 4
+        return (n + step - 1) / step * step
+    }
+
+    static func sizeofString(_ s: RDBString) -> Int {
+        if s.isInteger || s.integerValue != nil { return 0 }
+        let l = s.bytes.count
+        let header: Int
+        switch l {
+        case ..<(1 << 5): header = 2
+        case ..<(1 << 8): header = 4
+        case ..<(1 << 16): header = 6
+        case ..<(1 << 32): header = 10
+        default: header = 18
+        }
+        return malloc(l + header)
+    }
+
+    static func elementLength(_ s: RDBString) -> Int { s.isInteger ? 8 : s.bytes.count }
+
+    static func keyOverhead(_ key: RDBString, expires: Bool) -> Int {
+        dictEntry + sizeofString(key) + robj + (expires ? dictEntry + 8 : 0)
+    }
+
+    /// Smallest power of two greater than n.
+    static func nextPower(_ n: Int) -> Int {
+        var p = 1
+        while p <= n { p <<= 1 }
+        return p
+    }
+
+    /// A dict with n entries: the struct and 1.5 bucket arrays (rdbtools' model of a table being rehashed).
+    static func hashTable(_ n: Int) -> Int { 4 + 7 * 8 + 4 * 8 + nextPower(n) * 12 }
+
+    static func radixTree(_ n: Int) -> Int {
+        let nodes = n * 5 / 2
+        return 16 * n + nodes * 4 + nodes * 30 * 8
+    }
+
+    static func intsetWidth(_ v: Int64) -> Int {
+        if v >= Int64(Int16.min) && v <= Int64(Int16.max) { return 2 }
+        if v >= Int64(Int32.min) && v <= Int64(Int32.max) { return 4 }
+        return 8
+    }
+
+    /// Bytes of a ziplist entry after an entry of `previous` bytes.
+    static func ziplistEntry(_ e: Entry, previous: Int) -> Int {
+        let body: Int
+        switch e {
+        case .integer(let v):
+            switch v {
+            case 0...12: body = 1
+            case Int64(Int8.min)...Int64(Int8.max): body = 2
+            case Int64(Int16.min)...Int64(Int16.max): body = 3
+            case -(1 << 23)...((1 << 23) - 1): body = 4
+            case Int64(Int32.min)...Int64(Int32.max): body = 5
+            default: body = 9
+            }
+        case .string(let l):
+            body = l + (l <= 63 ? 1 : l <= 16383 ? 2 : 5)
+        }
+        return body + (previous < 254 ? 1 : 5)
+    }
+
+    /// Bytes of a listpack entry (encoding, data, back-length).
+    static func listpackEntry(_ e: Entry) -> Int {
+        let body: Int
+        switch e {
+        case .integer(let v):
+            switch v {
+            case 0...127: body = 1
+            case -4096...4095: body = 2
+            case Int64(Int16.min)...Int64(Int16.max): body = 3
+            case -(1 << 23)...((1 << 23) - 1): body = 4
+            case Int64(Int32.min)...Int64(Int32.max): body = 5
+            default: body = 9
+            }
+        case .string(let l):
+            body = l + (l < 64 ? 1 : l < 4096 ? 2 : 5)
+        }
+        let back = body <= 127 ? 1 : body < 16383 ? 2 : body < 2_097_151 ? 3 : body < 268_435_455 ? 4 : 5
+        return body + back
+    }
+
+    static func zipmapEntry(field: Int, value: Int) -> Int {
+        (field < 254 ? 1 : 5) + field + (value < 254 ? 1 : 5) + 1 + value
+    }
+
+    /// UTC time as Python's `datetime.isoformat()` writes it (`YYYY-MM-DDTHH:MM:SS[.ffffff]`), clamped like
+    /// rdbtools at 221925052800 s.
+    static func isoDate(ms: Int64) -> String {
+        var secs = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000)
+        let millis = ms - secs * 1000
+        secs = min(secs, 221_925_052_800)
+        var days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400)
+        let rem = secs - days * 86400
+        // Civil date from days since 1970-01-01 (proleptic Gregorian, 400-year eras).
+        days += 719_468
+        let era = (days >= 0 ? days : days - 146_096) / 146_097
+        let doe = days - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let day = doy - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
+        func pad(_ v: Int64, _ w: Int) -> String {
+            let s = String(v)
+            return s.count >= w ? s : String(repeating: "0", count: w - s.count) + s
+        }
+        var s = "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(rem / 3600, 2)):\(pad(rem / 60 % 60, 2)):\(pad(rem % 60, 2))"
+        if millis != 0 { s += "." + pad(millis * 1000, 6) }
+        return s
+    }
+}
+
+extension OutputBuffer {
+    /// Appends a byte string as a CSV field: as it is, or quoted (RFC 4180: `"…"` with inner quotes doubled)
+    /// when it holds a comma, a quote, CR or LF.
+    public func appendCSVField(_ s: RDBString) {
+        if s.isInteger {
+            append(decimal: s.integer)
+            return
+        }
+        let b = s.bytes
+        var quote = false
+        for c in b where c == UInt8(ascii: ",") || c == UInt8(ascii: "\"") || c == 0x0A || c == 0x0D {
+            quote = true
+            break
+        }
+        if !quote {
+            append(b)
+            return
+        }
+        append(UInt8(ascii: "\""))
+        for c in b {
+            if c == UInt8(ascii: "\"") { append(UInt8(ascii: "\"")) }
+            append(c)
+        }
+        append(UInt8(ascii: "\""))
+    }
+}

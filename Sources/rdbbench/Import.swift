@@ -1,0 +1,130 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A throw-away server on 127.0.0.1 and a free port, in its own temporary directory, no persistence.
+struct LocalServer {
+    let pid: pid_t
+    let port: Int
+    let dir: String
+    let cli: String
+
+    static func start(binary: String, cli: String) throws -> LocalServer {
+        var template = Array("/tmp/rdbbench-server-XXXXXX".utf8CString)
+        guard let d = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
+            throw SpawnError(description: "mkdtemp failed")
+        }
+        let dir = String(cString: d)
+        let port = try freePort()
+        let pid = try spawnProcess([binary, "--port", "\(port)", "--bind", "127.0.0.1", "--protected-mode", "no",
+                                    "--save", "", "--appendonly", "no", "--daemonize", "no", "--dir", dir,
+                                    "--logfile", dir + "/server.log"])
+        let srv = LocalServer(pid: pid, port: port, dir: dir, cli: cli)
+        let deadline = monotonicNow() + 20
+        while monotonicNow() < deadline {
+            if capture([cli, "-p", "\(port)", "ping"], timeout: 5).output.hasPrefix("PONG") { return srv }
+            usleep(20_000)
+        }
+        srv.stop()
+        throw SpawnError(description: "\(binary) did not answer PING on port \(port)")
+    }
+
+    /// Keys in all databases (INFO keyspace).
+    func keyCount() -> Int {
+        var n = 0
+        for line in capture([cli, "-p", "\(port)", "info", "keyspace"]).output.split(separator: "\n") {
+            guard let r = Substring(line).range(of: "keys=") else { continue }
+            n += Int(line[r.upperBound...].prefix { $0.isNumber }) ?? 0
+        }
+        return n
+    }
+
+    func stop() {
+        _ = capture([cli, "-p", "\(port)", "shutdown", "nosave"], timeout: 30)
+        let r = waitProcess(pid, started: monotonicNow(), timeout: 30)
+        if r.timedOut { kill(pid, SIGKILL) }
+        _ = try? runProcess(["rm", "-rf", dir])
+    }
+}
+
+func freePort() throws -> Int {
+    let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard s >= 0 else { throw SpawnError(description: "socket failed") }
+    defer { close(s) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    addr.sin_port = 0
+    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let ok = withUnsafeMutablePointer(to: &addr) { p in
+        p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sp in
+            bind(s, sp, len) == 0 && getsockname(s, sp, &len) == 0
+        }
+    }
+    guard ok else { throw SpawnError(description: "bind failed") }
+    return Int(UInt16(bigEndian: addr.sin_port))
+}
+
+extension Bench {
+    /// `--import`: per run a fresh server; ours is `rdbcat FILE --format resp | redis-cli --pipe`, the
+    /// baseline is `redis-cli --pipe < FILE.resp` (the same commands, already on disk: what the server
+    /// and redis-cli cost without any decoding).
+    func planImport(_ fb: FileBench) {
+        guard !fb.isAOF else {
+            fb.notes.append("--import: only RDB inputs are imported")
+            return
+        }
+        guard let server = tools.importServer, let cli = tools.redisCLI else {
+            fb.notes.append("--import: needs \(o.importServer) and redis-cli on PATH")
+            return
+        }
+        guard let rdbcat = tools.rdbcat else {
+            fb.notes.append("--import: needs rdbcat")
+            return
+        }
+        let respPath = o.resultsDir + "/tmp/" + fb.name.replacingOccurrences("/", "_") + ".resp"
+        mkdirs(dirname(respPath))
+        guard let made = try? runProcess([rdbcat, fb.path, "--format", "resp", "--output", respPath],
+                                         stderr: .write(stderrPath), timeout: o.timeout), made.ok
+        else {
+            fb.notes.append("--import: `rdbcat --format resp` failed: \(stderrTail())")
+            return
+        }
+        let expected = fb.records
+        let pipeline = "\(shellQuote(rdbcat)) \(shellQuote(fb.path)) --format resp | \(shellQuote(cli)) -p PORT --pipe"
+        fb.tasks.append(Task(tool: "rdbcat + redis-cli", mode: "rdbcat --format resp, piped to redis-cli --pipe", group: .import, ours: true,
+                             command: pipeline) { t in
+            try self.importRun(server: server, cli: cli, expected: expected, timeout: t) { port in
+                (["/bin/sh", "-c", pipeline.replacingOccurrences("PORT", "\(port)")], .devNull)
+            }
+        })
+        fb.tasks.append(Task(tool: "redis-cli", mode: "redis-cli --pipe < the same RESP from a file", group: .import, ours: false,
+                             command: "\(shellQuote(cli)) -p PORT --pipe < \(shellQuote(respPath))") { t in
+            try self.importRun(server: server, cli: cli, expected: expected, timeout: t) { port in
+                ([cli, "-p", "\(port)", "--pipe"], .read(respPath))
+            }
+        })
+    }
+
+    func importRun(server: String, cli: String, expected: Int, timeout: Double,
+                   _ command: (Int) -> ([String], Redirect)) throws -> Sample {
+        let srv = try LocalServer.start(binary: server, cli: cli)
+        defer { srv.stop() }
+        let outPath = scratchPath("import")
+        defer { unlink(outPath) }
+        let (argv, stdin) = command(srv.port)
+        let r = try runMeasured(argv, stdin: stdin, stdout: .write(outPath), stderr: .write(stderrPath), timeout: timeout)
+        var s = try Bench.check(r, timeout: timeout, errPath: stderrPath)
+        let text = readFile(outPath) ?? ""
+        var errors = -1
+        if let e = Substring(text).range(of: "errors: ") {
+            errors = Int(text[e.upperBound...].prefix { $0.isNumber }) ?? -1
+        }
+        let keys = srv.keyCount()
+        if errors != 0 {
+            throw RunFailure(message: "redis-cli --pipe reported errors: \(firstLine(String(text.suffix(300))) ?? "?")", timedOut: false)
+        }
+        s.note = "\(keys) keys loaded" + (keys == expected ? "" : " (the file has \(expected))")
+        return s
+    }
+}

@@ -1,0 +1,246 @@
+import ArgumentParser
+import RDBImport
+import RDBKit
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Connection and import settings shared by `import` and `migrate`.
+struct ConnectionOptions: ParsableArguments {
+    @Option(help: "ACL user name (with the password).")
+    var user: String?
+
+    @Option(help: ArgumentHelp("Read the password from this environment variable.", valueName: "VAR"))
+    var passwordEnv: String?
+
+    @Option(help: ArgumentHelp("Read the password from the first line of this file.", valueName: "FILE"))
+    var passwordFile: String?
+
+    @Flag(help: "Connect with TLS (implied by rediss://).")
+    var tls = false
+
+    @Option(help: ArgumentHelp("TLS: PEM file of the CA to trust (default: the system's).", valueName: "FILE"))
+    var tlsCa: String?
+
+    @Option(help: ArgumentHelp("TLS: client certificate (PEM).", valueName: "FILE"))
+    var tlsCert: String?
+
+    @Option(help: ArgumentHelp("TLS: client private key (PEM).", valueName: "FILE"))
+    var tlsKey: String?
+
+    @Option(help: "TLS: server name for SNI and certificate checks.")
+    var tlsServerName: String?
+
+    @Flag(help: "TLS: do not verify the server's certificate.")
+    var tlsInsecure = false
+
+    /// Applies user, password and TLS settings to an endpoint.
+    func apply(to endpoint: inout RedisEndpoint) throws {
+        if let user { endpoint.username = user }
+        if passwordEnv != nil && passwordFile != nil {
+            throw ValidationError("give --password-env or --password-file, not both")
+        }
+        if let passwordEnv { endpoint.password = try SecretSource.environment(passwordEnv) }
+        if let passwordFile { endpoint.password = try SecretSource.file(passwordFile) }
+        if tls || endpoint.tls != nil || tlsCa != nil || tlsCert != nil {
+            endpoint.tls = TLSOptions(caFile: tlsCa, certificateFile: tlsCert, keyFile: tlsKey, verify: !tlsInsecure, serverName: tlsServerName)
+        }
+    }
+}
+
+struct ImportSettings: ParsableArguments {
+    @Flag(help: "Write RESTORE payloads (values pass through when the target loads their type): fastest.")
+    var restore = false
+
+    @Flag(help: "Overwrite keys that exist on the target (without it they are left as they are and reported).")
+    var replace = false
+
+    @Option(help: "RDB version of the target (9 = Redis 6.2, 10 = 7.0, 11 = 7.2/Valkey 8, 12 = 7.4+, 80 = Valkey 9); default: from INFO.")
+    var targetVersion: Int?
+
+    @Option(name: .customLong("db-map"), help: ArgumentHelp("Map a database of the file to one of the target (repeatable).", valueName: "SRC:DST"))
+    var dbMap: [String] = []
+
+    @Option(help: "Import every database (not mapped by --db-map) into this one.")
+    var db: Int?
+
+    @Option(help: "Commands in flight (sent, not yet answered).")
+    var pipeline: Int = 20_000
+
+    @Option(help: "MiB in flight (the import's memory bound on the network side).")
+    var pipelineMb: Int = 64
+
+    @Option(help: "Most collection elements per command.")
+    var batch: Int = 512
+
+    @Option(help: "Most bytes per command (a larger single element still gets a command of its own).")
+    var batchBytes: Int = 1 << 20
+
+    @Flag(help: "Leave out key expiries and hash-field TTLs.")
+    var dropTtl = false
+
+    @Flag(help: "Also send keys whose expiry has passed (by default they are counted and left out, as a loading server does).")
+    var keepExpired = false
+
+    @Option(help: "Seconds to keep trying to reconnect after the connection is lost.")
+    var reconnectTimeout: Double = 60
+
+    @Option(help: "Seconds without a reply (with commands outstanding) before the connection counts as lost.")
+    var replyTimeout: Double = 60
+
+    @Option(help: ArgumentHelp("Write every problem (key errors, existing, not arrived, ...) to this file as JSON lines.", valueName: "FILE"))
+    var problems: String?
+
+    @Option(help: "Problems listed in the report (all are counted).")
+    var problemLimit: Int = 1000
+
+    @Flag(help: "Do not verify the CRC64 trailer of RDB files.")
+    var noVerifyChecksum = false
+
+    @Flag(help: "Show progress on stderr even when it is not a terminal.")
+    var progress = false
+
+    @Flag(help: "Never show progress.")
+    var noProgress = false
+
+    func options(dryRun: Bool, urlDatabase: Int?) throws -> ImportOptions {
+        var o = ImportOptions()
+        o.mode = restore ? .restore : .commands
+        o.replace = replace
+        o.targetVersion = targetVersion
+        for m in dbMap {
+            let parts = m.split(separator: ":")
+            guard parts.count == 2, let s = Int(parts[0]), let d = Int(parts[1]), s >= 0, d >= 0 else {
+                throw ValidationError("--db-map wants SRC:DST (two database numbers), not '\(m)'")
+            }
+            o.databaseMap[s] = d
+        }
+        if db != nil && urlDatabase != nil && db != urlDatabase {
+            throw ValidationError("the URL names database \(urlDatabase!) and --db \(db!): give one")
+        }
+        o.mergeInto = db ?? urlDatabase
+        guard pipeline > 0, pipelineMb > 0, batch > 0, batchBytes > 0 else {
+            throw ValidationError("--pipeline, --pipeline-mb, --batch and --batch-bytes must be positive")
+        }
+        o.pipeline.maxCommandsInFlight = pipeline
+        o.pipeline.maxBytesInFlight = pipelineMb << 20
+        o.pipeline.reconnectTimeout = reconnectTimeout
+        o.pipeline.replyTimeout = replyTimeout
+        o.batchBytes = min(256 << 10, max(4096, (pipelineMb << 20) / 8))
+        o.maxElementsPerCommand = batch
+        o.maxBytesPerCommand = batchBytes
+        o.dropTTL = dropTtl
+        o.skipExpired = !keepExpired
+        o.dryRun = dryRun
+        o.problemsPath = problems
+        o.problemLimit = problemLimit
+        o.decoder.verifyChecksum = !noVerifyChecksum
+        return o
+    }
+
+    var showProgress: Bool { !noProgress && (progress || isatty(2) != 0) }
+}
+
+/// Renders `ImportProgress` as one line on stderr.
+func progressLine(_ p: ImportProgress) -> String {
+    func mb(_ n: Int) -> String { String(Double(n / 100_000) / 10) }
+    var line = "\r"
+    if p.fileCount > 1 { line += "[\(p.fileIndex + 1)/\(p.fileCount)] " }
+    if p.inputOffset > 0 {
+        line += "\(mb(p.inputOffset)) MB"
+        if let t = p.inputSize, t > 0 { line += " of \(mb(t)) MB (\(min(100, p.inputOffset * 100 / t))%)" }
+        line += ", "
+    }
+    let dt = max(p.seconds, 1e-3)
+    line += "\(p.keysSent) keys sent, \(p.keysAcknowledged) acknowledged, \(Int(Double(p.keysAcknowledged) / dt)) keys/s, "
+    line += "\(mb(p.bytesSent)) MB sent, \(mb(p.bytesInFlight)) MB in flight"
+    if p.problems > 0 { line += ", \(p.problems) problems" }
+    line += "   "
+    if p.final { line += "\n" }
+    return line
+}
+
+/// One line for a human at the end.
+func summaryLine(_ r: ImportReport) -> String {
+    let dt = max(r.seconds, 1e-3)
+    var s = "rdbcat: \(r.status.rawValue): \(r.keysImported) of \(r.keysRead) keys imported"
+    let aof = r.files.reduce(0) { $0 + $1.aofApplied }
+    if aof > 0 { s += ", \(aof) AOF commands applied" }
+    s += " in \(Int(r.seconds * 1000)) ms (\(Int(Double(r.keysImported) / dt)) keys/s, \(r.bytesSent / 1024) KiB sent)"
+    let counts = r.problemCounts.filter { $0.value > 0 }.sorted { $0.key.rawValue < $1.key.rawValue }
+    if !counts.isEmpty { s += "; " + counts.map { "\($0.key.rawValue) \($0.value)" }.joined(separator: ", ") }
+    if r.reconnects > 0 { s += "; \(r.reconnects) reconnects" }
+    if let f = r.failure { s += "\nrdbcat: \(f)" }
+    for p in r.problems.prefix(10) where p.kind.isFailure {
+        s += "\nrdbcat:   \(p.kind.rawValue) db \(p.db) \(p.keyText): \(p.message)"
+    }
+    return s + "\n"
+}
+
+func writeStdout(_ s: String) {
+    var s = s
+    s.withUTF8 { b in _ = Glibc.write(1, b.baseAddress, b.count) }
+}
+
+struct ImportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import",
+        abstract: "Import RDB/AOF files into a live Redis or Valkey server.",
+        discussion: """
+            FILE is an RDB (also zstd-compressed), an AOF (with or without RDB preamble), a multi-part AOF \
+            manifest or an appendonlydir folder; files are imported in order over one pipelined connection. \
+            The password can be in the URL, but --password-env / --password-file keep it out of the process \
+            list; it is never printed. A database in the URL (/3) imports every database into that one. \
+            After a lost connection the import reconnects and resends every key not fully acknowledged, \
+            rewritten whole (nothing doubled, nothing lost). Without --replace, existing keys are left as \
+            they are and reported. Prints a JSON report on stdout (or to --report); exit 0 = SUCCESS, \
+            1 = FAILED (the report names the keys that did not arrive).
+            """
+    )
+
+    @Argument(help: "Input files.", completion: .file())
+    var files: [String]
+
+    @Option(help: ArgumentHelp("The target: redis://[user[:password]@]host:port[/db], rediss:// for TLS.", valueName: "URL"))
+    var to: String?
+
+    @Flag(help: "Decode and count what would be sent; no connection.")
+    var dryRun = false
+
+    @Option(help: ArgumentHelp("Write the JSON report to this file instead of stdout.", valueName: "FILE"))
+    var report: String?
+
+    @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var settings: ImportSettings
+
+    func validate() throws {
+        if files.isEmpty { throw ValidationError("give at least one file") }
+        if to == nil && !dryRun { throw ValidationError("give the target with --to URL (or --dry-run)") }
+    }
+
+    func run() throws {
+        var endpoint: RedisEndpoint?
+        if let to {
+            var e: RedisEndpoint
+            do { e = try RedisEndpoint.parse(to) } catch { throw ValidationError("--to: \(error)") }
+            try connection.apply(to: &e)
+            endpoint = e
+        }
+        let options = try settings.options(dryRun: dryRun, urlDatabase: endpoint?.database)
+        let importer = Importer(target: endpoint, options: options)
+        if settings.showProgress { importer.onProgress = { writeStderr(progressLine($0)) } }
+        let result = importer.run(files: files)
+        let json = result.json() + "\n"
+        if let report {
+            let fd = open(report, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { throw ValidationError("cannot write \(report): \(String(cString: strerror(errno)))") }
+            var s = json
+            s.withUTF8 { b in _ = Glibc.write(fd, b.baseAddress, b.count) }
+            close(fd)
+        } else {
+            writeStdout(json)
+        }
+        writeStderr(summaryLine(result))
+        if result.status == .failed { throw ExitCode(1) }
+    }
+}

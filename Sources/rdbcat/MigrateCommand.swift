@@ -1,0 +1,99 @@
+import ArgumentParser
+import RDBImport
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct MigrateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "migrate",
+        abstract: "Run a migration task (the cloud API's create-migration-task body): import backup files into an instance.",
+        discussion: """
+            TASK.json is the request body: {"task_name", "migration_type": "backupfile_import", \
+            "migration_method": "full_amount_migration", "backup_files": {"bucket_name", "files": \
+            [{"file_name", "size", "update_at"}]}, "target_instance": {"id", "name", "password"}}. The bucket \
+            is the folder --bucket-root/bucket_name; the instance is reached at --target. An invalid body is \
+            rejected before anything is written (exit 2, the error with the field named on stdout). While it \
+            runs, stdout gets {"id","name","status"} lines: MIGRATING, then SUCCESS or FAILED, then the JSON \
+            report (per-file keys, bytes, errors and time). Exit 0 = SUCCESS, 1 = FAILED.
+            """
+    )
+
+    @Argument(help: "The task body (JSON file, - for stdin).", completion: .file())
+    var task: String
+
+    @Option(help: ArgumentHelp("Folder holding one folder per bucket.", valueName: "DIR"))
+    var bucketRoot: String
+
+    @Option(help: ArgumentHelp("Address of the target instance: host:port or a redis:// URL.", valueName: "HOST:PORT"))
+    var target: String
+
+    @Flag(help: "Validate the task and decode the files without connecting.")
+    var dryRun = false
+
+    @Option(help: ArgumentHelp("Also write the JSON report to this file.", valueName: "FILE"))
+    var report: String?
+
+    @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var settings: ImportSettings
+
+    func run() throws {
+        let body: [UInt8]
+        do {
+            body = try readAll(task)
+        } catch {
+            throw ValidationError("cannot read the task: \(error)")
+        }
+        let parsed: MigrationTask
+        let runner: MigrationRunner
+        do {
+            parsed = try MigrationTask.parse(body)
+            var endpoint: RedisEndpoint
+            do { endpoint = try RedisEndpoint.parse(target) } catch { throw ValidationError("--target: \(error)") }
+            try connection.apply(to: &endpoint)
+            let options = try settings.options(dryRun: dryRun, urlDatabase: endpoint.database)
+            runner = try MigrationRunner(task: parsed, bucketRoot: bucketRoot, target: endpoint, options: options)
+        } catch let e as MigrationTask.Invalid {
+            writeStdout(e.json + "\n")
+            writeStderr("rdbcat: invalid task: \(e)\n")
+            throw ExitCode(2)
+        }
+        runner.onState = { writeStdout($0 + "\n") }
+        if settings.showProgress { runner.onProgress = { writeStderr(progressLine($0)) } }
+        let (result, json) = runner.run()
+        writeStdout(json + "\n")
+        if let report {
+            let fd = open(report, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            if fd >= 0 {
+                var s = json + "\n"
+                s.withUTF8 { b in _ = Glibc.write(fd, b.baseAddress, b.count) }
+                close(fd)
+            }
+        }
+        writeStderr(summaryLine(result))
+        if result.status == .failed { throw ExitCode(1) }
+    }
+
+    struct ReadError: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    func readAll(_ path: String) throws -> [UInt8] {
+        let fd = path == "-" ? 0 : open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw ReadError(description: "\(path): \(String(cString: strerror(errno)))") }
+        defer { if fd != 0 { close(fd) } }
+        var out: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = read(fd, &buf, buf.count)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw ReadError(description: "\(path): \(String(cString: strerror(errno)))")
+            }
+            if n == 0 { break }
+            out.append(contentsOf: buf[0..<n])
+            if out.count > 16 << 20 { throw ReadError(description: "\(path): larger than 16 MiB") }
+        }
+        return out
+    }
+}

@@ -1,0 +1,312 @@
+import Foundation
+import RDBImport
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A throwaway `redis-server` / `valkey-server` on 127.0.0.1 for tests: a free port, its own temporary
+/// folder, stopped by pid. Unlike the RDBKitTests harness it can be killed (SIGKILL) and restarted on the
+/// same port and folder (persistence tests), and it talks to the server through `RedisClient` (no
+/// redis-cli needed).
+final class TestServer: @unchecked Sendable {
+    enum Kind: String, CaseIterable, CustomStringConvertible, Sendable {
+        case redis62 = "redis-6.2"
+        case redis70 = "redis-7.0"
+        case valkey81 = "valkey-8.1"
+
+        var description: String { rawValue }
+
+        var binaryPath: String {
+            switch self {
+            case .redis62: return TestServer.repositoryRoot + "/.deps/redis-6.2/redis-server"
+            case .valkey81: return TestServer.repositoryRoot + "/.deps/valkey-8.1/valkey-server"
+            case .redis70: return TestServer.which("redis-server") ?? "redis-server (on PATH)"
+            }
+        }
+
+        /// The fixtures this server wrote.
+        var fixtureFolder: String { TestServer.repositoryRoot + "/testdata/servers/" + rawValue }
+    }
+
+    struct Failure: Error, CustomStringConvertible {
+        let description: String
+        init(_ d: String) { description = d }
+    }
+
+    let kind: Kind
+    let dir: String
+    let arguments: [String]
+    let password: String?
+    private(set) var port = 0
+    /// The server's pid (spawned and reaped here, so stopping does not wait on Foundation's bookkeeping).
+    private var pid: pid_t = 0
+
+    /// Starts a server (waiting until it answers PING). `dumpFile` is copied in and loaded at start-up;
+    /// `arguments` are extra `--name value` settings (later ones win).
+    init(_ kind: Kind, arguments: [String] = [], password: String? = nil, dumpFile: String? = nil) throws {
+        self.kind = kind
+        self.arguments = arguments
+        self.password = password
+        signal(SIGPIPE, SIG_IGN)
+        guard FileManager.default.isExecutableFile(atPath: kind.binaryPath) else {
+            throw Failure("\(kind) server not found at \(kind.binaryPath): run `bash scripts/setup.sh` to install Redis 6.2/7.0 and Valkey 8.1")
+        }
+        dir = NSTemporaryDirectory() + "rdbimport-\(kind)-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        if let dumpFile { try FileManager.default.copyItem(atPath: dumpFile, toPath: dir + "/dump.rdb") }
+        var lastError = ""
+        for _ in 0..<5 {
+            port = try TestServer.freePort()
+            do {
+                try launch()
+                return
+            } catch {
+                lastError = "\(error)"
+            }
+        }
+        throw Failure("\(kind) did not start: \(lastError)")
+    }
+
+    deinit { stop() }
+
+    var endpoint: RedisEndpoint {
+        RedisEndpoint(host: "127.0.0.1", port: port, password: password.map { Secret($0) })
+    }
+
+    var url: String { password.map { "redis://:\($0)@127.0.0.1:\(port)" } ?? "redis://127.0.0.1:\(port)" }
+
+    private func launch() throws {
+        var args = [
+            "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir,
+            "--dbfilename", "dump.rdb", "--daemonize", "no", "--logfile", dir + "/server.log",
+        ]
+        if kind != .redis62 { args += ["--enable-debug-command", "yes"] }
+        if let password { args += ["--requirepass", password] }
+        args += arguments
+        pid = try TestServer.spawn(kind.binaryPath, args)
+        let deadline = Date().addingTimeInterval(15)
+        while Date() < deadline {
+            if !isRunning { break }
+            if let c = try? RedisClient(endpoint, timeoutSeconds: 1), let r = try? c.send(["PING"]) {
+                c.close()
+                if case .simple("PONG") = r { return }
+            }
+            usleep(20_000)
+        }
+        stopProcess(signal: SIGKILL)
+        let log = (try? String(contentsOfFile: dir + "/server.log", encoding: .utf8)) ?? "(no log)"
+        throw Failure("\(kind) on port \(port) did not answer PING: \(log.suffix(1500))")
+    }
+
+    /// Whether the server process is alive (reaps it when it has exited).
+    private var isRunning: Bool {
+        guard pid > 0 else { return false }
+        var status: Int32 = 0
+        if waitpid(pid, &status, WNOHANG) == pid {
+            pid = 0
+            return false
+        }
+        return true
+    }
+
+    /// Sends `signal`, waits up to 5 s for the exit (then SIGKILL), reaps.
+    private func stopProcess(signal sig: Int32) {
+        guard pid > 0 else { return }
+        kill(pid, sig)
+        let deadline = Date().addingTimeInterval(5)
+        while isRunning && Date() < deadline { usleep(5_000) }
+        if pid > 0 {
+            kill(pid, SIGKILL)
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
+            pid = 0
+        }
+    }
+
+    static func spawn(_ path: String, _ args: [String]) throws -> pid_t {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        let argv = ([path] + args).map { strdup($0) } + [nil]
+        defer { for a in argv { free(a) } }
+        // The server must get SIGTERM even if the test thread blocks it: empty mask, default handlers.
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+        var none = sigset_t()
+        sigemptyset(&none)
+        posix_spawnattr_setsigmask(&attr, &none)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        sigaddset(&defaults, SIGTERM)
+        sigaddset(&defaults, SIGINT)
+        sigaddset(&defaults, SIGPIPE)
+        posix_spawnattr_setsigdefault(&attr, &defaults)
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, path, &actions, &attr, argv, environ)
+        guard rc == 0 else { throw Failure("cannot start \(path): \(String(cString: strerror(rc)))") }
+        return pid
+    }
+
+    /// SIGKILL (no shutdown, no save): what a crash looks like to the client.
+    func kill9() {
+        stopProcess(signal: SIGKILL)
+    }
+
+    /// Starts the server again on the same port and folder (it loads what it persisted).
+    func restart() throws {
+        kill9()
+        try launch()
+    }
+
+    /// Stops the server (by its pid) and removes its folder.
+    func stop() {
+        stopProcess(signal: SIGTERM)
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+
+    // MARK: talking to it
+
+    func client() throws -> RedisClient { try RedisClient(endpoint) }
+
+    @discardableResult
+    func command(_ args: String...) throws -> RESPReply {
+        let c = try client()
+        defer { c.close() }
+        return try c.send(args)
+    }
+
+    /// `DEBUG DIGEST`.
+    func digest() throws -> String {
+        let r = try command("DEBUG", "DIGEST")
+        guard let t = r.text else { throw Failure("DEBUG DIGEST answered \(r)") }
+        return t
+    }
+
+    func flushAll() throws {
+        let r = try command("FLUSHALL")
+        guard case .simple("OK") = r else { throw Failure("FLUSHALL answered \(r)") }
+    }
+
+    /// Keys per database (from INFO keyspace).
+    func keyspace() throws -> [Int: Int] {
+        guard let t = try command("INFO", "keyspace").text else { return [:] }
+        var out: [Int: Int] = [:]
+        for line in t.split(whereSeparator: \.isNewline) where line.hasPrefix("db") {
+            let parts = line.dropFirst(2).split(separator: ":")
+            guard parts.count == 2, let db = Int(parts[0]) else { continue }
+            let keys = parts[1].split(separator: ",").first?.split(separator: "=").last.flatMap { Int($0) } ?? 0
+            out[db] = keys
+        }
+        return out
+    }
+
+    /// SAVE; returns the dump's path.
+    func save() throws -> String {
+        let r = try command("SAVE")
+        guard case .simple("OK") = r else { throw Failure("SAVE answered \(r)") }
+        return dir + "/dump.rdb"
+    }
+
+    // MARK: helpers
+
+    static let repositoryRoot: String = {
+        var u = URL(fileURLWithPath: #filePath)
+        while u.path != "/" {
+            u.deleteLastPathComponent()
+            if FileManager.default.fileExists(atPath: u.appendingPathComponent("Package.swift").path) { return u.path }
+        }
+        return FileManager.default.currentDirectoryPath
+    }()
+
+    static func which(_ name: String) -> String? {
+        for d in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":") {
+            let p = "\(d)/\(name)"
+            if FileManager.default.isExecutableFile(atPath: p) { return p }
+        }
+        return nil
+    }
+
+    /// A TCP port nobody listens on right now.
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw Failure("socket() failed") }
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = 0
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let ok = withUnsafeMutablePointer(to: &addr) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sp -> Bool in
+                bind(fd, sp, len) == 0 && getsockname(fd, sp, &len) == 0
+            }
+        }
+        guard ok else { throw Failure("cannot bind a free port") }
+        return Int(UInt16(bigEndian: addr.sin_port))
+    }
+
+    /// Fixture files of a kind with their expected digests: `(path, digest)`. With `aof`, the AOF files
+    /// and appendonlydir folders of `aof/`.
+    static func fixtures(_ kind: Kind, aof: Bool = false) throws -> [(String, String)] {
+        let folder = aof ? kind.fixtureFolder + "/aof" : kind.fixtureFolder
+        let fm = FileManager.default
+        var out: [(String, String)] = []
+        for name in try fm.contentsOfDirectory(atPath: folder).sorted() where name.hasSuffix(".digest") {
+            let base = folder + "/" + String(name.dropLast(".digest".count))
+            let digest = try String(contentsOfFile: folder + "/" + name, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            let candidates = aof ? [base + ".aof", base] : [base + ".rdb"]
+            if let path = candidates.first(where: { fm.fileExists(atPath: $0) }) { out.append((path, digest)) }
+        }
+        return out
+    }
+
+    /// The `rdbcat` executable built next to the test bundle.
+    static func rdbcatPath() throws -> String {
+        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for _ in 0..<3 {
+            let p = dir.appendingPathComponent("rdbcat").path
+            if FileManager.default.isExecutableFile(atPath: p) { return p }
+            dir.deleteLastPathComponent()
+        }
+        let p = repositoryRoot + "/.build/debug/rdbcat"
+        if FileManager.default.isExecutableFile(atPath: p) { return p }
+        throw Failure("rdbcat executable not found next to the tests (\(CommandLine.arguments[0])): run `swift build` first")
+    }
+
+    /// Runs a program; returns status, stdout, stderr.
+    static func run(_ path: String, _ args: [String], environment: [String: String] = [:]) throws -> (Int32, String, String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: path)
+        p.arguments = args
+        var env = ProcessInfo.processInfo.environment
+        for (k, v) in environment { env[k] = v }
+        p.environment = env
+        let outPipe = Pipe()
+        let errPipe = Pipe()
+        p.standardOutput = outPipe
+        p.standardError = errPipe
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        nonisolated(unsafe) var outData = Data()
+        nonisolated(unsafe) var errData = Data()
+        let group = DispatchGroup()
+        group.enter()
+        DispatchQueue.global().async {
+            outData = outPipe.fileHandleForReading.readDataToEndOfFile()
+            group.leave()
+        }
+        group.enter()
+        DispatchQueue.global().async {
+            errData = errPipe.fileHandleForReading.readDataToEndOfFile()
+            group.leave()
+        }
+        p.waitUntilExit()
+        group.wait()
+        return (p.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+    }
+}

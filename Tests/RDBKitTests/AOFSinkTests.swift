@@ -1,0 +1,100 @@
+import Foundation
+import Testing
+import RDBKit
+import RDBSinks
+
+/// The sinks on AOF input: RESP passthrough, JSONL commands, stats and keys.
+@Suite struct AOFSinkTests {
+    func preambleAOF() -> [UInt8] {
+        var b = RDBBuilder(version: 10)
+        b.selectDB(3)
+        b.key(type: 0, "pre", value: RDBBuilder.string("v"))
+        return b.finished() + respAll([["SET", "a", "1"], ["MULTI"], ["INCR", "a"], ["EXEC"], ["SELECT", "2"], ["DEL", "a", "b"]])
+            + Array("#TS:5\r\nlpush l \"x y\"\r\n".utf8)
+    }
+
+    @Test func respPassthroughReplaysCommands() throws {
+        let out = OutputBuffer(target: nil)
+        var w = RESPWriter(out: out)
+        _ = try AOFReader.decode(bytes: preambleAOF(), into: &w)
+        let bytes = out.take()
+        // The output is itself a plain AOF: the preamble's key as commands, then a SELECT 0 (the AOF part
+        // starts in db 0 while the preamble left the target in db 3), then the commands, inline ones as RESP.
+        let (r, s) = try recordAOF(bytes)
+        let texts = r.commands.map { $0.map { String(decoding: $0, as: UTF8.self) }.joined(separator: " ") }
+        #expect(texts == ["SELECT 3", "SET pre v", "SELECT 0", "SET a 1", "MULTI", "INCR a", "EXEC", "SELECT 2", "DEL a b", "lpush l x y"])
+        #expect(s.annotations == 0)
+        #expect(w.commandsWritten == 10)
+        #expect(!r.events.contains { $0.contains("inline") })
+        // Without SELECTs, the AOF's own SELECT is left out too.
+        let out2 = OutputBuffer(target: nil)
+        var w2 = RESPWriter(out: out2, options: RESPWriterOptions(emitSelect: false))
+        _ = try AOFReader.decode(bytes: preambleAOF(), into: &w2)
+        let texts2 = try recordAOF(out2.take()).0.commands.map { String(decoding: $0[0], as: UTF8.self) }
+        #expect(!texts2.contains("SELECT"))
+    }
+
+    @Test func jsonlCommands() throws {
+        let out = OutputBuffer(target: nil)
+        var w = JSONLWriter(out: out, binary: .base64)
+        let bytes = respBytes([Array("SET".utf8), [0xFF, 0x00], Array("v".utf8)]) + resp(["SELECT", "1"])
+        _ = try AOFReader.decode(bytes: bytes, into: &w)
+        let lines = String(decoding: out.take(), as: UTF8.self).split(separator: "\n")
+        #expect(lines == [#"{"db":0,"command":["U0VU","/wA=","dg=="]}"#, #"{"db":1,"command":["U0VMRUNU","MQ=="]}"#])
+        let out2 = OutputBuffer(target: nil)
+        var w2 = JSONLWriter(out: out2)
+        _ = try AOFReader.decode(bytes: preambleAOF(), into: &w2)
+        let text = String(decoding: out2.take(), as: UTF8.self)
+        #expect(text.hasPrefix(#"{"db":3,"key":"pre","type":"string""#))
+        #expect(text.hasSuffix("{\"db\":2,\"command\":[\"lpush\",\"l\",\"x y\"]}\n"))
+        for l in text.split(separator: "\n") {
+            #expect((try? JSONSerialization.jsonObject(with: Data(l.utf8))) != nil, "\(l)")
+        }
+    }
+
+    @Test func stats() throws {
+        var st = AOFStats()
+        _ = try AOFReader.decode(bytes: preambleAOF(), into: &st)
+        #expect(st.commands == 7 && st.preambleKeys == 1 && st.annotations == 1 && st.multiBlocks == 1)
+        #expect(st.inlineCommands == 1)
+        #expect(st.byName["SET"]?.count == 1 && st.byName["SET"]?.bytes == 27)
+        #expect(st.byName["LPUSH"]?.count == 1)
+        #expect(st.commandsByDB == [0: 4, 2: 3])  // a SELECT counts in the db it selects
+        let out = OutputBuffer(target: nil)
+        try st.writeJSON(to: out)
+        #expect((try? JSONSerialization.jsonObject(with: Data(out.take()))) != nil)
+        try st.write(to: out)
+        #expect(String(decoding: out.take(), as: UTF8.self).contains("\nSET\t1\t27\n"))
+        var small = AOFStats()
+        small.maxNames = 2
+        _ = try AOFReader.decode(bytes: respAll([["A"], ["B"], ["C"], ["D"]]), into: &small)
+        #expect(small.byName.count == 3 && small.byName["(other)"]?.count == 2)
+    }
+
+    func keysOf(_ commands: [[String]]) throws -> [String] {
+        var k = AOFKeys()
+        _ = try AOFReader.decode(bytes: respAll(commands), into: &k)
+        return k.keys.map { "\($0.key.db):\(String(decoding: $0.key.key, as: UTF8.self))" }
+    }
+
+    @Test func keyPositions() throws {
+        #expect(try keysOf([["SET", "a", "1"], ["MSET", "b", "1", "c", "2"], ["DEL", "a", "d"]]) == ["0:a", "0:b", "0:c", "0:d"])
+        #expect(try keysOf([["ZUNIONSTORE", "dst", "2", "s1", "s2", "WEIGHTS", "1", "2"]]) == ["0:dst", "0:s1", "0:s2"])
+        #expect(try keysOf([["EVAL", "return 1", "1", "k", "arg"]]) == ["0:k"])
+        #expect(try keysOf([["BLPOP", "l1", "l2", "0"]]) == ["0:l1", "0:l2"])
+        #expect(try keysOf([["SORT", "src", "BY", "w", "STORE", "dst"]]) == ["0:src", "0:dst"])
+        #expect(try keysOf([["XGROUP", "CREATE", "s", "g", "$"], ["XREADGROUP", "GROUP", "g", "c", "STREAMS", "s1", "s2", ">", ">"]]) == ["0:s", "0:s1", "0:s2"])
+        #expect(try keysOf([["BITOP", "AND", "d", "x", "y"], ["RENAME", "x", "z"], ["SELECT", "4"], ["SET", "a", "1"]])
+                == ["0:d", "0:x", "0:y", "0:z", "4:a"])
+        var k = AOFKeys()
+        _ = try AOFReader.decode(bytes: respAll([["SET", "a", "1"], ["SET", "a", "2"], ["FLUSHALL"], ["MYMODULE.CMD", "x"]]), into: &k)
+        #expect(k.keys.count == 1 && k.keys[0].commands == 2)
+        #expect(k.unknownCommands == ["MYMODULE.CMD": 1])
+        var p = AOFKeys()
+        _ = try AOFReader.decode(bytes: preambleAOF(), into: &p)
+        #expect(p.keys.first?.inPreamble == true && p.keys.first?.key.db == 3)
+        let out = OutputBuffer(target: nil)
+        try p.writeJSONL(to: out)
+        #expect(String(decoding: out.take(), as: UTF8.self).hasPrefix("{\"db\":3,\"key\":\"pre\",\"commands\":0,\"preamble\":true}\n"))
+    }
+}
