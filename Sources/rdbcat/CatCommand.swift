@@ -48,6 +48,15 @@ struct Cat: ParsableCommand {
     @Flag(help: "Accept RDB versions newer than this tool knows (and try to decode them).")
     var allowNewerVersions = false
 
+    func reportSkipped(_ skipped: [SkippedKey], lossy: [SkippedKey]) {
+        for k in skipped {
+            writeStderr("rdbcat: warning: key \(RDBError.printable(k.key)) (db \(k.db), \(k.type)) not written: \(k.reason)\n")
+        }
+        for k in lossy {
+            writeStderr("rdbcat: warning: key \(RDBError.printable(k.key)) (db \(k.db), \(k.type)) written without: \(k.reason)\n")
+        }
+    }
+
     @Flag(help: "Do not verify the CRC64 trailer.")
     var noVerifyChecksum = false
 
@@ -58,6 +67,45 @@ struct Cat: ParsableCommand {
         the report then names the byte range that was not read. Exit status 3 when anything was lost.
         """)
     var salvage = false
+
+    @Option(help: "Only keys of this database (repeatable).")
+    var db: [Int] = []
+
+    @Option(help: "Only keys matching this regular expression (searched in the key as UTF-8).")
+    var key: String?
+
+    @Option(help: "Drop keys matching this regular expression.")
+    var notKey: String?
+
+    @Option(help: "Only keys of this type: string, list, set, zset, hash, stream, module (repeatable).")
+    var type: [String] = []
+
+    @Option(help: "Only values of at least this many serialized bytes in the file.")
+    var minSize: Int?
+
+    @Option(help: "Only values of at most this many serialized bytes in the file.")
+    var maxSize: Int?
+
+    @Flag(help: "Drop keys already expired at --now.")
+    var noExpired = false
+
+    @Option(help: "Current time for --no-expired, in Unix ms (default: now).")
+    var now: Int64?
+
+    @Flag(help: "Drop expiries (keys and hash fields) on replay.")
+    var noTtl = false
+
+    @Option(help: "resp/restore: RDB version of the target server (9 = Redis 6.2, 10 = 7.0, 11 = 7.2/Valkey 8, 12 = 7.4+).")
+    var targetVersion: Int?
+
+    @Option(help: "resp/restore: at most this many elements per command.")
+    var batchElements: Int = 512
+
+    @Option(help: "resp/restore: at most this many bytes per command.")
+    var batchBytes: Int = 1 << 20
+
+    @Flag(help: "AOF: a torn last command is an error instead of being dropped with a warning.")
+    var strict = false
 
     @Option(help: "Largest single record a streamed input may buffer, in MiB.")
     var maxRecordMB: Int = 8192
@@ -75,13 +123,65 @@ struct Cat: ParsableCommand {
         let out = OutputBuffer(target: target)
         let showProgress = !noProgress && (progress || isatty(2) != 0)
 
+        var filter = KeyFilter(noExpired: noExpired, noTTL: noTtl)
+        if let now { filter.now = now }
+        if !db.isEmpty { filter.dbs = Set(db) }
+        if let key { filter.keyPattern = try KeyPattern(regex: key) }
+        if let notKey { filter.notKeyPattern = try KeyPattern(regex: notKey) }
+        if !type.isEmpty {
+            var kinds = Set<RDBKind>()
+            for t in type {
+                guard let k = RDBKind.allNames[t] else { throw ValidationError("unknown type '\(t)'") }
+                kinds.insert(k)
+            }
+            filter.types = kinds
+        }
+        filter.minSize = minSize
+        filter.maxSize = maxSize
+        filter.apply(to: &options)
+        var aofOptions = AOFOptions()
+        aofOptions.strict = strict
+        aofOptions.rdb = options
+        var respOptions = RESPWriterOptions()
+        respOptions.maxElementsPerCommand = batchElements
+        respOptions.maxBytesPerCommand = batchBytes
+        respOptions.targetVersion = targetVersion
+        respOptions.dropTTL = noTtl
+
         do {
             switch format {
             case .jsonl:
-                var sink = JSONLWriter(out: out, binary: binary, includeMetadata: metadata)
-                try decodeAll(&sink, out: out, options: options, showProgress: showProgress, log: log)
-            default:
-                throw ValidationError("format \(format.rawValue) is not available yet")
+                var sink = FilteringVisitor(inner: JSONLWriter(out: out, binary: binary, includeMetadata: metadata), filter: filter)
+                try decodeAll(&sink, out: out, options: options, aof: aofOptions, showProgress: showProgress, log: log)
+            case .resp:
+                var sink = FilteringVisitor(inner: RESPWriter(out: out, options: respOptions), filter: filter)
+                try decodeAll(&sink, out: out, options: options, aof: aofOptions, showProgress: showProgress, log: log)
+                reportSkipped(sink.inner.skippedKeys, lossy: sink.inner.lossyKeys)
+            case .restore:
+                var o = RestoreWriterOptions(targetVersion: targetVersion ?? 10, replace: true, dropTTL: noTtl)
+                o.maxElementsPerCommand = batchElements
+                o.maxBytesPerCommand = batchBytes
+                var sink = FilteringVisitor(inner: RestoreWriter(out: out, options: o), filter: filter)
+                try decodeAllRDB(&sink, out: out, options: options, showProgress: showProgress, log: log)
+                reportSkipped(sink.inner.skippedKeys, lossy: sink.inner.lossyKeys)
+            case .json:
+                var sink = FilteringVisitor(inner: JSONWriter(out: out, binary: binary), filter: filter)
+                do {
+                    try decodeAllRDB(&sink, out: out, options: options, showProgress: showProgress, log: log)
+                } catch {
+                    out.rollback()
+                    sink.inner.finish()
+                    throw error
+                }
+            case .keys:
+                var sink = FilteringVisitor(inner: KeysWriter(out: out), filter: filter)
+                try decodeAllRDB(&sink, out: out, options: options, showProgress: showProgress, log: log)
+            case .stats:
+                var sink = FilteringVisitor(inner: StatsCollector(out: out), filter: filter)
+                try decodeAllRDB(&sink, out: out, options: options, showProgress: showProgress, log: log)
+            case .memory:
+                var sink = FilteringVisitor(inner: MemoryReportWriter(out: out), filter: filter)
+                try decodeAllRDB(&sink, out: out, options: options, showProgress: showProgress, log: log)
             }
             try out.flush()
         } catch let e as RDBError {
@@ -95,22 +195,84 @@ struct Cat: ParsableCommand {
         if !log.isClean { throw ExitCode(3) }
     }
 
-    /// Decodes every input in order into one sink.
-    func decodeAll<V: RDBVisitor>(_ sink: inout V, out: OutputBuffer, options: RDBDecoderOptions, showProgress: Bool, log: SalvageLog) throws {
+    /// Decodes every input in order into one sink that takes RDB events only (AOF inputs are refused).
+    func decodeAllRDB<V: RDBVisitor>(_ sink: inout V, out: OutputBuffer, options: RDBDecoderOptions, showProgress: Bool, log: SalvageLog) throws {
         for path in files {
             let input = try InputBuffer.open(path: path, limit: options.maxRecordBytes)
+            guard try Cat.isRDB(input) else {
+                throw ValidationError("\(path): not an RDB file; format \(format.rawValue) reads RDB files (use jsonl or resp for AOF inputs)")
+            }
             let total = input.isStreaming ? nil : input.window.count
             let reporter = ProgressReporter(input: input, total: total, enabled: showProgress)
             var wrapped = SalvageVisitor(inner: ProgressVisitor(inner: sink, progress: reporter), log: log, file: path)
+            defer { sink = wrapped.inner.inner }
             do {
                 _ = try RDBReader.decode(input, into: &wrapped, options: options)
             } catch let e as RDBError where options.salvage {
-                // Nothing after this point of the file can be read: drop the partial key, record the range and go
-                // on with the next file.
                 out.rollback()
                 log.stopped.append((path, e.offset, total, e))
             }
-            sink = wrapped.inner.inner
         }
     }
+
+    /// Decodes every input in order into a sink that also takes AOF commands: RDB files, AOF files (with or
+    /// without an RDB preamble), manifests and appendonlydir folders, told apart by content.
+    func decodeAll<V: AOFVisitor>(
+        _ sink: inout V, out: OutputBuffer, options: RDBDecoderOptions, aof: AOFOptions, showProgress: Bool, log: SalvageLog
+    ) throws {
+        for path in files {
+            let isDir = Cat.isDirectory(path)
+            let input = isDir ? nil : try InputBuffer.open(path: path, limit: options.maxRecordBytes)
+            let total = input.flatMap { $0.isStreaming ? nil : $0.window.count }
+            if let input, !input.isStreaming, try Cat.isRDB(input) {
+                // An RDB file, or an AOF with an RDB preamble: the RDB path (progress, salvage), then any
+                // command tail through the AOF reader from where the RDB ended.
+                let reporter = ProgressReporter(input: input, total: total, enabled: showProgress)
+                var wrapped = SalvageVisitor(inner: ProgressVisitor(inner: sink, progress: reporter), log: log, file: path)
+                do {
+                    _ = try RDBReader.decode(input, into: &wrapped, options: options)
+                    sink = wrapped.inner.inner
+                } catch let e as RDBError where options.salvage {
+                    sink = wrapped.inner.inner
+                    out.rollback()
+                    log.stopped.append((path, e.offset, total, e))
+                    continue
+                }
+                if input.window.count > 0 {
+                    let summary = try AOFReader.decode(input, name: path, into: &sink, options: aof)
+                    for w in summary.warnings { writeStderr("rdbcat: warning: \(w)\n") }
+                }
+                continue
+            }
+            let summary: AOFSummary
+            if let input, input.isStreaming {
+                summary = try AOFReader.decode(input, name: path, into: &sink, options: aof)
+            } else {
+                summary = try AOFReader.decode(path: path, into: &sink, options: aof)
+            }
+            for w in summary.warnings { writeStderr("rdbcat: warning: \(w)\n") }
+        }
+    }
+
+    static func isDirectory(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    /// Whether the input starts with an RDB header (REDIS or VALKEY magic).
+    static func isRDB(_ input: InputBuffer) throws -> Bool {
+        try input.fill(atLeast: 9)
+        let w = input.window
+        return RDBHeader.parse(w) != nil
+    }
+}
+
+extension FilteringVisitor: AOFVisitor where Inner: AOFVisitor {
+    public mutating func beginAOFFile(name: String, kind: AOFFileKind) throws { try inner.beginAOFFile(name: name, kind: kind) }
+    public mutating func command(_ command: AOFCommand) throws {
+        if let dbs = filter.dbs, !dbs.contains(command.db) { return }
+        try inner.command(command)
+    }
+    public mutating func annotation(_ text: RDBString, offset: Int) throws { try inner.annotation(text, offset: offset) }
+    public mutating func endAOFFile(name: String, kind: AOFFileKind) throws { try inner.endAOFFile(name: name, kind: kind) }
 }

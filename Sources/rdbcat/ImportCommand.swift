@@ -103,6 +103,9 @@ struct ImportSettings: ParsableArguments {
     @Flag(help: "Never show progress.")
     var noProgress = false
 
+    @Flag(help: "Log connection details (handshakes, every reconnect attempt) on stderr.")
+    var verbose = false
+
     func options(dryRun: Bool, urlDatabase: Int?) throws -> ImportOptions {
         var o = ImportOptions()
         o.mode = restore ? .restore : .commands
@@ -219,6 +222,7 @@ struct ImportCommand: ParsableCommand {
     }
 
     func run() throws {
+        ImportLogging.bootstrap(verbose: settings.verbose)
         var endpoint: RedisEndpoint?
         if let to {
             var e: RedisEndpoint

@@ -38,6 +38,7 @@ struct MigrateCommand: ParsableCommand {
     @OptionGroup var settings: ImportSettings
 
     func run() throws {
+        ImportLogging.bootstrap(verbose: settings.verbose)
         let body: [UInt8]
         do {
             body = try readAll(task)

@@ -87,6 +87,12 @@ public enum RDBKind: UInt8, Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { staticName.description }
 
+    /// Every kind by its name (`string`, `list`, ...).
+    public static let allNames: [String: RDBKind] = [
+        "string": .string, "list": .list, "set": .set, "zset": .zset, "hash": .hash, "stream": .stream,
+        "module": .module, "array": .array,
+    ]
+
     /// The name as a static string (no allocation when written).
     public var staticName: StaticString {
         switch self {
