@@ -32,9 +32,9 @@ newer() {  # newer TARGET DIR...: whether any .swift under DIR is newer than TAR
     [ -n "$(find "$@" -name '*.swift' -newer "$t" -print -quit)" ]
 }
 
-lib() {  # lib NAME DEPS...
-    local name="$1"; shift
-    if newer "$out/lib$name.a" "$repo/Sources/$name"; then
+lib() {  # lib NAME [DEPENDENCY]: rebuilt when a source or the dependency's library is newer
+    local name="$1" dep="${2:-}"
+    if newer "$out/lib$name.a" "$repo/Sources/$name" || { [ -n "$dep" ] && [ "$out/lib$dep.a" -nt "$out/lib$name.a" ]; }; then
         echo "build: lib$name.a" >&2
         # shellcheck disable=SC2046
         "$swiftc" "${common[@]}" -emit-library -static -module-name "$name" \
@@ -44,7 +44,7 @@ lib() {  # lib NAME DEPS...
 }
 
 lib RDBKit
-lib RDBSinks
+lib RDBSinks RDBKit
 
 for t in "${targets[@]}"; do
     src="$here/Sources/$t"

@@ -68,7 +68,7 @@ for t in "${targets[@]}"; do
     log="$out/logs/$t.log"
     "$bin/fuzz-$t" "$corpus" "$(seed_dir "$t")" "${extra[@]}" \
         -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=2048 -max_len="$(max_len "$t")" \
-        -jobs=1 -workers=1 -print_final_stats=1 -artifact_prefix="$arts/" >"$log" 2>&1
+        -print_final_stats=1 -artifact_prefix="$arts/" >"$log" 2>&1
     rc=$?
     execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
     speed=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)

@@ -61,6 +61,8 @@ final class FileBench {
     var elements = 0
     var tasks: [Task] = []
     var notes: [String] = []
+    /// Scratch files made for this input (the RESP of `--import`), removed after its rounds.
+    var scratch: [String] = []
 
     init(path: String, dataDir: String) {
         self.path = path
@@ -213,6 +215,7 @@ struct Bench {
             say("\(fb.name): \(human(fb.bytes)), \(fb.records) \(fb.isAOF ? "commands + preamble keys" : "keys"); "
                   + "\(fb.tasks.count) tools/modes, up to \(o.runs) alternating rounds")
             runRounds(fb)
+            for f in fb.scratch { unlink(f) }
             printFileSummary(fb)
         }
         var report = Report(options: o, tools: tools, benches: benches, seconds: monotonicNow() - started)

@@ -90,6 +90,7 @@ extension Bench {
             fb.notes.append("--import: `rdbcat --format resp` failed: \(stderrTail())")
             return
         }
+        fb.scratch.append(respPath)
         let expected = fb.records
         let pipeline = "\(shellQuote(rdbcat)) \(shellQuote(fb.path)) --format resp | \(shellQuote(cli)) -p PORT --pipe"
         fb.tasks.append(Task(tool: "rdbcat + redis-cli", mode: "rdbcat --format resp, piped to redis-cli --pipe", group: .import, ours: true,

@@ -108,7 +108,7 @@ struct Cat: ParsableCommand {
     var strict = false
 
     @Option(help: "Largest single record a streamed input may buffer, in MiB.")
-    var maxRecordMB: Int = 8192
+    var maxRecordMB: Int = 1024
 
     func run() throws {
         var options = RDBDecoderOptions()
@@ -208,6 +208,9 @@ struct Cat: ParsableCommand {
             defer { sink = wrapped.inner.inner }
             do {
                 _ = try RDBReader.decode(input, into: &wrapped, options: options)
+                if try input.fillMore() || input.window.count > 0 {
+                    log.trailing.append((path, input.offset))
+                }
             } catch let e as RDBError where options.salvage {
                 out.rollback()
                 log.stopped.append((path, e.offset, total, e))

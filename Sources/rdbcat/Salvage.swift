@@ -12,12 +12,18 @@ final class SalvageLog {
     var lostKeys: [LostKey] = []
     var stopped: [(file: String, from: Int, to: Int?, error: RDBError)] = []
     var checksumMismatches: [String] = []
+    /// Files with bytes after the RDB's checksum that a format reading RDB only did not read.
+    var trailing: [(file: String, offset: Int)] = []
 
-    var isClean: Bool { lostKeys.isEmpty && stopped.isEmpty && checksumMismatches.isEmpty }
+    var isClean: Bool { lostKeys.isEmpty && stopped.isEmpty && checksumMismatches.isEmpty && trailing.isEmpty }
 
     /// The end-of-run report, on stderr.
     func report() {
         guard !isClean else { return }
+        for t in trailing {
+            writeStderr("rdbcat: \(t.file): bytes after the end of the RDB (from offset \(t.offset)) were not read; use --format jsonl or resp if they are AOF commands\n")
+        }
+        if lostKeys.isEmpty && stopped.isEmpty && checksumMismatches.isEmpty { return }
         writeStderr("rdbcat: salvage report: \(lostKeys.count) key(s) lost, \(stopped.count) file(s) cut short\n")
         for k in lostKeys {
             writeStderr("  lost key \(RDBError.printable(k.key)) (db \(k.db)) in \(k.file), bytes \(k.range.lowerBound)..<\(k.range.upperBound): \(k.error.code): \(k.error.message)\n")

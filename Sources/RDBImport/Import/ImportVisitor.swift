@@ -25,6 +25,8 @@ final class ImportContext {
     let temporaryPrefix: [UInt8]
     let nowMs = unixMilliseconds()
     @exclusivity(unchecked) var file = 0
+    /// Offset of the last key or command read in the current input (progress of mapped inputs).
+    @exclusivity(unchecked) var position = 0
     /// Why the import stopped on the decoding side (a database the target does not have, ...).
     @exclusivity(unchecked) var failure: String?
     /// Nothing more is sent: keys are only listed as not arrived.
@@ -128,6 +130,7 @@ struct ImportVisitor<W: ReplayWriter>: RDBForwardingVisitor, AOFVisitor {
 
     mutating func beginKey(_ key: RDBString, _ info: RDBKeyInfo) throws -> RDBKeyAction {
         ctx.stats.keysRead += 1
+        ctx.position = info.recordOffset
         guard !ctx.listing, let db = ctx.targetDatabase(info.db) else {
             key.withBytes { ctx.notSent($0, db: ctx.options.targetDatabase(info.db), offset: info.recordOffset, isKey: true) }
             return .skip
@@ -262,6 +265,7 @@ struct ImportVisitor<W: ReplayWriter>: RDBForwardingVisitor, AOFVisitor {
     mutating func command(_ command: AOFCommand) throws {
         if command.nameEquals("SELECT") { return }  // databases come with each command (mapped)
         ctx.stats.aofCommands += 1
+        ctx.position = command.offset
         guard !ctx.listing, let db = ctx.targetDatabase(command.db) else {
             if inBlock {
                 ctx.builder.abandon()
@@ -298,8 +302,22 @@ struct ImportVisitor<W: ReplayWriter>: RDBForwardingVisitor, AOFVisitor {
             }
             return
         }
-        let n = Self.describe(command)
-        n.withUnsafeBytes { b.end(kind: .aofCommand, name: $0, file: ctx.file, offset: command.offset) }
+        Self.endCommand(command, b, file: ctx.file)
+    }
+
+    /// Closes an AOF command's record, named by its first key (or its name), without copying the key.
+    static func endCommand(_ command: AOFCommand, _ b: BatchBuilder, file: Int) {
+        var done = false
+        _ = command.forEachKey { k in
+            if !done {
+                done = true
+                k.withBytes { b.end(kind: .aofCommand, name: $0, file: file, offset: command.offset) }
+            }
+        }
+        if !done {
+            let name = command.args.bytes(0)
+            b.end(kind: .aofCommand, name: name, file: file, offset: command.offset)
+        }
     }
 
     /// What a problem report names for an AOF command: its first key, or its name.

@@ -159,7 +159,7 @@ public final class Importer {
         let f = min(s.ctx.file, max(0, s.files.count - 1))
         onProgress(ImportProgress(
             file: s.files.isEmpty ? "" : s.files[f], fileIndex: f, fileCount: s.files.count,
-            inputOffset: s.input?.offset ?? 0, inputSize: s.inputSize,
+            inputOffset: final ? (s.input?.offset ?? s.ctx.position) : max(s.input?.offset ?? 0, s.ctx.position), inputSize: s.inputSize,
             keysRead: b.stats.reduce(0) { $0 + $1.keysRead }, keysSent: b.keysSent, keysAcknowledged: p.0,
             bytesSent: b.stats.reduce(0) { $0 + $1.bytesSent }, commandsInFlight: p.1, bytesInFlight: p.2,
             problems: s.ctx.problems.total, seconds: now - s.started, final: final))
@@ -173,6 +173,7 @@ public final class Importer {
             let index = ctx.problems.register(file: path)
             ctx.builder.stats.append(DecodeCounters())
             ctx.file = index
+            ctx.position = 0
             fileStarted.append(monotonicSeconds())
             if let failure, ctx.failure == nil { ctx.failure = failure }
             do {

@@ -1,8 +1,6 @@
+import Logging
 import NIOCore
 import NIOPosix
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// Limits and fault handling of the pipelined connection.
 public struct PipelineOptions: Sendable {
@@ -17,6 +15,9 @@ public struct PipelineOptions: Sendable {
     /// `CLIENT SETNAME` (nil: not set).
     public var clientName: String? = "rdbcat-import"
     public var connectTimeoutSeconds: Int64 = 10
+    /// Connection events: lost and re-established connections (notice/warning), handshakes (debug).
+    /// Messages never contain secrets.
+    public var logger = Logger(label: "rdbimport")
 
     public init() {}
 }
@@ -185,7 +186,7 @@ final class ImportPipeline: ReplyReceiver, @unchecked Sendable {
     }
 
     func sendHandshake(_ ch: Channel) {
-        trace("handshake gen \(generation)")
+        options.logger.debug("connected to \(endpoint.address); handshake")
         control.removeAll()
         var b = ch.allocator.buffer(capacity: 256)
         if let password = endpoint.password {
@@ -269,7 +270,6 @@ final class ImportPipeline: ReplyReceiver, @unchecked Sendable {
     }
 
     func handshakeDone() {
-        trace("handshake done gen \(generation), batches \(batches.count), first next \(batches.first?.next ?? -1)/\(batches.first?.records.count ?? -1) written \(batches.first?.written ?? false)")
         state = .ready
         disconnectedAt = nil
         attempts = 0
@@ -278,6 +278,8 @@ final class ImportPipeline: ReplyReceiver, @unchecked Sendable {
             p.succeed(server ?? ServerInfo())
         } else {
             reconnects += 1
+            let pending = batches.reduce(0) { $0 + $1.records.count - $1.next }
+            options.logger.notice("reconnected to \(endpoint.address): resending \(pending) records not fully acknowledged")
         }
         // AOF commands are not idempotent: one that was sent and not acknowledged may or may not have run.
         for b in batches where b.written {
@@ -353,7 +355,6 @@ final class ImportPipeline: ReplyReceiver, @unchecked Sendable {
             return
         }
         guard state == .ready, let b = batches.first, b.written, b.next < b.records.count else {
-            trace("unexpected reply \(reply) state \(state) batches \(batches.count)")
             stopNow("unexpected reply from the target: \(reply)")
             return
         }
@@ -367,7 +368,11 @@ final class ImportPipeline: ReplyReceiver, @unchecked Sendable {
             }
             if Self.fatalCodes.contains(code) {
                 if recordError == nil { recordError = e }
-                setFailure("the target refused writes: \(e)")
+                if ["MOVED", "ASK", "CLUSTERDOWN", "CROSSSLOT"].contains(code) {
+                    setFailure("the target is a Redis Cluster (\(e)): cluster targets are not supported yet; import into each primary with the keys of its slots")
+                } else {
+                    setFailure("the target refused writes: \(e)")
+                }
             } else if code == "BUSYKEY" && rec.kind == .key {
                 recordExists = true
             } else if recordError == nil {
@@ -469,7 +474,11 @@ final class ImportPipeline: ReplyReceiver, @unchecked Sendable {
     /// The connection is gone (or must go): reconnect after a pause and resend, unless the import has
     /// stopped or the target stays away longer than `reconnectTimeout`.
     func lostConnection(reason: String, delay: Double?) {
-        trace("lost gen \(generation) state \(state): \(reason); replyIndex \(replyIndex) batches \(batches.count)")
+        if disconnectedAt == nil && state == .ready {
+            options.logger.warning("connection to \(endpoint.address) lost (\(reason)); reconnecting")
+        } else {
+            options.logger.debug("connection attempt to \(endpoint.address): \(reason)")
+        }
         lastError = reason
         // Forget the old connection before closing it: closing may report its end synchronously.
         let old = channel
@@ -577,11 +586,3 @@ final class ImportPipeline: ReplyReceiver, @unchecked Sendable {
     }
 }
 
-let traceEnabled = getenv("RDBIMPORT_TRACE") != nil
-func trace(_ s: @autoclosure () -> String) {
-    if traceEnabled {
-        let line = "[trace] \(s())\n"
-        var l = line
-        l.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
-    }
-}
