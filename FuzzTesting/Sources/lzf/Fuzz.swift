@@ -1,5 +1,6 @@
 // LZF through the decoder's string path (RDBParser.readString on 0xC3 clen ulen data), strings read back
-// to back so the scratch buffers are reused, plus liblzf directly with a bounded output and a round trip.
+// to back so the scratch buffers are reused, plus the decompressor directly against liblzf's (same verdict, same bytes) and a round trip.
+import Glibc
 import RDBKit
 import RDBSinks
 
@@ -23,7 +24,13 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ count: Int) -> CInt {
         let input = UnsafeRawBufferPointer(start: data + 2, count: count - 2)
         let out = UnsafeMutableRawBufferPointer.allocate(byteCount: max(outSize, 1), alignment: 1)
         defer { out.deallocate() }
-        if LZF.decompress(input, into: UnsafeMutableRawBufferPointer(rebasing: out[0..<outSize])) {
+        let ref = UnsafeMutableRawBufferPointer.allocate(byteCount: max(outSize, 1), alignment: 1)
+        defer { ref.deallocate() }
+        let ok = LZF.decompress(input, into: UnsafeMutableRawBufferPointer(rebasing: out[0..<outSize]))
+        let okRef = LZF.referenceDecompress(input, into: UnsafeMutableRawBufferPointer(rebasing: ref[0..<outSize]))
+        precondition(ok == okRef, "LZF: ours says \(ok), liblzf says \(okRef)")
+        if ok {
+            precondition(memcmp(out.baseAddress!, ref.baseAddress!, outSize) == 0, "LZF: output differs from liblzf's")
             sink.touch(UnsafeRawBufferPointer(rebasing: out[0..<outSize]))
         }
     }

@@ -50,8 +50,52 @@ public struct ListpackReader {
     }
 
     /// The next element, or nil at the terminator.
-    @inlinable
+    ///
+    /// Inlined into each caller's loop for the two encodings small values mostly use (7-bit integers
+    /// and strings of up to 63 bytes, each with a 1-byte back-length); everything else, the terminator
+    /// and every error go through `nextSlow`, which checks the same bounds.
+    @inlinable @inline(__always)
     public mutating func next() throws(RDBError) -> RDBString? {
+        let avail = size &- 1 &- pos
+        if _fastPath(avail >= 2) {
+            let p = base + pos
+            let b0 = p.load(as: UInt8.self)
+            if b0 < 0x80 {
+                pos &+= 2
+                _index &+= 1
+                return RDBString(integer: Int64(b0))
+            }
+            if b0 < 0xC0 {
+                let n = Int(b0 & 0x3F)
+                if _fastPath(n &+ 2 <= avail) {
+                    pos &+= n &+ 2
+                    _index &+= 1
+                    return RDBString(bytes: UnsafeRawBufferPointer(start: p + 1, count: n))
+                }
+            } else if b0 < 0xE0 {
+                if avail >= 3 {
+                    let u = Int(b0 & 0x1F) << 8 | Int(p.load(fromByteOffset: 1, as: UInt8.self))
+                    pos &+= 3
+                    _index &+= 1
+                    return RDBString(integer: Int64(u >= 4096 ? u - 8192 : u))
+                }
+            } else if b0 &- 0xF1 < 4 && avail >= 10 {
+                // int16/24/32/64: 2, 3, 4 or 8 little-endian bytes, sign-extended; with 10 bytes left
+                // an 8-byte load after the encoding byte stays inside the blob.
+                let width = b0 == 0xF4 ? 8 : Int(b0 &- 0xEF)
+                let shift = UInt64(64 &- 8 &* width)
+                let raw = UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 1, as: UInt64.self))
+                pos &+= width &+ 2
+                _index &+= 1
+                return RDBString(integer: Int64(bitPattern: raw << shift) >> shift)
+            }
+        }
+        return try nextSlow()
+    }
+
+    /// `next` for every encoding, the terminator and the errors.
+    @usableFromInline @inline(never)
+    mutating func nextSlow() throws(RDBError) -> RDBString? {
         // The terminator is the last byte, so while pos < size - 1 at least one byte of element is present.
         let avail = size - 1 - pos
         if avail <= 0 {
