@@ -20,7 +20,9 @@ let package = Package(
         .systemLibrary(name: "CLZF", pkgConfig: "liblzf", providers: [.apt(["liblzf-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         // bytes -> typed events: input windows, wire primitives, compact encodings, RDB and AOF decoders.
-        .target(name: "RDBKit", dependencies: ["CLZF", "CZstd"]),
+        .target(name: "RDBKit", dependencies: ["CLZF", "CZstd", "CCRC64Fold"]),
+        // CRC-64 folding with carry-less multiplication (x86-64 PCLMULQDQ; other CPUs use the tables).
+        .target(name: "CCRC64Fold"),
         // typed events -> bytes: JSON, JSONL, RESP, RESTORE, reports.
         .target(name: "RDBSinks", dependencies: ["RDBKit"]),
         // talking to servers: live import (pipelined, TLS, AUTH), migration tasks.

@@ -21,7 +21,8 @@ targets=("$@")
 # C libraries: the package's module maps, the include/link flags from pkg-config.
 cflags="$(pkg-config --cflags liblzf libzstd 2>/dev/null || echo -I/usr/include/liblzf)"
 libs="$(pkg-config --libs liblzf libzstd 2>/dev/null || echo -llzf -lzstd)"
-cmods=(-Xcc "-fmodule-map-file=$repo/Sources/CLZF/module.modulemap" -Xcc "-fmodule-map-file=$repo/Sources/CZstd/module.modulemap")
+cmods=(-Xcc "-fmodule-map-file=$repo/Sources/CLZF/module.modulemap" -Xcc "-fmodule-map-file=$repo/Sources/CZstd/module.modulemap"
+       -Xcc "-fmodule-map-file=$repo/Sources/CCRC64Fold/include/module.modulemap" -Xcc "-I$repo/Sources/CCRC64Fold/include")
 # shellcheck disable=SC2206
 cinc=($cflags)
 common=(-sanitize=fuzzer,address -parse-as-library "$opt" -g -wmo -swift-version 6 -use-ld=lld -module-cache-path "$out/ModuleCache")
@@ -43,6 +44,14 @@ lib() {  # lib NAME [DEPENDENCY]: rebuilt when a source or the dependency's libr
     fi
 }
 
+# The package's own C code (CCRC64Fold), compiled with the same sanitizer.
+cobj="$out/crc64_fold.o"
+if [ ! -e "$cobj" ] || [ "$repo/Sources/CCRC64Fold/crc64_fold.c" -nt "$cobj" ]; then
+    echo "build: crc64_fold.o" >&2
+    "${CC:-clang}" -O2 -g -fsanitize=address,fuzzer-no-link -I"$repo/Sources/CCRC64Fold/include" \
+        -c "$repo/Sources/CCRC64Fold/crc64_fold.c" -o "$cobj"
+fi
+
 lib RDBKit
 lib RDBSinks RDBKit
 
@@ -50,11 +59,11 @@ for t in "${targets[@]}"; do
     src="$here/Sources/$t"
     [ -d "$src" ] || { echo "build: no target $t" >&2; exit 2; }
     bin="$out/fuzz-$t"
-    if [ "$out/libRDBKit.a" -nt "$bin" ] || [ "$out/libRDBSinks.a" -nt "$bin" ] || newer "$bin" "$src" "$here/Sources/Common"; then
+    if [ "$out/libRDBKit.a" -nt "$bin" ] || [ "$out/libRDBSinks.a" -nt "$bin" ] || [ "$cobj" -nt "$bin" ] || newer "$bin" "$src" "$here/Sources/Common"; then
         echo "build: fuzz-$t" >&2
         # shellcheck disable=SC2046,SC2086
         "$swiftc" "${common[@]}" -module-name "Fuzz_$t" -I "$out" "${cinc[@]}" "${cmods[@]}" \
             $(find "$src" "$here/Sources/Common" -name '*.swift' | sort) \
-            "$out/libRDBSinks.a" "$out/libRDBKit.a" $libs -o "$bin"
+            "$out/libRDBSinks.a" "$out/libRDBKit.a" "$cobj" $libs -o "$bin"
     fi
 done

@@ -1,0 +1,49 @@
+import Testing
+import RDBKit
+
+/// The folded CRC-64 (carry-less multiplication) against slicing-by-8 alone: every length around the
+/// 256-byte threshold and the 64/16-byte fold steps, every start alignment, and updates split anywhere.
+@Suite struct CRC64Tests {
+    static let data: [UInt8] = {
+        var rng = LZFTests.SplitMix(state: 64)
+        return (0..<70_000).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+    }()
+
+    static func tables(_ bytes: ArraySlice<UInt8>, from initial: UInt64 = 0) -> UInt64 {
+        var c = CRC64(initial)
+        bytes.withUnsafeBytes { c.updateWithTables($0) }
+        return c.value
+    }
+
+    static func folded(_ bytes: ArraySlice<UInt8>, from initial: UInt64 = 0) -> UInt64 {
+        var c = CRC64(initial)
+        bytes.withUnsafeBytes { c.update($0) }
+        return c.value
+    }
+
+    @Test func foldedEqualsTablesAtEveryLengthAndAlignment() {
+        var mismatches: [String] = []
+        for length in Array(0...600) + [1023, 1024, 1025, 4096 + 15, 65_536, 69_990] {
+            for start in [0, 1, 3, 7, 8] where start + length <= Self.data.count {
+                let slice = Self.data[start..<(start + length)]
+                for initial: UInt64 in [0, 0xE9C6_D914_C4B8_D9CA] where Self.folded(slice, from: initial) != Self.tables(slice, from: initial) {
+                    mismatches.append("length \(length) start \(start) initial \(initial)")
+                }
+            }
+        }
+        #expect(mismatches.isEmpty, "\(mismatches.prefix(5))")
+    }
+
+    @Test func splitUpdatesEqualOneUpdate() {
+        let whole = Self.tables(Self.data[...])
+        for split in [1, 63, 64, 255, 256, 257, 1000, 34_567, 69_999] {
+            var c = CRC64()
+            Self.data.withUnsafeBytes { all in
+                c.update(UnsafeRawBufferPointer(rebasing: all[0..<split]))
+                c.update(UnsafeRawBufferPointer(rebasing: all[split...]))
+            }
+            #expect(c.value == whole, "split at \(split)")
+        }
+        #expect(CRC64.checksum(Array(String(repeating: "123456789", count: 100).utf8)) == Self.tables(ArraySlice(String(repeating: "123456789", count: 100).utf8)))
+    }
+}
