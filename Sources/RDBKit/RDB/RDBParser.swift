@@ -260,7 +260,7 @@ public struct RDBParser {
             try skipValue(&m, type.encoding)
             info.valueSize = m.position - c.position
         }
-        if try isEmptyValue(c, type.encoding) {
+        if type.encoding != .string, try isEmptyValue(c, type.encoding) {
             try skipValue(&c, type.encoding)
             try v.droppedEmptyKey(key, info)
             currentKey = nil
@@ -308,8 +308,24 @@ public struct RDBParser {
     }
 
     /// Reads an RDB string: raw bytes (borrowed), an int-encoded integer, or LZF (decompressed into `slot`).
-    @inlinable
+    ///
+    /// Inlined for the common case, a string of up to 63 bytes (one length byte) that is all in the
+    /// window; every other form and every error go through `readStringSlow`.
+    @inlinable @inline(__always)
     public mutating func readString(_ c: inout ByteCursor, slot: Int) throws -> RDBString {
+        if _fastPath(c.position < c.end) {
+            let b0 = Int(c.base.load(fromByteOffset: c.position, as: UInt8.self))
+            if b0 < 0x40 && b0 < c.end &- c.position {
+                let p = c.base + (c.position &+ 1)
+                c.position &+= 1 &+ b0
+                return RDBString(bytes: UnsafeRawBufferPointer(start: p, count: b0))
+            }
+        }
+        return try readStringSlow(&c, slot: slot)
+    }
+
+    @usableFromInline @inline(never)
+    mutating func readStringSlow(_ c: inout ByteCursor, slot: Int) throws -> RDBString {
         let start = c.offset
         switch try c.readLengthOrEncoding() {
         case .length(let n):
