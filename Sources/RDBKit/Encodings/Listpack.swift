@@ -165,7 +165,7 @@ public struct ListpackReader {
     }
 
     /// The next element, which must exist.
-    @inlinable
+    @inlinable @inline(__always)
     public mutating func nextRequired(_ what: StaticString) throws(RDBError) -> RDBString {
         guard let v = try next() else { throw fail("ends where \(what) was expected") }
         return v

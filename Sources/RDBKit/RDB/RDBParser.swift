@@ -48,6 +48,9 @@ final class ScratchBuffers {
 
     deinit { for p in pointers { free(p) } }
 
+    /// Bytes allocated past what a buffer is asked for, so that LZF can copy in wide steps to the end.
+    @usableFromInline static let slack = 64
+
     /// A buffer of `count` bytes in `slot`, or nil when it cannot be allocated (malloc/free rather than
     /// allocate/deallocate, so that a hostile size under an address-space limit is an error, not a trap).
     @inlinable
@@ -60,7 +63,8 @@ final class ScratchBuffers {
     func grow(_ slot: Int, _ count: Int) -> Bool {
         free(pointers[slot])
         var cap = max(64, capacities[slot])
-        while cap < count { cap = cap > Int.max / 2 ? count : cap * 2 }
+        let want = count > Int.max - ScratchBuffers.slack ? count : count + ScratchBuffers.slack
+        while cap < want { cap = cap > Int.max / 2 ? want : cap * 2 }
         var p = malloc(cap)
         if p == nil && cap > count {
             cap = count
@@ -356,11 +360,12 @@ public struct RDBParser {
             throw RDBError(ulen > UInt64(options.maxStringBytes) ? .limitExceeded : .lzf, offset: start,
                            "LZF string declares \(ulen) bytes from \(clen) compressed bytes (limit \(options.maxStringBytes))")
         }
+        let readable = c.remaining
         let input = try c.readBytes(Int(clen), "LZF data")
         guard let out = scratch.buffer(slot, count: Int(ulen)) else {
             throw RDBError(.limitExceeded, offset: start, "cannot allocate \(ulen) bytes for an LZF string")
         }
-        guard LZF.decompress(input, into: out) else {
+        guard LZF.decompress(input, readable: readable, into: out, writable: scratch.capacities[slot]) else {
             throw RDBError(.lzf, offset: start, "LZF data (\(clen) bytes) does not decompress to its declared \(ulen) bytes")
         }
         return UnsafeRawBufferPointer(out)

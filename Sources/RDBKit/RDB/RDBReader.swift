@@ -42,12 +42,23 @@ public enum RDBReader {
         }
         let header = parser.header!
         if input.isStreaming {
-            // Streamed: make sure each record is whole in the window, decode it, checksum it, drop it.
+            // Streamed: step over the records that are whole in the window (growing it when not even one
+            // is), then decode that batch, checksum it in one piece and drop it.
             var skipper = SkipEverything()
             while true {
-                try ensureRecord(input, &parser, &skipper)
+                var batchEnd = Int.max
+                if input.isStreaming {
+                    batchEnd = wholeRecords(input, parser, &skipper)
+                    if batchEnd == 0 {
+                        try ensureRecord(input, &parser, &skipper)
+                        continue
+                    }
+                }
                 var c = input.cursor
-                let result = try parseOne(&parser, &c, &visitor, input)
+                var result = RDBRecordResult.record
+                repeat {
+                    result = try parseOne(&parser, &c, &visitor, input)
+                } while c.position < batchEnd && result != .endOfFile
                 crc.update(UnsafeRawBufferPointer(rebasing: input.window[0..<c.position]))
                 input.consume(c.position)
                 if case .endOfFile = result { break }
@@ -112,6 +123,25 @@ public enum RDBReader {
             if e.offset < 0 { e.offset = c.offset }  // raised by a sink-side default (e.g. a score parse)
             e.file = input.name
             throw e
+        }
+    }
+
+    /// How many window bytes the records that are entirely inside the window take (0 when the first one
+    /// is cut off or does not parse), stepped over without events by a copy of the parser, so that the
+    /// state the decode pass starts from (the current db, for one) is left as it is.
+    @inlinable
+    static func wholeRecords(_ input: InputBuffer, _ parser: RDBParser, _ skipper: inout SkipEverything) -> Int {
+        var probe = parser
+        var m = input.cursor
+        var end = 0
+        while true {
+            do {
+                let r = try probe.parseRecord(&m, &skipper)
+                end = m.position
+                if case .endOfFile = r { return end }
+            } catch {
+                return end  // cut off by the window's end, or bad: the decode pass reports it
+            }
         }
     }
 

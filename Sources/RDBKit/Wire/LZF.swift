@@ -20,13 +20,24 @@ public enum LZF {
     /// Returns false when the data is corrupt or does not fill `output` exactly.
     @inlinable
     public static func decompress(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) -> Bool {
+        decompress(input, readable: input.count, into: output, writable: output.count)
+    }
+
+    /// `decompress` for a caller that can offer slack: `readable` bytes from `input`'s start may be read
+    /// (at least `input.count`) and `writable` bytes from `output`'s start may be scribbled on (at least
+    /// `output.count`). Only `input` is decoded and only `output` is filled, exactly as without slack;
+    /// the slack lets short strings, which never get far from both ends, use the wide copies too.
+    @inlinable
+    public static func decompress(_ input: UnsafeRawBufferPointer, readable: Int,
+                                  into output: UnsafeMutableRawBufferPointer, writable: Int) -> Bool {
         guard let src = input.baseAddress, input.count > 0 else { return output.count == 0 }
         guard let dst = output.baseAddress, output.count > 0 else { return false }
-        return decompress(src, input.count, dst, output.count)
+        return decompress(src, input.count, max(readable, input.count), dst, output.count, max(writable, output.count))
     }
 
     @usableFromInline
-    static func decompress(_ src: UnsafeRawPointer, _ inCount: Int, _ dst: UnsafeMutableRawPointer, _ outCount: Int) -> Bool {
+    static func decompress(_ src: UnsafeRawPointer, _ inCount: Int, _ inReadable: Int,
+                           _ dst: UnsafeMutableRawPointer, _ outCount: Int, _ outWritable: Int) -> Bool {
         var ip = 0
         var op = 0
         // Far from both ends (a token reads at most 35 input bytes; a back reference writes at most
@@ -60,10 +71,10 @@ public enum LZF {
             if ctrl < 32 {
                 // A literal run of ctrl &+ 1 (at most 32) bytes.
                 let run = ctrl &+ 1
-                if _fastPath(ip &+ 32 <= inCount && op &+ 32 <= outCount) {
+                guard ip &+ run <= inCount, op &+ run <= outCount else { return false }
+                if _fastPath(ip &+ 32 <= inReadable && op &+ 32 <= outWritable) {
                     copy32(from: src + ip, to: dst + op)
                 } else {
-                    guard ip &+ run <= inCount, op &+ run <= outCount else { return false }
                     (dst + op).copyMemory(from: src + ip, byteCount: run)
                 }
                 ip &+= run
@@ -82,7 +93,7 @@ public enum LZF {
                 ip &+= 1
                 len &+= 2
                 guard distance <= op, op &+ len <= outCount else { return false }
-                if op &+ len &+ 16 <= outCount {
+                if op &+ len &+ 16 <= outWritable {
                     copyReference(dst, at: op, distance: distance, count: len)
                 } else {
                     let from = op &- distance
