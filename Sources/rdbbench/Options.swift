@@ -35,8 +35,9 @@ struct Options {
           --compare            also run the other tools found on this machine on the same files, alternating
                                runs: rdbcat --format jsonl|resp, redis-check-rdb, redis-check-aof, rdbtools
                                (rdb --command json|protocol), rdb-py, and the `cat FILE > /dev/null` floor
-          --import             also import each RDB into a fresh local server: `rdbcat --format resp |
-                               redis-cli --pipe` vs `redis-cli --pipe < (the same RESP, from a file)`
+          --import             also import each RDB into a fresh local server: `rdbcat import --replace` and
+                               `--restore` vs `rdbcat --format resp | redis-cli --pipe`, with `redis-cli
+                               --pipe < (the same RESP, from a file)` as the floor
           --runs N             runs per tool and file (default 5)
           --budget S           a tool stops after its runs on a file add up to S seconds (default 45; min 1 run)
           --timeout S          kill a run after S seconds (default 300)
