@@ -184,19 +184,58 @@ extension AOFReader {
     ///
     /// For a manifest, the BASE (RDB or RESP, by content) and then the INCR files are read in order from
     /// the manifest's folder; a torn tail is tolerated only in the last file.
+    @inlinable
     public static func decode<V: AOFVisitor>(
         path: String, into visitor: inout V, options: AOFOptions = .init()
     ) throws -> AOFSummary {
+        let (first, plan, manifest) = try plan(path: path, options: options)
+        var summary = AOFSummary()
+        summary.manifest = manifest
+        for (i, item) in plan.enumerated() {
+            let input = try i == 0 ? first : InputBuffer.open(path: item.path)
+            let file = try decodeFile(input, name: item.path, kind: item.kind, isLast: i == plan.count - 1,
+                                      into: &visitor, options: options, warnings: &summary.warnings)
+            summary.files.append(file)
+        }
+        return summary
+    }
+
+    /// The files `path` stands for, in load order, with the first one opened (standard input cannot be
+    /// opened twice): a single AOF, or the files of a manifest (each checked to exist first, so that a
+    /// missing INCR is reported before anything is delivered).
+    @usableFromInline
+    static func plan(path: String, options: AOFOptions) throws -> (InputBuffer, [(path: String, kind: AOFFileKind)], AOFManifest?) {
+        var manifestInput: InputBuffer
+        var manifestPath = path
+        var directory: String
         if path != "-", isDirectory(path) {
-            let manifestPath = try findManifest(inDirectory: path)
-            let input = try InputBuffer.open(path: manifestPath)
-            return try decodeManifest(input, path: manifestPath, directory: path, into: &visitor, options: options)
+            manifestPath = try findManifest(inDirectory: path)
+            manifestInput = try InputBuffer.open(path: manifestPath)
+            directory = path
+        } else {
+            let input = try InputBuffer.open(path: path)
+            guard try isManifest(input) else { return (input, [(path, .single)], nil) }
+            manifestInput = input
+            directory = directoryName(path)
         }
-        let input = try InputBuffer.open(path: path)
-        if try isManifest(input) {
-            return try decodeManifest(input, path: path, directory: directoryName(path), into: &visitor, options: options)
+        try readWhole(manifestInput, limit: manifestByteLimit(options), name: manifestPath)
+        let manifest = try AOFManifest.parse(manifestInput.window, name: manifestPath, options: options)
+        var items: [(path: String, kind: AOFFileKind)] = []
+        for e in manifest.loadOrder {
+            let p = directory == "." && !manifestPath.hasPrefix("./") ? e.name : directory + "/" + e.name
+            var st = stat()
+            if stat(p, &st) != 0 {
+                throw RDBError(.io, offset: 0,
+                               "\(e.name), listed on line \(e.line) of the manifest as \(e.type == .base ? "BASE" : "INCR") seq \(e.seq), cannot be read: \(String(cString: strerror(errno)))",
+                               file: manifestPath)
+            }
+            if (st.st_mode & S_IFMT) == S_IFDIR {
+                throw RDBError(.io, offset: 0, "\(e.name), listed on line \(e.line) of the manifest, is a folder", file: manifestPath)
+            }
+            items.append((p, e.type == .base ? .base : .incr))
         }
-        return try decode(input, name: path, kind: .single, isLast: true, into: &visitor, options: options)
+        guard let first = items.first else { return (manifestInput, [], manifest) }
+        return (try InputBuffer.open(path: first.path), items, manifest)
     }
 
     /// Reads and parses the manifest at `path` (a file, or a folder holding one `*.manifest`).
@@ -231,39 +270,6 @@ extension AOFReader {
         if input.window.count > limit {
             throw RDBError(.limitExceeded, offset: 0, "the manifest is larger than \(limit) bytes", file: name)
         }
-    }
-
-    static func decodeManifest<V: AOFVisitor>(
-        _ input: InputBuffer, path: String, directory: String, into visitor: inout V, options: AOFOptions
-    ) throws -> AOFSummary {
-        try readWhole(input, limit: manifestByteLimit(options), name: path)
-        let manifest = try AOFManifest.parse(input.window, name: path, options: options)
-        var summary = AOFSummary()
-        summary.manifest = manifest
-        let files = manifest.loadOrder
-        // Check every file first, so a missing INCR is reported before anything is delivered.
-        var paths: [String] = []
-        for e in files {
-            let p = directory == "." && !path.hasPrefix("./") ? e.name : directory + "/" + e.name
-            var st = stat()
-            if stat(p, &st) != 0 {
-                throw RDBError(.io, offset: 0,
-                               "\(e.name), listed on line \(e.line) of the manifest as \(e.type == .base ? "BASE" : "INCR") seq \(e.seq), cannot be read: \(String(cString: strerror(errno)))",
-                               file: path)
-            }
-            if (st.st_mode & S_IFMT) == S_IFDIR {
-                throw RDBError(.io, offset: 0, "\(e.name), listed on line \(e.line) of the manifest, is a folder", file: path)
-            }
-            paths.append(p)
-        }
-        for (i, e) in files.enumerated() {
-            let input = try InputBuffer.open(path: paths[i])
-            let file = try decodeFile(input, name: paths[i], kind: e.type == .base ? .base : .incr,
-                                      isLast: i == files.count - 1, into: &visitor, options: options,
-                                      warnings: &summary.warnings)
-            summary.files.append(file)
-        }
-        return summary
     }
 
     static func isDirectory(_ path: String) -> Bool {

@@ -90,6 +90,7 @@ public enum AOFReader {
     /// - Parameters:
     ///   - name: the name used in events, warnings and errors (default: the input's name, or "-").
     ///   - isLast: whether this is the last file of its set (only the last one may have a torn tail).
+    @inlinable
     public static func decode<V: AOFVisitor>(
         _ input: InputBuffer, name: String? = nil, kind: AOFFileKind = .single, isLast: Bool = true,
         into visitor: inout V, options: AOFOptions = .init()
@@ -102,6 +103,7 @@ public enum AOFReader {
     }
 
     /// Decodes an AOF held in memory.
+    @inlinable
     public static func decode<V: AOFVisitor>(
         bytes: [UInt8], name: String = "-", into visitor: inout V, options: AOFOptions = .init()
     ) throws -> AOFSummary {
@@ -111,6 +113,11 @@ public enum AOFReader {
     }
 
     /// Decodes one file: detects an RDB preamble, then reads the commands.
+    ///
+    /// Inlinable, with the entry points above, so that the RDB part (a preamble, an RDB BASE, or a whole
+    /// RDB file read as an AOF) is specialised for the caller's visitor like `RDBReader.decode`; the RESP
+    /// tokenizer is generic (one visitor call per command).
+    @inlinable
     static func decodeFile<V: AOFVisitor>(
         _ input: InputBuffer, name: String, kind: AOFFileKind, isLast: Bool,
         into visitor: inout V, options: AOFOptions, warnings: inout [String]
@@ -133,6 +140,7 @@ public enum AOFReader {
     }
 
     /// Whether the input (at its position) starts with `REDIS` or `VALKEY`.
+    @usableFromInline
     static func startsWithRDBMagic(_ input: InputBuffer) throws -> Bool {
         try input.fill(atLeast: 6)
         let w = input.window
@@ -189,6 +197,7 @@ struct AOFSpanBuffer {
 }
 
 /// The RESP / inline / annotation tokenizer of one file.
+@usableFromInline
 struct AOFTokenizer {
     let options: AOFOptions
     let file: String
@@ -205,6 +214,7 @@ struct AOFTokenizer {
     /// Bytes of an annotation or inline line already searched for its line ending.
     var pendingLine = 0
 
+    @usableFromInline
     init(options: AOFOptions, file: String) {
         self.options = options
         self.file = file
@@ -228,6 +238,7 @@ struct AOFTokenizer {
     /// delivered part ends; outside a MULTI block `scan` (the next item) equals it, inside one the block is
     /// kept from its MULTI (`done`) to `scan` until EXEC. The input is told what was consumed only before it
     /// is refilled, so a memory-mapped file is walked without touching the `InputBuffer` per command.
+    @usableFromInline
     mutating func run<V: AOFVisitor>(
         _ input: InputBuffer, isLast: Bool, into visitor: inout V,
         summary: inout AOFFileSummary, warnings: inout [String]
