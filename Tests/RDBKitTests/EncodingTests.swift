@@ -39,9 +39,20 @@ import RDBKit
     }
 
     @Test func decimalFormatting() {
-        for v: Int64 in [0, 1, -1, 9, 10, -10, 12345, Int64.max, Int64.min] {
+        var values: [Int64] = [0, 1, -1, 9, 10, -10, 12345, Int64.max, Int64.min, Int64.max - 1, Int64.min + 1]
+        var p: Int64 = 1
+        for _ in 0..<18 {  // every digit-count boundary: 10^k - 1, 10^k, 10^k + 1, both signs
+            p *= 10
+            values += [p - 1, p, p + 1, -(p - 1), -p, -(p + 1), p + p / 2]
+        }
+        for v in values {
             #expect(RDBString(integer: v).string == String(v))
             #expect(RDBString(integer: v).count == String(v).count)
+        }
+        for v: UInt64 in [0, 9, 10, 99, 100, 10_000, 99_999, UInt64.max, UInt64.max / 10, 1 << 63] {
+            var buf = [UInt8](repeating: 0, count: 24)
+            let n = buf.withUnsafeMutableBytes { DecimalFormatter.write(unsigned: v, into: $0.baseAddress!) }
+            #expect(String(decoding: buf[0..<n], as: UTF8.self) == String(v))
         }
         let canon: [(String, Int64?)] = [("0", 0), ("-0", nil), ("007", nil), ("+1", nil), ("-9223372036854775808", Int64.min),
                                          ("9223372036854775808", nil), ("12a", nil), ("", nil)]

@@ -183,6 +183,23 @@ func hexBytes(_ s: String) -> [UInt8] {
         #expect(w.skippedKeys.isEmpty)
     }
 
+    /// Listpack scores are text: plain decimals go out as written; integers, infinities, exponents and a
+    /// negative zero take the checked Double path; corrupt text is an error, not a command.
+    @Test func listpackScoresPassThroughWhenPlain() throws {
+        var b = RDBBuilder(version: 10)
+        let entries: [[UInt8]] = [
+            RDBBuilder.lpString("a"), RDBBuilder.lpString("1.50"), RDBBuilder.lpString("b"), RDBBuilder.lpInt(7),
+            RDBBuilder.lpString("c"), RDBBuilder.lpString("-0.25"), RDBBuilder.lpString("d"), RDBBuilder.lpString("inf"),
+            RDBBuilder.lpString("e"), RDBBuilder.lpString("1e3"), RDBBuilder.lpString("f"), RDBBuilder.lpString("-0"),
+        ]
+        b.key(type: 17, "z", value: RDBBuilder.string(RDBBuilder.listpack(entries)))
+        let (cmds, _) = try resp(b.finished())
+        #expect(cmds == ["SELECT 0", "ZADD z 1.50 a 7 b -0.25 c inf d 1000 e -0 f"])
+        var bad = RDBBuilder(version: 10)
+        bad.key(type: 17, "z", value: RDBBuilder.string(RDBBuilder.listpack([RDBBuilder.lpString("a"), RDBBuilder.lpString("1.2.3")])))
+        #expect(throws: RDBError.self) { try resp(bad.finished()) }
+    }
+
     @Test func emitSelectAndDropTTLOptions() throws {
         var b = RDBBuilder(version: 10)
         b.selectDB(2)

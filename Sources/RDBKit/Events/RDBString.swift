@@ -57,48 +57,55 @@ public struct RDBString {
 
 /// Integer ⇄ decimal text without Foundation.
 public enum DecimalFormatter {
+    /// "00" "01" … "99": two digits per table step.
+    @usableFromInline static let pairs: StaticString = "00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899"
+
     @inlinable
     public static func digitCount(_ v: Int64) -> Int {
-        var n = v < 0 ? 2 : 1
-        var m = v.magnitude
-        while m >= 10 {
-            m /= 10
-            n += 1
+        (v < 0 ? 1 : 0) &+ digitCount(unsigned: v.magnitude)
+    }
+
+    @inlinable
+    public static func digitCount(unsigned v: UInt64) -> Int {
+        var n = 1
+        var m = v
+        while m >= 10_000 {
+            m /= 10_000
+            n &+= 4
         }
-        return n
+        if m >= 100 { return m >= 1000 ? n &+ 3 : n &+ 2 }
+        return m >= 10 ? n &+ 1 : n
     }
 
     /// Writes the decimal form of `v` at `out` (at least 20 bytes) and returns its length.
     @inlinable
     public static func write(_ v: Int64, into out: UnsafeMutableRawPointer) -> Int {
-        var m = v.magnitude
-        let len = digitCount(v)
-        var i = len
-        repeat {
-            i -= 1
-            out.storeBytes(of: UInt8(truncatingIfNeeded: m % 10) &+ 0x30, toByteOffset: i, as: UInt8.self)
-            m /= 10
-        } while m != 0
-        if v < 0 { out.storeBytes(of: 0x2D, toByteOffset: 0, as: UInt8.self) }
-        return len
+        if v < 0 {
+            out.storeBytes(of: 0x2D, as: UInt8.self)
+            return 1 &+ write(unsigned: v.magnitude, into: out + 1)
+        }
+        return write(unsigned: UInt64(v), into: out)
     }
 
     /// Writes the decimal form of an unsigned value at `out` (at least 20 bytes) and returns its length.
     @inlinable
     public static func write(unsigned v: UInt64, into out: UnsafeMutableRawPointer) -> Int {
-        var len = 1
-        var t = v
-        while t >= 10 {
-            t /= 10
-            len += 1
-        }
+        let len = digitCount(unsigned: v)
+        let table = UnsafeRawPointer(pairs.utf8Start)
         var m = v
         var i = len
-        repeat {
-            i -= 1
-            out.storeBytes(of: UInt8(truncatingIfNeeded: m % 10) &+ 0x30, toByteOffset: i, as: UInt8.self)
-            m /= 10
-        } while m != 0
+        while m >= 100 {
+            let q = m / 100
+            let r = Int(truncatingIfNeeded: m &- q &* 100)
+            i &-= 2
+            out.storeBytes(of: table.loadUnaligned(fromByteOffset: r &* 2, as: UInt16.self), toByteOffset: i, as: UInt16.self)
+            m = q
+        }
+        if m >= 10 {
+            out.storeBytes(of: table.loadUnaligned(fromByteOffset: Int(m) &* 2, as: UInt16.self), toByteOffset: i &- 2, as: UInt16.self)
+        } else {
+            out.storeBytes(of: UInt8(truncatingIfNeeded: m) &+ 0x30, toByteOffset: i &- 1, as: UInt8.self)
+        }
         return len
     }
 

@@ -248,6 +248,45 @@ public struct RESPWriter: RDBVisitor {
         enc.argument(member)
     }
 
+    /// A score stored as text (ziplist/listpack zsets) goes out as that text when it is a plain finite
+    /// decimal (ZADD parses it with strtod as the loader did, so the stored double is the same): no
+    /// parse and no reformatting. Anything else (inf, a negative zero, hex, corrupt text) takes the
+    /// Double path, which checks it.
+    public mutating func zsetMember(_ member: RDBString, scoreText: RDBString) throws {
+        guard scoreText.isInteger || RESPWriter.isPlainDecimal(scoreText.bytes) else {
+            return try zsetMember(member, score: try RDBParser.score(scoreText))
+        }
+        element("ZADD", argsPerElement: 2, size: RESPWriter.bulkSize(member.count) + RESPWriter.bulkSize(scoreText.count))
+        enc.argument(scoreText)
+        enc.argument(member)
+    }
+
+    /// `-?[0-9]+(\.[0-9]+)?`, at most 40 bytes, and not a negative zero.
+    @inlinable
+    static func isPlainDecimal(_ b: UnsafeRawBufferPointer) -> Bool {
+        let n = b.count
+        guard n > 0, n <= 40 else { return false }
+        var i = 0
+        var nonZero = false
+        func digits(_ i: inout Int) -> Bool {
+            let s = i
+            while i < n, b[i] &- 0x30 < 10 {
+                if b[i] != 0x30 { nonZero = true }
+                i += 1
+            }
+            return i > s
+        }
+        let negative = b[0] == 0x2D
+        if negative { i = 1 }
+        guard digits(&i) else { return false }
+        if i < n, b[i] == 0x2E {
+            i += 1
+            guard digits(&i) else { return false }
+        }
+        // An exponent could overflow or underflow (ZADD refuses what strtod flags ERANGE): Double path.
+        return i == n && (nonZero || !negative)
+    }
+
     public mutating func hashField(_ field: RDBString, value: RDBString, expireAtMs: Int64?) throws {
         element("HSET", argsPerElement: 2, size: RESPWriter.bulkSize(field.count) + RESPWriter.bulkSize(value.count))
         enc.argument(field)
