@@ -179,15 +179,7 @@ public struct RESPEncoder {
 
     /// Number of decimal digits of `v`.
     @inlinable
-    public static func digits(_ v: UInt64) -> Int {
-        var n = 1
-        var m = v
-        while m >= 10 {
-            m /= 10
-            n += 1
-        }
-        return n
-    }
+    public static func digits(_ v: UInt64) -> Int { DecimalFormatter.digitCount(unsigned: v) }
 
     /// Writes the text of a score at `p` (at least 40 bytes) and returns its length. Integral values
     /// below 2^63 in magnitude are written as integers (`-0` keeps the sign of negative zero), others in
