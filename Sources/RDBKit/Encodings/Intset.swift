@@ -29,21 +29,25 @@ public struct IntsetReader {
         self.blobOffset = blobOffset
     }
 
-    @inlinable
+    /// The next member, or nil after the last; members must be strictly increasing (as the server keeps them).
+    @inlinable @inline(__always)
     public mutating func next() throws(RDBError) -> Int64? {
-        guard index < count else { return nil }
+        guard _index < count else { return nil }
         let v: Int64
         switch width {
-        case 2: v = Int64(Int16(littleEndian: base.loadUnaligned(fromByteOffset: index &* 2, as: Int16.self)))
-        case 4: v = Int64(Int32(littleEndian: base.loadUnaligned(fromByteOffset: index &* 4, as: Int32.self)))
-        default: v = Int64(littleEndian: base.loadUnaligned(fromByteOffset: index &* 8, as: Int64.self))
+        case 2: v = Int64(Int16(littleEndian: base.loadUnaligned(fromByteOffset: _index &* 2, as: Int16.self)))
+        case 4: v = Int64(Int32(littleEndian: base.loadUnaligned(fromByteOffset: _index &* 4, as: Int32.self)))
+        default: v = Int64(littleEndian: base.loadUnaligned(fromByteOffset: _index &* 8, as: Int64.self))
         }
-        if _slowPath(index > 0 && v <= previous) {
-            throw RDBError.corrupt(at: blobOffset, "intset", "element \(index) (\(v)) is not above the previous (\(previous))")
-        }
+        if _slowPath(_index > 0 && v <= previous) { throw notIncreasing(v) }
         previous = v
-        _index += 1
+        _index &+= 1
         return v
+    }
+
+    @usableFromInline @inline(never)
+    func notIncreasing(_ v: Int64) -> RDBError {
+        RDBError.corrupt(at: blobOffset, "intset", "element \(_index) (\(v)) is not above the previous (\(previous))")
     }
 }
 

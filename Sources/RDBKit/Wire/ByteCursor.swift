@@ -121,8 +121,28 @@ public struct ByteCursor {
     }
 
     /// Reads an RDB length field; a special-encoding byte here is an error.
-    @inlinable
+    ///
+    /// Inlined for 6- and 14-bit lengths (nearly every count and size in a file); the 32/64-bit forms,
+    /// encodings and errors go through `readLengthSlow`.
+    @inlinable @inline(__always)
     public mutating func readLength(_ what: StaticString = "a length") throws(RDBError) -> UInt64 {
+        if _fastPath(position < end) {
+            let b0 = base.load(fromByteOffset: position, as: UInt8.self)
+            if b0 < 0x40 {
+                position &+= 1
+                return UInt64(b0)
+            }
+            if b0 < 0x80 && end &- position >= 2 {
+                let b1 = base.load(fromByteOffset: position &+ 1, as: UInt8.self)
+                position &+= 2
+                return UInt64(b0 & 0x3F) << 8 | UInt64(b1)
+            }
+        }
+        return try readLengthSlow(what)
+    }
+
+    @usableFromInline @inline(never)
+    mutating func readLengthSlow(_ what: StaticString) throws(RDBError) -> UInt64 {
         let start = offset
         switch try readLengthOrEncoding() {
         case .length(let v): return v
