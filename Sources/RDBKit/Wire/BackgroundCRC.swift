@@ -9,6 +9,11 @@ import Synchronization
 /// follow, so the worker records the running CRC at every `chunk` boundary; `finish(at:)` stops the worker,
 /// takes the last checkpoint at or below the end and checksums the remaining bytes (less than one chunk).
 /// This takes the checksum off the decoder's critical path on a machine with a second core.
+///
+/// When the region is a memory-mapped file's window, the worker reports its progress to the mapping every
+/// `InputBuffer.releaseStep` bytes, so that the pages both it and the decoder are done with are released, and
+/// it stays at most `MappedRegion.maxLead` bytes ahead of the decoder (it is faster): the pages it reads
+/// ahead stay resident until the decoder has passed them too.
 public final class BackgroundCRC: @unchecked Sendable {
     /// Regions smaller than this are checksummed inline (thread start-up is not worth it).
     public static let minimumSize = 8 << 20
@@ -21,15 +26,25 @@ public final class BackgroundCRC: @unchecked Sendable {
     let checkpoints: UnsafeMutablePointer<UInt64>
     let done = Atomic<Int>(0)
     let stop = Atomic<Bool>(false)
+    /// Set when the decoder has finished: the worker no longer waits for it.
+    let unthrottled = Atomic<Bool>(false)
     var thread = pthread_t()
     var started = false
+    /// The mapping `region` lies in (nil: not a mapped file), and the absolute offset of `region`'s first byte.
+    let mapping: MappedRegion?
+    let regionOffset: Int
 
-    public init?(_ region: UnsafeRawBufferPointer, initial: UInt64) {
+    /// Starts checksumming `region`, which is the window of `input` when it is given (its pages are then
+    /// released as the worker and the decoder move on).
+    public init?(_ region: UnsafeRawBufferPointer, initial: UInt64, input: InputBuffer? = nil) {
         guard let b = region.baseAddress else { return nil }
         base = b
         count = region.count
         self.initial = initial
+        mapping = input?.mapping
+        regionOffset = input?.offset ?? 0
         checkpoints = .allocate(capacity: max(1, region.count / BackgroundCRC.chunk))
+        mapping?.advance(.checksum, to: regionOffset)
         let unmanaged = Unmanaged.passRetained(self)
         let rc = pthread_create(&thread, nil, { arg in
             let me = Unmanaged<BackgroundCRC>.fromOpaque(arg!).takeRetainedValue()
@@ -39,6 +54,7 @@ public final class BackgroundCRC: @unchecked Sendable {
         if rc != 0 {
             unmanaged.release()
             checkpoints.deallocate()
+            mapping?.advance(.checksum, to: .max)
             return nil
         }
         started = true
@@ -50,11 +66,21 @@ public final class BackgroundCRC: @unchecked Sendable {
         var crc = CRC64(initial)
         var i = 0
         let n = count / BackgroundCRC.chunk
+        let releaseEvery = InputBuffer.releaseStep / BackgroundCRC.chunk
         while i < n && !stop.load(ordering: .relaxed) {
+            if let mapping {
+                let upTo = regionOffset + (i + 1) * BackgroundCRC.chunk
+                while upTo > mapping.decoderMark.load(ordering: .relaxed) &+ MappedRegion.maxLead
+                    && !unthrottled.load(ordering: .relaxed) && !stop.load(ordering: .relaxed)
+                {
+                    usleep(500)
+                }
+            }
             crc.update(UnsafeRawBufferPointer(start: base + i * BackgroundCRC.chunk, count: BackgroundCRC.chunk))
             checkpoints[i] = crc.value
             i += 1
             done.store(i, ordering: .releasing)
+            if i % releaseEvery == 0 { mapping?.advance(.checksum, to: regionOffset + i * BackgroundCRC.chunk) }
         }
     }
 
@@ -69,12 +95,14 @@ public final class BackgroundCRC: @unchecked Sendable {
     public func cancel() {
         stop.store(true, ordering: .relaxed)
         join()
+        mapping?.advance(.checksum, to: .max)
     }
 
     /// The CRC of the region's bytes [0, end), continuing from `initial`.
     public func finish(at end: Int) -> UInt64 {
         let wanted = end / BackgroundCRC.chunk
         // Let the worker run up to the chunk we need, then stop it.
+        unthrottled.store(true, ordering: .relaxed)
         while done.load(ordering: .acquiring) < wanted { sched_yield() }
         stop.store(true, ordering: .relaxed)
         join()
@@ -82,6 +110,8 @@ public final class BackgroundCRC: @unchecked Sendable {
         var crc = CRC64(k > 0 ? checkpoints[k - 1] : initial)
         let from = k * BackgroundCRC.chunk
         crc.update(UnsafeRawBufferPointer(start: base + from, count: end - from))
+        // Done reading: from now on only the decoder holds back the mapping's release.
+        mapping?.advance(.checksum, to: .max)
         return crc.value
     }
 }
