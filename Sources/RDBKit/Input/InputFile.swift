@@ -14,9 +14,10 @@ import Synchronization
 /// unmaps them from this process (they stay in the page cache): a page touched again is read back from the
 /// file. A release point that is too early therefore costs time, never correctness.
 ///
-/// The two readers stay within `maxLead` bytes of each other: the checksum, which is faster, waits for the
-/// decoder (see `BackgroundCRC`), and when the checksum falls behind (a busy machine, a debug build) the
-/// decoder's pages further back than `maxLead` are released anyway; the checksum reads them back.
+/// The checksum is usually faster than the decoder and does not wait for it: the pages it reads more than
+/// `maxLead` bytes ahead of the decoder's mark are dropped again, and the decoder reads them back when it gets
+/// there. When it falls behind (a busy machine, a debug build), the decoder's pages further back than
+/// `maxLead` are released anyway, and the checksum gives back again the pages it reads back.
 final class MappedRegion: @unchecked Sendable {
     /// Who reads the mapping.
     enum Reader { case decoder, checksum }
@@ -30,7 +31,8 @@ final class MappedRegion: @unchecked Sendable {
     /// Offset (page-aligned) below which pages have been released.
     let released = Mutex<Int>(0)
     static let pageSize = max(4096, Int(sysconf(Int32(_SC_PAGESIZE))))
-    /// How far apart the decoder and the checksum may be before the one ahead stops waiting for the other.
+    /// How far apart the decoder and the checksum may be before pages are released without waiting for the
+    /// one behind.
     static let maxLead = 2 * InputBuffer.releaseStep
 
     init(base: UnsafeMutableRawPointer?, count: Int) {
@@ -39,8 +41,8 @@ final class MappedRegion: @unchecked Sendable {
     }
     deinit { if let base, count > 0 { munmap(base, count) } }
 
-    /// Records that `reader` will not read before `offset` again, and releases the whole pages that no reader
-    /// needs any more. Called every few MiB of progress, from the decoder's thread or the checksum's.
+    /// Records that `reader` will not read before `offset` again, and releases the whole pages that are not
+    /// worth keeping any more. Called every few MiB of progress, from the decoder's thread or the checksum's.
     func advance(_ reader: Reader, to offset: Int) {
         let previous: Int
         switch reader {
@@ -52,15 +54,20 @@ final class MappedRegion: @unchecked Sendable {
         let mask = ~(MappedRegion.pageSize - 1)
         released.withLock { done in
             guard let base else { return }
-            // A reader behind the release point reads its pages back: give back again those it has now passed.
-            let from = previous & mask
-            let again = min(offset, done) & mask
-            if from < again { madvise(base + from, again - from, MADV_DONTNEED) }
             let aligned = upTo & mask
             if aligned > done {
                 madvise(base + done, aligned - done, MADV_DONTNEED)
                 done = aligned
             }
+            // What the checksum read since its last report, below the release point or far ahead of the decoder.
+            guard reader == .checksum, previous != .max else { return }
+            let from = previous & mask
+            let behind = min(offset, done) & mask
+            if from < behind { madvise(base + from, behind - from, MADV_DONTNEED) }
+            guard offset != .max else { return }
+            let ahead = (max(previous, decoder &+ MappedRegion.maxLead, done) + MappedRegion.pageSize - 1) & mask
+            let end = min(offset, count) & mask
+            if ahead < end { madvise(base + ahead, end - ahead, MADV_DONTNEED) }
         }
     }
 }

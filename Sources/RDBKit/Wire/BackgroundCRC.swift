@@ -11,9 +11,8 @@ import Synchronization
 /// This takes the checksum off the decoder's critical path on a machine with a second core.
 ///
 /// When the region is a memory-mapped file's window, the worker reports its progress to the mapping every
-/// `InputBuffer.releaseStep` bytes, so that the pages both it and the decoder are done with are released, and
-/// it stays at most `MappedRegion.maxLead` bytes ahead of the decoder (it is faster): the pages it reads
-/// ahead stay resident until the decoder has passed them too.
+/// `InputBuffer.releaseStep` bytes, so that the pages both it and the decoder are done with are released
+/// (see `MappedRegion` for when one of them is far ahead).
 public final class BackgroundCRC: @unchecked Sendable {
     /// Regions smaller than this are checksummed inline (thread start-up is not worth it).
     public static let minimumSize = 8 << 20
@@ -26,8 +25,6 @@ public final class BackgroundCRC: @unchecked Sendable {
     let checkpoints: UnsafeMutablePointer<UInt64>
     let done = Atomic<Int>(0)
     let stop = Atomic<Bool>(false)
-    /// Set when the decoder has finished: the worker no longer waits for it.
-    let unthrottled = Atomic<Bool>(false)
     var thread = pthread_t()
     var started = false
     /// The mapping `region` lies in (nil: not a mapped file), and the absolute offset of `region`'s first byte.
@@ -68,14 +65,6 @@ public final class BackgroundCRC: @unchecked Sendable {
         let n = count / BackgroundCRC.chunk
         let releaseEvery = InputBuffer.releaseStep / BackgroundCRC.chunk
         while i < n && !stop.load(ordering: .relaxed) {
-            if let mapping {
-                let upTo = regionOffset + (i + 1) * BackgroundCRC.chunk
-                while upTo > mapping.decoderMark.load(ordering: .relaxed) &+ MappedRegion.maxLead
-                    && !unthrottled.load(ordering: .relaxed) && !stop.load(ordering: .relaxed)
-                {
-                    usleep(500)
-                }
-            }
             crc.update(UnsafeRawBufferPointer(start: base + i * BackgroundCRC.chunk, count: BackgroundCRC.chunk))
             checkpoints[i] = crc.value
             i += 1
@@ -102,7 +91,6 @@ public final class BackgroundCRC: @unchecked Sendable {
     public func finish(at end: Int) -> UInt64 {
         let wanted = end / BackgroundCRC.chunk
         // Let the worker run up to the chunk we need, then stop it.
-        unthrottled.store(true, ordering: .relaxed)
         while done.load(ordering: .acquiring) < wanted { sched_yield() }
         stop.store(true, ordering: .relaxed)
         join()
