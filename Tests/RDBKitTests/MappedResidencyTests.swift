@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import RDBKit
+@testable import RDBKit
 
 /// A memory-mapped input gives back the pages the decoder (and the background checksum) are done with, so
 /// the mapping's resident size stays bounded however large the file is.
@@ -153,6 +153,46 @@ import RDBKit
         #expect(sampler.peak <= MappedResidencyTests.bound + InputBuffer.releaseStep, "peak resident \(sampler.peak >> 20) MiB")
         // Once the checksum is in, everything before the last record's release point is given back.
         #expect(sampler.atEnd >= 0 && sampler.atEnd <= MappedResidencyTests.bound, "resident at the end: \(sampler.atEnd >> 20) MiB")
+    }
+
+    /// The release policy between the two readers, step by step: a checksum far ahead of the decoder, then one
+    /// far behind it.
+    @Test func checksumAheadAndBehindAreReleased() throws {
+        let mib = MappedResidencyTests.mib
+        let path = try MappedResidencyTests.temporaryFile([UInt8](repeating: 1, count: 64 * mib), suffix: ".bin")
+        defer { unlink(path) }
+        for behind in [false, true] {
+            let input = try InputBuffer.open(path: path)
+            let mapping = try #require(input.mapping)
+            let base = try #require(input.window.baseAddress)
+            var sum = 0
+            func touch(_ from: Int, _ to: Int) {
+                for i in stride(from: from * mib, to: to * mib, by: 4096) { sum &+= Int(base.load(fromByteOffset: i, as: UInt8.self)) }
+            }
+            func resident() -> Int { (MappedResidencyTests.residentBytes(of: base) ?? -1) / mib }
+            mapping.advance(.checksum, to: 0)
+            if !behind {
+                // The checksum reads 48 MiB while the decoder is at 8: it keeps 16 MiB ahead of the decoder.
+                touch(0, 48)
+                mapping.advance(.decoder, to: 8 * mib)
+                mapping.advance(.checksum, to: 48 * mib)
+                #expect(resident() == 16, "checksum ahead: [8, 24) MiB stay")
+                touch(8, 64)
+                mapping.advance(.decoder, to: 64 * mib)
+                #expect(resident() == 16, "decoder at the end: [48, 64) MiB stay until the checksum is done")
+            } else {
+                // The decoder reads 48 MiB while the checksum is at 0: it keeps 16 MiB behind the decoder.
+                touch(0, 48)
+                mapping.advance(.decoder, to: 48 * mib)
+                #expect(resident() == 16, "checksum behind: [32, 48) MiB stay")
+                touch(0, 8)
+                mapping.advance(.checksum, to: 8 * mib)
+                #expect(resident() == 16, "the pages the checksum read back are given back again")
+            }
+            mapping.advance(.checksum, to: .max)
+            #expect(resident() == 0, "checksum done")
+            #expect(sum > 0)
+        }
     }
 
     @Test func mappedAOFStaysBoundedAndKeepsMultiBlocks() throws {
