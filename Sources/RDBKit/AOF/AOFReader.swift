@@ -237,7 +237,9 @@ struct AOFTokenizer {
     /// Positions are relative to the current window `w` (absolute offset `base`). `done` is where the
     /// delivered part ends; outside a MULTI block `scan` (the next item) equals it, inside one the block is
     /// kept from its MULTI (`done`) to `scan` until EXEC. The input is told what was consumed only before it
-    /// is refilled, so a memory-mapped file is walked without touching the `InputBuffer` per command.
+    /// is refilled, so a memory-mapped file is walked without touching the `InputBuffer` per command, except to
+    /// tell it (one compare per item) that the bytes before `done` may be released: never past the start of an
+    /// open MULTI block, whose commands are delivered from the window on EXEC.
     @usableFromInline
     mutating func run<V: AOFVisitor>(
         _ input: InputBuffer, isLast: Bool, into visitor: inout V,
@@ -256,6 +258,7 @@ struct AOFTokenizer {
             summary.annotations += annotations
         }
         while true {
+            input.release(before: base &+ done)
             if scan == w.count || w.baseAddress == nil {
                 if input.isStreaming {
                     input.consume(done)

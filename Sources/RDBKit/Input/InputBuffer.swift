@@ -70,6 +70,14 @@ public final class InputBuffer {
     public var name: String?
     /// Keeps the mapped data alive for fixed regions.
     @usableFromInline var keepAlive: AnyObject?
+    /// The file mapping whose pages are given back as the decoder moves on (nil: not a mapped file).
+    let mapping: MappedRegion?
+    /// Absolute offset from which `release(before:)` has pages to give back; `Int.max` when the input is not
+    /// a mapped file (arrays, streams), so the check never passes.
+    @exclusivity(unchecked) @usableFromInline var releaseMark = Int.max
+    /// Bytes of progress between two releases of a mapped file's pages: what a mapped decode keeps resident
+    /// beyond the record being decoded.
+    public static let releaseStep = 8 << 20
 
     /// A fixed region that must outlive the buffer (or be kept alive by `keepAlive`).
     public init(region: UnsafeRawBufferPointer, keepAlive: AnyObject? = nil, name: String? = nil) {
@@ -81,6 +89,21 @@ public final class InputBuffer {
         limit = region.count
         self.keepAlive = keepAlive
         self.name = name
+        mapping = nil
+    }
+
+    /// A memory-mapped file whose pages are released as they are consumed (see `release(before:)`).
+    init(mapping: MappedRegion, name: String?) {
+        storage = mapping.base
+        capacity = mapping.count
+        end = mapping.count
+        isAtEOF = true
+        owned = false
+        limit = mapping.count
+        keepAlive = mapping
+        self.name = name
+        self.mapping = mapping
+        releaseMark = InputBuffer.releaseStep
     }
 
     /// A stream, read in chunks of at least `chunkSize`.
@@ -95,6 +118,7 @@ public final class InputBuffer {
         owned = true
         self.limit = limit
         self.name = name
+        mapping = nil
     }
 
     deinit { if owned { free(storage) } }
@@ -120,6 +144,21 @@ public final class InputBuffer {
     public func consume(_ count: Int) {
         precondition(count <= end - start)
         start += count
+    }
+
+    /// Tells the input that no byte before the absolute `offset` will be read again (no view into them is
+    /// still in use). A memory-mapped file gives back the pages below it every `releaseStep` bytes, so its
+    /// resident memory stays flat; for other inputs this does nothing. The decoders call it at record
+    /// boundaries: one compare per record.
+    @inlinable
+    public func release(before offset: Int) {
+        if _slowPath(offset >= releaseMark) { releasePages(before: offset) }
+    }
+
+    @usableFromInline
+    func releasePages(before offset: Int) {
+        mapping?.advance(.decoder, to: offset)
+        releaseMark = offset &+ InputBuffer.releaseStep
     }
 
     /// Loads more bytes until the window holds at least `count` bytes or the source ends.

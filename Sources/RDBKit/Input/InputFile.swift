@@ -3,16 +3,73 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Synchronization
 
-/// Keeps a read-only memory map alive and unmaps it at the end.
-final class MappedRegion {
+/// Keeps a read-only memory map alive, unmaps it at the end, and gives back the pages its readers are done with.
+///
+/// Every page of a file mapping that is touched stays in the process's resident set until it is unmapped, so
+/// decoding a mapped file would cost its whole size in RSS. The readers of the mapping (the decoder, and the
+/// background checksum of an RDB) report how far they will never look back (`advance(_:to:)`); the pages below
+/// every reader's mark are dropped with `MADV_DONTNEED`. The mapping is private and read-only, so this only
+/// unmaps them from this process (they stay in the page cache): a page touched again is read back from the
+/// file. A release point that is too early therefore costs time, never correctness.
+///
+/// The checksum is usually faster than the decoder and does not wait for it: the pages it reads more than
+/// `maxLead` bytes ahead of the decoder's mark are dropped again, and the decoder reads them back when it gets
+/// there. When it falls behind (a busy machine, a debug build), the decoder's pages further back than
+/// `maxLead` are released anyway, and the checksum gives back again the pages it reads back.
+final class MappedRegion: @unchecked Sendable {
+    /// Who reads the mapping.
+    enum Reader { case decoder, checksum }
+
     let base: UnsafeMutableRawPointer?
     let count: Int
+    /// Offset before which the decoder will not read again.
+    let decoderMark = Atomic<Int>(0)
+    /// Offset the background checksum has passed; `Int.max` while none runs.
+    let checksumMark = Atomic<Int>(.max)
+    /// Offset (page-aligned) below which pages have been released.
+    let released = Mutex<Int>(0)
+    static let pageSize = max(4096, Int(sysconf(Int32(_SC_PAGESIZE))))
+    /// How far apart the decoder and the checksum may be before pages are released without waiting for the
+    /// one behind.
+    static let maxLead = 2 * InputBuffer.releaseStep
+
     init(base: UnsafeMutableRawPointer?, count: Int) {
         self.base = base
         self.count = count
     }
     deinit { if let base, count > 0 { munmap(base, count) } }
+
+    /// Records that `reader` will not read before `offset` again, and releases the whole pages that are not
+    /// worth keeping any more. Called every few MiB of progress, from the decoder's thread or the checksum's.
+    func advance(_ reader: Reader, to offset: Int) {
+        let previous: Int
+        switch reader {
+        case .decoder: previous = decoderMark.exchange(offset, ordering: .acquiringAndReleasing)
+        case .checksum: previous = checksumMark.exchange(offset, ordering: .acquiringAndReleasing)
+        }
+        let decoder = decoderMark.load(ordering: .acquiring)
+        let upTo = min(decoder, max(checksumMark.load(ordering: .acquiring), decoder &- MappedRegion.maxLead), count)
+        let mask = ~(MappedRegion.pageSize - 1)
+        released.withLock { done in
+            guard let base else { return }
+            let aligned = upTo & mask
+            if aligned > done {
+                madvise(base + done, aligned - done, MADV_DONTNEED)
+                done = aligned
+            }
+            // What the checksum read since its last report, below the release point or far ahead of the decoder.
+            guard reader == .checksum, previous != .max else { return }
+            let from = previous & mask
+            let behind = min(offset, done) & mask
+            if from < behind { madvise(base + from, behind - from, MADV_DONTNEED) }
+            guard offset != .max else { return }
+            let ahead = (max(previous, decoder &+ MappedRegion.maxLead, done) + MappedRegion.pageSize - 1) & mask
+            let end = min(offset, count) & mask
+            if ahead < end { madvise(base + ahead, end - ahead, MADV_DONTNEED) }
+        }
+    }
 }
 
 extension InputBuffer {
@@ -43,7 +100,7 @@ extension InputBuffer {
         if ZstdStream<FileDescriptorStream>.isZstd(bytes) {
             return InputBuffer(stream: ZstdStream(RegionStream(region: region)), limit: limit, name: path)
         }
-        return InputBuffer(region: bytes, keepAlive: region, name: path)
+        return InputBuffer(mapping: region, name: path)
     }
 
     static func openStream(fd: Int32, name: String, limit: Int) throws -> InputBuffer {
@@ -64,15 +121,21 @@ extension InputBuffer {
     }
 }
 
-/// Serves a mapped region as a stream (used to decompress mapped zstd files).
+/// Serves a mapped region as a stream (used to decompress mapped zstd files), giving back the pages it has
+/// copied out every `InputBuffer.releaseStep` bytes.
 struct RegionStream: ByteStream {
     let region: MappedRegion
     var position = 0
+    var releaseMark = InputBuffer.releaseStep
     mutating func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         let n = min(buffer.count, region.count - position)
         if n <= 0 { return 0 }
         buffer.baseAddress!.copyMemory(from: region.base! + position, byteCount: n)
         position += n
+        if position >= releaseMark {
+            region.advance(.decoder, to: position)
+            releaseMark = position + InputBuffer.releaseStep
+        }
         return n
     }
 }

@@ -65,13 +65,16 @@ public enum RDBReader {
             }
         } else {
             // Mapped: one cursor runs over the whole region; the checksum of everything from the header to the
-            // EOF byte is computed on another core while the records are decoded (see BackgroundCRC).
+            // EOF byte is computed on another core while the records are decoded (see BackgroundCRC). Pages
+            // both are done with are released every few MiB, so resident memory stays flat.
             let region = input.window
             let background = options.verifyChecksum && header.version >= 5 && region.count >= BackgroundCRC.minimumSize
-                ? BackgroundCRC(region, initial: crc.value) : nil
+                ? BackgroundCRC(region, initial: crc.value, input: input) : nil
             var c = input.cursor
             do {
                 while true {
+                    // No view into an earlier record outlives it: the pages before this one may be released.
+                    input.release(before: c.offset)
                     if case .endOfFile = try parseOne(&parser, &c, &visitor, input) { break }
                 }
             } catch {
