@@ -15,13 +15,18 @@ import RDBKit
 /// written straight into the buffer: no allocation per argument. Integers are formatted without
 /// Foundation; doubles in the shortest form that reads back as the same value.
 ///
-/// The buffer must not be flushed while a command is open (writers flush only between keys).
+/// The buffer must not be flushed while a command is open (writers flush between keys, and within a key
+/// only between commands).
 public struct RESPEncoder {
     public let out: OutputBuffer
     @usableFromInline var start = 0
     @usableFromInline var width = 0
     @usableFromInline var argc = 0
     @usableFromInline var open = false
+    /// The argument count of a command opened with `begin(arguments:)`, else -1.
+    @usableFromInline var fixedCount = -1
+    /// `out.totalBytes` where the open command starts (`start` no longer holds after a flush).
+    @usableFromInline var startTotal = 0
     /// Whether a command is open.
     @inlinable public var isOpen: Bool { open }
 
@@ -41,15 +46,36 @@ public struct RESPEncoder {
         open = true
         argc = 0
         start = out.count
+        startTotal = out.totalBytes
         width = RESPEncoder.digits(UInt64(max(1, maxArguments)))
         out.reserve(width + 3)
         out.count &+= width + 3  // '*', digits, CR LF: written by end()
+    }
+
+    /// Opens a command of exactly `arguments` arguments, its header written now: the buffer may then be
+    /// flushed between its arguments and inside a payload (`OutputBuffer.appendWithinKey`). `end()` checks
+    /// the count.
+    public mutating func begin(arguments: Int) {
+        precondition(!open, "RESPEncoder: a command is already open")
+        open = true
+        argc = 0
+        fixedCount = arguments
+        start = out.count
+        startTotal = out.totalBytes
+        out.append(UInt8(ascii: "*"))
+        out.append(decimal: arguments)
+        crlf()
     }
 
     /// Closes the open command, writing its argument count.
     public mutating func end() {
         precondition(open, "RESPEncoder: no command is open")
         open = false
+        if fixedCount >= 0 {
+            precondition(argc == fixedCount, "RESPEncoder: \(argc) arguments written, \(fixedCount) announced")
+            fixedCount = -1
+            return
+        }
         let d = RESPEncoder.digits(UInt64(argc))
         if d != width {
             let bodyStart = start + width + 3
@@ -66,11 +92,13 @@ public struct RESPEncoder {
         p.storeBytes(of: 0x0A, toByteOffset: d + 2, as: UInt8.self)
     }
 
-    /// Drops the open command (nothing of it stays in the buffer).
+    /// Drops the open command (what is left of it in the buffer: a command opened with
+    /// `begin(arguments:)` may have been partly written out).
     public mutating func cancel() {
         guard open else { return }
         open = false
-        out.truncate(to: start)
+        fixedCount = -1
+        out.truncate(to: max(0, startTotal - out.flushedBytes))
     }
 
     /// Writes a whole command whose arguments are all static strings (`MULTI`, `SELECT 0` and such).
