@@ -35,13 +35,14 @@ public enum DumpPayload {
         return (payload[0], Array(payload[1..<(n - 10)]), version)
     }
 
-    /// Appends the version and the CRC64 of everything appended to `out` since `start` (a pending offset)
-    /// plus the version: closes a payload assembled in place.
-    static func appendTrailer(_ out: OutputBuffer, payloadStart start: Int, version: Int) {
-        out.append(UInt8(truncatingIfNeeded: version))
-        out.append(UInt8(truncatingIfNeeded: version >> 8))
-        let crc = CRC64.checksum(UnsafeRawBufferPointer(rebasing: out.bytes[start...]))
-        withUnsafeBytes(of: crc.littleEndian) { out.append($0) }
+    /// Appends the version and the CRC64 of the payload: `crc` holds the checksum of the payload so far.
+    static func appendTrailer(_ out: OutputBuffer, crc: CRC64, version: Int) {
+        var crc = crc
+        let v = (UInt8(truncatingIfNeeded: version), UInt8(truncatingIfNeeded: version >> 8))
+        withUnsafeBytes(of: v) { crc.update($0) }
+        out.append(v.0)
+        out.append(v.1)
+        withUnsafeBytes(of: crc.value.littleEndian) { out.append($0) }
     }
 
     // MARK: which types a target loads
