@@ -65,7 +65,7 @@ public final class OutputBuffer {
     public let target: OutputTarget?
     public var flushThreshold: Int
     /// Bytes handed to the target so far.
-    public private(set) var flushedBytes = 0
+    @exclusivity(unchecked) public private(set) var flushedBytes = 0
 
     /// Pending bytes past which `flushWithinKeyIfNeeded()` writes out the unfinished key's output so far.
     public var keyChunkThreshold: Int {
@@ -211,11 +211,15 @@ public final class OutputBuffer {
         try flush()
     }
 
-    /// Appends a large piece of a key's output (a RESTORE payload). When the pending bytes with it pass
-    /// `keyChunkThreshold` (never when `keepsWholeKeys` is set or without a target), the pending bytes are
-    /// flushed and `b` is handed to the target as it is, without a copy in the buffer.
+    /// Whether `appendWithinKey` hands `n` bytes to the target directly: when the pending bytes with them
+    /// pass `keyChunkThreshold` (never when `keepsWholeKeys` is set or without a target).
+    @inlinable
+    public func writesThrough(_ n: Int) -> Bool { n >= keyFlushLimit - count }
+
+    /// Appends a large piece of a key's output (a RESTORE payload), or, when `writesThrough(b.count)`,
+    /// flushes the pending bytes and hands `b` to the target as it is, without a copy in the buffer.
     public func appendWithinKey(_ b: UnsafeRawBufferPointer) throws {
-        guard b.count >= keyFlushLimit - count, let target else { return append(b) }
+        guard writesThrough(b.count), let target else { return append(b) }
         try flushPartialKey()
         try target.write(b)
         flushedBytes += b.count

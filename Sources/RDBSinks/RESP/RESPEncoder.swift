@@ -23,9 +23,10 @@ public struct RESPEncoder {
     @usableFromInline var width = 0
     @usableFromInline var argc = 0
     @usableFromInline var open = false
-    /// The argument count of a command opened with `begin(arguments:)`, else -1.
+    /// The argument count of the open command once `writeHeader(arguments:)` wrote it, else -1.
     @usableFromInline var fixedCount = -1
-    /// `out.totalBytes` where the open command starts (`start` no longer holds after a flush).
+    /// `out.totalBytes` where the open command starts, set by `writeHeader(arguments:)` (`start` no longer
+    /// holds after a flush).
     @usableFromInline var startTotal = 0
     /// Whether a command is open.
     @inlinable public var isOpen: Bool { open }
@@ -46,25 +47,20 @@ public struct RESPEncoder {
         open = true
         argc = 0
         start = out.count
-        startTotal = out.totalBytes
         width = RESPEncoder.digits(UInt64(max(1, maxArguments)))
         out.reserve(width + 3)
         out.count &+= width + 3  // '*', digits, CR LF: written by end()
     }
 
-    /// Opens a command of exactly `arguments` arguments, its header written now: the buffer may then be
-    /// flushed between its arguments and inside a payload (`OutputBuffer.appendWithinKey`). `end()` checks
-    /// the count.
-    public mutating func begin(arguments: Int) {
-        precondition(!open, "RESPEncoder: a command is already open")
-        open = true
-        argc = 0
+    /// Writes the header of the open command now, for exactly `arguments` arguments (with as many digits
+    /// as the `maxArguments` it was opened with): the buffer may then be flushed before `end()`, between its
+    /// arguments and inside a payload (`OutputBuffer.appendWithinKey`). `end()` checks the count.
+    public mutating func writeHeader(arguments: Int) {
+        precondition(open && fixedCount < 0, "RESPEncoder: no command is open, or its header is written")
+        precondition(RESPEncoder.digits(UInt64(arguments)) == width, "RESPEncoder: \(arguments) arguments do not fit the header")
         fixedCount = arguments
-        start = out.count
-        startTotal = out.totalBytes
-        out.append(UInt8(ascii: "*"))
-        out.append(decimal: arguments)
-        crlf()
+        startTotal = out.flushedBytes + start
+        storeHeader(count: arguments, digits: width)
     }
 
     /// Closes the open command, writing its argument count.
@@ -85,20 +81,29 @@ public struct RESPEncoder {
             memmove(base + start + d + 3, base + bodyStart, bodyCount)
             out.count = start + d + 3 + bodyCount
         }
+        storeHeader(count: argc, digits: d)
+    }
+
+    /// `*count CR LF` at `start`.
+    mutating func storeHeader(count: Int, digits d: Int) {
         let p = out.storage + start
         p.storeBytes(of: UInt8(ascii: "*"), as: UInt8.self)
-        _ = DecimalFormatter.write(unsigned: UInt64(argc), into: p + 1)
+        _ = DecimalFormatter.write(unsigned: UInt64(count), into: p + 1)
         p.storeBytes(of: 0x0D, toByteOffset: d + 1, as: UInt8.self)
         p.storeBytes(of: 0x0A, toByteOffset: d + 2, as: UInt8.self)
     }
 
-    /// Drops the open command (what is left of it in the buffer: a command opened with
-    /// `begin(arguments:)` may have been partly written out).
+    /// Drops the open command (what is left of it in the buffer: after `writeHeader(arguments:)` it may
+    /// have been partly written out).
     public mutating func cancel() {
         guard open else { return }
         open = false
-        fixedCount = -1
-        out.truncate(to: max(0, startTotal - out.flushedBytes))
+        if fixedCount >= 0 {
+            fixedCount = -1
+            out.truncate(to: max(0, startTotal - out.flushedBytes))
+        } else {
+            out.truncate(to: start)
+        }
     }
 
     /// Writes a whole command whose arguments are all static strings (`MULTI`, `SELECT 0` and such).

@@ -159,17 +159,11 @@ public struct RestoreWriter: RDBVisitor {
         }
         if mode == .commands { return .decode }
 
-        ttl = 0
-        if let at = info.expireAtMs, !options.dropTTL { ttl = max(at, 1) }  // 0 would mean "no expiry"
-        // RESTORE key ttl payload [REPLACE] [ABSTTL] [FREQ f | IDLETIME s]: the count is known now, so the
-        // header is written first and a large payload can go out without a copy in the buffer.
-        var arguments = 4
-        if options.replace { arguments += 1 }
-        if ttl != 0 { arguments += 1 }
-        if info.lfuFrequency != nil || info.idleSeconds != nil { arguments += 2 }
-        enc.begin(arguments: arguments)
+        enc.begin(maxArguments: 9)
         enc.argument("RESTORE")
         enc.argument(key)
+        ttl = 0
+        if let at = info.expireAtMs, !options.dropTTL { ttl = max(at, 1) }  // 0 would mean "no expiry"
         enc.argument(ttl)
         if mode == .raw {
             typeByte = info.type.rawValue
@@ -188,12 +182,13 @@ public struct RestoreWriter: RDBVisitor {
     }
 
     public mutating func rawValue(_ raw: UnsafeRawBufferPointer) throws {
+        guard let info else { return }
         enc.beginArgument(length: keyMeta.pendingCount + 1 + raw.count + DumpPayload.trailerSize)
         let start = out.pendingCount
         out.append(keyMeta.bytes)
         keyMeta.truncate(to: 0)
         out.append(typeByte)
-        try appendPayload(raw, head: start)
+        try appendPayload(raw, head: start, of: info)
         enc.endArgument()
     }
 
@@ -259,12 +254,23 @@ public struct RestoreWriter: RDBVisitor {
 
     /// Appends the value bytes of a payload whose head (KEY_META, type, count) was appended from the pending
     /// offset `head` on, then the version and CRC64 trailer. A large value may go to the target directly.
-    func appendPayload(_ value: UnsafeRawBufferPointer, head: Int) throws {
+    mutating func appendPayload(_ value: UnsafeRawBufferPointer, head: Int, of info: RDBKeyInfo) throws {
+        guard out.writesThrough(value.count) else {
+            out.append(value)
+            return DumpPayload.appendTrailer(out, payloadStart: head, version: options.targetVersion)
+        }
+        // The command's start, the head and the value leave the buffer: header and checksum first.
+        // RESTORE key ttl payload [REPLACE] [ABSTTL] [FREQ f | IDLETIME s], as `endKey` writes it.
+        var arguments = 4
+        if options.replace { arguments += 1 }
+        if ttl != 0 { arguments += 1 }
+        if info.lfuFrequency != nil || info.idleSeconds != nil { arguments += 2 }
+        enc.writeHeader(arguments: arguments)
         var crc = CRC64()
         crc.update(UnsafeRawBufferPointer(rebasing: out.bytes[head...]))
         crc.update(value)
         try out.appendWithinKey(value)
-        DumpPayload.appendTrailer(out, crc: crc, version: options.targetVersion)
+        DumpPayload.appendTrailer(out, payloadStart: out.pendingCount, written: crc, version: options.targetVersion)
     }
 
     public mutating func endKey() throws {
@@ -285,7 +291,7 @@ public struct RestoreWriter: RDBVisitor {
             keyMeta.truncate(to: 0)
             out.append(typeByte)
             if withCount { DumpPayload.appendLength(count, to: out) }
-            try appendPayload(body.bytes, head: start)
+            try appendPayload(body.bytes, head: start, of: info)
             enc.endArgument()
             stats.reencoded += 1
         case .raw:
