@@ -121,6 +121,9 @@ struct Cat: ParsableCommand {
         let target: OutputTarget
         if let output { target = try FileDescriptorTarget.create(path: output) } else { target = FileDescriptorTarget.standardOutput }
         let out = OutputBuffer(target: target)
+        // Salvage drops a key found corrupt half-way whole (rollback), so each key stays in memory until it
+        // is complete, however large; otherwise a huge key is written out in parts as it is decoded.
+        out.keepsWholeKeys = salvage
         let showProgress = !noProgress && (progress || isatty(2) != 0)
 
         var filter = KeyFilter(noExpired: noExpired, noTTL: noTtl)
@@ -169,8 +172,10 @@ struct Cat: ParsableCommand {
                 do {
                     try decodeAllRDB(&sink, out: out, options: options, showProgress: showProgress, log: log)
                 } catch {
-                    out.rollback()
-                    sink.inner.finish()
+                    if !out.hasFlushedPartialKey {  // else part of a key is out: no way to a valid document
+                        out.rollback()
+                        sink.inner.finish()
+                    }
                     throw error
                 }
             case .keys:
@@ -185,8 +190,12 @@ struct Cat: ParsableCommand {
             }
             try out.flush()
         } catch let e as RDBError {
+            let partial = out.hasFlushedPartialKey
             out.rollback()
             try? out.flush()
+            if partial {
+                writeStderr("rdbcat: the output ends with part of the key in progress (use --salvage to keep keys whole)\n")
+            }
             writeStderr("rdbcat: error: \(e)\n")
             log.report()
             throw ExitCode(2)

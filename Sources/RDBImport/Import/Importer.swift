@@ -80,6 +80,7 @@ public final class Importer {
             options: options, builder: builder, problems: problems, targetVersion: targetVersion,
             databases: server?.databases, temporaryPrefix: temporaryPrefix)
         let out = OutputBuffer(target: nil, flushThreshold: 1 << 16)
+        out.keepsWholeKeys = true  // ImportVisitor takes each whole key out of the buffer as one record
 
         var fileStarted: [Double] = []
         let state = RunState(files: files, ctx: ctx, pipeline: pipeline, started: started)

@@ -7,8 +7,9 @@ import RDBKit
 /// field → value (hash, with an extra top-level `"field_expire_at_ms"` object when fields have TTLs), an
 /// object with `"entries"`, `"length"`, `"last_id"`, `"first_id"`, `"max_deleted_entry_id"`,
 /// `"entries_added"` and `"groups"` (stream), `[[index, value], ...]` (array), or
-/// `{"module":NAME,"version":N,"raw":BASE64}` (module). A key is written whole or not at all: the output is
-/// flushed only between keys.
+/// `{"module":NAME,"version":N,"raw":BASE64}` (module). The output is flushed between keys, and within a
+/// key (part of its line) only once the key's output passes `out.keyChunkThreshold` and keys are not kept
+/// whole (`OutputBuffer.keepsWholeKeys`): `abortKey` drops a failed key whole when they are.
 public struct JSONLWriter: RDBVisitor {
     public let out: OutputBuffer
     public var binary: BinaryMode
@@ -38,8 +39,8 @@ public struct JSONLWriter: RDBVisitor {
     }
 
     @inline(__always)
-    mutating func separator() {
-        if first { first = false } else { out.append(UInt8(ascii: ",")) }
+    mutating func separator() throws {
+        try out.appendJSONSeparator(first: &first)
     }
 
     public mutating func beginKey(_ key: RDBString, _ info: RDBKeyInfo) throws -> RDBKeyAction {
@@ -87,17 +88,17 @@ public struct JSONLWriter: RDBVisitor {
     }
 
     public mutating func listElement(_ element: RDBString) throws {
-        separator()
+        try separator()
         out.appendJSONString(element, mode: binary)
     }
 
     public mutating func setMember(_ member: RDBString) throws {
-        separator()
+        try separator()
         out.appendJSONString(member, mode: binary)
     }
 
     public mutating func zsetMember(_ member: RDBString, score: Double) throws {
-        separator()
+        try separator()
         out.append(UInt8(ascii: "["))
         out.appendJSONString(member, mode: binary)
         out.append(UInt8(ascii: ","))
@@ -106,7 +107,7 @@ public struct JSONLWriter: RDBVisitor {
     }
 
     public mutating func hashField(_ field: RDBString, value: RDBString, expireAtMs: Int64?) throws {
-        separator()
+        try separator()
         out.appendJSONString(field, mode: binary)
         out.append(UInt8(ascii: ":"))
         out.appendJSONString(value, mode: binary)
@@ -120,7 +121,7 @@ public struct JSONLWriter: RDBVisitor {
     }
 
     public mutating func beginStreamEntry(id: StreamID, fieldCount: Int) throws {
-        separator()
+        try separator()
         out.append("{\"id\":")
         out.appendJSONStreamID(id)
         out.append(",\"fields\":[")
@@ -221,7 +222,7 @@ public struct JSONLWriter: RDBVisitor {
     }
 
     public mutating func arrayElement(index: UInt64, _ value: RDBArrayValue) throws {
-        separator()
+        try separator()
         out.append(UInt8(ascii: "["))
         out.append(unsigned: index)
         out.append(UInt8(ascii: ","))

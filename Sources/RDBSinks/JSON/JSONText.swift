@@ -10,6 +10,18 @@ public enum BinaryMode: String, Sendable, CaseIterable {
 }
 
 extension OutputBuffer {
+    /// The comma before each element of a JSON value but the first (`first` turns false). Between elements
+    /// is where a huge key's output may be written out in parts (`flushWithinKeyIfNeeded`).
+    @inline(__always)
+    func appendJSONSeparator(first: inout Bool) throws {
+        if first {
+            first = false
+        } else {
+            try flushWithinKeyIfNeeded()
+            append(UInt8(ascii: ","))
+        }
+    }
+
     /// Appends `bytes` as a quoted JSON string in the given mode.
     @inlinable
     public func appendJSONString(_ s: RDBString, mode: BinaryMode) {

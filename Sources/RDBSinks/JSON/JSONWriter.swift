@@ -30,8 +30,10 @@ import RDBKit
 /// A database record is opened by `beginDatabase` (so a database whose keys are all filtered out still shows as
 /// `{}`, as in rdbtools); keys before any SELECTDB open database 0's object. The array is closed by `endFile`;
 /// after an error, `finish()` closes what is open so that the output up to the last complete key is a valid
-/// document. Each input file is its own array, ended by a newline. Keys are written whole: the output is flushed
-/// only between keys.
+/// document. Each input file is its own array, ended by a newline. The output is flushed between keys, and within
+/// a key only once its output passes `out.keyChunkThreshold` and keys are not kept whole
+/// (`OutputBuffer.keepsWholeKeys`); when a key failed after part of it was written out
+/// (`out.hasFlushedPartialKey`), `finish()` cannot make the document valid.
 public struct JSONWriter: RDBVisitor {
     public let out: OutputBuffer
     public var binary: BinaryMode
@@ -56,8 +58,8 @@ public struct JSONWriter: RDBVisitor {
     }
 
     @inline(__always)
-    mutating func separator() {
-        if first { first = false } else { out.append(UInt8(ascii: ",")) }
+    mutating func separator() throws {
+        try out.appendJSONSeparator(first: &first)
     }
 
     mutating func openArray() {
@@ -112,31 +114,31 @@ public struct JSONWriter: RDBVisitor {
     }
 
     public mutating func listElement(_ element: RDBString) throws {
-        separator()
+        try separator()
         out.appendJSONString(element, mode: binary)
     }
 
     public mutating func setMember(_ member: RDBString) throws {
-        separator()
+        try separator()
         out.appendJSONString(member, mode: binary)
     }
 
     public mutating func zsetMember(_ member: RDBString, score: Double) throws {
-        separator()
+        try separator()
         out.appendJSONString(member, mode: binary)
         out.append(UInt8(ascii: ":"))
         out.appendJSONScore(score)
     }
 
     public mutating func hashField(_ field: RDBString, value: RDBString, expireAtMs: Int64?) throws {
-        separator()
+        try separator()
         out.appendJSONString(field, mode: binary)
         out.append(UInt8(ascii: ":"))
         out.appendJSONString(value, mode: binary)
     }
 
     public mutating func beginStreamEntry(id: StreamID, fieldCount: Int) throws {
-        separator()
+        try separator()
         out.append("{\"id\":")
         out.appendJSONStreamID(id)
         out.append(",\"fields\":[")
@@ -226,7 +228,7 @@ public struct JSONWriter: RDBVisitor {
     }
 
     public mutating func arrayElement(index: UInt64, _ value: RDBArrayValue) throws {
-        separator()
+        try separator()
         out.append(UInt8(ascii: "["))
         out.append(unsigned: index)
         out.append(UInt8(ascii: ","))

@@ -51,6 +51,13 @@ public final class MemoryTarget: OutputTarget {
 ///
 /// No per-element system calls and no Foundation string building: sinks append raw bytes, digits and
 /// escaped text, and the buffer is written out once it passes `flushThreshold`.
+///
+/// Keys and the rollback horizon: writers `commit()` at the end of each key and flush between keys with
+/// `flushIfNeeded()`; within a key they call `flushWithinKeyIfNeeded()` at command or element boundaries,
+/// which writes the key's output so far once it passes `keyChunkThreshold`, so that one huge key costs a
+/// bounded buffer rather than its whole rendered size. `rollback()` can only take back what is still
+/// pending: after such a flush, the start of the key is already in the output. Set `keepsWholeKeys` when a
+/// key must be droppable whole (`rdbcat --salvage`); buffers without a target always keep whole keys.
 public final class OutputBuffer {
     @exclusivity(unchecked) @usableFromInline var storage: UnsafeMutableRawPointer
     @exclusivity(unchecked) @usableFromInline var capacity: Int
@@ -58,14 +65,42 @@ public final class OutputBuffer {
     public let target: OutputTarget?
     public var flushThreshold: Int
     /// Bytes handed to the target so far.
-    public private(set) var flushedBytes = 0
+    @exclusivity(unchecked) public private(set) var flushedBytes = 0
 
-    /// A buffer flushing to `target`; without a target it only accumulates (see `bytes`).
-    public init(target: OutputTarget?, flushThreshold: Int = 1 << 18) {
+    /// Pending bytes past which `flushWithinKeyIfNeeded()` writes out the unfinished key's output so far.
+    public var keyChunkThreshold: Int {
+        didSet { updateKeyFlushLimit() }
+    }
+
+    /// Keep each key's output in memory until the key is committed, so that `rollback()` drops a failed key
+    /// whole (no flushes within a key). For `rdbcat --salvage`, where a key found corrupt half-way is left
+    /// out entirely, and for callers that take each whole key out of the buffer. The cost: a key takes its
+    /// whole rendered size in memory (a list of 4M short elements is about 130 MB of RESP).
+    public var keepsWholeKeys = false {
+        didSet { updateKeyFlushLimit() }
+    }
+
+    /// `keyChunkThreshold`, or `Int.max` when keys stay whole: one compare per `flushWithinKeyIfNeeded()`.
+    @exclusivity(unchecked) @usableFromInline var keyFlushLimit = Int.max
+
+    /// Whether the output handed to the target ends inside a key that is not committed yet (part of it was
+    /// flushed by `flushWithinKeyIfNeeded()`); a `rollback()` now leaves that part in the output.
+    public var hasFlushedPartialKey: Bool { partialKeyFlushed }
+    @exclusivity(unchecked) @usableFromInline var partialKeyFlushed = false
+
+    /// A buffer flushing to `target`; without a target it only accumulates (see `bytes`). A key larger than
+    /// `keyChunkThreshold` is written out in parts unless `keepsWholeKeys` is set.
+    public init(target: OutputTarget?, flushThreshold: Int = 1 << 18, keyChunkThreshold: Int = 4 << 20) {
         self.target = target
         self.flushThreshold = flushThreshold
+        self.keyChunkThreshold = keyChunkThreshold
         capacity = max(flushThreshold * 2, 4096)
         storage = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
+        updateKeyFlushLimit()
+    }
+
+    func updateKeyFlushLimit() {
+        keyFlushLimit = target == nil || keepsWholeKeys ? Int.max : max(1, keyChunkThreshold)
     }
 
     deinit { storage.deallocate() }
@@ -161,13 +196,47 @@ public final class OutputBuffer {
         committed = 0
     }
 
+    /// Within a key, at a command or element boundary: writes out the key's output so far once it passes
+    /// `keyChunkThreshold` (never when `keepsWholeKeys` is set or without a target). The bytes are the
+    /// same as when the whole key is flushed at once; only `rollback()` can no longer take back the part
+    /// written.
+    @inlinable
+    public func flushWithinKeyIfNeeded() throws {
+        if _slowPath(count >= keyFlushLimit) { try flushPartialKey() }
+    }
+
+    @usableFromInline @inline(never)
+    func flushPartialKey() throws {
+        if count > committed { partialKeyFlushed = true }
+        try flush()
+    }
+
+    /// Whether `appendWithinKey` hands `n` bytes to the target directly: when the pending bytes with them
+    /// pass `keyChunkThreshold` (never when `keepsWholeKeys` is set or without a target).
+    @inlinable
+    public func writesThrough(_ n: Int) -> Bool { n >= keyFlushLimit - count }
+
+    /// Appends a large piece of a key's output (a RESTORE payload), or, when `writesThrough(b.count)`,
+    /// flushes the pending bytes and hands `b` to the target as it is, without a copy in the buffer.
+    public func appendWithinKey(_ b: UnsafeRawBufferPointer) throws {
+        guard writesThrough(b.count), let target else { return append(b) }
+        try flushPartialKey()
+        try target.write(b)
+        flushedBytes += b.count
+        partialKeyFlushed = true
+    }
+
     @exclusivity(unchecked) @usableFromInline var committed = 0
 
     /// Marks everything appended so far as complete (a whole key): `rollback` returns here.
     @inlinable
-    public func commit() { committed = count }
+    public func commit() {
+        committed = count
+        partialKeyFlushed = false
+    }
 
-    /// Drops what was appended since the last `commit` (a partly written key after an error).
+    /// Drops what was appended since the last `commit` (a partly written key after an error), as far as it
+    /// is still pending: see `keepsWholeKeys`.
     public func rollback() { count = min(committed, count) }
 
     /// Drops pending bytes after `length` (used to take back a partly written key).

@@ -15,13 +15,19 @@ import RDBKit
 /// written straight into the buffer: no allocation per argument. Integers are formatted without
 /// Foundation; doubles in the shortest form that reads back as the same value.
 ///
-/// The buffer must not be flushed while a command is open (writers flush only between keys).
+/// The buffer must not be flushed while a command is open (writers flush between keys, and within a key
+/// only between commands).
 public struct RESPEncoder {
     public let out: OutputBuffer
     @usableFromInline var start = 0
     @usableFromInline var width = 0
     @usableFromInline var argc = 0
     @usableFromInline var open = false
+    /// The argument count of the open command once `writeHeader(arguments:)` wrote it, else -1.
+    @usableFromInline var fixedCount = -1
+    /// `out.totalBytes` where the open command starts, set by `writeHeader(arguments:)` (`start` no longer
+    /// holds after a flush).
+    @usableFromInline var startTotal = 0
     /// Whether a command is open.
     @inlinable public var isOpen: Bool { open }
 
@@ -46,10 +52,26 @@ public struct RESPEncoder {
         out.count &+= width + 3  // '*', digits, CR LF: written by end()
     }
 
+    /// Writes the header of the open command now, for exactly `arguments` arguments (with as many digits
+    /// as the `maxArguments` it was opened with): the buffer may then be flushed before `end()`, between its
+    /// arguments and inside a payload (`OutputBuffer.appendWithinKey`). `end()` checks the count.
+    public mutating func writeHeader(arguments: Int) {
+        precondition(open && fixedCount < 0, "RESPEncoder: no command is open, or its header is written")
+        precondition(RESPEncoder.digits(UInt64(arguments)) == width, "RESPEncoder: \(arguments) arguments do not fit the header")
+        fixedCount = arguments
+        startTotal = out.flushedBytes + start
+        storeHeader(count: arguments, digits: width)
+    }
+
     /// Closes the open command, writing its argument count.
     public mutating func end() {
         precondition(open, "RESPEncoder: no command is open")
         open = false
+        if fixedCount >= 0 {
+            precondition(argc == fixedCount, "RESPEncoder: \(argc) arguments written, \(fixedCount) announced")
+            fixedCount = -1
+            return
+        }
         let d = RESPEncoder.digits(UInt64(argc))
         if d != width {
             let bodyStart = start + width + 3
@@ -59,18 +81,29 @@ public struct RESPEncoder {
             memmove(base + start + d + 3, base + bodyStart, bodyCount)
             out.count = start + d + 3 + bodyCount
         }
+        storeHeader(count: argc, digits: d)
+    }
+
+    /// `*count CR LF` at `start`.
+    mutating func storeHeader(count: Int, digits d: Int) {
         let p = out.storage + start
         p.storeBytes(of: UInt8(ascii: "*"), as: UInt8.self)
-        _ = DecimalFormatter.write(unsigned: UInt64(argc), into: p + 1)
+        _ = DecimalFormatter.write(unsigned: UInt64(count), into: p + 1)
         p.storeBytes(of: 0x0D, toByteOffset: d + 1, as: UInt8.self)
         p.storeBytes(of: 0x0A, toByteOffset: d + 2, as: UInt8.self)
     }
 
-    /// Drops the open command (nothing of it stays in the buffer).
+    /// Drops the open command (what is left of it in the buffer: after `writeHeader(arguments:)` it may
+    /// have been partly written out).
     public mutating func cancel() {
         guard open else { return }
         open = false
-        out.truncate(to: start)
+        if fixedCount >= 0 {
+            fixedCount = -1
+            out.truncate(to: max(0, startTotal - out.flushedBytes))
+        } else {
+            out.truncate(to: start)
+        }
     }
 
     /// Writes a whole command whose arguments are all static strings (`MULTI`, `SELECT 0` and such).

@@ -63,8 +63,10 @@ public struct SkippedKey: Sendable, Hashable {
 /// idempotency records, a stream length that does not match its entries, Redis 8.6 key metadata) are
 /// listed in `lossyKeys`.
 ///
-/// A key is written whole or not at all: the buffer is committed at the end of each key and flushed only
-/// between keys (after an error, `out.rollback()` drops the partial key).
+/// The buffer is committed at the end of each key and flushed between keys; within a key it is flushed
+/// only between commands, once the key's output passes `out.keyChunkThreshold` (see
+/// `OutputBuffer.keepsWholeKeys`). After an error, `out.rollback()` drops what is pending of the partial
+/// key: all of it when keys are kept whole or the key was smaller than the threshold.
 public struct RESPWriter: RDBVisitor {
     public let out: OutputBuffer
     public let options: RESPWriterOptions
@@ -215,12 +217,13 @@ public struct RESPWriter: RDBVisitor {
     static func bulkSize(_ n: Int) -> Int { n + 16 }
 
     /// Opens a command for the next element, closing the current one first when it is full.
-    mutating func element(_ command: StaticString, argsPerElement: Int, size: Int) {
+    mutating func element(_ command: StaticString, argsPerElement: Int, size: Int) throws {
         if enc.isOpen && (chunkElements >= maxElements || enc.commandBytes + size > maxBytes) {
             enc.end()
             commandsWritten += 1
         }
         if !enc.isOpen {
+            try out.flushWithinKeyIfNeeded()
             enc.begin(maxArguments: 2 + argsPerElement * maxElements)
             enc.argument(command)
             enc.argument(keyBuffer.bytes)
@@ -230,17 +233,17 @@ public struct RESPWriter: RDBVisitor {
     }
 
     public mutating func listElement(_ element: RDBString) throws {
-        self.element("RPUSH", argsPerElement: 1, size: RESPWriter.bulkSize(element.count))
+        try self.element("RPUSH", argsPerElement: 1, size: RESPWriter.bulkSize(element.count))
         enc.argument(element)
     }
 
     public mutating func setMember(_ member: RDBString) throws {
-        element("SADD", argsPerElement: 1, size: RESPWriter.bulkSize(member.count))
+        try element("SADD", argsPerElement: 1, size: RESPWriter.bulkSize(member.count))
         enc.argument(member)
     }
 
     public mutating func zsetMember(_ member: RDBString, score: Double) throws {
-        element("ZADD", argsPerElement: 2, size: RESPWriter.bulkSize(member.count) + 48)
+        try element("ZADD", argsPerElement: 2, size: RESPWriter.bulkSize(member.count) + 48)
         if score == 0 && score.sign == .minus {
             lossy = "score -0 becomes 0 (ZADD stores negative zero as 0)"
         }
@@ -288,7 +291,7 @@ public struct RESPWriter: RDBVisitor {
     }
 
     public mutating func hashField(_ field: RDBString, value: RDBString, expireAtMs: Int64?) throws {
-        element("HSET", argsPerElement: 2, size: RESPWriter.bulkSize(field.count) + RESPWriter.bulkSize(value.count))
+        try element("HSET", argsPerElement: 2, size: RESPWriter.bulkSize(field.count) + RESPWriter.bulkSize(value.count))
         enc.argument(field)
         enc.argument(value)
         if let at = expireAtMs, !options.dropTTL {
@@ -305,6 +308,7 @@ public struct RESPWriter: RDBVisitor {
 
     public mutating func beginStreamEntry(id: StreamID, fieldCount: Int) throws {
         closeChunk()
+        try out.flushWithinKeyIfNeeded()
         entryCount += 1
         enc.begin(maxArguments: 3 + 2 * fieldCount)
         enc.argument("XADD")
@@ -432,6 +436,7 @@ public struct RESPWriter: RDBVisitor {
             enc.argument("JUSTID")
             enc.end()
             commandsWritten += 1
+            try out.flushWithinKeyIfNeeded()
         }
         for c in 0..<consumerEnds.count where consumerOwns[c] == 0 {
             enc.begin(maxArguments: 5)
@@ -486,6 +491,7 @@ public struct RESPWriter: RDBVisitor {
                 }
                 enc.end()
                 commandsWritten += 1
+                try out.flushWithinKeyIfNeeded()
                 i = j
             }
             fieldTTLs.removeAll(keepingCapacity: true)

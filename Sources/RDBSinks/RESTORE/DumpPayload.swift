@@ -35,12 +35,20 @@ public enum DumpPayload {
         return (payload[0], Array(payload[1..<(n - 10)]), version)
     }
 
-    /// Appends the version and the CRC64 of everything appended to `out` since `start` (a pending offset)
-    /// plus the version: closes a payload assembled in place.
-    static func appendTrailer(_ out: OutputBuffer, payloadStart start: Int, version: Int) {
+    /// Appends the version and the CRC64 of the payload: of the pending bytes from `start` on and the
+    /// version, continuing `written` (the checksum of the part already written out) when there is one.
+    /// Closes a payload assembled in place.
+    static func appendTrailer(_ out: OutputBuffer, payloadStart start: Int, written: CRC64? = nil, version: Int) {
         out.append(UInt8(truncatingIfNeeded: version))
         out.append(UInt8(truncatingIfNeeded: version >> 8))
-        let crc = CRC64.checksum(UnsafeRawBufferPointer(rebasing: out.bytes[start...]))
+        let rest = UnsafeRawBufferPointer(rebasing: out.bytes[start...])
+        let crc: UInt64
+        if var c = written {
+            c.update(rest)
+            crc = c.value
+        } else {
+            crc = CRC64.checksum(rest)
+        }
         withUnsafeBytes(of: crc.littleEndian) { out.append($0) }
     }
 

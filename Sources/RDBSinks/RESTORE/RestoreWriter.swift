@@ -49,8 +49,10 @@ public struct RestoreStats: Sendable, Hashable {
 /// * Module values pass through (the target needs the module); array values for a target before RDB 14,
 ///   and pre-GA module values, are left out and listed in `skippedKeys`.
 ///
-/// `ttl` is the key's absolute expiry in Unix ms with `ABSTTL`, or 0 without expiry. Like `RESPWriter`, a
-/// key is written whole or not at all.
+/// `ttl` is the key's absolute expiry in Unix ms with `ABSTTL`, or 0 without expiry. Unless the buffer keeps
+/// keys whole (`OutputBuffer.keepsWholeKeys`), a payload value larger than `out.keyChunkThreshold` goes to
+/// the target as it is (from the input, or the re-encoded value) rather than through a copy in the buffer,
+/// and keys written as commands are flushed in parts like `RESPWriter`.
 public struct RestoreWriter: RDBVisitor {
     public let out: OutputBuffer
     public let options: RestoreWriterOptions
@@ -180,13 +182,13 @@ public struct RestoreWriter: RDBVisitor {
     }
 
     public mutating func rawValue(_ raw: UnsafeRawBufferPointer) throws {
+        guard let info else { return }
         enc.beginArgument(length: keyMeta.pendingCount + 1 + raw.count + DumpPayload.trailerSize)
         let start = out.pendingCount
         out.append(keyMeta.bytes)
         keyMeta.truncate(to: 0)
         out.append(typeByte)
-        out.append(raw)
-        DumpPayload.appendTrailer(out, payloadStart: start, version: options.targetVersion)
+        try appendPayload(raw, head: start, of: info)
         enc.endArgument()
     }
 
@@ -250,6 +252,27 @@ public struct RestoreWriter: RDBVisitor {
         try commands.streamIdempotencyStats(iidsAdded: iidsAdded, iidsDuplicates: iidsDuplicates)
     }
 
+    /// Appends the value bytes of a payload whose head (KEY_META, type, count) was appended from the pending
+    /// offset `head` on, then the version and CRC64 trailer. A large value may go to the target directly.
+    mutating func appendPayload(_ value: UnsafeRawBufferPointer, head: Int, of info: RDBKeyInfo) throws {
+        guard out.writesThrough(value.count) else {
+            out.append(value)
+            return DumpPayload.appendTrailer(out, payloadStart: head, version: options.targetVersion)
+        }
+        // The command's start, the head and the value leave the buffer: header and checksum first.
+        // RESTORE key ttl payload [REPLACE] [ABSTTL] [FREQ f | IDLETIME s], as `endKey` writes it.
+        var arguments = 4
+        if options.replace { arguments += 1 }
+        if ttl != 0 { arguments += 1 }
+        if info.lfuFrequency != nil || info.idleSeconds != nil { arguments += 2 }
+        enc.writeHeader(arguments: arguments)
+        var crc = CRC64()
+        crc.update(UnsafeRawBufferPointer(rebasing: out.bytes[head...]))
+        crc.update(value)
+        try out.appendWithinKey(value)
+        DumpPayload.appendTrailer(out, payloadStart: out.pendingCount, written: crc, version: options.targetVersion)
+    }
+
     public mutating func endKey() throws {
         guard let info else { return }
         self.info = nil
@@ -268,8 +291,7 @@ public struct RestoreWriter: RDBVisitor {
             keyMeta.truncate(to: 0)
             out.append(typeByte)
             if withCount { DumpPayload.appendLength(count, to: out) }
-            out.append(body.bytes)
-            DumpPayload.appendTrailer(out, payloadStart: start, version: options.targetVersion)
+            try appendPayload(body.bytes, head: start, of: info)
             enc.endArgument()
             stats.reencoded += 1
         case .raw:
