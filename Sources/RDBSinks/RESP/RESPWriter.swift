@@ -259,7 +259,7 @@ public struct RESPWriter: RDBVisitor {
         guard scoreText.isInteger || RESPWriter.isPlainDecimal(scoreText.bytes) else {
             return try zsetMember(member, score: try RDBParser.score(scoreText))
         }
-        element("ZADD", argsPerElement: 2, size: RESPWriter.bulkSize(member.count) + RESPWriter.bulkSize(scoreText.count))
+        try element("ZADD", argsPerElement: 2, size: RESPWriter.bulkSize(member.count) + RESPWriter.bulkSize(scoreText.count))
         enc.argument(scoreText)
         enc.argument(member)
     }
