@@ -313,8 +313,9 @@ public struct RDBParser {
 
     /// Reads an RDB string: raw bytes (borrowed), an int-encoded integer, or LZF (decompressed into `slot`).
     ///
-    /// Inlined for the common case, a string of up to 63 bytes (one length byte) that is all in the
-    /// window; every other form and every error go through `readStringSlow`.
+    /// Inlined for the common cases, a string of up to 63 bytes (one length byte) or an int-encoded
+    /// string, all in the window; every other form (LZF among them) and every error go through
+    /// `readStringSlow`.
     @inlinable @inline(__always)
     public mutating func readString(_ c: inout ByteCursor, slot: Int) throws -> RDBString {
         if _fastPath(c.position < c.end) {
@@ -323,6 +324,19 @@ public struct RDBParser {
                 let p = c.base + (c.position &+ 1)
                 c.position &+= 1 &+ b0
                 return RDBString(bytes: UnsafeRawBufferPointer(start: p, count: b0))
+            }
+            // Integers stored as 1, 2 or 4 little-endian bytes (0xC0, 0xC1, 0xC2).
+            if b0 >= 0xC0 && b0 <= 0xC2 {
+                let width = 1 << (b0 &- 0xC0)
+                if width < c.end &- c.position {
+                    let p = c.base + (c.position &+ 1)
+                    c.position &+= 1 &+ width
+                    switch width {
+                    case 1: return RDBString(integer: Int64(p.load(as: Int8.self)))
+                    case 2: return RDBString(integer: Int64(Int16(littleEndian: p.loadUnaligned(as: Int16.self))))
+                    default: return RDBString(integer: Int64(Int32(littleEndian: p.loadUnaligned(as: Int32.self))))
+                    }
+                }
             }
         }
         return try readStringSlow(&c, slot: slot)
