@@ -3,7 +3,7 @@
 # redis-tools, rdbtools; plus rdb-py), makes the datasets when bench-data/ lacks them (Redis 7.0 set and
 # the Redis 6.2 set that rdbtools can read), builds release, and runs every mode and every other tool on
 # the same files in one run (alternating runs, medians), with imports into fresh local servers.
-# Writes bench-results/latest.md (and .json) and Benchmarks/RESULTS.md.
+# Writes bench-results/latest.md (and .json) and Benchmarks/RESULTS.md, and copies the summary into README.md.
 #
 #   scripts/bench.sh                  # ~30 min on 2 cores (datasets ~4 min the first time)
 #   scripts/bench.sh --budget 10      # extra arguments go to rdbbench
@@ -17,4 +17,5 @@ python3 -m pip install --quiet rdb-py 2>/dev/null || echo "bench.sh: rdb-py not 
 swift build -c release --product rdbcat
 swift build -c release --product rdbbench
 files=(bench-data/*.rdb bench-data/aof-plain.aof bench-data/aof-multipart bench-data/aof-multipart-preamble bench-data/redis-6.2/*.rdb)
-exec .build/release/rdbbench --compare --import --budget 30 --write-results "$@" "${files[@]}"
+.build/release/rdbbench --compare --import --budget 30 --write-results "$@" "${files[@]}"
+python3 scripts/bench/readme_table.py
