@@ -178,9 +178,18 @@ struct Cat: ParsableCommand {
                     }
                     throw error
                 }
+            case .keys where try inputsIncludeAOF():
+                // AOF inputs: every key a preamble holds or a command names, once, with its command count.
+                var sink = FilteringVisitor(inner: AOFKeys(binary: binary), filter: filter)
+                try decodeAll(&sink, out: out, options: options, aof: aofOptions, showProgress: showProgress, log: log)
+                try sink.inner.writeJSONL(to: out)
             case .keys:
                 var sink = FilteringVisitor(inner: KeysWriter(out: out), filter: filter)
                 try decodeAllRDB(&sink, out: out, options: options, showProgress: showProgress, log: log)
+            case .stats where try inputsIncludeAOF():
+                var sink = FilteringVisitor(inner: AOFStats(), filter: filter)
+                try decodeAll(&sink, out: out, options: options, aof: aofOptions, showProgress: showProgress, log: log)
+                try sink.inner.write(to: out)
             case .stats:
                 var sink = FilteringVisitor(inner: StatsCollector(out: out), filter: filter)
                 try decodeAllRDB(&sink, out: out, options: options, showProgress: showProgress, log: log)
@@ -209,7 +218,7 @@ struct Cat: ParsableCommand {
         for path in files {
             let input = try InputBuffer.open(path: path, limit: options.maxRecordBytes)
             guard try Cat.isRDB(input) else {
-                throw ValidationError("\(path): not an RDB file; format \(format.rawValue) reads RDB files (use jsonl or resp for AOF inputs)")
+                throw ValidationError("\(path): not an RDB file; format \(format.rawValue) reads RDB files (jsonl, resp, keys and stats read AOF inputs too)")
             }
             let total = input.isStreaming ? nil : input.window.count
             let reporter = ProgressReporter(input: input, total: total, enabled: showProgress)
@@ -264,6 +273,18 @@ struct Cat: ParsableCommand {
             }
             for w in summary.warnings { writeStderr("rdbcat: warning: \(w)\n") }
         }
+    }
+
+    /// Whether any input is an AOF (a folder, a manifest, or a file that does not start with an RDB header),
+    /// so that `keys` and `stats` use their AOF reports. Standard input and RDB files (an AOF with an RDB
+    /// preamble among them: bytes after its RDB are reported) keep the RDB reports.
+    func inputsIncludeAOF() throws -> Bool {
+        for path in files where path != "-" {
+            if Cat.isDirectory(path) { return true }
+            let input = try InputBuffer.open(path: path, limit: 1 << 20)
+            if !input.isStreaming, try !Cat.isRDB(input) { return true }
+        }
+        return false
     }
 
     static func isDirectory(_ path: String) -> Bool {
