@@ -21,16 +21,7 @@ public struct JSONLWriter: RDBVisitor {
     var keyStart = 0
     let fieldTTLs = OutputBuffer(target: nil, flushThreshold: 1 << 16)
     var hasFieldTTLs = false
-    // Stream groups: PEL entries are listed before the consumers that own them.
-    var pel: [RDBStreamPendingEntry] = []
-    var owners: [StreamID: [UInt8]] = [:]
-    var nacked: Set<StreamID> = []
-    var groupHeader: [UInt8] = []
-    var consumerJSON = OutputBuffer(target: nil, flushThreshold: 1 << 16)
-    var firstConsumerID = true
-    var currentConsumer: [UInt8] = []
-    var firstGroup = true
-    var entryFirstField = true
+    var stream = StreamJSON(consumerBufferThreshold: 1 << 16)
 
     public init(out: OutputBuffer, binary: BinaryMode = .escape, includeMetadata: Bool = false) {
         self.out = out
@@ -77,7 +68,7 @@ public struct JSONLWriter: RDBVisitor {
             _ = fieldTTLs.take()
         case .stream:
             out.append("{\"entries\":[")
-            firstGroup = true
+            stream.beginKey()
         case .string, .module: break
         }
         return .decode
@@ -122,21 +113,15 @@ public struct JSONLWriter: RDBVisitor {
 
     public mutating func beginStreamEntry(id: StreamID, fieldCount: Int) throws {
         try separator()
-        out.append("{\"id\":")
-        out.appendJSONStreamID(id)
-        out.append(",\"fields\":[")
-        entryFirstField = true
+        stream.beginEntry(id, out)
     }
 
     public mutating func streamEntryField(_ field: RDBString, value: RDBString) throws {
-        if entryFirstField { entryFirstField = false } else { out.append(UInt8(ascii: ",")) }
-        out.appendJSONString(field, mode: binary)
-        out.append(UInt8(ascii: ","))
-        out.appendJSONString(value, mode: binary)
+        stream.entryField(field, value, out, binary)
     }
 
     public mutating func endStreamEntry() throws {
-        out.append("]}")
+        stream.endEntry(out)
     }
 
     public mutating func streamMetadata(_ m: RDBStreamMetadata) throws {
@@ -154,71 +139,27 @@ public struct JSONLWriter: RDBVisitor {
     }
 
     public mutating func beginStreamGroup(_ g: RDBStreamGroup) throws {
-        if firstGroup { firstGroup = false } else { out.append(UInt8(ascii: ",")) }
-        out.append("{\"name\":")
-        out.appendJSONString(g.name, mode: binary)
-        out.append(",\"last_delivered_id\":")
-        out.appendJSONStreamID(g.lastDeliveredID)
-        out.append(",\"entries_read\":")
-        if let r = g.entriesRead { out.append(decimal: r) } else { out.append("null") }
-        pel.removeAll(keepingCapacity: true)
-        owners.removeAll(keepingCapacity: true)
-        nacked.removeAll(keepingCapacity: true)
-        _ = consumerJSON.take()
+        stream.beginGroup(g, out, binary)
     }
 
     public mutating func streamPendingEntry(_ e: RDBStreamPendingEntry) throws {
-        pel.append(e)
+        stream.pendingEntry(e)
     }
 
     public mutating func beginStreamConsumer(_ c: RDBStreamConsumer) throws {
-        if consumerJSON.pendingCount > 0 { consumerJSON.append(UInt8(ascii: ",")) }
-        consumerJSON.append("{\"name\":")
-        consumerJSON.appendJSONString(c.name, mode: binary)
-        consumerJSON.append(",\"seen_time_ms\":")
-        consumerJSON.append(decimal: c.seenTimeMs)
-        consumerJSON.append(",\"active_time_ms\":")
-        consumerJSON.append(decimal: c.activeTimeMs)
-        consumerJSON.append(",\"pending\":[")
-        firstConsumerID = true
-        currentConsumer = c.name.array
+        stream.beginConsumer(c, binary)
     }
 
     public mutating func streamConsumerPendingID(_ id: StreamID) throws {
-        if firstConsumerID { firstConsumerID = false } else { consumerJSON.append(UInt8(ascii: ",")) }
-        consumerJSON.appendJSONStreamID(id)
-        owners[id] = currentConsumer
+        stream.consumerPendingID(id)
     }
 
     public mutating func endStreamConsumer() throws {
-        consumerJSON.append("]}")
-    }
-
-    public mutating func streamNackedID(_ id: StreamID) throws {
-        nacked.insert(id)
+        stream.endConsumer()
     }
 
     public mutating func endStreamGroup() throws {
-        out.append(",\"pending\":[")
-        for (i, e) in pel.enumerated() {
-            if i > 0 { out.append(UInt8(ascii: ",")) }
-            out.append("{\"id\":")
-            out.appendJSONStreamID(e.id)
-            out.append(",\"consumer\":")
-            if let o = owners[e.id] {
-                o.withUnsafeBytes { out.appendJSONString($0, mode: binary) }
-            } else {
-                out.append("null")
-            }
-            out.append(",\"delivery_count\":")
-            out.append(unsigned: e.deliveryCount)
-            out.append(",\"delivery_time_ms\":")
-            out.append(decimal: e.deliveryTimeMs)
-            out.append(UInt8(ascii: "}"))
-        }
-        out.append("],\"consumers\":[")
-        out.append(consumerJSON.bytes)
-        out.append("]}")
+        stream.endGroup(out, binary)
     }
 
     public mutating func arrayElement(index: UInt64, _ value: RDBArrayValue) throws {
