@@ -230,23 +230,6 @@ let benchmarks: @Sendable () -> Void = {
     }
 }
 
-/// Counts keys and elements (the decode-only baseline).
-struct CountingSink: RDBVisitor {
-    var keys = 0
-    var elements = 0
-    mutating func beginKey(_ key: RDBString, _ info: RDBKeyInfo) throws -> RDBKeyAction {
-        keys &+= 1
-        return .decode
-    }
-    mutating func stringValue(_ value: RDBString) throws { elements &+= 1 }
-    mutating func listElement(_ element: RDBString) throws { elements &+= 1 }
-    mutating func setMember(_ member: RDBString) throws { elements &+= 1 }
-    mutating func zsetMember(_ member: RDBString, score: Double) throws { elements &+= 1 }
-    mutating func zsetMember(_ member: RDBString, scoreText: RDBString) throws { elements &+= 1 }
-    mutating func hashField(_ field: RDBString, value: RDBString, expireAtMs: Int64?) throws { elements &+= 1 }
-    mutating func streamEntryField(_ field: RDBString, value: RDBString) throws { elements &+= 1 }
-}
-
 // MARK: inputs (deterministic, built once)
 
 /// A small deterministic generator (SplitMix64), so the inputs are the same on every run.

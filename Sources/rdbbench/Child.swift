@@ -4,27 +4,6 @@ import RDBSinks
 import Glibc
 #endif
 
-/// Counts keys, elements and AOF commands: the decode-only baseline (a sink that does nothing else).
-struct CountingSink: AOFVisitor {
-    var keys = 0
-    var elements = 0
-    var commands = 0
-
-    mutating func beginKey(_ key: RDBString, _ info: RDBKeyInfo) throws -> RDBKeyAction {
-        keys &+= 1
-        return .decode
-    }
-    mutating func stringValue(_ value: RDBString) throws { elements &+= 1 }
-    mutating func listElement(_ element: RDBString) throws { elements &+= 1 }
-    mutating func setMember(_ member: RDBString) throws { elements &+= 1 }
-    mutating func zsetMember(_ member: RDBString, score: Double) throws { elements &+= 1 }
-    /// Scores stored as text are counted, not parsed (a decode-only sink has no use for the Double).
-    mutating func zsetMember(_ member: RDBString, scoreText: RDBString) throws { elements &+= 1 }
-    mutating func hashField(_ field: RDBString, value: RDBString, expireAtMs: Int64?) throws { elements &+= 1 }
-    mutating func streamEntryField(_ field: RDBString, value: RDBString) throws { elements &+= 1 }
-    mutating func command(_ command: AOFCommand) throws { commands &+= 1 }
-}
-
 /// The in-process modes, run one per child process (`rdbbench --child MODE FILE`) so that each has its
 /// own peak RSS.
 enum ChildMode: String, CaseIterable {
