@@ -44,8 +44,10 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "rdbbench", dependencies: ["RDBKit", "RDBSinks"]),
-        .testTarget(name: "RDBKitTests", dependencies: ["RDBKit", "RDBSinks"]),
-        .testTarget(name: "RDBImportTests", dependencies: ["RDBImport", "RDBKit", "RDBSinks"]),
+        // shared by the test targets: starting servers and programs.
+        .target(name: "RDBTestSupport", path: "Tests/RDBTestSupport"),
+        .testTarget(name: "RDBKitTests", dependencies: ["RDBKit", "RDBSinks", "RDBTestSupport"]),
+        .testTarget(name: "RDBImportTests", dependencies: ["RDBImport", "RDBKit", "RDBSinks", "RDBTestSupport"]),
     ]
 )
 

@@ -1,4 +1,5 @@
 import Foundation
+import RDBTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -235,18 +236,7 @@ final class RedisServer {
 
     /// Starts a program with its standard streams on /dev/null; returns its pid.
     static func spawn(_ path: String, _ args: [String]) throws -> pid_t {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        for fd: Int32 in [0, 1, 2] {
-            posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", fd == 0 ? O_RDONLY : O_WRONLY, 0)
-        }
-        let argv: [UnsafeMutablePointer<CChar>?] = ([path] + args).map { strdup($0) } + [nil]
-        defer { for a in argv { free(a) } }
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, path, &actions, nil, argv, environ)
-        guard rc == 0 else { throw Failure("cannot start \(path): \(String(cString: strerror(rc)))") }
-        return pid
+        try Spawn.start(path, args)
     }
 
     /// Runs a program to completion, feeding `input` on stdin; returns status, stdout, stderr.
@@ -260,17 +250,7 @@ final class RedisServer {
         let outPath = tmp.appendingPathComponent("out").path
         let errPath = tmp.appendingPathComponent("err").path
         try (input ?? Data()).write(to: URL(fileURLWithPath: inPath))
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, inPath, O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        let argv: [UnsafeMutablePointer<CChar>?] = ([path] + args).map { strdup($0) } + [nil]
-        defer { for a in argv { free(a) } }
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, path, &actions, nil, argv, environ)
-        guard rc == 0 else { throw Failure("cannot start \(path): \(String(cString: strerror(rc)))") }
+        let pid = try Spawn.start(path, args, stdin: inPath, stdout: outPath, stderr: errPath)
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         let exited = status & 0x7F == 0
