@@ -164,25 +164,11 @@ public struct JSONLWriter: RDBVisitor {
 
     public mutating func arrayElement(index: UInt64, _ value: RDBArrayValue) throws {
         try separator()
-        out.append(UInt8(ascii: "["))
-        out.append(unsigned: index)
-        out.append(UInt8(ascii: ","))
-        switch value {
-        case .string(let s): out.appendJSONString(s, mode: binary)
-        case .integer(let i): out.append(decimal: i)
-        case .double(let d): out.appendJSONScore(d)
-        }
-        out.append(UInt8(ascii: "]"))
+        out.appendJSONArrayElement(index: index, value, mode: binary)
     }
 
     public mutating func moduleValue(_ module: RDBModuleID, raw: UnsafeRawBufferPointer) throws {
-        out.append("{\"module\":\"")
-        out.append(module.name)
-        out.append("\",\"version\":")
-        out.append(decimal: module.encodingVersion)
-        out.append(",\"raw\":\"")
-        out.appendBase64(raw)
-        out.append("\"}")
+        out.appendJSONModuleValue(module, raw: raw)
     }
 
     public mutating func endKey() throws {

@@ -10,6 +10,30 @@ public enum BinaryMode: String, Sendable, CaseIterable {
 }
 
 extension OutputBuffer {
+    /// `[index,value]`: one element of an array value (strings, integers, doubles).
+    func appendJSONArrayElement(index: UInt64, _ value: RDBArrayValue, mode: BinaryMode) {
+        append(UInt8(ascii: "["))
+        append(unsigned: index)
+        append(UInt8(ascii: ","))
+        switch value {
+        case .string(let s): appendJSONString(s, mode: mode)
+        case .integer(let i): append(decimal: i)
+        case .double(let d): appendJSONScore(d)
+        }
+        append(UInt8(ascii: "]"))
+    }
+
+    /// `{"module":NAME,"version":N,"raw":BASE64}`: a module value, its payload as stored.
+    func appendJSONModuleValue(_ module: RDBModuleID, raw: UnsafeRawBufferPointer) {
+        append("{\"module\":\"")
+        append(module.name)  // 9 characters of [A-Za-z0-9-_]
+        append("\",\"version\":")
+        append(decimal: module.encodingVersion)
+        append(",\"raw\":\"")
+        appendBase64(raw)
+        append("\"}")
+    }
+
     /// The comma before each element of a JSON value but the first (`first` turns false). Between elements
     /// is where a huge key's output may be written out in parts (`flushWithinKeyIfNeeded`).
     @inline(__always)
