@@ -199,32 +199,10 @@ final class TestServer: @unchecked Sendable {
         return FileManager.default.currentDirectoryPath
     }()
 
-    static func which(_ name: String) -> String? {
-        for d in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":") {
-            let p = "\(d)/\(name)"
-            if FileManager.default.isExecutableFile(atPath: p) { return p }
-        }
-        return nil
-    }
+    static func which(_ name: String) -> String? { Spawn.which(name) }
 
     /// A TCP port nobody listens on right now.
-    static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw Failure("socket() failed") }
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = 0
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let ok = withUnsafeMutablePointer(to: &addr) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sp -> Bool in
-                bind(fd, sp, len) == 0 && getsockname(fd, sp, &len) == 0
-            }
-        }
-        guard ok else { throw Failure("cannot bind a free port") }
-        return Int(UInt16(bigEndian: addr.sin_port))
-    }
+    static func freePort() throws -> Int { try Spawn.freePort() }
 
     /// Fixture files of a kind with their expected digests: `(path, digest)`. With `aof`, the AOF files
     /// and appendonlydir folders of `aof/`.
