@@ -106,29 +106,23 @@ extension RDBParser {
             }
         case .listQuicklist:
             let n = try c.readCount("quicklist node count")
+            if n >= LZFAhead.minimumNodes && options.decompressAhead, let ahead = scratch.lookahead() {
+                return try parseNodesAhead(&c, &v, ahead, count: n, containers: false)
+            }
             for _ in 0..<n {
                 let at = c.offset
-                var z = try ZiplistReader(try readBlob(&c, slot: Slot.a, "quicklist node"), blobOffset: at)
-                while let e = try z.next() { try v.listElement(e) }
+                try ziplistNode(try readString(&c, slot: Slot.a), at: at, &v)
             }
         case .listQuicklist2:
             let n = try c.readCount("quicklist node count", minItemSize: 2)
+            if n >= LZFAhead.minimumNodes && options.decompressAhead, let ahead = scratch.lookahead() {
+                return try parseNodesAhead(&c, &v, ahead, count: n, containers: true)
+            }
             for _ in 0..<n {
                 let at = c.offset
                 let container = try c.readLength("a quicklist container")
                 let blobAt = c.offset
-                let s = try readString(&c, slot: Slot.a)
-                switch container {
-                case 1:  // PLAIN: one element
-                    try v.listElement(s)
-                case 2:  // PACKED: a listpack
-                    if s.isInteger { throw RDBError.corrupt(at: blobAt, "quicklist node", "listpack blob is an integer-encoded string") }
-                    // Like the server, an empty listpack node is skipped silently.
-                    var lp = try ListpackReader(s.bytes, blobOffset: blobAt)
-                    while let e = try lp.next() { try v.listElement(e) }
-                default:
-                    throw RDBError.corrupt(at: at, "quicklist node", "unknown container \(container) (1 = plain, 2 = packed)")
-                }
+                try quicklistNode(try readString(&c, slot: Slot.a), container: container, at: at, blobAt: blobAt, &v)
             }
         case .hashListpack:
             let at = c.offset

@@ -22,6 +22,9 @@ public struct RDBDecoderOptions: Sendable {
     /// the next record. Errors in framing (lengths, types, opcodes, truncation) still stop the run: an RDB file
     /// has no record markers to resynchronise on.
     public var salvage = false
+    /// Decompress the nodes of long quicklists on a second thread, a few nodes ahead of the decoder
+    /// (see `LZFAhead`). The events are the same either way.
+    public var decompressAhead = true
 
     public init() {}
 }
@@ -46,7 +49,23 @@ final class ScratchBuffers {
         capacities = Array(repeating: 0, count: slots)
     }
 
-    deinit { for p in pointers { free(p) } }
+    deinit {
+        for p in pointers { free(p) }
+        ahead?.shutdown()
+    }
+
+    /// The LZF worker for long quicklists, started on first use (nil when no thread can be started).
+    @exclusivity(unchecked) @usableFromInline var ahead: LZFAhead?
+    @exclusivity(unchecked) @usableFromInline var aheadUnavailable = false
+
+    @usableFromInline
+    func lookahead() -> LZFAhead? {
+        if let ahead { return ahead }
+        if aheadUnavailable { return nil }
+        ahead = LZFAhead()
+        aheadUnavailable = ahead == nil
+        return ahead
+    }
 
     /// Bytes allocated past what a buffer is asked for, so that LZF can copy in wide steps to the end.
     @usableFromInline static let slack = 64
@@ -365,6 +384,14 @@ public struct RDBParser {
 
     @usableFromInline
     mutating func readLZF(_ c: inout ByteCursor, slot: Int, start: Int) throws -> UnsafeRawBufferPointer {
+        let (input, readable, ulen) = try lzfHeader(&c, start: start)
+        return try inflate(input, readable: readable, count: ulen, slot: slot, start: start)
+    }
+
+    /// Reads an LZF string's lengths (after its `0xC3` byte) and checks them; returns the compressed
+    /// bytes, how many bytes from their start may be read (LZF's slack), and the declared size.
+    @usableFromInline
+    func lzfHeader(_ c: inout ByteCursor, start: Int) throws -> (input: UnsafeRawBufferPointer, readable: Int, count: Int) {
         let clen = try c.readLength("an LZF compressed length")
         let ulen = try c.readLength("an LZF uncompressed length")
         guard clen <= UInt64(c.remaining) else {
@@ -375,14 +402,24 @@ public struct RDBParser {
                            "LZF string declares \(ulen) bytes from \(clen) compressed bytes (limit \(options.maxStringBytes))")
         }
         let readable = c.remaining
-        let input = try c.readBytes(Int(clen), "LZF data")
-        guard let out = scratch.buffer(slot, count: Int(ulen)) else {
-            throw RDBError(.limitExceeded, offset: start, "cannot allocate \(ulen) bytes for an LZF string")
+        return (try c.readBytes(Int(clen), "LZF data"), readable, Int(ulen))
+    }
+
+    /// Decompresses an LZF string (see `lzfHeader`) into a scratch slot.
+    @usableFromInline
+    func inflate(_ input: UnsafeRawBufferPointer, readable: Int, count: Int, slot: Int, start: Int) throws -> UnsafeRawBufferPointer {
+        guard let out = scratch.buffer(slot, count: count) else {
+            throw RDBError(.limitExceeded, offset: start, "cannot allocate \(count) bytes for an LZF string")
         }
         guard LZF.decompress(input, readable: readable, into: out, writable: scratch.capacities[slot]) else {
-            throw RDBError(.lzf, offset: start, "LZF data (\(clen) bytes) does not decompress to its declared \(ulen) bytes")
+            throw RDBParser.lzfCorrupt(at: start, input.count, count)
         }
         return UnsafeRawBufferPointer(out)
+    }
+
+    @usableFromInline
+    static func lzfCorrupt(at start: Int, _ clen: Int, _ ulen: Int) -> RDBError {
+        RDBError(.lzf, offset: start, "LZF data (\(clen) bytes) does not decompress to its declared \(ulen) bytes")
     }
 
     /// Steps over an RDB string without decompressing it.

@@ -42,18 +42,12 @@ public final class BackgroundCRC: @unchecked Sendable {
         regionOffset = input?.offset ?? 0
         checkpoints = .allocate(capacity: max(1, region.count / BackgroundCRC.chunk))
         mapping?.advance(.checksum, to: regionOffset)
-        let unmanaged = Unmanaged.passRetained(self)
-        let rc = pthread_create(&thread, nil, { arg in
-            let me = Unmanaged<BackgroundCRC>.fromOpaque(arg!).takeRetainedValue()
-            me.work()
-            return nil
-        }, unmanaged.toOpaque())
-        if rc != 0 {
-            unmanaged.release()
-            checkpoints.deallocate()
+        guard let t = startThread({ [self] in work() }) else {
+            // deinit runs on this path too (every property is set) and frees the checkpoints.
             mapping?.advance(.checksum, to: .max)
             return nil
         }
+        thread = t
         started = true
     }
 
