@@ -70,7 +70,7 @@ struct Report {
         var s = "# rdbbench results\n\n"
         s += "Run on \(date) in \(fixed(seconds / 60, 1)) min: `rdbbench \(commandLine())`.\n\n"
         s += "- Machine: \(machine()); 1-minute load average \(fixed(loads.0, 2)) at the start, \(fixed(loads.1, 2)) at the end\n"
-        s += "- Code: swift-rdb \(gitRevision()), `swift build -c release`\(swiftVersion().map { " (\($0))" } ?? "")\n"
+        s += "- Code: swift-rdb \(gitRevision()), `swift build -c release --static-swift-stdlib`\(swiftVersion().map { " (\($0))" } ?? "")\n"
         for (tool, version) in tools.versions { s += "- \(tool): \(version)\n" }
         if let d = datasetsLine() { s += "- Datasets: \(d)\n" }
         s += """
@@ -85,7 +85,7 @@ struct Report {
             - Reproduce: `python3 scripts/bench/make_datasets.py` (and, for rdbtools, which reads RDB versions up to 9: \
             `python3 scripts/bench/make_datasets.py --server redis-6.2 --out bench-data/redis-6.2 --scale 0.25 \
             --only strings,small-aggregates,huge-aggregates,mixed-ttl-streams,one-big-value`), \
-            `swift build -c release`, then the command above.
+            `swift build -c release --static-swift-stdlib`, then the command above.
 
             """
         if !tools.notes.isEmpty {

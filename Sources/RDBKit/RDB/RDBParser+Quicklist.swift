@@ -48,7 +48,7 @@ extension RDBParser {
             let s: RDBString
             switch job.kind {
             case .block:
-                guard ahead.finish(job) else { throw RDBParser.lzfCorrupt(at: job.blobOffset, job.sourceCount, job.outputCount) }
+                guard ahead.finish(job, ahead: (base &+ i &+ 1)..<(base &+ posted)) else { throw RDBParser.lzfCorrupt(at: job.blobOffset, job.sourceCount, job.outputCount) }
                 s = RDBString(bytes: job.bytes)
             case .string:
                 s = job.string

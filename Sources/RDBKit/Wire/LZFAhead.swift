@@ -147,8 +147,8 @@ final class LZFAhead: @unchecked Sendable {
             if stop.load(ordering: .sequentiallyConsistent) { return }
             // Idle: the decoder usually posts again within microseconds while it walks a list.
             var spins = 0
-            while spins < 256 && taken == posted.load(ordering: .relaxed) && !stop.load(ordering: .relaxed) {
-                sched_yield()
+            while spins < 20_000 && taken == posted.load(ordering: .relaxed) && !stop.load(ordering: .relaxed) {
+                if spins >= 16_000 { sched_yield() }
                 spins += 1
             }
             if taken < posted.load(ordering: .sequentiallyConsistent) { continue }
@@ -180,18 +180,35 @@ final class LZFAhead: @unchecked Sendable {
         pthread_mutex_unlock(mutex)
     }
 
-    /// Makes a posted block's bytes available: decompresses it here if the worker has not started it,
-    /// otherwise waits for the worker. Returns false when the data is corrupt.
+    /// Makes a posted block's bytes available: decompresses it here if the worker has not started it;
+    /// otherwise, while the worker finishes it, decompresses the newest blocks still pending (the worker
+    /// takes them oldest first), so that the decoder shares the work instead of waiting. `ahead` are the
+    /// posting numbers of the nodes after this one. Returns false when the data is corrupt.
     @usableFromInline
-    func finish(_ job: Job) -> Bool {
+    func finish(_ job: Job, ahead: Range<Int>) -> Bool {
         if job.state.compareExchange(expected: LZFAhead.pending, desired: LZFAhead.claimedByDecoder, ordering: .acquiring).exchanged {
             job.ok = job.run()
             return job.ok
         }
         var spins = 0
+        var helping = true
         while job.state.load(ordering: .acquiring) != LZFAhead.done {
+            if helping {
+                helping = false
+                for k in ahead.reversed() {
+                    let other = jobs[k % LZFAhead.depth]
+                    if other.state.compareExchange(expected: LZFAhead.pending, desired: LZFAhead.claimedByDecoder, ordering: .acquiring).exchanged {
+                        other.ok = other.run()
+                        other.state.store(LZFAhead.done, ordering: .relaxed)
+                        helping = true
+                        break
+                    }
+                }
+                continue
+            }
+            // The worker is a few microseconds from done: spin rather than give the core away.
             spins += 1
-            if spins > 64 { sched_yield() }
+            if spins > 100_000 { sched_yield() }
         }
         return job.ok
     }
