@@ -61,13 +61,14 @@ final class KeyParts: OutputTarget {
         }
     }
 
-    /// Appends to the open part; a full batch closes the part and goes to the pipeline. A piece larger
-    /// than a batch is cut (possibly inside a command).
+    /// Appends to the open part; a full batch closes the part and goes to the pipeline. Batches are filled
+    /// to `maxBytes` exactly (no buffer grows while the key's batches are kept), so a part may end inside a
+    /// command.
     func append(_ bytes: UnsafeRawBufferPointer) {
         var rest = bytes
         while true {
-            let room = max(0, builder.maxBytes - builder.batch.buffer.readableBytes)
-            let piece = rest.count <= builder.maxBytes ? rest : UnsafeRawBufferPointer(rebasing: rest.prefix(max(room, 1)))
+            let room = max(1, builder.maxBytes - builder.batch.buffer.readableBytes)
+            let piece = UnsafeRawBufferPointer(rebasing: rest.prefix(room))
             builder.append(piece, commands: counter.feed(piece))
             rest = UnsafeRawBufferPointer(rebasing: rest[piece.count...])
             if builder.batch.buffer.readableBytes >= builder.maxBytes || builder.batch.commands + builder.recordCommands >= builder.maxCommands {

@@ -335,6 +335,7 @@ final class ImportPipeline: ReplyReceiver, @unchecked Sendable {
         lastReply = monotonicSeconds()
         ch.flush()
         settle()
+        publish()
     }
 
     // MARK: batches
@@ -353,6 +354,7 @@ final class ImportPipeline: ReplyReceiver, @unchecked Sendable {
             batch.written = true
             ch.writeAndFlush(batch.buffer, promise: nil)
             settle()
+            publish()
         }
     }
 
