@@ -163,3 +163,24 @@ struct KeyPartsTests {
         }
     }
 }
+
+extension KeyPartsTests {
+    @Test("Salvage: a key corrupt in the file is reported once and left out, the others arrive")
+    func salvage() throws {
+        let target = try TestServer(.redis70)
+        defer { target.stop() }
+        let file = TestServer.repositoryRoot + "/testdata/corpus/redis/corrupt_ziplist.rdb"
+        for mode in ImportOptions.Mode.allCases {
+            try target.flushAll()
+            let r = ServerImportTests.run([file], into: target) {
+                $0.mode = mode
+                $0.decoder.salvage = true
+            }
+            // As commands the decoder finds it corrupt; as RESTORE its bytes pass through and the server refuses them.
+            let bad = r.problems.filter { $0.keyText == "key:000000000091" }
+            #expect(bad.count == 1 && bad.first?.kind == (mode == .commands ? .skipped : .error), "\(mode): \(ServerImportTests.describe(r))")
+            #expect(r.keysImported + r.files[0].keysSkipped + r.files[0].keysFailed == r.keysRead, "\(mode)")
+            #expect(try target.keyspace().values.reduce(0, +) == r.keysImported, "\(mode)")
+        }
+    }
+}

@@ -67,9 +67,10 @@ final class ImportContext {
     }
 }
 
-/// Wraps a replay writer: the writer encodes each key into its buffer (which has no target), and at
-/// the end of the key this visitor moves the bytes into the current batch as one record, with what makes
-/// the record safe to resend and exact about existing keys:
+/// Wraps a replay writer: the writer encodes each key into its buffer, and at the end of the key this
+/// visitor moves the bytes into the current batch as one record (a key larger than `keyChunkBytes` has
+/// gone out in parts by then: see `KeyParts`), with what makes the record safe to resend and exact about
+/// existing keys:
 ///
 /// * `replace`: a key written as commands starts with `DEL key` (strings need none: SET overwrites);
 ///   RESTORE carries `REPLACE`.
@@ -147,7 +148,7 @@ struct ImportVisitor<W: ReplayWriter>: RDBForwardingVisitor, AOFVisitor {
         parts.temporary = !ctx.options.replace && writtenAsCommands(info) && info.kind != .module && info.kind != .array
         // Strings as commands: one SET with NX (the existence check) and PXAT (Redis 6.2+) instead of
         // SET + PEXPIREAT, and no temporary key.
-        directString = info.kind == .string && ctx.options.mode == .commands && (ctx.targetVersion ?? 99) >= 9
+        directString = info.kind == .string && ctx.options.mode == .commands && (ctx.targetVersion ?? 99) >= 9 && out.pendingCount == 0
         if directString {
             parts.temporary = false
             keyExpireAt = ctx.options.dropTTL ? nil : info.expireAtMs
@@ -239,8 +240,8 @@ struct ImportVisitor<W: ReplayWriter>: RDBForwardingVisitor, AOFVisitor {
             ctx.stats.keysSkipped += 1
             ctx.problems.add(.skipped, file: ctx.file, db: parts.db, key: parts.name, message: "corrupt in the file, not sent: \(error)", offset: parts.offset)
         }
-        out.truncate(to: 0)
-        out.commit()
+        // What the writer has pending of the key (maybe inside an open command) is dropped by the writer at
+        // its next key; until then strings go through the writer too (see `beginKey`).
     }
 
     mutating func droppedEmptyKey(_ key: RDBString, _ info: RDBKeyInfo) throws {
