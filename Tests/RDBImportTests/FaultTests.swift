@@ -10,9 +10,19 @@ final class GeneratedDump: @unchecked Sendable {
     let keys: Int
     private let server: TestServer
 
-    init(kind: TestServer.Kind = .redis70, strings: Int, collections: Int, elements: Int) throws {
+    /// `strings` strings (DEBUG POPULATE), then what `script` (Lua, run with `arguments`) writes: `keys` keys in all.
+    init(kind: TestServer.Kind = .redis70, strings: Int, script: String, arguments: [String], keys: Int) throws {
         server = try TestServer(kind)
-        _ = try server.command("DEBUG", "POPULATE", String(strings), "str", "24")
+        if strings > 0 { _ = try server.command("DEBUG", "POPULATE", String(strings), "str", "24") }
+        let r = try server.client()
+        defer { r.close() }
+        _ = try r.send(["EVAL", script, "0"] + arguments)
+        path = try server.save()
+        digest = try server.digest()
+        self.keys = keys
+    }
+
+    convenience init(kind: TestServer.Kind = .redis70, strings: Int, collections: Int, elements: Int) throws {
         let script = """
             for i = 1, tonumber(ARGV[1]) do
               local n = tonumber(ARGV[2])
@@ -33,13 +43,32 @@ final class GeneratedDump: @unchecked Sendable {
             end
             return 1
             """
-        _ = try server.command("EVAL", script, "0", String(collections), String(elements))
-        path = try server.save()
-        digest = try server.digest()
-        keys = strings + 4 * collections
+        try self.init(kind: kind, strings: strings, script: script, arguments: [String(collections), String(elements)], keys: strings + 4 * collections)
     }
 
     deinit { server.stop() }
+}
+
+/// Kills a target (SIGKILL) from an import's progress callback once `when` holds, and restarts it 0.3 s later.
+final class KillAndRestart: @unchecked Sendable {
+    private(set) var killed = false
+    private(set) var restartError: Error?
+    private let restarted = DispatchSemaphore(value: 0)
+
+    init(_ target: TestServer, _ importer: Importer, when: @escaping @Sendable (ImportProgress) -> Bool) {
+        importer.onProgress = { p in
+            guard !self.killed, when(p) else { return }
+            self.killed = true
+            target.kill9()
+            DispatchQueue.global().asyncAfter(deadline: .now() + 0.3) {
+                do { try target.restart() } catch { self.restartError = error }
+                self.restarted.signal()
+            }
+        }
+    }
+
+    /// After the import: waits for the restart.
+    func wait() { if killed { restarted.wait() } }
 }
 
 @Suite("Faults: restarts, refused writes, slow targets")
@@ -60,22 +89,11 @@ struct FaultTests {
             o.batchBytes = 16 << 10
             o.progressInterval = 0
             let importer = Importer(target: target.endpoint, options: o)
-            let restarted = DispatchSemaphore(value: 0)
-            nonisolated(unsafe) var killed = false
-            nonisolated(unsafe) var restartError: Error?
-            importer.onProgress = { p in
-                guard !killed, p.keysAcknowledged >= source.keys / 3 else { return }
-                killed = true
-                target.kill9()
-                DispatchQueue.global().asyncAfter(deadline: .now() + 0.3) {
-                    do { try target.restart() } catch { restartError = error }
-                    restarted.signal()
-                }
-            }
+            let kill = KillAndRestart(target, importer) { $0.keysAcknowledged >= source.keys / 3 }
             let r = importer.run(files: [source.path])
-            if killed { restarted.wait() }
-            #expect(restartError == nil, "\(String(describing: restartError))")
-            #expect(killed, "\(mode): the import ended before the kill")
+            kill.wait()
+            #expect(kill.restartError == nil, "\(String(describing: kill.restartError))")
+            #expect(kill.killed, "\(mode): the import ended before the kill")
             #expect(r.status == .success, "\(mode) replace=\(replace): \(ServerImportTests.describe(r))")
             #expect(r.reconnects >= 1)
             #expect(r.keysImported == source.keys, "\(mode) replace=\(replace)")

@@ -76,7 +76,10 @@ final class BatchBuilder {
     }
 
     /// Closes the open record.
-    func end(kind: RecordKind, name: UnsafeRawBufferPointer, file: Int, offset: Int, existsReply: Int = -1, temporary: Bool = false) {
+    func end(
+        kind: RecordKind, name: UnsafeRawBufferPointer, file: Int, offset: Int, existsReply: Int = -1, temporary: Bool = false,
+        part: KeyPart = .whole
+    ) {
         recordOpen = false
         let nameStart = batch.names.writerIndex - batch.names.readerIndex
         batch.names.writeBytes(name)
@@ -84,9 +87,9 @@ final class BatchBuilder {
         batch.records.append(Record(
             start: recordStart - batch.buffer.readerIndex, length: length, commands: recordCommands, existsReply: existsReply,
             nameStart: nameStart, nameLength: name.count, db: recordDB, file: file, offset: offset, kind: kind,
-            temporary: temporary))
+            temporary: temporary, part: part))
         batch.commands += recordCommands
-        if kind == .key {
+        if kind == .key && !part.continues {
             batch.keys += 1
             keysSent += 1
         }
@@ -137,12 +140,13 @@ final class BatchBuilder {
     /// Reports the records of a batch that was not sent.
     func notSent(_ b: Batch) {
         for r in b.records where r.kind != .select {
+            stats[r.file].commandsSent -= r.commands
+            stats[r.file].bytesSent -= r.length
+            guard r.isReported else { continue }
             if r.kind == .key {
                 stats[r.file].keysNotArrived += 1
                 keysSent -= 1
             }
-            stats[r.file].commandsSent -= r.commands
-            stats[r.file].bytesSent -= r.length
             problems.add(.notSent, file: r.file, db: r.db, key: b.name(of: r), message: "not sent: the import stopped before it", offset: r.offset)
         }
     }

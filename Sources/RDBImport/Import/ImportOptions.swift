@@ -33,6 +33,10 @@ public struct ImportOptions: Sendable {
     public var pipeline = PipelineOptions()
     /// Bytes gathered before they are handed to the connection in one write.
     public var batchBytes = 256 << 10
+    /// A key whose commands (or RESTORE) pass this many bytes is sent in parts while it is decoded, rather
+    /// than whole once decoded (see `KeyParts`): the decoder and the server work at the same time, and a
+    /// huge key is not held whole in memory twice. nil: `batchBytes`.
+    public var keyChunkBytes: Int?
     /// Problems listed in the report (all are counted); `problemsPath` gets every one of them as JSON lines.
     public var problemLimit = 1000
     public var problemsPath: String?

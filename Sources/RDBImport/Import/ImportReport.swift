@@ -185,6 +185,8 @@ struct DecodeCounters {
     var keysExpired = 0
     var keysEmpty = 0
     var keysNotArrived = 0
+    /// Keys that failed on the decoding side after parts of them were sent (`KeyParts.abort`).
+    var keysFailed = 0
     var aofCommands = 0
     var commandsSent = 0
     var bytesSent = 0
@@ -199,6 +201,7 @@ extension ImportFileStats {
         keysExpired = d.keysExpired
         keysEmpty = d.keysEmpty
         keysNotArrived = d.keysNotArrived
+        keysFailed = d.keysFailed
         aofCommands = d.aofCommands
         commandsSent = d.commandsSent
         bytesSent = d.bytesSent

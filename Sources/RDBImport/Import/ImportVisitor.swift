@@ -23,6 +23,8 @@ final class ImportContext {
     let databases: Int?
     /// Prefix of temporary key names.
     let temporaryPrefix: [UInt8]
+    /// The key being decoded; the target of the writer's buffer (big keys go out in parts).
+    let parts: KeyParts
     let nowMs = unixMilliseconds()
     @exclusivity(unchecked) var file = 0
     /// Offset of the last key or command read in the current input (progress of mapped inputs).
@@ -39,6 +41,7 @@ final class ImportContext {
         self.targetVersion = targetVersion
         self.databases = databases
         self.temporaryPrefix = temporaryPrefix
+        parts = KeyParts(builder: builder, replace: options.replace, temporaryPrefix: temporaryPrefix)
     }
 
     var stats: DecodeCounters {
@@ -64,9 +67,10 @@ final class ImportContext {
     }
 }
 
-/// Wraps a replay writer: the writer encodes each key into its buffer (which has no target), and at
-/// the end of the key this visitor moves the bytes into the current batch as one record, with what makes
-/// the record safe to resend and exact about existing keys:
+/// Wraps a replay writer: the writer encodes each key into its buffer, and at the end of the key this
+/// visitor moves the bytes into the current batch as one record (a key larger than `keyChunkBytes` has
+/// gone out in parts by then: see `KeyParts`), with what makes the record safe to resend and exact about
+/// existing keys:
 ///
 /// * `replace`: a key written as commands starts with `DEL key` (strings need none: SET overwrites);
 ///   RESTORE carries `REPLACE`.
@@ -82,13 +86,9 @@ struct ImportVisitor<W: ReplayWriter>: RDBForwardingVisitor, AOFVisitor {
     let out: OutputBuffer
     let ctx: ImportContext
 
-    // The current key.
+    // The current key (its name, database, ... are in `parts`).
     var inKey = false
-    var keyName: [UInt8] = []
-    var keyDB = 0
-    var keyOffset = 0
-    var keyKind = RDBKind.string
-    var keyTemporary = false
+    let parts: KeyParts
     var scratch: [UInt8] = []
     var lossyCount = 0
     /// The key is a string written here as one `SET key value [NX] [PXAT ms]` (not by the writer).
@@ -108,6 +108,7 @@ struct ImportVisitor<W: ReplayWriter>: RDBForwardingVisitor, AOFVisitor {
         out = writer.out
         enc = RESPEncoder(out: writer.out)
         self.ctx = ctx
+        parts = ctx.parts
     }
 
     // MARK: keys
@@ -139,35 +140,38 @@ struct ImportVisitor<W: ReplayWriter>: RDBForwardingVisitor, AOFVisitor {
             ctx.stats.keysExpired += 1
             return .skip
         }
-        copyBytes(key, into: &keyName)
-        keyDB = db
-        keyOffset = info.recordOffset
-        keyKind = info.kind
-        keyTemporary = !ctx.options.replace && writtenAsCommands(info) && info.kind != .module && info.kind != .array
+        copyBytes(key, into: &parts.name)
+        parts.db = db
+        parts.file = ctx.file
+        parts.offset = info.recordOffset
+        parts.kind = info.kind
+        parts.temporary = !ctx.options.replace && writtenAsCommands(info) && info.kind != .module && info.kind != .array
         // Strings as commands: one SET with NX (the existence check) and PXAT (Redis 6.2+) instead of
         // SET + PEXPIREAT, and no temporary key.
-        directString = info.kind == .string && ctx.options.mode == .commands && (ctx.targetVersion ?? 99) >= 9
+        directString = info.kind == .string && ctx.options.mode == .commands && (ctx.targetVersion ?? 99) >= 9 && out.pendingCount == 0
         if directString {
-            keyTemporary = false
+            parts.temporary = false
             keyExpireAt = ctx.options.dropTTL ? nil : info.expireAtMs
             inKey = true
             return .decode
         }
         var mapped = info
         mapped.db = db
+        parts.armed = true
         let action: RDBKeyAction
-        if keyTemporary {
+        if parts.temporary {
             scratch.removeAll(keepingCapacity: true)
             scratch.append(contentsOf: ctx.temporaryPrefix)
-            scratch.append(contentsOf: keyName)
+            scratch.append(contentsOf: parts.name)
             action = try scratch.withUnsafeBytes { try inner.beginKey(RDBString(bytes: $0), mapped) }
         } else {
             action = try inner.beginKey(key, mapped)
         }
         if case .skip = action {
+            parts.armed = false
             ctx.stats.keysSkipped += 1
             let reason = inner.skippedKeys.last?.reason ?? "the writer cannot express this value"
-            ctx.problems.add(.skipped, file: ctx.file, db: db, key: keyName, message: reason, offset: keyOffset)
+            ctx.problems.add(.skipped, file: ctx.file, db: db, key: parts.name, message: reason, offset: parts.offset)
             return .skip
         }
         inKey = true
@@ -179,7 +183,7 @@ struct ImportVisitor<W: ReplayWriter>: RDBForwardingVisitor, AOFVisitor {
         let replace = ctx.options.replace
         enc.begin(maxArguments: 6)
         enc.argument("SET")
-        enc.argument(keyName)
+        enc.argument(parts.name)
         enc.argument(value)
         if !replace { enc.argument("NX") }
         if let at = keyExpireAt {
@@ -198,14 +202,19 @@ struct ImportVisitor<W: ReplayWriter>: RDBForwardingVisitor, AOFVisitor {
         }
         guard inKey else { return }
         inKey = false
+        parts.armed = false
         let bytes = out.bytes
-        let (commands, isRestore) = Commands.scan(bytes)
-        let replace = ctx.options.replace
-        ctx.builder.addKey(
-            bytes, commands: commands, name: keyName, db: keyDB, file: ctx.file, offset: keyOffset,
-            deleteFirst: replace && !isRestore && keyKind != .string,
-            existsReply: !replace && keyKind == .string && !isRestore && !keyTemporary ? 0 : -1,  // SET ... NX: nil = exists
-            temporaryPrefix: keyTemporary ? ctx.temporaryPrefix : nil)
+        if parts.started {
+            parts.finish(bytes)  // the key went out in parts: this is the last one
+        } else {
+            let (commands, isRestore) = Commands.scan(bytes)
+            let replace = ctx.options.replace
+            ctx.builder.addKey(
+                bytes, commands: commands, name: parts.name, db: parts.db, file: ctx.file, offset: parts.offset,
+                deleteFirst: replace && !isRestore && parts.kind != .string,
+                existsReply: !replace && parts.kind == .string && !isRestore && !parts.temporary ? 0 : -1,  // SET ... NX: nil = exists
+                temporaryPrefix: parts.temporary ? ctx.temporaryPrefix : nil)
+        }
         out.truncate(to: 0)
         out.commit()
         let lossy = inner.lossyKeys
@@ -213,10 +222,26 @@ struct ImportVisitor<W: ReplayWriter>: RDBForwardingVisitor, AOFVisitor {
             for k in lossy[lossyCount...] {
                 var key = k.key
                 if key.starts(with: ctx.temporaryPrefix) { key.removeFirst(ctx.temporaryPrefix.count) }
-                ctx.problems.add(.lossy, file: ctx.file, db: k.db, key: key, message: k.reason, offset: keyOffset)
+                ctx.problems.add(.lossy, file: ctx.file, db: k.db, key: key, message: k.reason, offset: parts.offset)
             }
             lossyCount = lossy.count
         }
+    }
+
+    /// Salvage mode: the key's value is corrupt in the file. Nothing of it is sent, or, when parts of it
+    /// went out already, they are undone (`KeyParts.abort`); the key is reported either way.
+    mutating func abortKey(_ key: RDBString, _ info: RDBKeyInfo, error: RDBError, lostRange: Range<Int>) throws {
+        try inner.abortKey(key, info, error: error, lostRange: lostRange)
+        guard inKey else { return }
+        inKey = false
+        directString = false
+        if !parts.abort("\(error)") {
+            parts.armed = false
+            ctx.stats.keysSkipped += 1
+            ctx.problems.add(.skipped, file: ctx.file, db: parts.db, key: parts.name, message: "corrupt in the file, not sent: \(error)", offset: parts.offset)
+        }
+        // What the writer has pending of the key (maybe inside an open command) is dropped by the writer at
+        // its next key; until then strings go through the writer too (see `beginKey`).
     }
 
     mutating func droppedEmptyKey(_ key: RDBString, _ info: RDBKeyInfo) throws {

@@ -28,6 +28,8 @@ public final class Importer {
 
     /// Largest number of bytes the pipeline had in flight (for tests of the memory bound).
     public private(set) var peakBytesInFlight = 0
+    /// Keys sent in parts while they were decoded (larger than `ImportOptions.keyChunkBytes`).
+    public private(set) var keysSentInParts = 0
 
     /// - Parameter target: the server; nil only for a dry run.
     public init(target: RedisEndpoint?, options: ImportOptions) {
@@ -79,8 +81,10 @@ public final class Importer {
         let ctx = ImportContext(
             options: options, builder: builder, problems: problems, targetVersion: targetVersion,
             databases: server?.databases, temporaryPrefix: temporaryPrefix)
-        let out = OutputBuffer(target: nil, flushThreshold: 1 << 16)
-        out.keepsWholeKeys = true  // ImportVisitor takes each whole key out of the buffer as one record
+        // A key's output stays in the buffer until `ImportVisitor.endKey` takes it out as one record, unless
+        // it passes `keyChunkBytes`: then the writer's within-key flushes hand it to `KeyParts` in chunks.
+        let out = OutputBuffer(target: ctx.parts, flushThreshold: 1 << 16, keyChunkThreshold: max(4096, options.keyChunkBytes ?? options.batchBytes))
+        out.flushThreshold = .max  // no flushes between keys: the buffer holds at most the current key
 
         var fileStarted: [Double] = []
         let state = RunState(files: files, ctx: ctx, pipeline: pipeline, started: started)
@@ -100,6 +104,7 @@ public final class Importer {
             decodeAll(files, &v, ctx: ctx, state: state, fileStarted: &fileStarted, failure: &failure)
         }
         builder.flush()
+        keysSentInParts = ctx.parts.keysInParts
         if let pipeline {
             pipeline.finish()
             peakBytesInFlight = pipeline.cond.withLock { pipeline.peakInflightBytes }
@@ -182,6 +187,8 @@ public final class Importer {
             } catch {
                 let msg = "\(path): \(error)"
                 if failure == nil { failure = msg }
+                _ = ctx.parts.abort("\(error)")
+                ctx.parts.armed = false
                 ctx.builder.abandon()
                 if ctx.failure == nil { ctx.failure = msg }
                 v.out.truncate(to: 0)

@@ -12,6 +12,28 @@ enum RecordKind: UInt8 {
     case aofCommand
     /// A `MULTI` … `EXEC` block of an AOF, passed through as one unit.
     case aofBlock
+    /// The end of a key sent in parts whose decoding failed: completes the command left open and deletes
+    /// what the parts wrote. Its replies are not counted (the decoder reported the key).
+    case abortedKey
+}
+
+/// Which part of a key a record is: keys larger than `ImportOptions.keyChunkBytes` are sent in parts, one
+/// record per batch, while they are decoded.
+///
+/// Acknowledging a part does not make it final: until the key's last part is acknowledged, the pipeline
+/// keeps every batch from the key's first part on, and after a reconnect it resends the key from its first
+/// part (with that part's `DEL tmp` / `DEL key` / `REPLACE`), since a list push sent twice is not a no-op.
+enum KeyPart: UInt8 {
+    /// A whole record (every record that is not a part).
+    case whole
+    /// The key's first part: starts the key (`DEL key` in replace mode, a temporary name otherwise).
+    case first
+    case middle
+    /// The key's last part: its replies decide how the key is reported.
+    case last
+
+    /// More parts of the key follow.
+    var continues: Bool { self == .first || self == .middle }
 }
 
 /// One unit of the command stream: it is acknowledged when every one of its replies has arrived, and
@@ -41,8 +63,119 @@ struct Record {
     var resendPrefix = false
     /// It has been resent after a reconnect at least once.
     var resent = false
+    /// Which part of its key it is (`.whole` unless the key was sent in parts).
+    var part = KeyPart.whole
 
     var repliesThisAttempt: Int { commands + (resendPrefix ? 1 : 0) }
+
+    /// Whether the record stands for a key, AOF command or function in the report (parts other than the
+    /// last and aborted keys do not: their key is reported once).
+    var isReported: Bool {
+        switch kind {
+        case .select, .abortedKey: false
+        case .key: !part.continues
+        case .function, .aofCommand, .aofBlock: true
+        }
+    }
+}
+
+/// Counts the commands a stream of RESP arrays completes, fed in pieces cut anywhere (the parts of a
+/// key: a big RESTORE payload is cut in the middle of its command).
+struct RESPCommandCounter {
+    enum Phase: UInt8 {
+        /// Between commands.
+        case start
+        /// In the `*n` or `$n` line.
+        case arrayLength, bulkLength
+        /// Before an argument's `$`.
+        case bulkStart
+        /// In an argument's bytes (`remaining` with the CRLF).
+        case body
+    }
+
+    private(set) var phase = Phase.start
+    var number = 0
+    var digits = 0
+    var sawCR = false
+    var arguments = 0
+    var remaining = 0
+
+    /// Whether everything fed so far ends with a complete command.
+    var atBoundary: Bool { phase == .start }
+
+    /// Feeds the next bytes; returns the commands they complete.
+    mutating func feed(_ b: UnsafeRawBufferPointer) -> Int {
+        var i = 0
+        var n = 0
+        let c = b.count
+        while i < c {
+            switch phase {
+            case .start, .bulkStart:
+                phase = phase == .start ? .arrayLength : .bulkLength
+                number = 0
+                digits = 0
+                sawCR = false
+                i += 1
+            case .arrayLength, .bulkLength:
+                let x = b[i]
+                i += 1
+                if x == 0x0D {
+                    sawCR = true
+                } else if x == 0x0A {
+                    if phase == .arrayLength {
+                        arguments = number
+                        phase = number > 0 ? .bulkStart : .start  // `*0`: no command, no reply
+                    } else {
+                        remaining = number + 2
+                        phase = .body
+                    }
+                } else {
+                    number = number &* 10 &+ Int(x &- 0x30)
+                    digits += 1
+                }
+            case .body:
+                let k = min(remaining, c - i)
+                i += k
+                remaining -= k
+                if remaining == 0 {
+                    arguments -= 1
+                    if arguments == 0 {
+                        n += 1
+                        phase = .start
+                    } else {
+                        phase = .bulkStart
+                    }
+                }
+            }
+        }
+        return n
+    }
+
+    /// Bytes that end the open command with one reply and without effect beyond the bytes already sent:
+    /// zero bytes for the rest of the argument (a RESTORE payload then fails its checksum), empty strings
+    /// for the missing arguments. Empty when at a boundary.
+    func completion() -> [UInt8] {
+        var s = self
+        var out: [UInt8] = []
+        func emit(_ bytes: [UInt8]) {
+            out += bytes
+            _ = bytes.withUnsafeBytes { s.feed($0) }
+        }
+        while s.phase != .start {
+            switch s.phase {
+            case .start: break
+            case .arrayLength, .bulkLength:
+                if s.digits == 0 && !s.sawCR { emit(s.phase == .arrayLength ? [0x31] : [0x30]) }
+                emit(s.sawCR ? [0x0A] : [0x0D, 0x0A])
+            case .bulkStart:
+                emit(Array("$0\r\n\r\n".utf8))
+            case .body:
+                let crlf: [UInt8] = [0x0D, 0x0A]
+                emit([UInt8](repeating: 0, count: max(0, s.remaining - 2)) + crlf.suffix(min(2, s.remaining)))
+            }
+        }
+        return out
+    }
 }
 
 /// Records sent together: one buffer written with one system call, kept until every record in it is

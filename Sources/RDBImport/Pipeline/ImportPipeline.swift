@@ -32,6 +32,10 @@ public struct PipelineOptions: Sendable {
 /// after a reconnect every record not fully acknowledged is sent again, rewritten so that it rebuilds its
 /// key whole (see `Record.temporary`; RESTORE … REPLACE and DEL-first records are whole already), after
 /// re-authenticating and re-selecting the database.
+///
+/// A key sent in parts (`KeyPart`) is acknowledged when its last part is: from the moment its first part
+/// is acknowledged, the batches from that part on stay (acknowledged, out of the window) until the last
+/// part is, and a reconnect in between resends the key from its first part.
 final class ImportPipeline: ReplyReceiver, @unchecked Sendable {
     enum State { case idle, connecting, handshaking, ready, done }
     enum Control { case auth, ignore, ping, info, databases, select(Int) }
@@ -67,6 +71,15 @@ final class ImportPipeline: ReplyReceiver, @unchecked Sendable {
     var channel: Channel?
     var generation = 0
     var batches = CircularBuffer<Batch>()
+    /// Offset in `batches` of the batch the next reply is for: the ones before it are acknowledged and
+    /// kept only for the open key.
+    var cursor = 0
+    /// A key sent in parts has its first part acknowledged (at `openStart` in `batches.first`) and its
+    /// last part not yet.
+    var keyOpen = false
+    var openStart = 0
+    /// The open key's first part was resent (for the report of a key that then exists).
+    var keyResent = false
     var control = CircularBuffer<Control>()
     var replyIndex = 0
     var recordError: String?
@@ -321,6 +334,8 @@ final class ImportPipeline: ReplyReceiver, @unchecked Sendable {
         }
         lastReply = monotonicSeconds()
         ch.flush()
+        settle()
+        publish()
     }
 
     // MARK: batches
@@ -332,12 +347,82 @@ final class ImportPipeline: ReplyReceiver, @unchecked Sendable {
             return
         }
         if let db = batch.endDB { streamDB = db }
-        let idle = batches.isEmpty
+        let idle = current == nil
         batches.append(batch)
         if state == .ready, let ch = channel {
             if idle { lastReply = monotonicSeconds() }
             batch.written = true
             ch.writeAndFlush(batch.buffer, promise: nil)
+            settle()
+            publish()
+        }
+    }
+
+    /// The batch the next reply is for.
+    var current: Batch? {
+        cursor < batches.count ? batches[batches.index(batches.startIndex, offsetBy: cursor)] : nil
+    }
+
+    /// Whether a record is waiting for replies (or to be written).
+    var awaitingReplies: Bool { batches.contains { $0.next < $0.records.count } }
+
+    /// The current record has all its replies: reports it and moves on. Acknowledged batches are released,
+    /// unless they hold part of the open key.
+    func finishRecord(_ b: Batch) {
+        let rec = b.records[b.next]
+        complete(b, rec)
+        replyIndex = 0
+        if !rec.part.continues {  // a key's errors and `exists` are reported with its last part
+            recordError = nil
+            recordExists = false
+        }
+        b.next += 1
+        switch rec.part {
+        case .first:
+            keyOpen = true
+            openStart = b.next - 1
+            keyResent = rec.resent
+        case .last, .whole:
+            keyOpen = false
+        case .middle:
+            break
+        }
+        if keyOpen {
+            if b.next == b.records.count { cursor += 1 }
+        } else {
+            while let f = batches.first, f.next == f.records.count { _ = batches.popFirst() }
+            cursor = 0
+        }
+    }
+
+    /// Parts that complete no command (inside a big RESTORE payload) get no reply: they are acknowledged
+    /// when their turn comes.
+    func settle() {
+        while replyIndex == 0, let b = current, b.written, b.next < b.records.count, b.records[b.next].repliesThisAttempt == 0 {
+            finishRecord(b)
+        }
+    }
+
+    /// After a lost connection: the open key is sent again from its first part (the parts acknowledged so
+    /// far go back into the window).
+    func rewindOpenKey() {
+        guard keyOpen else { return }
+        keyOpen = false
+        var commands = 0
+        var bytes = 0
+        for (i, b) in batches.enumerated() {
+            if i > cursor { break }
+            let from = i == 0 ? openStart : 0
+            for r in b.records[from..<b.next] {
+                commands += r.commands
+                bytes += r.length
+            }
+            b.next = from
+        }
+        cursor = 0
+        cond.withLock {
+            inflightCommands += commands
+            inflightBytes += bytes
         }
     }
 
@@ -354,7 +439,7 @@ final class ImportPipeline: ReplyReceiver, @unchecked Sendable {
             handleControl(c, reply)
             return
         }
-        guard state == .ready, let b = batches.first, b.written, b.next < b.records.count else {
+        guard state == .ready, let b = current, b.written, b.next < b.records.count else {
             stopNow("unexpected reply from the target: \(reply)")
             return
         }
@@ -385,12 +470,8 @@ final class ImportPipeline: ReplyReceiver, @unchecked Sendable {
         }
         replyIndex += 1
         if replyIndex >= rec.repliesThisAttempt {
-            complete(b, rec)
-            replyIndex = 0
-            recordError = nil
-            recordExists = false
-            b.next += 1
-            if b.next == b.records.count { _ = batches.popFirst() }
+            finishRecord(b)
+            settle()
             if failure != nil || finishing { checkDone() }
         }
     }
@@ -406,13 +487,14 @@ final class ImportPipeline: ReplyReceiver, @unchecked Sendable {
         let f = counters(r.file)
         switch r.kind {
         case .key:
+            guard !r.part.continues else { return }
             ackKeys += 1
             if let e = recordError {
                 counters[f].failed += 1
                 problems.add(.error, file: r.file, db: r.db, key: b.name(of: r), message: e, offset: r.offset)
             } else if recordExists {
                 counters[f].existing += 1
-                problems.add(.exists, file: r.file, db: r.db, key: b.name(of: r), message: r.resent
+                problems.add(.exists, file: r.file, db: r.db, key: b.name(of: r), message: r.resent || (r.part == .last && keyResent)
                     ? "exists on the target (not overwritten); it was in flight when the connection was lost, so this import most likely wrote it"
                     : "exists on the target: not overwritten (use replace to overwrite)", offset: r.offset)
             } else {
@@ -431,6 +513,8 @@ final class ImportPipeline: ReplyReceiver, @unchecked Sendable {
             if let e = recordError {
                 problems.add(.function, file: r.file, db: r.db, key: b.name(of: r), message: e, offset: r.offset)
             }
+        case .abortedKey:
+            break  // reported by the decoder; its padded command is expected to fail
         }
     }
 
@@ -489,7 +573,8 @@ final class ImportPipeline: ReplyReceiver, @unchecked Sendable {
         replyIndex = 0
         recordError = nil
         recordExists = false
-        if failure != nil || (finishing && batches.isEmpty) {
+        rewindOpenKey()
+        if failure != nil || (finishing && !awaitingReplies) {
             finalize()
             return
         }
@@ -509,7 +594,7 @@ final class ImportPipeline: ReplyReceiver, @unchecked Sendable {
     func scheduleWatchdog() {
         eventLoop.scheduleTask(in: .milliseconds(500)) {
             guard self.state != .done else { return }
-            if self.state == .ready || self.state == .handshaking, let b = self.batches.first, b.written || self.state == .handshaking,
+            if self.state == .ready || self.state == .handshaking, let b = self.current, b.written || self.state == .handshaking,
                 monotonicSeconds() - self.lastReply > self.options.replyTimeout
             {
                 self.lostConnection(reason: "no reply for \(Int(self.options.replyTimeout)) s", delay: 0)
@@ -548,7 +633,7 @@ final class ImportPipeline: ReplyReceiver, @unchecked Sendable {
             let r = b.records[i]
             ackCommands += r.commands
             ackBytes += r.length
-            guard r.kind != .select else { continue }
+            guard r.isReported else { continue }
             let f = counters(r.file)
             if r.kind == .key { counters[f].notArrived += 1 }
             let kind: KeyProblem.Kind = written ? .unacknowledged : .notSent
@@ -563,8 +648,8 @@ final class ImportPipeline: ReplyReceiver, @unchecked Sendable {
     func checkDone() {
         guard state != .done else { return }
         if failure != nil {
-            if batches.isEmpty || channel == nil || state != .ready { finalize() }
-        } else if finishing && batches.isEmpty {
+            if !awaitingReplies || channel == nil || state != .ready { finalize() }
+        } else if finishing && !awaitingReplies {
             finalize()
         }
     }
@@ -573,6 +658,8 @@ final class ImportPipeline: ReplyReceiver, @unchecked Sendable {
         guard state != .done else { return }
         state = .done
         while let b = batches.popFirst() { drop(b, written: b.written) }
+        cursor = 0
+        keyOpen = false
         let old = channel
         channel = nil
         generation += 1

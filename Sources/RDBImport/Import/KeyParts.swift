@@ -1,0 +1,137 @@
+import RDBKit
+import RDBSinks
+
+/// The key being decoded, and the target of the importer's `OutputBuffer`: a key whose rendered output
+/// passes `ImportOptions.keyChunkBytes` is handed over by the writer in chunks while it is decoded (the
+/// writers' within-key flushes), and goes out as parts, one record per batch, so that the server works
+/// while the decoder goes on and a huge key does not sit whole in memory. A key below the threshold
+/// never gets here: `ImportVisitor.endKey` adds it as one record (`BatchBuilder.addKey`).
+///
+/// The first part carries what makes the key safe to rebuild: `DEL key` first in replace mode for keys
+/// written as commands, the temporary name otherwise (RESTORE carries REPLACE); the last part carries
+/// `RENAMENX tmp key` and `DEL tmp` for a temporary key. A chunk may end inside a command (a big RESTORE
+/// payload is written through in pieces): `counter` counts only the commands a part completes, so each
+/// reply is matched to the part its command ends in.
+final class KeyParts: OutputTarget {
+    let builder: BatchBuilder
+    let replace: Bool
+    let temporaryPrefix: [UInt8]
+
+    // The current key (set by `ImportVisitor.beginKey`).
+    @exclusivity(unchecked) var name: [UInt8] = []
+    @exclusivity(unchecked) var db = 0
+    @exclusivity(unchecked) var file = 0
+    @exclusivity(unchecked) var offset = 0
+    @exclusivity(unchecked) var kind = RDBKind.string
+    @exclusivity(unchecked) var temporary = false
+    /// The writer is rendering the key (chunks may come).
+    @exclusivity(unchecked) var armed = false
+    /// Part of the key has been handed over: the key ends with `finish` or `abort`.
+    @exclusivity(unchecked) private(set) var started = false
+    /// The open record is the key's first part.
+    @exclusivity(unchecked) var first = true
+    @exclusivity(unchecked) var counter = RESPCommandCounter()
+    /// Keys sent in parts (for tests).
+    @exclusivity(unchecked) private(set) var keysInParts = 0
+
+    init(builder: BatchBuilder, replace: Bool, temporaryPrefix: [UInt8]) {
+        self.builder = builder
+        self.replace = replace
+        self.temporaryPrefix = temporaryPrefix
+    }
+
+    /// A chunk of the armed key's output.
+    func write(_ bytes: UnsafeRawBufferPointer) throws {
+        guard armed else {
+            throw RDBError(.io, offset: offset, "internal error: output outside a key reached the import connection")
+        }
+        if !started { start(restore: Commands.scan(bytes).firstIsRestore) }
+        append(bytes)
+    }
+
+    func start(restore: Bool) {
+        started = true
+        first = true
+        counter = RESPCommandCounter()
+        keysInParts += 1
+        builder.begin(db: db, file: file)
+        if replace && !restore && kind != .string {
+            name.withUnsafeBytes { Commands.del(&builder.batch.buffer, $0) }
+            builder.recordCommands += 1
+        }
+    }
+
+    /// Appends to the open part; a full batch closes the part and goes to the pipeline. Batches are filled
+    /// to `maxBytes` exactly (no buffer grows while the key's batches are kept), so a part may end inside a
+    /// command.
+    func append(_ bytes: UnsafeRawBufferPointer) {
+        var rest = bytes
+        while true {
+            let room = max(1, builder.maxBytes - builder.batch.buffer.readableBytes)
+            let piece = UnsafeRawBufferPointer(rebasing: rest.prefix(room))
+            builder.append(piece, commands: counter.feed(piece))
+            rest = UnsafeRawBufferPointer(rebasing: rest[piece.count...])
+            if builder.batch.buffer.readableBytes >= builder.maxBytes || builder.batch.commands + builder.recordCommands >= builder.maxCommands {
+                closePart()
+            }
+            if rest.isEmpty { return }
+        }
+    }
+
+    /// Ends the open part as the first or a middle part, hands the batch over and opens the next part.
+    func closePart() {
+        name.withUnsafeBytes {
+            builder.end(kind: .key, name: $0, file: file, offset: offset, temporary: first && temporary, part: first ? .first : .middle)
+        }
+        builder.flush()
+        first = false
+        builder.begin(db: db, file: file)
+    }
+
+    /// The key's last bytes (what the writer had not handed over): closes the key's last part.
+    func finish(_ rest: UnsafeRawBufferPointer) {
+        append(rest)
+        started = false
+        var exists = -1
+        if temporary {
+            exists = builder.recordCommands
+            name.withUnsafeBytes { key in
+                Commands.renameNX(&builder.batch.buffer, key, tmpPrefix: temporaryPrefix)
+                Commands.del(&builder.batch.buffer, key, prefix: temporaryPrefix)
+            }
+            builder.recordCommands += 2
+        }
+        name.withUnsafeBytes {
+            builder.end(kind: .key, name: $0, file: file, offset: offset, existsReply: exists, temporary: first && temporary, part: first ? .whole : .last)
+        }
+    }
+
+    /// Decoding failed inside a key of which parts were handed over: ends the command left open, deletes
+    /// what the parts wrote (`DEL key` in replace mode, `DEL tmp` for a temporary key; a RESTORE without
+    /// REPLACE fails on its padded payload and leaves the target as it was) and reports the key as failed.
+    /// Returns false when no part was handed over (nothing was sent).
+    func abort(_ why: String) -> Bool {
+        guard started else { return false }
+        started = false
+        armed = false
+        let tail = counter.completion()
+        tail.withUnsafeBytes { builder.append($0, commands: counter.feed($0)) }
+        name.withUnsafeBytes { key in
+            if replace {
+                Commands.del(&builder.batch.buffer, key)
+                builder.recordCommands += 1
+            } else if temporary {
+                Commands.del(&builder.batch.buffer, key, prefix: temporaryPrefix)
+                builder.recordCommands += 1
+            }
+            builder.end(kind: .abortedKey, name: key, file: file, offset: offset, temporary: first && temporary, part: first ? .whole : .last)
+        }
+        builder.stats[file].keysFailed += 1
+        let undo = replace ? "deleted it (DEL key)" : temporary ? "deleted its temporary copy" : "left the target as it was (the RESTORE was cut and fails)"
+        builder.problems.add(
+            .error, file: file, db: db, key: name,
+            message: "decoding failed in the middle of the key (\(builder.problems.fileName(file)), record at byte offset \(offset)) after part of it was sent: \(why); the import \(undo)",
+            offset: offset)
+        return true
+    }
+}
