@@ -68,7 +68,7 @@ struct ImportSettings: ParsableArguments {
     var pipeline: Int = 20_000
 
     @Option(help: "MiB in flight (the import's memory bound on the network side).")
-    var pipelineMb: Int = 64
+    var pipelineMb: Int = 16
 
     @Option(help: "Most collection elements per command.")
     var batch: Int = 512
