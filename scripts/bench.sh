@@ -5,7 +5,7 @@
 # the same files in one run (alternating runs, medians), with imports into fresh local servers.
 # Writes bench-results/latest.md (and .json) and Benchmarks/RESULTS.md, and copies the summary into README.md.
 #
-#   scripts/bench.sh                  # ~30 min on 2 cores (datasets ~4 min the first time)
+#   scripts/bench.sh                  # ~25 min on 2 cores (datasets ~4 min the first time)
 #   scripts/bench.sh --budget 10      # extra arguments go to rdbbench
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,5 +19,5 @@ python3 -m pip install --quiet rdb-py 2>/dev/null || echo "bench.sh: rdb-py not 
 swift build -c release --static-swift-stdlib --product rdbcat
 swift build -c release --static-swift-stdlib --product rdbbench
 files=(bench-data/*.rdb bench-data/aof-plain.aof bench-data/aof-multipart bench-data/aof-multipart-preamble bench-data/redis-6.2/*.rdb)
-.build/release/rdbbench --compare --import --budget 30 --write-results "$@" "${files[@]}"
+.build/release/rdbbench --compare --import --budget 60 --write-results "$@" "${files[@]}"
 python3 scripts/bench/readme_table.py
