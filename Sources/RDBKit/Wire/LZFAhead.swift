@@ -126,9 +126,7 @@ final class LZFAhead: @unchecked Sendable {
     /// Stops the worker thread (it holds a reference to this object until it returns).
     func shutdown() {
         stop.store(true, ordering: .sequentiallyConsistent)
-        pthread_mutex_lock(mutex)
-        pthread_cond_signal(cond)
-        pthread_mutex_unlock(mutex)
+        wake()
         pthread_join(thread, nil)
     }
 
