@@ -25,13 +25,14 @@ extension RDBParser {
         }
     }
 
-    /// The nodes of a long quicklist, with their LZF blocks decompressed a few nodes ahead on the
-    /// worker thread (`LZFAhead`): the same events, errors and offsets as the node-by-node loop. A node
-    /// whose framing is bad stops the read-ahead; its error is thrown when the walk gets to it, after
-    /// every node before it has been reported.
+    /// The nodes of a long quicklist or stream, with their LZF blocks decompressed a few nodes ahead on
+    /// the worker thread (`LZFAhead`): the same events, errors and offsets as the node-by-node loop. A
+    /// node whose framing is bad stops the read-ahead; its error is thrown when the walk gets to it,
+    /// after every node before it has been reported. `body` walks one node's (decompressed) string.
     @inlinable
-    mutating func parseNodesAhead<V: RDBVisitor>(
-        _ c: inout ByteCursor, _ v: inout V, _ ahead: LZFAhead, count n: Int, containers: Bool
+    mutating func walkNodesAhead(
+        _ c: inout ByteCursor, _ ahead: LZFAhead, count n: Int, framing: NodeFraming,
+        _ body: (inout RDBParser, RDBString, LZFAhead.Job) throws -> Void
     ) throws {
         defer { ahead.drain() }
         let depth = LZFAhead.depth
@@ -39,7 +40,7 @@ extension RDBParser {
         var posted = 0
         var framingOK = true
         while posted < n && posted < depth && framingOK {
-            framingOK = prepareNode(ahead.jobs[(base &+ posted) % depth], &c, containers: containers)
+            framingOK = prepareNode(ahead.jobs[(base &+ posted) % depth], &c, framing)
             ahead.post(ahead.jobs[(base &+ posted) % depth])
             posted += 1
         }
@@ -57,31 +58,42 @@ extension RDBParser {
                     UnsafeRawBufferPointer(start: job.source, count: job.sourceCount), readable: job.readable,
                     count: job.outputCount, slot: Slot.a, start: job.blobOffset))
             case .failed:
-                throw job.error ?? RDBError.invalid(at: job.nodeOffset, "quicklist node")
+                throw job.error ?? RDBError.invalid(at: job.nodeOffset, "node")
             }
-            if containers {
-                try quicklistNode(s, container: job.container, at: job.nodeOffset, blobAt: job.blobOffset, &v)
-            } else {
-                try ziplistNode(s, at: job.nodeOffset, &v)
-            }
+            try body(&self, s, job)
             // The node is consumed: its slot takes the node `depth` places further on.
             ahead.release(job)
             if posted < n && framingOK {
-                framingOK = prepareNode(job, &c, containers: containers)
+                framingOK = prepareNode(job, &c, framing)
                 ahead.post(job)
                 posted += 1
             }
         }
     }
 
-    /// Reads a node's framing into `job`: its container, and its string, either as it is (uncompressed
-    /// or an integer) or as an LZF block to decompress. Returns false (the error kept in the job) when
-    /// the framing is bad, and the cursor cannot go on.
+    /// What precedes each node's string.
     @usableFromInline
-    mutating func prepareNode(_ job: LZFAhead.Job, _ c: inout ByteCursor, containers: Bool) -> Bool {
+    enum NodeFraming {
+        /// Nothing (a Redis 3.2–6.2 quicklist of ziplists).
+        case ziplist
+        /// A container number (a Redis 7 quicklist).
+        case quicklist
+        /// A 16-byte node key holding the master entry ID (a stream).
+        case stream
+    }
+
+    /// Reads a node's framing into `job`: its container or master ID, and its string, either as it is
+    /// (uncompressed or an integer) or as an LZF block to decompress. Returns false (the error kept in
+    /// the job) when the framing is bad, and the cursor cannot go on.
+    @usableFromInline
+    mutating func prepareNode(_ job: LZFAhead.Job, _ c: inout ByteCursor, _ framing: NodeFraming) -> Bool {
         do {
             job.nodeOffset = c.offset
-            job.container = containers ? try c.readLength("a quicklist container") : 2
+            switch framing {
+            case .ziplist: job.container = 2
+            case .quicklist: job.container = try c.readLength("a quicklist container")
+            case .stream: job.master = try readStreamNodeKey(&c)
+            }
             job.blobOffset = c.offset
             if c.position < c.end && c.base.load(fromByteOffset: c.position, as: UInt8.self) == 0xC3 {
                 c.position += 1

@@ -13,27 +13,40 @@ extension RDBParser {
         return StreamID(ms: ms, seq: seq)
     }
 
+    /// A stream node's key: the master entry ID, 16 bytes big-endian.
+    @inlinable
+    mutating func readStreamNodeKey(_ c: inout ByteCursor) throws -> StreamID {
+        let keyAt = c.offset
+        let nodeKey = try readString(&c, slot: Slot.b)
+        guard !nodeKey.isInteger, nodeKey.bytes.count == 16 else {
+            throw RDBError.corrupt(at: keyAt, "stream node", "node key is \(nodeKey.count) bytes, not 16")
+        }
+        return StreamID(
+            ms: UInt64(bigEndian: nodeKey.bytes.loadUnaligned(as: UInt64.self)),
+            seq: UInt64(bigEndian: nodeKey.bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
+    }
+
     /// Walks a stream value (types 15, 19, 21, 26, 27). With `decode` false, node listpacks are stepped
     /// over unparsed and nothing is reported.
     @inlinable
     mutating func walkStream<V: RDBVisitor>(_ c: inout ByteCursor, _ v: inout V, version: Int, decode: Bool) throws {
         let nodes = try c.readCount("stream node count", minItemSize: 2)
         var firstLive: StreamID? = nil
-        for _ in 0..<nodes {
-            let keyAt = c.offset
-            let nodeKey = try readString(&c, slot: Slot.b)
-            guard !nodeKey.isInteger, nodeKey.bytes.count == 16 else {
-                throw RDBError.corrupt(at: keyAt, "stream node", "node key is \(nodeKey.count) bytes, not 16")
+        if decode && nodes >= LZFAhead.minimumNodes && options.decompressAhead, let ahead = scratch.lookahead() {
+            try walkNodesAhead(&c, ahead, count: nodes, framing: .stream) { p, s, job in
+                if s.isInteger { throw RDBError.corrupt(at: job.blobOffset, "stream listpack", "blob is an integer-encoded string") }
+                try p.walkStreamNode(s.bytes, blobOffset: job.blobOffset, master: job.master, &v, firstLive: &firstLive)
             }
-            let master = StreamID(
-                ms: UInt64(bigEndian: nodeKey.bytes.loadUnaligned(as: UInt64.self)),
-                seq: UInt64(bigEndian: nodeKey.bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
-            if decode {
-                let lpAt = c.offset
-                let blob = try readBlob(&c, slot: Slot.a, "stream listpack")
-                try walkStreamNode(blob, blobOffset: lpAt, master: master, &v, firstLive: &firstLive)
-            } else {
-                try skipString(&c)
+        } else {
+            for _ in 0..<nodes {
+                let master = try readStreamNodeKey(&c)
+                if decode {
+                    let lpAt = c.offset
+                    let blob = try readBlob(&c, slot: Slot.a, "stream listpack")
+                    try walkStreamNode(blob, blobOffset: lpAt, master: master, &v, firstLive: &firstLive)
+                } else {
+                    try skipString(&c)
+                }
             }
         }
         let length = try c.readLength("a stream length")

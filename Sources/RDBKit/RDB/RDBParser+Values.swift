@@ -107,7 +107,9 @@ extension RDBParser {
         case .listQuicklist:
             let n = try c.readCount("quicklist node count")
             if n >= LZFAhead.minimumNodes && options.decompressAhead, let ahead = scratch.lookahead() {
-                return try parseNodesAhead(&c, &v, ahead, count: n, containers: false)
+                return try walkNodesAhead(&c, ahead, count: n, framing: .ziplist) { p, s, job in
+                    try p.ziplistNode(s, at: job.nodeOffset, &v)
+                }
             }
             for _ in 0..<n {
                 let at = c.offset
@@ -116,7 +118,9 @@ extension RDBParser {
         case .listQuicklist2:
             let n = try c.readCount("quicklist node count", minItemSize: 2)
             if n >= LZFAhead.minimumNodes && options.decompressAhead, let ahead = scratch.lookahead() {
-                return try parseNodesAhead(&c, &v, ahead, count: n, containers: true)
+                return try walkNodesAhead(&c, ahead, count: n, framing: .quicklist) { p, s, job in
+                    try p.quicklistNode(s, container: job.container, at: job.nodeOffset, blobAt: job.blobOffset, &v)
+                }
             }
             for _ in 0..<n {
                 let at = c.offset

@@ -55,6 +55,7 @@ final class LZFAhead: @unchecked Sendable {
         @usableFromInline var nodeOffset = 0
         @usableFromInline var blobOffset = 0
         @usableFromInline var container: UInt64 = 0
+        @usableFromInline var master = StreamID(ms: 0, seq: 0)
         @usableFromInline var error: (any Error)?
 
         init() {}

@@ -21,6 +21,11 @@ struct Recorder: RDBVisitor {
         events.append("hash \(f.string)=\(value.string)\(expireAtMs.map { " ttl=\($0)" } ?? "")")
     }
     mutating func rawValue(_ raw: UnsafeRawBufferPointer) throws { events.append("raw \(raw.count)") }
+    mutating func beginStreamEntry(id: StreamID, fieldCount: Int) throws { events.append("entry \(id) \(fieldCount)") }
+    mutating func streamEntryField(_ f: RDBString, value: RDBString) throws { events.append("field \(f.string)=\(value.string)") }
+    mutating func streamMetadata(_ m: RDBStreamMetadata) throws {
+        events.append("stream length=\(m.length) last=\(m.lastID) first=\(m.firstID) groups=\(m.groupCount)")
+    }
     mutating func endKey() throws { events.append("end") }
     mutating func endFile(checksum: RDBChecksumStatus) throws { events.append("eof \(checksum)") }
 }
