@@ -70,6 +70,12 @@ struct ImportSettings: ParsableArguments {
     @Option(help: "MiB in flight (the import's memory bound on the network side).")
     var pipelineMb: Int = 16
 
+    @Option(help: "A key whose commands pass this many KiB goes out in parts while it is decoded (default: the batch size, at most 256).")
+    var keyChunkKb: Int?
+
+    @Flag(help: "Guard every key (DEL first with --replace, else a temporary name), even in a database that was empty when the import began (use when other clients write to the target meanwhile).")
+    var guardEveryKey = false
+
     @Option(help: "Most collection elements per command.")
     var batch: Int = 512
 
@@ -122,14 +128,16 @@ struct ImportSettings: ParsableArguments {
             throw ValidationError("the URL names database \(urlDatabase!) and --db \(db!): give one")
         }
         o.mergeInto = db ?? urlDatabase
-        guard pipeline > 0, pipelineMb > 0, batch > 0, batchBytes > 0 else {
-            throw ValidationError("--pipeline, --pipeline-mb, --batch and --batch-bytes must be positive")
+        guard pipeline > 0, pipelineMb > 0, batch > 0, batchBytes > 0, keyChunkKb ?? 1 > 0 else {
+            throw ValidationError("--pipeline, --pipeline-mb, --key-chunk-kb, --batch and --batch-bytes must be positive")
         }
         o.pipeline.maxCommandsInFlight = pipeline
         o.pipeline.maxBytesInFlight = pipelineMb << 20
         o.pipeline.reconnectTimeout = reconnectTimeout
         o.pipeline.replyTimeout = replyTimeout
         o.batchBytes = min(256 << 10, max(4096, (pipelineMb << 20) / 8))
+        o.keyChunkBytes = keyChunkKb.map { $0 << 10 }
+        o.guardEveryKey = guardEveryKey
         o.maxElementsPerCommand = batch
         o.maxBytesPerCommand = batchBytes
         o.dropTTL = dropTtl
@@ -196,7 +204,9 @@ struct ImportCommand: ParsableCommand {
             list; it is never printed. A database in the URL (/3) imports every database into that one. \
             After a lost connection the import reconnects and resends every key not fully acknowledged, \
             rewritten whole (nothing doubled, nothing lost). Without --replace, existing keys are left as \
-            they are and reported. Prints a JSON report on stdout (or to --report); exit 0 = SUCCESS, \
+            they are and reported. Into a database that was empty when the import began, keys go without \
+            their guard (DEL first, or a temporary name) unless another file or database wrote there \
+            first (--guard-every-key when other clients write to the target meanwhile). Prints a JSON report on stdout (or to --report); exit 0 = SUCCESS, \
             1 = FAILED (the report names the keys that did not arrive).
             """
     )

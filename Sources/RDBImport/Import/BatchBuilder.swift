@@ -78,7 +78,7 @@ final class BatchBuilder {
     /// Closes the open record.
     func end(
         kind: RecordKind, name: UnsafeRawBufferPointer, file: Int, offset: Int, existsReply: Int = -1, temporary: Bool = false,
-        part: KeyPart = .whole
+        deleteOnResend: Bool = false, part: KeyPart = .whole
     ) {
         recordOpen = false
         let nameStart = batch.names.writerIndex - batch.names.readerIndex
@@ -87,7 +87,7 @@ final class BatchBuilder {
         batch.records.append(Record(
             start: recordStart - batch.buffer.readerIndex, length: length, commands: recordCommands, existsReply: existsReply,
             nameStart: nameStart, nameLength: name.count, db: recordDB, file: file, offset: offset, kind: kind,
-            temporary: temporary, part: part))
+            temporary: temporary, deleteOnResend: deleteOnResend, part: part))
         batch.commands += recordCommands
         if kind == .key && !part.continues {
             batch.keys += 1
@@ -99,10 +99,11 @@ final class BatchBuilder {
     }
 
     /// Adds one key: `[DEL key]`, the writer's commands, and for a key written under a temporary name
-    /// `RENAMENX tmp key` (0 = the key exists) and `DEL tmp`.
+    /// `RENAMENX tmp key` (0 = the key exists) and `DEL tmp`. `deleteOnResend`: the key goes without a
+    /// guard, and gets `DEL key` if it is resent.
     func addKey(
         _ bytes: UnsafeRawBufferPointer, commands: Int, name: [UInt8], db: Int, file: Int, offset: Int,
-        deleteFirst: Bool, existsReply: Int, temporaryPrefix: [UInt8]?
+        deleteFirst: Bool, deleteOnResend: Bool = false, existsReply: Int, temporaryPrefix: [UInt8]?
     ) {
         begin(db: db, file: file)
         name.withUnsafeBytes { key in
@@ -118,7 +119,8 @@ final class BatchBuilder {
                 Commands.del(&batch.buffer, key, prefix: prefix)
                 recordCommands += 2
             }
-            end(kind: .key, name: key, file: file, offset: offset, existsReply: exists, temporary: temporaryPrefix != nil)
+            end(kind: .key, name: key, file: file, offset: offset, existsReply: exists, temporary: temporaryPrefix != nil,
+                deleteOnResend: deleteOnResend)
         }
     }
 

@@ -37,6 +37,12 @@ public struct ImportOptions: Sendable {
     /// than whole once decoded (see `KeyParts`): the decoder and the server work at the same time, and a
     /// huge key is not held whole in memory twice. nil: `batchBytes`.
     public var keyChunkBytes: Int?
+    /// Write every key behind its guard (`DEL key` in replace mode, a temporary name otherwise), even into
+    /// a database that was empty when the import began. By default a key that nothing in this import can
+    /// have written before goes straight to an empty database (one command per key fewer, three in the
+    /// mode without `replace`) and gets its guard only if it is resent after a reconnect; set this when
+    /// other clients write to the target during the import.
+    public var guardEveryKey = false
     /// Problems listed in the report (all are counted); `problemsPath` gets every one of them as JSON lines.
     public var problemLimit = 1000
     public var problemsPath: String?

@@ -231,8 +231,23 @@ public struct ServerInfo: Sendable, Hashable {
     public var role = ""
     /// `databases` (from CONFIG GET), when the server lets us read it.
     public var databases: Int?
+    /// Keys per database when the import connected first (`INFO keyspace`; a database not listed is
+    /// empty); nil when unknown.
+    public var keyspace: [Int: Int]?
 
     public init() {}
+
+    /// Parses the text of `INFO keyspace` (`db3:keys=10,expires=0,avg_ttl=0`).
+    public static func keyspace(info: String) -> [Int: Int] {
+        var out: [Int: Int] = [:]
+        for line in info.split(whereSeparator: \.isNewline) where line.hasPrefix("db") {
+            guard let colon = line.firstIndex(of: ":"), let db = Int(line[line.index(line.startIndex, offsetBy: 2)..<colon]) else { continue }
+            let fields = line[line.index(after: colon)...].split(separator: ",")
+            guard let keys = fields.first(where: { $0.hasPrefix("keys=") }).flatMap({ Int($0.dropFirst(5)) }) else { continue }
+            out[db] = keys
+        }
+        return out
+    }
 
     /// Parses the text of `INFO server` (and `INFO replication` lines if present).
     public init(info: String) {

@@ -34,7 +34,17 @@ final class ImportContext {
     /// Nothing more is sent: keys are only listed as not arrived.
     var listing: Bool { failure != nil || builder.stopped }
 
-    init(options: ImportOptions, builder: BatchBuilder, problems: ProblemLog, targetVersion: Int?, databases: Int?, temporaryPrefix: [UInt8]) {
+    /// Keys per database of the target before the import (nil: unknown, every key is guarded).
+    let keyspaceAtStart: [Int: Int]?
+    /// Per target database, the one stream of keys (input file, database of the file) that may write to it
+    /// unguarded; -1 once anything else has written to it.
+    @exclusivity(unchecked) var owner: [Int: (file: Int, db: Int)] = [:]
+    /// An AOF command has been sent: from then on every key is guarded.
+    @exclusivity(unchecked) var commandsSent = false
+
+    init(options: ImportOptions, builder: BatchBuilder, problems: ProblemLog, targetVersion: Int?, databases: Int?,
+         temporaryPrefix: [UInt8], keyspaceAtStart: [Int: Int]? = nil) {
+        self.keyspaceAtStart = options.guardEveryKey ? nil : keyspaceAtStart
         self.options = options
         self.builder = builder
         self.problems = problems
@@ -42,6 +52,22 @@ final class ImportContext {
         self.databases = databases
         self.temporaryPrefix = temporaryPrefix
         parts = KeyParts(builder: builder, replace: options.replace, temporaryPrefix: temporaryPrefix)
+    }
+
+    /// Whether a key of database `source` of the current file can go to database `target` without its
+    /// guard (`DEL key` first, or a temporary name): nothing can have written that name there before.
+    /// True when the target database was empty when the import began and only this file's database
+    /// `source` has written to it since (a server never saves a key twice in one database). Anything else
+    /// writing there (another file, another database merged into it, an AOF command) ends it for good.
+    func unguarded(target: Int, source: Int) -> Bool {
+        guard let ks = keyspaceAtStart, ks[target] == nil, !commandsSent else { return false }
+        if let o = owner[target] {
+            if o.file == file && o.db == source { return true }
+            owner[target] = (-1, -1)
+            return false
+        }
+        owner[target] = (file, source)
+        return true
     }
 
     var stats: DecodeCounters {
@@ -72,6 +98,9 @@ final class ImportContext {
 /// gone out in parts by then: see `KeyParts`), with what makes the record safe to resend and exact about
 /// existing keys:
 ///
+/// * Into a database that was empty when the import began, a key that nothing in this import can have
+///   written before goes without the guards below, and gets `DEL key` only if it is resent after a
+///   reconnect (`ImportContext.unguarded`; `ImportOptions.guardEveryKey` turns this off).
 /// * `replace`: a key written as commands starts with `DEL key` (strings need none: SET overwrites);
 ///   RESTORE carries `REPLACE`.
 /// * no `replace`: RESTORE without REPLACE (the server answers BUSYKEY for an existing key); a key written
@@ -146,6 +175,9 @@ struct ImportVisitor<W: ReplayWriter>: RDBForwardingVisitor, AOFVisitor {
         parts.offset = info.recordOffset
         parts.kind = info.kind
         parts.temporary = !ctx.options.replace && writtenAsCommands(info) && info.kind != .module && info.kind != .array
+        // Every key written counts for the database's owner, strings too.
+        let free = ctx.unguarded(target: db, source: info.db)
+        parts.unguarded = false
         // Strings as commands: one SET with NX (the existence check) and PXAT (Redis 6.2+) instead of
         // SET + PEXPIREAT, and no temporary key.
         directString = info.kind == .string && ctx.options.mode == .commands && (ctx.targetVersion ?? 99) >= 9 && out.pendingCount == 0
@@ -154,6 +186,12 @@ struct ImportVisitor<W: ReplayWriter>: RDBForwardingVisitor, AOFVisitor {
             keyExpireAt = ctx.options.dropTTL ? nil : info.expireAtMs
             inKey = true
             return .decode
+        }
+        // A key rebuilt by several commands needs a guard unless nothing can have written its name before.
+        let guarded = parts.temporary || (ctx.options.replace && writtenAsCommands(info))
+        if guarded && free {
+            parts.unguarded = true
+            parts.temporary = false
         }
         var mapped = info
         mapped.db = db
@@ -211,7 +249,8 @@ struct ImportVisitor<W: ReplayWriter>: RDBForwardingVisitor, AOFVisitor {
             let replace = ctx.options.replace
             ctx.builder.addKey(
                 bytes, commands: commands, name: parts.name, db: parts.db, file: ctx.file, offset: parts.offset,
-                deleteFirst: replace && !isRestore && parts.kind != .string,
+                deleteFirst: replace && !isRestore && parts.kind != .string && !parts.unguarded,
+                deleteOnResend: parts.unguarded && !isRestore,
                 existsReply: !replace && parts.kind == .string && !isRestore && !parts.temporary ? 0 : -1,  // SET ... NX: nil = exists
                 temporaryPrefix: parts.temporary ? ctx.temporaryPrefix : nil)
         }
@@ -290,6 +329,7 @@ struct ImportVisitor<W: ReplayWriter>: RDBForwardingVisitor, AOFVisitor {
     mutating func command(_ command: AOFCommand) throws {
         if command.nameEquals("SELECT") { return }  // databases come with each command (mapped)
         ctx.stats.aofCommands += 1
+        ctx.commandsSent = true
         ctx.position = command.offset
         guard !ctx.listing, let db = ctx.targetDatabase(command.db) else {
             if inBlock {

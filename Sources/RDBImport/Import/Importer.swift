@@ -80,7 +80,7 @@ public final class Importer {
         if failure != nil { builder.stopped = true }
         let ctx = ImportContext(
             options: options, builder: builder, problems: problems, targetVersion: targetVersion,
-            databases: server?.databases, temporaryPrefix: temporaryPrefix)
+            databases: server?.databases, temporaryPrefix: temporaryPrefix, keyspaceAtStart: server?.keyspace)
         // A key's output stays in the buffer until `ImportVisitor.endKey` takes it out as one record, unless
         // it passes `keyChunkBytes`: then the writer's within-key flushes hand it to `KeyParts` in chunks.
         let out = OutputBuffer(target: ctx.parts, flushThreshold: 1 << 16, keyChunkThreshold: max(4096, options.keyChunkBytes ?? options.batchBytes))

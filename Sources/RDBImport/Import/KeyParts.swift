@@ -8,7 +8,8 @@ import RDBSinks
 /// never gets here: `ImportVisitor.endKey` adds it as one record (`BatchBuilder.addKey`).
 ///
 /// The first part carries what makes the key safe to rebuild: `DEL key` first in replace mode for keys
-/// written as commands, the temporary name otherwise (RESTORE carries REPLACE); the last part carries
+/// written as commands, the temporary name otherwise (RESTORE carries REPLACE), or for an unguarded key
+/// (`ImportContext.unguarded`) nothing, and `DEL key` only when it is resent; the last part carries
 /// `RENAMENX tmp key` and `DEL tmp` for a temporary key. A chunk may end inside a command (a big RESTORE
 /// payload is written through in pieces): `counter` counts only the commands a part completes, so each
 /// reply is matched to the part its command ends in.
@@ -24,6 +25,8 @@ final class KeyParts: OutputTarget {
     @exclusivity(unchecked) var offset = 0
     @exclusivity(unchecked) var kind = RDBKind.string
     @exclusivity(unchecked) var temporary = false
+    /// Written without a guard (`ImportContext.unguarded`): `DEL key` only if the key is resent or aborted.
+    @exclusivity(unchecked) var unguarded = false
     /// The writer is rendering the key (chunks may come).
     @exclusivity(unchecked) var armed = false
     /// Part of the key has been handed over: the key ends with `finish` or `abort`.
@@ -55,7 +58,7 @@ final class KeyParts: OutputTarget {
         counter = RESPCommandCounter()
         keysInParts += 1
         builder.begin(db: db, file: file)
-        if replace && !restore && kind != .string {
+        if replace && !restore && kind != .string && !unguarded {
             name.withUnsafeBytes { Commands.del(&builder.batch.buffer, $0) }
             builder.recordCommands += 1
         }
@@ -81,7 +84,8 @@ final class KeyParts: OutputTarget {
     /// Ends the open part as the first or a middle part, hands the batch over and opens the next part.
     func closePart() {
         name.withUnsafeBytes {
-            builder.end(kind: .key, name: $0, file: file, offset: offset, temporary: first && temporary, part: first ? .first : .middle)
+            builder.end(kind: .key, name: $0, file: file, offset: offset, temporary: first && temporary,
+                        deleteOnResend: first && unguarded, part: first ? .first : .middle)
         }
         builder.flush()
         first = false
@@ -102,7 +106,8 @@ final class KeyParts: OutputTarget {
             builder.recordCommands += 2
         }
         name.withUnsafeBytes {
-            builder.end(kind: .key, name: $0, file: file, offset: offset, existsReply: exists, temporary: first && temporary, part: first ? .whole : .last)
+            builder.end(kind: .key, name: $0, file: file, offset: offset, existsReply: exists, temporary: first && temporary,
+                        deleteOnResend: first && unguarded, part: first ? .whole : .last)
         }
     }
 
@@ -117,17 +122,18 @@ final class KeyParts: OutputTarget {
         let tail = counter.completion()
         tail.withUnsafeBytes { builder.append($0, commands: counter.feed($0)) }
         name.withUnsafeBytes { key in
-            if replace {
+            if replace || unguarded {
                 Commands.del(&builder.batch.buffer, key)
                 builder.recordCommands += 1
             } else if temporary {
                 Commands.del(&builder.batch.buffer, key, prefix: temporaryPrefix)
                 builder.recordCommands += 1
             }
-            builder.end(kind: .abortedKey, name: key, file: file, offset: offset, temporary: first && temporary, part: first ? .whole : .last)
+            builder.end(kind: .abortedKey, name: key, file: file, offset: offset, temporary: first && temporary,
+                        deleteOnResend: first && unguarded, part: first ? .whole : .last)
         }
         builder.stats[file].keysFailed += 1
-        let undo = replace ? "deleted it (DEL key)" : temporary ? "deleted its temporary copy" : "left the target as it was (the RESTORE was cut and fails)"
+        let undo = replace || unguarded ? "deleted it (DEL key)" : temporary ? "deleted its temporary copy" : "left the target as it was (the RESTORE was cut and fails)"
         builder.problems.add(
             .error, file: file, db: db, key: name,
             message: "decoding failed in the middle of the key (\(builder.problems.fileName(file)), record at byte offset \(offset)) after part of it was sent: \(why); the import \(undo)",

@@ -59,7 +59,10 @@ struct Record {
     /// Written under a temporary name and renamed by its last commands: a resend first deletes the
     /// temporary key (whatever a lost connection left of it).
     var temporary = false
-    /// This attempt starts with `DEL temporary-name` (one more reply).
+    /// Written without its `DEL key` guard (into a database that was empty: `ImportContext.unguarded`): a
+    /// resend first deletes whatever a lost connection left of it.
+    var deleteOnResend = false
+    /// This attempt starts with `DEL temporary-name` or `DEL key` (one more reply).
     var resendPrefix = false
     /// It has been resent after a reconnect at least once.
     var resent = false

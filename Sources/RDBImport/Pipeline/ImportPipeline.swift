@@ -40,7 +40,7 @@ public struct PipelineOptions: Sendable {
 /// part is, and a reconnect in between resends the key from its first part.
 final class ImportPipeline: ReplyReceiver, @unchecked Sendable {
     enum State { case idle, connecting, handshaking, ready, done }
-    enum Control { case auth, ignore, ping, info, databases, select(Int) }
+    enum Control { case auth, ignore, ping, info, keyspace, databases, select(Int) }
 
     /// Errors after which writing more is pointless: the import stops (FAILED).
     static let fatalCodes: Set<Substring> = [
@@ -222,6 +222,9 @@ final class ImportPipeline: ReplyReceiver, @unchecked Sendable {
         if server == nil {
             appendCommand(&b, ["CONFIG", "GET", "databases"])
             control.append(.databases)
+            // What the target holds before the import writes anything (only on the first connection).
+            appendCommand(&b, ["INFO", "keyspace"])
+            control.append(.keyspace)
         }
         var db = streamDB
         for batch in batches where batch.next < batch.records.count {
@@ -266,11 +269,14 @@ final class ImportPipeline: ReplyReceiver, @unchecked Sendable {
                         warnings.append("the target restarted during the import (run_id \(old.runID) -> \(info.runID)); keys it acknowledged before are assumed persisted")
                     }
                     info.databases = old.databases
+                    info.keyspace = old.keyspace
                 }
                 server = info
             } else if server == nil {
                 server = ServerInfo()
             }
+        case .keyspace:
+            if let t = reply.text { server?.keyspace = ServerInfo.keyspace(info: t) }
         case .databases:
             if case .array(let items?) = reply, items.count == 2, let v = items[1].text, let n = Int(v) {
                 server?.databases = n
@@ -321,10 +327,10 @@ final class ImportPipeline: ReplyReceiver, @unchecked Sendable {
             for i in b.next..<b.records.count {
                 var r = b.records[i]
                 r.resent = true
-                if r.temporary {
+                if r.temporary || r.deleteOnResend {
                     r.resendPrefix = true
                     let name = b.name(of: r)
-                    name.withUnsafeBytes { Commands.del(&out, $0, prefix: temporaryPrefix) }
+                    name.withUnsafeBytes { Commands.del(&out, $0, prefix: r.temporary ? temporaryPrefix : []) }
                 }
                 b.records[i] = r
                 if let slice = b.buffer.getSlice(at: b.buffer.readerIndex + r.start, length: r.length) {

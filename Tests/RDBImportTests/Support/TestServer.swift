@@ -171,14 +171,7 @@ final class TestServer: @unchecked Sendable {
     /// Keys per database (from INFO keyspace).
     func keyspace() throws -> [Int: Int] {
         guard let t = try command("INFO", "keyspace").text else { return [:] }
-        var out: [Int: Int] = [:]
-        for line in t.split(whereSeparator: \.isNewline) where line.hasPrefix("db") {
-            let parts = line.dropFirst(2).split(separator: ":")
-            guard parts.count == 2, let db = Int(parts[0]) else { continue }
-            let keys = parts[1].split(separator: ",").first?.split(separator: "=").last.flatMap { Int($0) } ?? 0
-            out[db] = keys
-        }
-        return out
+        return ServerInfo.keyspace(info: t)
     }
 
     /// SAVE; returns the dump's path.
