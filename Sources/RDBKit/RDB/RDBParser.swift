@@ -116,17 +116,12 @@ public struct RDBParser {
     /// The current database (last SELECTDB).
     public var db: Int { _db }
     @usableFromInline let scratch = ScratchBuffers(slots: Slot.count)
-    /// The key being decoded, for error reports (valid while its record is being parsed).
-    @usableFromInline var currentKey: RDBString?
     @usableFromInline var masterFields: [RDBString] = []
 
     public init(options: RDBDecoderOptions = .init()) {
         self.options = options
         masterFields.reserveCapacity(16)
     }
-
-    /// The key being decoded when an error was thrown, copied.
-    public var keyInError: [UInt8]? { currentKey?.array }
 
     // MARK: header
 
@@ -275,51 +270,52 @@ public struct RDBParser {
         expireAt: Int64?, idle: UInt64?, freq: UInt8?
     ) throws {
         let key = try readString(&c, slot: Slot.key)
-        currentKey = key
-        var info = RDBKeyInfo(db: db, type: type, expireAtMs: expireAt, idleSeconds: idle, lfuFrequency: freq,
-                              recordOffset: recordStart, valueOffset: c.offset)
-        if options.measureValues {
-            var m = c
-            try skipValue(&m, type.encoding)
-            info.valueSize = m.position - c.position
-        }
-        if type.encoding != .string, try isEmptyValue(c, type.encoding) {
-            try skipValue(&c, type.encoding)
-            try v.droppedEmptyKey(key, info)
-            currentKey = nil
-            return
-        }
-        switch try v.beginKey(key, info) {
-        case .decode:
-            if options.salvage {
-                let valueStart = c
-                do {
-                    try parseValue(&c, &v, type.encoding)
-                } catch let e as RDBError where RDBParser.isContentError(e) {
-                    // The value's content is corrupt but its framing (lengths) may be intact: if the value can
-                    // be stepped over, the next record starts right after it and decoding can go on.
-                    c = valueStart
-                    do { try skipValue(&c, type.encoding) } catch { throw e }
-                    var lost = e
-                    lost.key = key.array
-                    try v.abortKey(key, info, error: lost, lostRange: recordStart..<c.offset)
-                    currentKey = nil
-                    return
-                }
-            } else {
-                try parseValue(&c, &v, type.encoding)
+        // Errors name the key (caught here rather than the key kept in the parser: no store per record).
+        do {
+            var info = RDBKeyInfo(db: db, type: type, expireAtMs: expireAt, idleSeconds: idle, lfuFrequency: freq,
+                                  recordOffset: recordStart, valueOffset: c.offset)
+            if options.measureValues {
+                var m = c
+                try skipValue(&m, type.encoding)
+                info.valueSize = m.position - c.position
             }
-        case .skip:
-            try skipValue(&c, type.encoding)
-            currentKey = nil
-            return
-        case .raw:
-            let s = c.position
-            try skipValue(&c, type.encoding)
-            try v.rawValue(c.bytes(from: s, to: c.position))
+            if type.encoding != .string, try isEmptyValue(c, type.encoding) {
+                try skipValue(&c, type.encoding)
+                try v.droppedEmptyKey(key, info)
+                return
+            }
+            switch try v.beginKey(key, info) {
+            case .decode:
+                if options.salvage {
+                    let valueStart = c
+                    do {
+                        try parseValue(&c, &v, type.encoding)
+                    } catch let e as RDBError where RDBParser.isContentError(e) {
+                        // The value's content is corrupt but its framing (lengths) may be intact: if the value can
+                        // be stepped over, the next record starts right after it and decoding can go on.
+                        c = valueStart
+                        do { try skipValue(&c, type.encoding) } catch { throw e }
+                        var lost = e
+                        lost.key = key.array
+                        try v.abortKey(key, info, error: lost, lostRange: recordStart..<c.offset)
+                        return
+                    }
+                } else {
+                    try parseValue(&c, &v, type.encoding)
+                }
+            case .skip:
+                try skipValue(&c, type.encoding)
+                return
+            case .raw:
+                let s = c.position
+                try skipValue(&c, type.encoding)
+                try v.rawValue(c.bytes(from: s, to: c.position))
+            }
+            try v.endKey()
+        } catch var e as RDBError {
+            if e.key == nil { e.key = key.array }
+            throw e
         }
-        try v.endKey()
-        currentKey = nil
     }
 
     // MARK: strings

@@ -122,7 +122,6 @@ public enum RDBReader {
         do {
             return try parser.parseRecord(&c, &visitor)
         } catch var e as RDBError {
-            if e.key == nil { e.key = parser.keyInError }
             if e.offset < 0 { e.offset = c.offset }  // raised by a sink-side default (e.g. a score parse)
             e.file = input.name
             throw e
@@ -164,7 +163,7 @@ public enum RDBReader {
                 if have >= input.limit || needed > input.limit {
                     throw RDBError(.limitExceeded, offset: input.offset,
                                    "a single record needs more than \(input.limit) bytes of buffer (\(e.message); raise the streaming record limit)",
-                                   key: parser.keyInError, file: input.name)
+                                   key: e.key, file: input.name)
                 }
                 let want = min(max(have * 2, have + (1 << 16)), input.limit)
                 try input.fill(atLeast: want)
