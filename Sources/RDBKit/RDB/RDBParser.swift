@@ -359,6 +359,31 @@ public struct RDBParser {
 
     @usableFromInline @inline(never)
     mutating func readStringSlow(_ c: inout ByteCursor, slot: Int) throws -> RDBString {
+        // The common cases without the general length reader: a raw string of 64 bytes to 16 KiB (a
+        // 14-bit length) and LZF with 6- or 14-bit lengths. Anything else, including every bad case,
+        // takes the general path below, which reports it.
+        if c.end &- c.position >= 5 {
+            let p = c.base + c.position
+            let b0 = Int(p.load(as: UInt8.self))
+            if b0 >> 6 == 1 {
+                let n = (b0 & 0x3F) << 8 | Int(p.load(fromByteOffset: 1, as: UInt8.self))
+                if n <= c.end &- c.position &- 2 {
+                    c.position &+= 2 &+ n
+                    return RDBString(bytes: UnsafeRawBufferPointer(start: p + 2, count: n))
+                }
+            } else if b0 == 0xC3 {
+                var i = 1
+                let clen = RDBParser.shortLength(p, &i)
+                let ulen = RDBParser.shortLength(p, &i)
+                let remaining = c.end &- c.position &- i
+                if clen >= 0, ulen > 0, clen <= remaining, ulen <= options.maxStringBytes, ulen <= clen &* LZF.maxExpansion &+ 64 {
+                    let start = c.offset
+                    c.position &+= i &+ clen
+                    return RDBString(bytes: try inflate(
+                        UnsafeRawBufferPointer(start: p + i, count: clen), readable: remaining, count: ulen, slot: slot, start: start))
+                }
+            }
+        }
         let start = c.offset
         switch try c.readLengthOrEncoding() {
         case .length(let n):
@@ -375,6 +400,23 @@ public struct RDBParser {
             default:
                 throw RDBError.invalid(at: start, "unknown string encoding 0x\(String(0xC0 | e, radix: 16))")
             }
+        }
+    }
+
+    /// A 6- or 14-bit length at `p + i` (advancing `i`), or -1 for any other form. Reads at most 2 bytes.
+    @inline(__always) @usableFromInline
+    static func shortLength(_ p: UnsafeRawPointer, _ i: inout Int) -> Int {
+        let b = Int(p.load(fromByteOffset: i, as: UInt8.self))
+        switch b >> 6 {
+        case 0:
+            i &+= 1
+            return b
+        case 1:
+            let n = (b & 0x3F) << 8 | Int(p.load(fromByteOffset: i &+ 1, as: UInt8.self))
+            i &+= 2
+            return n
+        default:
+            return -1
         }
     }
 
