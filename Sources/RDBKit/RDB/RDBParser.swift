@@ -81,7 +81,7 @@ final class ScratchBuffers {
     @usableFromInline @inline(never)
     func grow(_ slot: Int, _ count: Int) -> Bool {
         free(pointers[slot])
-        var cap = max(64, capacities[slot])
+        var cap = max(4096, capacities[slot])  // room for LZF's fast loop on short strings
         let want = count > Int.max - ScratchBuffers.slack ? count : count + ScratchBuffers.slack
         while cap < want { cap = cap > Int.max / 2 ? want : cap * 2 }
         var p = malloc(cap)

@@ -42,8 +42,11 @@ public enum LZF {
         var op = 0
         // Far from both ends (a token reads at most 35 input bytes; a back reference writes at most
         // 264 bytes plus a 15-byte over-copy) nothing needs a bounds check but the reference's start.
+        // The output's end here is the writable one: a token that passes `outCount` only writes into
+        // the slack, and is refused all the same (`op` never comes back to `outCount`), so short
+        // outputs in a roomy buffer take the fast loop too.
         let inFast = inCount &- 35
-        let outFast = outCount &- 280
+        let outFast = outWritable &- 280
         while ip <= inFast && op <= outFast {
             let ctrl = Int(src.load(fromByteOffset: ip, as: UInt8.self))
             ip &+= 1
