@@ -274,6 +274,26 @@ extension RDBParser {
     /// Looks at a blob's first bytes without decompressing: LZF-compressed blobs count as non-empty.
     @inlinable
     func peekBlob(_ c: inout ByteCursor, _ test: (UnsafeRawBufferPointer) -> Bool) throws -> Bool {
+        // Short lengths inside the input without the general reader; the rest (and every bad case) below.
+        if c.end &- c.position >= 5 {
+            let p = c.base + c.position
+            var i = 0
+            if p.load(as: UInt8.self) == 0xC3 {
+                i = 1
+                let clen = RDBParser.shortLength(p, &i)
+                let ulen = RDBParser.shortLength(p, &i)
+                if clen >= 0 && ulen >= 0 && clen <= c.end &- c.position &- i {
+                    c.position &+= i &+ clen
+                    return false
+                }
+            } else {
+                let n = RDBParser.shortLength(p, &i)
+                if n >= 0 && n <= c.end &- c.position &- i {
+                    c.position &+= i &+ n
+                    return test(UnsafeRawBufferPointer(start: p + i, count: n))
+                }
+            }
+        }
         let start = c.offset
         switch try c.readLengthOrEncoding() {
         case .length(let n):
