@@ -67,38 +67,14 @@ public struct RESPReplyDecoder: ByteToMessageDecoder, Sendable {
     public init() {}
 
     public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
-        // Fast path for the replies bulk writes get: +OK and small integers.
-        var consumed = 0
-        let fast: RESPReply? = buffer.withUnsafeReadableBytes { b in
-            let n = b.count
-            guard n >= 4 else { return nil }
-            if b[0] == UInt8(ascii: "+"), b[1] == UInt8(ascii: "O"), b[2] == UInt8(ascii: "K"), b[3] == 0x0D {
-                guard n >= 5 else { return nil }
-                consumed = 5
-                return .simple("OK")
-            }
-            if b[0] == UInt8(ascii: ":") {
-                var i = 1
-                var negative = false
-                if b[1] == UInt8(ascii: "-") {
-                    negative = true
-                    i = 2
-                }
-                var v: Int64 = 0
-                let start = i
-                while i < n, i - start < 18, b[i] >= 0x30, b[i] <= 0x39 {
-                    v = v * 10 + Int64(b[i] - 0x30)
-                    i += 1
-                }
-                guard i > start, i + 1 < n, b[i] == 0x0D, b[i + 1] == 0x0A else { return nil }
-                consumed = i + 2
-                return .integer(negative ? -v : v)
-            }
-            return nil
-        }
-        if let fast {
+        let (oks, integer, consumed) = buffer.withUnsafeReadableBytes { Self.fastReplies($0) }
+        if consumed > 0 {
             buffer.moveReaderIndex(forwardBy: consumed)
-            context.fireChannelRead(Self.wrapInboundOut(fast))
+            if let integer {
+                context.fireChannelRead(Self.wrapInboundOut(.integer(integer)))
+            } else {
+                for _ in 0..<oks { context.fireChannelRead(Self.wrapInboundOut(.simple("OK"))) }
+            }
             return .continue
         }
         var copy = buffer
@@ -111,6 +87,33 @@ public struct RESPReplyDecoder: ByteToMessageDecoder, Sendable {
     public mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
         while try decode(context: context, buffer: &buffer) == .continue {}
         return .needMoreData
+    }
+
+    /// The replies bulk writes mostly get, read without the general parser: a run of `+OK` (`oks` of
+    /// them), or else one `:n` integer. `consumed` is 0 when the buffer does not start with either.
+    @inline(__always)
+    static func fastReplies(_ b: UnsafeRawBufferPointer) -> (oks: Int, integer: Int64?, consumed: Int) {
+        let n = b.count
+        var i = 0
+        var oks = 0
+        while i &+ 5 <= n, b[i] == UInt8(ascii: "+"), b[i &+ 1] == UInt8(ascii: "O"), b[i &+ 2] == UInt8(ascii: "K"),
+            b[i &+ 3] == 0x0D, b[i &+ 4] == 0x0A
+        {
+            i &+= 5
+            oks &+= 1
+        }
+        if oks > 0 || n < 4 || b[0] != UInt8(ascii: ":") { return (oks, nil, i) }
+        var j = 1
+        let negative = b[1] == UInt8(ascii: "-")
+        if negative { j = 2 }
+        let start = j
+        var v: Int64 = 0
+        while j < n, j &- start < 18, b[j] >= 0x30, b[j] <= 0x39 {
+            v = v &* 10 &+ Int64(b[j] &- 0x30)
+            j &+= 1
+        }
+        guard j > start, j &+ 1 < n, b[j] == 0x0D, b[j &+ 1] == 0x0A else { return (0, nil, 0) }
+        return (0, negative ? -v : v, j &+ 2)
     }
 
     /// Parses one reply from the buffer's reader index; nil when more bytes are needed.

@@ -60,6 +60,16 @@ final class ImportContext {
     /// `source` has written to it since (a server never saves a key twice in one database). Anything else
     /// writing there (another file, another database merged into it, an AOF command) ends it for good.
     func unguarded(target: Int, source: Int) -> Bool {
+        // The same stream as the previous key (nothing else can have written in between): the same answer.
+        if let l = lastAnswer, l.file == file, l.target == target, l.source == source, !commandsSent { return l.free }
+        let free = decideUnguarded(target: target, source: source)
+        lastAnswer = (file, target, source, free)
+        return free
+    }
+
+    @exclusivity(unchecked) var lastAnswer: (file: Int, target: Int, source: Int, free: Bool)?
+
+    func decideUnguarded(target: Int, source: Int) -> Bool {
         guard let ks = keyspaceAtStart, ks[target] == nil, !commandsSent else { return false }
         if let o = owner[target] {
             if o.file == file && o.db == source { return true }

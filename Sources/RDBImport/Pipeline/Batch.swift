@@ -186,11 +186,11 @@ struct RESPCommandCounter {
 final class Batch: @unchecked Sendable {
     var buffer: ByteBuffer
     var names: ByteBuffer
-    var records: [Record] = []
+    @exclusivity(unchecked) var records: [Record] = []
     /// First record not yet acknowledged (event loop only).
-    var next = 0
+    @exclusivity(unchecked) var next = 0
     /// Written on some connection (event loop only).
-    var written = false
+    @exclusivity(unchecked) var written = false
     /// Replies expected on the first attempt, and bytes, for the window accounting.
     var commands = 0
     /// Keys in it (for progress).

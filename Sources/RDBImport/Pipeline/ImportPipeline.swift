@@ -69,37 +69,37 @@ final class ImportPipeline: ReplyReceiver, @unchecked Sendable {
     var peakInflightBytes = 0
 
     // Event loop only.
-    var state = State.idle
+    @exclusivity(unchecked) var state = State.idle
     var channel: Channel?
-    var generation = 0
-    var batches = CircularBuffer<Batch>()
+    @exclusivity(unchecked) var generation = 0
+    @exclusivity(unchecked) var batches = CircularBuffer<Batch>()
     /// Offset in `batches` of the batch the next reply is for: the ones before it are acknowledged and
     /// kept only for the open key.
-    var cursor = 0
+    @exclusivity(unchecked) var cursor = 0
     /// A key sent in parts has its first part acknowledged (at `openStart` in `batches.first`) and its
     /// last part not yet.
-    var keyOpen = false
-    var openStart = 0
+    @exclusivity(unchecked) var keyOpen = false
+    @exclusivity(unchecked) var openStart = 0
     /// The open key's first part was resent (for the report of a key that then exists).
-    var keyResent = false
-    var control = CircularBuffer<Control>()
-    var replyIndex = 0
-    var recordError: String?
-    var recordExists = false
-    var failure: String?
-    var finishing = false
+    @exclusivity(unchecked) var keyResent = false
+    @exclusivity(unchecked) var control = CircularBuffer<Control>()
+    @exclusivity(unchecked) var replyIndex = 0
+    @exclusivity(unchecked) var recordError: String?
+    @exclusivity(unchecked) var recordExists = false
+    @exclusivity(unchecked) var failure: String?
+    @exclusivity(unchecked) var finishing = false
     var disconnectedAt: Double?
     var attempts = 0
     var reconnects = 0
     var streamDB: Int?
     var server: ServerInfo?
     var startPromise: EventLoopPromise<ServerInfo>?
-    var counters: [ReplyCounters] = []
+    @exclusivity(unchecked) var counters: [ReplyCounters] = []
     var warnings: [String] = []
-    var ackCommands = 0
-    var ackBytes = 0
-    var ackKeys = 0
-    var lastReply = 0.0
+    @exclusivity(unchecked) var ackCommands = 0
+    @exclusivity(unchecked) var ackBytes = 0
+    @exclusivity(unchecked) var ackKeys = 0
+    @exclusivity(unchecked) var lastReply = 0.0
     var lastError: String?
 
     init(endpoint: RedisEndpoint, options: PipelineOptions, problems: ProblemLog, temporaryPrefix: [UInt8]) throws {
@@ -440,9 +440,30 @@ final class ImportPipeline: ReplyReceiver, @unchecked Sendable {
         message.prefix(while: { $0 != " " })
     }
 
+    /// A run of `+OK`: acknowledged record by record without looking at each reply (an OK is never an
+    /// error, a BUSYKEY or an "exists" answer).
+    func receivedOK(count: Int, generation g: Int) {
+        guard g == generation else { return }
+        var n = count
+        while n > 0 {
+            guard state == .ready, control.isEmpty, let b = current, b.written, b.next < b.records.count else {
+                received(.simple("OK"), generation: g)  // a handshake reply, or unexpected
+                n -= 1
+                continue
+            }
+            let take = min(n, b.records[b.next].repliesThisAttempt - replyIndex)
+            replyIndex += take
+            n -= take
+            if replyIndex >= b.records[b.next].repliesThisAttempt {
+                finishRecord(b)
+                settle()
+                if failure != nil || finishing { checkDone() }
+            }
+        }
+    }
+
     func received(_ reply: RESPReply, generation g: Int) {
         guard g == generation, state == .handshaking || state == .ready else { return }
-        lastReply = monotonicSeconds()
         if let c = control.popFirst() {
             handleControl(c, reply)
             return
@@ -527,6 +548,7 @@ final class ImportPipeline: ReplyReceiver, @unchecked Sendable {
     }
 
     func readComplete(generation g: Int) {
+        if g == generation { lastReply = monotonicSeconds() }  // once per read, not per reply
         publish()
     }
 
