@@ -130,6 +130,8 @@ struct ImportVisitor<W: ReplayWriter>: RDBForwardingVisitor, AOFVisitor {
     let parts: KeyParts
     var scratch: [UInt8] = []
     var lossyCount = 0
+    /// `out.commandsEnded` when the current key's output began.
+    var commandMark = 0
     /// The key is a string written here as one `SET key value [NX] [PXAT ms]` (not by the writer).
     var directString = false
     var keyExpireAt: Int64?
@@ -195,6 +197,7 @@ struct ImportVisitor<W: ReplayWriter>: RDBForwardingVisitor, AOFVisitor {
             parts.temporary = false
             keyExpireAt = ctx.options.dropTTL ? nil : info.expireAtMs
             inKey = true
+            commandMark = out.commandsEnded
             return .decode
         }
         // A key rebuilt by several commands needs a guard unless nothing can have written its name before.
@@ -215,6 +218,7 @@ struct ImportVisitor<W: ReplayWriter>: RDBForwardingVisitor, AOFVisitor {
         } else {
             action = try inner.beginKey(key, mapped)
         }
+        commandMark = out.commandsEnded  // after the writer dropped what an aborted key left pending
         if case .skip = action {
             parts.armed = false
             ctx.stats.keysSkipped += 1
@@ -255,7 +259,9 @@ struct ImportVisitor<W: ReplayWriter>: RDBForwardingVisitor, AOFVisitor {
         if parts.started {
             parts.finish(bytes)  // the key went out in parts: this is the last one
         } else {
-            let (commands, isRestore) = Commands.scan(bytes)
+            let commands = out.commandsEnded - commandMark
+            assert(commands == Commands.scan(bytes).commands, "the writer's command count disagrees with its bytes")
+            let isRestore = Commands.firstIsRestore(bytes)
             let replace = ctx.options.replace
             ctx.builder.addKey(
                 bytes, commands: commands, name: parts.name, db: parts.db, file: ctx.file, offset: parts.offset,

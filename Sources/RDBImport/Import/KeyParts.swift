@@ -48,7 +48,7 @@ final class KeyParts: OutputTarget {
         guard armed else {
             throw RDBError(.io, offset: offset, "internal error: output outside a key reached the import connection")
         }
-        if !started { start(restore: Commands.scan(bytes).firstIsRestore) }
+        if !started { start(restore: Commands.firstIsRestore(bytes)) }
         append(bytes)
     }
 

@@ -257,7 +257,6 @@ enum Commands {
     static func scan(_ bytes: UnsafeRawBufferPointer) -> (commands: Int, firstIsRestore: Bool) {
         var i = 0
         var n = 0
-        var restore = false
         let c = bytes.count
         @inline(__always) func number(_ i: inout Int) -> Int {
             var v = 0
@@ -271,19 +270,28 @@ enum Commands {
         while i < c, bytes[i] == UInt8(ascii: "*") {
             i += 1
             let args = number(&i)
-            for a in 0..<args {
-                guard i < c, bytes[i] == UInt8(ascii: "$") else { return (n + 1, restore) }
+            for _ in 0..<args {
+                guard i < c, bytes[i] == UInt8(ascii: "$") else { return (n + 1, firstIsRestore(bytes)) }
                 i += 1
                 let len = number(&i)
-                if n == 0 && a == 0 && len == 7 && i + 7 <= c {
-                    var upper = [UInt8](repeating: 0, count: 7)
-                    for k in 0..<7 { upper[k] = bytes[i + k] & 0xDF }
-                    restore = upper == Array("RESTORE".utf8)
-                }
                 i += len + 2
             }
             n += 1
         }
-        return (n, restore)
+        return (n, firstIsRestore(bytes))
     }
+
+    /// Whether the first command of RESP `bytes` is a `RESTORE` (any case).
+    static func firstIsRestore(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        let c = bytes.count
+        guard c > 1, bytes[0] == UInt8(ascii: "*") else { return false }
+        var i = 1
+        while i < c, bytes[i] != 0x0D { i += 1 }
+        i += 2  // CR LF
+        guard i + 11 <= c, bytes[i] == UInt8(ascii: "$"), bytes[i + 1] == UInt8(ascii: "7"), bytes[i + 2] == 0x0D else { return false }
+        let name: StaticString = "RESTORE"
+        for k in 0..<7 where bytes[i + 4 + k] & 0xDF != name.utf8Start[k] { return false }
+        return true
+    }
+
 }

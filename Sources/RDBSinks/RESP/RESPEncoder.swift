@@ -67,6 +67,7 @@ public struct RESPEncoder {
     public mutating func end() {
         precondition(open, "RESPEncoder: no command is open")
         open = false
+        out.commandsEnded &+= 1
         if fixedCount >= 0 {
             precondition(argc == fixedCount, "RESPEncoder: \(argc) arguments written, \(fixedCount) announced")
             fixedCount = -1
