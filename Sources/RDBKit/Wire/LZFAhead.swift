@@ -37,26 +37,27 @@ final class LZFAhead: @unchecked Sendable {
     @usableFromInline static let done = 4
 
     /// One slot of the ring. `state` and, once claimed, `ok` are shared; the rest is written by the decoder
-    /// before it publishes the slot.
+    /// before it publishes the slot. The fields skip dynamic exclusivity checks: `state`'s atomics order
+    /// every access (a claimed slot has one owner).
     @usableFromInline
     final class Job: @unchecked Sendable {
         @usableFromInline let state = Atomic<Int>(0)
-        @usableFromInline var source: UnsafeRawPointer?
-        @usableFromInline var sourceCount = 0
-        @usableFromInline var readable = 0
-        @usableFromInline var output: UnsafeMutableRawPointer?
-        @usableFromInline var capacity = 0
-        @usableFromInline var outputCount = 0
-        @usableFromInline var ok = false
+        @exclusivity(unchecked) @usableFromInline var source: UnsafeRawPointer?
+        @exclusivity(unchecked) @usableFromInline var sourceCount = 0
+        @exclusivity(unchecked) @usableFromInline var readable = 0
+        @exclusivity(unchecked) @usableFromInline var output: UnsafeMutableRawPointer?
+        @exclusivity(unchecked) @usableFromInline var capacity = 0
+        @exclusivity(unchecked) @usableFromInline var outputCount = 0
+        @exclusivity(unchecked) @usableFromInline var ok = false
 
         // Decoder-only: what the node is, for the decoder to consume it in order.
-        @usableFromInline var kind = JobKind.block
-        @usableFromInline var string = RDBString(integer: 0)
-        @usableFromInline var nodeOffset = 0
-        @usableFromInline var blobOffset = 0
-        @usableFromInline var container: UInt64 = 0
-        @usableFromInline var master = StreamID(ms: 0, seq: 0)
-        @usableFromInline var error: (any Error)?
+        @exclusivity(unchecked) @usableFromInline var kind = JobKind.block
+        @exclusivity(unchecked) @usableFromInline var string = RDBString(integer: 0)
+        @exclusivity(unchecked) @usableFromInline var nodeOffset = 0
+        @exclusivity(unchecked) @usableFromInline var blobOffset = 0
+        @exclusivity(unchecked) @usableFromInline var container: UInt64 = 0
+        @exclusivity(unchecked) @usableFromInline var master = StreamID(ms: 0, seq: 0)
+        @exclusivity(unchecked) @usableFromInline var error: (any Error)?
 
         init() {}
         deinit { free(output) }
