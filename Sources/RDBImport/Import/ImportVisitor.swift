@@ -41,6 +41,8 @@ final class ImportContext {
     @exclusivity(unchecked) var owner: [Int: (file: Int, db: Int)] = [:]
     /// An AOF command has been sent: from then on every key is guarded.
     @exclusivity(unchecked) var commandsSent = false
+    /// The previous key's stream and answer (`unguarded` asks the dictionaries once per stream).
+    @exclusivity(unchecked) var lastAnswer: (file: Int, target: Int, source: Int, free: Bool)?
 
     init(options: ImportOptions, builder: BatchBuilder, problems: ProblemLog, targetVersion: Int?, databases: Int?,
          temporaryPrefix: [UInt8], keyspaceAtStart: [Int: Int]? = nil) {
@@ -66,8 +68,6 @@ final class ImportContext {
         lastAnswer = (file, target, source, free)
         return free
     }
-
-    @exclusivity(unchecked) var lastAnswer: (file: Int, target: Int, source: Int, free: Bool)?
 
     func decideUnguarded(target: Int, source: Int) -> Bool {
         guard let ks = keyspaceAtStart, ks[target] == nil, !commandsSent else { return false }

@@ -22,8 +22,8 @@ public struct RDBDecoderOptions: Sendable {
     /// the next record. Errors in framing (lengths, types, opcodes, truncation) still stop the run: an RDB file
     /// has no record markers to resynchronise on.
     public var salvage = false
-    /// Decompress the nodes of long quicklists on a second thread, a few nodes ahead of the decoder
-    /// (see `LZFAhead`). The events are the same either way.
+    /// Decompress the nodes of long quicklists and streams on a second thread, a few nodes ahead of the
+    /// decoder (see `LZFAhead`). The events are the same either way.
     public var decompressAhead = true
 
     public init() {}
@@ -54,7 +54,8 @@ final class ScratchBuffers {
         ahead?.shutdown()
     }
 
-    /// The LZF worker for long quicklists, started on first use (nil when no thread can be started).
+    /// The LZF worker for long quicklists and streams, started on first use (nil when no thread can be
+    /// started).
     @exclusivity(unchecked) @usableFromInline var ahead: LZFAhead?
     @exclusivity(unchecked) @usableFromInline var aheadUnavailable = false
 

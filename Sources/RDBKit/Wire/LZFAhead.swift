@@ -7,8 +7,9 @@ import Synchronization
 
 /// Decompresses LZF blocks a few steps ahead of the decoder, on a second thread.
 ///
-/// A long list is saved as thousands of small LZF-compressed quicklist nodes, and decompressing them was
-/// more than half of the decoder's time on such files, while the second core sat idle. The decoder posts
+/// A long list is saved as thousands of small LZF-compressed quicklist nodes (a long stream likewise as
+/// node listpacks), and decompressing them was more than half of the decoder's time on such files, while
+/// the second core sat idle. The decoder posts
 /// the next `depth` nodes to a ring of slots and walks node i while the worker decompresses the following
 /// ones. Whoever gets to a posted block first decompresses it: when the decoder reaches a block the worker
 /// has not started, it claims the block and decompresses it itself, so the two threads share the work and
