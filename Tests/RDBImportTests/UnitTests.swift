@@ -67,11 +67,11 @@ struct UnitTests {
         var b = ByteBuffer()
         appendCommand(&b, ["RESTORE", "k", "0", "payload"])
         appendCommand(&b, ["PEXPIREAT", "k", "1"])
-        let (n, restore) = b.readableBytesView.withUnsafeBytes { Commands.scan($0) }
+        let (n, restore) = b.readableBytesView.withUnsafeBytes { (Commands.scan($0), Commands.firstIsRestore($0)) }
         #expect(n == 2 && restore)
         var c = ByteBuffer()
         appendCommand(&c, ["RPUSH", "l", "a", "b"])
-        #expect(c.readableBytesView.withUnsafeBytes { Commands.scan($0) } == (1, false))
+        #expect(c.readableBytesView.withUnsafeBytes { (Commands.scan($0), Commands.firstIsRestore($0)) } == (1, false))
     }
 
     @Test func json() throws {

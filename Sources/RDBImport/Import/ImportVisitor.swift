@@ -260,12 +260,12 @@ struct ImportVisitor<W: ReplayWriter>: RDBForwardingVisitor, AOFVisitor {
             parts.finish(bytes)  // the key went out in parts: this is the last one
         } else {
             let commands = out.commandsEnded - commandMark
-            assert(commands == Commands.scan(bytes).commands, "the writer's command count disagrees with its bytes")
+            assert(commands == Commands.scan(bytes), "the writer's command count disagrees with its bytes")
             let isRestore = Commands.firstIsRestore(bytes)
             let replace = ctx.options.replace
             ctx.builder.addKey(
                 bytes, commands: commands, name: parts.name, db: parts.db, file: ctx.file, offset: parts.offset,
-                deleteFirst: replace && !isRestore && parts.kind != .string && !parts.unguarded,
+                deleteFirst: parts.deletesFirst(restore: isRestore),
                 deleteOnResend: parts.unguarded && !isRestore,
                 existsReply: !replace && parts.kind == .string && !isRestore && !parts.temporary ? 0 : -1,  // SET ... NX: nil = exists
                 temporaryPrefix: parts.temporary ? ctx.temporaryPrefix : nil)
@@ -319,7 +319,7 @@ struct ImportVisitor<W: ReplayWriter>: RDBForwardingVisitor, AOFVisitor {
         }
         let b = ctx.builder
         b.begin(db: b.streamDB ?? 0, file: ctx.file)
-        b.append(bytes, commands: Commands.scan(bytes).commands)
+        b.append(bytes, commands: Commands.scan(bytes))
         name.withUnsafeBytes { b.end(kind: .function, name: $0, file: ctx.file, offset: 0) }
         out.truncate(to: 0)
         out.commit()

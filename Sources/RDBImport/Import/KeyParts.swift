@@ -43,6 +43,12 @@ final class KeyParts: OutputTarget {
         self.temporaryPrefix = temporaryPrefix
     }
 
+    /// Whether the key's output starts with `DEL key`: in replace mode, for a key written as commands (a
+    /// RESTORE carries REPLACE; SET overwrites), unless the key goes unguarded.
+    func deletesFirst(restore: Bool) -> Bool {
+        replace && !restore && kind != .string && !unguarded
+    }
+
     /// A chunk of the armed key's output.
     func write(_ bytes: UnsafeRawBufferPointer) throws {
         guard armed else {
@@ -58,7 +64,7 @@ final class KeyParts: OutputTarget {
         counter = RESPCommandCounter()
         keysInParts += 1
         builder.begin(db: db, file: file)
-        if replace && !restore && kind != .string && !unguarded {
+        if deletesFirst(restore: restore) {
             name.withUnsafeBytes { Commands.del(&builder.batch.buffer, $0) }
             builder.recordCommands += 1
         }

@@ -252,9 +252,8 @@ enum Commands {
         bulk(&b, key)
     }
 
-    /// Counts the RESP arrays in `bytes` (well-formed output of our writers) and tells whether the first
-    /// one is a `RESTORE`.
-    static func scan(_ bytes: UnsafeRawBufferPointer) -> (commands: Int, firstIsRestore: Bool) {
+    /// Counts the RESP arrays in `bytes` (well-formed output of our writers).
+    static func scan(_ bytes: UnsafeRawBufferPointer) -> Int {
         var i = 0
         var n = 0
         let c = bytes.count
@@ -271,14 +270,14 @@ enum Commands {
             i += 1
             let args = number(&i)
             for _ in 0..<args {
-                guard i < c, bytes[i] == UInt8(ascii: "$") else { return (n + 1, firstIsRestore(bytes)) }
+                guard i < c, bytes[i] == UInt8(ascii: "$") else { return n + 1 }
                 i += 1
                 let len = number(&i)
                 i += len + 2
             }
             n += 1
         }
-        return (n, firstIsRestore(bytes))
+        return n
     }
 
     /// Whether the first command of RESP `bytes` is a `RESTORE` (any case).

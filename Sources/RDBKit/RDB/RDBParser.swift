@@ -377,7 +377,7 @@ public struct RDBParser {
                 let clen = RDBParser.shortLength(p, &i)
                 let ulen = RDBParser.shortLength(p, &i)
                 let remaining = c.end &- c.position &- i
-                if clen >= 0, ulen > 0, clen <= remaining, ulen <= options.maxStringBytes, ulen <= clen &* LZF.maxExpansion &+ 64 {
+                if clen >= 0, ulen >= 0, clen <= remaining, lzfSizesPlausible(UInt64(clen), UInt64(ulen)) {
                     let start = c.offset
                     c.position &+= i &+ clen
                     return RDBString(bytes: try inflate(
@@ -427,6 +427,13 @@ public struct RDBParser {
         return try inflate(input, readable: readable, count: ulen, slot: slot, start: start)
     }
 
+    /// Whether an LZF string's declared size can be right: not empty, within the string limit, and no more
+    /// than LZF can expand `clen` bytes to.
+    @inlinable
+    func lzfSizesPlausible(_ clen: UInt64, _ ulen: UInt64) -> Bool {
+        ulen > 0 && ulen <= UInt64(options.maxStringBytes) && ulen <= clen &* UInt64(LZF.maxExpansion) &+ 64
+    }
+
     /// Reads an LZF string's lengths (after its `0xC3` byte) and checks them; returns the compressed
     /// bytes, how many bytes from their start may be read (LZF's slack), and the declared size.
     @usableFromInline
@@ -436,7 +443,7 @@ public struct RDBParser {
         guard clen <= UInt64(c.remaining) else {
             throw RDBError.truncated(at: start, need: clen > UInt64(Int.max) ? Int.max : Int(clen), have: c.remaining, what: "LZF data")
         }
-        guard ulen > 0, ulen <= UInt64(options.maxStringBytes), ulen <= clen &* UInt64(LZF.maxExpansion) &+ 64 else {
+        guard lzfSizesPlausible(clen, ulen) else {
             throw RDBError(ulen > UInt64(options.maxStringBytes) ? .limitExceeded : .lzf, offset: start,
                            "LZF string declares \(ulen) bytes from \(clen) compressed bytes (limit \(options.maxStringBytes))")
         }
