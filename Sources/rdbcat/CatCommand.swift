@@ -151,26 +151,29 @@ struct Cat: ParsableCommand {
         respOptions.targetVersion = targetVersion
         respOptions.dropTTL = noTtl
 
+        var driver = DecodeDriver(rdb: options, aof: aofOptions, log: log)
+        if showProgress { driver.progress = { writeStderr($0) } }
+        driver.onStopped = { out.rollback() }
         do {
             switch format {
             case .jsonl:
                 var sink = FilteringVisitor(inner: JSONLWriter(out: out, binary: binary, includeMetadata: metadata), filter: filter)
-                try decodeAll(&sink, out: out, options: options, aof: aofOptions, showProgress: showProgress, log: log)
+                try decodeAll(&sink, driver: driver)
             case .resp:
                 var sink = FilteringVisitor(inner: RESPWriter(out: out, options: respOptions), filter: filter)
-                try decodeAll(&sink, out: out, options: options, aof: aofOptions, showProgress: showProgress, log: log)
+                try decodeAll(&sink, driver: driver)
                 reportSkipped(sink.inner.skippedKeys, lossy: sink.inner.lossyKeys)
             case .restore:
                 var o = RestoreWriterOptions(targetVersion: targetVersion ?? 10, replace: true, dropTTL: noTtl)
                 o.maxElementsPerCommand = batchElements
                 o.maxBytesPerCommand = batchBytes
                 var sink = FilteringVisitor(inner: RestoreWriter(out: out, options: o), filter: filter)
-                try decodeAllRDB(&sink, out: out, options: options, showProgress: showProgress, log: log)
+                try decodeAllRDB(&sink, driver: driver)
                 reportSkipped(sink.inner.skippedKeys, lossy: sink.inner.lossyKeys)
             case .json:
                 var sink = FilteringVisitor(inner: JSONWriter(out: out, binary: binary), filter: filter)
                 do {
-                    try decodeAllRDB(&sink, out: out, options: options, showProgress: showProgress, log: log)
+                    try decodeAllRDB(&sink, driver: driver)
                 } catch {
                     if !out.hasFlushedPartialKey {  // else part of a key is out: no way to a valid document
                         out.rollback()
@@ -181,21 +184,21 @@ struct Cat: ParsableCommand {
             case .keys where try inputsIncludeAOF():
                 // AOF inputs: every key a preamble holds or a command names, once, with its command count.
                 var sink = FilteringVisitor(inner: AOFKeys(binary: binary), filter: filter)
-                try decodeAll(&sink, out: out, options: options, aof: aofOptions, showProgress: showProgress, log: log)
+                try decodeAll(&sink, driver: driver)
                 try sink.inner.writeJSONL(to: out)
             case .keys:
                 var sink = FilteringVisitor(inner: KeysWriter(out: out), filter: filter)
-                try decodeAllRDB(&sink, out: out, options: options, showProgress: showProgress, log: log)
+                try decodeAllRDB(&sink, driver: driver)
             case .stats where try inputsIncludeAOF():
                 var sink = FilteringVisitor(inner: AOFStats(), filter: filter)
-                try decodeAll(&sink, out: out, options: options, aof: aofOptions, showProgress: showProgress, log: log)
+                try decodeAll(&sink, driver: driver)
                 try sink.inner.write(to: out)
             case .stats:
                 var sink = FilteringVisitor(inner: StatsCollector(out: out), filter: filter)
-                try decodeAllRDB(&sink, out: out, options: options, showProgress: showProgress, log: log)
+                try decodeAllRDB(&sink, driver: driver)
             case .memory:
                 var sink = FilteringVisitor(inner: MemoryReportWriter(out: out), filter: filter)
-                try decodeAllRDB(&sink, out: out, options: options, showProgress: showProgress, log: log)
+                try decodeAllRDB(&sink, driver: driver)
             }
             try out.flush()
         } catch let e as RDBError {
@@ -206,106 +209,32 @@ struct Cat: ParsableCommand {
                 writeStderr("rdbcat: the output ends with part of the key in progress (use --salvage to keep keys whole)\n")
             }
             writeStderr("rdbcat: error: \(e)\n")
-            log.report()
+            log.reportLines().forEach(writeStderr)
             throw ExitCode(2)
         }
-        log.report()
+        log.reportLines().forEach(writeStderr)
         if !log.isClean { throw ExitCode(3) }
     }
 
     /// Decodes every input in order into one sink that takes RDB events only (AOF inputs are refused).
-    func decodeAllRDB<V: RDBVisitor>(_ sink: inout V, out: OutputBuffer, options: RDBDecoderOptions, showProgress: Bool, log: SalvageLog) throws {
-        for path in files {
-            let input = try InputBuffer.open(path: path, limit: options.maxRecordBytes)
-            guard try Cat.isRDB(input) else {
-                throw ValidationError("\(path): not an RDB file; format \(format.rawValue) reads RDB files (jsonl, resp, keys and stats read AOF inputs too)")
-            }
-            let total = input.isStreaming ? nil : input.window.count
-            let reporter = ProgressReporter(input: input, total: total, enabled: showProgress)
-            var wrapped = SalvageVisitor(inner: ProgressVisitor(inner: sink, progress: reporter), log: log, file: path)
-            defer { sink = wrapped.inner.inner }
-            do {
-                _ = try RDBReader.decode(input, into: &wrapped, options: options)
-                if try input.fillMore() || input.window.count > 0 {
-                    log.trailing.append((path, input.offset))
-                }
-            } catch let e as RDBError where options.salvage {
-                out.rollback()
-                log.stopped.append((path, e.offset, total, e))
-            }
+    func decodeAllRDB<V: RDBVisitor>(_ sink: inout V, driver: DecodeDriver) throws {
+        do {
+            try driver.decodeRDB(paths: files, into: &sink)
+        } catch let e as DecodeDriver.WrongKind {
+            throw ValidationError("\(e.path): not an RDB file; format \(format.rawValue) reads RDB files (jsonl, resp, keys and stats read AOF inputs too)")
         }
     }
 
     /// Decodes every input in order into a sink that also takes AOF commands: RDB files, AOF files (with or
     /// without an RDB preamble), manifests and appendonlydir folders, told apart by content.
-    func decodeAll<V: AOFVisitor>(
-        _ sink: inout V, out: OutputBuffer, options: RDBDecoderOptions, aof: AOFOptions, showProgress: Bool, log: SalvageLog
-    ) throws {
-        for path in files {
-            let isDir = Cat.isDirectory(path)
-            let input = isDir ? nil : try InputBuffer.open(path: path, limit: options.maxRecordBytes)
-            let total = input.flatMap { $0.isStreaming ? nil : $0.window.count }
-            if let input, !input.isStreaming, try Cat.isRDB(input) {
-                // An RDB file, or an AOF with an RDB preamble: the RDB path (progress, salvage), then any
-                // command tail through the AOF reader from where the RDB ended.
-                let reporter = ProgressReporter(input: input, total: total, enabled: showProgress)
-                var wrapped = SalvageVisitor(inner: ProgressVisitor(inner: sink, progress: reporter), log: log, file: path)
-                do {
-                    _ = try RDBReader.decode(input, into: &wrapped, options: options)
-                    sink = wrapped.inner.inner
-                } catch let e as RDBError where options.salvage {
-                    sink = wrapped.inner.inner
-                    out.rollback()
-                    log.stopped.append((path, e.offset, total, e))
-                    continue
-                }
-                if input.window.count > 0 {
-                    let summary = try AOFReader.decode(input, name: path, into: &sink, options: aof)
-                    for w in summary.warnings { writeStderr("rdbcat: warning: \(w)\n") }
-                }
-                continue
-            }
-            let summary: AOFSummary
-            if let input, input.isStreaming {
-                summary = try AOFReader.decode(input, name: path, into: &sink, options: aof)
-            } else {
-                summary = try AOFReader.decode(path: path, into: &sink, options: aof)
-            }
-            for w in summary.warnings { writeStderr("rdbcat: warning: \(w)\n") }
-        }
+    func decodeAll<V: AOFVisitor>(_ sink: inout V, driver: DecodeDriver) throws {
+        for w in try driver.decode(paths: files, into: &sink) { writeStderr("rdbcat: warning: \(w)\n") }
     }
 
     /// Whether any input is an AOF (a folder, a manifest, or a file that does not start with an RDB header),
     /// so that `keys` and `stats` use their AOF reports. Standard input and RDB files (an AOF with an RDB
     /// preamble among them: bytes after its RDB are reported) keep the RDB reports.
     func inputsIncludeAOF() throws -> Bool {
-        for path in files where path != "-" {
-            if Cat.isDirectory(path) { return true }
-            let input = try InputBuffer.open(path: path, limit: 1 << 20)
-            if !input.isStreaming, try !Cat.isRDB(input) { return true }
-        }
-        return false
+        try files.contains { try $0 != "-" && InputKind.detect(path: $0) != .rdb }
     }
-
-    static func isDirectory(_ path: String) -> Bool {
-        var st = stat()
-        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
-    }
-
-    /// Whether the input starts with an RDB header (REDIS or VALKEY magic).
-    static func isRDB(_ input: InputBuffer) throws -> Bool {
-        try input.fill(atLeast: 9)
-        let w = input.window
-        return RDBHeader.parse(w) != nil
-    }
-}
-
-extension FilteringVisitor: AOFVisitor where Inner: AOFVisitor {
-    public mutating func beginAOFFile(name: String, kind: AOFFileKind) throws { try inner.beginAOFFile(name: name, kind: kind) }
-    public mutating func command(_ command: AOFCommand) throws {
-        if let dbs = filter.dbs, !dbs.contains(command.db) { return }
-        try inner.command(command)
-    }
-    public mutating func annotation(_ text: RDBString, offset: Int) throws { try inner.annotation(text, offset: offset) }
-    public mutating func endAOFFile(name: String, kind: AOFFileKind) throws { try inner.endAOFFile(name: name, kind: kind) }
 }

@@ -188,6 +188,12 @@ func summaryLine(_ r: ImportReport) -> String {
     return s + "\n"
 }
 
+/// Writes text to standard error, unbuffered.
+func writeStderr(_ s: String) {
+    var s = s
+    s.withUTF8 { b in _ = Glibc.write(2, b.baseAddress, b.count) }
+}
+
 func writeStdout(_ s: String) {
     var s = s
     s.withUTF8 { b in _ = Glibc.write(1, b.baseAddress, b.count) }

@@ -200,31 +200,15 @@ public final class Importer {
     }
 
     func decodeFile<W: ReplayWriter>(_ path: String, _ v: inout ImportVisitor<W>, ctx: ImportContext, state: RunState) throws {
-        var aof = options.aof
-        aof.rdb = options.decoder
-        var st = stat()
-        if stat(path, &st) == 0 {
-            if (st.st_mode & S_IFMT) == S_IFDIR {
-                state.input = nil
-                state.inputSize = nil
-                _ = try AOFReader.decode(path: path, into: &v, options: aof)
-                return
-            }
-            ctx.stats.inputBytes = Int(st.st_size)
-        }
-        let input = try InputBuffer.open(path: path, limit: options.decoder.maxRecordBytes)
-        state.input = input
-        state.inputSize = ctx.stats.inputBytes > 0 ? ctx.stats.inputBytes : nil
-        try input.fill(atLeast: 4096)
-        let w = input.window
-        let magic = w.starts(with: Array("REDIS".utf8)) || w.starts(with: Array("VALKEY".utf8))
-        if !magic, !w.isEmpty, w[0] != UInt8(ascii: "*"), AOFManifest.looksLikeManifest(w) {
-            state.input = nil
-            _ = try AOFReader.decode(path: path, into: &v, options: aof)
-            return
-        }
-        _ = try AOFReader.decode(input, name: path, kind: .single, isLast: true, into: &v, options: aof)
-        if ctx.stats.inputBytes == 0 { ctx.stats.inputBytes = input.offset }
+        let driver = DecodeDriver(rdb: options.decoder, aof: options.aof)
+        let opened = try driver.open(path)
+        if let size = opened.fileSize { ctx.stats.inputBytes = size }
+        // A manifest or a folder opens its files one by one: no single input to follow.
+        let single = opened.kind == .rdb || opened.kind == .aof
+        state.input = single ? opened.input : nil
+        state.inputSize = opened.kind == .aofDirectory ? nil : opened.fileSize
+        try driver.decode(opened, into: &v)
+        if single, ctx.stats.inputBytes == 0, let input = opened.input { ctx.stats.inputBytes = input.offset }
     }
 
     func failedEarly(_ message: String, files: [String], started: Double) -> ImportReport {

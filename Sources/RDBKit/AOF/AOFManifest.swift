@@ -208,7 +208,7 @@ extension AOFReader {
         var manifestInput: InputBuffer
         var manifestPath = path
         var directory: String
-        if path != "-", isDirectory(path) {
+        if InputKind.isDirectory(path) {
             manifestPath = try findManifest(inDirectory: path)
             manifestInput = try InputBuffer.open(path: manifestPath)
             directory = path
@@ -240,7 +240,7 @@ extension AOFReader {
 
     /// Reads and parses the manifest at `path` (a file, or a folder holding one `*.manifest`).
     public static func loadManifest(path: String, options: AOFOptions = .init()) throws -> AOFManifest {
-        let p = isDirectory(path) ? try findManifest(inDirectory: path) : path
+        let p = InputKind.isDirectory(path) ? try findManifest(inDirectory: path) : path
         let input = try InputBuffer.open(path: p)
         try readWhole(input, limit: manifestByteLimit(options), name: p)
         return try AOFManifest.parse(input.window, name: p, options: options)
@@ -252,11 +252,7 @@ extension AOFReader {
 
     /// Whether the input (at its position) holds a manifest rather than an AOF.
     static func isManifest(_ input: InputBuffer) throws -> Bool {
-        try input.fill(atLeast: 4096)
-        let w = input.window
-        if w.isEmpty || w[0] == 0x2A { return false }
-        if try startsWithRDBMagic(input) { return false }
-        return AOFManifest.looksLikeManifest(input.window)
+        try InputKind.detect(input) == .aofManifest
     }
 
     /// Loads the whole input into the window (bounded by `limit`).
@@ -270,11 +266,6 @@ extension AOFReader {
         if input.window.count > limit {
             throw RDBError(.limitExceeded, offset: 0, "the manifest is larger than \(limit) bytes", file: name)
         }
-    }
-
-    static func isDirectory(_ path: String) -> Bool {
-        var st = stat()
-        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
     }
 
     static func directoryName(_ path: String) -> String {

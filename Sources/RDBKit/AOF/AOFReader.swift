@@ -126,7 +126,8 @@ public enum AOFReader {
         var summary = AOFFileSummary(name: name, kind: kind)
         do {
             try visitor.beginAOFFile(name: name, kind: kind)
-            if try startsWithRDBMagic(input) {
+            try input.fill(atLeast: 6)
+            if InputKind.startsWithRDBMagic(input.window) {
                 summary.rdb = try RDBReader.decode(input, into: &visitor, options: options.rdb)
             }
             var tokenizer = AOFTokenizer(options: options, file: name)
@@ -137,20 +138,6 @@ public enum AOFReader {
             throw e
         }
         return summary
-    }
-
-    /// Whether the input (at its position) starts with `REDIS` or `VALKEY`.
-    @usableFromInline
-    static func startsWithRDBMagic(_ input: InputBuffer) throws -> Bool {
-        try input.fill(atLeast: 6)
-        let w = input.window
-        func has(_ magic: StaticString) -> Bool {
-            let n = magic.utf8CodeUnitCount
-            guard w.count >= n else { return false }
-            for i in 0..<n where w[i] != magic.utf8Start[i] { return false }
-            return true
-        }
-        return has("REDIS") || has("VALKEY")
     }
 }
 

@@ -160,3 +160,14 @@ public struct FilteringVisitor<Inner: RDBVisitor>: RDBForwardingVisitor {
         try inner.hashField(field, value: value, expireAtMs: filter.noTTL ? nil : expireAtMs)
     }
 }
+
+/// AOF commands pass the database filter (`filter.dbs`); the other key criteria apply to RDB keys only.
+extension FilteringVisitor: AOFVisitor where Inner: AOFVisitor {
+    public mutating func beginAOFFile(name: String, kind: AOFFileKind) throws { try inner.beginAOFFile(name: name, kind: kind) }
+    public mutating func command(_ command: AOFCommand) throws {
+        if let dbs = filter.dbs, !dbs.contains(command.db) { return }
+        try inner.command(command)
+    }
+    public mutating func annotation(_ text: RDBString, offset: Int) throws { try inner.annotation(text, offset: offset) }
+    public mutating func endAOFFile(name: String, kind: AOFFileKind) throws { try inner.endAOFFile(name: name, kind: kind) }
+}
