@@ -7,6 +7,7 @@ let package = Package(
         .library(name: "RDBKit", targets: ["RDBKit"]),
         .library(name: "RDBSinks", targets: ["RDBSinks"]),
         .library(name: "RDBImport", targets: ["RDBImport"]),
+        .library(name: "RDBMigration", targets: ["RDBMigration"]),
         .executable(name: "rdbcat", targets: ["rdbcat"]),
         .executable(name: "rdbbench", targets: ["rdbbench"]),
     ],
@@ -36,10 +37,12 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // migration tasks: the API's Codable task model, validation, the runner (shared by the CLI and a service).
+        .target(name: "RDBMigration", dependencies: ["RDBImport", "RDBSinks"]),
         .executableTarget(
             name: "rdbcat",
             dependencies: [
-                "RDBKit", "RDBSinks", "RDBImport",
+                "RDBKit", "RDBSinks", "RDBImport", "RDBMigration",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -48,6 +51,7 @@ let package = Package(
         .target(name: "RDBTestSupport", path: "Tests/RDBTestSupport"),
         .testTarget(name: "RDBKitTests", dependencies: ["RDBKit", "RDBSinks", "RDBTestSupport"]),
         .testTarget(name: "RDBImportTests", dependencies: ["RDBImport", "RDBKit", "RDBSinks", "RDBTestSupport"]),
+        .testTarget(name: "RDBMigrationTests", dependencies: ["RDBMigration", "RDBImport"]),
     ]
 )
 

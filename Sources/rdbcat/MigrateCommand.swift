@@ -1,5 +1,6 @@
 import ArgumentParser
 import RDBImport
+import RDBMigration
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -54,7 +55,7 @@ struct MigrateCommand: ParsableCommand {
             try connection.apply(to: &endpoint)
             let options = try settings.options(dryRun: dryRun, urlDatabase: endpoint.database)
             runner = try MigrationRunner(task: parsed, bucketRoot: bucketRoot, target: endpoint, options: options)
-        } catch let e as MigrationTask.Invalid {
+        } catch let e as MigrationTaskError {
             writeStdout(e.json + "\n")
             writeStderr("rdbcat: invalid task: \(e)\n")
             throw ExitCode(2)

@@ -1,0 +1,150 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import RDBSinks
+
+import RDBImport
+
+extension MigrationTask {
+    /// A backup file found in its bucket.
+    public struct ResolvedFile: Sendable {
+        public var file: BackupFile
+        public var path: String
+        public var size: Int
+    }
+
+    /// Finds the files under `bucketRoot/bucket_name`, checking that each is there and has the declared size.
+    public func resolve(bucketRoot: String) throws -> [ResolvedFile] {
+        let bucketPath = bucketRoot.hasSuffix("/") ? bucketRoot + bucketName : bucketRoot + "/" + bucketName
+        var st = stat()
+        guard stat(bucketPath, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
+            throw Invalid(field: "backup_files.bucket_name", message: "bucket '\(bucketName)' does not exist (no folder \(bucketPath))")
+        }
+        var out: [ResolvedFile] = []
+        for (i, f) in files.enumerated() {
+            let path = bucketPath + "/" + f.fileName
+            guard stat(path, &st) == 0 else {
+                throw Invalid(field: "backup_files.files[\(i)].file_name", message: "'\(f.fileName)' is not in bucket '\(bucketName)'")
+            }
+            var size = Int(st.st_size)
+            let kind = st.st_mode & S_IFMT
+            if kind == S_IFDIR {
+                size = Self.folderSize(path)
+            } else if kind != S_IFREG {
+                throw Invalid(field: "backup_files.files[\(i)].file_name", message: "'\(f.fileName)' is not a regular file")
+            }
+            if let declared = f.size?.value, declared != size {
+                throw Invalid(field: "backup_files.files[\(i)].size", message: "'\(f.fileName)' is declared as \(declared) bytes but has \(size)")
+            }
+            out.append(ResolvedFile(file: f, path: path, size: size))
+        }
+        return out
+    }
+
+    /// Bytes of the regular files directly in a folder (an `appendonlydir`).
+    static func folderSize(_ path: String) -> Int {
+        guard let d = opendir(path) else { return 0 }
+        defer { closedir(d) }
+        var total = 0
+        while let e = readdir(d) {
+            let name = withUnsafeBytes(of: e.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            if name == "." || name == ".." { continue }
+            var st = stat()
+            if stat(path + "/" + name, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG { total += Int(st.st_size) }
+        }
+        return total
+    }
+}
+
+/// Runs a `backupfile_import` task: imports its files in order into the target and reports the task
+/// state in the API's response form.
+public final class MigrationRunner {
+    public let task: MigrationTask
+    public let files: [MigrationTask.ResolvedFile]
+    public let target: RedisEndpoint
+    public let options: ImportOptions
+    /// The task id (32 hex digits, like the API's).
+    public let id: String
+    /// Receives each state line (`{"id","name","status"}`) as it happens.
+    public var onState: ((String) -> Void)?
+    public var onProgress: ((ImportProgress) -> Void)?
+
+    /// Validates the files in the bucket (throws `MigrationTask.Invalid` before anything is written).
+    /// The target's password is the task's unless `target` has one.
+    public init(task: MigrationTask, bucketRoot: String, target: RedisEndpoint, options: ImportOptions) throws {
+        self.task = task
+        files = try task.resolve(bucketRoot: bucketRoot)
+        var t = target
+        if t.password == nil { t.password = task.target.password }
+        self.target = t
+        self.options = options
+        var g = SystemRandomNumberGenerator()
+        id = (0..<2).map { _ in
+            let s = String(g.next() as UInt64, radix: 16)
+            return String(repeating: "0", count: 16 - s.count) + s
+        }.joined()
+    }
+
+    public func state(_ status: TaskStatus) -> MigrationTaskResponse {
+        MigrationTaskResponse(id: id, name: task.taskName, status: status)
+    }
+
+    public func stateLine(_ status: TaskStatus) -> String { state(status).json }
+
+    /// Runs the import; returns the report (its status is the task's final status).
+    public func run() -> (report: ImportReport, json: String) {
+        let startedAt = APITimestamp.string()
+        onState?(stateLine(.migrating))
+        let importer = Importer(target: target, options: options)
+        importer.onProgress = onProgress
+        let report = importer.run(files: files.map(\.path))
+        let finishedAt = APITimestamp.string()
+        onState?(stateLine(report.status == .success ? .success : .failed))
+        let json = report.json { j in
+            j.field("id", id)
+            j.field("name", task.taskName)
+            j.field("task_name", task.taskName)
+            j.field("description", task.description)
+            j.field("migration_type", task.request.migrationType.rawValue)
+            j.field("migration_method", task.request.migrationMethod.rawValue)
+            j.key("target_instance")
+            j.beginObject()
+            j.field("id", task.target.id)
+            j.field("name", task.target.name)
+            j.field("address", target.address)
+            j.endObject()
+            j.key("backup_files")
+            j.beginObject()
+            j.field("bucket_name", task.bucketName)
+            j.field("file_source", task.backup.fileSource?.rawValue)
+            j.key("files")
+            j.beginArray()
+            for (i, f) in files.enumerated() {
+                j.beginObject()
+                j.field("file_name", f.file.fileName)
+                j.field("size", f.size)
+                j.field("update_at", f.file.updateAt)
+                if i < report.files.count {
+                    let s = report.files[i]
+                    j.field("keys", s.keysImported)
+                    j.field("keys_read", s.keysRead)
+                    j.field("errors", s.keysFailed + s.aofFailed)
+                    j.field("keys_not_arrived", s.keysNotArrived)
+                    j.field("bytes_sent", s.bytesSent)
+                    j.key("seconds")
+                    j.seconds(s.seconds)
+                }
+                j.endObject()
+            }
+            j.endArray()
+            j.endObject()
+            j.field("started_at", startedAt)
+            j.field("finished_at", finishedAt)
+        }
+        return (report, json)
+    }
+}
