@@ -33,20 +33,11 @@ struct Cat: ParsableCommand {
     @Option(name: .shortAndLong, help: "Write to this file instead of stdout.")
     var output: String?
 
-    @Flag(help: "Show progress on stderr even when it is not a terminal.")
-    var progress = false
-
-    @Flag(help: "Never show progress.")
-    var noProgress = false
-
     @Option(help: "How JSON formats write byte strings: escape (UTF-8, invalid bytes as \\udcXX) or base64.")
     var binary: BinaryMode = .escape
 
     @Flag(help: "JSONL: add encoding, idle and freq fields.")
     var metadata = false
-
-    @Flag(help: "Accept RDB versions newer than this tool knows (and try to decode them).")
-    var allowNewerVersions = false
 
     func reportSkipped(_ skipped: [SkippedKey], lossy: [SkippedKey]) {
         for k in skipped {
@@ -57,9 +48,6 @@ struct Cat: ParsableCommand {
         }
     }
 
-    @Flag(help: "Do not verify the CRC64 trailer.")
-    var noVerifyChecksum = false
-
     @Flag(help: """
         Keep going after a key whose value is corrupt inside intact framing (bad ziplist, listpack, intset, \
         zipmap, stream node, LZF block): the key is dropped whole and reported. Corrupt framing (a bad length, \
@@ -67,33 +55,6 @@ struct Cat: ParsableCommand {
         the report then names the byte range that was not read. Exit status 3 when anything was lost.
         """)
     var salvage = false
-
-    @Option(help: "Only keys of this database (repeatable).")
-    var db: [Int] = []
-
-    @Option(help: "Only keys matching this regular expression (searched in the key as UTF-8).")
-    var key: String?
-
-    @Option(help: "Drop keys matching this regular expression.")
-    var notKey: String?
-
-    @Option(help: "Only keys of this type: string, list, set, zset, hash, stream, module (repeatable).")
-    var type: [String] = []
-
-    @Option(help: "Only values of at least this many serialized bytes in the file.")
-    var minSize: Int?
-
-    @Option(help: "Only values of at most this many serialized bytes in the file.")
-    var maxSize: Int?
-
-    @Flag(help: "Drop keys already expired at --now.")
-    var noExpired = false
-
-    @Option(help: "Current time for --no-expired, in Unix ms (default: now).")
-    var now: Int64?
-
-    @Flag(help: "Drop expiries (keys and hash fields) on replay.")
-    var noTtl = false
 
     @Option(help: "resp/restore: RDB version of the target server (9 = Redis 6.2, 10 = 7.0, 11 = 7.2/Valkey 8, 12 = 7.4+).")
     var targetVersion: Int?
@@ -104,18 +65,18 @@ struct Cat: ParsableCommand {
     @Option(help: "resp/restore: at most this many bytes per command.")
     var batchBytes: Int = 1 << 20
 
-    @Flag(help: "AOF: a torn last command is an error instead of being dropped with a warning.")
-    var strict = false
+    @OptionGroup(title: "Decoding")
+    var decode: DecodeFlags
 
-    @Option(help: "Largest single record a streamed input may buffer, in MiB.")
-    var maxRecordMB: Int = 1024
+    @OptionGroup(title: "Filters")
+    var filters: FilterFlags
 
     func run() throws {
         var options = RDBDecoderOptions()
-        options.allowNewerVersions = allowNewerVersions
-        options.verifyChecksum = !noVerifyChecksum
-        options.maxRecordBytes = maxRecordMB << 20
+        var aofOptions = AOFOptions()
         options.salvage = salvage
+        options.maxRecordBytes = 1024 << 20
+        decode.apply(to: &options, aof: &aofOptions)
         let log = SalvageLog()
 
         let target: OutputTarget
@@ -124,32 +85,16 @@ struct Cat: ParsableCommand {
         // Salvage drops a key found corrupt half-way whole (rollback), so each key stays in memory until it
         // is complete, however large; otherwise a huge key is written out in parts as it is decoded.
         out.keepsWholeKeys = salvage
-        let showProgress = !noProgress && (progress || isatty(2) != 0)
+        let showProgress = decode.showProgress
 
-        var filter = KeyFilter(noExpired: noExpired, noTTL: noTtl)
-        if let now { filter.now = now }
-        if !db.isEmpty { filter.dbs = Set(db) }
-        if let key { filter.keyPattern = try KeyPattern(regex: key) }
-        if let notKey { filter.notKeyPattern = try KeyPattern(regex: notKey) }
-        if !type.isEmpty {
-            var kinds = Set<RDBKind>()
-            for t in type {
-                guard let k = RDBKind.allNames[t] else { throw ValidationError("unknown type '\(t)'") }
-                kinds.insert(k)
-            }
-            filter.types = kinds
-        }
-        filter.minSize = minSize
-        filter.maxSize = maxSize
+        let filter = try filters.keyFilter()
         filter.apply(to: &options)
-        var aofOptions = AOFOptions()
-        aofOptions.strict = strict
         aofOptions.rdb = options
         var respOptions = RESPWriterOptions()
         respOptions.maxElementsPerCommand = batchElements
         respOptions.maxBytesPerCommand = batchBytes
         respOptions.targetVersion = targetVersion
-        respOptions.dropTTL = noTtl
+        respOptions.dropTTL = filters.noTtl
 
         var driver = DecodeDriver(rdb: options, aof: aofOptions, log: log)
         if showProgress { driver.progress = { writeStderr($0) } }
@@ -164,7 +109,7 @@ struct Cat: ParsableCommand {
                 try decodeAll(&sink, driver: driver)
                 reportSkipped(sink.inner.skippedKeys, lossy: sink.inner.lossyKeys)
             case .restore:
-                var o = RestoreWriterOptions(targetVersion: targetVersion ?? 10, replace: true, dropTTL: noTtl)
+                var o = RestoreWriterOptions(targetVersion: targetVersion ?? 10, replace: true, dropTTL: filters.noTtl)
                 o.maxElementsPerCommand = batchElements
                 o.maxBytesPerCommand = batchBytes
                 var sink = FilteringVisitor(inner: RestoreWriter(out: out, options: o), filter: filter)

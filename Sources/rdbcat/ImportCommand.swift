@@ -100,14 +100,8 @@ struct ImportSettings: ParsableArguments {
     @Option(help: "Problems listed in the report (all are counted).")
     var problemLimit: Int = 1000
 
-    @Flag(help: "Do not verify the CRC64 trailer of RDB files.")
-    var noVerifyChecksum = false
-
-    @Flag(help: "Show progress on stderr even when it is not a terminal.")
-    var progress = false
-
-    @Flag(help: "Never show progress.")
-    var noProgress = false
+    @OptionGroup(title: "Decoding")
+    var decode: DecodeFlags
 
     @Flag(help: "Log connection details (handshakes, every reconnect attempt) on stderr.")
     var verbose = false
@@ -145,11 +139,11 @@ struct ImportSettings: ParsableArguments {
         o.dryRun = dryRun
         o.problemsPath = problems
         o.problemLimit = problemLimit
-        o.decoder.verifyChecksum = !noVerifyChecksum
+        decode.apply(to: &o.decoder, aof: &o.aof)
         return o
     }
 
-    var showProgress: Bool { !noProgress && (progress || isatty(2) != 0) }
+    var showProgress: Bool { decode.showProgress }
 }
 
 /// Renders `ImportProgress` as one line on stderr.
