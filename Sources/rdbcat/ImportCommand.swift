@@ -193,6 +193,24 @@ func writeStdout(_ s: String) {
     s.withUTF8 { b in _ = Glibc.write(1, b.baseAddress, b.count) }
 }
 
+/// How a task runs and where its report goes: shared by `import` and `migrate`.
+struct RunFlags: ParsableArguments {
+    @Flag(help: "Decode and count what would be sent; no connection (migrate: after validating the task).")
+    var dryRun = false
+
+    @Option(help: ArgumentHelp("Write the JSON report to this file (import: instead of stdout; migrate: as well).", valueName: "FILE"))
+    var report: String?
+
+    /// Writes the report file.
+    func writeReport(_ json: String, to path: String) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw ValidationError("cannot write \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var s = json
+        s.withUTF8 { b in _ = Glibc.write(fd, b.baseAddress, b.count) }
+    }
+}
+
 struct ImportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "import",
@@ -217,18 +235,14 @@ struct ImportCommand: ParsableCommand {
     @Option(help: ArgumentHelp("The target: redis://[user[:password]@]host:port[/db], rediss:// for TLS.", valueName: "URL"))
     var to: String?
 
-    @Flag(help: "Decode and count what would be sent; no connection.")
-    var dryRun = false
-
-    @Option(help: ArgumentHelp("Write the JSON report to this file instead of stdout.", valueName: "FILE"))
-    var report: String?
+    @OptionGroup var job: RunFlags
 
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var settings: ImportSettings
 
     func validate() throws {
         if files.isEmpty { throw ValidationError("give at least one file") }
-        if to == nil && !dryRun { throw ValidationError("give the target with --to URL (or --dry-run)") }
+        if to == nil && !job.dryRun { throw ValidationError("give the target with --to URL (or --dry-run)") }
     }
 
     func run() throws {
@@ -240,17 +254,13 @@ struct ImportCommand: ParsableCommand {
             try connection.apply(to: &e)
             endpoint = e
         }
-        let options = try settings.options(dryRun: dryRun, urlDatabase: endpoint?.database)
+        let options = try settings.options(dryRun: job.dryRun, urlDatabase: endpoint?.database)
         let importer = Importer(target: endpoint, options: options)
         if settings.showProgress { importer.onProgress = { writeStderr(progressLine($0)) } }
         let result = importer.run(files: files)
         let json = result.json() + "\n"
-        if let report {
-            let fd = open(report, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-            guard fd >= 0 else { throw ValidationError("cannot write \(report): \(String(cString: strerror(errno)))") }
-            var s = json
-            s.withUTF8 { b in _ = Glibc.write(fd, b.baseAddress, b.count) }
-            close(fd)
+        if let report = job.report {
+            try job.writeReport(json, to: report)
         } else {
             writeStdout(json)
         }

@@ -29,11 +29,7 @@ struct MigrateCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Address of the target instance: host:port or a redis:// URL.", valueName: "HOST:PORT"))
     var target: String
 
-    @Flag(help: "Validate the task and decode the files without connecting.")
-    var dryRun = false
-
-    @Option(help: ArgumentHelp("Also write the JSON report to this file.", valueName: "FILE"))
-    var report: String?
+    @OptionGroup var job: RunFlags
 
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var settings: ImportSettings
@@ -53,7 +49,7 @@ struct MigrateCommand: ParsableCommand {
             var endpoint: RedisEndpoint
             do { endpoint = try RedisEndpoint.parse(target) } catch { throw ValidationError("--target: \(error)") }
             try connection.apply(to: &endpoint)
-            let options = try settings.options(dryRun: dryRun, urlDatabase: endpoint.database)
+            let options = try settings.options(dryRun: job.dryRun, urlDatabase: endpoint.database)
             runner = try MigrationRunner(task: parsed, bucketRoot: bucketRoot, target: endpoint, options: options)
         } catch let e as MigrationTaskError {
             writeStdout(e.json + "\n")
@@ -64,14 +60,7 @@ struct MigrateCommand: ParsableCommand {
         if settings.showProgress { runner.onProgress = { writeStderr(progressLine($0)) } }
         let (result, json) = runner.run()
         writeStdout(json + "\n")
-        if let report {
-            let fd = open(report, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-            if fd >= 0 {
-                var s = json + "\n"
-                s.withUTF8 { b in _ = Glibc.write(fd, b.baseAddress, b.count) }
-                close(fd)
-            }
-        }
+        if let report = job.report { try? job.writeReport(json + "\n", to: report) }
         writeStderr(summaryLine(result))
         if result.status == .failed { throw ExitCode(1) }
     }
