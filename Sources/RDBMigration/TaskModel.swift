@@ -28,21 +28,6 @@ public struct MigrationTaskRequest: Codable, Sendable, Equatable {
         case backupFiles = "backup_files", networkType = "network_type", sourceInstance = "source_instance"
         case targetInstance = "target_instance"
     }
-
-    public init(
-        taskName: String, description: String? = nil, migrationType: MigrationType, migrationMethod: MigrationMethod,
-        backupFiles: BackupFiles? = nil, networkType: NetworkType? = nil, sourceInstance: SourceInstance? = nil,
-        targetInstance: TargetInstance
-    ) {
-        self.taskName = taskName
-        self.description = description
-        self.migrationType = migrationType
-        self.migrationMethod = migrationMethod
-        self.backupFiles = backupFiles
-        self.networkType = networkType
-        self.sourceInstance = sourceInstance
-        self.targetInstance = targetInstance
-    }
 }
 
 public enum MigrationType: String, Codable, Sendable, CaseIterable, APIValue {
@@ -80,12 +65,6 @@ public struct BackupFiles: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case fileSource = "file_source", bucketName = "bucket_name", files
-    }
-
-    public init(fileSource: FileSource? = nil, bucketName: String, files: [BackupFile]) {
-        self.fileSource = fileSource
-        self.bucketName = bucketName
-        self.files = files
     }
 }
 
@@ -137,23 +116,12 @@ public struct SourceInstance: Codable, Sendable, Equatable {
     /// `host:port` of the source.
     public var addrs: String
     public var password: String?
-
-    public init(addrs: String, password: String? = nil) {
-        self.addrs = addrs
-        self.password = password
-    }
 }
 
 public struct TargetInstance: Codable, Sendable, Equatable {
     public var id: String
     public var name: String?
     public var password: String?
-
-    public init(id: String, name: String? = nil, password: String? = nil) {
-        self.id = id
-        self.name = name
-        self.password = password
-    }
 }
 
 /// The 200 answer: the task's id, name and status (`{"id","name","status"}`, also each state line).
