@@ -95,7 +95,7 @@ struct Cat: ParsableCommand {
     @Flag(help: "Drop expiries (keys and hash fields) on replay.")
     var noTtl = false
 
-    @Option(help: "resp/restore: RDB version of the target server (9 = Redis 6.2, 10 = 7.0, 11 = 7.2/Valkey 8, 12 = 7.4+).")
+    @Option(help: "resp/restore: RDB version of the target server (9 = Redis 6.2, 10 = 7.0, 11 = 7.2/Valkey 8, 12 = 7.4+, 80 = Valkey 9; default: the file's own).")
     var targetVersion: Int?
 
     @Option(help: "resp/restore: at most this many elements per command.")
@@ -161,7 +161,7 @@ struct Cat: ParsableCommand {
                 try decodeAll(&sink, out: out, options: options, aof: aofOptions, showProgress: showProgress, log: log)
                 reportSkipped(sink.inner.skippedKeys, lossy: sink.inner.lossyKeys)
             case .restore:
-                var o = RestoreWriterOptions(targetVersion: targetVersion ?? 10, replace: true, dropTTL: noTtl)
+                var o = RestoreWriterOptions(targetVersion: targetVersion, replace: true, dropTTL: noTtl)
                 o.maxElementsPerCommand = batchElements
                 o.maxBytesPerCommand = batchBytes
                 var sink = FilteringVisitor(inner: RestoreWriter(out: out, options: o), filter: filter)
