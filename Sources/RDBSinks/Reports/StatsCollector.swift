@@ -81,9 +81,21 @@ public struct StatsCollector: RDBVisitor {
     /// The statistics of the current (or last) file.
     public private(set) var stats = RDBStats()
 
-    var pendingDB = 0
     var selectedDB = 0
-    var pendingKind: RDBKind = .string
+    // Per-key tallies, folded into `stats` at the end of the file (`fold`), so that a key costs a few adds
+    // and no hashing: counts per (database slot, kind) at `slot * 8 + kind`, the database of each slot and
+    // the slot of each database (looked up when the database changes), keys per type byte (with the type
+    // the byte stands for in this file), keys already expired.
+    var tallies: [RDBStats.Counts] = []
+    var slotDBs: [Int] = []
+    var slotOf: [Int: Int] = [:]
+    var lastDB = -1
+    var lastSlot = 0
+    /// The tally of the key whose raw value is coming.
+    var pending = 0
+    var typeKeys = [Int](repeating: 0, count: 256)
+    var typeOf = [RDBValueType?](repeating: nil, count: 256)
+    var expired = 0
 
     public init(out: OutputBuffer, json: Bool = false, now: Int64? = nil) {
         self.out = out
@@ -94,6 +106,12 @@ public struct StatsCollector: RDBVisitor {
     public mutating func beginFile(_ header: RDBHeader) throws {
         stats = RDBStats()
         selectedDB = 0
+        tallies.removeAll(keepingCapacity: true)
+        slotDBs.removeAll(keepingCapacity: true)
+        slotOf.removeAll(keepingCapacity: true)
+        lastDB = -1
+        for i in 0..<256 { typeKeys[i] = 0 }
+        expired = 0
         stats.header = header
         if now != nil { stats.expiredKeys = 0 }
     }
@@ -131,8 +149,6 @@ public struct StatsCollector: RDBVisitor {
             add(info, valueBytes: size, recordPrefix: prefix)
             return .skip
         }
-        pendingDB = info.db
-        pendingKind = info.kind
         // Counted now; the size is added when the raw bytes arrive.
         add(info, valueBytes: 0, recordPrefix: prefix)
         return .raw
@@ -140,33 +156,65 @@ public struct StatsCollector: RDBVisitor {
 
     public mutating func rawValue(_ raw: UnsafeRawBufferPointer) throws {
         let n = raw.count
-        stats.byDB[pendingDB]!.types[pendingKind]!.valueBytes += n
-        stats.byDB[pendingDB]!.types[pendingKind]!.recordBytes += n
-        stats.byDB[pendingDB]!.total.valueBytes += n
-        stats.byDB[pendingDB]!.total.recordBytes += n
-        stats.total.valueBytes += n
-        stats.total.recordBytes += n
+        tallies[pending].valueBytes += n
+        tallies[pending].recordBytes += n
     }
 
     public mutating func droppedEmptyKey(_ key: RDBString, _ info: RDBKeyInfo) throws {
         stats.droppedEmptyKeys += 1
     }
 
+    @inline(__always)
     mutating func add(_ info: RDBKeyInfo, valueBytes: Int, recordPrefix: Int) {
-        var c = RDBStats.Counts()
-        c.keys = 1
-        c.expiring = info.expireAtMs == nil ? 0 : 1
-        c.valueBytes = valueBytes
-        c.recordBytes = recordPrefix + valueBytes
-        if stats.byDB[info.db] == nil { stats.byDB[info.db] = .init(db: info.db) }
-        stats.byDB[info.db]!.total.add(c)
-        stats.byDB[info.db]!.types[info.kind, default: .init()].add(c)
-        stats.total.add(c)
-        stats.encodings[info.type.encoding.name, default: 0] += 1
-        if let now, let e = info.expireAtMs, e <= now { stats.expiredKeys! += 1 }
+        if info.db != lastDB { selectSlot(info.db) }
+        let i = lastSlot &* 8 &+ Int(info.kind.rawValue)
+        pending = i
+        tallies[i].keys += 1
+        if info.expireAtMs != nil { tallies[i].expiring += 1 }
+        tallies[i].valueBytes += valueBytes
+        tallies[i].recordBytes += recordPrefix + valueBytes
+        let t = Int(info.type.rawValue)
+        if typeKeys[t] == 0 { typeOf[t] = info.type }
+        typeKeys[t] += 1
+        if let now, let e = info.expireAtMs, e <= now { expired += 1 }
+    }
+
+    mutating func selectSlot(_ db: Int) {
+        if let s = slotOf[db] {
+            lastSlot = s
+        } else {
+            lastSlot = slotDBs.count
+            slotOf[db] = lastSlot
+            slotDBs.append(db)
+            tallies.append(contentsOf: repeatElement(RDBStats.Counts(), count: 8))
+        }
+        lastDB = db
+    }
+
+    /// Adds the tallies to `stats` (once, at the end of the file).
+    mutating func fold() {
+        for (s, db) in slotDBs.enumerated() {
+            if stats.byDB[db] == nil { stats.byDB[db] = .init(db: db) }
+            for k in 0..<8 {
+                let c = tallies[s * 8 + k]
+                guard c.keys > 0, let kind = RDBKind(rawValue: UInt8(k)) else { continue }
+                stats.byDB[db]!.types[kind, default: .init()].add(c)
+                stats.byDB[db]!.total.add(c)
+                stats.total.add(c)
+            }
+        }
+        for t in 0..<256 where typeKeys[t] > 0 {
+            stats.encodings[typeOf[t]!.encoding.name, default: 0] += typeKeys[t]
+        }
+        if now != nil { stats.expiredKeys = expired }
+        tallies.removeAll(keepingCapacity: true)
+        slotDBs.removeAll(keepingCapacity: true)
+        slotOf.removeAll(keepingCapacity: true)
+        lastDB = -1
     }
 
     public mutating func endFile(checksum: RDBChecksumStatus) throws {
+        fold()
         stats.checksum = checksum
         if json { writeJSON() } else { writeText() }
         out.commit()
