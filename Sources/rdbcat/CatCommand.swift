@@ -56,7 +56,7 @@ struct Cat: ParsableCommand {
         """)
     var salvage = false
 
-    @Option(help: "resp/restore: RDB version of the target server (9 = Redis 6.2, 10 = 7.0, 11 = 7.2/Valkey 8, 12 = 7.4+).")
+    @Option(help: "resp/restore: RDB version of the target server (9 = Redis 6.2, 10 = 7.0, 11 = 7.2/Valkey 8, 12 = 7.4+, 80 = Valkey 9; default: the file's own).")
     var targetVersion: Int?
 
     @Option(help: "resp/restore: at most this many elements per command.")
@@ -109,7 +109,7 @@ struct Cat: ParsableCommand {
                 try decodeAll(&sink, driver: driver)
                 reportSkipped(sink.inner.skippedKeys, lossy: sink.inner.lossyKeys)
             case .restore:
-                var o = RestoreWriterOptions(targetVersion: targetVersion ?? 10, replace: true, dropTTL: filters.noTtl)
+                var o = RestoreWriterOptions(targetVersion: targetVersion, replace: true, dropTTL: filters.noTtl)
                 o.maxElementsPerCommand = batchElements
                 o.maxBytesPerCommand = batchBytes
                 var sink = FilteringVisitor(inner: RestoreWriter(out: out, options: o), filter: filter)

@@ -298,7 +298,9 @@ public struct ServerInfo: Sendable, Hashable {
 
 /// The outcome of an import.
 public struct ImportReport: Sendable {
-    public enum Status: String, Sendable { case success = "SUCCESS", failed = "FAILED" }
+    /// `LOSSY`: every key was written, but some without part of their data (the `lossy` problems: the
+    /// target cannot hold it, and neither commands nor a payload it loads could carry it).
+    public enum Status: String, Sendable { case success = "SUCCESS", lossy = "LOSSY", failed = "FAILED" }
 
     public var status: Status
     /// Why it failed, when it stopped (connection lost for good, writes refused, authentication, ...).

@@ -136,6 +136,11 @@ struct ImportVisitor<W: ReplayWriter>: RDBForwardingVisitor, AOFVisitor {
     var directString = false
     var keyExpireAt: Int64?
     var enc: RESPEncoder
+    /// Commands mode: a key that commands may not rebuild exactly (`RESPWriter.commandsMayLose`) goes as
+    /// RESTORE through this writer when the target loads its payload (`viaPayload`: the current key does).
+    var payloads: RestoreWriter?
+    var viaPayload = false
+    var sawKeyMetadata = false
 
     // An AOF MULTI block being gathered.
     var inBlock = false
@@ -150,13 +155,33 @@ struct ImportVisitor<W: ReplayWriter>: RDBForwardingVisitor, AOFVisitor {
         enc = RESPEncoder(out: writer.out)
         self.ctx = ctx
         parts = ctx.parts
+        if ctx.options.mode == .commands {
+            payloads = RestoreWriter(out: writer.out, options: RestoreWriterOptions(
+                targetVersion: ctx.targetVersion, replace: ctx.options.replace, dropTTL: ctx.options.dropTTL, emitSelect: false))
+        }
+    }
+
+    mutating func beginFile(_ header: RDBHeader) throws {
+        try inner.beginFile(header)
+        try payloads?.beginFile(header)
+    }
+
+    mutating func keyMetadata(_ raw: UnsafeRawBufferPointer) throws {
+        sawKeyMetadata = true  // KEY_META goes to the commands writer (which reports it lost)
+        try inner.keyMetadata(raw)
+    }
+
+    /// Whether the key goes as RESTORE in commands mode (see `payloads`).
+    func goesAsPayload(_ info: RDBKeyInfo, keyMetadata: Bool) -> Bool {
+        guard let p = payloads, !keyMetadata, RESPWriter.commandsMayLose(info, target: p.target) else { return false }
+        return DumpPayload.canLoad(info.type.encoding, target: p.target)
     }
 
     // MARK: keys
 
     /// Whether a key is written as commands (rather than one RESTORE) by the writer.
     func writtenAsCommands(_ info: RDBKeyInfo) -> Bool {
-        guard ctx.options.mode == .restore else { return true }
+        guard ctx.options.mode == .restore else { return !viaPayload }
         let e = info.type.encoding
         if DumpPayload.canLoad(e, target: ctx.targetVersion ?? 12) { return false }
         switch info.kind {
@@ -173,6 +198,8 @@ struct ImportVisitor<W: ReplayWriter>: RDBForwardingVisitor, AOFVisitor {
     mutating func beginKey(_ key: RDBString, _ info: RDBKeyInfo) throws -> RDBKeyAction {
         ctx.stats.keysRead += 1
         ctx.position = info.recordOffset
+        let hadKeyMetadata = sawKeyMetadata
+        sawKeyMetadata = false
         guard !ctx.listing, let db = ctx.targetDatabase(info.db) else {
             key.withBytes { ctx.notSent($0, db: ctx.options.targetDatabase(info.db), offset: info.recordOffset, isKey: true) }
             return .skip
@@ -181,6 +208,7 @@ struct ImportVisitor<W: ReplayWriter>: RDBForwardingVisitor, AOFVisitor {
             ctx.stats.keysExpired += 1
             return .skip
         }
+        viaPayload = goesAsPayload(info, keyMetadata: hadKeyMetadata)
         copyBytes(key, into: &parts.name)
         parts.db = db
         parts.file = ctx.file
@@ -215,6 +243,8 @@ struct ImportVisitor<W: ReplayWriter>: RDBForwardingVisitor, AOFVisitor {
             scratch.append(contentsOf: ctx.temporaryPrefix)
             scratch.append(contentsOf: parts.name)
             action = try scratch.withUnsafeBytes { try inner.beginKey(RDBString(bytes: $0), mapped) }
+        } else if viaPayload {
+            action = try payloads!.beginKey(key, mapped)
         } else {
             action = try inner.beginKey(key, mapped)
         }
@@ -249,6 +279,9 @@ struct ImportVisitor<W: ReplayWriter>: RDBForwardingVisitor, AOFVisitor {
         if directString {
             directString = false
             out.commit()
+        } else if viaPayload {
+            viaPayload = false
+            try payloads!.endKey()
         } else {
             try inner.endKey()
         }
@@ -287,6 +320,7 @@ struct ImportVisitor<W: ReplayWriter>: RDBForwardingVisitor, AOFVisitor {
     /// went out already, they are undone (`KeyParts.abort`); the key is reported either way.
     mutating func abortKey(_ key: RDBString, _ info: RDBKeyInfo, error: RDBError, lostRange: Range<Int>) throws {
         try inner.abortKey(key, info, error: error, lostRange: lostRange)
+        viaPayload = false
         guard inKey else { return }
         inKey = false
         directString = false
@@ -299,7 +333,12 @@ struct ImportVisitor<W: ReplayWriter>: RDBForwardingVisitor, AOFVisitor {
         // its next key; until then strings go through the writer too (see `beginKey`).
     }
 
+    mutating func rawValue(_ raw: UnsafeRawBufferPointer) throws {
+        if viaPayload { try payloads!.rawValue(raw) } else { try inner.rawValue(raw) }
+    }
+
     mutating func droppedEmptyKey(_ key: RDBString, _ info: RDBKeyInfo) throws {
+        sawKeyMetadata = false
         ctx.stats.keysRead += 1
         ctx.stats.keysEmpty += 1
     }

@@ -132,7 +132,7 @@ public final class Importer {
         let failed = failure != nil || counts.contains(where: { $0.key.isFailure && $0.value > 0 })
         if let target, let f = failure { failure = target.password?.redact(f) ?? f }
         return ImportReport(
-            status: failed ? .failed : .success, failure: failure, files: stats, problems: problems.problems,
+            status: failed ? .failed : (counts[.lossy] ?? 0) > 0 ? .lossy : .success, failure: failure, files: stats, problems: problems.problems,
             problemCounts: counts, warnings: warnings, target: target?.description, server: server,
             targetVersion: targetVersion, mode: options.mode == .restore ? "restore" : "commands", dryRun: options.dryRun,
             reconnects: pipeline?.reconnects ?? 0, seconds: end - started)

@@ -99,22 +99,27 @@ public struct KeyFilter {
         if needsValueSize { options.measureValues = true }
     }
 
-    /// Whether the key passes. Cheap tests first; the patterns (which build a String) last.
+    /// Whether the key passes. Cheap tests first; the patterns (which build a String) last. Inlinable, so
+    /// that a visitor chain specialised in the caller's module calls no generic code per key.
+    @inlinable
     public func accepts(_ key: RDBString, _ info: RDBKeyInfo) throws -> Bool {
         if let dbs, !dbs.contains(info.db) { return false }
         if let types, !types.contains(info.kind) { return false }
         if noExpired, let e = info.expireAtMs, e <= now { return false }
         if needsValueSize {
-            guard let size = info.valueSize else {
-                throw KeyFilterError(description: "a size filter needs each value's size before it is decoded: "
-                                     + "turn on RDBDecoderOptions.measureValues (KeyFilter.apply(to:))")
-            }
+            guard let size = info.valueSize else { throw KeyFilter.sizeUnknown() }
             if let minSize, size < minSize { return false }
             if let maxSize, size > maxSize { return false }
         }
         if let keyPattern, !keyPattern.matches(key) { return false }
         if let notKeyPattern, notKeyPattern.matches(key) { return false }
         return true
+    }
+
+    @usableFromInline
+    static func sizeUnknown() -> KeyFilterError {
+        KeyFilterError(description: "a size filter needs each value's size before it is decoded: "
+                       + "turn on RDBDecoderOptions.measureValues (KeyFilter.apply(to:))")
     }
 }
 
@@ -136,17 +141,21 @@ public struct FilteringVisitor<Inner: RDBVisitor>: RDBForwardingVisitor {
         self.filter = filter
     }
 
+    @inlinable
     public mutating func beginKey(_ key: RDBString, _ info: RDBKeyInfo) throws -> RDBKeyAction {
-        guard try filter.accepts(key, info) else {
-            skippedKeys += 1
-            return .skip
-        }
+        guard try filter.accepts(key, info) else { return reject() }
         if filter.noTTL, info.expireAtMs != nil {
             var info = info
             info.expireAtMs = nil
             return try inner.beginKey(key, info)
         }
         return try inner.beginKey(key, info)
+    }
+
+    @usableFromInline
+    mutating func reject() -> RDBKeyAction {
+        skippedKeys += 1
+        return .skip
     }
 
     public mutating func droppedEmptyKey(_ key: RDBString, _ info: RDBKeyInfo) throws {
@@ -156,6 +165,7 @@ public struct FilteringVisitor<Inner: RDBVisitor>: RDBForwardingVisitor {
         try inner.droppedEmptyKey(key, info)
     }
 
+    @inlinable
     public mutating func hashField(_ field: RDBString, value: RDBString, expireAtMs: Int64?) throws {
         try inner.hashField(field, value: value, expireAtMs: filter.noTTL ? nil : expireAtMs)
     }

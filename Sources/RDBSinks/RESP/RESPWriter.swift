@@ -10,7 +10,9 @@ public struct RESPWriterOptions: Sendable {
     /// Leave out key expiries (PEXPIREAT) and hash-field TTLs (HPEXPIREAT).
     public var dropTTL = false
     /// RDB version of the server the commands are for: 9 = Redis 6.2, 10 = Redis 7.0, 11 = Redis 7.2 and
-    /// Valkey 7.2–8.1, 12 = Redis 7.4+, 80 = Valkey 9. nil = the newest. It decides which command forms
+    /// Valkey 7.2–8.1, 12 = Redis 7.4+, 80 = Valkey 9. nil = the version of the file being read (the newest
+    /// for AOF commands outside an RDB preamble), so that a dump replays into a server of its own kind. It
+    /// decides which command forms
     /// may be used: `XSETID ... ENTRIESADDED n MAXDELETEDID id` and `XGROUP CREATE ... ENTRIESREAD n`
     /// (10+), `FUNCTION LOAD` (10+), `HPEXPIREAT` for hash-field TTLs (12+, Valkey 80+).
     public var targetVersion: Int?
@@ -85,9 +87,11 @@ public struct RESPWriter: RDBVisitor {
     var pendingDB: Int? = nil
     let maxElements: Int
     let maxBytes: Int
-    let streamMetadataArgs: Bool
-    let fieldTTLCommands: Bool
-    let functionCommands: Bool
+    /// The target's RDB version: `options.targetVersion`, or the file's (see `beginFile`).
+    var target: Int
+    var streamMetadataArgs: Bool { target >= 10 }
+    var fieldTTLCommands: Bool { target >= 12 }
+    var functionCommands: Bool { target >= 10 }
 
     // The current key.
     let keyBuffer = OutputBuffer(target: nil, flushThreshold: 1024)
@@ -96,6 +100,14 @@ public struct RESPWriter: RDBVisitor {
     var lossy: String? = nil
     /// A KEY_META block (Redis 8.6 module metadata) preceded the coming key.
     var sawKeyMetadata = false
+
+    // Sorted-set members of score -0, written by one trailing ZADD (see `zsetMember`): their bytes, the
+    // end offset of each; the key's member count and longest member; whether its encoding is compact.
+    let negativeZeros = OutputBuffer(target: nil, flushThreshold: 1 << 12)
+    var negativeZeroEnds: [Int] = []
+    var zsetMembers = 0
+    var zsetLongest = 0
+    var zsetCompact = false
 
     // Hash-field TTLs of the current key: field bytes in `fieldTTLBytes`, (end offset, expiry) here.
     let fieldTTLBytes = OutputBuffer(target: nil, flushThreshold: 1 << 12)
@@ -119,13 +131,14 @@ public struct RESPWriter: RDBVisitor {
         enc = RESPEncoder(out: out)
         maxElements = min(max(1, options.maxElementsPerCommand), 1 << 24)
         maxBytes = max(64, options.maxBytesPerCommand)
-        let t = options.targetVersion ?? Int.max
-        streamMetadataArgs = t >= 10
-        fieldTTLCommands = t >= 12
-        functionCommands = t >= 10
+        target = options.targetVersion ?? Int.max
     }
 
     // MARK: file-level events
+
+    public mutating func beginFile(_ header: RDBHeader) throws {
+        if options.targetVersion == nil { target = header.version }
+    }
 
     public mutating func functionLibrary(_ code: RDBString) throws {
         guard options.emitFunctions, functionCommands else { return }
@@ -170,6 +183,12 @@ public struct RESPWriter: RDBVisitor {
         case .stream:
             stream = nil
             entryCount = 0
+        case .zset:
+            negativeZeros.truncate(to: 0)
+            negativeZeroEnds.removeAll(keepingCapacity: true)
+            zsetMembers = 0
+            zsetLongest = 0
+            zsetCompact = info.type.encoding == .zsetZiplist || info.type.encoding == .zsetListpack
         default: break
         }
         return .decode
@@ -242,13 +261,58 @@ public struct RESPWriter: RDBVisitor {
         enc.argument(member)
     }
 
+    /// A member of score -0 waits for the key's last command, `ZADD key -0 m ...`: ZADD does not change a
+    /// member's 0 to -0 (they compare equal), and stores -0 as 0 into a listpack (Redis 7.0+, Valkey), but
+    /// keeps it in a skiplist and in a 6.2 ziplist. Added last, the members land in the set as the target
+    /// ends up encoding it, as when a server loads the file: a skiplist in the file small enough to be a
+    /// listpack is one on load (its -0 become 0 there too). Only a compact set of the file holding the text
+    /// "-0" that stays compact on a listpack target keeps a -0 that commands cannot rebuild (lossy;
+    /// `commandsMayLose` tells the importer to RESTORE such keys).
     public mutating func zsetMember(_ member: RDBString, score: Double) throws {
-        try element("ZADD", argsPerElement: 2, size: RESPWriter.bulkSize(member.count) + 48)
+        zsetMembers += 1
+        zsetLongest = max(zsetLongest, member.count)
         if score == 0 && score.sign == .minus {
-            lossy = "score -0 becomes 0 (ZADD stores negative zero as 0)"
+            negativeZeros.append(member)
+            negativeZeroEnds.append(negativeZeros.pendingCount)
+            return
         }
+        try element("ZADD", argsPerElement: 2, size: RESPWriter.bulkSize(member.count) + 48)
         enc.argument(score: score)
         enc.argument(member)
+    }
+
+    /// Whether commands may not rebuild this key exactly on a server of RDB version `target` (nil: the
+    /// newest) where its payload would: a compact sorted set (its "-0" scores, see `zsetMember`).
+    public static func commandsMayLose(_ info: RDBKeyInfo, target: Int?) -> Bool {
+        let e = info.type.encoding
+        return (e == .zsetZiplist || e == .zsetListpack) && (target ?? Int.max) >= 10
+    }
+
+    /// The trailing `ZADD key -0 member ...` of the members of score -0 (none: nothing).
+    mutating func writeNegativeZeros() throws {
+        guard !negativeZeroEnds.isEmpty else { return }
+        // Default server limits (zset-max-listpack-entries 128, -value 64): a set within them stays compact.
+        if zsetCompact && target >= 10 && zsetMembers <= 128 && zsetLongest <= 64 {
+            lossy = "score -0 becomes 0 (ZADD stores negative zero as 0 in a listpack)"
+        }
+        var start = 0
+        var i = 0
+        while i < negativeZeroEnds.count {
+            let n = min(maxElements, negativeZeroEnds.count - i)
+            enc.begin(maxArguments: 2 + 2 * n)
+            enc.argument("ZADD")
+            enc.argument(keyBuffer.bytes)
+            for end in negativeZeroEnds[i..<(i + n)] {
+                enc.argument("-0")
+                enc.argument(UnsafeRawBufferPointer(rebasing: negativeZeros.bytes[start..<end]))
+                start = end
+            }
+            enc.end()
+            commandsWritten += 1
+            try out.flushWithinKeyIfNeeded()
+            i += n
+        }
+        negativeZeroEnds.removeAll(keepingCapacity: true)
     }
 
     /// A score stored as text (ziplist/listpack zsets) goes out as that text when it is a plain finite
@@ -259,6 +323,8 @@ public struct RESPWriter: RDBVisitor {
         guard scoreText.isInteger || RESPWriter.isPlainDecimal(scoreText.bytes) else {
             return try zsetMember(member, score: try RDBParser.score(scoreText))
         }
+        zsetMembers += 1
+        zsetLongest = max(zsetLongest, member.count)
         try element("ZADD", argsPerElement: 2, size: RESPWriter.bulkSize(member.count) + RESPWriter.bulkSize(scoreText.count))
         enc.argument(scoreText)
         enc.argument(member)
@@ -469,6 +535,7 @@ public struct RESPWriter: RDBVisitor {
     public mutating func endKey() throws {
         closeChunk()
         guard let info else { return }
+        if info.kind == .zset { try writeNegativeZeros() }
         if !fieldTTLs.isEmpty {
             // One HPEXPIREAT per run of fields with the same expiry (the server keeps listpack fields
             // ordered by TTL, so equal TTLs come together), at most maxElements fields each.

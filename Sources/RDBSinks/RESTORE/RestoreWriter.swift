@@ -4,8 +4,10 @@ import RDBKit
 public struct RestoreWriterOptions: Sendable {
     /// RDB version stamped into the payloads, which the target server must be able to read: 9 = Redis 6.2,
     /// 10 = Redis 7.0, 11 = Redis 7.2 and Valkey 7.2–8.1, 12 = Redis 7.4–8.4, 80 = Valkey 9. Values whose
-    /// type the target loads pass through untouched; others are re-encoded or written as commands.
-    public var targetVersion = 10
+    /// type the target loads pass through untouched; others are re-encoded or written as commands. nil =
+    /// the version of the file being read (REDIS or VALKEY numbering), so that a dump restores into a
+    /// server of its own kind.
+    public var targetVersion: Int?
     /// Add `REPLACE` (overwrite existing keys instead of failing on them).
     public var replace = true
     /// Leave out expiries (ttl 0) and hash-field TTLs.
@@ -16,7 +18,7 @@ public struct RestoreWriterOptions: Sendable {
     public var maxElementsPerCommand = 512
     public var maxBytesPerCommand = 1 << 20
 
-    public init(targetVersion: Int = 10, replace: Bool = true, dropTTL: Bool = false, emitSelect: Bool = true) {
+    public init(targetVersion: Int? = nil, replace: Bool = true, dropTTL: Bool = false, emitSelect: Bool = true) {
         self.targetVersion = targetVersion
         self.replace = replace
         self.dropTTL = dropTTL
@@ -57,6 +59,8 @@ public struct RestoreWriter: RDBVisitor {
     public let out: OutputBuffer
     public let options: RestoreWriterOptions
     public private(set) var stats = RestoreStats()
+    /// The RDB version payloads are written for: `options.targetVersion`, or the file's (see `beginFile`).
+    public private(set) var target: Int
 
     var enc: RESPEncoder
     var commands: RESPWriter
@@ -85,9 +89,15 @@ public struct RestoreWriter: RDBVisitor {
         self.out = out
         self.options = options
         enc = RESPEncoder(out: out)
+        target = options.targetVersion ?? 10
         commands = RESPWriter(out: out, options: RESPWriterOptions(
             maxElementsPerCommand: options.maxElementsPerCommand, maxBytesPerCommand: options.maxBytesPerCommand,
             dropTTL: options.dropTTL, targetVersion: options.targetVersion, emitSelect: false))
+    }
+
+    public mutating func beginFile(_ header: RDBHeader) throws {
+        if options.targetVersion == nil { target = header.version }
+        try commands.beginFile(header)
     }
 
     public mutating func keyMetadata(_ raw: UnsafeRawBufferPointer) throws {
@@ -100,7 +110,7 @@ public struct RestoreWriter: RDBVisitor {
     }
 
     /// Whether payloads may start with KEY_META blocks (Redis 8.6+, RDB 13..79).
-    var targetLoadsKeyMetadata: Bool { (13..<80).contains(options.targetVersion) }
+    var targetLoadsKeyMetadata: Bool { (13..<80).contains(target) }
 
     public mutating func functionLibrary(_ code: RDBString) throws {
         try commands.functionLibrary(code)
@@ -116,7 +126,6 @@ public struct RestoreWriter: RDBVisitor {
         enc.cancel()
         out.rollback()
         let e = info.type.encoding
-        let target = options.targetVersion
         if DumpPayload.canLoad(e, target: target) {
             mode = .raw
         } else {
@@ -257,7 +266,7 @@ public struct RestoreWriter: RDBVisitor {
     mutating func appendPayload(_ value: UnsafeRawBufferPointer, head: Int, of info: RDBKeyInfo) throws {
         guard out.writesThrough(value.count) else {
             out.append(value)
-            return DumpPayload.appendTrailer(out, payloadStart: head, version: options.targetVersion)
+            return DumpPayload.appendTrailer(out, payloadStart: head, version: target)
         }
         // The command's start, the head and the value leave the buffer: header and checksum first.
         // RESTORE key ttl payload [REPLACE] [ABSTTL] [FREQ f | IDLETIME s], as `endKey` writes it.
@@ -270,7 +279,7 @@ public struct RestoreWriter: RDBVisitor {
         crc.update(UnsafeRawBufferPointer(rebasing: out.bytes[head...]))
         crc.update(value)
         try out.appendWithinKey(value)
-        DumpPayload.appendTrailer(out, payloadStart: out.pendingCount, written: crc, version: options.targetVersion)
+        DumpPayload.appendTrailer(out, payloadStart: out.pendingCount, written: crc, version: target)
     }
 
     public mutating func endKey() throws {

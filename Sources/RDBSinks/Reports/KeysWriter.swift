@@ -13,16 +13,27 @@ import RDBKit
 /// drops on load (empty collections) are not listed.
 public struct KeysWriter: RDBVisitor {
     public let out: OutputBuffer
+    /// `db<TAB>type<TAB>` of the last key, for `prefixDB` and `prefixKind`: keys come in runs of one database
+    /// (and often one type), so most lines start with one copy.
+    let prefix = OutputBuffer(target: nil, flushThreshold: 64)
+    var prefixDB = -1
+    var prefixKind = RDBKind.string
 
     public init(out: OutputBuffer) {
         self.out = out
     }
 
     public mutating func beginKey(_ key: RDBString, _ info: RDBKeyInfo) throws -> RDBKeyAction {
-        out.append(decimal: info.db)
-        out.append(UInt8(ascii: "\t"))
-        out.append(info.kind.staticName)
-        out.append(UInt8(ascii: "\t"))
+        if info.db != prefixDB || info.kind != prefixKind {
+            prefixDB = info.db
+            prefixKind = info.kind
+            prefix.truncate(to: 0)
+            prefix.append(decimal: info.db)
+            prefix.append(UInt8(ascii: "\t"))
+            prefix.append(info.kind.staticName)
+            prefix.append(UInt8(ascii: "\t"))
+        }
+        out.append(prefix.bytes)
         out.appendLineEscaped(key)
         out.append(UInt8(ascii: "\n"))
         out.commit()
