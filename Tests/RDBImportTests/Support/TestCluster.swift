@@ -26,7 +26,9 @@ final class TestCluster: @unchecked Sendable {
         self.masters = masters
         self.replicasPerMaster = replicasPerMaster
         let settings = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-                        "--cluster-node-timeout", String(nodeTimeoutMs)]
+                        "--cluster-node-timeout", String(nodeTimeoutMs),
+                        // 7.0+ sync replicas diskless by default and wait 5 s for more replicas first.
+                        "--repl-diskless-sync-delay", "0"]
         nodes = try (0..<masters * (1 + replicasPerMaster)).map { _ in
             try TestServer(kind, arguments: settings, clusterBus: true)
         }
