@@ -71,6 +71,17 @@ struct ClusterServerTests {
             return n
         }
         #expect(dbsize.reduce(0, +) == 400)
+
+        // Slots nobody serves make discovery fail, naming them (on 7.0+ after SHARDS was checked against SLOTS).
+        for node in cluster.nodes {
+            let c = try node.client()
+            defer { c.close() }
+            let r = try c.send(["CLUSTER", "DELSLOTS"] + (100...200).map(String.init))
+            #expect(r == .simple("OK"), "DELSLOTS on \(node.port): \(r)")
+        }
+        let source = kind == .redis62 ? "CLUSTER SLOTS" : "CLUSTER SHARDS"
+        let error = #expect(throws: ClusterError.self) { try ClusterDiscovery.discover(from: cluster.nodes[1].endpoint) }
+        #expect(error?.description == "\(source) on 127.0.0.1:\(cluster.nodes[1].port): 101 of 16384 slots have no master (uncovered: 100-200)")
     }
 
     @Test func standaloneServerIsNotACluster() throws {

@@ -18,30 +18,45 @@ public enum ClusterDiscovery {
     }
 
     /// `discover(from:)` on an open connection.
+    ///
+    /// A `CLUSTER SHARDS` answer that does not make a whole map (a slot claimed twice or unserved) is
+    /// checked against `CLUSTER SLOTS` before giving up: SHARDS had bugs before 7.2.6 (redis/redis#13422)
+    /// that SLOTS did not. The error then names what SHARDS said.
     public static func discover(using client: RedisClient) throws -> ClusterTopology? {
         let node = client.endpoint.address
         let info = try client.send(["INFO", "cluster"])
         if let e = info.errorMessage { throw ClusterError("INFO cluster on \(node) failed: \(e)") }
         guard isClusterEnabled(info: info.text ?? "") else { return nil }
         let host = client.endpoint.host
-        var shards: [ClusterShard]
-        var source = "CLUSTER SHARDS"
         let reply = try client.send(["CLUSTER", "SHARDS"])
-        if let e = reply.errorMessage {
-            guard isUnknownCommand(e) else { throw ClusterError("CLUSTER SHARDS on \(node) failed: \(e)") }
-            source = "CLUSTER SLOTS"
-            let slots = try client.send(["CLUSTER", "SLOTS"])
-            if let e = slots.errorMessage { throw ClusterError("CLUSTER SLOTS on \(node) failed: \(e)") }
-            shards = try ClusterReplies.slots(slots, connectionHost: host)
-        } else {
-            shards = try ClusterReplies.shards(reply, connectionHost: host, tls: client.endpoint.tls != nil)
+        guard let e = reply.errorMessage else {
+            do {
+                return try topology(ClusterReplies.shards(reply, connectionHost: host, tls: client.endpoint.tls != nil),
+                                    source: "CLUSTER SHARDS on \(node)")
+            } catch let shardsError as ClusterError {
+                guard let t = try? slots(client) else { throw shardsError }
+                return t
+            }
         }
+        guard isUnknownCommand(e) else { throw ClusterError("CLUSTER SHARDS on \(node) failed: \(e)") }
+        return try slots(client)
+    }
+
+    static func slots(_ client: RedisClient) throws -> ClusterTopology {
+        let node = client.endpoint.address
+        let reply = try client.send(["CLUSTER", "SLOTS"])
+        if let e = reply.errorMessage { throw ClusterError("CLUSTER SLOTS on \(node) failed: \(e)") }
+        return try topology(ClusterReplies.slots(reply, connectionHost: client.endpoint.host), source: "CLUSTER SLOTS on \(node)")
+    }
+
+    /// The topology of `shards`, with every slot served; errors start with `source`.
+    static func topology(_ shards: @autoclosure () throws -> [ClusterShard], source: String) throws -> ClusterTopology {
         do {
-            let topology = try ClusterTopology(shards: shards)
-            try topology.requireFullCoverage(source: "\(source) on \(node)")
-            return topology
+            let t = try ClusterTopology(shards: shards())
+            try t.requireFullCoverage(source: source)
+            return t
         } catch let e as ClusterError where !e.description.hasPrefix(source) {
-            throw ClusterError("\(source) on \(node): \(e)")
+            throw ClusterError("\(source): \(e)")
         }
     }
 
