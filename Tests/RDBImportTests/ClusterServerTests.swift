@@ -84,6 +84,48 @@ struct ClusterServerTests {
         #expect(error?.description == "\(source) on 127.0.0.1:\(cluster.nodes[1].port): 101 of 16384 slots have no master (uncovered: 100-200)")
     }
 
+    /// A killed master's replica takes over; discovery then names it, a write to another master gets a
+    /// MOVED to it, and the router follows the MOVED.
+    @Test(arguments: TestServer.Kind.allCases)
+    func failoverIsDiscovered(_ kind: TestServer.Kind) throws {
+        let cluster = try TestCluster(kind)
+        defer { cluster.stop() }
+        let before = try #require(try ClusterDiscovery.discover(from: cluster.nodes[0].endpoint))
+        let victim = before.shards[0]
+        let index = try #require(cluster.nodes.firstIndex { $0.port == victim.master.address.port })
+        let seconds = try cluster.killAndAwaitFailover(index)
+        print("cluster \(kind): replica took over a killed master in \(String(format: "%.2f", seconds)) s")
+        let survivor = cluster.nodes[(index + 1) % cluster.nodes.count]
+        let after = try #require(try ClusterDiscovery.discover(from: survivor.endpoint))
+        let shard = try #require(after.shardIndex(slot: victim.slots[0].lowerBound))
+        #expect(after.shards[shard].master.id == victim.replicas.first?.id)
+        #expect(after.shards[shard].slots == victim.slots)
+        #expect(after.masters.count == 3)
+        // The old master still shows, failed, where the reply lists it (not in CLUSTER SLOTS).
+        #expect(after.shards[shard].replicas.allSatisfy { $0.id == victim.master.id && $0.health == .failed },
+                "\(after.shards[shard].replicas.map { "\($0) \($0.health)" }), old master \(victim.master)")
+
+        var router = SlotRouter(before)
+        let key = "{failover}k"
+        let slot = HashSlot.of(key)
+        let other = try #require(after.masters.first { after.shardIndex(slot: slot).map { after.shards[$0].master } != $0 })
+        let c = try RedisClient(other.address.endpoint(like: survivor.endpoint))
+        defer { c.close() }
+        let reply = try c.send(["SET", key, "v"])
+        let parts = reply.errorMessage?.split(separator: " ") ?? []
+        try #require(parts.count == 3 && parts[0] == "MOVED", "\(reply)")
+        let colon = try #require(parts[2].lastIndex(of: ":"))
+        let target = NodeAddress(announced: String(parts[2][..<colon]), port: Int(parts[2][parts[2].index(after: colon)...]) ?? 0,
+                                 connectionHost: "127.0.0.1")
+        #expect(Int(parts[1]) == slot)
+        #expect(target == after.master(slot: slot)?.address)
+        router.moved(slot: slot, to: target)
+        #expect(router.master(slot: slot) == after.master(slot: slot)?.address)
+        let owner = try RedisClient(target.endpoint(like: survivor.endpoint))
+        defer { owner.close() }
+        #expect(try owner.send(["SET", key, "v"]) == .simple("OK"))
+    }
+
     @Test func standaloneServerIsNotACluster() throws {
         let server = try TestServer(.redis70)
         defer { server.stop() }

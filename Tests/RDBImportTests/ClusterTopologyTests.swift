@@ -46,13 +46,13 @@ struct ClusterTopologyTests {
     @Test func shardsAfterFailoverAndTLS() throws {
         // The old master, failed, is still listed with role master next to the promoted replica.
         let reply = RESPReply.array([
-            Self.shard([0, 16383], [Self.node("a", port: 7000, role: "master", health: "failed", tlsPort: 8000),
+            Self.shard([0, 16383], [Self.node("a", port: 7000, role: "master", health: "fail", tlsPort: 8000),  // Valkey's word
                                     Self.node("d", port: 7003, role: "master", tlsPort: 8003)]),
         ])
         let t = try ClusterTopology(shards: ClusterReplies.shards(reply, connectionHost: "h", tls: true))
         #expect(t.master(slot: 5)?.id == Self.id("d"))
         #expect(t.master(slot: 5)?.address.port == 8003)
-        #expect(t.shards[0].replicas.map(\.id) == [Self.id("a")])
+        #expect(t.shards[0].replicas.map(\.id) == [Self.id("a")] && t.shards[0].replicas[0].health == .failed)
     }
 
     @Test func slotsReply62And70() throws {

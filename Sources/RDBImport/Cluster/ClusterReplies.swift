@@ -29,7 +29,7 @@ public enum ClusterReplies {
                 let port = tls ? (f["tls-port"].flatMap(integer) ?? f["port"].flatMap(integer)) : f["port"].flatMap(integer)
                 guard let port else { throw ClusterError("node \(id) in CLUSTER SHARDS has no port") }
                 let host = f["endpoint"]?.text ?? f["ip"]?.text ?? ""
-                let health = ClusterNode.Health(rawValue: f["health"]?.text ?? "") ?? .unknown
+                let health = ClusterNode.Health(reply: f["health"]?.text ?? "")
                 let node = ClusterNode(id: id, address: NodeAddress(announced: host, port: port, connectionHost: connectionHost),
                                        health: health)
                 if f["role"]?.text == "master" { masters.append(node) } else { replicas.append(node) }

@@ -38,6 +38,17 @@ public struct ClusterNode: Sendable, Hashable, CustomStringConvertible {
         case online, failed, loading
         /// The reply does not say (`CLUSTER SLOTS` lists only nodes that are not failed).
         case unknown
+
+        /// The `health` of a `CLUSTER SHARDS` node: `online`, `loading` (also a replica that has not
+        /// replicated anything yet), `failed` (Redis) or `fail` (Valkey 8.1).
+        public init(reply: String) {
+            switch reply {
+            case "online": self = .online
+            case "failed", "fail": self = .failed
+            case "loading": self = .loading
+            default: self = .unknown
+            }
+        }
     }
 
     /// The 40-character node id.

@@ -102,6 +102,35 @@ final class TestCluster: @unchecked Sendable {
         return nil
     }
 
+    /// SIGKILLs node `index` (a master, for a failover) and waits until every other node reports
+    /// `cluster_state:ok` and a full slot map whose masters are all alive. Returns the seconds it took.
+    @discardableResult
+    func killAndAwaitFailover(_ index: Int, timeout: TimeInterval = 30) throws -> TimeInterval {
+        let started = Date()
+        let dead = nodes[index].port
+        nodes[index].kill9()
+        let deadline = started.addingTimeInterval(timeout)
+        var missing = ""
+        while Date() < deadline {
+            missing = ""
+            for (i, node) in nodes.enumerated() where i != index {
+                do {
+                    let info = try node.command("CLUSTER", "INFO").text ?? ""
+                    guard Self.lines(info).contains(Substring("cluster_state:ok")) else { throw TestServer.Failure("state not ok") }
+                    let t = try ClusterTopology(shards: ClusterReplies.nodes(clusterNodes(from: node), connectionHost: "127.0.0.1"))
+                    try t.requireFullCoverage(source: "CLUSTER NODES")
+                    if t.masters.contains(where: { $0.address.port == dead }) { throw TestServer.Failure("still routes to \(dead)") }
+                } catch {
+                    missing = "node 127.0.0.1:\(node.port): \(error)"
+                    break
+                }
+            }
+            if missing.isEmpty { return Date().timeIntervalSince(started) }
+            usleep(50_000)
+        }
+        throw TestServer.Failure("\(kind) cluster: no failover of 127.0.0.1:\(dead) within \(Int(timeout)) s: \(missing)")
+    }
+
     static func lines(_ text: String) -> [Substring] {
         text.split(whereSeparator: \.isNewline)
     }
