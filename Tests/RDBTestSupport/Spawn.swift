@@ -54,12 +54,27 @@ extension Spawn {
 
     /// A TCP port on 127.0.0.1 nobody listens on right now (bound to port 0, then released).
     public static func freePort() throws -> Int {
+        guard let p = bindable(0) else { throw Failure(description: "cannot bind a free port") }
+        return p
+    }
+
+    /// A free port whose cluster bus port (+10000) is free too: at most 55535, as cluster mode requires.
+    public static func freeClusterPort() throws -> Int {
+        for _ in 0..<200 {
+            let p = try freePort()
+            if p <= 55535, bindable(p + 10000) != nil { return p }
+        }
+        throw Failure(description: "no free port pair (p, p+10000) for a cluster node")
+    }
+
+    /// Binds 127.0.0.1:`port` (0 = any) and releases it; the port bound, nil when it is taken.
+    static func bindable(_ port: Int) -> Int? {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw Failure(description: "socket() failed") }
+        guard fd >= 0 else { return nil }
         defer { close(fd) }
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = 0
+        addr.sin_port = UInt16(port).bigEndian
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
         var len = socklen_t(MemoryLayout<sockaddr_in>.size)
         let ok = withUnsafeMutablePointer(to: &addr) { p in
@@ -67,7 +82,6 @@ extension Spawn {
                 bind(fd, sp, len) == 0 && getsockname(fd, sp, &len) == 0
             }
         }
-        guard ok else { throw Failure(description: "cannot bind a free port") }
-        return Int(UInt16(bigEndian: addr.sin_port))
+        return ok ? Int(UInt16(bigEndian: addr.sin_port)) : nil
     }
 }

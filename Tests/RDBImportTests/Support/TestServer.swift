@@ -43,8 +43,9 @@ final class TestServer: @unchecked Sendable {
     private var pid: pid_t = 0
 
     /// Starts a server (waiting until it answers PING). `dumpFile` is copied in and loaded at start-up;
-    /// `arguments` are extra `--name value` settings (later ones win).
-    init(_ kind: Kind, arguments: [String] = [], password: String? = nil, dumpFile: String? = nil) throws {
+    /// `arguments` are extra `--name value` settings (later ones win). `clusterBus` picks a port whose
+    /// cluster bus port (+10000) is free too.
+    init(_ kind: Kind, arguments: [String] = [], password: String? = nil, dumpFile: String? = nil, clusterBus: Bool = false) throws {
         self.kind = kind
         self.arguments = arguments
         self.password = password
@@ -57,7 +58,7 @@ final class TestServer: @unchecked Sendable {
         if let dumpFile { try FileManager.default.copyItem(atPath: dumpFile, toPath: dir + "/dump.rdb") }
         var lastError = ""
         for _ in 0..<5 {
-            port = try TestServer.freePort()
+            port = try clusterBus ? Spawn.freeClusterPort() : TestServer.freePort()
             do {
                 try launch()
                 return
