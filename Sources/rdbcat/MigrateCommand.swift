@@ -1,5 +1,6 @@
 import ArgumentParser
 import RDBImport
+import RedisWire
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import Testing
 @testable import RDBImport
+import RedisWire
 
 @Suite("Parsing without servers")
 struct UnitTests {

@@ -332,7 +332,7 @@ struct ImportVisitor<W: ReplayWriter>: RDBForwardingVisitor, AOFVisitor {
             let line = b.prefix(while: { $0 != 0x0A })
             let text = String(decoding: line, as: UTF8.self)
             let t = Substring(text)
-            if let r = t.range(of: "name=") {
+            if let r = t.firstRange(of: "name=") {
                 let n = t[r.upperBound...].prefix(while: { $0 != " " && $0 != "\r" })
                 name += Array(" \(n)".utf8)
             }

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import RedisWire
 
 /// A migration task in the form of the cloud API's create-migration-task request body
 /// (`POST /v2/{project_id}/migration-task`, see `MIGRATION-TASK.md`).

@@ -35,6 +35,14 @@ public enum RESPReply: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// The error reply, typed.
+    public var serverError: RedisServerError? {
+        if case .error(let m) = self { return RedisServerError(m) } else { return nil }
+    }
+
+    /// The first error inside an array (an `EXEC` reply), or the reply itself when it is one, typed.
+    public var firstNestedServerError: RedisServerError? { firstNestedError.map(RedisServerError.init) }
+
     public var description: String {
         switch self {
         case .simple(let s): return s
