@@ -136,18 +136,18 @@ final class ImportPipeline: ReplyReceiver, @unchecked Sendable {
     }
 
     func enqueue(_ batch: Batch) {
-        if machine.enqueue(batch, now: clock()), let ch = channel {
+        if machine.enqueue(batch, now: clock), let ch = channel {
             ch.writeAndFlush(batch.buffer, promise: nil)
         }
         publish()
     }
 
     func received(_ reply: RESPReply, generation g: Int) {
-        if let a = machine.received(reply, generation: g, now: clock()) { perform(a) }
+        if let a = machine.received(reply, generation: g, now: clock) { perform(a) }
     }
 
     func receivedOK(count: Int, generation g: Int) {
-        if let a = machine.receivedOK(count: count, generation: g, now: clock()) { perform(a) }
+        if let a = machine.receivedOK(count: count, generation: g, now: clock) { perform(a) }
     }
 
     func readComplete(generation g: Int) {

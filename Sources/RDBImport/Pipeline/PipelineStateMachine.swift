@@ -162,7 +162,7 @@ struct PipelineStateMachine {
     // MARK: replies
 
     /// A run of `count` replies `+OK`: acknowledged record by record without looking at each reply.
-    mutating func receivedOK(count: Int, generation g: Int, now: Double) -> Action? {
+    mutating func receivedOK(count: Int, generation g: Int, now: () -> Double) -> Action? {
         guard g == generation else { return nil }
         var n = count
         var action: Action?
@@ -189,8 +189,9 @@ struct PipelineStateMachine {
         return action
     }
 
-    /// One reply; nil when there is nothing to do.
-    mutating func received(_ reply: RESPReply, generation g: Int, now: Double) -> Action? {
+    /// One reply; nil when there is nothing to do. (`now` is read only when the reply changes the
+    /// connection: replies come many per read, and the clock is read once per read.)
+    mutating func received(_ reply: RESPReply, generation g: Int, now: () -> Double) -> Action? {
         guard g == generation, state == .handshaking || state == .ready else { return nil }
         if handshake != nil { return handshakeReply(reply, now: now) }
         guard state == .ready, matcher.canMatch else {
@@ -201,7 +202,7 @@ struct PipelineStateMachine {
         switch matcher.receive(reply) {
         case .retry(let e):
             var a = Action()
-            lost(reason: e.message, delay: 0.2, now: now, &a)
+            lost(reason: e.message, delay: 0.2, now: now(), &a)
             return a
         case .matched(let finished):
             guard finished && (failure != nil || finishing) else { return nil }
@@ -216,20 +217,20 @@ struct PipelineStateMachine {
         if g == generation { lastReply = now }
     }
 
-    private mutating func handshakeReply(_ reply: RESPReply, now: Double) -> Action? {
+    private mutating func handshakeReply(_ reply: RESPReply, now: () -> Double) -> Action? {
         var a = Action()
         switch handshake!.receive(reply) {
         case .wait:
             return nil
         case .retry(let e):
-            lost(reason: e.message, delay: 0.2, now: now, &a)  // loading its data after a restart, busy script, ...
+            lost(reason: e.message, delay: 0.2, now: now(), &a)  // loading its data after a restart, busy script, ...
         case .refused(let e):
             stop(.connection(e), &a)
         case .done(let info):
             warnings += handshake!.warnings
             handshake = nil
             server = info
-            ready(info, now: now, &a)
+            ready(info, now: now(), &a)
         }
         return a
     }
@@ -261,7 +262,7 @@ struct PipelineStateMachine {
     // MARK: batches
 
     /// Queues a batch from the decoder; true when the driver should write it now.
-    mutating func enqueue(_ batch: Batch, now: Double) -> Bool {
+    mutating func enqueue(_ batch: Batch, now: () -> Double) -> Bool {
         guard state != .done else {
             matcher.drop(batch, written: false)
             return false
@@ -269,7 +270,7 @@ struct PipelineStateMachine {
         if let db = batch.endDB { streamDB = db }
         let idle = matcher.current == nil
         let write = matcher.enqueue(batch, writable: state == .ready)
-        if write && idle { lastReply = now }
+        if write && idle { lastReply = now() }
         return write
     }
 
