@@ -135,7 +135,7 @@ struct ImportVisitor<W: ReplayWriter>: RDBForwardingVisitor, AOFVisitor {
     /// The key is a string written here as one `SET key value [NX] [PXAT ms]` (not by the writer).
     var directString = false
     var keyExpireAt: Int64?
-    var enc: RESPEncoder
+    var enc: RESPEncoder<OutputBuffer>
 
     // An AOF MULTI block being gathered.
     var inBlock = false

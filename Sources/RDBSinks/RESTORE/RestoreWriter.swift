@@ -58,7 +58,7 @@ public struct RestoreWriter: RDBVisitor {
     public let options: RestoreWriterOptions
     public private(set) var stats = RestoreStats()
 
-    var enc: RESPEncoder
+    var enc: RESPEncoder<OutputBuffer>
     var commands: RESPWriter
     var ownSkipped: [SkippedKey] = []
     var ownLossy: [SkippedKey] = []
