@@ -53,9 +53,7 @@ package struct ReceiverDecoder: ByteToMessageDecoder {
                 }
                 continue
             }
-            var copy = buffer
-            guard let reply = try parser.parse(&copy, depth: 0) else { return }
-            buffer = copy
+            guard let reply = try parser.parse(&buffer, depth: 0) else { return }
             receiver.received(reply, generation: generation)
         }
     }
@@ -210,18 +208,4 @@ package struct Connector: Sendable {
 package struct UnsafeTransfer<T>: @unchecked Sendable {
     package let value: T
     package init(_ value: T) { self.value = value }
-}
-
-/// Writes a command as a RESP array.
-package func appendCommand(_ buffer: inout ByteBuffer, _ args: [[UInt8]]) {
-    buffer.writeString("*\(args.count)\r\n")
-    for a in args {
-        buffer.writeString("$\(a.count)\r\n")
-        buffer.writeBytes(a)
-        buffer.writeStaticString("\r\n")
-    }
-}
-
-package func appendCommand(_ buffer: inout ByteBuffer, _ args: [String]) {
-    appendCommand(&buffer, args.map { Array($0.utf8) })
 }

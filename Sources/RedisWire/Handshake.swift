@@ -77,34 +77,42 @@ public struct Handshake: Sendable {
     /// Writes the handshake's commands.
     public mutating func write(into b: inout ByteBuffer) {
         let c = configuration
-        if let password = c.password {
-            var args = [Array("AUTH".utf8)]
-            if let u = c.username { args.append(Array(u.utf8)) }
-            args.append(Array(password.value.utf8))
-            appendCommand(&b, args)
-            pending.append(.auth)
-        }
-        if let name = c.clientName {
-            appendCommand(&b, ["CLIENT", "SETNAME", name])
-            pending.append(.setName)
-        }
-        if c.ping {
-            appendCommand(&b, ["PING"])
-            pending.append(.ping)
-        }
-        if c.readInfo {
-            appendCommand(&b, ["INFO", "server"])
-            pending.append(.info)
-        }
+        if c.password != nil { pending.append(.auth) }
+        if c.clientName != nil { pending.append(.setName) }
+        if c.ping { pending.append(.ping) }
+        if c.readInfo { pending.append(.info) }
         if c.readDatabases {
-            appendCommand(&b, ["CONFIG", "GET", "databases"])
             pending.append(.databases)
-            appendCommand(&b, ["INFO", "keyspace"])
             pending.append(.keyspace)
         }
-        if let db = c.database {
-            appendCommand(&b, ["SELECT", String(db)])
-            pending.append(.select(db))
+        if let db = c.database { pending.append(.select(db)) }
+        b.writeCommands { e in
+            if let password = c.password {
+                e.begin(maxArguments: 3)
+                e.argument("AUTH")
+                if let u = c.username { e.argument(Array(u.utf8)) }
+                e.argument(Array(password.value.utf8))
+                e.end()
+            }
+            if let name = c.clientName {
+                e.begin(maxArguments: 3)
+                e.argument("CLIENT")
+                e.argument("SETNAME")
+                e.argument(Array(name.utf8))
+                e.end()
+            }
+            if c.ping { e.command("PING") }
+            if c.readInfo { e.command("INFO", "server") }
+            if c.readDatabases {
+                e.command("CONFIG", "GET", "databases")
+                e.command("INFO", "keyspace")
+            }
+            if let db = c.database {
+                e.begin(maxArguments: 2)
+                e.argument("SELECT")
+                e.argument(db)
+                e.end()
+            }
         }
     }
 

@@ -51,7 +51,7 @@ public final class RedisClient: ReplyReceiver, @unchecked Sendable {
     @discardableResult
     public func send(bytes args: [[UInt8]]) throws -> RESPReply {
         var buffer = ByteBuffer()
-        appendCommand(&buffer, args)
+        buffer.writeCommand(args)
         return try send(buffer, replies: 1)[0]
     }
 

@@ -66,12 +66,12 @@ struct UnitTests {
 
     @Test func commandScan() {
         var b = ByteBuffer()
-        appendCommand(&b, ["RESTORE", "k", "0", "payload"])
-        appendCommand(&b, ["PEXPIREAT", "k", "1"])
+        b.writeCommand(["RESTORE", "k", "0", "payload"])
+        b.writeCommand(["PEXPIREAT", "k", "1"])
         let (n, restore) = b.readableBytesView.withUnsafeBytes { (Commands.scan($0), Commands.firstIsRestore($0)) }
         #expect(n == 2 && restore)
         var c = ByteBuffer()
-        appendCommand(&c, ["RPUSH", "l", "a", "b"])
+        c.writeCommand(["RPUSH", "l", "a", "b"])
         #expect(c.readableBytesView.withUnsafeBytes { (Commands.scan($0), Commands.firstIsRestore($0)) } == (1, false))
     }
 

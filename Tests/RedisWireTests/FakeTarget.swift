@@ -78,7 +78,10 @@ final class FakeTarget: @unchecked Sendable {
                 let info = "redis_version:7.0.15\r\nrun_id:\(runID)\r\n"
                 replies += "$\(info.utf8.count)\r\n\(info)\r\n"
             case "INFO": replies += "$0\r\n\r\n"
-            case "CONFIG": replies += "*2\r\n$9\r\ndatabases\r\n$2\r\n16\r\n"
+            case "CONFIG":
+                var b = ByteBuffer()
+                b.writeCommand(["databases", "16"])  // an array of two bulk strings, as CONFIG GET answers
+                replies += String(buffer: b)
             default: replies += "+OK\r\n"
             }
         }
@@ -98,7 +101,7 @@ final class FakeTarget: @unchecked Sendable {
         let b = Batch(allocator: ByteBufferAllocator(), capacity: 1024)
         for k in keys {
             let start = b.buffer.writerIndex
-            appendCommand(&b.buffer, ["SET", k, "value-of-\(k)"])
+            b.buffer.writeCommand(["SET", k, "value-of-\(k)"])
             let nameStart = b.names.writerIndex
             b.names.writeString(k)
             b.records.append(Record(

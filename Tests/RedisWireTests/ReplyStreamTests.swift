@@ -77,6 +77,6 @@ struct ReplyStreamTests {
         _ = try? ch.writeInbound(ByteBuffer(string: "?what\r\n"))
         #expect(r.replies == [.simple("OK")])
         #expect(!ch.isActive)
-        #expect(r.closes.count == 1 && r.closes[0]?.contains("unexpected reply type byte") == true, "\(r.closes)")
+        #expect(r.closes.count == 1 && r.closes[0]?.contains("expected a RESP type byte") == true, "\(r.closes)")
     }
 }
