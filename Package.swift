@@ -6,6 +6,7 @@ let package = Package(
     products: [
         .library(name: "RDBKit", targets: ["RDBKit"]),
         .library(name: "RDBSinks", targets: ["RDBSinks"]),
+        .library(name: "RedisWire", targets: ["RedisWire"]),
         .library(name: "RDBImport", targets: ["RDBImport"]),
         .library(name: "RDBMigration", targets: ["RDBMigration"]),
         .executable(name: "rdbcat", targets: ["rdbcat"]),
@@ -26,23 +27,36 @@ let package = Package(
         .target(name: "CCRC64Fold"),
         // typed events -> bytes: JSON, JSONL, RESP, RESTORE, reports.
         .target(name: "RDBSinks", dependencies: ["RDBKit"]),
-        // talking to servers: live import (pipelined, TLS, AUTH), migration tasks.
+        // RESP over NIO, where NIO enters: endpoints, connecting (TCP, TLS), the handshake, replies, typed
+        // server errors.
         .target(
-            name: "RDBImport",
+            name: "RedisWire",
             dependencies: [
-                "RDBKit", "RDBSinks",
+                "RDBKit",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // talking to servers: live import (pipelined, reconnecting), migration tasks.
+        .target(
+            name: "RDBImport",
+            dependencies: [
+                "RDBKit", "RDBSinks", "RedisWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // migration tasks: the API's Codable task model, validation, the runner (shared by the CLI and a service).
-        .target(name: "RDBMigration", dependencies: ["RDBImport", "RDBSinks"]),
+        .target(name: "RDBMigration", dependencies: ["RDBImport", "RDBSinks", "RedisWire"]),
         .executableTarget(
             name: "rdbcat",
             dependencies: [
-                "RDBKit", "RDBSinks", "RDBImport", "RDBMigration",
+                "RDBKit", "RDBSinks", "RDBImport", "RDBMigration", "RedisWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -50,8 +64,17 @@ let package = Package(
         // shared by the test targets: starting servers and programs.
         .target(name: "RDBTestSupport", path: "Tests/RDBTestSupport"),
         .testTarget(name: "RDBKitTests", dependencies: ["RDBKit", "RDBSinks", "RDBTestSupport"]),
-        .testTarget(name: "RDBImportTests", dependencies: ["RDBImport", "RDBKit", "RDBSinks", "RDBTestSupport"]),
-        .testTarget(name: "RDBMigrationTests", dependencies: ["RDBMigration", "RDBImport"]),
+        .testTarget(name: "RDBImportTests", dependencies: ["RDBImport", "RedisWire", "RDBKit", "RDBSinks", "RDBTestSupport"]),
+        .testTarget(name: "RDBMigrationTests", dependencies: ["RDBMigration", "RDBImport", "RedisWire"]),
+        // the connection and the pipeline on NIO's EmbeddedChannel: no server.
+        .testTarget(
+            name: "RedisWireTests",
+            dependencies: [
+                "RedisWire", "RDBImport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
     ]
 )
 

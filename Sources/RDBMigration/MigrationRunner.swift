@@ -6,6 +6,7 @@ import Darwin
 import RDBSinks
 
 import RDBImport
+import RedisWire
 
 extension MigrationTask {
     /// A backup file found in its bucket.

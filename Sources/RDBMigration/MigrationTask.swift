@@ -4,6 +4,7 @@ import FoundationEssentials
 import Foundation
 #endif
 import RDBImport
+import RedisWire
 
 /// A rejected task body: what the API answers with 400. `field` is the JSON path of the culprit
 /// (`backup_files.files[2].file_name`; empty for the body as a whole).

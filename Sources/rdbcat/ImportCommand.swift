@@ -1,6 +1,7 @@
 import ArgumentParser
 import RDBImport
 import RDBKit
+import RedisWire
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,6 +1,7 @@
 import ArgumentParser
 import RDBImport
 import RDBMigration
+import RedisWire
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import RDBImport
+@testable import RedisWire
 
 /// Discovery and slot routing against real 3-master + 3-replica clusters of each server.
 @Suite("Real clusters", .serialized)

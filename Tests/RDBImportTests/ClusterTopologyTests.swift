@@ -1,5 +1,6 @@
 import Testing
 @testable import RDBImport
+@testable import RedisWire
 
 /// Hand-made replies (as `RESPReply` values) for the topology readers.
 @Suite("Cluster topology parsing")

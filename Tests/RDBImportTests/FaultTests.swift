@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import RDBImport
+import RedisWire
 
 /// A source data set made by a server: many strings plus collections big enough to need several commands
 /// each (so a connection lost in the middle of a key leaves a partial key on the target).

@@ -1,6 +1,7 @@
 import Testing
 import RDBKit
 @testable import RDBImport
+@testable import RedisWire
 
 @Suite("Cluster hash slots")
 struct HashSlotTests {

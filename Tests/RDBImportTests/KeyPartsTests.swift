@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import RDBImport
+import RedisWire
 
 extension GeneratedDump {
     /// A few big keys of every collection type (a stream with a consumer group and pending entries too,

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import RDBImport
+import RedisWire
 
 @Suite("rdbcat migrate")
 struct MigrateCommandTests {

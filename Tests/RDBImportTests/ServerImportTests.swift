@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import RDBImport
+import RedisWire
 
 /// Imports into real servers on loopback and compares `DEBUG DIGEST` with the server that wrote the file.
 @Suite("Import into live servers")

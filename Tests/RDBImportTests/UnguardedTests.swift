@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import RDBImport
+import RedisWire
 
 /// Keys go without their guard (`DEL key` in replace mode, a temporary name and `RENAMENX` otherwise) only
 /// where nothing can have written their name before: a database that was empty when the import began,

@@ -3,6 +3,7 @@ import NIOCore
 import Testing
 @testable import RDBImport
 import RDBSinks
+import RedisWire
 
 @Suite("Parsing without servers")
 struct UnitTests {
@@ -66,12 +67,12 @@ struct UnitTests {
 
     @Test func commandScan() {
         var b = ByteBuffer()
-        appendCommand(&b, ["RESTORE", "k", "0", "payload"])
-        appendCommand(&b, ["PEXPIREAT", "k", "1"])
+        b.writeCommand(["RESTORE", "k", "0", "payload"])
+        b.writeCommand(["PEXPIREAT", "k", "1"])
         let (n, restore) = b.readableBytesView.withUnsafeBytes { (Commands.scan($0), Commands.firstIsRestore($0)) }
         #expect(n == 2 && restore)
         var c = ByteBuffer()
-        appendCommand(&c, ["RPUSH", "l", "a", "b"])
+        c.writeCommand(["RPUSH", "l", "a", "b"])
         #expect(c.readableBytesView.withUnsafeBytes { (Commands.scan($0), Commands.firstIsRestore($0)) } == (1, false))
     }
 
@@ -91,44 +92,3 @@ struct UnitTests {
     }
 }
 
-/// Records what `ReceiverDecoder` hands over.
-final class RecordingReceiver: ReplyReceiver {
-    var replies: [RESPReply] = []
-    var runs: [Int] = []
-    func received(_ reply: RESPReply, generation: Int) { replies.append(reply) }
-    func receivedOK(count: Int, generation: Int) {
-        runs.append(count)
-        for _ in 0..<count { replies.append(.simple("OK")) }
-    }
-    func readComplete(generation: Int) {}
-    func closed(generation: Int, error: Error?) {}
-}
-
-@Suite("Replies handed to the importer")
-struct ReceiverDecoderTests {
-    @Test("Every reply once and in order, however the stream is cut; runs of +OK go over as counts")
-    func cutAnywhere() throws {
-        let stream = "+OK\r\n+OK\r\n+OK\r\n:12\r\n:-3\r\n:0\r\n$-1\r\n+OK\r\n-BUSYKEY Target key name already exists.\r\n*2\r\n:1\r\n+OK\r\n+OK\r\n:99999999999\r\n+QUEUED\r\n"
-        let expected: [RESPReply] = [.simple("OK"), .simple("OK"), .simple("OK"), .integer(12), .integer(-3), .integer(0), .bulk(nil),
-                                     .simple("OK"), .error("BUSYKEY Target key name already exists."), .array([.integer(1), .simple("OK")]),
-                                     .simple("OK"), .integer(99_999_999_999), .simple("QUEUED")]
-        let bytes = Array(stream.utf8)
-        for cut1 in 0...bytes.count {
-            for cut2 in [cut1, min(bytes.count, cut1 + 7), bytes.count] {
-                let r = RecordingReceiver()
-                let d = ReceiverDecoder(receiver: r, generation: 1)
-                var buffer = ByteBuffer()
-                for piece in [bytes[0..<cut1], bytes[cut1..<cut2], bytes[cut2...]] {
-                    buffer.writeBytes(piece)
-                    try d.feed(&buffer)
-                }
-                #expect(r.replies == expected, "cut at \(cut1), \(cut2)")
-                #expect(buffer.readableBytes == 0)
-            }
-        }
-        let whole = RecordingReceiver()
-        var b = ByteBuffer(bytes: bytes)
-        try ReceiverDecoder(receiver: whole, generation: 1).feed(&b)
-        #expect(whole.runs == [3, 1, 1])
-    }
-}

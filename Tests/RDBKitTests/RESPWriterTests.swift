@@ -51,7 +51,7 @@ func hexBytes(_ s: String) -> [UInt8] {
 }
 
 @Suite struct RESPEncoderTests {
-    func encode(_ body: (inout RESPEncoder) -> Void) -> [UInt8] {
+    func encode(_ body: (inout RESPEncoder<OutputBuffer>) -> Void) -> [UInt8] {
         let out = OutputBuffer(target: nil)
         var e = RESPEncoder(out: out)
         body(&e)
@@ -125,7 +125,7 @@ func hexBytes(_ s: String) -> [UInt8] {
 
     func scoreText(_ d: Double) -> String {
         var buf = [UInt8](repeating: 0, count: 40)
-        let n = buf.withUnsafeMutableBytes { RESPEncoder.formatScore(d, into: $0.baseAddress!) }
+        let n = buf.withUnsafeMutableBytes { RESPScore.format(d, into: $0.baseAddress!) }
         return String(decoding: buf[..<n], as: UTF8.self)
     }
 

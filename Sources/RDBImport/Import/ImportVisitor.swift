@@ -135,7 +135,7 @@ struct ImportVisitor<W: ReplayWriter>: RDBForwardingVisitor, AOFVisitor {
     /// The key is a string written here as one `SET key value [NX] [PXAT ms]` (not by the writer).
     var directString = false
     var keyExpireAt: Int64?
-    var enc: RESPEncoder
+    var enc: RESPEncoder<OutputBuffer>
     /// Commands mode: a key that commands may not rebuild exactly (`RESPWriter.commandsMayLose`) goes as
     /// RESTORE through this writer when the target loads its payload (`viaPayload`: the current key does).
     var payloads: RestoreWriter?
@@ -371,7 +371,7 @@ struct ImportVisitor<W: ReplayWriter>: RDBForwardingVisitor, AOFVisitor {
             let line = b.prefix(while: { $0 != 0x0A })
             let text = String(decoding: line, as: UTF8.self)
             let t = Substring(text)
-            if let r = t.range(of: "name=") {
+            if let r = t.firstRange(of: "name=") {
                 let n = t[r.upperBound...].prefix(while: { $0 != " " && $0 != "\r" })
                 name += Array(" \(n)".utf8)
             }

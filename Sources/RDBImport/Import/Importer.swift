@@ -6,6 +6,7 @@ import Darwin
 import NIOCore
 import RDBKit
 import RDBSinks
+import RedisWire
 
 /// Imports RDB and AOF files into a live server.
 ///
@@ -107,7 +108,7 @@ public final class Importer {
         keysSentInParts = ctx.parts.keysInParts
         if let pipeline {
             pipeline.finish()
-            peakBytesInFlight = pipeline.cond.withLock { pipeline.peakInflightBytes }
+            peakBytesInFlight = pipeline.window.peakBytes
         }
         tick(state, final: true)
         problems.flush()
@@ -119,7 +120,7 @@ public final class Importer {
         }
         if let pipeline {
             warnings += pipeline.warnings
-            if failure == nil, let f = pipeline.failure { failure = f }
+            if failure == nil, let f = pipeline.failure { failure = f.description }
         }
         if failure == nil, let f = ctx.failure { failure = f }
         let end = monotonicSeconds()

@@ -170,12 +170,6 @@ public final class OutputBuffer {
     }
 
     @inlinable
-    public func append(decimal v: Int64) {
-        reserve(20)
-        count &+= DecimalFormatter.write(v, into: storage + count)
-    }
-
-    @inlinable
     public func append(decimal v: Int) { append(decimal: Int64(v)) }
 
     @inlinable

@@ -81,7 +81,7 @@ public struct RESPWriter: RDBVisitor {
     /// Commands written.
     public internal(set) var commandsWritten = 0
 
-    var enc: RESPEncoder
+    var enc: RESPEncoder<OutputBuffer>
     /// The database the target is in after the committed output (nil before the first SELECT).
     var committedDB: Int? = nil
     var pendingDB: Int? = nil

@@ -62,7 +62,7 @@ public struct RestoreWriter: RDBVisitor {
     /// The RDB version payloads are written for: `options.targetVersion`, or the file's (see `beginFile`).
     public private(set) var target: Int
 
-    var enc: RESPEncoder
+    var enc: RESPEncoder<OutputBuffer>
     var commands: RESPWriter
     var ownSkipped: [SkippedKey] = []
     var ownLossy: [SkippedKey] = []

@@ -1,5 +1,6 @@
 import Foundation
 import RDBImport
+@testable import RedisWire
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,6 +1,7 @@
 import Foundation
 import RDBTestSupport
 import RDBImport
+import RedisWire
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,4 +1,5 @@
 import NIOCore
+import RDBKit
 
 /// A server reply (RESP2, plus the RESP3 types a server may send anyway).
 public enum RESPReply: Sendable, Equatable, CustomStringConvertible {
@@ -35,6 +36,14 @@ public enum RESPReply: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// The error reply, typed.
+    public var serverError: RedisServerError? {
+        if case .error(let m) = self { return RedisServerError(m) } else { return nil }
+    }
+
+    /// The first error inside an array (an `EXEC` reply), or the reply itself when it is one, typed.
+    public var firstNestedServerError: RedisServerError? { firstNestedError.map(RedisServerError.init) }
+
     public var description: String {
         switch self {
         case .simple(let s): return s
@@ -52,11 +61,15 @@ public struct RESPProtocolError: Error, CustomStringConvertible, Sendable {
     public let description: String
 }
 
-/// Splits the byte stream from a server into replies.
+/// Splits the byte stream from a server into replies, with RDBKit's `RESPTokenizer`.
 ///
 /// Simple strings, errors, integers, bulk strings and (nested) arrays; RESP3 doubles, booleans, nulls,
 /// big numbers, verbatim strings, maps, sets and pushes are read too (a server only sends them after
 /// `HELLO 3`). An incomplete reply leaves the buffer untouched until more bytes arrive.
+///
+/// The replies bulk writes get by the million (runs of `+OK`, `:n`) skip the tokenizer and the building
+/// of a `RESPReply`: `fastReplies` counts a run of `+OK` in one loop over the bytes and hands it over as a
+/// number.
 public struct RESPReplyDecoder: ByteToMessageDecoder, Sendable {
     public typealias InboundOut = RESPReply
 
@@ -77,9 +90,7 @@ public struct RESPReplyDecoder: ByteToMessageDecoder, Sendable {
             }
             return .continue
         }
-        var copy = buffer
-        guard let reply = try parse(&copy, depth: 0) else { return .needMoreData }
-        buffer = copy
+        guard let reply = try parse(&buffer, depth: 0) else { return .needMoreData }
         context.fireChannelRead(Self.wrapInboundOut(reply))
         return .continue
     }
@@ -89,8 +100,8 @@ public struct RESPReplyDecoder: ByteToMessageDecoder, Sendable {
         return .needMoreData
     }
 
-    /// The replies bulk writes mostly get, read without the general parser: a run of `+OK` (`oks` of
-    /// them), or else one `:n` integer. `consumed` is 0 when the buffer does not start with either.
+    /// The replies bulk writes mostly get, read without the tokenizer: a run of `+OK` (`oks` of them), or
+    /// else one `:n` integer. `consumed` is 0 when the buffer does not start with either.
     @inline(__always)
     static func fastReplies(_ b: UnsafeRawBufferPointer) -> (oks: Int, integer: Int64?, consumed: Int) {
         let n = b.count
@@ -116,58 +127,51 @@ public struct RESPReplyDecoder: ByteToMessageDecoder, Sendable {
         return (0, negative ? -v : v, j &+ 2)
     }
 
-    /// Parses one reply from the buffer's reader index; nil when more bytes are needed.
+    /// Parses one reply from the buffer's reader index; nil (the buffer untouched) when more bytes are
+    /// needed. Throws `RESPProtocolError` for bytes that are not RESP, a length past the limits, or a reply
+    /// nested deeper than `depth + maxDepth` allows.
     public func parse(_ b: inout ByteBuffer, depth: Int) throws -> RESPReply? {
-        guard depth < maxDepth else { throw RESPProtocolError(description: "reply nested too deep") }
-        guard let type = b.readInteger(as: UInt8.self) else { return nil }
-        guard let line = try readLine(&b) else { return nil }
-        switch type {
-        case UInt8(ascii: "+"):
-            return .simple(line)
-        case UInt8(ascii: "-"):
-            return .error(line)
-        case UInt8(ascii: ":"):
-            guard let v = Int64(line) else { throw RESPProtocolError(description: "bad integer reply") }
-            return .integer(v)
-        case UInt8(ascii: "$"), UInt8(ascii: "="), UInt8(ascii: "!"):
-            guard let n = Int(line), n >= -1, n <= maxBulkBytes else { throw RESPProtocolError(description: "bad bulk length") }
-            if n < 0 { return .bulk(nil) }
-            guard b.readableBytes >= n + 2, let data = b.readBytes(length: n) else { return nil }
-            b.moveReaderIndex(forwardBy: 2)
-            if type == UInt8(ascii: "!") { return .error(String(decoding: data, as: UTF8.self)) }
-            return .bulk(data)
-        case UInt8(ascii: "*"), UInt8(ascii: "~"), UInt8(ascii: ">"), UInt8(ascii: "%"), UInt8(ascii: "|"):
-            guard var n = Int(line), n >= -1, n <= 1 << 31 else { throw RESPProtocolError(description: "bad array length") }
-            if n < 0 { return .array(nil) }
-            if type == UInt8(ascii: "%") || type == UInt8(ascii: "|") { n *= 2 }
-            var items: [RESPReply] = []
-            items.reserveCapacity(min(n, 1024))
-            for _ in 0..<n {
-                guard let item = try parse(&b, depth: depth + 1) else { return nil }
-                items.append(item)
+        var limits = RESPLimits()
+        limits.maxBulkBytes = maxBulkBytes
+        let tokenizer = RESPTokenizer(limits: limits)
+        let maxDepth = maxDepth
+        let parsed: (reply: RESPReply, end: Int)? = try b.withUnsafeReadableBytes { w in
+            do {
+                guard case .complete(let end) = try tokenizer.valueEnd(w, at: 0) else { return nil }
+                var p = 0
+                return (try Self.build(w, &p, tokenizer, depth: depth, maxDepth: maxDepth), end)
+            } catch let e as RESPFormatError {
+                throw RESPProtocolError(description: e.description)
             }
-            if type == UInt8(ascii: "|") { return try parse(&b, depth: depth) }  // attribute: the reply follows
-            return .array(items)
-        case UInt8(ascii: "_"):
-            return .bulk(nil)
-        case UInt8(ascii: "#"):
-            return .integer(line == "t" ? 1 : 0)
-        case UInt8(ascii: ","), UInt8(ascii: "("):
-            return .bulk(Array(line.utf8))
-        default:
-            throw RESPProtocolError(description: "unexpected reply type byte 0x\(String(type, radix: 16))")
         }
+        guard let parsed else { return nil }
+        b.moveReaderIndex(forwardBy: parsed.end)
+        return parsed.reply
     }
 
-    func readLine(_ b: inout ByteBuffer) throws -> String? {
-        let view = b.readableBytesView
-        guard let cr = view.firstIndex(of: 0x0D) else {
-            if view.count > 1 << 20 { throw RESPProtocolError(description: "reply line longer than 1 MiB") }
-            return nil
+    /// Builds the whole value at `p` (known to be complete) and moves `p` past it.
+    static func build(_ w: UnsafeRawBufferPointer, _ p: inout Int, _ tokenizer: RESPTokenizer, depth: Int, maxDepth: Int) throws -> RESPReply {
+        guard depth < maxDepth else { throw RESPProtocolError(description: "reply nested too deep") }
+        guard case .token(let t) = try tokenizer.next(w, at: p) else {
+            throw RESPProtocolError(description: "reply cut short")  // cannot happen: the value is complete
         }
-        guard cr + 1 < view.endIndex else { return nil }
-        let s = b.readString(length: cr - view.startIndex) ?? ""
-        b.moveReaderIndex(forwardBy: 2)
-        return s
+        p = t.end
+        func text() -> String { String(decoding: t.payload(in: w), as: UTF8.self) }
+        switch t.kind {
+        case .simpleString: return .simple(text())
+        case .simpleError, .bulkError: return .error(text())
+        case .integer, .boolean: return .integer(t.value)
+        case .bulkString, .verbatimString, .double, .bigNumber: return .bulk(Array(t.payload(in: w)))
+        case .null: return w[t.start] == UInt8(ascii: "*") ? .array(nil) : .bulk(nil)
+        case .array, .set, .push, .map:
+            var items: [RESPReply] = []
+            items.reserveCapacity(min(t.elementCount, 1024))
+            for _ in 0..<t.elementCount { items.append(try build(w, &p, tokenizer, depth: depth + 1, maxDepth: maxDepth)) }
+            return .array(items)
+        case .attribute:
+            // Attributes describe the reply that follows: skipped.
+            for _ in 0..<t.elementCount { _ = try build(w, &p, tokenizer, depth: depth + 1, maxDepth: maxDepth) }
+            return try build(w, &p, tokenizer, depth: depth, maxDepth: maxDepth)
+        }
     }
 }

@@ -19,21 +19,24 @@ public final class RedisClient: ReplyReceiver, @unchecked Sendable {
         do {
             channel = try connector.connect(on: eventLoop, receiver: self, generation: 0).wait()
         } catch {
-            throw ConnectionError("cannot connect to \(endpoint.address): \(error)")
+            throw ConnectionError(.unreachable, "cannot connect to \(endpoint.address): \(error)")
         }
-        if let password = endpoint.password {
-            var args = ["AUTH"]
-            if let u = endpoint.username { args.append(u) }
-            args.append(password.value)
-            let r = try send(args)
-            if let e = r.errorMessage {
+        var handshake = Handshake(.init(login: endpoint))
+        var buffer = ByteBuffer()
+        handshake.write(into: &buffer)
+        guard !handshake.isDone else { return }
+        let replies = try send(buffer, replies: handshake.pending.count)
+        for reply in replies {
+            switch handshake.receive(reply) {
+            case .wait, .done:
+                continue
+            case .retry(let e):
                 close()
-                throw ConnectionError("authentication to \(endpoint.address) failed: \(password.redact(e))")
+                throw ConnectionError(.serverError, "the handshake with \(endpoint.address) failed: \(e)", serverError: e)
+            case .refused(let e):
+                close()
+                throw e
             }
-        }
-        if let db = endpoint.database {
-            let r = try send(["SELECT", String(db)])
-            if let e = r.errorMessage { throw ConnectionError("SELECT \(db) failed: \(e)") }
         }
     }
 
@@ -47,28 +50,32 @@ public final class RedisClient: ReplyReceiver, @unchecked Sendable {
 
     @discardableResult
     public func send(bytes args: [[UInt8]]) throws -> RESPReply {
-        guard let channel else { throw ConnectionError("connection to \(endpoint.address) is closed") }
-        let promise = eventLoop.makePromise(of: RESPReply.self)
-        var buffer = channel.allocator.buffer(capacity: 64)
-        appendCommand(&buffer, args)
-        let bytes = buffer
+        var buffer = ByteBuffer()
+        buffer.writeCommand(args)
+        return try send(buffer, replies: 1)[0]
+    }
+
+    /// Sends commands already encoded and waits for their `replies`.
+    func send(_ bytes: ByteBuffer, replies: Int) throws -> [RESPReply] {
+        guard let channel else { throw ConnectionError(.closed, "connection to \(endpoint.address) is closed") }
+        let promises = (0..<replies).map { _ in eventLoop.makePromise(of: RESPReply.self) }
         let box = UnsafeTransfer(self)
         eventLoop.execute {
             let me = box.value
             if let e = me.closedError {
-                promise.fail(e)
+                for p in promises { p.fail(e) }
                 return
             }
-            me.waiting.append(promise)
+            for p in promises { me.waiting.append(p) }
             channel.writeAndFlush(bytes, promise: nil)
         }
-        return try promise.futureResult.wait()
+        return try promises.map { try $0.futureResult.wait() }
     }
 
     /// Sends a command and returns its reply as text, throwing on an error reply.
     public func text(_ args: [String]) throws -> String {
         let r = try send(args)
-        if let e = r.errorMessage { throw ConnectionError("\(args.first ?? "") failed: \(e)") }
+        if let e = r.serverError { throw ConnectionError(.serverError, "\(args.first ?? "") failed: \(e)", serverError: e) }
         return r.text ?? r.description
     }
 
@@ -79,14 +86,14 @@ public final class RedisClient: ReplyReceiver, @unchecked Sendable {
         }
     }
 
-    func received(_ reply: RESPReply, generation: Int) {
+    package func received(_ reply: RESPReply, generation: Int) {
         if let p = waiting.popFirst() { p.succeed(reply) }
     }
 
-    func readComplete(generation: Int) {}
+    package func readComplete(generation: Int) {}
 
-    func closed(generation: Int, error: Error?) {
-        let e = ConnectionError("connection to \(endpoint.address) closed\(error.map { ": \($0)" } ?? "")")
+    package func closed(generation: Int, error: Error?) {
+        let e = ConnectionError(.closed, "connection to \(endpoint.address) closed\(error.map { ": \($0)" } ?? "")")
         closedError = e
         while let p = waiting.popFirst() { p.fail(e) }
     }

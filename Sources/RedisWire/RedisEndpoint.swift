@@ -16,41 +16,7 @@ public struct Secret: Sendable, Equatable, CustomStringConvertible, CustomDebugS
     /// Replaces every occurrence of the secret in `text` (for messages that may quote input).
     public func redact(_ text: String) -> String {
         guard !value.isEmpty, text.contains(value) else { return text }
-        return text.replacingAll(value, with: "***")
-    }
-}
-
-extension String {
-    func replacingAll(_ target: String, with replacement: String) -> String {
-        guard !target.isEmpty else { return self }
-        var result = ""
-        var rest = Substring(self)
-        while let r = rest.range(of: target) {
-            result += rest[..<r.lowerBound]
-            result += replacement
-            rest = rest[r.upperBound...]
-        }
-        return result + rest
-    }
-}
-
-extension Substring {
-    func range(of target: String) -> Range<Index>? {
-        let t = Array(target.utf8)
-        let u = self.utf8
-        guard !t.isEmpty, u.count >= t.count else { return nil }
-        var i = u.startIndex
-        while i != u.endIndex {
-            var j = i
-            var k = 0
-            while k < t.count, j != u.endIndex, u[j] == t[k] {
-                j = u.index(after: j)
-                k += 1
-            }
-            if k == t.count { return i..<j }
-            i = u.index(after: i)
-        }
-        return nil
+        return text.replacing(value, with: "***")
     }
 }
 
@@ -105,7 +71,7 @@ public struct RedisEndpoint: Sendable, Equatable, CustomStringConvertible {
     public static func parse(_ text: String) throws -> RedisEndpoint {
         var rest = Substring(text)
         var tls = false
-        if let r = rest.range(of: "://") {
+        if let r = rest.firstRange(of: "://") {
             let scheme = rest[..<r.lowerBound].lowercased()
             switch scheme {
             case "redis", "valkey": tls = false

@@ -3,7 +3,7 @@ import NIOPosix
 import NIOSSL
 
 /// Receives what a connection reads, on its event loop.
-protocol ReplyReceiver: AnyObject {
+package protocol ReplyReceiver: AnyObject {
     /// One reply of the connection `generation`.
     func received(_ reply: RESPReply, generation: Int)
     /// `count` replies `+OK` in a row (what bulk writes mostly get), handed over at once.
@@ -15,7 +15,7 @@ protocol ReplyReceiver: AnyObject {
 }
 
 extension ReplyReceiver {
-    func receivedOK(count: Int, generation: Int) {
+    package func receivedOK(count: Int, generation: Int) {
         for _ in 0..<count { received(.simple("OK"), generation: generation) }
     }
 }
@@ -24,19 +24,24 @@ extension ReplyReceiver {
 /// trip through the channel pipeline per reply (one reply per command: at a million keys, the wrapping
 /// and dynamic casts of `fireChannelRead` were a good part of the event loop's time). A run of `+OK`
 /// replies goes over as one count; `:n` integers are read without the general parser.
-struct ReceiverDecoder: ByteToMessageDecoder {
-    typealias InboundOut = Never
+package struct ReceiverDecoder: ByteToMessageDecoder {
+    package typealias InboundOut = Never
     let receiver: ReplyReceiver
     let generation: Int
     let parser = RESPReplyDecoder()
 
-    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+    package init(receiver: ReplyReceiver, generation: Int) {
+        self.receiver = receiver
+        self.generation = generation
+    }
+
+    package mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
         try feed(&buffer)
         return .needMoreData
     }
 
     /// Hands every whole reply in `buffer` to the receiver, leaving a cut-off one in it.
-    func feed(_ buffer: inout ByteBuffer) throws {
+    package func feed(_ buffer: inout ByteBuffer) throws {
         while true {
             let (oks, integer, consumed) = buffer.withUnsafeReadableBytes { RESPReplyDecoder.fastReplies($0) }
             if consumed > 0 {
@@ -48,61 +53,84 @@ struct ReceiverDecoder: ByteToMessageDecoder {
                 }
                 continue
             }
-            var copy = buffer
-            guard let reply = try parser.parse(&copy, depth: 0) else { return }
-            buffer = copy
+            guard let reply = try parser.parse(&buffer, depth: 0) else { return }
             receiver.received(reply, generation: generation)
         }
     }
 
-    mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+    package mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
         try decode(context: context, buffer: &buffer)
     }
 }
 
 /// Tells the receiver about the end of each read and about the connection's end; remembers the first
 /// error and closes the channel on it. (The replies go to the receiver from `ReceiverDecoder`.)
-final class ReplyHandler: ChannelInboundHandler {
-    typealias InboundIn = Never
+package final class ReplyHandler: ChannelInboundHandler {
+    package typealias InboundIn = Never
     // Strong: the channel owns the handler, and the pipeline drops its handlers when the channel closes.
     let receiver: ReplyReceiver
     let generation: Int
     var error: Error?
 
-    init(receiver: ReplyReceiver, generation: Int) {
+    package init(receiver: ReplyReceiver, generation: Int) {
         self.receiver = receiver
         self.generation = generation
     }
 
-    func channelReadComplete(context: ChannelHandlerContext) {
+    package func channelReadComplete(context: ChannelHandlerContext) {
         receiver.readComplete(generation: generation)
         context.fireChannelReadComplete()
     }
 
-    func errorCaught(context: ChannelHandlerContext, error: Error) {
+    package func errorCaught(context: ChannelHandlerContext, error: Error) {
         if self.error == nil { self.error = error }
         context.close(promise: nil)
     }
 
-    func channelInactive(context: ChannelHandlerContext) {
+    package func channelInactive(context: ChannelHandlerContext) {
         receiver.closed(generation: generation, error: error)
         context.fireChannelInactive()
     }
 }
 
-/// A failure to reach or talk to a server. Messages never include secrets.
+/// A failure to reach or talk to a server, typed by what went wrong. Messages never include secrets.
 public struct ConnectionError: Error, CustomStringConvertible, Sendable {
+    public enum Kind: Sendable, Hashable {
+        /// Bad TLS files or settings: nothing was tried.
+        case setup
+        /// The server could not be reached.
+        case unreachable
+        /// The connection closed (or was lost) before the work was done.
+        case closed
+        /// The server refused the login or a handshake step (see `serverError`).
+        case handshakeRefused
+        /// The server stopped answering.
+        case timeout
+        /// The server sent something that is not RESP, or not the reply expected.
+        case protocolError
+        /// A command was refused (see `serverError`).
+        case serverError
+    }
+
+    public let kind: Kind
+    /// The error reply behind `handshakeRefused` and `serverError`.
+    public let serverError: RedisServerError?
     public let description: String
-    public init(_ d: String) { description = d }
+
+    public init(_ kind: Kind, _ description: String, serverError: RedisServerError? = nil) {
+        self.kind = kind
+        self.description = description
+        self.serverError = serverError
+    }
 }
 
 /// Opens TCP (optionally TLS) channels to one endpoint with the RESP reply decoder in the pipeline.
-struct Connector: Sendable {
+package struct Connector: Sendable {
     let endpoint: RedisEndpoint
     let sslContext: NIOSSLContext?
     let connectTimeout: TimeAmount
 
-    init(endpoint: RedisEndpoint, connectTimeout: TimeAmount = .seconds(10)) throws {
+    package init(endpoint: RedisEndpoint, connectTimeout: TimeAmount = .seconds(10)) throws {
         self.endpoint = endpoint
         self.connectTimeout = connectTimeout
         if let tls = endpoint.tls {
@@ -111,21 +139,21 @@ struct Connector: Sendable {
                 do {
                     config.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(ca))
                 } catch {
-                    throw ConnectionError("cannot read the CA file \(ca): \(error)")
+                    throw ConnectionError(.setup, "cannot read the CA file \(ca): \(error)")
                 }
             }
             if let cert = tls.certificateFile {
                 do {
                     config.certificateChain = try NIOSSLCertificate.fromPEMFile(cert).map { .certificate($0) }
                 } catch {
-                    throw ConnectionError("cannot read the certificate file \(cert): \(error)")
+                    throw ConnectionError(.setup, "cannot read the certificate file \(cert): \(error)")
                 }
             }
             if let key = tls.keyFile {
                 do {
                     config.privateKey = .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
                 } catch {
-                    throw ConnectionError("cannot read the key file \(key): \(error)")
+                    throw ConnectionError(.setup, "cannot read the key file \(key): \(error)")
                 }
             }
             if !tls.verify {
@@ -138,7 +166,7 @@ struct Connector: Sendable {
             do {
                 sslContext = try NIOSSLContext(configuration: config)
             } catch {
-                throw ConnectionError("TLS setup failed: \(error)")
+                throw ConnectionError(.setup, "TLS setup failed: \(error)")
             }
         } else {
             sslContext = nil
@@ -146,7 +174,7 @@ struct Connector: Sendable {
     }
 
     /// Connects and installs the handlers; `receiver` gets the replies of this `generation`.
-    func connect(on eventLoop: EventLoop, receiver: ReplyReceiver, generation: Int) -> EventLoopFuture<Channel> {
+    package func connect(on eventLoop: EventLoop, receiver: ReplyReceiver, generation: Int) -> EventLoopFuture<Channel> {
         let ssl = sslContext
         let serverName = endpoint.tls?.serverName ?? (endpoint.hostIsIPAddress ? nil : endpoint.host)
         let box = UnsafeTransfer(receiver)
@@ -160,30 +188,24 @@ struct Connector: Sendable {
                     if let ssl {
                         try sync.addHandler(try NIOSSLClientHandler(context: ssl, serverHostname: serverName))
                     }
-                    try sync.addHandler(ByteToMessageHandler(ReceiverDecoder(receiver: box.value, generation: generation)))
-                    try sync.addHandler(ReplyHandler(receiver: box.value, generation: generation))
+                    try Self.addReplyHandlers(sync, receiver: box.value, generation: generation)
                 }
             }
             .connect(host: endpoint.host, port: endpoint.port)
     }
-}
 
-/// Moves a non-Sendable reference into an event-loop closure; the caller guarantees it is only used there.
-struct UnsafeTransfer<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
-}
-
-/// Writes a command as a RESP array.
-func appendCommand(_ buffer: inout ByteBuffer, _ args: [[UInt8]]) {
-    buffer.writeString("*\(args.count)\r\n")
-    for a in args {
-        buffer.writeString("$\(a.count)\r\n")
-        buffer.writeBytes(a)
-        buffer.writeStaticString("\r\n")
+    /// The reply side of a connection: the decoder that hands replies to `receiver`, and the handler that
+    /// reports the ends of reads and of the connection. (Tests put them on an `EmbeddedChannel`.)
+    package static func addReplyHandlers(
+        _ sync: ChannelPipeline.SynchronousOperations, receiver: ReplyReceiver, generation: Int
+    ) throws {
+        try sync.addHandler(ByteToMessageHandler(ReceiverDecoder(receiver: receiver, generation: generation)))
+        try sync.addHandler(ReplyHandler(receiver: receiver, generation: generation))
     }
 }
 
-func appendCommand(_ buffer: inout ByteBuffer, _ args: [String]) {
-    appendCommand(&buffer, args.map { Array($0.utf8) })
+/// Moves a non-Sendable reference into an event-loop closure; the caller guarantees it is only used there.
+package struct UnsafeTransfer<T>: @unchecked Sendable {
+    package let value: T
+    package init(_ value: T) { self.value = value }
 }

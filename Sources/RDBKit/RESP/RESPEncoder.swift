@@ -3,41 +3,47 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import RDBKit
 
-/// Appends RESP multibulk commands (`*N\r\n$len\r\narg\r\n...`) to an `OutputBuffer`.
+/// Appends RESP multibulk commands (`*N\r\n$len\r\narg\r\n...`) to a `RESPOutput` sink: the one
+/// encoder of the package (decoded keys, the importer's own commands, AOF commands passed through).
 ///
 /// A command is opened with `begin(maxArguments:)`, filled with `argument(...)` calls and closed with
 /// `end()`, which writes the real argument count into the header. The header is reserved with as many
 /// digits as `maxArguments` needs, so a command that reaches its bound (the common case for the chunks
 /// of a large collection) is closed without moving anything; a shorter one has its body moved down by
 /// the few bytes the count needs less (RESP does not allow leading zeros in the count). Arguments are
-/// written straight into the buffer: no allocation per argument. Integers are formatted without
+/// written straight into the sink: no allocation per argument. Integers are formatted without
 /// Foundation; doubles in the shortest form that reads back as the same value.
 ///
-/// The buffer must not be flushed while a command is open (writers flush between keys, and within a key
-/// only between commands).
-public struct RESPEncoder {
-    public let out: OutputBuffer
+/// The sink must not be flushed while a command is open (writers flush between keys, and within a key
+/// only between commands), unless its header was written with `writeHeader(arguments:)`.
+///
+/// Everything is `@inlinable` so that the encoder is specialized for its sink in the caller's module.
+public struct RESPEncoder<Output: RESPOutput> {
+    public var out: Output
     @usableFromInline var start = 0
     @usableFromInline var width = 0
     @usableFromInline var argc = 0
     @usableFromInline var open = false
     /// The argument count of the open command once `writeHeader(arguments:)` wrote it, else -1.
     @usableFromInline var fixedCount = -1
-    /// `out.totalBytes` where the open command starts, set by `writeHeader(arguments:)` (`start` no longer
-    /// holds after a flush).
+    /// `flushedBytes + position` where the open command starts, set by `writeHeader(arguments:)` (`start`
+    /// no longer holds after a flush).
     @usableFromInline var startTotal = 0
+    /// Commands closed by `end()` so far.
+    @inlinable public var commandsEnded: Int { ended }
+    @usableFromInline var ended = 0
     /// Whether a command is open.
     @inlinable public var isOpen: Bool { open }
 
-    public init(out: OutputBuffer) { self.out = out }
+    @inlinable
+    public init(out: Output) { self.out = out }
 
     /// Arguments written to the open command so far.
     @inlinable public var argumentCount: Int { argc }
 
     /// Bytes of the open command so far (header included).
-    @inlinable public var commandBytes: Int { isOpen ? out.count - start : 0 }
+    @inlinable public var commandBytes: Int { isOpen ? out.position - start : 0 }
 
     /// Opens a command that will have at most `maxArguments` arguments (more still works, at the cost of
     /// moving the command's bytes once).
@@ -46,68 +52,67 @@ public struct RESPEncoder {
         precondition(!open, "RESPEncoder: a command is already open")
         open = true
         argc = 0
-        start = out.count
-        width = RESPEncoder.digits(UInt64(max(1, maxArguments)))
-        out.reserve(width + 3)
-        out.count &+= width + 3  // '*', digits, CR LF: written by end()
+        start = out.position
+        width = DecimalFormatter.digitCount(unsigned: UInt64(max(1, maxArguments)))
+        out.appendGap(width &+ 3)  // '*', digits, CR LF: written by end()
     }
 
     /// Writes the header of the open command now, for exactly `arguments` arguments (with as many digits
-    /// as the `maxArguments` it was opened with): the buffer may then be flushed before `end()`, between its
+    /// as the `maxArguments` it was opened with): the sink may then be flushed before `end()`, between its
     /// arguments and inside a payload (`OutputBuffer.appendWithinKey`). `end()` checks the count.
+    @inlinable
     public mutating func writeHeader(arguments: Int) {
         precondition(open && fixedCount < 0, "RESPEncoder: no command is open, or its header is written")
-        precondition(RESPEncoder.digits(UInt64(arguments)) == width, "RESPEncoder: \(arguments) arguments do not fit the header")
+        precondition(DecimalFormatter.digitCount(unsigned: UInt64(arguments)) == width, "RESPEncoder: \(arguments) arguments do not fit the header")
         fixedCount = arguments
-        startTotal = out.flushedBytes + start
+        startTotal = out.flushedBytes &+ start
         storeHeader(count: arguments, digits: width)
     }
 
     /// Closes the open command, writing its argument count.
+    @inlinable
     public mutating func end() {
         precondition(open, "RESPEncoder: no command is open")
         open = false
-        out.commandsEnded &+= 1
+        ended &+= 1
+        out.commandEnded()
         if fixedCount >= 0 {
             precondition(argc == fixedCount, "RESPEncoder: \(argc) arguments written, \(fixedCount) announced")
             fixedCount = -1
             return
         }
-        let d = RESPEncoder.digits(UInt64(argc))
-        if d != width {
-            let bodyStart = start + width + 3
-            let bodyCount = out.count - bodyStart
-            if d > width { out.reserve(d - width) }
-            let base = out.storage
-            memmove(base + start + d + 3, base + bodyStart, bodyCount)
-            out.count = start + d + 3 + bodyCount
-        }
+        let d = DecimalFormatter.digitCount(unsigned: UInt64(argc))
+        if _slowPath(d != width) { out.resizeGap(at: start, from: width &+ 3, to: d &+ 3) }
         storeHeader(count: argc, digits: d)
     }
 
     /// `*count CR LF` at `start`.
+    @inlinable
     mutating func storeHeader(count: Int, digits d: Int) {
-        let p = out.storage + start
-        p.storeBytes(of: UInt8(ascii: "*"), as: UInt8.self)
-        _ = DecimalFormatter.write(unsigned: UInt64(count), into: p + 1)
-        p.storeBytes(of: 0x0D, toByteOffset: d + 1, as: UInt8.self)
-        p.storeBytes(of: 0x0A, toByteOffset: d + 2, as: UInt8.self)
+        out.withBytes(at: start, count: d &+ 3) { p in
+            p.storeBytes(of: UInt8(ascii: "*"), as: UInt8.self)
+            _ = DecimalFormatter.write(unsigned: UInt64(count), into: p + 1)
+            p.storeBytes(of: 0x0D, toByteOffset: d &+ 1, as: UInt8.self)
+            p.storeBytes(of: 0x0A, toByteOffset: d &+ 2, as: UInt8.self)
+        }
     }
 
-    /// Drops the open command (what is left of it in the buffer: after `writeHeader(arguments:)` it may
+    /// Drops the open command (what is left of it in the sink: after `writeHeader(arguments:)` it may
     /// have been partly written out).
+    @inlinable
     public mutating func cancel() {
         guard open else { return }
         open = false
         if fixedCount >= 0 {
             fixedCount = -1
-            out.truncate(to: max(0, startTotal - out.flushedBytes))
+            out.truncate(to: max(0, startTotal &- out.flushedBytes))
         } else {
             out.truncate(to: start)
         }
     }
 
     /// Writes a whole command whose arguments are all static strings (`MULTI`, `SELECT 0` and such).
+    @inlinable
     public mutating func command(_ args: StaticString...) {
         begin(maxArguments: args.count)
         for a in args { argument(a) }
@@ -119,9 +124,9 @@ public struct RESPEncoder {
     @inlinable
     mutating func bulkHeader(_ n: Int, extra: Int) {
         argc &+= 1
-        out.reserve(n + extra + 26)
+        out.reserve(n &+ extra &+ 26)
         out.append(UInt8(ascii: "$"))
-        out.append(decimal: n)
+        out.append(decimal: Int64(n))
         out.append(0x0D)
         out.append(0x0A)
     }
@@ -147,6 +152,15 @@ public struct RESPEncoder {
     @inlinable
     public mutating func argument(_ b: UnsafeRawBufferPointer) {
         bulkHeader(b.count, extra: 2)
+        out.append(b)
+        crlf()
+    }
+
+    /// One argument made of two byte strings, `prefix` then `b` (a temporary key name).
+    @inlinable
+    public mutating func argument(prefix: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) {
+        bulkHeader(prefix.count &+ b.count, extra: 2)
+        out.append(prefix)
         out.append(b)
         crlf()
     }
@@ -183,7 +197,7 @@ public struct RESPEncoder {
     /// An unsigned integer as decimal text.
     @inlinable
     public mutating func argument(unsigned v: UInt64) {
-        bulkHeader(RESPEncoder.digits(v), extra: 22)
+        bulkHeader(DecimalFormatter.digitCount(unsigned: v), extra: 22)
         out.append(unsigned: v)
         crlf()
     }
@@ -191,7 +205,7 @@ public struct RESPEncoder {
     /// A stream ID as `ms-seq`.
     @inlinable
     public mutating func argument(_ id: StreamID) {
-        bulkHeader(RESPEncoder.digits(id.ms) + 1 + RESPEncoder.digits(id.seq), extra: 44)
+        bulkHeader(DecimalFormatter.digitCount(unsigned: id.ms) &+ 1 &+ DecimalFormatter.digitCount(unsigned: id.seq), extra: 44)
         out.append(unsigned: id.ms)
         out.append(UInt8(ascii: "-"))
         out.append(unsigned: id.seq)
@@ -204,21 +218,19 @@ public struct RESPEncoder {
     public mutating func argument(score d: Double) {
         var buffer: (UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0)  // 40 bytes
         withUnsafeMutableBytes(of: &buffer) { raw in
-            let n = RESPEncoder.formatScore(d, into: raw.baseAddress!)
+            let n = RESPScore.format(d, into: raw.baseAddress!)
             argument(UnsafeRawBufferPointer(start: raw.baseAddress!, count: n))
         }
     }
+}
 
-    // MARK: formatting helpers
-
-    /// Number of decimal digits of `v`.
-    @inlinable
-    public static func digits(_ v: UInt64) -> Int { DecimalFormatter.digitCount(unsigned: v) }
+/// The text of a score (a sorted set member's, a GEO or a `ZADD` argument).
+public enum RESPScore {
 
     /// Writes the text of a score at `p` (at least 40 bytes) and returns its length. Integral values
     /// below 2^63 in magnitude are written as integers (`-0` keeps the sign of negative zero), others in
     /// the shortest round-trip form of the standard library (no allocation), infinities as `inf`/`-inf`.
-    public static func formatScore(_ d: Double, into p: UnsafeMutableRawPointer) -> Int {
+    public static func format(_ d: Double, into p: UnsafeMutableRawPointer) -> Int {
         if d.isInfinite {
             let s: StaticString = d < 0 ? "-inf" : "inf"
             p.copyMemory(from: s.utf8Start, byteCount: s.utf8CodeUnitCount)

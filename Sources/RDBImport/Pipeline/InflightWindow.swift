@@ -1,0 +1,99 @@
+import NIOConcurrencyHelpers
+
+/// The commands and bytes sent (or queued) and not yet answered: the import's memory bound on the network
+/// side, shared by the decoder thread, which waits in `reserve` for room (backpressure: the decoder runs
+/// no faster than the server answers), and the event loop, which frees room with `release` as replies
+/// arrive.
+///
+/// NIO's `ConditionLock` guards it. Its value says whether a thread sleeps waiting for a change: the
+/// waiter sets 1 as it unlocks and sleeps until a `release` sets 0 (a release in between wakes it at once).
+final class InflightWindow: @unchecked Sendable {
+    /// What acknowledged (or dropped) records free; negative when a reconnect puts records back.
+    struct Release {
+        var commands = 0
+        var bytes = 0
+        var keys = 0
+
+        var isEmpty: Bool { commands == 0 && bytes == 0 && keys == 0 }
+    }
+
+    let maxCommands: Int
+    let maxBytes: Int
+    private let lock = ConditionLock(value: 0)
+    // Under `lock`.
+    private var commands = 0
+    private var bytes = 0
+    private var ackedKeys = 0
+    private var peak = 0
+    private var stopped = false
+    private var done = false
+
+    init(maxCommands: Int, maxBytes: Int) {
+        self.maxCommands = maxCommands
+        self.maxBytes = maxBytes
+    }
+
+    /// Takes room for `commands` and `bytes`, waiting while the window is full (something in flight and no
+    /// room). Returns false, taking nothing, once the import has stopped or ended.
+    func reserve(commands n: Int, bytes size: Int) -> Bool {
+        lock.lock()
+        while !stopped && !done && commands > 0 && (commands + n > maxCommands || bytes + size > maxBytes) {
+            lock.unlock(withValue: 1)
+            lock.lock(whenValue: 0)
+        }
+        guard !stopped && !done else {
+            lock.unlock()
+            return false
+        }
+        commands += n
+        bytes += size
+        peak = max(peak, bytes)
+        lock.unlock()
+        return true
+    }
+
+    /// Frees room (event loop); `stopped`: the import stopped, so waiting for room is over.
+    func release(_ r: Release, stopped stop: Bool) {
+        lock.lock()
+        commands -= r.commands
+        bytes -= r.bytes
+        ackedKeys += r.keys
+        if stop { stopped = true }
+        lock.unlock(withValue: 0)
+    }
+
+    /// Nothing more will be sent or answered (event loop).
+    func end(stopped stop: Bool) {
+        lock.lock()
+        if stop { stopped = true }
+        done = true
+        lock.unlock(withValue: 0)
+    }
+
+    /// Waits until `end`.
+    func waitForEnd() {
+        lock.lock()
+        while !done {
+            lock.unlock(withValue: 1)
+            lock.lock(whenValue: 0)
+        }
+        lock.unlock()
+    }
+
+    /// Keys acknowledged so far, commands and bytes in flight.
+    var progress: (ackedKeys: Int, commands: Int, bytes: Int) {
+        lock.lock()
+        defer { lock.unlock() }
+        return (ackedKeys, commands, bytes)
+    }
+
+    /// Whether a thread sleeps in `reserve` or `waitForEnd` (tests).
+    var hasWaiter: Bool { lock.value == 1 }
+
+    /// Largest number of bytes in flight seen (tests check the memory bound with it).
+    var peakBytes: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return peak
+    }
+}

@@ -1,0 +1,181 @@
+import Foundation
+import NIOCore
+import NIOEmbedded
+@testable import RDBImport
+import RedisWire
+import Testing
+
+@Suite("The import pipeline on EmbeddedChannel: no server")
+struct PipelineTests {
+    static func ok(_ n: Int) -> String { String(repeating: "+OK\r\n", count: n) }
+
+    @Test("Handshake, then records matched to their replies; the window empties")
+    func matched() throws {
+        let t = try FakeTarget()
+        t.begin()
+        let hs = try t.serveHandshake()
+        #expect(hs.map { $0.first! } == ["CLIENT", "PING", "INFO", "CONFIG", "INFO"])
+        guard case .success(let info) = t.started else { Issue.record("not started: \(String(describing: t.started))"); return }
+        #expect(info.version == "7.0.15" && info.databases == 16 && info.keyspace == [:])
+
+        #expect(t.submit(FakeTarget.batch(["a", "b", "c"])))
+        #expect(try t.commands() == [["SET", "a", "value-of-a"], ["SET", "b", "value-of-b"], ["SET", "c", "value-of-c"]])
+        #expect(t.pipeline.progress.commands == 3)
+        try t.reply("+OK\r\n-WRONGTYPE Operation against a key holding the wrong kind of value\r\n+OK\r\n")
+        #expect(t.pipeline.progress == (ackedKeys: 3, commands: 0, bytes: 0))
+        let c = t.pipeline.machine.matcher.counters[0]
+        #expect(c.imported == 2 && c.failed == 1)
+        #expect(t.problems.problems.map(\.keyText) == ["b"])
+        #expect(t.problems.problems.first?.message.hasPrefix("WRONGTYPE") == true)
+    }
+
+    @Test("A connection lost with commands in flight: reconnect, handshake again, resend the unacknowledged")
+    func resend() throws {
+        let t = try FakeTarget()
+        t.begin()
+        try t.serveHandshake()
+        #expect(t.submit(FakeTarget.batch(["a", "b", "c"], temporary: ["c"])))
+        _ = try t.commands()
+        try t.reply(Self.ok(1))  // a is acknowledged; b and c are in flight
+        t.channel.close(promise: nil)
+        t.loop.run()
+        #expect(t.channels.count == 1)  // not at once: after a pause
+        t.advance(seconds: 0.1)
+        #expect(t.channels.count == 2)
+        // Second handshake: no CONFIG/INFO keyspace (first connection only), SELECT the pending records' db.
+        let hs = try t.serveHandshake(runID: "run2")
+        #expect(hs.map { $0.first! } == ["CLIENT", "PING", "INFO", "SELECT"])
+        // b as it was; c (written under a temporary name) first deletes what the lost connection left.
+        #expect(try t.commands() == [["SET", "b", "value-of-b"], ["DEL", "tmp:c"], ["SET", "c", "value-of-c"]])
+        try t.reply(Self.ok(3))
+        #expect(t.pipeline.progress == (ackedKeys: 3, commands: 0, bytes: 0))
+        #expect(t.pipeline.reconnects == 1)
+        #expect(t.pipeline.machine.matcher.counters[0].imported == 3)
+        #expect(t.pipeline.warnings.count == 1 && t.pipeline.warnings[0].contains("run1 -> run2"))
+    }
+
+    @Test("A window full blocks the producer until replies free it")
+    func windowFull() throws {
+        var o = PipelineOptions()
+        o.maxCommandsInFlight = 4
+        let t = try FakeTarget(options: o)
+        t.begin()
+        try t.serveHandshake()
+        #expect(t.submit(FakeTarget.batch(["a", "b", "c"])))
+        _ = try t.commands()
+
+        // The decoder thread wants room for 3 more: 3 + 3 > 4, so it waits.
+        final class Flag: @unchecked Sendable { var done = false }
+        let reserved = NSCondition()
+        let flag = Flag()
+        let window = t.pipeline.window
+        let producer = Thread {
+            let ok = window.reserve(commands: 3, bytes: 10)
+            reserved.lock()
+            flag.done = ok
+            reserved.signal()
+            reserved.unlock()
+        }
+        producer.start()
+        let deadline = Date().addingTimeInterval(10)
+        while !t.pipeline.window.hasWaiter && Date() < deadline { usleep(1000) }
+        #expect(t.pipeline.window.hasWaiter)
+        reserved.lock()
+        #expect(!flag.done)
+        reserved.unlock()
+
+        try t.reply(Self.ok(2))  // 1 in flight: 1 + 3 fits
+        reserved.lock()
+        while !flag.done && Date() < deadline { _ = reserved.wait(until: deadline) }
+        #expect(flag.done)
+        reserved.unlock()
+        #expect(t.pipeline.progress.commands == 4)
+        #expect(t.pipeline.window.peakBytes > 0)
+    }
+
+    @Test("No reply within the reply timeout: the connection counts as lost and the records go again")
+    func replyTimeout() throws {
+        var o = PipelineOptions()
+        o.replyTimeout = 5
+        o.reconnectTimeout = 3
+        let t = try FakeTarget(options: o)
+        t.begin()
+        try t.serveHandshake()
+        #expect(t.submit(FakeTarget.batch(["a"])))
+        _ = try t.commands()
+        t.advance(seconds: 2)
+        #expect(t.channel.isActive)  // not yet
+        t.advance(seconds: 4)
+        #expect(!t.channels[0].isActive)
+        t.advance(seconds: 0.1)
+        #expect(t.channels.count == 2)
+        try t.serveHandshake()
+        #expect(try t.commands() == [["SET", "a", "value-of-a"]])
+
+        // Then the target goes away for longer than the reconnect timeout: the import stops.
+        t.refuse = true
+        t.channel.close(promise: nil)
+        for _ in 0..<20 { t.advance(seconds: 0.5) }
+        #expect(t.pipeline.machine.isDone)
+        let f = t.pipeline.failure
+        guard case .connectionLost(_, let seconds, let last)? = f else { Issue.record("\(String(describing: f))"); return }
+        #expect(seconds == 3 && last.contains("connection refused"))
+        #expect(f!.description.contains("could not be re-established within 3 s"))
+        #expect(t.pipeline.machine.matcher.counters[0].notArrived == 1)
+        #expect(t.problems.problems.first?.kind == .unacknowledged)
+        #expect(!t.pipeline.submit(FakeTarget.batch(["late"])))
+    }
+
+    @Test("Typed refusals: MOVED stops the import as a cluster; LOADING is waited out")
+    func typedRefusals() throws {
+        let t = try FakeTarget()
+        t.begin()
+        try t.serveHandshake()
+        #expect(t.submit(FakeTarget.batch(["a", "b"])))
+        _ = try t.commands()
+        try t.reply("-LOADING Redis is loading the dataset in memory\r\n")
+        t.advance(seconds: 0.3)
+        #expect(t.channels.count == 2)
+        try t.serveHandshake()
+        #expect(try t.commands().count == 2)  // both again
+        try t.reply("-MOVED 15495 10.0.0.7:6380\r\n")
+        let f = t.pipeline.failure
+        guard case .writesRefused(let e)? = f else { Issue.record("\(String(describing: f))"); return }
+        #expect(e.code == .moved && e.redirect == .init(isAsk: false, slot: 15495, host: "10.0.0.7", port: 6380))
+        #expect(f!.description.hasPrefix("the target is a Redis Cluster (MOVED 15495 10.0.0.7:6380)"))
+        try t.reply("+OK\r\n")  // b still gets its reply; then the pipeline ends
+        #expect(t.pipeline.machine.isDone)
+        #expect(!t.pipeline.submit(FakeTarget.batch(["c"])))
+    }
+
+    @Test("Handshake refused: WRONGPASS, NOAUTH, an unreachable target")
+    func handshakeRefused() throws {
+        let wrong = try FakeTarget(password: "s3cret")
+        wrong.begin()
+        #expect(try wrong.commands().first == ["AUTH", "s3cret"])
+        try wrong.reply("-WRONGPASS invalid username-password pair or user is disabled.\r\n")
+        guard case .failure(let e1 as PipelineFailure)? = wrong.started, case .connection(let c1) = e1 else {
+            Issue.record("\(String(describing: wrong.started))")
+            return
+        }
+        #expect(c1.kind == .handshakeRefused && c1.serverError?.code == .wrongPass)
+        #expect(e1.description == "authentication to 127.0.0.1:6379 failed: WRONGPASS invalid username-password pair or user is disabled.")
+        #expect(!wrong.channels[0].isActive)
+
+        let none = try FakeTarget()
+        none.begin()
+        try none.reply("+OK\r\n-NOAUTH Authentication required.\r\n")  // SETNAME is answered before PING
+        guard case .failure(let e2 as PipelineFailure)? = none.started else { Issue.record("\(String(describing: none.started))"); return }
+        #expect(e2.serverError?.code == .noAuth)
+        #expect(e2.description.hasPrefix("the target requires a password (NOAUTH)"))
+
+        let away = try FakeTarget()
+        away.refuse = true
+        away.begin()
+        guard case .failure(let e3 as PipelineFailure)? = away.started, case .connection(let c3) = e3 else {
+            Issue.record("\(String(describing: away.started))")
+            return
+        }
+        #expect(c3.kind == .unreachable && e3.description.hasPrefix("cannot connect to 127.0.0.1:6379"))
+    }
+}
