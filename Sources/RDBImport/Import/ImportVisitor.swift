@@ -409,9 +409,7 @@ struct ImportVisitor<W: ReplayWriter>: RDBForwardingVisitor, AOFVisitor {
     }
 
     static func encode(_ command: AOFCommand, into b: BatchBuilder) {
-        let args = command.args
-        b.batch.buffer.writeString("*\(args.count)\r\n")
-        for i in 0..<args.count { Commands.bulk(&b.batch.buffer, args.bytes(i)) }
+        Commands.command(&b.batch.buffer, command.args)
         b.recordCommands += 1
     }
 

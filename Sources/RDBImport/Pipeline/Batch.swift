@@ -1,4 +1,5 @@
 import NIOCore
+import RDBKit
 
 /// What a record of the command stream is.
 enum RecordKind: UInt8 {
@@ -211,45 +212,53 @@ final class Batch: @unchecked Sendable {
     }
 }
 
-/// RESP encoding of the few commands the importer writes itself.
+/// The few commands the importer writes itself, through `RESPEncoder`.
 enum Commands {
-    static func bulk(_ b: inout ByteBuffer, _ s: StaticString) {
-        b.writeString("$\(s.utf8CodeUnitCount)\r\n")
-        b.writeStaticString(s)
-        b.writeStaticString("\r\n")
-    }
-
-    static func bulk(_ b: inout ByteBuffer, _ v: UnsafeRawBufferPointer) {
-        b.writeString("$\(v.count)\r\n")
-        b.writeBytes(v)
-        b.writeStaticString("\r\n")
-    }
-
-    static func bulk(_ b: inout ByteBuffer, prefix: [UInt8], _ v: UnsafeRawBufferPointer) {
-        b.writeString("$\(prefix.count + v.count)\r\n")
-        b.writeBytes(prefix)
-        b.writeBytes(v)
-        b.writeStaticString("\r\n")
+    /// Runs `body` with an encoder that writes into `b` (which it holds meanwhile, uniquely).
+    @inline(__always)
+    static func encode(_ b: inout ByteBuffer, _ body: (inout RESPEncoder<ByteBuffer>) -> Void) {
+        var e = RESPEncoder(out: consume b)
+        body(&e)
+        b = e.out
     }
 
     static func select(_ b: inout ByteBuffer, _ db: Int) {
-        let s = String(db)
-        b.writeString("*2\r\n$6\r\nSELECT\r\n$\(s.utf8.count)\r\n\(s)\r\n")
+        encode(&b) { e in
+            e.begin(maxArguments: 2)
+            e.argument("SELECT")
+            e.argument(db)
+            e.end()
+        }
     }
 
     /// `DEL key`.
     static func del(_ b: inout ByteBuffer, _ key: UnsafeRawBufferPointer, prefix: [UInt8] = []) {
-        b.writeStaticString("*2\r\n")
-        bulk(&b, "DEL")
-        bulk(&b, prefix: prefix, key)
+        encode(&b) { e in
+            e.begin(maxArguments: 2)
+            e.argument("DEL")
+            prefix.withUnsafeBytes { e.argument(prefix: $0, key) }
+            e.end()
+        }
     }
 
     /// `RENAMENX tmp key`.
     static func renameNX(_ b: inout ByteBuffer, _ key: UnsafeRawBufferPointer, tmpPrefix: [UInt8]) {
-        b.writeStaticString("*3\r\n")
-        bulk(&b, "RENAMENX")
-        bulk(&b, prefix: tmpPrefix, key)
-        bulk(&b, key)
+        encode(&b) { e in
+            e.begin(maxArguments: 3)
+            e.argument("RENAMENX")
+            tmpPrefix.withUnsafeBytes { e.argument(prefix: $0, key) }
+            e.argument(key)
+            e.end()
+        }
+    }
+
+    /// A command read from an AOF, as it is.
+    static func command(_ b: inout ByteBuffer, _ args: AOFArguments) {
+        encode(&b) { e in
+            e.begin(maxArguments: args.count)
+            for i in 0..<args.count { e.argument(args.bytes(i)) }
+            e.end()
+        }
     }
 
     /// Counts the RESP arrays in `bytes` (well-formed output of our writers).
