@@ -91,17 +91,6 @@ struct UnitTests {
         #expect(String(buffer: b) == want)
     }
 
-    @Test func commandScan() {
-        var b = ByteBuffer()
-        appendCommand(&b, ["RESTORE", "k", "0", "payload"])
-        appendCommand(&b, ["PEXPIREAT", "k", "1"])
-        let (n, restore) = b.readableBytesView.withUnsafeBytes { (Commands.scan($0), Commands.firstIsRestore($0)) }
-        #expect(n == 2 && restore)
-        var c = ByteBuffer()
-        appendCommand(&c, ["RPUSH", "l", "a", "b"])
-        #expect(c.readableBytesView.withUnsafeBytes { (Commands.scan($0), Commands.firstIsRestore($0)) } == (1, false))
-    }
-
     @Test func json() throws {
         let v = try JSONValue.parse(Array(#" {"a": [1, -2.5e3, true, null, "x\u00e9\n"], "b": {}} "#.utf8))
         #expect(v["a"] == .array([.number("1"), .number("-2.5e3"), .bool(true), .null, .string("xé\n")]))

@@ -260,46 +260,4 @@ enum Commands {
             e.end()
         }
     }
-
-    /// Counts the RESP arrays in `bytes` (well-formed output of our writers).
-    static func scan(_ bytes: UnsafeRawBufferPointer) -> Int {
-        var i = 0
-        var n = 0
-        let c = bytes.count
-        @inline(__always) func number(_ i: inout Int) -> Int {
-            var v = 0
-            while i < c, bytes[i] != 0x0D {
-                v = v * 10 + Int(bytes[i] &- 0x30)
-                i += 1
-            }
-            i += 2
-            return v
-        }
-        while i < c, bytes[i] == UInt8(ascii: "*") {
-            i += 1
-            let args = number(&i)
-            for _ in 0..<args {
-                guard i < c, bytes[i] == UInt8(ascii: "$") else { return n + 1 }
-                i += 1
-                let len = number(&i)
-                i += len + 2
-            }
-            n += 1
-        }
-        return n
-    }
-
-    /// Whether the first command of RESP `bytes` is a `RESTORE` (any case).
-    static func firstIsRestore(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        let c = bytes.count
-        guard c > 1, bytes[0] == UInt8(ascii: "*") else { return false }
-        var i = 1
-        while i < c, bytes[i] != 0x0D { i += 1 }
-        i += 2  // CR LF
-        guard i + 11 <= c, bytes[i] == UInt8(ascii: "$"), bytes[i + 1] == UInt8(ascii: "7"), bytes[i + 2] == 0x0D else { return false }
-        let name: StaticString = "RESTORE"
-        for k in 0..<7 where bytes[i + 4 + k] & 0xDF != name.utf8Start[k] { return false }
-        return true
-    }
-
 }

@@ -75,7 +75,6 @@ public struct RESPEncoder<Output: RESPOutput> {
         precondition(open, "RESPEncoder: no command is open")
         open = false
         ended &+= 1
-        out.commandEnded()
         if fixedCount >= 0 {
             precondition(argc == fixedCount, "RESPEncoder: \(argc) arguments written, \(fixedCount) announced")
             fixedCount = -1
