@@ -223,12 +223,7 @@ enum Commands {
     }
 
     static func select(_ b: inout ByteBuffer, _ db: Int) {
-        encode(&b) { e in
-            e.begin(maxArguments: 2)
-            e.argument("SELECT")
-            e.argument(db)
-            e.end()
-        }
+        encode(&b) { $0.select(db) }
     }
 
     /// `DEL key`.
@@ -254,10 +249,6 @@ enum Commands {
 
     /// A command read from an AOF, as it is.
     static func command(_ b: inout ByteBuffer, _ args: AOFArguments) {
-        encode(&b) { e in
-            e.begin(maxArguments: args.count)
-            for i in 0..<args.count { e.argument(args.bytes(i)) }
-            e.end()
-        }
+        encode(&b) { $0.command(args) }
     }
 }

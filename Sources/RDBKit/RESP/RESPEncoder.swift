@@ -118,6 +118,23 @@ public struct RESPEncoder<Output: RESPOutput> {
         end()
     }
 
+    /// Writes `SELECT db`.
+    @inlinable
+    public mutating func select(_ db: Int) {
+        begin(maxArguments: 2)
+        argument("SELECT")
+        argument(db)
+        end()
+    }
+
+    /// Writes a command read from an AOF (or any command stream) as it is.
+    @inlinable
+    public mutating func command(_ args: AOFArguments) {
+        begin(maxArguments: args.count)
+        for i in 0..<args.count { argument(args.bytes(i)) }
+        end()
+    }
+
     // MARK: arguments
 
     @inlinable

@@ -211,10 +211,7 @@ public struct RESPWriter: RDBVisitor {
         sawKeyMetadata = false
         pendingDB = committedDB
         if options.emitSelect && committedDB != info.db {
-            enc.begin(maxArguments: 2)
-            enc.argument("SELECT")
-            enc.argument(info.db)
-            enc.end()
+            enc.select(info.db)
             commandsWritten += 1
             pendingDB = info.db
         }

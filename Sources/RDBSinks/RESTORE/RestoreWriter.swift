@@ -179,10 +179,7 @@ public struct RestoreWriter: RDBVisitor {
         }
         pendingDB = committedDB
         if options.emitSelect && committedDB != info.db {
-            enc.begin(maxArguments: 2)
-            enc.argument("SELECT")
-            enc.argument(info.db)
-            enc.end()
+            enc.select(info.db)
             pendingDB = info.db
         }
         if mode == .commands { return .decode }
