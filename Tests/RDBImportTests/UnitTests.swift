@@ -65,15 +65,32 @@ struct UnitTests {
         #expect(ServerInfo(info: "redis_version:7.2.4\r\nvalkey_version:9.0.0\r\n").rdbVersion == 80)
     }
 
-    @Test func commandScan() {
+    /// The importer's own commands and AOF pass-through go through `RESPEncoder` into a `ByteBuffer`,
+    /// also when the argument count needs more or fewer digits than reserved, after a consumed prefix.
+    @Test func encoderOnByteBuffer() {
         var b = ByteBuffer()
-        b.writeCommand(["RESTORE", "k", "0", "payload"])
-        b.writeCommand(["PEXPIREAT", "k", "1"])
-        let (n, restore) = b.readableBytesView.withUnsafeBytes { (Commands.scan($0), Commands.firstIsRestore($0)) }
-        #expect(n == 2 && restore)
-        var c = ByteBuffer()
-        c.writeCommand(["RPUSH", "l", "a", "b"])
-        #expect(c.readableBytesView.withUnsafeBytes { (Commands.scan($0), Commands.firstIsRestore($0)) } == (1, false))
+        b.writeStaticString("xx")
+        b.moveReaderIndex(forwardBy: 1)
+        Commands.select(&b, 12)
+        Array("key".utf8).withUnsafeBytes { k in
+            Commands.del(&b, k, prefix: Array("tmp:".utf8))
+            Commands.renameNX(&b, k, tmpPrefix: Array("t:".utf8))
+        }
+        Commands.encode(&b) { e in
+            e.begin(maxArguments: 1)
+            for i in 0..<11 { e.argument(i) }
+            e.end()
+            e.begin(maxArguments: 100)
+            e.argument("PING")
+            e.end()
+            e.begin(maxArguments: 2)
+            e.argument("X")
+            e.cancel()
+        }
+        let want = "x*2\r\n$6\r\nSELECT\r\n$2\r\n12\r\n*2\r\n$3\r\nDEL\r\n$7\r\ntmp:key\r\n"
+            + "*3\r\n$8\r\nRENAMENX\r\n$5\r\nt:key\r\n$3\r\nkey\r\n*11\r\n"
+            + (0..<11).map { "$\(String($0).count)\r\n\($0)\r\n" }.joined() + "*1\r\n$4\r\nPING\r\n"
+        #expect(String(buffer: b) == want)
     }
 
     @Test func json() throws {

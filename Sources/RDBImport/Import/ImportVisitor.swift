@@ -8,6 +8,12 @@ public protocol ReplayWriter: RDBVisitor {
     var skippedKeys: [SkippedKey] { get }
     /// Keys written without something the target cannot hold.
     var lossyKeys: [SkippedKey] { get }
+    /// How the writer will write a key, before it does (nil: it leaves it out).
+    func plan(of info: RDBKeyInfo) -> KeyPlan?
+    /// What it wrote for the last key: form and guard after `beginKey`, commands after `endKey`.
+    var keyPlan: KeyPlan { get }
+    /// Written before the coming keys' names (the temporary name).
+    var keyPrefix: [UInt8] { get set }
 }
 
 extension RESPWriter: ReplayWriter {}
@@ -128,14 +134,7 @@ struct ImportVisitor<W: ReplayWriter>: RDBForwardingVisitor, AOFVisitor {
     // The current key (its name, database, ... are in `parts`).
     var inKey = false
     let parts: KeyParts
-    var scratch: [UInt8] = []
     var lossyCount = 0
-    /// `out.commandsEnded` when the current key's output began.
-    var commandMark = 0
-    /// The key is a string written here as one `SET key value [NX] [PXAT ms]` (not by the writer).
-    var directString = false
-    var keyExpireAt: Int64?
-    var enc: RESPEncoder<OutputBuffer>
     /// Commands mode: a key that commands may not rebuild exactly (`RESPWriter.commandsMayLose`) goes as
     /// RESTORE through this writer when the target loads its payload (`viaPayload`: the current key does).
     var payloads: RestoreWriter?
@@ -152,7 +151,6 @@ struct ImportVisitor<W: ReplayWriter>: RDBForwardingVisitor, AOFVisitor {
     init(writer: W, ctx: ImportContext) {
         inner = writer
         out = writer.out
-        enc = RESPEncoder(out: writer.out)
         self.ctx = ctx
         parts = ctx.parts
         if ctx.options.mode == .commands {
@@ -179,22 +177,6 @@ struct ImportVisitor<W: ReplayWriter>: RDBForwardingVisitor, AOFVisitor {
 
     // MARK: keys
 
-    /// Whether a key is written as commands (rather than one RESTORE) by the writer.
-    func writtenAsCommands(_ info: RDBKeyInfo) -> Bool {
-        guard ctx.options.mode == .restore else { return !viaPayload }
-        let e = info.type.encoding
-        if DumpPayload.canLoad(e, target: ctx.targetVersion ?? 12) { return false }
-        switch info.kind {
-        case .stream: return true
-        case .hash:
-            switch e {
-            case .hash, .hashZipmap, .hashZiplist, .hashListpack: return false
-            default: return true
-            }
-        default: return false
-        }
-    }
-
     mutating func beginKey(_ key: RDBString, _ info: RDBKeyInfo) throws -> RDBKeyAction {
         ctx.stats.keysRead += 1
         ctx.position = info.recordOffset
@@ -214,41 +196,26 @@ struct ImportVisitor<W: ReplayWriter>: RDBForwardingVisitor, AOFVisitor {
         parts.file = ctx.file
         parts.offset = info.recordOffset
         parts.kind = info.kind
-        parts.temporary = !ctx.options.replace && writtenAsCommands(info) && info.kind != .module && info.kind != .array
+        // A key rebuilt by commands that add to it needs a guard (a temporary name, or `DEL key` first in
+        // replace mode) unless nothing can have written its name before. A string written as one `SET`
+        // needs none: it replaces, or with NX (the existence check) leaves an existing key as it is.
+        let needsGuard = viaPayload ? false : (inner.plan(of: info)?.needsGuard ?? false)
         // Every key written counts for the database's owner, strings too.
         let free = ctx.unguarded(target: db, source: info.db)
-        parts.unguarded = false
-        // Strings as commands: one SET with NX (the existence check) and PXAT (Redis 6.2+) instead of
-        // SET + PEXPIREAT, and no temporary key.
-        directString = info.kind == .string && ctx.options.mode == .commands && (ctx.targetVersion ?? 99) >= 9 && out.pendingCount == 0
-        if directString {
-            parts.temporary = false
-            keyExpireAt = ctx.options.dropTTL ? nil : info.expireAtMs
-            inKey = true
-            commandMark = out.commandsEnded
-            return .decode
-        }
-        // A key rebuilt by several commands needs a guard unless nothing can have written its name before.
-        let guarded = parts.temporary || (ctx.options.replace && writtenAsCommands(info))
-        if guarded && free {
-            parts.unguarded = true
-            parts.temporary = false
-        }
+        parts.unguarded = needsGuard && free
+        parts.temporary = needsGuard && !free && !ctx.options.replace
         var mapped = info
         mapped.db = db
         parts.armed = true
         let action: RDBKeyAction
-        if parts.temporary {
-            scratch.removeAll(keepingCapacity: true)
-            scratch.append(contentsOf: ctx.temporaryPrefix)
-            scratch.append(contentsOf: parts.name)
-            action = try scratch.withUnsafeBytes { try inner.beginKey(RDBString(bytes: $0), mapped) }
-        } else if viaPayload {
+        if viaPayload {
             action = try payloads!.beginKey(key, mapped)
+            parts.restore = true
         } else {
+            inner.keyPrefix = parts.temporary ? ctx.temporaryPrefix : []
             action = try inner.beginKey(key, mapped)
+            parts.restore = inner.keyPlan.form == .restore
         }
-        commandMark = out.commandsEnded  // after the writer dropped what an aborted key left pending
         if case .skip = action {
             parts.armed = false
             ctx.stats.keysSkipped += 1
@@ -260,30 +227,15 @@ struct ImportVisitor<W: ReplayWriter>: RDBForwardingVisitor, AOFVisitor {
         return action
     }
 
-    mutating func stringValue(_ value: RDBString) throws {
-        guard directString else { return try inner.stringValue(value) }
-        let replace = ctx.options.replace
-        enc.begin(maxArguments: 6)
-        enc.argument("SET")
-        enc.argument(parts.name)
-        enc.argument(value)
-        if !replace { enc.argument("NX") }
-        if let at = keyExpireAt {
-            enc.argument("PXAT")
-            enc.argument(max(at, 1))
-        }
-        enc.end()
-    }
-
     mutating func endKey() throws {
-        if directString {
-            directString = false
-            out.commit()
-        } else if viaPayload {
+        let plan: KeyPlan
+        if viaPayload {
             viaPayload = false
             try payloads!.endKey()
+            plan = payloads!.keyPlan
         } else {
             try inner.endKey()
+            plan = inner.keyPlan
         }
         guard inKey else { return }
         inKey = false
@@ -292,12 +244,10 @@ struct ImportVisitor<W: ReplayWriter>: RDBForwardingVisitor, AOFVisitor {
         if parts.started {
             parts.finish(bytes)  // the key went out in parts: this is the last one
         } else {
-            let commands = out.commandsEnded - commandMark
-            assert(commands == Commands.scan(bytes), "the writer's command count disagrees with its bytes")
-            let isRestore = Commands.firstIsRestore(bytes)
+            let isRestore = plan.form == .restore
             let replace = ctx.options.replace
             ctx.builder.addKey(
-                bytes, commands: commands, name: parts.name, db: parts.db, file: ctx.file, offset: parts.offset,
+                bytes, commands: plan.commands, name: parts.name, db: parts.db, file: ctx.file, offset: parts.offset,
                 deleteFirst: parts.deletesFirst(restore: isRestore),
                 deleteOnResend: parts.unguarded && !isRestore,
                 existsReply: !replace && parts.kind == .string && !isRestore && !parts.temporary ? 0 : -1,  // SET ... NX: nil = exists
@@ -308,9 +258,7 @@ struct ImportVisitor<W: ReplayWriter>: RDBForwardingVisitor, AOFVisitor {
         let lossy = inner.lossyKeys
         if lossy.count > lossyCount {
             for k in lossy[lossyCount...] {
-                var key = k.key
-                if key.starts(with: ctx.temporaryPrefix) { key.removeFirst(ctx.temporaryPrefix.count) }
-                ctx.problems.add(.lossy, file: ctx.file, db: k.db, key: key, message: k.reason, offset: parts.offset)
+                ctx.problems.add(.lossy, file: ctx.file, db: k.db, key: k.key, message: k.reason, offset: parts.offset)
             }
             lossyCount = lossy.count
         }
@@ -323,7 +271,6 @@ struct ImportVisitor<W: ReplayWriter>: RDBForwardingVisitor, AOFVisitor {
         viaPayload = false
         guard inKey else { return }
         inKey = false
-        directString = false
         if !parts.abort("\(error)") {
             parts.armed = false
             ctx.stats.keysSkipped += 1
@@ -358,7 +305,7 @@ struct ImportVisitor<W: ReplayWriter>: RDBForwardingVisitor, AOFVisitor {
         }
         let b = ctx.builder
         b.begin(db: b.streamDB ?? 0, file: ctx.file)
-        b.append(bytes, commands: Commands.scan(bytes))
+        b.append(bytes, commands: 1)  // FUNCTION LOAD REPLACE
         name.withUnsafeBytes { b.end(kind: .function, name: $0, file: ctx.file, offset: 0) }
         out.truncate(to: 0)
         out.commit()
@@ -448,9 +395,7 @@ struct ImportVisitor<W: ReplayWriter>: RDBForwardingVisitor, AOFVisitor {
     }
 
     static func encode(_ command: AOFCommand, into b: BatchBuilder) {
-        let args = command.args
-        b.batch.buffer.writeString("*\(args.count)\r\n")
-        for i in 0..<args.count { Commands.bulk(&b.batch.buffer, args.bytes(i)) }
+        Commands.command(&b.batch.buffer, command.args)
         b.recordCommands += 1
     }
 

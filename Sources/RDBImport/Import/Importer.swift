@@ -92,9 +92,13 @@ public final class Importer {
         builder.onBatch = { [unowned self] in self.tick(state, final: false) }
         switch options.mode {
         case .commands:
-            let w = RESPWriter(out: out, options: RESPWriterOptions(
+            var o = RESPWriterOptions(
                 maxElementsPerCommand: options.maxElementsPerCommand, maxBytesPerCommand: options.maxBytesPerCommand,
-                dropTTL: options.dropTTL, targetVersion: targetVersion, emitSelect: false, emitFunctions: true))
+                dropTTL: options.dropTTL, targetVersion: targetVersion, emitSelect: false, emitFunctions: true)
+            // Strings as one SET with NX (the existence check) and PXAT (Redis 6.2+) instead of SET + PEXPIREAT.
+            o.setIfAbsent = !options.replace
+            o.inlineExpiry = (targetVersion ?? 99) >= 9
+            let w = RESPWriter(out: out, options: o)
             var v = ImportVisitor(writer: w, ctx: ctx)
             decodeAll(files, &v, ctx: ctx, state: state, fileStarted: &fileStarted, failure: &failure)
         case .restore:

@@ -27,6 +27,8 @@ final class KeyParts: OutputTarget {
     @exclusivity(unchecked) var temporary = false
     /// Written without a guard (`ImportContext.unguarded`): `DEL key` only if the key is resent or aborted.
     @exclusivity(unchecked) var unguarded = false
+    /// The writer writes the key as one RESTORE (its `KeyPlan`).
+    @exclusivity(unchecked) var restore = false
     /// The writer is rendering the key (chunks may come).
     @exclusivity(unchecked) var armed = false
     /// Part of the key has been handed over: the key ends with `finish` or `abort`.
@@ -54,7 +56,7 @@ final class KeyParts: OutputTarget {
         guard armed else {
             throw RDBError(.io, offset: offset, "internal error: output outside a key reached the import connection")
         }
-        if !started { start(restore: Commands.firstIsRestore(bytes)) }
+        if !started { start(restore: restore) }
         append(bytes)
     }
 

@@ -1,4 +1,6 @@
 import NIOCore
+import RDBKit
+import RedisWire
 
 /// What a record of the command stream is.
 enum RecordKind: UInt8 {
@@ -211,86 +213,43 @@ final class Batch: @unchecked Sendable {
     }
 }
 
-/// RESP encoding of the few commands the importer writes itself.
+/// The few commands the importer writes itself, through `RESPEncoder`.
 enum Commands {
-    static func bulk(_ b: inout ByteBuffer, _ s: StaticString) {
-        b.writeString("$\(s.utf8CodeUnitCount)\r\n")
-        b.writeStaticString(s)
-        b.writeStaticString("\r\n")
-    }
-
-    static func bulk(_ b: inout ByteBuffer, _ v: UnsafeRawBufferPointer) {
-        b.writeString("$\(v.count)\r\n")
-        b.writeBytes(v)
-        b.writeStaticString("\r\n")
-    }
-
-    static func bulk(_ b: inout ByteBuffer, prefix: [UInt8], _ v: UnsafeRawBufferPointer) {
-        b.writeString("$\(prefix.count + v.count)\r\n")
-        b.writeBytes(prefix)
-        b.writeBytes(v)
-        b.writeStaticString("\r\n")
+    /// Runs `body` with an encoder that writes into `b` (which it holds meanwhile, uniquely).
+    @inline(__always)
+    static func encode(_ b: inout ByteBuffer, _ body: (inout RESPEncoder<ByteBuffer>) -> Void) {
+        var e = RESPEncoder(out: consume b)
+        body(&e)
+        b = e.out
     }
 
     static func select(_ b: inout ByteBuffer, _ db: Int) {
-        let s = String(db)
-        b.writeString("*2\r\n$6\r\nSELECT\r\n$\(s.utf8.count)\r\n\(s)\r\n")
+        encode(&b) { $0.select(db) }
     }
 
     /// `DEL key`.
     static func del(_ b: inout ByteBuffer, _ key: UnsafeRawBufferPointer, prefix: [UInt8] = []) {
-        b.writeStaticString("*2\r\n")
-        bulk(&b, "DEL")
-        bulk(&b, prefix: prefix, key)
+        encode(&b) { e in
+            e.begin(maxArguments: 2)
+            e.argument("DEL")
+            prefix.withUnsafeBytes { e.argument(prefix: $0, key) }
+            e.end()
+        }
     }
 
     /// `RENAMENX tmp key`.
     static func renameNX(_ b: inout ByteBuffer, _ key: UnsafeRawBufferPointer, tmpPrefix: [UInt8]) {
-        b.writeStaticString("*3\r\n")
-        bulk(&b, "RENAMENX")
-        bulk(&b, prefix: tmpPrefix, key)
-        bulk(&b, key)
-    }
-
-    /// Counts the RESP arrays in `bytes` (well-formed output of our writers).
-    static func scan(_ bytes: UnsafeRawBufferPointer) -> Int {
-        var i = 0
-        var n = 0
-        let c = bytes.count
-        @inline(__always) func number(_ i: inout Int) -> Int {
-            var v = 0
-            while i < c, bytes[i] != 0x0D {
-                v = v * 10 + Int(bytes[i] &- 0x30)
-                i += 1
-            }
-            i += 2
-            return v
+        encode(&b) { e in
+            e.begin(maxArguments: 3)
+            e.argument("RENAMENX")
+            tmpPrefix.withUnsafeBytes { e.argument(prefix: $0, key) }
+            e.argument(key)
+            e.end()
         }
-        while i < c, bytes[i] == UInt8(ascii: "*") {
-            i += 1
-            let args = number(&i)
-            for _ in 0..<args {
-                guard i < c, bytes[i] == UInt8(ascii: "$") else { return n + 1 }
-                i += 1
-                let len = number(&i)
-                i += len + 2
-            }
-            n += 1
-        }
-        return n
     }
 
-    /// Whether the first command of RESP `bytes` is a `RESTORE` (any case).
-    static func firstIsRestore(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        let c = bytes.count
-        guard c > 1, bytes[0] == UInt8(ascii: "*") else { return false }
-        var i = 1
-        while i < c, bytes[i] != 0x0D { i += 1 }
-        i += 2  // CR LF
-        guard i + 11 <= c, bytes[i] == UInt8(ascii: "$"), bytes[i + 1] == UInt8(ascii: "7"), bytes[i + 2] == 0x0D else { return false }
-        let name: StaticString = "RESTORE"
-        for k in 0..<7 where bytes[i + 4 + k] & 0xDF != name.utf8Start[k] { return false }
-        return true
+    /// A command read from an AOF, as it is.
+    static func command(_ b: inout ByteBuffer, _ args: AOFArguments) {
+        encode(&b) { $0.command(args) }
     }
-
 }

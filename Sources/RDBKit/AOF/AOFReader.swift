@@ -193,11 +193,8 @@ struct AOFTokenizer {
     /// The database commands run in; every file starts in db 0 (the server loads each file with a new client).
     var db = 0
 
-    // Resume state of a RESP command whose bytes are not all in the window yet.
-    /// Argument count of the command being read (0: its header is not read yet).
-    var pendingArgc = 0
-    /// Position (from the command's start) of the next header to read.
-    var pendingPos = 0
+    /// Reads RESP commands, and keeps the resume state of one whose bytes are not all in the window yet.
+    var commandReader: RESPCommandReader
     /// Bytes of an annotation or inline line already searched for its line ending.
     var pendingLine = 0
 
@@ -205,6 +202,7 @@ struct AOFTokenizer {
     init(options: AOFOptions, file: String) {
         self.options = options
         self.file = file
+        commandReader = RESPCommandReader(maxArguments: options.maxArguments, maxBulkBytes: options.maxBulkBytes)
     }
 
     /// What one step of the tokenizer found at a position of the window.
@@ -459,7 +457,7 @@ struct AOFTokenizer {
         let first = base.load(fromByteOffset: start, as: UInt8.self)
         switch first {
         case 0x2A:  // '*'
-            return try readRESP(base, w.count, start, offset)
+            return try readRESP(w, start, offset)
         case 0x23:  // '#'
             guard let nl = AOFTokenizer.findNewline(base, from: start &+ pendingLine, to: min(w.count, start + options.maxAnnotationBytes)) else {
                 if w.count - start >= options.maxAnnotationBytes {
@@ -473,7 +471,7 @@ struct AOFTokenizer {
             return .annotation(end: nl + 1, textStart: start, textEnd: textEnd)
         case 0x41...0x5A, 0x61...0x7A, 0x22, 0x27:  // letters and quotes: an inline command
             if !options.allowInline {
-                throw formatError(offset, at: offset, "expected '*' (a command) or '#' (an annotation), found \(AOFTokenizer.describe(first)) (inline commands are not allowed)")
+                throw formatError(offset, at: offset, "expected '*' (a command) or '#' (an annotation), found \(RESPTokenizer.describe(first)) (inline commands are not allowed)")
             }
             guard let nl = AOFTokenizer.findNewline(base, from: start &+ pendingLine, to: min(w.count, start + options.maxInlineBytes)) else {
                 if w.count - start >= options.maxInlineBytes {
@@ -487,12 +485,12 @@ struct AOFTokenizer {
             for i in start..<lineEnd {
                 let c = base.load(fromByteOffset: i, as: UInt8.self)
                 if c < 0x20 && c != 0x09 {
-                    throw formatError(offset, at: offset + i - start, "control byte 0x\(AOFTokenizer.hex(c)) in an inline command line")
+                    throw formatError(offset, at: offset + i - start, "control byte 0x\(RESPTokenizer.hex(c)) in an inline command line")
                 }
             }
             return .inline(end: nl + 1, lineStart: start, lineEnd: lineEnd)
         default:
-            throw formatError(offset, at: offset, "expected '*' (a command) or '#' (an annotation), found \(AOFTokenizer.describe(first))")
+            throw formatError(offset, at: offset, "expected '*' (a command) or '#' (an annotation), found \(RESPTokenizer.describe(first))")
         }
     }
 
@@ -502,121 +500,30 @@ struct AOFTokenizer {
         return UnsafeRawPointer(p) - base
     }
 
-    /// Reads a RESP array of bulk strings at `start`, resuming after a previous `.needMore`.
+    /// Reads a RESP array of bulk strings at `start` into `spans`, resuming after a previous `.needMore`.
     @inline(__always)
-    mutating func readRESP(_ base: UnsafeRawPointer, _ n: Int, _ start: Int, _ offset: Int) throws -> Step {
-        var pos = start &+ pendingPos
-        if pendingArgc == 0 {
-            spans.count = 0
-            let argc: Int
-            let next: Int
-            switch AOFTokenizer.readLength(base, n, pos, what: "argument count") {
-            case .ok(let v, let nx):
-                argc = v
-                next = nx
-            case .needMore:
-                return .needMore(n &+ 1)
-            case .bad(let at, let message):
-                throw formatError(offset, at: offset &+ (at &- start), message)
+    mutating func readRESP(_ w: UnsafeRawBufferPointer, _ start: Int, _ offset: Int) throws -> Step {
+        do {
+            while true {
+                switch try commandReader.next(w, commandStart: start) {
+                case .header:
+                    spans.count = 0
+                case .argument(let s, let c):
+                    spans.append(s &- start, c)
+                case .end(let end):
+                    return .command(end: end)
+                case .needMore(let k):
+                    return .needMore(k)
+                }
             }
-            if argc < 1 {
-                throw formatError(offset, at: offset, "a command must have at least one argument (count is \(argc))")
-            }
-            if argc > options.maxArguments {
-                throw RDBError(.limitExceeded, offset: offset,
-                               "a command claims \(argc) arguments (at most \(options.maxArguments) allowed)", file: file)
-            }
-            pendingArgc = argc
-            pos = next
-            pendingPos = pos &- start
+        } catch {
+            if error.kind == .tooLarge { throw RDBError(.limitExceeded, offset: offset, error.message, file: file) }
+            throw formatError(offset, at: offset &+ (error.position &- start), error.message)
         }
-        let maxBulk = options.maxBulkBytes
-        while spans.count < pendingArgc &<< 1 {
-            if pos >= n { return .needMore(n &+ 1) }
-            if base.load(fromByteOffset: pos, as: UInt8.self) != 0x24 {  // '$'
-                throw formatError(offset, at: offset &+ (pos &- start),
-                                  "expected '$' before argument \(spans.count >> 1 + 1) of \(pendingArgc), found \(AOFTokenizer.describe(base.load(fromByteOffset: pos, as: UInt8.self)))")
-            }
-            let len: Int
-            let q: Int
-            switch AOFTokenizer.readLength(base, n, pos, what: "bulk length") {
-            case .ok(let v, let nx):
-                len = v
-                q = nx
-            case .needMore:
-                return .needMore(n &+ 1)
-            case .bad(let at, let message):
-                throw formatError(offset, at: offset &+ (at &- start), message)
-            }
-            if len > maxBulk {
-                throw RDBError(.limitExceeded, offset: offset,
-                               "argument \(spans.count >> 1 + 1) claims \(len) bytes (at most \(maxBulk) allowed)", file: file)
-            }
-            let end = q &+ len &+ 2
-            if end > n { return .needMore(end) }
-            if base.load(fromByteOffset: q &+ len, as: UInt8.self) != 0x0D
-                || base.load(fromByteOffset: q &+ len &+ 1, as: UInt8.self) != 0x0A
-            {
-                throw formatError(offset, at: offset &+ (q &+ len &- start),
-                                  "argument \(spans.count >> 1 + 1) of \(len) bytes is not followed by CRLF")
-            }
-            spans.append(q &- start, len)
-            pos = end
-            pendingPos = pos &- start
-        }
-        pendingArgc = 0
-        pendingPos = 0
-        return .command(end: pos)
-    }
-
-    /// What reading `<prefix><decimal>\r\n` found.
-    enum LengthLine {
-        case ok(value: Int, next: Int)
-        case needMore
-        /// Malformed: the byte position (window-relative) and what is wrong.
-        case bad(at: Int, String)
-    }
-
-    /// Reads `<prefix><decimal>\r\n` at `pos` (the prefix byte itself is checked by the caller).
-    @inline(__always)
-    static func readLength(_ base: UnsafeRawPointer, _ n: Int, _ pos: Int, what: StaticString) -> LengthLine {
-        var i = pos &+ 1
-        var v = 0
-        let digitsStart = i
-        while true {
-            if i >= n { return .needMore }
-            let c = base.load(fromByteOffset: i, as: UInt8.self)
-            let d = c &- 0x30
-            if d <= 9 {
-                if i &- digitsStart >= 18 { return .bad(at: pos, "\(what) has more than 18 digits") }
-                v = v &* 10 &+ Int(d)
-                i &+= 1
-                continue
-            }
-            if c == 0x0D && i > digitsStart { break }
-            if i == digitsStart && c == 0x2D { return .bad(at: i, "negative \(what)") }
-            if c == 0x0A { return .bad(at: i, "expected CRLF after the \(what), found a bare LF") }
-            return .bad(at: i, "\(what) is not a decimal number (found \(describe(c)))")
-        }
-        if i &+ 1 >= n { return .needMore }
-        if base.load(fromByteOffset: i &+ 1, as: UInt8.self) != 0x0A {
-            return .bad(at: i &+ 1, "expected CRLF after the \(what)")
-        }
-        return .ok(value: v, next: i &+ 2)
     }
 
     @inline(never)
     func formatError(_ commandOffset: Int, at byte: Int, _ message: String) -> RDBError {
         RDBError(.aofFormat, offset: commandOffset, "\(message) (at byte \(byte), in the command starting at \(commandOffset))", file: file)
-    }
-
-    static func describe(_ c: UInt8) -> String {
-        if c >= 0x21 && c < 0x7F { return "'\(Character(Unicode.Scalar(c)))' (0x\(AOFTokenizer.hex(c)))" }
-        return "byte 0x\(AOFTokenizer.hex(c))"
-    }
-
-    static func hex(_ c: UInt8) -> String {
-        let s = String(c, radix: 16)
-        return s.count == 1 ? "0" + s : s
     }
 }

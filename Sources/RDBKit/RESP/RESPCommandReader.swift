@@ -46,7 +46,7 @@ public struct RESPCommandReader: Sendable {
     /// Reads the next part of the command starting at window position `start`.
     public mutating func next(_ w: UnsafeRawBufferPointer, commandStart start: Int) throws(RESPFormatError) -> Event {
         let n = w.count
-        var pos = start &+ resumeAt
+        let pos = start &+ resumeAt
         if argumentCount > 0 && argumentsRead == argumentCount {
             reset()
             return .end(pos)
@@ -80,28 +80,16 @@ public struct RESPCommandReader: Sendable {
             throw RESPFormatError(.malformed, at: pos,
                                   "expected '$' before argument \(argumentsRead + 1) of \(argumentCount), found \(RESPTokenizer.describe(c))")
         }
-        let len: Int
-        let q: Int
-        switch RESPTokenizer.readLength(base, n, pos, what: "bulk length") {
-        case .ok(let v, let nx):
-            len = v
-            q = nx
-        case .needMore:
-            return .needMore(atLeast: n &+ 1)
-        case .bad(let at, let message):
-            throw RESPFormatError(.malformed, at: at, message)
+        let argument = argumentsRead &+ 1
+        switch try RESPTokenizer.readBulk(base, n, pos, maxBytes: maxBulkBytes, allowsNull: false, { "argument \(argument)" }) {
+        case .bytes(let q, let len, let end):
+            argumentsRead = argument
+            resumeAt = end &- start
+            return .argument(start: q, count: len)
+        case .needMore(let k):
+            return .needMore(atLeast: k)
+        case .null:
+            preconditionFailure("a null bulk string is only read when allowed")
         }
-        if len > maxBulkBytes {
-            throw RESPFormatError(.tooLarge, at: pos, "argument \(argumentsRead + 1) claims \(len) bytes (at most \(maxBulkBytes) allowed)")
-        }
-        let end = q &+ len &+ 2
-        if end > n { return .needMore(atLeast: end) }
-        if base.load(fromByteOffset: q &+ len, as: UInt8.self) != 0x0D || base.load(fromByteOffset: q &+ len &+ 1, as: UInt8.self) != 0x0A {
-            throw RESPFormatError(.malformed, at: q &+ len, "argument \(argumentsRead + 1) of \(len) bytes is not followed by CRLF")
-        }
-        pos = end
-        argumentsRead &+= 1
-        resumeAt = pos &- start
-        return .argument(start: q, count: len)
     }
 }

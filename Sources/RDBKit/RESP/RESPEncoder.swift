@@ -75,7 +75,6 @@ public struct RESPEncoder<Output: RESPOutput> {
         precondition(open, "RESPEncoder: no command is open")
         open = false
         ended &+= 1
-        out.commandEnded()
         if fixedCount >= 0 {
             precondition(argc == fixedCount, "RESPEncoder: \(argc) arguments written, \(fixedCount) announced")
             fixedCount = -1
@@ -116,6 +115,23 @@ public struct RESPEncoder<Output: RESPOutput> {
     public mutating func command(_ args: StaticString...) {
         begin(maxArguments: args.count)
         for a in args { argument(a) }
+        end()
+    }
+
+    /// Writes `SELECT db`.
+    @inlinable
+    public mutating func select(_ db: Int) {
+        begin(maxArguments: 2)
+        argument("SELECT")
+        argument(db)
+        end()
+    }
+
+    /// Writes a command read from an AOF (or any command stream) as it is.
+    @inlinable
+    public mutating func command(_ args: AOFArguments) {
+        begin(maxArguments: args.count)
+        for i in 0..<args.count { argument(args.bytes(i)) }
         end()
     }
 

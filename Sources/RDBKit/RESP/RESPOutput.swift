@@ -29,11 +29,4 @@ public protocol RESPOutput {
     mutating func resizeGap(at index: Int, from oldCount: Int, to newCount: Int)
     /// Drops the bytes from `index` on.
     mutating func truncate(to index: Int)
-    /// Called by the encoder each time it closes a command (default: nothing).
-    mutating func commandEnded()
-}
-
-extension RESPOutput {
-    @inlinable @inline(__always)
-    public mutating func commandEnded() {}
 }

@@ -154,28 +154,15 @@ public struct RESPTokenizer: Sendable {
         let type = base.load(fromByteOffset: pos, as: UInt8.self)
         switch type {
         case 0x24, 0x21, 0x3D:  // '$' '!' '='
-            let len: Int
-            let q: Int
-            switch RESPTokenizer.readLength(base, n, pos, what: "bulk length", allowsNull: type == 0x24) {
-            case .ok(let v, let nx):
-                len = v
-                q = nx
-            case .needMore:
-                return .needMore(atLeast: n &+ 1)
-            case .bad(let at, let message):
-                throw RESPFormatError(.malformed, at: at, message)
+            switch try RESPTokenizer.readBulk(base, n, pos, maxBytes: limits.maxBulkBytes, allowsNull: type == 0x24, { "a bulk string" }) {
+            case .bytes(let q, let len, let end):
+                let kind: RESPTokenKind = type == 0x24 ? .bulkString : type == 0x21 ? .bulkError : .verbatimString
+                return .token(RESPToken(kind: kind, start: pos, end: end, payloadStart: q, payloadCount: len))
+            case .null(let end):
+                return .token(RESPToken(kind: .null, start: pos, end: end))
+            case .needMore(let k):
+                return .needMore(atLeast: k)
             }
-            if len < 0 { return .token(RESPToken(kind: .null, start: pos, end: q)) }
-            if len > limits.maxBulkBytes {
-                throw RESPFormatError(.tooLarge, at: pos, "a bulk string claims \(len) bytes (at most \(limits.maxBulkBytes) allowed)")
-            }
-            let end = q &+ len &+ 2
-            if end > n { return .needMore(atLeast: end) }
-            if base.load(fromByteOffset: q &+ len, as: UInt8.self) != 0x0D || base.load(fromByteOffset: q &+ len &+ 1, as: UInt8.self) != 0x0A {
-                throw RESPFormatError(.malformed, at: q &+ len, "a bulk string of \(len) bytes is not followed by CRLF")
-            }
-            let kind: RESPTokenKind = type == 0x24 ? .bulkString : type == 0x21 ? .bulkError : .verbatimString
-            return .token(RESPToken(kind: kind, start: pos, end: end, payloadStart: q, payloadCount: len))
         case 0x2A, 0x25, 0x7E, 0x3E, 0x7C:  // '*' '%' '~' '>' '|'
             switch RESPTokenizer.readLength(base, n, pos, what: "element count", allowsNull: type == 0x2A) {
             case .ok(let v, let nx):
@@ -266,6 +253,42 @@ public struct RESPTokenizer: Sendable {
     }
 
     // MARK: lines
+
+    /// What reading a bulk string found.
+    enum Bulk {
+        case bytes(start: Int, count: Int, end: Int)
+        case null(end: Int)
+        case needMore(Int)
+    }
+
+    /// Reads `$len\r\n` + `len` bytes + `\r\n` at `pos` (the type byte is checked by the caller), checking
+    /// `len` against `maxBytes` before the bytes are there; `name` says what it is in messages.
+    @inline(__always)
+    static func readBulk(
+        _ base: UnsafeRawPointer, _ n: Int, _ pos: Int, maxBytes: Int, allowsNull: Bool, _ name: () -> String
+    ) throws(RESPFormatError) -> Bulk {
+        let len: Int
+        let q: Int
+        switch readLength(base, n, pos, what: "bulk length", allowsNull: allowsNull) {
+        case .ok(let v, let nx):
+            len = v
+            q = nx
+        case .needMore:
+            return .needMore(n &+ 1)
+        case .bad(let at, let message):
+            throw RESPFormatError(.malformed, at: at, message)
+        }
+        if len < 0 { return .null(end: q) }
+        if len > maxBytes {
+            throw RESPFormatError(.tooLarge, at: pos, "\(name()) claims \(len) bytes (at most \(maxBytes) allowed)")
+        }
+        let end = q &+ len &+ 2
+        if end > n { return .needMore(end) }
+        if base.load(fromByteOffset: q &+ len, as: UInt8.self) != 0x0D || base.load(fromByteOffset: q &+ len &+ 1, as: UInt8.self) != 0x0A {
+            throw RESPFormatError(.malformed, at: q &+ len, "\(name()) of \(len) bytes is not followed by CRLF")
+        }
+        return .bytes(start: q, count: len, end: end)
+    }
 
     /// What reading `<type><decimal>\r\n` found.
     @usableFromInline

@@ -13,16 +13,10 @@ extension RESPWriter: AOFVisitor {
         let isSelect = command.nameEquals("SELECT")
         if isSelect && !options.emitSelect { return }
         if options.emitSelect && !isSelect && committedDB != command.db {
-            enc.begin(maxArguments: 2)
-            enc.argument("SELECT")
-            enc.argument(command.db)
-            enc.end()
+            enc.select(command.db)
             commandsWritten += 1
         }
-        let args = command.args
-        enc.begin(maxArguments: args.count)
-        for i in 0..<args.count { enc.argument(args.bytes(i)) }
-        enc.end()
+        enc.command(command.args)
         commandsWritten += 1
         if options.emitSelect { committedDB = command.db }
         out.commit()

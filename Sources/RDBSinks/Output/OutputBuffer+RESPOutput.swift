@@ -34,7 +34,4 @@ extension OutputBuffer: RESPOutput {
         memmove(storage + index + newCount, storage + index + oldCount, tail)
         count = index + newCount + tail
     }
-
-    @inlinable
-    public func commandEnded() { commandsEnded &+= 1 }
 }

@@ -66,9 +66,6 @@ public final class OutputBuffer {
     public var flushThreshold: Int
     /// Bytes handed to the target so far.
     @exclusivity(unchecked) public private(set) var flushedBytes = 0
-    /// Commands that `RESPEncoder`s have completed in this buffer (whether or not still pending): the
-    /// importer counts a key's commands as the difference, instead of reading its bytes again.
-    @exclusivity(unchecked) public var commandsEnded = 0
 
     /// Pending bytes past which `flushWithinKeyIfNeeded()` writes out the unfinished key's output so far.
     public var keyChunkThreshold: Int {

@@ -20,6 +20,10 @@ public struct RESPWriterOptions: Sendable {
     public var emitSelect = true
     /// Write `FUNCTION LOAD REPLACE` for the function libraries of the file (targets 10+).
     public var emitFunctions = true
+    /// Write strings as `SET key value NX`: an existing key is left as it is (the reply is nil).
+    public var setIfAbsent = false
+    /// Give strings their expiry in the `SET` (`PXAT`, Redis 6.2+) instead of a `PEXPIREAT` after it.
+    public var inlineExpiry = false
 
     public init(
         maxElementsPerCommand: Int = 512, maxBytesPerCommand: Int = 1 << 20, dropTTL: Bool = false,
@@ -80,8 +84,17 @@ public struct RESPWriter: RDBVisitor {
     public internal(set) var keysWritten = 0
     /// Commands written.
     public internal(set) var commandsWritten = 0
+    /// What was written for the last key (see `KeyPlan`).
+    public private(set) var keyPlan = KeyPlan(form: .commands, needsGuard: false)
+    /// Written before the name of each coming key (a temporary name, renamed by the caller); reports
+    /// (`lossyKeys`) name the key as in the file.
+    public var keyPrefix: [UInt8] = []
 
     var enc: RESPEncoder<OutputBuffer>
+    /// `enc.commandsEnded` where the current key's commands began.
+    var keyCommandMark = 0
+    /// Bytes of `keyPrefix` at the start of `keyBuffer`.
+    var keyPrefixCount = 0
     /// The database the target is in after the committed output (nil before the first SELECT).
     var committedDB: Int? = nil
     var pendingDB: Int? = nil
@@ -209,26 +222,46 @@ public struct RESPWriter: RDBVisitor {
         out.rollback()
         self.info = info
         keyBuffer.truncate(to: 0)
+        keyBuffer.append(keyPrefix)
+        keyPrefixCount = keyPrefix.count
         keyBuffer.append(key)
         chunkElements = 0
         lossy = sawKeyMetadata ? "key metadata (KEY_META) cannot be written as commands" : nil
         sawKeyMetadata = false
         pendingDB = committedDB
         if options.emitSelect && committedDB != info.db {
-            enc.begin(maxArguments: 2)
-            enc.argument("SELECT")
-            enc.argument(info.db)
-            enc.end()
+            enc.select(info.db)
             commandsWritten += 1
             pendingDB = info.db
         }
+        keyPlan = plan(of: info) ?? keyPlan
+        keyCommandMark = enc.commandsEnded
+    }
+
+    /// How a key will be written (its commands not counted yet), nil when it cannot be (module and array
+    /// values). Only a string written as one `SET` needs no guard.
+    public func plan(of info: RDBKeyInfo) -> KeyPlan? {
+        if info.kind == .module || info.kind == .array { return nil }
+        let oneSet = info.kind == .string && (options.inlineExpiry || options.dropTTL || info.expireAtMs == nil)
+        return KeyPlan(form: .commands, needsGuard: !oneSet)
+    }
+
+    /// The expiry a string gets in its `SET` (`inlineExpiry`), if any.
+    var inlineExpiryAt: Int64? {
+        guard options.inlineExpiry, !options.dropTTL, let info, info.kind == .string else { return nil }
+        return info.expireAtMs
     }
 
     public mutating func stringValue(_ value: RDBString) throws {
-        enc.begin(maxArguments: 3)
+        enc.begin(maxArguments: 6)
         enc.argument("SET")
         enc.argument(keyBuffer.bytes)
         enc.argument(value)
+        if options.setIfAbsent { enc.argument("NX") }
+        if let at = inlineExpiryAt {
+            enc.argument("PXAT")
+            enc.argument(max(at, 1))
+        }
         enc.end()
         commandsWritten += 1
     }
@@ -563,7 +596,7 @@ public struct RESPWriter: RDBVisitor {
             }
             fieldTTLs.removeAll(keepingCapacity: true)
         }
-        if let at = info.expireAtMs, !options.dropTTL {
+        if let at = info.expireAtMs, !options.dropTTL, inlineExpiryAt == nil {
             enc.begin(maxArguments: 3)
             enc.argument("PEXPIREAT")
             enc.argument(keyBuffer.bytes)
@@ -572,8 +605,9 @@ public struct RESPWriter: RDBVisitor {
             commandsWritten += 1
         }
         if let l = lossy {
-            lossyKeys.append(SkippedKey(db: info.db, key: Array(keyBuffer.bytes), type: info.type, reason: l))
+            lossyKeys.append(SkippedKey(db: info.db, key: Array(keyBuffer.bytes[keyPrefixCount...]), type: info.type, reason: l))
         }
+        keyPlan.commands = enc.commandsEnded &- keyCommandMark
         self.info = nil
         keysWritten += 1
         committedDB = pendingDB

@@ -122,31 +122,59 @@ public struct RestoreWriter: RDBVisitor {
 
     // MARK: keys
 
+    /// How a key will be written: RESTORE (its type loads on the target, or is re-encoded into one that
+    /// does), commands (streams, hashes with field TTLs: see `RESPWriter.plan(of:)`), nil (left out).
+    public func plan(of info: RDBKeyInfo) -> KeyPlan? {
+        switch Self.mode(of: info, target: target) {
+        case nil: nil
+        case .commands: commands.plan(of: info)
+        case .raw, .reencode: KeyPlan(form: .restore, commands: 1, needsGuard: false)
+        }
+    }
+
+    static func mode(of info: RDBKeyInfo, target: Int) -> Mode? {
+        let e = info.type.encoding
+        if DumpPayload.canLoad(e, target: target) { return .raw }
+        switch info.kind {
+        case .list, .set, .zset, .string:
+            return .reencode
+        case .hash:
+            switch e {
+            case .hash, .hashZipmap, .hashZiplist, .hashListpack: return .reencode
+            default: return .commands  // field TTLs: HSET + HPEXPIREAT
+            }
+        case .stream:
+            return .commands
+        case .module, .array:
+            return nil
+        }
+    }
+
+    /// What was written for the last key (see `KeyPlan`).
+    public var keyPlan: KeyPlan {
+        mode == .commands ? commands.keyPlan : KeyPlan(form: .restore, commands: 1, needsGuard: false)
+    }
+
+    /// Written before the name of each coming key (a temporary name, renamed by the caller); reports name
+    /// the key as in the file.
+    public var keyPrefix: [UInt8] {
+        get { commands.keyPrefix }
+        set { commands.keyPrefix = newValue }
+    }
+
     public mutating func beginKey(_ key: RDBString, _ info: RDBKeyInfo) throws -> RDBKeyAction {
         enc.cancel()
         out.rollback()
         let e = info.type.encoding
-        if DumpPayload.canLoad(e, target: target) {
-            mode = .raw
+        if let m = Self.mode(of: info, target: target) {
+            mode = m
         } else {
-            switch info.kind {
-            case .list, .set, .zset, .string:
-                mode = .reencode
-            case .hash:
-                switch e {
-                case .hash, .hashZipmap, .hashZiplist, .hashListpack: mode = .reencode
-                default: mode = .commands  // field TTLs: HSET + HPEXPIREAT
-                }
-            case .stream:
-                mode = .commands
-            case .module, .array:
-                let what = e == .modulePreGA ? "pre-GA module value (type 6)" : info.kind == .module ? "module value" : "array value"
-                ownSkipped.append(SkippedKey(db: info.db, key: key.array, type: info.type,
-                                             reason: "\(what) cannot be restored into RDB version \(target) nor written as commands"))
-                stats.skipped += 1
-                keyMeta.truncate(to: 0)
-                return .skip
-            }
+            let what = e == .modulePreGA ? "pre-GA module value (type 6)" : info.kind == .module ? "module value" : "array value"
+            ownSkipped.append(SkippedKey(db: info.db, key: key.array, type: info.type,
+                                         reason: "\(what) cannot be restored into RDB version \(target) nor written as commands"))
+            stats.skipped += 1
+            keyMeta.truncate(to: 0)
+            return .skip
         }
         self.info = info
         if mode == .commands {
@@ -160,17 +188,19 @@ public struct RestoreWriter: RDBVisitor {
         }
         pendingDB = committedDB
         if options.emitSelect && committedDB != info.db {
-            enc.begin(maxArguments: 2)
-            enc.argument("SELECT")
-            enc.argument(info.db)
-            enc.end()
+            enc.select(info.db)
             pendingDB = info.db
         }
         if mode == .commands { return .decode }
 
         enc.begin(maxArguments: 9)
         enc.argument("RESTORE")
-        enc.argument(key)
+        if keyPrefix.isEmpty {
+            enc.argument(key)
+        } else {
+            let prefix = keyPrefix
+            key.withBytes { k in prefix.withUnsafeBytes { enc.argument(prefix: $0, k) } }
+        }
         ttl = 0
         if let at = info.expireAtMs, !options.dropTTL { ttl = max(at, 1) }  // 0 would mean "no expiry"
         enc.argument(ttl)
