@@ -1,0 +1,392 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A growable buffer of `Int`s reused for the argument spans of every command. A struct (held in the
+/// tokenizer, accessed statically in the hot loop); the small class only frees the memory.
+struct AOFSpanBuffer {
+    final class Owner {
+        var pointer: UnsafeMutablePointer<Int>
+        init(_ p: UnsafeMutablePointer<Int>) { pointer = p }
+        deinit { pointer.deallocate() }
+    }
+
+    let owner: Owner
+    var pointer: UnsafeMutablePointer<Int>
+    var capacity: Int
+    var count = 0
+
+    init() {
+        capacity = 64
+        pointer = .allocate(capacity: capacity)
+        owner = Owner(pointer)
+    }
+
+    @inline(__always)
+    mutating func append(_ a: Int, _ b: Int) {
+        if _slowPath(count &+ 2 > capacity) { grow() }
+        pointer[count] = a
+        pointer[count &+ 1] = b
+        count &+= 2
+    }
+
+    @inline(never)
+    mutating func grow() {
+        let newCapacity = capacity * 2
+        let p = UnsafeMutablePointer<Int>.allocate(capacity: newCapacity)
+        p.update(from: pointer, count: count)
+        pointer.deallocate()
+        pointer = p
+        owner.pointer = p
+        capacity = newCapacity
+    }
+
+    var buffer: UnsafeBufferPointer<Int> { UnsafeBufferPointer(start: pointer, count: count) }
+}
+
+/// The RESP / inline / annotation tokenizer of one file.
+@usableFromInline
+struct AOFTokenizer {
+    let options: AOFOptions
+    let file: String
+    var spans = AOFSpanBuffer()
+    var splitter = AOFLineSplitter()
+    /// The database commands run in; every file starts in db 0 (the server loads each file with a new client).
+    var db = 0
+
+    /// Reads RESP commands, and keeps the resume state of one whose bytes are not all in the window yet.
+    var commandReader: RESPCommandReader
+    /// Bytes of an annotation or inline line already searched for its line ending.
+    var pendingLine = 0
+
+    @usableFromInline
+    init(options: AOFOptions, file: String) {
+        self.options = options
+        self.file = file
+        commandReader = RESPCommandReader(maxArguments: options.maxArguments, maxBulkBytes: options.maxBulkBytes)
+    }
+
+    /// What one step of the tokenizer found at a position of the window.
+    enum Step {
+        /// A RESP command ending (exclusive, window-relative) at `end`; its spans are in `spans`.
+        case command(end: Int)
+        /// An inline command ending at `end`; the line (without its ending) is `lineStart..<lineEnd`.
+        case inline(end: Int, lineStart: Int, lineEnd: Int)
+        /// An annotation line ending at `end`; its text (without line ending) is `textStart..<textEnd`.
+        case annotation(end: Int, textStart: Int, textEnd: Int)
+        /// The window must hold at least `need` bytes (window-relative) to go on.
+        case needMore(Int)
+    }
+
+    /// Reads commands until the end of the input.
+    ///
+    /// Positions are relative to the current window `w` (absolute offset `base`). `done` is where the
+    /// delivered part ends; outside a MULTI block `scan` (the next item) equals it, inside one the block is
+    /// kept from its MULTI (`done`) to `scan` until EXEC. The input is told what was consumed only before it
+    /// is refilled, so a memory-mapped file is walked without touching the `InputBuffer` per command, except to
+    /// tell it (one compare per item) that the bytes before `done` may be released: never past the start of an
+    /// open MULTI block, whose commands are delivered from the window on EXEC.
+    @usableFromInline
+    mutating func run<V: AOFVisitor>(
+        _ input: InputBuffer, isLast: Bool, into visitor: inout V,
+        summary: inout AOFFileSummary, warnings: inout [String]
+    ) throws {
+        var w = input.window
+        var base = input.offset
+        var done = 0
+        var scan = 0
+        var inMulti = false
+        var blockCommands = 0
+        var commands = 0
+        var annotations = 0
+        defer {
+            summary.commands += commands
+            summary.annotations += annotations
+        }
+        while true {
+            input.release(before: base &+ done)
+            if scan == w.count || w.baseAddress == nil {
+                if input.isStreaming {
+                    input.consume(done)
+                    scan -= done
+                    done = 0
+                    let more = try input.fillMore()
+                    w = input.window
+                    base = input.offset
+                    if more { continue }
+                }
+                input.consume(done)
+                if inMulti {
+                    try tornTail(input, at: 0, isLast: isLast,
+                                 what: "the file ends inside a MULTI block (\(blockCommands) commands, no EXEC)",
+                                 summary: &summary, warnings: &warnings)
+                } else {
+                    summary.validBytes = input.offset
+                }
+                return
+            }
+            switch try step(w, at: scan, offset: base &+ scan) {
+            case .needMore(let need):
+                input.consume(done)
+                scan -= done
+                let needed = need - done
+                done = 0
+                if input.isStreaming {
+                    let loaded = input.window.count
+                    // Grow with the bytes actually present, so a lying length does not allocate up front.
+                    try input.fill(atLeast: min(needed, max(loaded &* 2, loaded &+ (1 << 20))))
+                    w = input.window
+                    base = input.offset
+                    continue
+                }
+                let what = inMulti
+                    ? "the file ends inside a MULTI block (\(blockCommands) commands, no EXEC; the last one is incomplete)"
+                    : "the file ends inside the last command"
+                try tornTail(input, at: inMulti ? 0 : scan, isLast: isLast, what: what,
+                             summary: &summary, warnings: &warnings)
+                return
+            case .annotation(let end, let ts, let te):
+                if !inMulti {
+                    try visitor.annotation(RDBString(bytes: UnsafeRawBufferPointer(rebasing: w[ts..<te])), offset: base &+ scan)
+                    annotations &+= 1
+                    done = end
+                }
+                scan = end
+            case .command(let end):
+                let kind = AOFTokenizer.classify(UnsafeRawBufferPointer(start: w.baseAddress! + scan, count: end &- scan), spans.buffer)
+                if !inMulti {
+                    if kind == .multi {
+                        inMulti = true
+                        blockCommands = 1
+                    } else {
+                        try deliverRESP(w, start: scan, end: end, offset: base &+ scan, into: &visitor)
+                        commands &+= 1
+                        done = end
+                    }
+                    scan = end
+                } else {
+                    blockCommands &+= 1
+                    scan = end
+                    if kind == .exec {
+                        try replayBlock(w, from: done, to: scan, base: base, into: &visitor, commands: &commands, annotations: &annotations)
+                        done = scan
+                        inMulti = false
+                    }
+                }
+            case .inline(let end, let ls, let le):
+                let kind = try splitInline(w, ls, le, offset: base &+ scan)
+                if !inMulti {
+                    if kind == .multi {
+                        inMulti = true
+                        blockCommands = 1
+                    } else {
+                        try deliverInline(offset: base &+ scan, byteCount: end &- scan, into: &visitor)
+                        commands &+= 1
+                        done = end
+                    }
+                    scan = end
+                } else {
+                    blockCommands &+= 1
+                    scan = end
+                    if kind == .exec {
+                        try replayBlock(w, from: done, to: scan, base: base, into: &visitor, commands: &commands, annotations: &annotations)
+                        done = scan
+                        inMulti = false
+                    }
+                }
+            }
+        }
+    }
+
+    /// Delivers the items of a complete MULTI block, `from..<to` of the window.
+    mutating func replayBlock<V: AOFVisitor>(
+        _ w: UnsafeRawBufferPointer, from: Int, to end: Int, base: Int, into visitor: inout V,
+        commands: inout Int, annotations: inout Int
+    ) throws {
+        var pos = from
+        while pos < end {
+            switch try step(w, at: pos, offset: base &+ pos) {
+            case .command(let e):
+                try deliverRESP(w, start: pos, end: e, offset: base &+ pos, into: &visitor)
+                commands &+= 1
+                pos = e
+            case .inline(let e, let ls, let le):
+                _ = try splitInline(w, ls, le, offset: base &+ pos)
+                try deliverInline(offset: base &+ pos, byteCount: e &- pos, into: &visitor)
+                commands &+= 1
+                pos = e
+            case .annotation(let e, let ts, let te):
+                try visitor.annotation(RDBString(bytes: UnsafeRawBufferPointer(rebasing: w[ts..<te])), offset: base &+ pos)
+                annotations &+= 1
+                pos = e
+            case .needMore:
+                preconditionFailure("a MULTI block was checked complete before it is delivered")
+            }
+        }
+    }
+
+    /// Handles an incomplete end of input at window position `at`: a warning (and the rest is dropped),
+    /// or an error when strict or when more files follow.
+    func tornTail(
+        _ input: InputBuffer, at: Int, isLast: Bool, what: String,
+        summary: inout AOFFileSummary, warnings: inout [String]
+    ) throws {
+        let offset = input.offset + at
+        let dropped = input.window.count - at
+        if options.strict || !isLast {
+            let why = isLast ? "(strict mode)" : "(only the last file of an AOF may end with a torn command)"
+            throw RDBError(.truncated, offset: offset, "\(what): \(dropped) bytes from offset \(offset) are incomplete \(why)", file: file)
+        }
+        warnings.append("\(file): offset \(offset): \(what); dropped the last \(dropped) bytes (the server does the same with aof-load-truncated yes)")
+        summary.droppedTailOffset = offset
+        summary.droppedTailBytes = dropped
+        input.consume(at)
+        summary.validBytes = input.offset
+        input.consume(input.window.count)
+    }
+
+    enum Kind { case multi, exec, other }
+
+    /// Whether the command just read (its spans are in `spans`, relative to `cmd`) is MULTI, EXEC (or DISCARD).
+    @inline(__always)
+    static func classify(_ cmd: UnsafeRawBufferPointer, _ spans: UnsafeBufferPointer<Int>) -> Kind {
+        let args = AOFArguments(base: cmd.baseAddress, spans: spans)
+        let name = args.bytes(0)
+        if name.count == 5 && AOFArguments.equalsIgnoringCase(name, "MULTI") { return .multi }
+        if name.count == 4 && AOFArguments.equalsIgnoringCase(name, "EXEC") { return .exec }
+        if name.count == 7 && AOFArguments.equalsIgnoringCase(name, "DISCARD") { return .exec }
+        return .other
+    }
+
+    /// Delivers the RESP command at `start..<end` whose spans were just read.
+    mutating func deliverRESP<V: AOFVisitor>(
+        _ w: UnsafeRawBufferPointer, start: Int, end: Int, offset: Int, into visitor: inout V
+    ) throws {
+        let args = AOFArguments(base: UnsafeRawPointer(w.baseAddress!) + start, spans: spans.buffer)
+        if let newDB = AOFTokenizer.selectedDB(args) { db = newDB }
+        try visitor.command(AOFCommand(db: db, offset: offset, byteCount: end - start, file: file, isInline: false, args: args))
+    }
+
+    /// Splits an inline line into `splitter` and copies its spans; returns its kind.
+    mutating func splitInline(_ w: UnsafeRawBufferPointer, _ ls: Int, _ le: Int, offset: Int) throws -> Kind {
+        let line = UnsafeRawBufferPointer(rebasing: w[ls..<le])
+        do {
+            _ = try splitter.split(line)
+        } catch {
+            throw formatError(offset, at: offset + error.position, "inline command: \(error.message)")
+        }
+        spans.count = 0
+        var i = 0
+        while i < splitter.spans.count {
+            spans.append(splitter.spans[i], splitter.spans[i + 1])
+            i += 2
+        }
+        let spanBuffer = spans.buffer
+        return splitter.scratch.withUnsafeBytes { AOFTokenizer.classify($0, spanBuffer) }
+    }
+
+    /// Delivers the inline command held by `splitter`.
+    mutating func deliverInline<V: AOFVisitor>(offset: Int, byteCount: Int, into visitor: inout V) throws {
+        let spanBuffer = spans.buffer
+        let newDB = splitter.scratch.withUnsafeBytes { AOFTokenizer.selectedDB(AOFArguments(base: $0.baseAddress, spans: spanBuffer)) }
+        if let newDB { db = newDB }
+        let db = self.db
+        let file = self.file
+        try splitter.scratch.withUnsafeBytes { raw in
+            let args = AOFArguments(base: raw.baseAddress, spans: spanBuffer)
+            try visitor.command(AOFCommand(db: db, offset: offset, byteCount: byteCount, file: file, isInline: true, args: args))
+        }
+    }
+
+    /// The database a SELECT with a valid index switches to (an invalid SELECT fails on the server and
+    /// changes nothing); nil for other commands.
+    @inline(__always)
+    static func selectedDB(_ args: AOFArguments) -> Int? {
+        if args.count == 2, args.bytes(0).count == 6, AOFArguments.equalsIgnoringCase(args.bytes(0), "SELECT"),
+           let v = DecimalFormatter.parseCanonical(args.bytes(1)), v >= 0, v <= Int64(Int32.max)
+        {
+            return Int(v)
+        }
+        return nil
+    }
+
+    // MARK: tokenizing
+
+    /// Reads one item at window position `start` (absolute `offset`).
+    mutating func step(_ w: UnsafeRawBufferPointer, at start: Int, offset: Int) throws -> Step {
+        let base = w.baseAddress!
+        let first = base.load(fromByteOffset: start, as: UInt8.self)
+        switch first {
+        case 0x2A:  // '*'
+            return try readRESP(w, start, offset)
+        case 0x23:  // '#'
+            guard let nl = AOFTokenizer.findNewline(base, from: start &+ pendingLine, to: min(w.count, start + options.maxAnnotationBytes)) else {
+                if w.count - start >= options.maxAnnotationBytes {
+                    throw formatError(offset, at: offset, "annotation line longer than \(options.maxAnnotationBytes) bytes (no line ending)")
+                }
+                pendingLine = w.count - start
+                return .needMore(w.count + 1)
+            }
+            pendingLine = 0
+            let textEnd = nl > start && base.load(fromByteOffset: nl - 1, as: UInt8.self) == 0x0D ? nl - 1 : nl
+            return .annotation(end: nl + 1, textStart: start, textEnd: textEnd)
+        case 0x41...0x5A, 0x61...0x7A, 0x22, 0x27:  // letters and quotes: an inline command
+            if !options.allowInline {
+                throw formatError(offset, at: offset, "expected '*' (a command) or '#' (an annotation), found \(RESPTokenizer.describe(first)) (inline commands are not allowed)")
+            }
+            guard let nl = AOFTokenizer.findNewline(base, from: start &+ pendingLine, to: min(w.count, start + options.maxInlineBytes)) else {
+                if w.count - start >= options.maxInlineBytes {
+                    throw formatError(offset, at: offset, "inline command longer than \(options.maxInlineBytes) bytes (no line ending)")
+                }
+                pendingLine = w.count - start
+                return .needMore(w.count + 1)
+            }
+            pendingLine = 0
+            let lineEnd = nl > start && base.load(fromByteOffset: nl - 1, as: UInt8.self) == 0x0D ? nl - 1 : nl
+            for i in start..<lineEnd {
+                let c = base.load(fromByteOffset: i, as: UInt8.self)
+                if c < 0x20 && c != 0x09 {
+                    throw formatError(offset, at: offset + i - start, "control byte 0x\(RESPTokenizer.hex(c)) in an inline command line")
+                }
+            }
+            return .inline(end: nl + 1, lineStart: start, lineEnd: lineEnd)
+        default:
+            throw formatError(offset, at: offset, "expected '*' (a command) or '#' (an annotation), found \(RESPTokenizer.describe(first))")
+        }
+    }
+
+    @inline(__always)
+    static func findNewline(_ base: UnsafeRawPointer, from: Int, to: Int) -> Int? {
+        guard to > from, let p = memchr(base + from, 0x0A, to - from) else { return nil }
+        return UnsafeRawPointer(p) - base
+    }
+
+    /// Reads a RESP array of bulk strings at `start` into `spans`, resuming after a previous `.needMore`.
+    @inline(__always)
+    mutating func readRESP(_ w: UnsafeRawBufferPointer, _ start: Int, _ offset: Int) throws -> Step {
+        do {
+            while true {
+                switch try commandReader.next(w, commandStart: start) {
+                case .header:
+                    spans.count = 0
+                case .argument(let s, let c):
+                    spans.append(s &- start, c)
+                case .end(let end):
+                    return .command(end: end)
+                case .needMore(let k):
+                    return .needMore(k)
+                }
+            }
+        } catch {
+            if error.kind == .tooLarge { throw RDBError(.limitExceeded, offset: offset, error.message, file: file) }
+            throw formatError(offset, at: offset &+ (error.position &- start), error.message)
+        }
+    }
+
+    @inline(never)
+    func formatError(_ commandOffset: Int, at byte: Int, _ message: String) -> RDBError {
+        RDBError(.aofFormat, offset: commandOffset, "\(message) (at byte \(byte), in the command starting at \(commandOffset))", file: file)
+    }
+}

@@ -1,0 +1,234 @@
+import RDBKit
+
+/// Listpack nodes of a stream, estimated from its live entries (see `MemoryReportWriter`).
+struct StreamEstimate {
+    var nodes = 0
+    var nodesBytes = 0  // malloc-rounded
+    var largestNode = 0
+    var nodeBytes = 0
+    var nodeEntries = 0
+    var master = StreamID(ms: 0, seq: 0)
+    var masterFields: [[UInt8]] = []
+    var newNode = false
+    var fieldIndex = 0
+    var sameFields = true
+    var fieldsBytes = 0
+    var valuesBytes = 0
+    var entryID = StreamID(ms: 0, seq: 0)
+
+    static let maxEntries = 100
+    static let maxBytes = 4096
+
+    mutating func closeNode() {
+        guard nodeEntries > 0 else { return }
+        nodes += 1
+        nodesBytes += MemoryModel.malloc(nodeBytes)
+        largestNode = max(largestNode, nodeBytes)
+        nodeEntries = 0
+        nodeBytes = 0
+    }
+
+    mutating func beginEntry(_ id: StreamID, fieldCount: Int) {
+        if nodeEntries >= StreamEstimate.maxEntries || nodeBytes >= StreamEstimate.maxBytes { closeNode() }
+        newNode = nodeEntries == 0
+        if newNode {
+            master = id
+            masterFields.removeAll(keepingCapacity: true)
+        }
+        entryID = id
+        fieldIndex = 0
+        sameFields = newNode || fieldCount == masterFields.count
+        fieldsBytes = 0
+        valuesBytes = 0
+    }
+
+    mutating func field(_ f: RDBString, _ v: RDBString) {
+        if newNode {
+            masterFields.append(f.array)
+        } else if sameFields {
+            sameFields = fieldIndex < masterFields.count && f.withBytes { b in masterFields[fieldIndex].elementsEqual(b) }
+        }
+        fieldIndex += 1
+        fieldsBytes += MemoryModel.listpackEntry(.init(f))
+        valuesBytes += MemoryModel.listpackEntry(.init(v))
+    }
+
+    mutating func endEntry() {
+        func lpInt(_ v: Int64) -> Int { MemoryModel.listpackEntry(.integer(v)) }
+        if newNode {
+            // header + end, master entry: count, deleted, field count, fields, terminator
+            nodeBytes = 7 + lpInt(1) + lpInt(0) + lpInt(Int64(fieldIndex)) + fieldsBytes + lpInt(0)
+        }
+        let msDiff = Int64(bitPattern: entryID.ms &- master.ms)
+        let seqDiff = Int64(bitPattern: entryID.seq &- master.seq)
+        var n = lpInt(2) + lpInt(msDiff) + lpInt(seqDiff) + valuesBytes
+        if sameFields {
+            n += lpInt(Int64(fieldIndex) + 3)
+        } else {
+            n += lpInt(Int64(fieldIndex)) + fieldsBytes + lpInt(Int64(2 * fieldIndex) + 4)
+        }
+        nodeBytes += n
+        nodeEntries += 1
+    }
+}
+
+/// The size arithmetic of `MemoryReportWriter` (64-bit, jemalloc).
+enum MemoryModel {
+    /// An element of a compact encoding: an integer (stored as one) or a byte string of some length.
+    enum Entry {
+        case integer(Int64)
+        case string(Int)
+
+        init(_ s: RDBString) {
+            if s.isInteger {
+                self = .integer(s.integer)
+            } else if s.bytes.count <= 20, let v = s.integerValue {
+                self = .integer(v)  // the server stores canonical integer text as an integer
+            } else {
+                self = .string(s.bytes.count)
+            }
+        }
+
+        /// A score in a ziplist/listpack: integral scores are stored as integers, others as their text.
+        init(_ d: Double) {
+            if d == d.rounded(), abs(d) < 9.2e18 {
+                self = .integer(Int64(d))
+            } else {
+                self = .string(d.isInfinite ? (d < 0 ? 4 : 3) : d.description.utf8.count)
+            }
+        }
+    }
+
+    static let dictEntry = 24
+    static let robj = 16
+    static let skiplistNode = 24 + 16 + 8  // dict entry, node pointers, backward pointer (+ levels, at the end)
+    static let quicklistNodeBytes = 8192
+
+    static func typeName(_ k: RDBKind) -> StaticString {
+        switch k {
+        case .zset: "sortedset"
+        default: k.staticName
+        }
+    }
+
+    /// jemalloc's size class for `n` bytes.
+    static func malloc(_ n: Int) -> Int {
+        if n <= 8 { return 8 }
+        if n <= 64 { return (n + 7) & ~7 }
+        var p = 64
+        while p * 2 < n { p *= 2 }  // p < n <= 2p
+        let step = p / 4
+        return (n + step - 1) / step * step
+    }
+
+    static func sizeofString(_ s: RDBString) -> Int {
+        if s.isInteger || s.integerValue != nil { return 0 }
+        let l = s.bytes.count
+        let header: Int
+        switch l {
+        case ..<(1 << 5): header = 2
+        case ..<(1 << 8): header = 4
+        case ..<(1 << 16): header = 6
+        case ..<(1 << 32): header = 10
+        default: header = 18
+        }
+        return malloc(l + header)
+    }
+
+    static func elementLength(_ s: RDBString) -> Int { s.isInteger ? 8 : s.bytes.count }
+
+    static func keyOverhead(_ key: RDBString, expires: Bool) -> Int {
+        dictEntry + sizeofString(key) + robj + (expires ? dictEntry + 8 : 0)
+    }
+
+    /// Smallest power of two greater than n.
+    static func nextPower(_ n: Int) -> Int {
+        var p = 1
+        while p <= n { p <<= 1 }
+        return p
+    }
+
+    /// A dict with n entries: the struct and 1.5 bucket arrays (rdbtools' model of a table being rehashed).
+    static func hashTable(_ n: Int) -> Int { 4 + 7 * 8 + 4 * 8 + nextPower(n) * 12 }
+
+    static func radixTree(_ n: Int) -> Int {
+        let nodes = n * 5 / 2
+        return 16 * n + nodes * 4 + nodes * 30 * 8
+    }
+
+    static func intsetWidth(_ v: Int64) -> Int {
+        if v >= Int64(Int16.min) && v <= Int64(Int16.max) { return 2 }
+        if v >= Int64(Int32.min) && v <= Int64(Int32.max) { return 4 }
+        return 8
+    }
+
+    /// Bytes of a ziplist entry after an entry of `previous` bytes.
+    static func ziplistEntry(_ e: Entry, previous: Int) -> Int {
+        let body: Int
+        switch e {
+        case .integer(let v):
+            switch v {
+            case 0...12: body = 1
+            case Int64(Int8.min)...Int64(Int8.max): body = 2
+            case Int64(Int16.min)...Int64(Int16.max): body = 3
+            case -(1 << 23)...((1 << 23) - 1): body = 4
+            case Int64(Int32.min)...Int64(Int32.max): body = 5
+            default: body = 9
+            }
+        case .string(let l):
+            body = l + (l <= 63 ? 1 : l <= 16383 ? 2 : 5)
+        }
+        return body + (previous < 254 ? 1 : 5)
+    }
+
+    /// Bytes of a listpack entry (encoding, data, back-length).
+    static func listpackEntry(_ e: Entry) -> Int {
+        let body: Int
+        switch e {
+        case .integer(let v):
+            switch v {
+            case 0...127: body = 1
+            case -4096...4095: body = 2
+            case Int64(Int16.min)...Int64(Int16.max): body = 3
+            case -(1 << 23)...((1 << 23) - 1): body = 4
+            case Int64(Int32.min)...Int64(Int32.max): body = 5
+            default: body = 9
+            }
+        case .string(let l):
+            body = l + (l < 64 ? 1 : l < 4096 ? 2 : 5)
+        }
+        let back = body <= 127 ? 1 : body < 16383 ? 2 : body < 2_097_151 ? 3 : body < 268_435_455 ? 4 : 5
+        return body + back
+    }
+
+    static func zipmapEntry(field: Int, value: Int) -> Int {
+        (field < 254 ? 1 : 5) + field + (value < 254 ? 1 : 5) + 1 + value
+    }
+
+    /// UTC time as Python's `datetime.isoformat()` writes it (`YYYY-MM-DDTHH:MM:SS[.ffffff]`), clamped like
+    /// rdbtools at 221925052800 s.
+    static func isoDate(ms: Int64) -> String {
+        var secs = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000)
+        let millis = ms - secs * 1000
+        secs = min(secs, 221_925_052_800)
+        var days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400)
+        let rem = secs - days * 86400
+        // Civil date from days since 1970-01-01 (proleptic Gregorian, 400-year eras).
+        days += 719_468
+        let era = (days >= 0 ? days : days - 146_096) / 146_097
+        let doe = days - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let day = doy - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
+        func pad(_ v: Int64, _ w: Int) -> String {
+            let s = String(v)
+            return s.count >= w ? s : String(repeating: "0", count: w - s.count) + s
+        }
+        var s = "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(rem / 3600, 2)):\(pad(rem / 60 % 60, 2)):\(pad(rem % 60, 2))"
+        if millis != 0 { s += "." + pad(millis * 1000, 6) }
+        return s
+    }
+}
