@@ -105,14 +105,15 @@ public struct RedisServerError: Error, Sendable, Hashable, CustomStringConvertib
 
     public var description: String { message }
 
-    /// "Not now": the same command may succeed after a pause (on a new connection).
-    public var isTransient: Bool { code == .loading || code == .busy || code == .tryAgain }
+    /// "Not now": the same command may succeed after a pause (on a new connection). `CLUSTERDOWN` is the
+    /// state of a cluster while a failed master's replica takes over.
+    public var isTransient: Bool { code == .loading || code == .busy || code == .tryAgain || code == .clusterDown }
 
     /// Writing more is pointless: every later write would be refused the same way.
     public var stopsWrites: Bool {
         switch code {
         case .outOfMemory, .readOnly, .noAuth, .wrongPass, .noPermission, .misconfigured, .masterDown, .moved, .ask,
-            .clusterDown, .crossSlot, .noReplicas:
+            .crossSlot, .noReplicas:
             true
         default:
             false

@@ -31,7 +31,7 @@ struct ServerErrorTests {
 
     @Test("Codes: transient, stopping writes, cluster, login, the rest generic")
     func codes() {
-        for c in ["LOADING Redis is loading the dataset in memory", "BUSY Redis is busy running a script", "TRYAGAIN Multiple keys request during rehashing of slot"] {
+        for c in ["LOADING Redis is loading the dataset in memory", "BUSY Redis is busy running a script", "TRYAGAIN Multiple keys request during rehashing of slot", "CLUSTERDOWN The cluster is down"] {
             let e = RedisServerError(c)
             #expect(e.isTransient && !e.stopsWrites, "\(c)")
         }
@@ -43,7 +43,6 @@ struct ServerErrorTests {
             ("NOPERM this user has no permissions to run the 'set' command", .noPermission),
             ("MISCONF Redis is configured to save RDB snapshots", .misconfigured),
             ("MASTERDOWN Link with MASTER is down", .masterDown),
-            ("CLUSTERDOWN The cluster is down", .clusterDown),
             ("CROSSSLOT Keys in request don't hash to the same slot", .crossSlot),
             ("NOREPLICAS Not enough good replicas to write.", .noReplicas),
         ]

@@ -1,10 +1,34 @@
 import NIOCore
 import RDBKit
 
+/// Where batches go: one target's pipeline (a single server, or one master of a cluster), the batch
+/// being filled for it, and the database its command stream is in.
+final class Lane {
+    let pipeline: ImportPipeline?
+    var batch: Batch
+    var streamDB: Int?
+    /// Commands and bytes of the records added for it (per-shard counts of a cluster import).
+    var commands = 0
+    var bytes = 0
+
+    init(pipeline: ImportPipeline?, batch: Batch) {
+        self.pipeline = pipeline
+        self.batch = batch
+    }
+}
+
 /// Gathers records into batches on the decoding thread and hands full batches to the pipeline (which
 /// blocks while its window is full). Writes the `SELECT`s the records need.
+///
+/// A cluster import has a lane per master (`lanes`); `use(lane:)` switches between records, and
+/// `batch`/`streamDB` are always the current lane's.
 final class BatchBuilder {
-    let pipeline: ImportPipeline?
+    private(set) var lanes: [Lane]
+    /// The current lane.
+    private(set) var lane = 0
+    var pipeline: ImportPipeline? { lanes[lane].pipeline }
+    /// Routes keys to lanes (cluster targets; nil for a single server).
+    var cluster: ClusterRouting?
     let problems: ProblemLog
     let allocator = ByteBufferAllocator()
     let maxBytes: Int
@@ -26,11 +50,40 @@ final class BatchBuilder {
     @exclusivity(unchecked) var recordOpen = false
 
     init(pipeline: ImportPipeline?, problems: ProblemLog, maxBytes: Int, maxCommands: Int) {
-        self.pipeline = pipeline
         self.problems = problems
         self.maxBytes = max(maxBytes, 4096)
         self.maxCommands = max(1, maxCommands)
         batch = Batch(allocator: allocator, capacity: self.maxBytes + 4096)
+        lanes = [Lane(pipeline: pipeline, batch: batch)]
+    }
+
+    /// Adds a lane for another pipeline (a cluster master); returns its index.
+    func addLane(_ pipeline: ImportPipeline) -> Int {
+        lanes.append(Lane(pipeline: pipeline, batch: Batch(allocator: allocator, capacity: maxBytes + 4096)))
+        return lanes.count - 1
+    }
+
+    /// Makes `i` the current lane (between records).
+    @inline(__always)
+    func use(lane i: Int) {
+        guard i != lane else { return }
+        precondition(!recordOpen, "BatchBuilder: lane switched inside a record")
+        let l = lanes[lane]
+        l.batch = batch
+        l.streamDB = streamDB
+        lane = i
+        batch = lanes[i].batch
+        streamDB = lanes[i].streamDB
+    }
+
+    /// Hands every lane's batch to its pipeline.
+    func flushAll() {
+        let current = lane
+        for i in lanes.indices {
+            use(lane: i)
+            flush()
+        }
+        use(lane: current)
     }
 
     /// Makes the target be in `db` before the next record.
@@ -51,6 +104,20 @@ final class BatchBuilder {
         recordCommands = 0
         recordDB = db
         recordOpen = true
+    }
+
+    /// Moves the open record, as written so far, to lane `i` (an AOF `MULTI` block whose slot is known once
+    /// its first key is).
+    func moveOpenRecord(to i: Int, file: Int) {
+        guard i != lane, recordOpen else { return }
+        let written = batch.buffer.getSlice(at: recordStart, length: batch.buffer.writerIndex - recordStart) ?? ByteBuffer()
+        let db = recordDB
+        let commands = recordCommands
+        abandon()
+        use(lane: i)
+        begin(db: db, file: file)
+        batch.buffer.writeImmutableBuffer(written)
+        recordCommands = commands
     }
 
     /// Drops the open record (an AOF block the import cannot finish).
@@ -78,7 +145,7 @@ final class BatchBuilder {
     /// Closes the open record.
     func end(
         kind: RecordKind, name: UnsafeRawBufferPointer, file: Int, offset: Int, existsReply: Int = -1, temporary: Bool = false,
-        deleteOnResend: Bool = false, part: KeyPart = .whole
+        deleteOnResend: Bool = false, part: KeyPart = .whole, hops: UInt8 = 0
     ) {
         recordOpen = false
         let nameStart = batch.names.writerIndex - batch.names.readerIndex
@@ -87,7 +154,7 @@ final class BatchBuilder {
         batch.records.append(Record(
             start: recordStart - batch.buffer.readerIndex, length: length, commands: recordCommands, existsReply: existsReply,
             nameStart: nameStart, nameLength: name.count, db: recordDB, file: file, offset: offset, kind: kind,
-            temporary: temporary, deleteOnResend: deleteOnResend, part: part))
+            temporary: temporary, deleteOnResend: deleteOnResend, part: part, hops: hops))
         batch.commands += recordCommands
         if kind == .key && !part.continues {
             batch.keys += 1
@@ -95,6 +162,10 @@ final class BatchBuilder {
         }
         stats[file].commandsSent += recordCommands
         stats[file].bytesSent += length
+        if cluster != nil {
+            lanes[lane].commands += recordCommands
+            lanes[lane].bytes += length
+        }
         if batch.buffer.readableBytes >= maxBytes || batch.commands >= maxCommands { flush() }
     }
 
@@ -136,6 +207,7 @@ final class BatchBuilder {
                 notSent(b)
             }
         }
+        if let cluster, !recordOpen { cluster.drain() }
         onBatch?()
     }
 

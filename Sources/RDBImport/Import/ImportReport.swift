@@ -219,6 +219,16 @@ struct ReplyCounters {
     var notArrived = 0
     var aofApplied = 0
     var aofFailed = 0
+
+    /// Adds another pipeline's counts (a cluster import has one per master).
+    mutating func add(_ o: ReplyCounters) {
+        imported += o.imported
+        existing += o.existing
+        failed += o.failed
+        notArrived += o.notArrived
+        aofApplied += o.aofApplied
+        aofFailed += o.aofFailed
+    }
 }
 
 /// The outcome of an import.
@@ -243,6 +253,8 @@ public struct ImportReport: Sendable {
     public var dryRun: Bool
     public var reconnects: Int
     public var seconds: Double
+    /// A cluster target: what each master got (empty for a single server).
+    public var shards: [ShardReport] = []
 
     public var keysImported: Int { files.reduce(0) { $0 + $1.keysImported } }
     public var keysRead: Int { files.reduce(0) { $0 + $1.keysRead } }
@@ -297,6 +309,22 @@ public struct ImportReport: Sendable {
             j.endObject()
         }
         j.endArray()
+        if !shards.isEmpty {
+            j.key("shards")
+            j.beginArray()
+            for s in shards {
+                j.beginObject()
+                j.field("node", s.node)
+                j.field("keys_imported", s.keysImported)
+                j.field("keys_failed", s.keysFailed)
+                j.field("commands_sent", s.commandsSent)
+                j.field("bytes_sent", s.bytesSent)
+                j.field("redirects", s.redirects)
+                j.field("reconnects", s.reconnects)
+                j.endObject()
+            }
+            j.endArray()
+        }
         j.key("problem_counts")
         j.beginObject()
         for k in KeyProblem.Kind.allCases where (problemCounts[k] ?? 0) > 0 { j.field(k.rawValue, problemCounts[k]!) }

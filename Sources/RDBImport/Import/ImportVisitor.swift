@@ -1,5 +1,6 @@
 import RDBKit
 import RDBSinks
+import RedisWire
 
 /// A writer the importer can drive: RESP commands or RESTORE payloads.
 public protocol ReplayWriter: RDBVisitor {
@@ -86,6 +87,32 @@ final class ImportContext {
         return true
     }
 
+    /// The routing of a cluster target (nil: a single server).
+    var cluster: ClusterRouting? { builder.cluster }
+
+    /// Cluster targets: makes the builder write to the master of `key`'s slot. False (the import stops,
+    /// the reason in `failure`) when that master cannot be had.
+    @inline(__always)
+    func route(_ key: UnsafeRawBufferPointer) -> Bool { route(slot: HashSlot.of(key)) }
+
+    /// `route(_:)` by slot.
+    func route(slot: Int) -> Bool {
+        guard let l = lane(slot: slot) else { return false }
+        builder.use(lane: l)
+        return true
+    }
+
+    /// The builder lane of the master of `slot`; nil (the import stops) when it cannot be had.
+    func lane(slot: Int) -> Int? {
+        guard let c = cluster else { return builder.lane }
+        do {
+            return try c.lane(slot: slot)
+        } catch {
+            if failure == nil { failure = "\(error)" }
+            return nil
+        }
+    }
+
     var stats: DecodeCounters {
         get { builder.stats[file] }
         _modify { yield &builder.stats[file] }
@@ -147,6 +174,9 @@ struct ImportVisitor<W: ReplayWriter>: RDBForwardingVisitor, AOFVisitor {
     var blockOffset = 0
     var blockFirstKey: [UInt8]?
     var blockCommands = 0
+    /// Cluster targets: the slot of the open block's keys (-1: none yet), and a block being dropped.
+    var blockSlot = -1
+    var blockRefused = false
 
     init(writer: W, ctx: ImportContext) {
         inner = writer
@@ -190,6 +220,10 @@ struct ImportVisitor<W: ReplayWriter>: RDBForwardingVisitor, AOFVisitor {
             ctx.stats.keysExpired += 1
             return .skip
         }
+        if ctx.cluster != nil, !key.withBytes({ ctx.route($0) }) {
+            key.withBytes { ctx.notSent($0, db: db, offset: info.recordOffset, isKey: true) }
+            return .skip
+        }
         viaPayload = goesAsPayload(info, keyMetadata: hadKeyMetadata)
         copyBytes(key, into: &parts.name)
         parts.db = db
@@ -204,6 +238,9 @@ struct ImportVisitor<W: ReplayWriter>: RDBForwardingVisitor, AOFVisitor {
         let free = ctx.unguarded(target: db, source: info.db)
         parts.unguarded = needsGuard && free
         parts.temporary = needsGuard && !free && !ctx.options.replace
+        if parts.temporary {
+            parts.prefix = parts.name.withUnsafeBytes { TemporaryName.prefix(ctx.temporaryPrefix, key: $0, tagged: ctx.cluster != nil) }
+        }
         var mapped = info
         mapped.db = db
         parts.armed = true
@@ -212,7 +249,7 @@ struct ImportVisitor<W: ReplayWriter>: RDBForwardingVisitor, AOFVisitor {
             action = try payloads!.beginKey(key, mapped)
             parts.restore = true
         } else {
-            inner.keyPrefix = parts.temporary ? ctx.temporaryPrefix : []
+            inner.keyPrefix = parts.temporary ? parts.prefix : []
             action = try inner.beginKey(key, mapped)
             parts.restore = inner.keyPlan.form == .restore
         }
@@ -251,7 +288,7 @@ struct ImportVisitor<W: ReplayWriter>: RDBForwardingVisitor, AOFVisitor {
                 deleteFirst: parts.deletesFirst(restore: isRestore),
                 deleteOnResend: parts.unguarded && !isRestore,
                 existsReply: !replace && parts.kind == .string && !isRestore && !parts.temporary ? 0 : -1,  // SET ... NX: nil = exists
-                temporaryPrefix: parts.temporary ? ctx.temporaryPrefix : nil)
+                temporaryPrefix: parts.temporary ? parts.prefix : nil)
         }
         out.truncate(to: 0)
         out.commit()
@@ -303,10 +340,16 @@ struct ImportVisitor<W: ReplayWriter>: RDBForwardingVisitor, AOFVisitor {
                              message: "function libraries need a target of RDB version 10 (Redis 7.0) or newer; not sent")
             return
         }
+        // On a cluster, to every master.
         let b = ctx.builder
-        b.begin(db: b.streamDB ?? 0, file: ctx.file)
-        b.append(bytes, commands: 1)  // FUNCTION LOAD REPLACE
-        name.withUnsafeBytes { b.end(kind: .function, name: $0, file: ctx.file, offset: 0) }
+        let current = b.lane
+        for lane in ctx.cluster == nil ? [current] : Array(b.lanes.indices) {
+            b.use(lane: lane)
+            b.begin(db: b.streamDB ?? 0, file: ctx.file)
+            b.append(bytes, commands: 1)  // FUNCTION LOAD REPLACE
+            name.withUnsafeBytes { b.end(kind: .function, name: $0, file: ctx.file, offset: 0) }
+        }
+        b.use(lane: current)
         out.truncate(to: 0)
         out.commit()
     }
@@ -324,88 +367,6 @@ struct ImportVisitor<W: ReplayWriter>: RDBForwardingVisitor, AOFVisitor {
             }
         }
         return name
-    }
-
-    // MARK: AOF
-
-    mutating func command(_ command: AOFCommand) throws {
-        if command.nameEquals("SELECT") { return }  // databases come with each command (mapped)
-        ctx.stats.aofCommands += 1
-        ctx.commandsSent = true
-        ctx.position = command.offset
-        guard !ctx.listing, let db = ctx.targetDatabase(command.db) else {
-            if inBlock {
-                ctx.builder.abandon()
-                inBlock = false
-            }
-            let n = Self.describe(command)
-            n.withUnsafeBytes { ctx.notSent($0, db: ctx.options.targetDatabase(command.db), offset: command.offset, isKey: false) }
-            return
-        }
-        let b = ctx.builder
-        if command.nameEquals("MULTI") && !inBlock {
-            inBlock = true
-            blockDB = db
-            blockOffset = command.offset
-            blockFirstKey = nil
-            blockCommands = 0
-            b.begin(db: db, file: ctx.file)
-        } else if inBlock && b.streamDB != db {
-            b.appendSelect(db)
-        } else if !inBlock {
-            b.begin(db: db, file: ctx.file)
-        }
-        if inBlock && blockFirstKey == nil && !command.nameEquals("MULTI") {
-            _ = command.forEachKey { k in if blockFirstKey == nil { blockFirstKey = k.array } }
-        }
-        Self.encode(command, into: b)
-        if inBlock {
-            blockCommands += 1
-            if command.nameEquals("EXEC") {
-                inBlock = false
-                var name = Array("MULTI block of \(blockCommands - 2) commands".utf8)
-                if let k = blockFirstKey { name += Array(", first key ".utf8) + k }
-                name.withUnsafeBytes { b.end(kind: .aofBlock, name: $0, file: ctx.file, offset: blockOffset) }
-            }
-            return
-        }
-        Self.endCommand(command, b, file: ctx.file)
-    }
-
-    /// Closes an AOF command's record, named by its first key (or its name), without copying the key.
-    static func endCommand(_ command: AOFCommand, _ b: BatchBuilder, file: Int) {
-        var done = false
-        _ = command.forEachKey { k in
-            if !done {
-                done = true
-                k.withBytes { b.end(kind: .aofCommand, name: $0, file: file, offset: command.offset) }
-            }
-        }
-        if !done {
-            let name = command.args.bytes(0)
-            b.end(kind: .aofCommand, name: name, file: file, offset: command.offset)
-        }
-    }
-
-    /// What a problem report names for an AOF command: its first key, or its name.
-    static func describe(_ command: AOFCommand) -> [UInt8] {
-        var key: [UInt8]?
-        _ = command.forEachKey { k in if key == nil { key = k.array } }
-        return key ?? Array(command.upperName.utf8)
-    }
-
-    static func encode(_ command: AOFCommand, into b: BatchBuilder) {
-        Commands.command(&b.batch.buffer, command.args)
-        b.recordCommands += 1
-    }
-
-    mutating func endAOFFile(name: String, kind: AOFFileKind) throws {
-        // A MULTI block cut off by the end of a file is never delivered (the reader drops it), so none is
-        // open here; close one defensively if it is.
-        if inBlock {
-            inBlock = false
-            ctx.builder.abandon()
-        }
     }
 }
 

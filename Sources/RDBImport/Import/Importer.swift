@@ -57,16 +57,36 @@ public final class Importer {
 
         var pipeline: ImportPipeline?
         var server: ServerInfo?
+        var cluster: ClusterRouting?
         if !options.dryRun {
             guard let target else { return failedEarly("no target given", files: files, started: started) }
             do {
-                let p = try ImportPipeline(endpoint: target, options: options.pipeline, problems: problems, temporaryPrefix: temporaryPrefix)
-                pipeline = p
-                server = try p.start()
+                // A cluster node (`cluster_enabled:1`): a cluster import, with a pipeline per master.
+                if let topology = try ClusterDiscovery.discover(from: target, timeoutSeconds: options.pipeline.connectTimeoutSeconds) {
+                    if let refusal = try refuseOtherDatabases(files) {
+                        return failedEarly(refusal, files: files, started: started)
+                    }
+                    let c = ClusterRouting(seed: target, topology: topology, options: options.pipeline, problems: problems,
+                                           temporaryPrefix: temporaryPrefix)
+                    cluster = c
+                    try c.connect()
+                    pipeline = c.pipelines.first
+                    server = c.servers.first
+                    server?.databases = 1
+                    // Keys per database summed over the masters (a database is empty only if it is on all).
+                    server?.keyspace = c.servers.reduce(into: [:]) { ks, s in
+                        for (db, n) in s.keyspace ?? [0: 1] { ks[db, default: 0] += n }
+                    }
+                } else {
+                    let p = try ImportPipeline(endpoint: target, options: options.pipeline, problems: problems, temporaryPrefix: temporaryPrefix)
+                    pipeline = p
+                    server = try p.start()
+                }
             } catch {
                 failure = target.password?.redact("\(error)") ?? "\(error)"
             }
         }
+        let pipelines = cluster?.pipelines ?? pipeline.map { [$0] } ?? []
         var targetVersion = options.targetVersion ?? server?.rdbVersion
         if targetVersion == nil && options.mode == .restore {
             if failure == nil && !options.dryRun {
@@ -79,16 +99,19 @@ public final class Importer {
             pipeline: failure == nil ? pipeline : nil, problems: problems, maxBytes: options.batchBytes,
             maxCommands: max(1, options.pipeline.maxCommandsInFlight / 4))
         if failure != nil { builder.stopped = true }
+        if failure == nil { cluster?.attach(builder) }
         let ctx = ImportContext(
             options: options, builder: builder, problems: problems, targetVersion: targetVersion,
             databases: server?.databases, temporaryPrefix: temporaryPrefix, keyspaceAtStart: server?.keyspace)
         // A key's output stays in the buffer until `ImportVisitor.endKey` takes it out as one record, unless
         // it passes `keyChunkBytes`: then the writer's within-key flushes hand it to `KeyParts` in chunks.
-        let out = OutputBuffer(target: ctx.parts, flushThreshold: 1 << 16, keyChunkThreshold: max(4096, options.keyChunkBytes ?? options.batchBytes))
+        // (A cluster import sends every key whole: a redirected record is resent whole, so it must be one.)
+        let chunk = cluster != nil ? Int.max / 4 : max(4096, options.keyChunkBytes ?? options.batchBytes)
+        let out = OutputBuffer(target: ctx.parts, flushThreshold: 1 << 16, keyChunkThreshold: chunk)
         out.flushThreshold = .max  // no flushes between keys: the buffer holds at most the current key
 
         var fileStarted: [Double] = []
-        let state = RunState(files: files, ctx: ctx, pipeline: pipeline, started: started)
+        let state = RunState(files: files, ctx: ctx, pipelines: pipelines, started: started)
         builder.onBatch = { [unowned self] in self.tick(state, final: false) }
         switch options.mode {
         case .commands:
@@ -108,23 +131,31 @@ public final class Importer {
             var v = ImportVisitor(writer: RestoreWriter(out: out, options: o), ctx: ctx)
             decodeAll(files, &v, ctx: ctx, state: state, fileStarted: &fileStarted, failure: &failure)
         }
-        builder.flush()
+        builder.flushAll()
         keysSentInParts = ctx.parts.keysInParts
-        if let pipeline {
-            pipeline.finish()
-            peakBytesInFlight = pipeline.window.peakBytes
+        cluster?.settle()
+        for p in pipelines {
+            p.finish()
+            peakBytesInFlight = max(peakBytesInFlight, p.window.peakBytes)
         }
         tick(state, final: true)
         problems.flush()
 
-        // Merge what the event loop counted (safe: the pipeline is done).
-        let replies = pipeline?.counters ?? []
+        // Merge what the event loops counted (safe: the pipelines are done).
+        var replies: [ReplyCounters] = []
+        for p in pipelines {
+            for (i, c) in p.counters.enumerated() {
+                if i == replies.count { replies.append(ReplyCounters()) }
+                replies[i].add(c)
+            }
+        }
         var stats = builder.stats.enumerated().map { i, d in
             ImportFileStats(file: i < files.count ? files[i] : "?", decoded: d, replies: i < replies.count ? replies[i] : nil)
         }
-        if let pipeline {
-            warnings += pipeline.warnings
-            if failure == nil, let f = pipeline.failure { failure = f.description }
+        for (i, p) in pipelines.enumerated() {
+            let node = cluster.map { "\($0.addresses[i]): " } ?? ""
+            warnings += p.warnings.map { node + $0 }
+            if failure == nil, let f = p.failure { failure = node + f.description }
         }
         if failure == nil, let f = ctx.failure { failure = f }
         let end = monotonicSeconds()
@@ -140,22 +171,23 @@ public final class Importer {
             status: failed ? .failed : (counts[.lossy] ?? 0) > 0 ? .lossy : .success, failure: failure, files: stats, problems: problems.problems,
             problemCounts: counts, warnings: warnings, target: target?.description, server: server,
             targetVersion: targetVersion, mode: options.mode == .restore ? "restore" : "commands", dryRun: options.dryRun,
-            reconnects: pipeline?.reconnects ?? 0, seconds: end - started)
+            reconnects: pipelines.reduce(0) { $0 + $1.reconnects }, seconds: end - started,
+            shards: cluster?.shardReports(builder) ?? [])
     }
 
     final class RunState {
         let files: [String]
         let ctx: ImportContext
-        let pipeline: ImportPipeline?
+        let pipelines: [ImportPipeline]
         let started: Double
         var lastTick = 0.0
         var input: InputBuffer?
         var inputSize: Int?
 
-        init(files: [String], ctx: ImportContext, pipeline: ImportPipeline?, started: Double) {
+        init(files: [String], ctx: ImportContext, pipelines: [ImportPipeline], started: Double) {
             self.files = files
             self.ctx = ctx
-            self.pipeline = pipeline
+            self.pipelines = pipelines
             self.started = started
         }
     }
@@ -165,7 +197,10 @@ public final class Importer {
         let now = monotonicSeconds()
         if !final && now - s.lastTick < options.progressInterval { return }
         s.lastTick = now
-        let p = s.pipeline?.progress ?? (0, 0, 0)
+        let p = s.pipelines.reduce((0, 0, 0)) { t, pipe in
+            let q = pipe.progress
+            return (t.0 + q.ackedKeys, t.1 + q.commands, t.2 + q.bytes)
+        }
         let b = s.ctx.builder
         let f = min(s.ctx.file, max(0, s.files.count - 1))
         onProgress(ImportProgress(
@@ -216,11 +251,44 @@ public final class Importer {
         if single, ctx.stats.inputBytes == 0, let input = opened.input { ctx.stats.inputBytes = input.offset }
     }
 
+    /// A cluster has only database 0: the databases of the inputs that would go elsewhere (not mapped to 0
+    /// with `--db`/`--db-map`), found by a pass over the inputs that steps over every value, before
+    /// anything is written. Nil when all go to 0 (inputs read from standard input cannot be read twice:
+    /// those stop at their first such key instead).
+    func refuseOtherDatabases(_ files: [String]) throws -> String? {
+        var found: [String: Set<Int>] = [:]
+        let driver = DecodeDriver(rdb: options.decoder, aof: options.aof)
+        for path in files where path != "-" {
+            var scan = DatabaseScan()
+            try driver.decode(try driver.open(path), into: &scan)
+            let other = scan.databases.filter { options.targetDatabase($0) != 0 }
+            if !other.isEmpty { found[path] = other }
+        }
+        guard !found.isEmpty else { return nil }
+        let list = found.keys.sorted().map { "\($0) (database\(found[$0]!.count > 1 ? "s" : "") \(found[$0]!.sorted().map(String.init).joined(separator: ", ")))" }
+        return "the target is a Redis Cluster, which has only database 0, but keys are in other databases: "
+            + list.joined(separator: "; ") + "; nothing was written. Merge them into database 0 with --db 0 (or --db-map N:0)"
+    }
+
     func failedEarly(_ message: String, files: [String], started: Double) -> ImportReport {
         ImportReport(
             status: .failed, failure: message, files: files.map { ImportFileStats(file: $0) }, problems: [], problemCounts: [:],
             warnings: [], target: target?.description, server: nil, targetVersion: nil,
             mode: options.mode == .restore ? "restore" : "commands", dryRun: options.dryRun, reconnects: 0,
             seconds: monotonicSeconds() - started)
+    }
+}
+
+/// The databases an input writes to (keys, and AOF commands other than `SELECT`), every value stepped over.
+struct DatabaseScan: AOFVisitor {
+    var databases: Set<Int> = []
+
+    mutating func beginKey(_ key: RDBString, _ info: RDBKeyInfo) throws -> RDBKeyAction {
+        databases.insert(info.db)
+        return .skip
+    }
+
+    mutating func command(_ command: AOFCommand) throws {
+        if !command.nameEquals("SELECT") { databases.insert(command.db) }
     }
 }

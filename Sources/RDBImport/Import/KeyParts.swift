@@ -1,5 +1,6 @@
 import RDBKit
 import RDBSinks
+import RedisWire
 
 /// The key being decoded, and the target of the importer's `OutputBuffer`: a key whose rendered output
 /// passes `ImportOptions.keyChunkBytes` is handed over by the writer in chunks while it is decoded (the
@@ -17,6 +18,8 @@ final class KeyParts: OutputTarget {
     let builder: BatchBuilder
     let replace: Bool
     let temporaryPrefix: [UInt8]
+    /// The current key's temporary-name prefix (`TemporaryName.prefix`).
+    @exclusivity(unchecked) var prefix: [UInt8] = []
 
     // The current key (set by `ImportVisitor.beginKey`).
     @exclusivity(unchecked) var name: [UInt8] = []
@@ -108,8 +111,8 @@ final class KeyParts: OutputTarget {
         if temporary {
             exists = builder.recordCommands
             name.withUnsafeBytes { key in
-                Commands.renameNX(&builder.batch.buffer, key, tmpPrefix: temporaryPrefix)
-                Commands.del(&builder.batch.buffer, key, prefix: temporaryPrefix)
+                Commands.renameNX(&builder.batch.buffer, key, tmpPrefix: prefix)
+                Commands.del(&builder.batch.buffer, key, prefix: prefix)
             }
             builder.recordCommands += 2
         }
@@ -127,14 +130,13 @@ final class KeyParts: OutputTarget {
         guard started else { return false }
         started = false
         armed = false
-        let tail = counter.completion()
-        tail.withUnsafeBytes { builder.append($0, commands: counter.feed($0)) }
+        builder.recordCommands += counter.complete(&builder.batch.buffer)
         name.withUnsafeBytes { key in
             if replace || unguarded {
                 Commands.del(&builder.batch.buffer, key)
                 builder.recordCommands += 1
             } else if temporary {
-                Commands.del(&builder.batch.buffer, key, prefix: temporaryPrefix)
+                Commands.del(&builder.batch.buffer, key, prefix: prefix)
                 builder.recordCommands += 1
             }
             builder.end(kind: .abortedKey, name: key, file: file, offset: offset, temporary: first && temporary,
@@ -147,5 +149,16 @@ final class KeyParts: OutputTarget {
             message: "decoding failed in the middle of the key (\(builder.problems.fileName(file)), record at byte offset \(offset)) after part of it was sent: \(why); the import \(undo)",
             offset: offset)
         return true
+    }
+}
+
+/// Temporary key names: the import's prefix (`rdbcat:tmp:<random>:`) then the key. On a cluster the name
+/// starts with the key's hash tag (`{tag}` or `{key}`), so that it is in the key's slot and `RENAMENX`
+/// does not span slots; a key hashed whole that holds a `}` gets no tag (its `RENAMENX` is refused with
+/// `CROSSSLOT` and the key reported).
+enum TemporaryName {
+    static func prefix(_ base: [UInt8], key: UnsafeRawBufferPointer, tagged: Bool) -> [UInt8] {
+        guard tagged, let tag = HashSlot.tag(sameSlotAs: key) else { return base }
+        return tag + base
     }
 }

@@ -70,6 +70,8 @@ struct Record {
     var resent = false
     /// Which part of its key it is (`.whole` unless the key was sent in parts).
     var part = KeyPart.whole
+    /// Cluster redirects (`MOVED`/`ASK`) followed so far to get here.
+    var hops: UInt8 = 0
 
     var repliesThisAttempt: Int { commands + (resendPrefix ? 1 : 0) }
 
@@ -156,30 +158,37 @@ struct RESPCommandCounter {
         return n
     }
 
-    /// Bytes that end the open command with one reply and without effect beyond the bytes already sent:
-    /// zero bytes for the rest of the argument (a RESTORE payload then fails its checksum), empty strings
-    /// for the missing arguments. Empty when at a boundary.
-    func completion() -> [UInt8] {
-        var s = self
-        var out: [UInt8] = []
-        func emit(_ bytes: [UInt8]) {
-            out += bytes
-            _ = bytes.withUnsafeBytes { s.feed($0) }
-        }
-        while s.phase != .start {
-            switch s.phase {
+    /// Appends the bytes that end the open command with one reply and without effect beyond the bytes already
+    /// sent: zero bytes for the rest of the argument (a RESTORE payload then fails its checksum), empty strings
+    /// (written by `RESPEncoder`) for the missing arguments. Returns the commands completed (0 at a boundary).
+    mutating func complete(_ b: inout ByteBuffer) -> Int {
+        var completed = 0
+        while phase != .start {
+            let from = b.readableBytes
+            switch phase {
             case .start: break
             case .arrayLength, .bulkLength:
-                if s.digits == 0 && !s.sawCR { emit(s.phase == .arrayLength ? [0x31] : [0x30]) }
-                emit(s.sawCR ? [0x0A] : [0x0D, 0x0A])
+                if digits == 0 && !sawCR { b.writeInteger(phase == .arrayLength ? UInt8(ascii: "1") : UInt8(ascii: "0")) }
+                if !sawCR { b.writeInteger(UInt8(0x0D)) }
+                b.writeInteger(UInt8(0x0A))
             case .bulkStart:
-                emit(Array("$0\r\n\r\n".utf8))
+                Commands.encode(&b) { $0.argument(UnsafeRawBufferPointer(start: nil, count: 0)) }
             case .body:
-                let crlf: [UInt8] = [0x0D, 0x0A]
-                emit([UInt8](repeating: 0, count: max(0, s.remaining - 2)) + crlf.suffix(min(2, s.remaining)))
+                b.writeRepeatingByte(0, count: max(0, remaining - 2))
+                if remaining >= 2 { b.writeInteger(UInt8(0x0D)) }
+                b.writeInteger(UInt8(0x0A))
             }
+            completed += b.withUnsafeReadableBytes { feed(UnsafeRawBufferPointer(rebasing: $0[from...])) }
         }
-        return out
+        return completed
+    }
+
+    /// The bytes `complete(_:)` appends (for tests).
+    func completion() -> [UInt8] {
+        var copy = self
+        var b = ByteBuffer()
+        _ = copy.complete(&b)
+        return Array(b.readableBytesView)
     }
 }
 
@@ -246,6 +255,32 @@ enum Commands {
             e.argument(key)
             e.end()
         }
+    }
+
+    /// `ASKING`: the next command may run on a node that is importing its slot.
+    static func asking(_ b: inout ByteBuffer) {
+        encode(&b) { $0.command("ASKING") }
+    }
+
+    /// The commands in `commands` (whole RESP commands), each after an `ASKING`; returns how many there
+    /// were (the replies double).
+    static func interleaveAsking(_ commands: ByteBuffer, into b: inout ByteBuffer) -> Int {
+        let tokenizer = RESPTokenizer()
+        var n = 0
+        commands.withUnsafeReadableBytes { w in
+            var pos = 0
+            while pos < w.count {
+                guard case .complete(let end)? = try? tokenizer.valueEnd(w, at: pos) else {
+                    b.writeBytes(UnsafeRawBufferPointer(rebasing: w[pos...]))  // cannot happen: our own bytes
+                    return
+                }
+                asking(&b)
+                b.writeBytes(UnsafeRawBufferPointer(rebasing: w[pos..<end]))
+                n += 1
+                pos = end
+            }
+        }
+        return n
     }
 
     /// A command read from an AOF, as it is.

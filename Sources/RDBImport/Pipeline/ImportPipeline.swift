@@ -52,6 +52,11 @@ final class ImportPipeline: ReplyReceiver, @unchecked Sendable {
     @exclusivity(unchecked) var machine: PipelineStateMachine
     var channel: Channel?
     var startPromise: EventLoopPromise<ServerInfo>?
+    /// Cluster targets: receives the records a node redirected (on the event loop, before the window
+    /// releases them). Set before `start`.
+    var onRedirect: (([RedirectedRecord]) -> Void)? {
+        didSet { machine.followsRedirects = onRedirect != nil }
+    }
 
     convenience init(endpoint: RedisEndpoint, options: PipelineOptions, problems: ProblemLog, temporaryPrefix: [UInt8]) throws {
         let connector = try Connector(endpoint: endpoint, connectTimeout: .seconds(options.connectTimeoutSeconds))
@@ -190,6 +195,10 @@ final class ImportPipeline: ReplyReceiver, @unchecked Sendable {
 
     /// Releases acknowledged commands from the window and wakes the decoder.
     func publish() {
+        if let onRedirect {
+            let moved = machine.takeRedirected()
+            if !moved.isEmpty { onRedirect(moved) }
+        }
         let r = machine.takeReleased()
         let stopped = machine.failure != nil
         if !r.isEmpty || stopped { window.release(r, stopped: stopped) }

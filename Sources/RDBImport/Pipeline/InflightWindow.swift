@@ -87,6 +87,13 @@ final class InflightWindow: @unchecked Sendable {
         return (ackedKeys, commands, bytes)
     }
 
+    /// Whether nothing is in flight, or the import stopped (nothing more will be answered).
+    var isSettled: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return commands == 0 || stopped || done
+    }
+
     /// Whether a thread sleeps in `reserve` or `waitForEnd` (tests).
     var hasWaiter: Bool { lock.value == 1 }
 

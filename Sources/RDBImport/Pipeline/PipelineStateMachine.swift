@@ -315,6 +315,19 @@ struct PipelineStateMachine {
 
     /// What to release from the window (the driver publishes it).
     mutating func takeReleased() -> InflightWindow.Release { matcher.takeReleased() }
+
+    /// Cluster targets: `MOVED`/`ASK` answers hand their record back (`takeRedirected`) instead of
+    /// stopping the import.
+    var followsRedirects: Bool {
+        get { matcher.followsRedirects }
+        set { matcher.followsRedirects = newValue }
+    }
+
+    /// Records answered with a redirect since the last call.
+    mutating func takeRedirected() -> [RedirectedRecord] {
+        defer { matcher.redirected.removeAll() }
+        return matcher.redirected
+    }
 }
 
 extension PipelineStateMachine.Action? {

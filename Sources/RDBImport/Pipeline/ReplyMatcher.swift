@@ -32,6 +32,13 @@ struct ReplyMatcher {
     /// The current key's first error and whether it exists (reported with its last part).
     private var recordError: RedisServerError?
     private var recordExists = false
+    /// Cluster targets: a `MOVED`/`ASK` answer to the current record (it is handed back whole, to be sent
+    /// where the redirect says, instead of being counted).
+    private var recordRedirect: RedisServerError.Redirect?
+    /// Whether redirects are followed (a cluster import); else they stop the import like any refusal.
+    var followsRedirects = false
+    /// Records answered with a redirect, for the cluster router (taken by the pipeline).
+    var redirected: [RedirectedRecord] = []
     /// Why the import stopped (the first reason); nothing more is written once set.
     private(set) var failure: PipelineFailure?
     /// Outcomes per input file.
@@ -116,6 +123,14 @@ struct ReplyMatcher {
         let b = current!
         let rec = b.records[b.next]
         if let e = rec.kind == .aofBlock ? reply.firstNestedServerError : reply.serverError {
+            if followsRedirects, let r = e.redirect, rec.part == .whole, rec.kind != .select, rec.kind != .abortedKey {
+                if recordRedirect == nil { recordRedirect = r }
+                replyIndex += 1
+                guard replyIndex >= rec.repliesThisAttempt else { return .matched(finished: false) }
+                finishRecord(b)
+                settle()
+                return .matched(finished: true)
+            }
             if e.isTransient { return .retry(e) }
             if e.stopsWrites {
                 if recordError == nil { recordError = e }
@@ -141,11 +156,16 @@ struct ReplyMatcher {
     /// unless they hold part of the open key.
     private mutating func finishRecord(_ b: Batch) {
         let rec = b.records[b.next]
-        complete(b, rec)
+        if let r = recordRedirect {
+            redirect(b, rec, r)
+        } else {
+            complete(b, rec)
+        }
         replyIndex = 0
         if !rec.part.continues {  // a key's errors and `exists` are reported with its last part
             recordError = nil
             recordExists = false
+            recordRedirect = nil
         }
         b.next += 1
         switch rec.part {
@@ -172,6 +192,15 @@ struct ReplyMatcher {
         while replyIndex == 0, let b = current, b.written, b.next < b.records.count, b.records[b.next].repliesThisAttempt == 0 {
             finishRecord(b)
         }
+    }
+
+    /// Hands a redirected record back (its replies are all in): it leaves the window here and is counted
+    /// where it is sent next.
+    private mutating func redirect(_ b: Batch, _ r: Record, _ to: RedisServerError.Redirect) {
+        released.commands += r.commands
+        released.bytes += r.length
+        let bytes = b.buffer.getSlice(at: b.buffer.readerIndex + r.start, length: r.length) ?? ByteBuffer()
+        redirected.append(RedirectedRecord(record: r, bytes: bytes, name: b.name(of: r), redirect: to))
     }
 
     private mutating func counter(_ file: Int) -> Int {
@@ -233,6 +262,7 @@ struct ReplyMatcher {
         replyIndex = 0
         recordError = nil
         recordExists = false
+        recordRedirect = nil
         guard keyOpen else { return }
         keyOpen = false
         for (i, b) in batches.enumerated() {
@@ -264,7 +294,7 @@ struct ReplyMatcher {
                 if r.temporary || r.deleteOnResend {
                     r.resendPrefix = true
                     let name = b.name(of: r)
-                    name.withUnsafeBytes { Commands.del(&out, $0, prefix: r.temporary ? temporaryPrefix : []) }
+                    name.withUnsafeBytes { Commands.del(&out, $0, prefix: r.temporary ? TemporaryName.prefix(temporaryPrefix, key: $0, tagged: followsRedirects) : []) }
                 }
                 b.records[i] = r
                 if let slice = b.buffer.getSlice(at: b.buffer.readerIndex + r.start, length: r.length) {
@@ -300,4 +330,13 @@ struct ReplyMatcher {
         cursor = 0
         keyOpen = false
     }
+}
+
+/// A record a cluster node answered with `MOVED` or `ASK`: its bytes (every command of it), to be sent
+/// again where the redirect points.
+struct RedirectedRecord: @unchecked Sendable {
+    var record: Record
+    var bytes: ByteBuffer
+    var name: [UInt8]
+    var redirect: RedisServerError.Redirect
 }

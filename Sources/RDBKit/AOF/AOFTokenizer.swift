@@ -156,47 +156,45 @@ struct AOFTokenizer {
                 scan = end
             case .command(let end):
                 let kind = AOFTokenizer.classify(UnsafeRawBufferPointer(start: w.baseAddress! + scan, count: end &- scan), spans.buffer)
-                if !inMulti {
-                    if kind == .multi {
-                        inMulti = true
-                        blockCommands = 1
-                    } else {
-                        try deliverRESP(w, start: scan, end: end, offset: base &+ scan, into: &visitor)
-                        commands &+= 1
-                        done = end
-                    }
-                    scan = end
-                } else {
-                    blockCommands &+= 1
-                    scan = end
-                    if kind == .exec {
-                        try replayBlock(w, from: done, to: scan, base: base, into: &visitor, commands: &commands, annotations: &annotations)
-                        done = scan
-                        inMulti = false
-                    }
-                }
+                try advance(kind, end: end, inline: false, w, base: base, scan: &scan, done: &done, inMulti: &inMulti,
+                            blockCommands: &blockCommands, commands: &commands, annotations: &annotations, into: &visitor)
             case .inline(let end, let ls, let le):
                 let kind = try splitInline(w, ls, le, offset: base &+ scan)
-                if !inMulti {
-                    if kind == .multi {
-                        inMulti = true
-                        blockCommands = 1
-                    } else {
-                        try deliverInline(offset: base &+ scan, byteCount: end &- scan, into: &visitor)
-                        commands &+= 1
-                        done = end
-                    }
-                    scan = end
-                } else {
-                    blockCommands &+= 1
-                    scan = end
-                    if kind == .exec {
-                        try replayBlock(w, from: done, to: scan, base: base, into: &visitor, commands: &commands, annotations: &annotations)
-                        done = scan
-                        inMulti = false
-                    }
-                }
+                try advance(kind, end: end, inline: true, w, base: base, scan: &scan, done: &done, inMulti: &inMulti,
+                            blockCommands: &blockCommands, commands: &commands, annotations: &annotations, into: &visitor)
             }
+        }
+    }
+
+    /// One command (RESP, or inline and split into `splitter`) read up to `end`: delivered now outside a MULTI
+    /// block; inside one, held in the window until EXEC, which delivers the whole block.
+    @inline(__always)
+    mutating func advance<V: AOFVisitor>(
+        _ kind: Kind, end: Int, inline: Bool, _ w: UnsafeRawBufferPointer, base: Int, scan: inout Int, done: inout Int,
+        inMulti: inout Bool, blockCommands: inout Int, commands: inout Int, annotations: inout Int, into visitor: inout V
+    ) throws {
+        if !inMulti {
+            if kind == .multi {
+                inMulti = true
+                blockCommands = 1
+            } else {
+                if inline {
+                    try deliverInline(offset: base &+ scan, byteCount: end &- scan, into: &visitor)
+                } else {
+                    try deliverRESP(w, start: scan, end: end, offset: base &+ scan, into: &visitor)
+                }
+                commands &+= 1
+                done = end
+            }
+            scan = end
+            return
+        }
+        blockCommands &+= 1
+        scan = end
+        if kind == .exec {
+            try replayBlock(w, from: done, to: scan, base: base, into: &visitor, commands: &commands, annotations: &annotations)
+            done = scan
+            inMulti = false
         }
     }
 

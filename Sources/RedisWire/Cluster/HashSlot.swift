@@ -48,6 +48,15 @@ public enum HashSlot {
         return tagStart..<close
     }
 
+    /// A `{tag}` to put in front of another name so that it lands in the slot of `key` (a temporary name
+    /// for the key): the key's hashed part between braces. Nil when that part holds a `}` (only a key
+    /// hashed whole, like `{}x`, can), which no tag can carry.
+    public static func tag(sameSlotAs key: UnsafeRawBufferPointer) -> [UInt8]? {
+        let hashed = key[hashedRange(key)]
+        if hashed.contains(UInt8(ascii: "}")) { return nil }
+        return [UInt8(ascii: "{")] + hashed + [UInt8(ascii: "}")]
+    }
+
     /// CRC16-XMODEM of `bytes`.
     @inlinable
     public static func crc16<C: Collection>(_ bytes: C) -> UInt16 where C.Element == UInt8 {

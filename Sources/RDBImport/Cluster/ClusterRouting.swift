@@ -1,0 +1,229 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import NIOConcurrencyHelpers
+import NIOCore
+import RDBKit
+import RedisWire
+
+/// The routing of a cluster import: a pipeline per master, each a lane of the `BatchBuilder`, keys sent
+/// to the master of their slot, and the records a node answers with `MOVED` or `ASK` sent again where it
+/// says. Lives on the decoding thread; redirected records come from the pipelines' event loops through a
+/// locked queue and are resent by `drain()` between records.
+///
+/// - `MOVED slot host:port` updates the slot map (`SlotRouter`) and resends the record whole to the new
+///   owner (with the `DEL` a resent record starts with when it was written unguarded or under a temporary
+///   name). A master not seen before gets its own pipeline.
+/// - `ASK slot host:port` resends the record to that node, each command after an `ASKING`, and leaves the
+///   map as it is.
+/// - A record redirected more than `maxHops` times is reported failed.
+///
+/// `TRYAGAIN`, `CLUSTERDOWN` and `LOADING` are transient for the pipelines (reconnect after a pause and
+/// resend, until the reconnect deadline).
+final class ClusterRouting {
+    let seed: RedisEndpoint
+    let options: PipelineOptions
+    let problems: ProblemLog
+    let temporaryPrefix: [UInt8]
+    static let maxHops: UInt8 = 5
+
+    private(set) var router: SlotRouter
+    /// The builder lane of each of `router.masters` (-1: none yet).
+    private var laneOfMaster: [Int] = []
+    /// Per lane: its node, its pipeline, and the redirects its node answered.
+    private(set) var addresses: [NodeAddress] = []
+    private(set) var pipelines: [ImportPipeline] = []
+    private(set) var servers: [ServerInfo] = []
+    private(set) var redirectsFrom: [Int] = []
+    private(set) var movedFollowed = 0
+    private(set) var askFollowed = 0
+    private let queue = NIOLockedValueBox<[(record: RedirectedRecord, from: Int)]>([])
+    private var draining = false
+    /// Set by `attach`.
+    private(set) weak var builder: BatchBuilder?
+
+    init(seed: RedisEndpoint, topology: ClusterTopology, options: PipelineOptions, problems: ProblemLog, temporaryPrefix: [UInt8]) {
+        self.seed = seed
+        self.options = options
+        self.problems = problems
+        self.temporaryPrefix = temporaryPrefix
+        router = SlotRouter(topology)
+        laneOfMaster = Array(repeating: -1, count: router.masters.count)
+    }
+
+    /// Connects to every master (all of them: functions go to each), in shard order. Throws (naming the
+    /// node) when one cannot be reached or refuses the login.
+    func connect() throws {
+        for m in router.masters.indices { _ = try openPipeline(router.masters[m]) }
+    }
+
+    /// Makes the builder's lanes the pipelines: lane i is pipeline i (lane 0 was made with pipeline 0).
+    func attach(_ b: BatchBuilder) {
+        builder = b
+        b.cluster = self
+        for i in pipelines.indices.dropFirst() { _ = b.addLane(pipelines[i]) }
+        for (m, address) in router.masters.enumerated() { laneOfMaster[m] = addresses.firstIndex(of: address) ?? -1 }
+    }
+
+    private func openPipeline(_ address: NodeAddress) throws -> Int {
+        let endpoint = address.endpoint(like: seed)
+        let p: ImportPipeline
+        let info: ServerInfo
+        do {
+            p = try ImportPipeline(endpoint: endpoint, options: options, problems: problems, temporaryPrefix: temporaryPrefix)
+            let lane = pipelines.count
+            let q = queue
+            p.onRedirect = { records in q.withLockedValue { $0.append(contentsOf: records.map { ($0, lane) }) } }
+            info = try p.start()
+        } catch {
+            throw ClusterError("cluster node \(address): \(seed.password?.redact("\(error)") ?? "\(error)")")
+        }
+        pipelines.append(p)
+        servers.append(info)
+        addresses.append(address)
+        redirectsFrom.append(0)
+        return pipelines.count - 1
+    }
+
+    /// The lane of the node at `address`, opening a pipeline (and a lane) for a node not seen before.
+    private func lane(of address: NodeAddress) throws -> Int {
+        if let i = addresses.firstIndex(of: address) { return i }
+        let i = try openPipeline(address)
+        if let b = builder, b.addLane(pipelines[i]) != i { preconditionFailure("ClusterRouting: lanes out of step") }
+        return i
+    }
+
+    /// Makes the builder's current lane the master of `slot`. Throws when no master serves the slot or a
+    /// new master cannot be reached.
+    @inline(__always)
+    func route(slot: Int) throws {
+        builder!.use(lane: try lane(slot: slot))
+    }
+
+    /// The lane of the master of `slot`.
+    @inline(__always)
+    func lane(slot: Int) throws -> Int {
+        guard let m = router.masterIndex(slot: slot) else { throw ClusterError("no master serves slot \(slot)") }
+        if m < laneOfMaster.count, laneOfMaster[m] >= 0 { return laneOfMaster[m] }
+        while laneOfMaster.count < router.masters.count { laneOfMaster.append(-1) }
+        let l = try lane(of: router.masters[m])
+        laneOfMaster[m] = l
+        return l
+    }
+
+    /// Whether redirected records wait to be resent.
+    var hasRedirects: Bool { queue.withLockedValue { !$0.isEmpty } }
+
+    /// Resends the records redirected since the last call (between records only), and hands them over.
+    func drain() {
+        guard let b = builder, !draining, !b.recordOpen else { return }
+        let items = queue.withLockedValue { q -> [(record: RedirectedRecord, from: Int)] in
+            defer { q.removeAll() }
+            return q
+        }
+        guard !items.isEmpty else { return }
+        draining = true
+        defer { draining = false }
+        let current = b.lane
+        for item in items { resend(item.record, from: item.from, b) }
+        b.flushAll()
+        b.use(lane: current)
+    }
+
+    private func resend(_ item: RedirectedRecord, from: Int, _ b: BatchBuilder) {
+        var r = item.record
+        let to = item.redirect
+        redirectsFrom[from] += 1
+        r.hops &+= 1
+        let address = NodeAddress(announced: to.host, port: to.port, connectionHost: addresses[from].host)
+        func fail(_ why: String) {
+            b.stats[r.file].keysFailed += r.kind == .key ? 1 : 0
+            problems.add(.error, file: r.file, db: r.db, key: item.name, message: why, offset: r.offset)
+        }
+        if r.hops > Self.maxHops {
+            return fail("not written: more than \(Self.maxHops) cluster redirects (the last: \(to))")
+        }
+        if to.isAsk && r.kind == .aofBlock {
+            return fail("not written: a MULTI block in a slot being migrated (\(to)); a block cannot follow ASK")
+        }
+        let lane: Int
+        do {
+            if to.isAsk {
+                askFollowed += 1
+            } else {
+                movedFollowed += 1
+                router.moved(slot: to.slot, to: address)
+                while laneOfMaster.count < router.masters.count { laneOfMaster.append(-1) }
+            }
+            lane = try self.lane(of: address)
+            if !to.isAsk, let m = router.masters.firstIndex(of: address) { laneOfMaster[m] = lane }
+        } catch {
+            return fail("not written: redirected (\(to)) to a node that cannot be reached: \(error)")
+        }
+        b.use(lane: lane)
+        b.begin(db: r.db, file: r.file)
+        let step = to.isAsk ? 2 : 1
+        var prefixCommands = 0
+        if r.temporary || r.deleteOnResend {
+            if to.isAsk { Commands.asking(&b.batch.buffer) }
+            item.name.withUnsafeBytes { key in
+                let prefix = r.temporary ? TemporaryName.prefix(temporaryPrefix, key: key, tagged: true) : []
+                Commands.del(&b.batch.buffer, key, prefix: prefix)
+            }
+            prefixCommands = 1
+        }
+        var commands = prefixCommands
+        if to.isAsk {
+            commands += Commands.interleaveAsking(item.bytes, into: &b.batch.buffer)
+        } else {
+            var bytes = item.bytes
+            b.batch.buffer.writeBuffer(&bytes)
+            commands += r.commands
+        }
+        b.recordCommands += commands * step
+        let exists = r.existsReply >= 0 ? (prefixCommands + r.existsReply) * step + (step - 1) : -1
+        item.name.withUnsafeBytes {
+            b.end(kind: r.kind, name: $0, file: r.file, offset: r.offset, existsReply: exists, temporary: r.temporary,
+                  deleteOnResend: r.deleteOnResend, hops: r.hops)
+        }
+        if r.kind == .key { b.keysSent -= 1 }  // counted when it was first sent
+    }
+
+    /// Waits until every pipeline has its replies (or stopped), resending redirected records meanwhile.
+    func settle() {
+        guard let b = builder else { return }
+        while true {
+            drain()
+            b.flushAll()
+            if !hasRedirects && pipelines.allSatisfy({ $0.window.isSettled }) && !hasRedirects { return }
+            usleep(1000)
+        }
+    }
+
+    /// Per master: its node, and what went there.
+    func shardReports(_ b: BatchBuilder) -> [ShardReport] {
+        pipelines.indices.map { i in
+            let counters = pipelines[i].counters
+            return ShardReport(
+                node: addresses[i].description, keysImported: counters.reduce(0) { $0 + $1.imported },
+                keysFailed: counters.reduce(0) { $0 + $1.failed }, commandsSent: b.lanes[i].commands, bytesSent: b.lanes[i].bytes,
+                redirects: redirectsFrom[i], reconnects: pipelines[i].reconnects)
+        }
+    }
+}
+
+/// What one master of a cluster got in an import.
+public struct ShardReport: Sendable, Hashable {
+    /// `host:port` of the master.
+    public var node: String
+    public var keysImported: Int
+    public var keysFailed: Int
+    public var commandsSent: Int
+    public var bytesSent: Int
+    /// `MOVED`/`ASK` answers this node gave (each record resent where it said).
+    public var redirects: Int
+    /// Reconnects (a lost connection, or a pause after `TRYAGAIN`/`CLUSTERDOWN`/`LOADING`).
+    public var reconnects: Int
+}

@@ -1,0 +1,187 @@
+import Foundation
+import Testing
+@testable import RDBImport
+@testable import RedisWire
+
+/// Imports into real 3-master + 3-replica clusters: every key's `DEBUG DIGEST-VALUE` on the master that
+/// owns its slot equals the one on a server that loaded the file itself, and the key counts add up.
+@Suite("Import into real clusters", .serialized)
+struct ClusterImportTests {
+    /// A server that loaded `file` itself (the reference), and its keys of database 0.
+    final class Source {
+        let server: TestServer
+        let keys: [[UInt8]]
+        let client: RedisClient
+
+        init(_ kind: TestServer.Kind, file: String) throws {
+            server = try TestServer(kind, dumpFile: file)
+            keys = try ClusterImportTests.keys(server.client())
+            client = try server.client()
+        }
+
+        deinit { client.close() }
+
+        func digest(_ key: [UInt8]) throws -> RESPReply {
+            try client.send(bytes: [Array("DEBUG".utf8), Array("DIGEST-VALUE".utf8), key])
+        }
+    }
+
+    /// Every key of database 0 (SCAN).
+    static func keys(_ c: RedisClient) throws -> [[UInt8]] {
+        defer { c.close() }
+        var cursor = "0"
+        var out: [[UInt8]] = []
+        repeat {
+            let r = try c.send(["SCAN", cursor, "COUNT", "1000"])
+            guard case .array(let parts?) = r, parts.count == 2, case .bulk(let next?) = parts[0], case .array(let ks?) = parts[1] else {
+                throw TestServer.Failure("SCAN answered \(r)")
+            }
+            cursor = String(decoding: next, as: UTF8.self)
+            for k in ks { if case .bulk(let b?) = k { out.append(b) } }
+        } while cursor != "0"
+        return out
+    }
+
+    /// Compares every key of `source` with the master that owns it; returns the mismatches (and checks that
+    /// the masters hold no other keys).
+    static func compare(_ source: Source, _ cluster: TestCluster, _ what: String) throws -> [String] {
+        let topology = try #require(try ClusterDiscovery.discover(from: cluster.nodes[0].endpoint))
+        let clients = try topology.masters.map { try RedisClient($0.address.endpoint(like: cluster.nodes[0].endpoint)) }
+        defer { for c in clients { c.close() } }
+        var bad: [String] = []
+        for key in source.keys {
+            let owner = try #require(topology.shardIndex(slot: HashSlot.of(bytes: key)))
+            let want = try source.digest(key)
+            let got = try clients[owner].send(bytes: [Array("DEBUG".utf8), Array("DIGEST-VALUE".utf8), key])
+            if want != got { bad.append("\(what): key \(String(decoding: key, as: UTF8.self)): source \(want), cluster \(got)") }
+        }
+        var total: Int64 = 0
+        for c in clients { if case .integer(let n) = try c.send(["DBSIZE"]) { total += n } }
+        if total != Int64(source.keys.count) { bad.append("\(what): the masters hold \(total) keys, the source \(source.keys.count)") }
+        return bad
+    }
+
+    static func flush(_ cluster: TestCluster) throws {
+        let topology = try #require(try ClusterDiscovery.discover(from: cluster.nodes[0].endpoint))
+        for m in topology.masters {
+            let c = try RedisClient(m.address.endpoint(like: cluster.nodes[0].endpoint))
+            _ = try c.send(["FLUSHALL"])
+            if cluster.kind != .redis62 { _ = try c.send(["FUNCTION", "FLUSH"]) }
+            c.close()
+        }
+    }
+
+    static func run(_ files: [String], into cluster: TestCluster, node: Int = 0, _ configure: (inout ImportOptions) -> Void = { _ in }) -> ImportReport {
+        var o = ImportOptions()
+        o.pipeline.reconnectTimeout = 20
+        configure(&o)
+        return Importer(target: cluster.nodes[node].endpoint, options: o).run(files: files)
+    }
+
+    @Test("Server fixtures into a cluster, as commands and as RESTORE, with and without replace: every key right on its owner",
+          arguments: TestServer.Kind.allCases)
+    func fixtures(kind: TestServer.Kind) throws {
+        let cluster = try TestCluster(kind)
+        defer { cluster.stop() }
+        var compared = 0
+        for (file, _) in try TestServer.fixtures(kind) {
+            let source = try Source(kind, file: file)
+            defer { source.server.stop() }
+            let other = try source.server.keyspace().keys.filter { $0 != 0 }
+            if !other.isEmpty { continue }  // the multi-database case has its own test
+            for mode in ImportOptions.Mode.allCases {
+                for replace in [false, true] {
+                    try Self.flush(cluster)
+                    // Any node will do, a replica too: the import finds the masters.
+                    let r = Self.run([file], into: cluster, node: compared % cluster.nodes.count) {
+                        $0.mode = mode
+                        $0.replace = replace
+                    }
+                    let what = "\(kind) \(URL(fileURLWithPath: file).lastPathComponent) \(mode) replace=\(replace)"
+                    #expect(r.status == .success, "\(what): \(ServerImportTests.describe(r))")
+                    #expect(r.shards.count == 3, "\(what): shards \(r.shards)")
+                    #expect(r.shards.reduce(0) { $0 + $1.keysImported } == r.keysImported, "\(what)")
+                    #expect(r.keysImported + r.files[0].keysEmpty + r.files[0].keysExpired == r.keysRead, "\(what)")
+                    let bad = try Self.compare(source, cluster, what)
+                    #expect(bad.isEmpty, "\(bad.prefix(5))")
+                    compared += 1
+                }
+            }
+        }
+        #expect(compared >= 16, "fixtures compared: \(compared)")
+    }
+
+    @Test("A file with keys in other databases is refused before anything is written; --db 0 merges them")
+    func otherDatabases() throws {
+        let kind = TestServer.Kind.redis70
+        let file = kind.fixtureFolder + "/expiry-dbs.rdb"
+        let cluster = try TestCluster(kind, replicasPerMaster: 0)
+        defer { cluster.stop() }
+        let source = try Source(kind, file: file)
+        defer { source.server.stop() }
+        let dbs = try source.server.keyspace().keys.filter { $0 != 0 }.sorted()
+        try #require(!dbs.isEmpty, "expiry-dbs.rdb has keys outside database 0")
+        let r = Self.run([file], into: cluster)
+        #expect(r.status == .failed)
+        let failure = r.failure ?? ""
+        #expect(failure.contains("only database 0") && failure.contains(dbs.map(String.init).joined(separator: ", ")), "\(failure)")
+        #expect(r.commandsSent == 0)
+        var total: Int64 = 0
+        for n in cluster.nodes { if case .integer(let k) = try n.command("DBSIZE") { total += k } }
+        #expect(total == 0, "nothing written")
+
+        let merged = Self.run([file], into: cluster) { $0.mergeInto = 0 }
+        #expect(merged.status == .success, ServerImportTests.describe(merged))
+        #expect(merged.keysImported > 0)
+    }
+
+    @Test("Slots migrating during the import: ASK and MOVED are followed, every key ends right")
+    func migratingSlots() throws {
+        let kind = TestServer.Kind.redis70
+        let cluster = try TestCluster(kind, replicasPerMaster: 0)
+        defer { cluster.stop() }
+        let source = try GeneratedDump(strings: 3000, script: "return 1", arguments: [], keys: 3000)
+        let topology = try #require(try ClusterDiscovery.discover(from: cluster.nodes[0].endpoint))
+        let ids = try topology.masters.map { m in
+            try #require(cluster.nodes.first { $0.port == m.address.port })
+        }
+        // Every slot of shard 0 that holds a key of the dump is MIGRATING to shard 1 (which is IMPORTING it):
+        // a key not on shard 0 yet gets ASK. Then half of them are handed over to shard 1 before the import
+        // (so shard 0 answers MOVED, the map is stale), and the rest after.
+        let reference = try Source(kind, file: source.path)
+        defer { reference.server.stop() }
+        let keys = reference.keys
+        let slots = Set(keys.map { HashSlot.of(bytes: $0) }).filter { topology.shardIndex(slot: $0) == 0 }.sorted()
+        try #require(slots.count > 20)
+        func nodeID(_ s: TestServer) throws -> String {
+            guard case .bulk(let b?) = try s.command("CLUSTER", "MYID") else { throw TestServer.Failure("MYID") }
+            return String(decoding: b, as: UTF8.self)
+        }
+        let (from, to) = (ids[0], ids[1])
+        let (fromID, toID) = (try nodeID(from), try nodeID(to))
+        for slot in slots {
+            #expect(try to.command("CLUSTER", "SETSLOT", String(slot), "IMPORTING", fromID) == .simple("OK"))
+            #expect(try from.command("CLUSTER", "SETSLOT", String(slot), "MIGRATING", toID) == .simple("OK"))
+        }
+        let moved = slots.prefix(slots.count / 2)
+        for slot in moved {
+            for n in [to, from] { _ = try n.command("CLUSTER", "SETSLOT", String(slot), "NODE", toID) }
+        }
+        let r = Importer(target: cluster.nodes[2].endpoint, options: {
+            var o = ImportOptions()
+            o.pipeline.reconnectTimeout = 20
+            return o
+        }()).run(files: [source.path])
+        #expect(r.status == .success, ServerImportTests.describe(r))
+        #expect(r.keysImported == 3000)
+        let redirects = r.shards.reduce(0) { $0 + $1.redirects }
+        #expect(redirects > 0, "\(r.shards)")
+        print("migrating slots: \(r.shards.map { "\($0.node): \($0.keysImported) keys, \($0.redirects) redirects" })")
+        // Finish the migration, then every key must be on its owner with the source's value.
+        for slot in slots.dropFirst(moved.count) {
+            for n in [to, from] + ids.dropFirst(2) { _ = try n.command("CLUSTER", "SETSLOT", String(slot), "NODE", toID) }
+        }
+        let bad = try Self.compare(reference, cluster, "migrating slots")
+        #expect(bad.isEmpty, "\(bad.prefix(5))")
+    }
+}
