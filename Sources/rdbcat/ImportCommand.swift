@@ -176,6 +176,11 @@ func summaryLine(_ r: ImportReport) -> String {
     let counts = r.problemCounts.filter { $0.value > 0 }.sorted { $0.key.rawValue < $1.key.rawValue }
     if !counts.isEmpty { s += "; " + counts.map { "\($0.key.rawValue) \($0.value)" }.joined(separator: ", ") }
     if r.reconnects > 0 { s += "; \(r.reconnects) reconnects" }
+    if !r.shards.isEmpty {
+        s += "; cluster of \(r.shards.count) masters: " + r.shards.map { sh in
+            "\(sh.node) \(sh.keysImported) keys" + (sh.redirects > 0 ? " (\(sh.redirects) redirects)" : "")
+        }.joined(separator: ", ")
+    }
     if let f = r.failure { s += "\nrdbcat: \(f)" }
     for p in r.problems.prefix(10) where p.kind.isFailure {
         s += "\nrdbcat:   \(p.kind.rawValue) db \(p.db) \(p.keyText): \(p.message)"

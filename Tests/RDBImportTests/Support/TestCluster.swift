@@ -20,24 +20,25 @@ final class TestCluster: @unchecked Sendable {
     private(set) var startupSeconds = 0.0
 
     /// `nodeTimeoutMs` is `cluster-node-timeout`: small, so that a replica takes over a killed master soon.
+    /// `password`: every node has it as `requirepass` and `masterauth`.
     init(_ kind: TestServer.Kind, masters: Int = 3, replicasPerMaster: Int = 1, nodeTimeoutMs: Int = 1000,
-         readyTimeout: TimeInterval = 60) throws {
+         readyTimeout: TimeInterval = 60, password: String? = nil) throws {
         let started = Date()
         self.kind = kind
         self.masters = masters
         self.replicasPerMaster = replicasPerMaster
-        let settings = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+        let settings = (password.map { ["--masterauth", $0] } ?? []) + ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
                         "--cluster-node-timeout", String(nodeTimeoutMs),
                         // 7.0+ sync replicas diskless by default and wait 5 s for more replicas first.
                         "--repl-diskless-sync-delay", "0"]
         nodes = try (0..<masters * (1 + replicasPerMaster)).map { _ in
-            try TestServer(kind, arguments: settings, clusterBus: true)
+            try TestServer(kind, arguments: settings, password: password, clusterBus: true)
         }
         let cli = kind.cliPath
         guard FileManager.default.isExecutableFile(atPath: cli) else {
             throw TestServer.Failure("\(kind) cli not found at \(cli): run `bash scripts/setup.sh`")
         }
-        let create = ["--cluster", "create"] + nodes.map { "127.0.0.1:\($0.port)" }
+        let create = (password.map { ["-a", $0, "--no-auth-warning"] } ?? []) + ["--cluster", "create"] + nodes.map { "127.0.0.1:\($0.port)" }
             + ["--cluster-replicas", String(replicasPerMaster), "--cluster-yes"]
         let (status, out, err) = try TestServer.run(cli, create)
         guard status == 0 else {
