@@ -44,9 +44,10 @@ struct ClusterImportTests {
 
     /// Compares every key of `source` with the master that owns it; returns the mismatches (and checks that
     /// the masters hold no other keys).
-    static func compare(_ source: Source, _ cluster: TestCluster, _ what: String) throws -> [String] {
-        let topology = try #require(try ClusterDiscovery.discover(from: cluster.nodes[0].endpoint))
-        let clients = try topology.masters.map { try RedisClient($0.address.endpoint(like: cluster.nodes[0].endpoint)) }
+    static func compare(_ source: Source, _ cluster: TestCluster, _ what: String, via: RedisEndpoint? = nil) throws -> [String] {
+        let seed = via ?? cluster.nodes[0].endpoint
+        let topology = try #require(try ClusterDiscovery.discover(from: seed))
+        let clients = try topology.masters.map { try RedisClient($0.address.endpoint(like: seed)) }
         defer { for c in clients { c.close() } }
         var bad: [String] = []
         for key in source.keys {
@@ -59,6 +60,30 @@ struct ClusterImportTests {
         for c in clients { if case .integer(let n) = try c.send(["DBSIZE"]) { total += n } }
         if total != Int64(source.keys.count) { bad.append("\(what): the masters hold \(total) keys, the source \(source.keys.count)") }
         return bad
+    }
+
+    /// The `DEBUG DIGEST` a single server holding the cluster's keys would give: with database 0 only and an
+    /// odd number of non-empty masters, the XOR of the masters' digests (each is the XOR of its keys'
+    /// digests and one term for database 0, which then remains once).
+    static func digest(_ topology: ClusterTopology, via seed: RedisEndpoint) throws -> String {
+        var x = [UInt8](repeating: 0, count: 20)
+        var nonEmpty = 0
+        for m in topology.masters {
+            let c = try RedisClient(m.address.endpoint(like: seed))
+            defer { c.close() }
+            let r = try c.send(["DEBUG", "DIGEST"])
+            let hex = r.text ?? ""
+            guard hex.count == 40 else { throw TestServer.Failure("DEBUG DIGEST answered \(r)") }
+            if hex != String(repeating: "0", count: 40) { nonEmpty += 1 }
+            var i = hex.startIndex
+            for k in 0..<20 {
+                let j = hex.index(i, offsetBy: 2)
+                x[k] ^= UInt8(hex[i..<j], radix: 16)!
+                i = j
+            }
+        }
+        guard nonEmpty % 2 == 1 else { throw TestServer.Failure("\(nonEmpty) non-empty masters: the XOR of their digests is not the data set's") }
+        return x.map { String(format: "%02x", $0) }.joined()
     }
 
     static func flush(_ cluster: TestCluster) throws {
@@ -203,5 +228,41 @@ struct ClusterImportTests {
         #expect(!out.contains(password) && !err.contains(password))
         let bad = try Self.compare(source, cluster, "rdbcat import")
         #expect(bad.count == 0, "\(bad.prefix(3))")
+    }
+
+    @Test("A master killed mid-import: its replica takes over, the records it had not confirmed are resent, every key right",
+          arguments: [TestServer.Kind.redis70, .valkey81])
+    func masterKilled(kind: TestServer.Kind) throws {
+        let cluster = try TestCluster(kind)
+        defer { cluster.stop() }
+        let source = try GeneratedDump(kind: kind, strings: 100_000, collections: 40, elements: 2000)
+        let topology = try #require(try ClusterDiscovery.discover(from: cluster.nodes[0].endpoint))
+        let victim = try #require(cluster.nodes.firstIndex { $0.port == topology.shards[1].master.address.port })
+        let seed = cluster.nodes[(victim + 1) % cluster.nodes.count].endpoint
+        nonisolated(unsafe) var report: ImportReport?
+        let done = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            var o = ImportOptions()
+            o.pipeline.reconnectTimeout = 30
+            report = Importer(target: seed, options: o).run(files: [source.path])
+            done.signal()
+        }
+        // Kill it once it holds some of the import (acknowledged, maybe not yet replicated).
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            if case .integer(let n) = try cluster.nodes[victim].command("DBSIZE"), n >= 3000 { break }
+            usleep(2000)
+        }
+        let seconds = try cluster.killAndAwaitFailover(victim)
+        print("\(kind): replica took over in \(String(format: "%.2f", seconds)) s")
+        #expect(done.wait(timeout: .now() + 120) == .success, "the import did not end")
+        let r = try #require(report)
+        #expect(r.status == .success, ServerImportTests.describe(r))
+        #expect(r.keysImported == source.keys, "\(r.keysImported) of \(source.keys)")
+        #expect(r.reconnects > 0, "the killed master's pipeline reconnected")
+        print("\(kind) failover: \(r.shards.map { "\($0.node): \($0.keysImported) keys, \($0.reconnects) reconnects" }), warnings \(r.warnings)")
+        let survivors = try #require(try ClusterDiscovery.discover(from: seed))
+        #expect(!survivors.masters.contains { $0.address.port == cluster.nodes[victim].port })
+        #expect(try Self.digest(survivors, via: seed) == source.digest)
     }
 }

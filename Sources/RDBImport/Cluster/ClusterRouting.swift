@@ -22,6 +22,12 @@ import RedisWire
 ///
 /// `TRYAGAIN`, `CLUSTERDOWN` and `LOADING` are transient for the pipelines (reconnect after a pause and
 /// resend, until the reconnect deadline).
+///
+/// Nothing is lost when a master fails: on a master with replicas a `WAIT 1` follows every few MB of
+/// records (`BatchBuilder.confirmBytes`), and records count as delivered only once it is answered (a
+/// replica has them). Before every reconnect a pipeline asks the cluster (`ClusterResolver`) which node
+/// now serves its slots; after a failover that is the promoted replica, and the records since the last
+/// confirmed `WAIT` are sent to it again.
 final class ClusterRouting {
     let seed: RedisEndpoint
     let options: PipelineOptions
@@ -40,6 +46,10 @@ final class ClusterRouting {
     private(set) var movedFollowed = 0
     private(set) var askFollowed = 0
     private let queue = NIOLockedValueBox<[(record: RedirectedRecord, from: Int)]>([])
+    let resolver: ClusterResolver
+    let topology: ClusterTopology
+    /// Failovers followed (a pipeline moved to the node that took over its slots).
+    private(set) var failovers = 0
     private var draining = false
     /// Set by `attach`.
     private(set) weak var builder: BatchBuilder?
@@ -51,12 +61,17 @@ final class ClusterRouting {
         self.temporaryPrefix = temporaryPrefix
         router = SlotRouter(topology)
         laneOfMaster = Array(repeating: -1, count: router.masters.count)
+        self.topology = topology
+        resolver = ClusterResolver(seed: seed, topology: topology, timeoutSeconds: options.connectTimeoutSeconds)
     }
 
     /// Connects to every master (all of them: functions go to each), in shard order. Throws (naming the
     /// node) when one cannot be reached or refuses the login.
     func connect() throws {
-        for m in router.masters.indices { _ = try openPipeline(router.masters[m]) }
+        for shard in topology.shards {
+            _ = try openPipeline(shard.master.address, slot: shard.slots.first?.lowerBound ?? 0,
+                                 confirming: ClusterResolver.hasReplica(shard))
+        }
     }
 
     /// Makes the builder's lanes the pipelines: lane i is pipeline i (lane 0 was made with pipeline 0).
@@ -64,10 +79,11 @@ final class ClusterRouting {
         builder = b
         b.cluster = self
         for i in pipelines.indices.dropFirst() { _ = b.addLane(pipelines[i]) }
+        for i in pipelines.indices { b.lanes[i].confirm = pipelines[i].confirming }
         for (m, address) in router.masters.enumerated() { laneOfMaster[m] = addresses.firstIndex(of: address) ?? -1 }
     }
 
-    private func openPipeline(_ address: NodeAddress) throws -> Int {
+    private func openPipeline(_ address: NodeAddress, slot: Int, confirming: Bool) throws -> Int {
         let endpoint = address.endpoint(like: seed)
         let p: ImportPipeline
         let info: ServerInfo
@@ -76,6 +92,9 @@ final class ClusterRouting {
             let lane = pipelines.count
             let q = queue
             p.onRedirect = { records in q.withLockedValue { $0.append(contentsOf: records.map { ($0, lane) }) } }
+            p.confirming = confirming
+            let r = resolver
+            p.resolveTarget = { current in r.resolve(lane: lane, slot: slot, current: current) }
             info = try p.start()
         } catch {
             throw ClusterError("cluster node \(address): \(seed.password?.redact("\(error)") ?? "\(error)")")
@@ -88,9 +107,10 @@ final class ClusterRouting {
     }
 
     /// The lane of the node at `address`, opening a pipeline (and a lane) for a node not seen before.
-    private func lane(of address: NodeAddress) throws -> Int {
+    /// (A node first met in a redirect: its `slot`; its records are not confirmed with `WAIT`.)
+    private func lane(of address: NodeAddress, slot: Int = 0) throws -> Int {
         if let i = addresses.firstIndex(of: address) { return i }
-        let i = try openPipeline(address)
+        let i = try openPipeline(address, slot: slot, confirming: false)
         if let b = builder, b.addLane(pipelines[i]) != i { preconditionFailure("ClusterRouting: lanes out of step") }
         return i
     }
@@ -108,7 +128,7 @@ final class ClusterRouting {
         guard let m = router.masterIndex(slot: slot) else { throw ClusterError("no master serves slot \(slot)") }
         if m < laneOfMaster.count, laneOfMaster[m] >= 0 { return laneOfMaster[m] }
         while laneOfMaster.count < router.masters.count { laneOfMaster.append(-1) }
-        let l = try lane(of: router.masters[m])
+        let l = try lane(of: router.masters[m], slot: slot)
         laneOfMaster[m] = l
         return l
     }
@@ -119,6 +139,11 @@ final class ClusterRouting {
     /// Resends the records redirected since the last call (between records only), and hands them over.
     func drain() {
         guard let b = builder, !draining, !b.recordOpen else { return }
+        for (lane, address, confirming) in resolver.takeRetargets() where lane < addresses.count {
+            addresses[lane] = address
+            b.lanes[lane].confirm = confirming
+            failovers += 1
+        }
         let items = queue.withLockedValue { q -> [(record: RedirectedRecord, from: Int)] in
             defer { q.removeAll() }
             return q
@@ -157,7 +182,7 @@ final class ClusterRouting {
                 router.moved(slot: to.slot, to: address)
                 while laneOfMaster.count < router.masters.count { laneOfMaster.append(-1) }
             }
-            lane = try self.lane(of: address)
+            lane = try self.lane(of: address, slot: to.slot)
             if !to.isAsk, let m = router.masters.firstIndex(of: address) { laneOfMaster[m] = lane }
         } catch {
             return fail("not written: redirected (\(to)) to a node that cannot be reached: \(error)")
@@ -194,6 +219,13 @@ final class ClusterRouting {
     /// Waits until every pipeline has its replies (or stopped), resending redirected records meanwhile.
     func settle() {
         guard let b = builder else { return }
+        // The last records of each master with replicas are confirmed too.
+        let current = b.lane
+        for i in b.lanes.indices where b.lanes[i].confirm && b.lanes[i].sinceWait > 0 {
+            b.use(lane: i)
+            b.appendWait()
+        }
+        b.use(lane: current)
         while true {
             drain()
             b.flushAll()
@@ -226,4 +258,54 @@ public struct ShardReport: Sendable, Hashable {
     public var redirects: Int
     /// Reconnects (a lost connection, or a pause after `TRYAGAIN`/`CLUSTERDOWN`/`LOADING`).
     public var reconnects: Int
+}
+
+/// Finds the node that serves a pipeline's slots now, for a reconnect (called off the event loop): asks
+/// the nodes of the cluster it knows in turn, the failed one last. Records each change for the router.
+final class ClusterResolver: @unchecked Sendable {
+    let seed: RedisEndpoint
+    let timeoutSeconds: Int64
+    private let state: NIOLockedValueBox<(nodes: [NodeAddress], retargets: [(Int, NodeAddress, Bool)])>
+
+    init(seed: RedisEndpoint, topology: ClusterTopology, timeoutSeconds: Int64) {
+        self.seed = seed
+        self.timeoutSeconds = min(timeoutSeconds, 2)
+        var nodes = [NodeAddress(host: seed.host, port: seed.port)]
+        for s in topology.shards {
+            for n in [s.master] + s.replicas where !nodes.contains(n.address) { nodes.append(n.address) }
+        }
+        state = NIOLockedValueBox((nodes, []))
+    }
+
+    /// Whether a shard has a replica that is not failed (records there wait for a `WAIT`).
+    static func hasReplica(_ shard: ClusterShard) -> Bool { shard.replicas.contains { $0.health != .failed } }
+
+    /// The master of `slot` if it is no longer `current`, and whether it has a replica; nil when it is still
+    /// `current` or no node answers.
+    func resolve(lane: Int, slot: Int, current: RedisEndpoint) -> (endpoint: RedisEndpoint, confirming: Bool)? {
+        let here = NodeAddress(host: current.host, port: current.port)
+        let nodes = state.withLockedValue { $0.nodes }
+        for node in nodes.filter({ $0 != here }) + [here] {
+            guard let t = try? ClusterDiscovery.discover(from: node.endpoint(like: seed), timeoutSeconds: timeoutSeconds),
+                let i = t.shardIndex(slot: slot)
+            else { continue }
+            let shard = t.shards[i]
+            state.withLockedValue { s in
+                for n in [shard.master] + shard.replicas where !s.nodes.contains(n.address) { s.nodes.append(n.address) }
+            }
+            guard shard.master.address != here else { return nil }
+            let confirming = Self.hasReplica(shard)
+            state.withLockedValue { $0.retargets.append((lane, shard.master.address, confirming)) }
+            return (shard.master.address.endpoint(like: seed), confirming)
+        }
+        return nil
+    }
+
+    /// The changes since the last call: (lane, its new node, whether it has a replica).
+    func takeRetargets() -> [(Int, NodeAddress, Bool)] {
+        state.withLockedValue { s in
+            defer { s.retargets.removeAll() }
+            return s.retargets
+        }
+    }
 }

@@ -10,6 +10,10 @@ final class Lane {
     /// Commands and bytes of the records added for it (per-shard counts of a cluster import).
     var commands = 0
     var bytes = 0
+    /// A cluster master with replicas: a `WAIT` follows every `BatchBuilder.confirmBytes` of records.
+    var confirm = false
+    /// Bytes of records since its last `WAIT`.
+    var sinceWait = 0
 
     init(pipeline: ImportPipeline?, batch: Batch) {
         self.pipeline = pipeline
@@ -74,6 +78,23 @@ final class BatchBuilder {
         lane = i
         batch = lanes[i].batch
         streamDB = lanes[i].streamDB
+    }
+
+    /// Records between two `WAIT`s on a cluster master with replicas: what a failover may make the import
+    /// send again.
+    var confirmBytes = 4 << 20
+    /// How long a `WAIT` waits for a replica.
+    static let waitTimeoutMs = 1000
+
+    /// Appends a `WAIT 1 <ms>` to the current lane (between records).
+    func appendWait() {
+        let start = batch.buffer.writerIndex
+        Commands.wait(&batch.buffer, replicas: 1, timeoutMs: Self.waitTimeoutMs)
+        batch.records.append(Record(
+            start: start - batch.buffer.readerIndex, length: batch.buffer.writerIndex - start, commands: 1,
+            db: streamDB ?? 0, file: 0, kind: .wait))
+        batch.commands += 1
+        lanes[lane].sinceWait = 0
     }
 
     /// Hands every lane's batch to its pipeline.
@@ -163,8 +184,13 @@ final class BatchBuilder {
         stats[file].commandsSent += recordCommands
         stats[file].bytesSent += length
         if cluster != nil {
-            lanes[lane].commands += recordCommands
-            lanes[lane].bytes += length
+            let l = lanes[lane]
+            l.commands += recordCommands
+            l.bytes += length
+            if l.confirm {
+                l.sinceWait += length
+                if l.sinceWait >= confirmBytes { appendWait() }
+            }
         }
         if batch.buffer.readableBytes >= maxBytes || batch.commands >= maxCommands { flush() }
     }

@@ -155,6 +155,13 @@ public final class Importer {
         for (i, p) in pipelines.enumerated() {
             let node = cluster.map { "\($0.addresses[i]): " } ?? ""
             warnings += p.warnings.map { node + $0 }
+            let short = p.confirmationShortfalls
+            if short.waits > 0 {
+                warnings.append(node + "\(short.waits) WAIT checkpoints were not answered by a replica within \(BatchBuilder.waitTimeoutMs) ms: the keys before them count as delivered on the master's word")
+            }
+            if short.aofNotResent > 0 {
+                warnings.append(node + "\(short.aofNotResent) AOF commands the failed master acknowledged were not sent again (they are not idempotent): lost if it had not replicated them")
+            }
             if failure == nil, let f = p.failure { failure = node + f.description }
         }
         if failure == nil, let f = ctx.failure { failure = f }

@@ -17,6 +17,9 @@ enum RecordKind: UInt8 {
     /// The end of a key sent in parts whose decoding failed: completes the command left open and deletes
     /// what the parts wrote. Its replies are not counted (the decoder reported the key).
     case abortedKey
+    /// `WAIT 1 <ms>` on a cluster master with replicas: once a replica confirms it, the records before it
+    /// are delivered for good (see `ReplyMatcher`'s confirmed segments).
+    case wait
 }
 
 /// Which part of a key a record is: keys larger than `ImportOptions.keyChunkBytes` are sent in parts, one
@@ -72,14 +75,18 @@ struct Record {
     var part = KeyPart.whole
     /// Cluster redirects (`MOVED`/`ASK`) followed so far to get here.
     var hops: UInt8 = 0
+    /// Counted in the report already (acknowledged once, then resent from an unconfirmed segment).
+    var counted = false
+    /// An AOF command acknowledged before a failover: not resent (it is not idempotent), reported.
+    var skipOnResend = false
 
-    var repliesThisAttempt: Int { commands + (resendPrefix ? 1 : 0) }
+    var repliesThisAttempt: Int { skipOnResend ? 0 : commands + (resendPrefix ? 1 : 0) }
 
     /// Whether the record stands for a key, AOF command or function in the report (parts other than the
     /// last and aborted keys do not: their key is reported once).
     var isReported: Bool {
         switch kind {
-        case .select, .abortedKey: false
+        case .select, .abortedKey, .wait: false
         case .key: !part.continues
         case .function, .aofCommand, .aofBlock: true
         }
@@ -253,6 +260,17 @@ enum Commands {
             e.argument("RENAMENX")
             tmpPrefix.withUnsafeBytes { e.argument(prefix: $0, key) }
             e.argument(key)
+            e.end()
+        }
+    }
+
+    /// `WAIT replicas timeout`.
+    static func wait(_ b: inout ByteBuffer, replicas: Int, timeoutMs: Int) {
+        encode(&b) { e in
+            e.begin(maxArguments: 3)
+            e.argument("WAIT")
+            e.argument(replicas)
+            e.argument(timeoutMs)
             e.end()
         }
     }

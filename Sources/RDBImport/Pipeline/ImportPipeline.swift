@@ -1,3 +1,4 @@
+import Dispatch
 import Logging
 import NIOCore
 import NIOPosix
@@ -44,7 +45,7 @@ final class ImportPipeline: ReplyReceiver, @unchecked Sendable {
     let endpoint: RedisEndpoint
     let eventLoop: EventLoop
     let window: InflightWindow
-    let open: Connect
+    var open: Connect
     /// The clock (monotonic seconds); read once per read, not per reply.
     let clock: () -> Double
 
@@ -52,6 +53,17 @@ final class ImportPipeline: ReplyReceiver, @unchecked Sendable {
     @exclusivity(unchecked) var machine: PipelineStateMachine
     var channel: Channel?
     var startPromise: EventLoopPromise<ServerInfo>?
+    /// Cluster targets: before each reconnect (not the first connection), asked off the event loop which node
+    /// to connect to now: nil keeps the current one; else the node and whether records wait for a replica's
+    /// confirmation there (`confirming`). A failed master's replica takes over this way.
+    var resolveTarget: (@Sendable (RedisEndpoint) -> (endpoint: RedisEndpoint, confirming: Bool)?)?
+
+    /// Cluster masters with replicas: see `ReplyMatcher.confirming`. Set before `start`.
+    var confirming: Bool {
+        get { machine.confirming }
+        set { machine.confirming = newValue }
+    }
+
     /// Cluster targets: receives the records a node redirected (on the event loop, before the window
     /// releases them). Set before `start`.
     var onRedirect: (([RedirectedRecord]) -> Void)? {
@@ -59,11 +71,16 @@ final class ImportPipeline: ReplyReceiver, @unchecked Sendable {
     }
 
     convenience init(endpoint: RedisEndpoint, options: PipelineOptions, problems: ProblemLog, temporaryPrefix: [UInt8]) throws {
-        let connector = try Connector(endpoint: endpoint, connectTimeout: .seconds(options.connectTimeoutSeconds))
         self.init(
             endpoint: endpoint, options: options, problems: problems, temporaryPrefix: temporaryPrefix,
             eventLoop: MultiThreadedEventLoopGroup.singleton.next(),
-            connect: { connector.connect(on: $0, receiver: $1, generation: $2) })
+            connect: try Self.connector(for: endpoint, options: options))
+    }
+
+    /// Connections to `endpoint` (TCP or TLS, as it says).
+    static func connector(for endpoint: RedisEndpoint, options: PipelineOptions) throws -> Connect {
+        let connector = try Connector(endpoint: endpoint, connectTimeout: .seconds(options.connectTimeoutSeconds))
+        return { connector.connect(on: $0, receiver: $1, generation: $2) }
     }
 
     init(
@@ -120,11 +137,34 @@ final class ImportPipeline: ReplyReceiver, @unchecked Sendable {
     var counters: [ReplyCounters] { machine.matcher.counters }
     var warnings: [String] { machine.warnings }
     var reconnects: Int { machine.reconnects }
+    var confirmationShortfalls: (waits: Int, aofNotResent: Int) { machine.confirmationShortfalls }
 
     // MARK: event loop
 
     func connect() {
         guard let g = machine.connect() else { return }
+        guard let resolve = resolveTarget, !machine.isStarting else { return open(generation: g) }
+        let current = machine.endpoint
+        // Discovery blocks: not on the event loop.
+        DispatchQueue.global().async {
+            let next = resolve(current)
+            self.eventLoop.execute {
+                if let next, next.endpoint.address != self.machine.endpoint.address {
+                    do {
+                        self.open = try Self.connector(for: next.endpoint, options: self.machine.options)
+                        self.machine.retarget(next.endpoint)
+                        self.machine.confirming = next.confirming
+                    } catch {
+                        self.machine.options.logger.warning("cannot connect to \(next.endpoint.address): \(error)")
+                    }
+                }
+                self.open(generation: g)
+            }
+        }
+    }
+
+    /// Opens the connection of attempt `g`.
+    func open(generation g: Int) {
         open(eventLoop, self, g).whenComplete { result in
             switch result {
             case .success(let ch):

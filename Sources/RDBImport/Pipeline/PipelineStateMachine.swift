@@ -26,7 +26,7 @@ struct PipelineStateMachine {
         var finished = false
     }
 
-    let endpoint: RedisEndpoint
+    private(set) var endpoint: RedisEndpoint
     let options: PipelineOptions
     /// Prefix of temporary key names (see `Record.temporary`).
     let temporaryPrefix: [UInt8]
@@ -44,6 +44,8 @@ struct PipelineStateMachine {
     private var disconnectedAt: Double?
     private var attempts = 0
     private(set) var reconnects = 0
+    /// `retarget` moved the pipeline to another node since the last handshake.
+    private var failedOver = false
     /// The database the command stream is in after the last batch queued.
     private var streamDB: Int?
     private(set) var server: ServerInfo?
@@ -81,7 +83,9 @@ struct PipelineStateMachine {
         c.clientName = options.clientName
         c.readDatabases = server == nil  // what the target holds before the import writes: first connection only
         c.database = matcher.firstPendingDB ?? streamDB
-        var h = Handshake(c, previous: server)
+        // After a failover the node is another one: its run id is no sign of a restart.
+        var h = Handshake(c, previous: failedOver ? nil : server)
+        failedOver = false
         var b = allocator.buffer(capacity: 256)
         h.write(into: &b)
         handshake = h
@@ -322,6 +326,25 @@ struct PipelineStateMachine {
         get { matcher.followsRedirects }
         set { matcher.followsRedirects = newValue }
     }
+
+    /// Cluster masters with replicas: records count as delivered once a `WAIT` after them is answered.
+    var confirming: Bool {
+        get { matcher.confirming }
+        set { matcher.confirming = newValue }
+    }
+
+    /// Whether the first connection is still being made (no reconnect yet).
+    var isStarting: Bool { starting }
+
+    /// Points later connections at another node (the replica that took over a failed cluster master).
+    mutating func retarget(_ e: RedisEndpoint) {
+        options.logger.notice("\(endpoint.address) is replaced by \(e.address) (cluster failover)")
+        endpoint = e
+        failedOver = true
+    }
+
+    /// `WAIT`s a replica did not answer in time, and AOF commands not resent after a failover.
+    var confirmationShortfalls: (waits: Int, aofNotResent: Int) { (matcher.unconfirmedWaits, matcher.aofNotResent) }
 
     /// Records answered with a redirect since the last call.
     mutating func takeRedirected() -> [RedirectedRecord] {

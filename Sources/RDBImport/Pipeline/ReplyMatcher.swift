@@ -39,6 +39,17 @@ struct ReplyMatcher {
     var followsRedirects = false
     /// Records answered with a redirect, for the cluster router (taken by the pipeline).
     var redirected: [RedirectedRecord] = []
+    /// Cluster masters with replicas: records are delivered for good only once a `WAIT` after them is
+    /// answered (a replica has them). Until then they stay, acknowledged, from `segmentStart` (in
+    /// `batches.first`) on, and a reconnect (to the replica that took over from a failed master) sends them
+    /// again, except AOF commands, which are not idempotent (`Record.skipOnResend`).
+    var confirming = false
+    private(set) var segmentOpen = false
+    private var segmentStart = 0
+    /// `WAIT` answers that counted fewer replicas than asked (the timeout passed first).
+    private(set) var unconfirmedWaits = 0
+    /// Acknowledged AOF commands of an unconfirmed segment, not resent after a reconnect.
+    private(set) var aofNotResent = 0
     /// Why the import stopped (the first reason); nothing more is written once set.
     private(set) var failure: PipelineFailure?
     /// Outcomes per input file.
@@ -78,7 +89,8 @@ struct ReplyMatcher {
     /// it may or may not have run.
     var firstUnacknowledgedAOF: Record? {
         for b in batches where b.written {
-            for i in b.next..<b.records.count where b.records[i].kind == .aofCommand || b.records[i].kind == .aofBlock {
+            for i in b.next..<b.records.count
+            where (b.records[i].kind == .aofCommand || b.records[i].kind == .aofBlock) && !b.records[i].skipOnResend {
                 return b.records[i]
             }
         }
@@ -140,6 +152,8 @@ struct ReplyMatcher {
             } else if recordError == nil {
                 recordError = e
             }
+        } else if rec.kind == .wait {
+            if case .integer(let n) = reply, n < 1 { unconfirmedWaits += 1 }
         } else if rec.existsReply >= 0, replyIndex - (rec.resendPrefix ? 1 : 0) == rec.existsReply,
             reply == .integer(0) || reply == .bulk(nil)
         {
@@ -178,7 +192,15 @@ struct ReplyMatcher {
         case .middle:
             break
         }
-        if keyOpen {
+        if confirming {
+            if rec.kind == .wait {
+                segmentOpen = false
+            } else if !segmentOpen {
+                segmentOpen = true  // not holding before: `b` is `batches.first`
+                segmentStart = b.next - 1
+            }
+        }
+        if keyOpen || segmentOpen {
             if b.next == b.records.count { cursor += 1 }
         } else {
             while let f = batches.first, f.next == f.records.count { _ = batches.popFirst() }
@@ -199,6 +221,7 @@ struct ReplyMatcher {
     private mutating func redirect(_ b: Batch, _ r: Record, _ to: RedisServerError.Redirect) {
         released.commands += r.commands
         released.bytes += r.length
+        b.records[b.next].skipOnResend = true  // it goes elsewhere now, also after a failover here
         let bytes = b.buffer.getSlice(at: b.buffer.readerIndex + r.start, length: r.length) ?? ByteBuffer()
         redirected.append(RedirectedRecord(record: r, bytes: bytes, name: b.name(of: r), redirect: to))
     }
@@ -211,6 +234,8 @@ struct ReplyMatcher {
     private mutating func complete(_ b: Batch, _ r: Record) {
         released.commands += r.commands
         released.bytes += r.length
+        if r.counted || r.skipOnResend { return }  // resent from an unconfirmed segment: counted the first time
+        if confirming { b.records[b.next].counted = true }
         let f = counter(r.file)
         switch r.kind {
         case .key:
@@ -240,7 +265,7 @@ struct ReplyMatcher {
             if let e = recordError {
                 problems.add(.function, file: r.file, db: r.db, key: b.name(of: r), message: e.message, offset: r.offset)
             }
-        case .abortedKey:
+        case .abortedKey, .wait:
             break  // reported by the decoder; its padded command is expected to fail
         }
     }
@@ -263,14 +288,21 @@ struct ReplyMatcher {
         recordError = nil
         recordExists = false
         recordRedirect = nil
-        guard keyOpen else { return }
+        guard keyOpen || segmentOpen else { return }
+        let start = segmentOpen ? segmentStart : openStart
         keyOpen = false
+        segmentOpen = false
         for (i, b) in batches.enumerated() {
             if i > cursor { break }
-            let from = i == 0 ? openStart : 0
-            for r in b.records[from..<b.next] {
+            let from = i == 0 ? start : 0
+            for j in from..<b.next {
+                let r = b.records[j]
                 released.commands -= r.commands
                 released.bytes -= r.length
+                if r.counted && (r.kind == .aofCommand || r.kind == .aofBlock) && !r.skipOnResend {
+                    b.records[j].skipOnResend = true
+                    aofNotResent += 1
+                }
             }
             b.next = from
         }
@@ -288,7 +320,7 @@ struct ReplyMatcher {
                 b.written = true
                 continue
             }
-            for i in b.next..<b.records.count {
+            for i in b.next..<b.records.count where !b.records[i].skipOnResend {
                 var r = b.records[i]
                 r.resent = true
                 if r.temporary || r.deleteOnResend {

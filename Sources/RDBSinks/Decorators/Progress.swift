@@ -9,7 +9,7 @@ public final class ProgressReporter {
     let write: (String) -> Void
     let start = ContinuousClock.now
     var last: ContinuousClock.Instant?
-    @usableFromInline var keyCount = 0
+    @exclusivity(unchecked) @usableFromInline var keyCount = 0
     /// Keys counted so far.
     public var keys: Int { keyCount }
 

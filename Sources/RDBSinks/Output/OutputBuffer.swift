@@ -63,7 +63,7 @@ public final class OutputBuffer {
     @exclusivity(unchecked) @usableFromInline var capacity: Int
     @exclusivity(unchecked) @usableFromInline var count = 0
     public let target: OutputTarget?
-    public var flushThreshold: Int
+    @exclusivity(unchecked) public var flushThreshold: Int
     /// Bytes handed to the target so far.
     @exclusivity(unchecked) public private(set) var flushedBytes = 0
 
