@@ -265,4 +265,45 @@ struct ClusterImportTests {
         #expect(!survivors.masters.contains { $0.address.port == cluster.nodes[victim].port })
         #expect(try Self.digest(survivors, via: seed) == source.digest)
     }
+
+    @Test("redis-cli --cluster reshard moving slots (and their keys) while the import streams in: every key right",
+          arguments: [TestServer.Kind.redis70, .valkey81])
+    func reshardDuringImport(kind: TestServer.Kind) throws {
+        let cluster = try TestCluster(kind, replicasPerMaster: 0)
+        defer { cluster.stop() }
+        let source = try GeneratedDump(kind: kind, strings: 100_000, collections: 40, elements: 2000)
+        let topology = try #require(try ClusterDiscovery.discover(from: cluster.nodes[0].endpoint))
+        func id(_ m: ClusterNode) -> String { m.id }
+        nonisolated(unsafe) var report: ImportReport?
+        let done = DispatchSemaphore(value: 0)
+        for mode in ImportOptions.Mode.allCases {
+            try Self.flush(cluster)
+            Thread.detachNewThread {
+                var o = ImportOptions()
+                o.mode = mode
+                o.pipeline.reconnectTimeout = 60
+                report = Importer(target: cluster.nodes[2].endpoint, options: o).run(files: [source.path])
+                done.signal()
+            }
+            // Once keys arrive, move 3000 slots from the first master to the second, and back, keys and all.
+            let deadline = Date().addingTimeInterval(30)
+            while Date() < deadline {
+                if case .integer(let n) = try cluster.nodes[0].command("DBSIZE"), n >= 2000 { break }
+                usleep(2000)
+            }
+            let (from, to) = mode == .commands ? (topology.masters[0], topology.masters[1]) : (topology.masters[1], topology.masters[0])
+            let (status, out, err) = try TestServer.run(cluster.kind.cliPath, [
+                "--cluster", "reshard", "127.0.0.1:\(cluster.nodes[0].port)", "--cluster-from", id(from), "--cluster-to", id(to),
+                "--cluster-slots", "3000", "--cluster-yes", "--cluster-pipeline", "100",
+            ])
+            #expect(status == 0, "reshard: \(out.suffix(500)) \(err.suffix(500))")
+            #expect(done.wait(timeout: .now() + 120) == .success, "the import did not end")
+            let r = try #require(report)
+            #expect(r.status == .success, ServerImportTests.describe(r))
+            #expect(r.keysImported == source.keys, "\(mode): \(r.keysImported) of \(source.keys)")
+            print("\(kind) \(mode) reshard: \(r.shards.map { "\($0.node): \($0.keysImported) keys, \($0.redirects) redirects, \($0.reconnects) reconnects" })")
+            let now = try #require(try ClusterDiscovery.discover(from: cluster.nodes[0].endpoint))
+            #expect(try Self.digest(now, via: cluster.nodes[0].endpoint) == source.digest, "\(mode)")
+        }
+    }
 }
