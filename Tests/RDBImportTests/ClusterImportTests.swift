@@ -306,4 +306,54 @@ struct ClusterImportTests {
             #expect(try Self.digest(now, via: cluster.nodes[0].endpoint) == source.digest, "\(mode)")
         }
     }
+
+    @Test("An AOF into a cluster: commands routed by their keys, MULTI blocks whole on their slot's master; a command whose keys span slots is reported, not sent")
+    func aofIntoCluster() throws {
+        let kind = TestServer.Kind.redis70
+        let writer = try TestServer(kind, arguments: ["--appendonly", "yes", "--appendfsync", "always"])
+        defer { writer.stop() }
+        let c = try writer.client()
+        var commands: [[String]] = []
+        for i in 0..<300 {
+            commands.append(["SET", "s:\(i)", "v\(i)"])
+            commands.append(["RPUSH", "l:\(i % 17)", "e\(i)"])
+            commands.append(["HSET", "h:\(i % 11)", "f\(i)", "\(i)"])
+            commands.append(["INCRBY", "n:\(i % 5)", "\(i)"])
+            if i % 7 == 0 { commands.append(["DEL", "s:\(i / 2)"]) }
+            if i % 13 == 0 { commands.append(["PEXPIREAT", "l:\(i % 17)", "4102444800000"]) }
+            if i % 29 == 0 { commands.append(["MSET", "{t\(i)}a", "1", "{t\(i)}b", "2"]) }
+        }
+        for cmd in commands { _ = try c.send(cmd) }
+        for i in 0..<5 {  // transactions on one slot each
+            _ = try c.send(["MULTI"])
+            _ = try c.send(["SET", "{m\(i)}x", "1"])
+            _ = try c.send(["INCR", "{m\(i)}y"])
+            _ = try c.send(["RPUSH", "{m\(i)}z", "a", "b"])
+            _ = try c.send(["EXEC"])
+        }
+        _ = try c.send(["FLUSHDB"])  // keyless: to every master
+        for cmd in commands { _ = try c.send(cmd) }
+        let digest = try writer.digest()
+        // Then one command a cluster cannot take (its keys are in different slots), and one more key.
+        _ = try c.send(["MSET", "x:1", "1", "x:2", "2"])
+        _ = try c.send(["SET", "after", "1"])
+        c.close()
+        let folder = writer.dir + "/appendonlydir"
+
+        let cluster = try TestCluster(kind, replicasPerMaster: 0)
+        defer { cluster.stop() }
+        let r = Self.run([folder], into: cluster)
+        #expect(r.status == .failed)
+        let refused = r.problems.filter { $0.kind == .error }
+        #expect(refused.count == 1 && refused.first?.keyText == "x:1" && refused.first?.message.contains("different cluster slots") == true,
+                "\(refused.map { "\($0.keyText): \($0.message)" })")
+        #expect(r.failure == nil)
+        // Everything else arrived: without the refused MSET and the last SET the data is the writer's.
+        let topology = try #require(try ClusterDiscovery.discover(from: cluster.nodes[0].endpoint))
+        let owner = try RedisClient(try #require(topology.master(slot: HashSlot.of("after"))).address.endpoint(like: cluster.nodes[0].endpoint))
+        #expect(try owner.send(["GET", "after"]) == .bulk(Array("1".utf8)))
+        _ = try owner.send(["DEL", "after"])
+        owner.close()
+        #expect(try Self.digest(topology, via: cluster.nodes[0].endpoint) == digest)
+    }
 }
