@@ -356,4 +356,89 @@ struct ClusterImportTests {
         owner.close()
         #expect(try Self.digest(topology, via: cluster.nodes[0].endpoint) == digest)
     }
+
+    @Test("TRYAGAIN (a key's slot migrating, the key still on the old node): the key is sent again until the migration ends, or reported after the deadline")
+    func tryAgainWhileMigrating() throws {
+        let kind = TestServer.Kind.redis70
+        let writer = try TestServer(kind)
+        defer { writer.stop() }
+        let key = "migrating:list"
+        _ = try writer.command("RPUSH", key, "a", "b", "c")
+        for i in 0..<200 { _ = try writer.command("SET", "plain:\(i)", "v\(i)") }
+        let file = try writer.save()
+
+        for finish in [true, false] {
+            let cluster = try TestCluster(kind, replicasPerMaster: 0)
+            defer { cluster.stop() }
+            let topology = try #require(try ClusterDiscovery.discover(from: cluster.nodes[0].endpoint))
+            let slot = HashSlot.of(key)
+            let a = try #require(cluster.nodes.first { $0.port == topology.master(slot: slot)!.address.port })
+            let b = try #require(cluster.nodes.first { $0 !== a })
+            func myID(_ n: TestServer) throws -> String { try n.command("CLUSTER", "MYID").text ?? "" }
+            let (aID, bID) = (try myID(a), try myID(b))
+            // The target holds the key already (the import must not overwrite it), and its slot is migrating.
+            #expect(try a.command("RPUSH", key, "old") == .integer(1))
+            #expect(try b.command("CLUSTER", "SETSLOT", String(slot), "IMPORTING", aID) == .simple("OK"))
+            #expect(try a.command("CLUSTER", "SETSLOT", String(slot), "MIGRATING", bID) == .simple("OK"))
+            if finish {
+                // The migration ends 1.5 s into the import: the key moves, the slot goes to b.
+                Thread.detachNewThread {
+                    usleep(1_500_000)
+                    _ = try? a.command("MIGRATE", "127.0.0.1", String(b.port), key, "0", "5000")
+                    for n in [b, a] { _ = try? n.command("CLUSTER", "SETSLOT", String(slot), "NODE", bID) }
+                }
+            }
+            let started = Date()
+            let r = Self.run([file], into: cluster) { $0.pipeline.reconnectTimeout = 4 }
+            let seconds = Date().timeIntervalSince(started)
+            let problems = r.problems.map { "\($0.kind) \($0.keyText): \($0.message)" }
+            #expect(r.keysImported == 200, "finish=\(finish): \(problems)")
+            if finish {
+                #expect(r.status == .success, ServerImportTests.describe(r))
+                #expect(r.problems.count == 1 && r.problems[0].kind == .exists && r.problems[0].keyText == key, "\(problems)")
+                #expect(seconds >= 1.4, "the key waited for the migration (\(seconds) s)")
+                let owner = try #require(try ClusterDiscovery.discover(from: a.endpoint)?.master(slot: slot))
+                #expect(owner.address.port == b.port)
+                #expect(try b.command("LRANGE", key, "0", "-1") == .array([.bulk(Array("old".utf8))]))
+            } else {
+                #expect(r.status == .failed)
+                #expect(r.problems.count == 1 && r.problems[0].keyText == key && r.problems[0].message.contains("TRYAGAIN"), "\(problems)")
+                #expect(seconds < 15, "gave up after the deadline (\(seconds) s)")
+            }
+            // Nothing left behind under a temporary name.
+            for n in cluster.nodes {
+                if case .array(let ks?) = try n.command("KEYS", "*rdbcat:tmp:*") { #expect(ks.isEmpty, "\(ks)") }
+            }
+        }
+    }
+
+    @Test("Functions go to every master, one without slots too")
+    func functionsToEveryMaster() throws {
+        let kind = TestServer.Kind.valkey81
+        let file = kind.fixtureFolder + "/mixed.rdb"
+        let cluster = try TestCluster(kind, replicasPerMaster: 0)
+        defer { cluster.stop() }
+        let spare = try TestServer(kind, arguments: ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"], clusterBus: true)
+        defer { spare.stop() }
+        #expect(try cluster.nodes[0].command("CLUSTER", "MEET", "127.0.0.1", String(spare.port)) == .simple("OK"))
+        let deadline = Date().addingTimeInterval(20)
+        var known = 0
+        while Date() < deadline {
+            known = (try ClusterDiscovery.discover(from: cluster.nodes[0].endpoint)?.slotlessMasters.count) ?? 0
+            if known == 1 { break }
+            usleep(50_000)
+        }
+        try #require(known == 1, "the spare master joined")
+        let source = try TestServer(kind, dumpFile: file)
+        defer { source.stop() }
+        guard case .array(let libraries?) = try source.command("FUNCTION", "LIST") else { throw TestServer.Failure("FUNCTION LIST") }
+        try #require(!libraries.isEmpty, "mixed.rdb holds functions")
+        let r = Self.run([file], into: cluster) { $0.mergeInto = 0 }
+        #expect(r.status == .success, ServerImportTests.describe(r))
+        #expect(r.shards.count == 4)
+        for node in cluster.nodes + [spare] {
+            guard case .array(let got?) = try node.command("FUNCTION", "LIST") else { continue }
+            #expect(got.count == libraries.count, "FUNCTION LIST on \(node.port)")
+        }
+    }
 }

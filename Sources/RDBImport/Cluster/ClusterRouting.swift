@@ -51,6 +51,9 @@ final class ClusterRouting {
     /// Failovers followed (a pipeline moved to the node that took over its slots).
     private(set) var failovers = 0
     private var draining = false
+    /// Records a node answered `TRYAGAIN`, to send again to it when due (after a pause that doubles).
+    private var delayed: [(due: Double, record: RedirectedRecord, from: Int)] = []
+    private(set) var tryAgainFollowed = 0
     /// Set by `attach`.
     private(set) weak var builder: BatchBuilder?
 
@@ -71,6 +74,10 @@ final class ClusterRouting {
         for shard in topology.shards {
             _ = try openPipeline(shard.master.address, slot: shard.slots.first?.lowerBound ?? 0,
                                  confirming: ClusterResolver.hasReplica(shard))
+        }
+        // Masters without slots get no key, but functions (and keyless AOF commands) go to every master.
+        for m in topology.slotlessMasters where !addresses.contains(m.address) {
+            _ = try openPipeline(m.address, slot: -1, confirming: false)
         }
     }
 
@@ -93,8 +100,10 @@ final class ClusterRouting {
             let q = queue
             p.onRedirect = { records in q.withLockedValue { $0.append(contentsOf: records.map { ($0, lane) }) } }
             p.confirming = confirming
-            let r = resolver
-            p.resolveTarget = { current in r.resolve(lane: lane, slot: slot, current: current) }
+            if slot >= 0 {  // (a master without slots has no slot to follow)
+                let r = resolver
+                p.resolveTarget = { current in r.resolve(lane: lane, slot: slot, current: current) }
+            }
             info = try p.start()
         } catch {
             throw ClusterError("cluster node \(address): \(seed.password?.redact("\(error)") ?? "\(error)")")
@@ -148,18 +157,40 @@ final class ClusterRouting {
             defer { q.removeAll() }
             return q
         }
-        guard !items.isEmpty else { return }
+        let now = monotonicSeconds()
+        guard !items.isEmpty || delayed.contains(where: { $0.due <= now }) else { return }
         draining = true
         defer { draining = false }
         let current = b.lane
-        for item in items { resend(item.record, from: item.from, b) }
+        for item in items {
+            if item.record.redirect == nil { later(item.record, from: item.from, now: now) } else { resend(item.record, from: item.from, b) }
+        }
+        let due = delayed.filter { $0.due <= now }
+        delayed.removeAll { $0.due <= now }
+        for d in due { resend(d.record, from: d.from, b) }
         b.flushAll()
         b.use(lane: current)
     }
 
+    /// A `TRYAGAIN`: the record goes to the same node again after a pause, until `reconnectTimeout` has
+    /// passed since the first one (then it is reported failed).
+    private func later(_ item: RedirectedRecord, from: Int, now: Double) {
+        var item = item
+        tryAgainFollowed += 1
+        if item.record.tryAgainSince == 0 { item.record.tryAgainSince = now }
+        let waited = now - item.record.tryAgainSince
+        if waited > options.reconnectTimeout {
+            builder?.stats[item.record.file].keysFailed += item.record.kind == .key ? 1 : 0
+            problems.add(.error, file: item.record.file, db: item.record.db, key: item.name,
+                         message: "not written: its slot answered TRYAGAIN (being migrated) for \(Int(waited)) s", offset: item.record.offset)
+            return
+        }
+        delayed.append((now + min(0.05 * max(1, waited * 2), 1.0), item, from))
+    }
+
     private func resend(_ item: RedirectedRecord, from: Int, _ b: BatchBuilder) {
         var r = item.record
-        let to = item.redirect
+        guard let to = item.redirect else { return sendAgain(item, to: from, b) }
         redirectsFrom[from] += 1
         r.hops &+= 1
         let address = NodeAddress(announced: to.host, port: to.port, connectionHost: addresses[from].host)
@@ -211,9 +242,27 @@ final class ClusterRouting {
         let exists = r.existsReply >= 0 ? (prefixCommands + r.existsReply) * step + (step - 1) : -1
         item.name.withUnsafeBytes {
             b.end(kind: r.kind, name: $0, file: r.file, offset: r.offset, existsReply: exists, temporary: r.temporary,
-                  deleteOnResend: r.deleteOnResend, hops: r.hops)
+                  deleteOnResend: r.deleteOnResend, hops: r.hops, tryAgainSince: r.tryAgainSince)
         }
         if r.kind == .key { b.keysSent -= 1 }  // counted when it was first sent
+    }
+
+    /// A record answered `TRYAGAIN`, as it was (its `ASKING`s too), to the node that answered. Only a
+    /// command of several keys gets `TRYAGAIN`: the `RENAMENX` of a key built under a temporary name, whose
+    /// record ends with `DEL tmp` whatever the rename answered, so nothing of the attempt is left to delete.
+    private func sendAgain(_ item: RedirectedRecord, to lane: Int, _ b: BatchBuilder) {
+        let r = item.record
+        b.use(lane: lane)
+        b.begin(db: r.db, file: r.file)
+        let prefix = 0
+        var bytes = item.bytes
+        b.batch.buffer.writeBuffer(&bytes)
+        b.recordCommands += prefix + r.commands
+        item.name.withUnsafeBytes {
+            b.end(kind: r.kind, name: $0, file: r.file, offset: r.offset, existsReply: r.existsReply >= 0 ? prefix + r.existsReply : -1,
+                  temporary: r.temporary, deleteOnResend: r.deleteOnResend, hops: r.hops, tryAgainSince: r.tryAgainSince)
+        }
+        if r.kind == .key { b.keysSent -= 1 }
     }
 
     /// Waits until every pipeline has its replies (or stopped), resending redirected records meanwhile.
@@ -229,7 +278,7 @@ final class ClusterRouting {
         while true {
             drain()
             b.flushAll()
-            if !hasRedirects && pipelines.allSatisfy({ $0.window.isSettled }) && !hasRedirects { return }
+            if !hasRedirects && delayed.isEmpty && pipelines.allSatisfy({ $0.window.isSettled }) && !hasRedirects { return }
             usleep(1000)
         }
     }

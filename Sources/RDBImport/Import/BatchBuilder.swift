@@ -166,7 +166,7 @@ final class BatchBuilder {
     /// Closes the open record.
     func end(
         kind: RecordKind, name: UnsafeRawBufferPointer, file: Int, offset: Int, existsReply: Int = -1, temporary: Bool = false,
-        deleteOnResend: Bool = false, part: KeyPart = .whole, hops: UInt8 = 0
+        deleteOnResend: Bool = false, part: KeyPart = .whole, hops: UInt8 = 0, tryAgainSince: Double = 0
     ) {
         recordOpen = false
         let nameStart = batch.names.writerIndex - batch.names.readerIndex
@@ -175,7 +175,7 @@ final class BatchBuilder {
         batch.records.append(Record(
             start: recordStart - batch.buffer.readerIndex, length: length, commands: recordCommands, existsReply: existsReply,
             nameStart: nameStart, nameLength: name.count, db: recordDB, file: file, offset: offset, kind: kind,
-            temporary: temporary, deleteOnResend: deleteOnResend, part: part, hops: hops))
+            temporary: temporary, deleteOnResend: deleteOnResend, part: part, hops: hops, tryAgainSince: tryAgainSince))
         batch.commands += recordCommands
         if kind == .key && !part.continues {
             batch.keys += 1

@@ -75,6 +75,8 @@ struct Record {
     var part = KeyPart.whole
     /// Cluster redirects (`MOVED`/`ASK`) followed so far to get here.
     var hops: UInt8 = 0
+    /// Cluster targets: when the first `TRYAGAIN` for it came (monotonic seconds; 0: none yet).
+    var tryAgainSince = 0.0
     /// Counted in the report already (acknowledged once, then resent from an unconfirmed segment).
     var counted = false
     /// An AOF command acknowledged before a failover: not resent (it is not idempotent), reported.

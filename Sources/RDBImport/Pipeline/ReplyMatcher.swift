@@ -35,6 +35,9 @@ struct ReplyMatcher {
     /// Cluster targets: a `MOVED`/`ASK` answer to the current record (it is handed back whole, to be sent
     /// where the redirect says, instead of being counted).
     private var recordRedirect: RedisServerError.Redirect?
+    /// Cluster targets: a `TRYAGAIN` answer (a slot being migrated; no redirect): handed back too, to be sent
+    /// again after a pause rather than reconnecting the whole pipeline.
+    private var recordTryAgain = false
     /// Whether redirects are followed (a cluster import); else they stop the import like any refusal.
     var followsRedirects = false
     /// Records answered with a redirect, for the cluster router (taken by the pipeline).
@@ -135,8 +138,14 @@ struct ReplyMatcher {
         let b = current!
         let rec = b.records[b.next]
         if let e = rec.kind == .aofBlock ? reply.firstNestedServerError : reply.serverError {
-            if followsRedirects, let r = e.redirect, rec.part == .whole, rec.kind != .select, rec.kind != .abortedKey {
-                if recordRedirect == nil { recordRedirect = r }
+            if followsRedirects, e.redirect != nil || e.code == .tryAgain, rec.part == .whole,
+                rec.kind != .select, rec.kind != .abortedKey, rec.kind != .wait
+            {
+                if let r = e.redirect {
+                    if recordRedirect == nil { recordRedirect = r }
+                } else {
+                    recordTryAgain = true
+                }
                 replyIndex += 1
                 guard replyIndex >= rec.repliesThisAttempt else { return .matched(finished: false) }
                 finishRecord(b)
@@ -172,6 +181,8 @@ struct ReplyMatcher {
         let rec = b.records[b.next]
         if let r = recordRedirect {
             redirect(b, rec, r)
+        } else if recordTryAgain {
+            redirect(b, rec, nil)
         } else {
             complete(b, rec)
         }
@@ -180,6 +191,7 @@ struct ReplyMatcher {
             recordError = nil
             recordExists = false
             recordRedirect = nil
+            recordTryAgain = false
         }
         b.next += 1
         switch rec.part {
@@ -218,7 +230,7 @@ struct ReplyMatcher {
 
     /// Hands a redirected record back (its replies are all in): it leaves the window here and is counted
     /// where it is sent next.
-    private mutating func redirect(_ b: Batch, _ r: Record, _ to: RedisServerError.Redirect) {
+    private mutating func redirect(_ b: Batch, _ r: Record, _ to: RedisServerError.Redirect?) {
         released.commands += r.commands
         released.bytes += r.length
         b.records[b.next].skipOnResend = true  // it goes elsewhere now, also after a failover here
@@ -288,6 +300,7 @@ struct ReplyMatcher {
         recordError = nil
         recordExists = false
         recordRedirect = nil
+        recordTryAgain = false
         guard keyOpen || segmentOpen else { return }
         let start = segmentOpen ? segmentStart : openStart
         keyOpen = false
@@ -370,5 +383,6 @@ struct RedirectedRecord: @unchecked Sendable {
     var record: Record
     var bytes: ByteBuffer
     var name: [UInt8]
-    var redirect: RedisServerError.Redirect
+    /// Where to; nil for `TRYAGAIN` (the same node, after a pause).
+    var redirect: RedisServerError.Redirect?
 }

@@ -102,11 +102,15 @@ public struct ClusterError: Error, CustomStringConvertible, Sendable {
 /// The slot map of a cluster: which shard (master and replicas) serves each of the 16384 slots.
 ///
 /// Built from `CLUSTER SHARDS`, `CLUSTER SLOTS` or `CLUSTER NODES` (see `ClusterReplies`), or found with
-/// `ClusterDiscovery.discover(from:)`. Masters without slots are left out. Looking up a slot is one array
-/// read.
+/// `ClusterDiscovery.discover(from:)`. Masters without slots are not shards; they are kept in
+/// `slotlessMasters` (what goes to every master, functions, goes to them too). Looking up a slot is one
+/// array read.
 public struct ClusterTopology: Sendable, Equatable {
     /// Sorted by their first slot.
     public let shards: [ClusterShard]
+    /// Masters that serve no slot (new nodes before a reshard), not failed; `CLUSTER SLOTS` (6.2) does not
+    /// list them.
+    public let slotlessMasters: [ClusterNode]
     /// Slot → index in `shards`; `unowned` where no shard serves the slot.
     @usableFromInline let owner: [UInt16]
     @usableFromInline static let unowned = UInt16.max
@@ -130,6 +134,7 @@ public struct ClusterTopology: Sendable, Equatable {
         }
         self.shards = sorted
         self.owner = owner
+        slotlessMasters = shards.filter { $0.slots.isEmpty && $0.master.health != .failed }.map(\.master)
     }
 
     /// The index in `shards` of the shard serving `slot`, nil when no shard does.
