@@ -50,8 +50,11 @@ struct ConnectionOptions: ParsableArguments {
 }
 
 struct ImportSettings: ParsableArguments {
-    @Flag(help: "Write RESTORE payloads (values pass through when the target loads their type): fastest.")
+    @Flag(help: "Every key as a RESTORE payload (values pass through when the target loads their type). Default: per key the fastest faithful form (strings as SET, other values as RESTORE when the target loads them, commands otherwise).")
     var restore = false
+
+    @Flag(help: "Every key as plain commands (SET, RPUSH, HSET, XADD, ...), except values commands cannot rebuild exactly.")
+    var commands = false
 
     @Flag(help: "Overwrite keys that exist on the target (without it they are left as they are and reported).")
     var replace = false
@@ -109,7 +112,8 @@ struct ImportSettings: ParsableArguments {
 
     func options(dryRun: Bool, urlDatabase: Int?) throws -> ImportOptions {
         var o = ImportOptions()
-        o.mode = restore ? .restore : .commands
+        if restore && commands { throw ValidationError("give --restore or --commands, not both") }
+        o.mode = restore ? .restore : commands ? .commands : .auto
         o.replace = replace
         o.targetVersion = targetVersion
         for m in dbMap {

@@ -389,7 +389,10 @@ struct ClusterImportTests {
                 }
             }
             let started = Date()
-            let r = Self.run([file], into: cluster) { $0.pipeline.reconnectTimeout = 4 }
+            let r = Self.run([file], into: cluster) {
+                $0.mode = .commands  // the list is built under a temporary name and moved with RENAMENX
+                $0.pipeline.reconnectTimeout = 4
+            }
             let seconds = Date().timeIntervalSince(started)
             let problems = r.problems.map { "\($0.kind) \($0.keyText): \($0.message)" }
             #expect(r.keysImported == 200, "finish=\(finish): \(problems)")

@@ -256,4 +256,26 @@ struct CrossVersionTests {
             }
         }
     }
+
+    @Test("The default mode: strings as SET, every other value as a RESTORE payload, digest equal")
+    func autoMode() throws {
+        let kind = TestServer.Kind.redis70
+        let server = try TestServer(kind)
+        defer { server.stop() }
+        for name in ["mixed", "hashes", "zsets", "streams"] {
+            let file = kind.fixtureFolder + "/\(name).rdb"
+            let digest = try String(contentsOfFile: kind.fixtureFolder + "/\(name).digest", encoding: .utf8)
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            try server.flushAll()
+            _ = try server.command("CONFIG", "RESETSTAT")
+            let r = ServerImportTests.run([file], into: server)
+            #expect(r.status == .success, "\(name): \(ServerImportTests.describe(r))")
+            #expect(try server.digest() == digest, "\(name)")
+            let calls = try UnguardedTests.calls(server)
+            #expect(calls["restore", default: 0] > 0, "\(name): \(calls)")
+            for builder in ["rpush", "hset", "sadd", "zadd", "xadd", "xgroup", "xsetid"] {
+                #expect(calls[builder, default: 0] == 0, "\(name): \(builder) in \(calls)")
+            }
+        }
+    }
 }

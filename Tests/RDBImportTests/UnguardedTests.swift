@@ -62,6 +62,7 @@ struct UnguardedTests {
                 try server.flushAll()
                 _ = try server.command("CONFIG", "RESETSTAT")
                 let r = Self.run([file], into: server) {
+                    $0.mode = .commands  // the guards are those of keys rebuilt by commands
                     $0.replace = replace
                     $0.guardEveryKey = guardEveryKey
                 }
@@ -77,7 +78,10 @@ struct UnguardedTests {
             try server.flushAll()
             _ = try server.command("SET", "other", "1")
             _ = try server.command("CONFIG", "RESETSTAT")
-            let r = Self.run([file], into: server) { $0.replace = replace }
+            let r = Self.run([file], into: server) {
+                $0.mode = .commands
+                $0.replace = replace
+            }
             #expect(r.status == .success && r.keysImported == 8)
             _ = try server.command("DEL", "other")
             #expect(try server.digest() == digest)

@@ -3,6 +3,10 @@ import RDBKit
 /// Settings of an import.
 public struct ImportOptions: Sendable {
     public enum Mode: String, Sendable, CaseIterable {
+        /// Per key the fastest form the target loads faithfully: strings as `SET`, every other value as a
+        /// `RESTORE` payload (passed through as it is in the file when the target loads its encoding),
+        /// commands for what the target cannot load. The default.
+        case auto
         /// Plain commands (SET, RPUSH, HSET, XADD, ...): any target version.
         case commands
         /// RESTORE payloads (values pass through as they are in the file when the target loads their type):
@@ -10,7 +14,7 @@ public struct ImportOptions: Sendable {
         case restore
     }
 
-    public var mode = Mode.commands
+    public var mode = Mode.auto
     /// Overwrite keys that exist on the target. Without it an existing key is left as it is and reported.
     public var replace = false
     /// RDB version of the target (9 = Redis 6.2, 10 = 7.0, 11 = 7.2 / Valkey 7.2–8.1, 12 = 7.4+, 80 = Valkey 9);

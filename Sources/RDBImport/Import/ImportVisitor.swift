@@ -183,7 +183,7 @@ struct ImportVisitor<W: ReplayWriter>: RDBForwardingVisitor, AOFVisitor {
         out = writer.out
         self.ctx = ctx
         parts = ctx.parts
-        if ctx.options.mode == .commands {
+        if ctx.options.mode != .restore {
             payloads = RestoreWriter(out: writer.out, options: RestoreWriterOptions(
                 targetVersion: ctx.targetVersion, replace: ctx.options.replace, dropTTL: ctx.options.dropTTL, emitSelect: false))
         }
@@ -199,10 +199,14 @@ struct ImportVisitor<W: ReplayWriter>: RDBForwardingVisitor, AOFVisitor {
         try inner.keyMetadata(raw)
     }
 
-    /// Whether the key goes as RESTORE in commands mode (see `payloads`).
+    /// Whether the key goes as RESTORE in commands or auto mode (see `payloads`): in auto mode every value
+    /// but a string (one `SET` is cheaper than a payload) when the target version is known, in commands mode
+    /// those that commands may not rebuild exactly; either only when the target loads the payload.
     func goesAsPayload(_ info: RDBKeyInfo, keyMetadata: Bool) -> Bool {
-        guard let p = payloads, !keyMetadata, RESPWriter.commandsMayLose(info, target: p.target) else { return false }
-        return DumpPayload.canLoad(info.type.encoding, target: p.target)
+        guard let p = payloads, !keyMetadata else { return false }
+        let wanted = (ctx.options.mode == .auto && ctx.targetVersion != nil && info.kind != .string)
+            || RESPWriter.commandsMayLose(info, target: p.target)
+        return wanted && DumpPayload.canLoad(info.type.encoding, target: p.target)
     }
 
     // MARK: keys

@@ -114,7 +114,7 @@ public final class Importer {
         let state = RunState(files: files, ctx: ctx, pipelines: pipelines, started: started)
         builder.onBatch = { [unowned self] in self.tick(state, final: false) }
         switch options.mode {
-        case .commands:
+        case .commands, .auto:
             var o = RESPWriterOptions(
                 maxElementsPerCommand: options.maxElementsPerCommand, maxBytesPerCommand: options.maxBytesPerCommand,
                 dropTTL: options.dropTTL, targetVersion: targetVersion, emitSelect: false, emitFunctions: true)
@@ -177,7 +177,7 @@ public final class Importer {
         return ImportReport(
             status: failed ? .failed : (counts[.lossy] ?? 0) > 0 ? .lossy : .success, failure: failure, files: stats, problems: problems.problems,
             problemCounts: counts, warnings: warnings, target: target?.description, server: server,
-            targetVersion: targetVersion, mode: options.mode == .restore ? "restore" : "commands", dryRun: options.dryRun,
+            targetVersion: targetVersion, mode: options.mode.rawValue, dryRun: options.dryRun,
             reconnects: pipelines.reduce(0) { $0 + $1.reconnects }, seconds: end - started,
             shards: cluster?.shardReports(builder) ?? [])
     }
@@ -281,7 +281,7 @@ public final class Importer {
         ImportReport(
             status: .failed, failure: message, files: files.map { ImportFileStats(file: $0) }, problems: [], problemCounts: [:],
             warnings: [], target: target?.description, server: nil, targetVersion: nil,
-            mode: options.mode == .restore ? "restore" : "commands", dryRun: options.dryRun, reconnects: 0,
+            mode: options.mode.rawValue, dryRun: options.dryRun, reconnects: 0,
             seconds: monotonicSeconds() - started)
     }
 }
