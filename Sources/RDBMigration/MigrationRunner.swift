@@ -3,9 +3,10 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import RDBSinks
-
+import ObjectStore
 import RDBImport
+import RDBKit
+import RDBSinks
 import RedisWire
 
 extension MigrationTask {
@@ -61,13 +62,66 @@ extension MigrationTask {
     }
 }
 
+extension MigrationTask {
+    /// What the check of one file in an object-store bucket found.
+    public struct ObjectCheck: Sendable {
+        public var file: BackupFile
+        /// `s3://bucket/file_name`.
+        public var path: String
+        /// What its first bytes hold (nil when it could not be read).
+        public var sniff: ObjectSniff?
+        /// Everything wrong with it, each naming the file.
+        public var problems: [String]
+    }
+
+    /// Checks every file in the bucket before anything is written: it exists (HEAD), its size is the declared
+    /// one, and its first bytes are an input this tool and the decoding options take (an RDB of a known
+    /// version, an AOF; zstd or gzip). Every problem of every file is listed; nothing stops at the first one.
+    public func check(objects: ObjectInputs, decoder: RDBDecoderOptions) -> [ObjectCheck] {
+        files.enumerated().map { i, f in
+            let location = S3Location(bucket: bucketName, key: f.fileName)
+            let field = "backup_files.files[\(i)]"
+            var check = ObjectCheck(file: f, path: location.description, sniff: nil, problems: [])
+            do {
+                let sniff = try ObjectSniff.sniff(location, inputs: objects)
+                check.sniff = sniff
+                if let declared = f.size?.value, declared != sniff.info.size {
+                    check.problems.append("\(field).size: '\(f.fileName)' is declared as \(declared) bytes but the object has \(sniff.info.size)")
+                }
+                switch sniff.kind {
+                case .rdb:
+                    if let h = sniff.header {
+                        if !h.isKnown && !decoder.allowNewerVersions {
+                            check.problems.append("\(field).file_name: '\(f.fileName)' is an RDB of version \(h.version) (\(h.family.rawValue)), newer than this tool reads (allow newer versions to try)")
+                        }
+                    } else {
+                        check.problems.append("\(field).file_name: '\(f.fileName)' starts like an RDB but its header is not REDIS0nnn or VALKEYnnn")
+                    }
+                case .aofManifest, .aofDirectory:
+                    check.problems.append("\(field).file_name: '\(f.fileName)' is an AOF manifest: a bucket has no folder for the files it names; list the AOF files themselves, in order")
+                case .aof:
+                    break
+                }
+            } catch {
+                check.problems.append("\(field).file_name: \(error)")
+            }
+            return check
+        }
+    }
+}
+
 /// Runs a `backupfile_import` task: imports its files in order into the target and reports the task
-/// state in the API's response form.
+/// state in the API's response form. The bucket is a local folder (`bucketRoot`) or an object store
+/// (`objects`: S3-compatible, read as ranged GETs straight into the decoder).
 public final class MigrationRunner {
     public let task: MigrationTask
     public let files: [MigrationTask.ResolvedFile]
     public let target: RedisEndpoint
     public let options: ImportOptions
+    /// The object store the files are read from (nil: a local folder).
+    public let objects: ObjectInputs?
+    /// For an object store: what the check of each file found.
+    public let checks: [MigrationTask.ObjectCheck]
     /// The task id (32 hex digits, like the API's).
     public let id: String
     /// Receives each state line (`{"id","name","status"}`) as it happens.
@@ -79,12 +133,37 @@ public final class MigrationRunner {
     public init(task: MigrationTask, bucketRoot: String, target: RedisEndpoint, options: ImportOptions) throws {
         self.task = task
         files = try task.resolve(bucketRoot: bucketRoot)
+        objects = nil
+        checks = []
+        self.target = Self.withPassword(target, task)
+        self.options = options
+        id = Self.newID()
+    }
+
+    /// Checks every file in an object-store bucket (`MigrationTask.check`); the problems found make `run()` end
+    /// FAILED before it connects to the target.
+    public init(task: MigrationTask, objects: ObjectInputs, target: RedisEndpoint, options: ImportOptions) {
+        self.task = task
+        self.objects = objects
+        checks = task.check(objects: objects, decoder: options.decoder)
+        files = checks.map { MigrationTask.ResolvedFile(file: $0.file, path: $0.path, size: $0.sniff?.info.size ?? 0) }
+        self.target = Self.withPassword(target, task)
+        self.options = options
+        id = Self.newID()
+    }
+
+    /// Every problem the checks found (empty for a local folder, whose problems throw in `init`).
+    public var problems: [String] { checks.flatMap(\.problems) }
+
+    static func withPassword(_ target: RedisEndpoint, _ task: MigrationTask) -> RedisEndpoint {
         var t = target
         if t.password == nil { t.password = task.target.password }
-        self.target = t
-        self.options = options
+        return t
+    }
+
+    static func newID() -> String {
         var g = SystemRandomNumberGenerator()
-        id = (0..<2).map { _ in
+        return (0..<2).map { _ in
             let s = String(g.next() as UInt64, radix: 16)
             return String(repeating: "0", count: 16 - s.count) + s
         }.joined()
@@ -99,10 +178,20 @@ public final class MigrationRunner {
     /// Runs the import; returns the report (its status is the task's final status).
     public func run() -> (report: ImportReport, json: String) {
         let startedAt = APITimestamp.string()
-        onState?(stateLine(.migrating))
         let importer = Importer(target: target, options: options)
-        importer.onProgress = onProgress
-        let report = importer.run(files: files.map(\.path))
+        let report: ImportReport
+        let problems = self.problems
+        if !problems.isEmpty {
+            // The files failed their checks: nothing is sent (no connection is made).
+            report = importer.failedEarly(
+                "\(problems.count) problem\(problems.count == 1 ? "" : "s") with the files in bucket '\(task.bucketName)', nothing was imported: "
+                    + problems.joined(separator: "; "), files: files.map(\.path))
+        } else {
+            onState?(stateLine(.migrating))
+            importer.onProgress = onProgress
+            importer.opener = objects?.opener
+            report = importer.run(files: files.map(\.path))
+        }
         let finishedAt = APITimestamp.string()
         onState?(stateLine(report.status == .success ? .success : .failed))
         let json = report.json { j in
@@ -122,6 +211,14 @@ public final class MigrationRunner {
             j.beginObject()
             j.field("bucket_name", task.bucketName)
             j.field("file_source", task.backup.fileSource?.rawValue)
+            if let objects {
+                j.field("endpoint", objects.client.configuration.endpoint)
+                j.field("resumes", objects.resumes)
+                j.key("problems")
+                j.beginArray()
+                for p in problems { j.string(p) }
+                j.endArray()
+            }
             j.key("files")
             j.beginArray()
             for (i, f) in files.enumerated() {
@@ -129,6 +226,7 @@ public final class MigrationRunner {
                 j.field("file_name", f.file.fileName)
                 j.field("size", f.size)
                 j.field("update_at", f.file.updateAt)
+                if i < checks.count { writeObject(checks[i], &j) }
                 if i < report.files.count {
                     let s = report.files[i]
                     j.field("keys", s.keysImported)
@@ -147,5 +245,27 @@ public final class MigrationRunner {
             j.field("finished_at", finishedAt)
         }
         return (report, json)
+    }
+
+    /// An object's check and read counters: what it holds, bytes read against its size, resumes.
+    func writeObject(_ c: MigrationTask.ObjectCheck, _ j: inout JSONBuilder) {
+        j.key("object")
+        j.beginObject()
+        j.field("path", c.path)
+        if let sniff = c.sniff {
+            j.field("etag", sniff.info.etag)
+            j.field("holds", sniff.summary)
+            j.field("compression", sniff.compression.rawValue)
+            if let h = sniff.header {
+                j.field("rdb_version", h.version)
+                j.field("family", h.family.rawValue)
+            }
+        }
+        if let stats = objects?.stats(c.path) {
+            j.field("bytes_read", stats.bytesRead)
+            j.field("size", stats.size)
+            j.field("resumes", stats.resumes)
+        }
+        j.endObject()
     }
 }

@@ -26,6 +26,8 @@ public final class Importer {
     public let options: ImportOptions
     /// Called on the decoding thread about every `progressInterval` seconds, and once at the end.
     public var onProgress: ((ImportProgress) -> Void)?
+    /// Opens the inputs that are not local files (objects in a bucket); see `DecodeDriver.opener`.
+    public var opener: InputOpener?
 
     /// Largest number of bytes the pipeline had in flight (for tests of the memory bound).
     public private(set) var peakBytesInFlight = 0
@@ -205,7 +207,8 @@ public final class Importer {
     }
 
     func decodeFile<W: ReplayWriter>(_ path: String, _ v: inout ImportVisitor<W>, ctx: ImportContext, state: RunState) throws {
-        let driver = DecodeDriver(rdb: options.decoder, aof: options.aof)
+        var driver = DecodeDriver(rdb: options.decoder, aof: options.aof)
+        driver.opener = opener
         let opened = try driver.open(path)
         if let size = opened.fileSize { ctx.stats.inputBytes = size }
         // A manifest or a folder opens its files one by one: no single input to follow.
@@ -216,11 +219,12 @@ public final class Importer {
         if single, ctx.stats.inputBytes == 0, let input = opened.input { ctx.stats.inputBytes = input.offset }
     }
 
-    func failedEarly(_ message: String, files: [String], started: Double) -> ImportReport {
+    /// The report of an import that stopped before anything was sent (nothing connected, nothing written).
+    public func failedEarly(_ message: String, files: [String], started: Double? = nil) -> ImportReport {
         ImportReport(
             status: .failed, failure: message, files: files.map { ImportFileStats(file: $0) }, problems: [], problemCounts: [:],
             warnings: [], target: target?.description, server: nil, targetVersion: nil,
             mode: options.mode == .restore ? "restore" : "commands", dryRun: options.dryRun, reconnects: 0,
-            seconds: monotonicSeconds() - started)
+            seconds: started.map { monotonicSeconds() - $0 } ?? 0)
     }
 }

@@ -36,9 +36,13 @@ public struct DecodeDriver {
         }
     }
 
-    /// Opens `path` with this driver's record limit.
+    /// Opens the paths it knows (objects in a bucket) before they are taken for local files.
+    public var opener: InputOpener?
+
+    /// Opens `path` with this driver's record limit (through `opener` first, when there is one).
     public func open(_ path: String) throws -> OpenedInput {
-        try OpenedInput.open(path: path, limit: rdb.maxRecordBytes)
+        if let opener, let opened = try opener(path, rdb.maxRecordBytes) { return opened }
+        return try OpenedInput.open(path: path, limit: rdb.maxRecordBytes)
     }
 
     /// Decodes the inputs in order into a sink of RDB events only; anything but an RDB throws `WrongKind`.
