@@ -1,4 +1,5 @@
 import ArgumentParser
+import ObjectStore
 import RDBKit
 import RDBSinks
 #if canImport(Glibc)
@@ -160,6 +161,13 @@ struct Cat: ParsableCommand {
             }
             writeStderr("rdbcat: error: \(e)\n")
             log.reportLines().forEach(writeStderr)
+            throw ExitCode(2)
+        } catch let e as ObjectStoreError {
+            try? out.flush()
+            writeStderr("rdbcat: error: \(e)\n")
+            throw ExitCode(2)
+        } catch let e as ObjectInputs.Unsupported {
+            writeStderr("rdbcat: error: \(e)\n")
             throw ExitCode(2)
         }
         log.reportLines().forEach(writeStderr)

@@ -19,6 +19,12 @@ struct ObjectStoreFlags: ParsableArguments {
     @Option(help: ArgumentHelp("Read the access key pair from this file (AWS credentials file, KEY=VALUE lines, or a credentials.csv).", valueName: "FILE"))
     var obsCredentialsFile: String?
 
+    @Option(help: ArgumentHelp("Bytes per ranged GET, in KiB (a read holds two ranges).", valueName: "KIB"))
+    var obsRangeKb = 4096
+
+    @Option(help: ArgumentHelp("Seconds to keep resuming a read after a dropped connection or a 5xx, from the last byte received.", valueName: "SECONDS"))
+    var obsRetryTimeout = 60.0
+
     /// The object store these flags name (nil without --obs-endpoint).
     func inputs() throws -> ObjectInputs? {
         guard let obsEndpoint else {
@@ -35,12 +41,17 @@ struct ObjectStoreFlags: ParsableArguments {
         } else {
             throw ValidationError("no credentials for \(obsEndpoint): set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or OBS_ACCESS_KEY_ID and OBS_SECRET_ACCESS_KEY), or give --obs-credentials-file")
         }
+        guard obsRangeKb > 0, obsRetryTimeout >= 0 else { throw ValidationError("--obs-range-kb must be positive, --obs-retry-timeout not negative") }
+        var configuration: S3Configuration
         do {
-            return ObjectInputs(configuration: try S3Configuration(
-                endpoint: obsEndpoint, region: obsRegion, pathStyle: obsPathStyle, credentials: credentials))
+            configuration = try S3Configuration(endpoint: obsEndpoint, region: obsRegion, pathStyle: obsPathStyle, credentials: credentials)
         } catch {
             throw ValidationError("--obs-endpoint: \(error)")
         }
+        configuration.rangeBytes = obsRangeKb << 10
+        configuration.firstRangeBytes = min(configuration.firstRangeBytes, configuration.rangeBytes)
+        configuration.retryTimeout = obsRetryTimeout
+        return ObjectInputs(client: S3Client(configuration: configuration, onRetry: { writeStderr("rdbcat: warning: \($0)\n") }))
     }
 
     /// The object store for `paths`; an `s3://` path without --obs-endpoint is an error.

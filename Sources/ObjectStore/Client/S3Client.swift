@@ -45,8 +45,12 @@ public final class S3Client: Sendable {
         return HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration)
     }()
 
-    public init(configuration: S3Configuration) {
+    /// Told each time a request is retried or a read resumed (a line for a person: what failed, from where).
+    let onRetry: (@Sendable (String) -> Void)?
+
+    public init(configuration: S3Configuration, onRetry: (@Sendable (String) -> Void)? = nil) {
         self.configuration = configuration
+        self.onRetry = onRetry
         signer = SigV4Signer(credentials: configuration.credentials, region: configuration.region)
     }
 
@@ -81,10 +85,16 @@ public final class S3Client: Sendable {
 
     /// The error an answer with a failing status stands for.
     func failure(_ response: HTTPClient.Response, operation: String, location: S3Location) -> ObjectStoreError {
-        let status = Int(response.status.code)
         let body = response.body.map { Array($0.readableBytesView.prefix(4096)) } ?? []
+        return failure(status: Int(response.status.code), body: body, operation: operation, location: location)
+    }
+
+    /// The error a failing status and the start of its body stand for: what the status means for the object,
+    /// then the service's own code and message.
+    func failure(status: Int, body: [UInt8], operation: String, location: S3Location) -> ObjectStoreError {
         let (code, message) = ObjectStoreError.parseBody(body)
-        let text = message ?? ObjectStoreError.explanation(status, bucket: location.bucket, key: location.key)
+        let meaning = ObjectStoreError.explanation(status, bucket: location.bucket, key: location.key)
+        let text = [meaning, message ?? ""].filter { !$0.isEmpty }.joined(separator: "; the service says: ")
         return ObjectStoreError(operation: operation, location: location.description, status: status, code: code,
                                 message: configuration.credentials.redact(text))
     }
@@ -105,6 +115,7 @@ public final class S3Client: Sendable {
             } catch let e as ObjectStoreError where e.isRetryable {
                 attempt += 1
                 guard let pause = Backoff.pause(attempt: attempt, since: started, timeout: configuration.retryTimeout) else { throw e }
+                if attempt == 1 { onRetry?("\(e); retrying for up to \(Int(configuration.retryTimeout)) s") }
                 Backoff.sleep(pause)
             }
         }

@@ -89,10 +89,7 @@ final class RangeFetch: @unchecked Sendable {
         if buffer.readableBytes == length { return succeed() }
         let problem: ObjectStoreError
         if let status = d.status, !(200..<300).contains(status) {
-            let (code, message) = ObjectStoreError.parseBody(d.errorBody)
-            problem = ObjectStoreError(
-                operation: "GET bytes \(from)-\(start + length - 1)", location: location.description, status: status, code: code,
-                message: client.configuration.credentials.redact(message ?? ObjectStoreError.explanation(status, bucket: location.bucket, key: location.key)))
+            problem = client.failure(status: status, body: d.errorBody, operation: "GET bytes \(from)-\(start + length - 1)", location: location)
         } else {
             let why = error.map { "\($0)" } ?? "the answer ended early"
             problem = ObjectStoreError(
@@ -109,6 +106,7 @@ final class RangeFetch: @unchecked Sendable {
             return fail(e)
         }
         stats.recordResume(at: start + buffer.readableBytes)
+        client.onRetry?("\(problem); resuming at byte \(start + buffer.readableBytes)")
         eventLoop.scheduleTask(in: pause) { self.attempt() }
     }
 
