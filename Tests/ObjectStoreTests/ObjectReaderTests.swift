@@ -8,14 +8,7 @@ import Testing
 /// through a proxy that cuts connections.
 @Suite("Object reader")
 struct ObjectReaderTests {
-    static let repositoryRoot: String = {
-        var u = URL(fileURLWithPath: #filePath)
-        while u.path != "/" {
-            u.deleteLastPathComponent()
-            if FileManager.default.fileExists(atPath: u.appendingPathComponent("Package.swift").path) { return u.path }
-        }
-        return FileManager.default.currentDirectoryPath
-    }()
+    static let repositoryRoot = Spawn.repositoryRoot(of: #filePath)
 
     static let fixture = repositoryRoot + "/testdata/servers/redis-7.0/mixed.rdb"
 
@@ -178,7 +171,7 @@ struct ObjectReaderTests {
     }
 
     func compressed(_ path: String, _ tool: String, to out: String) throws {
-        let (status, _, err) = try MotoServer.run("/bin/sh", ["-c", "\(tool) -c < '\(path)' > '\(out)'"])
+        let (status, _, err) = try Spawn.run("/bin/sh", ["-c", "\(tool) -c < '\(path)' > '\(out)'"])
         #expect(status == 0, "\(tool) failed: \(err)")
     }
 }

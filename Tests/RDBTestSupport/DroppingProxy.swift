@@ -27,7 +27,7 @@ public final class DroppingProxy: @unchecked Sendable {
         guard listener >= 0 else { throw Spawn.Failure(description: "socket: \(String(cString: strerror(errno)))") }
         var one: Int32 = 1
         setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        var addr = DroppingProxy.loopback(0)
+        var addr = Spawn.loopback(0)
         var len = socklen_t(MemoryLayout<sockaddr_in>.size)
         let ok = withUnsafeMutablePointer(to: &addr) { p in
             p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, len) == 0 && listen(listener, 16) == 0 && getsockname(listener, $0, &len) == 0 }
@@ -57,14 +57,6 @@ public final class DroppingProxy: @unchecked Sendable {
         for fd in fds { shutdown(fd, Int32(SHUT_RDWR)) }
     }
 
-    static func loopback(_ port: Int) -> sockaddr_in {
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = UInt16(port).bigEndian
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        return addr
-    }
-
     func acceptLoop() {
         defer { close(listener) }
         while true {
@@ -89,7 +81,7 @@ public final class DroppingProxy: @unchecked Sendable {
 
     func serve(_ client: Int32, limit: Int?) {
         let upstream = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var addr = DroppingProxy.loopback(upstreamPort)
+        var addr = Spawn.loopback(upstreamPort)
         let connected = upstream >= 0 && withUnsafePointer(to: &addr) { p in
             p.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(upstream, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
         }

@@ -25,7 +25,7 @@ public final class MotoServer: @unchecked Sendable {
             port = try Spawn.freePort()
             pid = try Spawn.start("/usr/bin/env", ["INITIAL_NO_AUTH_ACTION_COUNT=3", moto, "-H", "127.0.0.1", "-p", String(port)], stdout: log, stderr: log)
             if waitListening(seconds: 30) {
-                let (status, out, err) = try MotoServer.run("/usr/bin/env", ["python3", MotoServer.helper, "setup", String(port)])
+                let (status, out, err) = try Spawn.run("/usr/bin/env", ["python3", MotoServer.helper, "setup", String(port)])
                 let parts = out.split(whereSeparator: \.isWhitespace).map(String.init)
                 guard status == 0, parts.count == 2 else {
                     stop()
@@ -53,7 +53,7 @@ public final class MotoServer: @unchecked Sendable {
     /// Uploads `files` (`(key, local path)`) into `bucket` (created when missing), signed with the access key.
     public func put(bucket: String, _ files: [(String, String)]) throws {
         let specs = files.map { "\($0.0)=\($0.1)" }
-        let (status, _, err) = try MotoServer.run("/usr/bin/env", ["python3", MotoServer.helper, "put", String(port), accessKeyID, secretAccessKey, bucket] + specs)
+        let (status, _, err) = try Spawn.run("/usr/bin/env", ["python3", MotoServer.helper, "put", String(port), accessKeyID, secretAccessKey, bucket] + specs)
         guard status == 0 else { throw Spawn.Failure(description: "upload to moto failed (\(status)): \(err.suffix(2000))") }
     }
 
@@ -86,48 +86,12 @@ public final class MotoServer: @unchecked Sendable {
                 pid = 0
                 return false
             }
-            if MotoServer.canConnect(port) { return true }
+            if Spawn.canConnect(port) { return true }
             usleep(50_000)
         }
         return false
     }
 
-    static func canConnect(_ port: Int) -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = UInt16(port).bigEndian
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        return withUnsafePointer(to: &addr) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-        }
-    }
-
     /// The boto3 helper next to this file.
     static let helper = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("moto_bucket.py").path
-
-    /// Runs a program; returns status, stdout, stderr.
-    public static func run(_ path: String, _ args: [String]) throws -> (Int32, String, String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: path)
-        p.arguments = args
-        let outPipe = Pipe()
-        let errPipe = Pipe()
-        p.standardOutput = outPipe
-        p.standardError = errPipe
-        p.standardInput = FileHandle.nullDevice
-        try p.run()
-        nonisolated(unsafe) var errData = Data()
-        let done = DispatchSemaphore(value: 0)
-        DispatchQueue.global().async {
-            errData = errPipe.fileHandleForReading.readDataToEndOfFile()
-            done.signal()
-        }
-        let outData = outPipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        done.wait()
-        return (p.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
-    }
 }
