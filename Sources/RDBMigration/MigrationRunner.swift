@@ -85,6 +85,7 @@ extension MigrationTask {
             do {
                 let sniff = try ObjectSniff.sniff(location, inputs: objects)
                 check.sniff = sniff
+                objects.pin(check.path, sniff.info)  // the import reads the version checked here, or fails
                 if let declared = f.size?.value, declared != sniff.info.size {
                     check.problems.append("\(field).size: '\(f.fileName)' is declared as \(declared) bytes but the object has \(sniff.info.size)")
                 }

@@ -143,9 +143,10 @@ public final class S3Client: Sendable {
         return out
     }
 
-    /// Opens an object for reading (a HEAD first: its size and ETag).
-    public func open(_ location: S3Location) throws -> ObjectReader {
-        ObjectReader(client: self, location: location, info: try head(location))
+    /// Opens an object for reading: a HEAD first (its size and ETag), unless `info` is given (from an earlier
+    /// HEAD: the read then fails if the object is no longer that version).
+    public func open(_ location: S3Location, info: ObjectInfo? = nil) throws -> ObjectReader {
+        ObjectReader(client: self, location: location, info: try info ?? head(location))
     }
 }
 

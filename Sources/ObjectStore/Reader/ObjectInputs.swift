@@ -7,6 +7,8 @@ public final class ObjectInputs: @unchecked Sendable {
     public let client: S3Client
     let lock = NIOLock()
     var opened: [String: ObjectReadStats] = [:]
+    /// Objects whose version was checked: read as that version (no second HEAD), or not at all.
+    var pinned: [String: ObjectInfo] = [:]
 
     public init(client: S3Client) { self.client = client }
 
@@ -22,7 +24,7 @@ public final class ObjectInputs: @unchecked Sendable {
     public func open(path: String, limit: Int) throws -> OpenedInput? {
         guard S3Location.isObjectPath(path) else { return nil }
         let location = try S3Location.parse(path)
-        let reader = try client.open(location)
+        let reader = try client.open(location, info: lock.withLock { pinned[path] })
         lock.withLock { opened[path] = reader.stats }
         let input = try OpenedInput.open(stream: reader.stream, name: path, size: reader.info.size, limit: limit)
         if input.kind == .aofManifest {
@@ -30,6 +32,10 @@ public final class ObjectInputs: @unchecked Sendable {
         }
         return input
     }
+
+    /// Reads `path` as the version `info` describes (size, ETag) from now on: when the object is replaced
+    /// after it was checked, its read fails instead of importing bytes that were not checked.
+    public func pin(_ path: String, _ info: ObjectInfo) { lock.withLock { pinned[path] = info } }
 
     /// This as the decoders' `InputOpener`.
     public var opener: InputOpener { { [self] path, limit in try self.open(path: path, limit: limit) } }

@@ -6,7 +6,7 @@ import Darwin
 
 /// An access key pair (and a session token for temporary credentials). Its description never shows the secret
 /// or the token.
-public struct S3Credentials: Sendable, CustomStringConvertible, CustomDebugStringConvertible {
+public struct S3Credentials: Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     public var accessKeyID: String
     public var secretAccessKey: String
     public var sessionToken: String?
@@ -22,6 +22,9 @@ public struct S3Credentials: Sendable, CustomStringConvertible, CustomDebugStrin
     }
 
     public var debugDescription: String { description }
+
+    /// Reflection (`dump`, `Mirror`) shows the access key only.
+    public var customMirror: Mirror { Mirror(self, children: ["accessKeyID": accessKeyID]) }
 
     /// Replaces the secret and the token wherever they occur in `text` (for messages that quote a server's
     /// answer or a request).
