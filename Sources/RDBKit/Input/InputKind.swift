@@ -80,6 +80,13 @@ public struct OpenedInput {
     /// Whether the bytes come through a stream (standard input, a pipe, a decompressor).
     public var isStreaming: Bool { input?.isStreaming ?? false }
 
+    /// How many bytes the decoder will read, when known before it starts: a mapped file's size, or the size of
+    /// an uncompressed stream whose size is known (an object in a bucket); nil for pipes and compressed inputs.
+    public var uncompressedSize: Int? {
+        guard let input, input.compression == .none else { return nil }
+        return input.isStreaming ? fileSize : input.window.count
+    }
+
     /// Opens a stream that is not a local file (an object in a bucket) and tells its kind.
     /// - Parameter size: the source's size (compressed size for a compressed one), when known.
     public static func open(stream: some ByteStream, name: String, size: Int?, limit: Int) throws -> OpenedInput {
