@@ -44,7 +44,18 @@ struct ObjectReaderTests {
             let reader = try client.open(S3Location(bucket: "backups", key: key))
             #expect(reader.info.size == expected.count)
             #expect(reader.info.etag?.isEmpty == false)
-            #expect(try readAll(reader) == expected, "\(key)")
+            // Bounded memory: never more than the range being read and the next one asked for.
+            var read: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 1000)
+            var ahead = 0
+            while true {
+                let n = try buffer.withUnsafeMutableBytes { try reader.read(into: $0) }
+                if n == 0 { break }
+                read += buffer[0..<n]
+                ahead = max(ahead, reader.requestedUpTo - reader.position)
+            }
+            #expect(read == expected, "\(key)")
+            #expect(ahead <= 2 * 4096, "\(ahead) bytes asked for ahead of the reader")
             #expect(reader.stats.bytesRead == expected.count && reader.stats.resumes == 0)
         }
         let listed = try client.list(bucket: "backups", prefix: "dumps")
@@ -105,6 +116,19 @@ struct ObjectReaderTests {
         #expect(reader.stats.resumes == 3)
         #expect(reader.stats.lastResumeOffset > 0 && reader.stats.lastResumeOffset < expected.count)
         #expect(reader.stats.bytesRead == expected.count)
+    }
+
+    @Test("A 5xx answer is retried from the same byte and counted as a resume")
+    func serviceUnavailable() throws {
+        let moto = try MotoServer()
+        defer { moto.stop() }
+        try moto.put(bucket: "backups", [("mixed.rdb", Self.fixture)])
+        let expected = Array(try Data(contentsOf: URL(fileURLWithPath: Self.fixture)))
+        let proxy = try DroppingProxy(upstreamPort: moto.port, unavailable: 2) { _ in nil }
+        defer { proxy.stop() }
+        let reader = try S3Client(configuration: try configuration(moto, port: proxy.port)).open(S3Location(bucket: "backups", key: "mixed.rdb"))
+        #expect(try readAll(reader) == expected)
+        #expect(proxy.unavailableAnswers == 2 && reader.stats.resumes == 2)
     }
 
     @Test("A read that makes no progress gives up at its deadline with the cause, without hanging")

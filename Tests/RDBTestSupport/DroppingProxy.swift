@@ -19,9 +19,16 @@ public final class DroppingProxy: @unchecked Sendable {
     var stopped = false
     var open: Set<Int32> = []
 
-    public init(upstreamPort: Int, maxCuts: Int = .max, cut: @escaping @Sendable (Int) -> Int?) throws {
+    /// GET requests still to be answered `503 Service Unavailable` by the proxy itself.
+    var unavailable: Int
+    var unavailableCount = 0
+
+    /// - Parameter unavailable: the first this many GET requests (each on a connection of its own) are answered
+    ///   503 by the proxy instead of being passed on.
+    public init(upstreamPort: Int, maxCuts: Int = .max, unavailable: Int = 0, cut: @escaping @Sendable (Int) -> Int?) throws {
         self.upstreamPort = upstreamPort
         self.maxCuts = maxCuts
+        self.unavailable = unavailable
         self.cut = cut
         listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard listener >= 0 else { throw Spawn.Failure(description: "socket: \(String(cString: strerror(errno)))") }
@@ -44,6 +51,8 @@ public final class DroppingProxy: @unchecked Sendable {
 
     /// Connections cut so far.
     public var cuts: Int { lock.withLock { cutCount } }
+    /// Requests answered 503 so far.
+    public var unavailableAnswers: Int { lock.withLock { unavailableCount } }
     /// Connections accepted so far.
     public var connections: Int { lock.withLock { accepted } }
 
@@ -95,6 +104,26 @@ public final class DroppingProxy: @unchecked Sendable {
             if upstream >= 0 { close(upstream) }
         }
         guard connected else { return }
+        if lock.withLock({ unavailable > 0 }) {
+            // Look at the request: a GET is answered 503 here (what an overloaded service says).
+            var head = [UInt8](repeating: 0, count: 4096)
+            let n = head.withUnsafeMutableBytes { recv(client, $0.baseAddress, $0.count, 0) }
+            guard n > 0 else { return }
+            let isGet = n >= 4 && head[0..<4] == Array("GET ".utf8)[...]
+            let answer = isGet && lock.withLock {
+                guard unavailable > 0 else { return false }
+                unavailable -= 1
+                unavailableCount += 1
+                return true
+            }
+            if answer {
+                let reply = Array("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/xml\r\nContent-Length: 71\r\nConnection: close\r\n\r\n<Error><Code>SlowDown</Code><Message>Please reduce</Message></Error>   ".utf8)
+                _ = reply.withUnsafeBytes { send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                return
+            }
+            let sent = head.withUnsafeBytes { send(upstream, $0.baseAddress, n, Int32(MSG_NOSIGNAL)) }
+            guard sent == n else { return }
+        }
         // Requests go up on another thread; answers come down here, counted.
         let done = DispatchSemaphore(value: 0)
         Thread.detachNewThread {
