@@ -160,6 +160,20 @@ struct BucketImportTests {
             ], environment: moto.environment)
             #expect(status == 0 && out == expected, "\(key): \(err)")
         }
+        // The key pair from a credentials file (AWS's format), or from the OBS_* environment variables.
+        let file = try scratch.write("credentials", "[default]\naws_access_key_id = \(moto.accessKeyID)\naws_secret_access_key = \(moto.secretAccessKey)\n")
+        let none = ["AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "OBS_ACCESS_KEY_ID": "", "OBS_SECRET_ACCESS_KEY": ""]
+        let (s1, o1, e1) = try TestServer.run(rdbcat, [
+            "s3://backups/mixed.rdb", "--format", "stats", "--obs-endpoint", moto.endpoint, "--obs-path-style", "--obs-credentials-file", file,
+        ], environment: none)
+        #expect(s1 == 0 && o1 == expected, "\(e1)")
+        let obs = ["OBS_ACCESS_KEY_ID": moto.accessKeyID, "OBS_SECRET_ACCESS_KEY": moto.secretAccessKey]
+        let (s3, o3, e3) = try TestServer.run(rdbcat, [
+            "s3://backups/mixed.rdb", "--format", "stats", "--obs-endpoint", moto.endpoint, "--obs-path-style",
+        ], environment: none.merging(obs) { _, b in b })
+        #expect(s3 == 0 && o3 == expected, "\(e3)")
+        let (s4, _, e4) = try TestServer.run(rdbcat, ["s3://backups/mixed.rdb", "--obs-endpoint", moto.endpoint], environment: none)
+        #expect(s4 != 0 && e4.contains("no credentials"), "\(e4)")
         let (status, _, err) = try TestServer.run(rdbcat, ["s3://backups/nothere.rdb", "--obs-endpoint", moto.endpoint, "--obs-path-style"], environment: moto.environment)
         #expect(status == 2 && err.contains("rdbcat: error: s3://backups/nothere.rdb: HEAD: HTTP 404"), "\(err)")
         let (s2, _, e2) = try TestServer.run(rdbcat, ["s3://backups/mixed.rdb"])
