@@ -19,7 +19,7 @@ struct ObjectStoreFlags: ParsableArguments {
     @Option(help: ArgumentHelp("Read the access key pair from this file (AWS credentials file, KEY=VALUE lines, or a credentials.csv).", valueName: "FILE"))
     var obsCredentialsFile: String?
 
-    @Option(help: ArgumentHelp("Bytes per ranged GET, in KiB (a read holds two ranges).", valueName: "KIB"))
+    @Option(help: ArgumentHelp("Bytes per ranged GET, in KiB (a read holds three ranges: the one decoded, two fetched ahead).", valueName: "KIB"))
     var obsRangeKb = 4096
 
     @Option(help: ArgumentHelp("Seconds to keep resuming a read after a dropped connection or a 5xx, from the last byte received.", valueName: "SECONDS"))

@@ -11,9 +11,12 @@ public struct S3Configuration: Sendable {
     /// `bucket.host` (virtual-hosted: OBS's and S3's default).
     public var pathStyle: Bool
     public var credentials: S3Credentials
-    /// Bytes asked for by each ranged GET; a reader holds at most two such ranges (the one being decoded and the
-    /// next one, fetched meanwhile).
+    /// Bytes asked for by each ranged GET; a reader holds at most `1 + readAhead` such ranges (the one being
+    /// decoded and the ones fetched meanwhile).
     public var rangeBytes = 4 << 20
+    /// Ranges fetched ahead of the one being decoded, at the same time (each request waits for the service's
+    /// first byte: more of them in flight hide that latency).
+    public var readAhead = 2
     /// The first range of an object is smaller, so that telling what it holds (the header) costs little.
     public var firstRangeBytes = 256 << 10
     /// Seconds a read keeps resuming after a dropped connection or a 5xx (counted from the last byte received).

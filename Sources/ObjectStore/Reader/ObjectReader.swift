@@ -30,8 +30,9 @@ public final class ObjectReadStats: Sendable {
 }
 
 /// Reads an object in a bucket from start to end as sequential ranged GETs, for the decoder's streaming window:
-/// the range being decoded and the next one (fetched meanwhile on an event loop) are all it holds, so memory
-/// is at most two ranges whatever the object's size, and nothing is written to disk.
+/// the range being decoded and the `readAhead` ranges after it (fetched meanwhile on an event loop, each on
+/// a connection of its own) are all it holds, so memory is at most `1 + readAhead` ranges whatever the object's
+/// size, and nothing is written to disk.
 ///
 /// A range that fails part-way is resumed at the last byte received (see `RangeFetch`); a 403/404 fails at
 /// once, naming the status and the object. The reader is used from one thread (the decoder's); `read` blocks
@@ -44,8 +45,8 @@ public final class ObjectReader: @unchecked Sendable {
     let eventLoop: EventLoop
     /// The range being consumed.
     var current: ByteBuffer?
-    /// The range being fetched next.
-    var next: RangeFetch?
+    /// The ranges being fetched, in order (at most `readAhead`).
+    var pending: [RangeFetch] = []
     /// Object offset up to which ranges have been asked for.
     var requestedUpTo = 0
     var position = 0
@@ -62,7 +63,7 @@ public final class ObjectReader: @unchecked Sendable {
         requestNext()
     }
 
-    deinit { next?.cancel() }
+    deinit { for f in pending { f.cancel() } }
 
     /// Starts fetching the range after the last one asked for (nothing at the object's end).
     func requestNext() {
@@ -72,7 +73,7 @@ public final class ObjectReader: @unchecked Sendable {
         let length = min(want, info.size - requestedUpTo)
         let f = RangeFetch(client: client, location: location, info: info, start: requestedUpTo, length: length, eventLoop: eventLoop, stats: stats)
         requestedUpTo += length
-        next = f
+        pending.append(f)
         f.begin()
     }
 
@@ -81,7 +82,9 @@ public final class ObjectReader: @unchecked Sendable {
         while true {
             if var c = current, c.readableBytes > 0 {
                 readsFromCurrent += 1
-                if readsFromCurrent == 2 && next == nil { requestNext() }  // fetched while this one is decoded
+                if readsFromCurrent == 2 {  // fetched while this one is decoded
+                    while pending.count < max(1, client.configuration.readAhead) && requestedUpTo < info.size { requestNext() }
+                }
                 let n = min(buffer.count, c.readableBytes)
                 c.withUnsafeReadableBytes { src in buffer.baseAddress!.copyMemory(from: src.baseAddress!, byteCount: n) }
                 c.moveReaderIndex(forwardBy: n)
@@ -91,10 +94,10 @@ public final class ObjectReader: @unchecked Sendable {
                 return n
             }
             current = nil
-            if next == nil { requestNext() }
-            guard let f = next else { return 0 }
+            if pending.isEmpty { requestNext() }
+            guard !pending.isEmpty else { return 0 }
+            let f = pending.removeFirst()
             let range = try f.future.wait()
-            next = nil
             current = range
             readsFromCurrent = 0
         }
