@@ -10,7 +10,7 @@ struct ObjectStoreFlags: ParsableArguments {
         valueName: "URL"))
     var obsEndpoint: String?
 
-    @Option(help: "Region of the signature scope (default: from the endpoint's name, e.g. cn-north-4, else us-east-1).")
+    @Option(help: ArgumentHelp("Region of the signature scope (default: from the endpoint's name, e.g. cn-north-4, else us-east-1).", valueName: "REGION"))
     var obsRegion: String?
 
     @Flag(help: "Address objects as /bucket/key on the endpoint's host (self-hosted services) instead of bucket.host/key.")
