@@ -74,10 +74,12 @@ public final class S3Client: Sendable {
 
     var requestDeadline: NIODeadline { .now() + .milliseconds(Int64(configuration.requestTimeout * 1000)) }
 
-    /// Sends a request whose body is small (HEAD, LIST, an error) and returns the whole answer.
+    /// Sends a request whose body is small (HEAD, LIST, an error) and returns the whole answer (a body over
+    /// 16 MiB is an error: a page of a listing is a few hundred KiB).
     func small(_ request: HTTPClient.Request, operation: String, location: String) throws -> HTTPClient.Response {
         do {
-            return try S3Client.http.execute(request: request, deadline: requestDeadline).wait()
+            let accumulator = ResponseAccumulator(request: request, maxBodySize: 16 << 20)
+            return try S3Client.http.execute(request: request, delegate: accumulator, deadline: requestDeadline).wait()
         } catch {
             throw ObjectStoreError(operation: operation, location: location, message: "no answer from \(configuration.endpoint): \(error)")
         }
