@@ -200,6 +200,19 @@ struct ObjectReaderTests {
         let size = try FileManager.default.attributesOfItem(atPath: dir + "/mixed.rdb.gz")[.size] as? Int
         #expect(opened.kind == .rdb && opened.fileSize == size)
         #expect(try inputs.open(path: "/not/an/object", limit: 1 << 20) == nil)
+        // Telling what an object holds costs a HEAD and one small GET, not the ranges after it.
+        let big = dir + "/big.rdb"
+        let fixture = try Data(contentsOf: URL(fileURLWithPath: Self.fixture))
+        try Data((0..<12).flatMap { _ in fixture }).write(to: URL(fileURLWithPath: big))
+        try moto.put(bucket: "bkt", [("big.rdb", big)])
+        let proxy = try DroppingProxy(upstreamPort: moto.port) { _ in nil }
+        defer { proxy.stop() }
+        var defaults = try configuration(moto, port: proxy.port, range: 4 << 20)
+        defaults.firstRangeBytes = 256 << 10
+        let counted = ObjectInputs(configuration: defaults)
+        #expect(try ObjectSniff.sniff(S3Location(bucket: "bkt", key: "big.rdb"), inputs: counted).info.size > 512 << 10)
+        usleep(300_000)
+        #expect(proxy.connections <= 2, "\(proxy.connections) connections")
     }
 
     func compressed(_ path: String, _ tool: String, to out: String) throws {

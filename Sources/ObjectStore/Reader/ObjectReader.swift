@@ -50,9 +50,10 @@ public final class ObjectReader: @unchecked Sendable {
     /// Object offset up to which ranges have been asked for.
     var requestedUpTo = 0
     var position = 0
-    /// Reads served from `current` so far: the next range is asked for on the second, so that a reader that only
-    /// looks at the first bytes (telling what the object holds) costs one small GET.
-    var readsFromCurrent = 0
+    /// Whether the ranges after `current` have been asked for. Not after the first range: a reader that only looks
+    /// at the first bytes (telling what the object holds) costs one small GET; the decoder, coming back for more,
+    /// then waits once for the second range, and from there on the next ones are fetched while it decodes.
+    var aheadRequested = true
 
     init(client: S3Client, location: S3Location, info: ObjectInfo) {
         self.client = client
@@ -81,8 +82,8 @@ public final class ObjectReader: @unchecked Sendable {
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         while true {
             if var c = current, c.readableBytes > 0 {
-                readsFromCurrent += 1
-                if readsFromCurrent == 2 {  // fetched while this one is decoded
+                if !aheadRequested {
+                    aheadRequested = true
                     while pending.count < max(1, client.configuration.readAhead) && requestedUpTo < info.size { requestNext() }
                 }
                 let n = min(buffer.count, c.readableBytes)
@@ -99,7 +100,7 @@ public final class ObjectReader: @unchecked Sendable {
             let f = pending.removeFirst()
             let range = try f.future.wait()
             current = range
-            readsFromCurrent = 0
+            aheadRequested = f.start == 0
         }
     }
 
