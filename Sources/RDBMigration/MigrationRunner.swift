@@ -3,9 +3,10 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import RDBSinks
-
+import ObjectStore
 import RDBImport
+import RDBKit
+import RDBSinks
 import RedisWire
 
 extension MigrationTask {
@@ -62,12 +63,17 @@ extension MigrationTask {
 }
 
 /// Runs a `backupfile_import` task: imports its files in order into the target and reports the task
-/// state in the API's response form.
+/// state in the API's response form. The bucket is a local folder (`bucketRoot`) or an object store
+/// (`objects`: S3-compatible, read as ranged GETs straight into the decoder).
 public final class MigrationRunner {
     public let task: MigrationTask
     public let files: [MigrationTask.ResolvedFile]
     public let target: RedisEndpoint
     public let options: ImportOptions
+    /// The object store the files are read from (nil: a local folder).
+    public let objects: ObjectInputs?
+    /// For an object store: what the check of each file found.
+    public let checks: [MigrationTask.ObjectCheck]
     /// The task id (32 hex digits, like the API's).
     public let id: String
     /// Receives each state line (`{"id","name","status"}`) as it happens.
@@ -79,12 +85,37 @@ public final class MigrationRunner {
     public init(task: MigrationTask, bucketRoot: String, target: RedisEndpoint, options: ImportOptions) throws {
         self.task = task
         files = try task.resolve(bucketRoot: bucketRoot)
+        objects = nil
+        checks = []
+        self.target = Self.withPassword(target, task)
+        self.options = options
+        id = Self.newID()
+    }
+
+    /// Checks every file in an object-store bucket (`MigrationTask.check`); the problems found make `run()` end
+    /// FAILED before it connects to the target.
+    public init(task: MigrationTask, objects: ObjectInputs, target: RedisEndpoint, options: ImportOptions) {
+        self.task = task
+        self.objects = objects
+        checks = task.check(objects: objects, decoder: options.decoder)
+        files = checks.map { MigrationTask.ResolvedFile(file: $0.file, path: $0.path, size: $0.sniff?.info.size ?? 0) }
+        self.target = Self.withPassword(target, task)
+        self.options = options
+        id = Self.newID()
+    }
+
+    /// Every problem the checks found (empty for a local folder, whose problems throw in `init`).
+    public var problems: [String] { checks.flatMap(\.problems) }
+
+    static func withPassword(_ target: RedisEndpoint, _ task: MigrationTask) -> RedisEndpoint {
         var t = target
         if t.password == nil { t.password = task.target.password }
-        self.target = t
-        self.options = options
+        return t
+    }
+
+    static func newID() -> String {
         var g = SystemRandomNumberGenerator()
-        id = (0..<2).map { _ in
+        return (0..<2).map { _ in
             let s = String(g.next() as UInt64, radix: 16)
             return String(repeating: "0", count: 16 - s.count) + s
         }.joined()
@@ -99,10 +130,20 @@ public final class MigrationRunner {
     /// Runs the import; returns the report (its status is the task's final status).
     public func run() -> (report: ImportReport, json: String) {
         let startedAt = APITimestamp.string()
-        onState?(stateLine(.migrating))
         let importer = Importer(target: target, options: options)
-        importer.onProgress = onProgress
-        let report = importer.run(files: files.map(\.path))
+        let report: ImportReport
+        let problems = self.problems
+        if !problems.isEmpty {
+            // The files failed their checks: nothing is sent (no connection is made).
+            report = importer.failedEarly(
+                "\(problems.count) problem\(problems.count == 1 ? "" : "s") with the files in bucket '\(task.bucketName)', nothing was imported: "
+                    + problems.joined(separator: "; "), files: files.map(\.path))
+        } else {
+            onState?(stateLine(.migrating))
+            importer.onProgress = onProgress
+            importer.opener = objects?.opener
+            report = importer.run(files: files.map(\.path))
+        }
         let finishedAt = APITimestamp.string()
         onState?(stateLine(report.status == .success ? .success : .failed))
         let json = report.json { j in
@@ -122,6 +163,14 @@ public final class MigrationRunner {
             j.beginObject()
             j.field("bucket_name", task.bucketName)
             j.field("file_source", task.backup.fileSource?.rawValue)
+            if let objects {
+                j.field("endpoint", objects.client.configuration.endpoint)
+                j.field("resumes", objects.resumes)
+                j.key("problems")
+                j.beginArray()
+                for p in problems { j.string(p) }
+                j.endArray()
+            }
             j.key("files")
             j.beginArray()
             for (i, f) in files.enumerated() {
@@ -129,6 +178,7 @@ public final class MigrationRunner {
                 j.field("file_name", f.file.fileName)
                 j.field("size", f.size)
                 j.field("update_at", f.file.updateAt)
+                if i < checks.count { writeObject(checks[i], &j) }
                 if i < report.files.count {
                     let s = report.files[i]
                     j.field("keys", s.keysImported)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ObjectStore
 import RDBKit
 import RDBSinks
 #if canImport(Glibc)
@@ -17,14 +18,15 @@ struct Cat: ParsableCommand {
         commandName: "cat",
         abstract: "Decode RDB/AOF files and write them in another format (the default command).",
         discussion: """
-            FILE is a path, or - for standard input. Regular files are memory-mapped; a zstd-compressed \
-            input is recognised by content and decompressed on the fly. Errors name the file, the byte \
+            FILE is a path, - for standard input, or s3://bucket/key with --obs-endpoint (read as ranged GETs, \
+            no local copy). Regular files are memory-mapped; a zstd or gzip input is recognised by content \
+            and decompressed on the fly. Errors name the file, the byte \
             offset and the key, and end the run with a non-zero exit; output stays valid up to the last \
             complete key.
             """
     )
 
-    @Argument(help: "Input files (RDB, AOF, manifest, appendonlydir); - for stdin.", completion: .file())
+    @Argument(help: "Input files (RDB, AOF, manifest, appendonlydir); - for stdin; s3://bucket/key.", completion: .file())
     var files: [String] = ["-"]
 
     @Option(name: .shortAndLong, help: "Output format: \(OutputFormat.allCases.map(\.rawValue).joined(separator: ", ")).")
@@ -71,6 +73,9 @@ struct Cat: ParsableCommand {
     @OptionGroup(title: "Filters")
     var filters: FilterFlags
 
+    @OptionGroup(title: "Object store (s3://bucket/key inputs)")
+    var objectStore: ObjectStoreFlags
+
     func run() throws {
         var options = RDBDecoderOptions()
         var aofOptions = AOFOptions()
@@ -97,6 +102,7 @@ struct Cat: ParsableCommand {
         respOptions.dropTTL = filters.noTtl
 
         var driver = DecodeDriver(rdb: options, aof: aofOptions, log: log)
+        driver.opener = try objectStore.inputs(for: files)?.opener
         if showProgress { driver.progress = { writeStderr($0) } }
         driver.onStopped = { out.rollback() }
         do {
@@ -126,7 +132,7 @@ struct Cat: ParsableCommand {
                     }
                     throw error
                 }
-            case .keys where try inputsIncludeAOF():
+            case .keys where try inputsIncludeAOF(driver):
                 // AOF inputs: every key a preamble holds or a command names, once, with its command count.
                 var sink = FilteringVisitor(inner: AOFKeys(binary: binary), filter: filter)
                 try decodeAll(&sink, driver: driver)
@@ -134,7 +140,7 @@ struct Cat: ParsableCommand {
             case .keys:
                 var sink = FilteringVisitor(inner: KeysWriter(out: out), filter: filter)
                 try decodeAllRDB(&sink, driver: driver)
-            case .stats where try inputsIncludeAOF():
+            case .stats where try inputsIncludeAOF(driver):
                 var sink = FilteringVisitor(inner: AOFStats(), filter: filter)
                 try decodeAll(&sink, driver: driver)
                 try sink.inner.write(to: out)
@@ -155,6 +161,13 @@ struct Cat: ParsableCommand {
             }
             writeStderr("rdbcat: error: \(e)\n")
             log.reportLines().forEach(writeStderr)
+            throw ExitCode(2)
+        } catch let e as ObjectStoreError {
+            try? out.flush()
+            writeStderr("rdbcat: error: \(e)\n")
+            throw ExitCode(2)
+        } catch let e as ObjectInputs.Unsupported {
+            writeStderr("rdbcat: error: \(e)\n")
             throw ExitCode(2)
         }
         log.reportLines().forEach(writeStderr)
@@ -179,7 +192,7 @@ struct Cat: ParsableCommand {
     /// Whether any input is an AOF (a folder, a manifest, or a file that does not start with an RDB header),
     /// so that `keys` and `stats` use their AOF reports. Standard input and RDB files (an AOF with an RDB
     /// preamble among them: bytes after its RDB are reported) keep the RDB reports.
-    func inputsIncludeAOF() throws -> Bool {
-        try files.contains { try $0 != "-" && InputKind.detect(path: $0) != .rdb }
+    func inputsIncludeAOF(_ driver: DecodeDriver) throws -> Bool {
+        try files.contains { try $0 != "-" && driver.open($0).kind != .rdb }
     }
 }

@@ -226,8 +226,9 @@ struct ImportCommand: ParsableCommand {
         commandName: "import",
         abstract: "Import RDB/AOF files into a live Redis or Valkey server.",
         discussion: """
-            FILE is an RDB (also zstd-compressed), an AOF (with or without RDB preamble), a multi-part AOF \
-            manifest or an appendonlydir folder; files are imported in order over one pipelined connection. \
+            FILE is an RDB (also zstd- or gzip-compressed), an AOF (with or without RDB preamble), a multi-part AOF \
+            manifest or an appendonlydir folder, or an s3://bucket/key object (with --obs-endpoint: read as \
+            ranged GETs straight into the decoder, resumed after a dropped connection); files are imported in order over one pipelined connection. \
             The password can be in the URL, but --password-env / --password-file keep it out of the process \
             list; it is never printed. A database in the URL (/3) imports every database into that one. \
             After a lost connection the import reconnects and resends every key not fully acknowledged, \
@@ -249,6 +250,7 @@ struct ImportCommand: ParsableCommand {
 
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var settings: ImportSettings
+    @OptionGroup(title: "Object store (s3://bucket/key inputs)") var objectStore: ObjectStoreFlags
 
     func validate() throws {
         if files.isEmpty { throw ValidationError("give at least one file") }
@@ -265,10 +267,14 @@ struct ImportCommand: ParsableCommand {
             endpoint = e
         }
         let options = try settings.options(dryRun: job.dryRun, urlDatabase: endpoint?.database)
+        let objects = try objectStore.inputs(for: files)
         let importer = Importer(target: endpoint, options: options)
-        if settings.showProgress { importer.onProgress = { writeStderr(progressLine($0)) } }
+        importer.opener = objects?.opener
+        if settings.showProgress { importer.onProgress = { writeStderr(progressLine($0.reading(objects))) } }
         let result = importer.run(files: files)
-        let json = result.json() + "\n"
+        let json = result.json { j in
+            if let objects { j.field("object_resumes", objects.resumes) }
+        } + "\n"
         if let report = job.report {
             try job.writeReport(json, to: report)
         } else {

@@ -14,7 +14,9 @@ struct MigrateCommand: ParsableCommand {
             TASK.json is the request body: {"task_name", "migration_type": "backupfile_import", \
             "migration_method": "full_amount_migration", "backup_files": {"bucket_name", "files": \
             [{"file_name", "size", "update_at"}]}, "target_instance": {"id", "name", "password"}}. The bucket \
-            is the folder --bucket-root/bucket_name; the instance is reached at --target. An invalid body is \
+            is the folder --bucket-root/bucket_name, or bucket_name on the S3-compatible service at --obs-endpoint \
+            (each file is checked first: it exists, has the declared size, and holds an RDB or AOF this tool \
+            reads; any problem fails the task before a key is written); the instance is reached at --target. An invalid body is \
             rejected before anything is written (exit 2, the error with the field named on stdout). While it \
             runs, stdout gets {"id","name","status"} lines: MIGRATING, then SUCCESS or FAILED, then the JSON \
             report (per-file keys, bytes, errors and time). Exit 0 = SUCCESS, 1 = FAILED.
@@ -24,8 +26,8 @@ struct MigrateCommand: ParsableCommand {
     @Argument(help: "The task body (JSON file, - for stdin).", completion: .file())
     var task: String
 
-    @Option(help: ArgumentHelp("Folder holding one folder per bucket.", valueName: "DIR"))
-    var bucketRoot: String
+    @Option(help: ArgumentHelp("Folder holding one folder per bucket (or read the bucket from --obs-endpoint).", valueName: "DIR"))
+    var bucketRoot: String?
 
     @Option(help: ArgumentHelp("Address of the target instance: host:port or a redis:// URL.", valueName: "HOST:PORT"))
     var target: String
@@ -34,6 +36,13 @@ struct MigrateCommand: ParsableCommand {
 
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var settings: ImportSettings
+    @OptionGroup(title: "Object store (the task's bucket)") var objectStore: ObjectStoreFlags
+
+    func validate() throws {
+        if (bucketRoot == nil) == (objectStore.obsEndpoint == nil) {
+            throw ValidationError("give the bucket's place: --bucket-root DIR (a folder per bucket) or --obs-endpoint URL (an S3-compatible service)")
+        }
+    }
 
     func run() throws {
         ImportLogging.bootstrap(verbose: settings.verbose)
@@ -51,14 +60,20 @@ struct MigrateCommand: ParsableCommand {
             do { endpoint = try RedisEndpoint.parse(target) } catch { throw ValidationError("--target: \(error)") }
             try connection.apply(to: &endpoint)
             let options = try settings.options(dryRun: job.dryRun, urlDatabase: endpoint.database)
-            runner = try MigrationRunner(task: parsed, bucketRoot: bucketRoot, target: endpoint, options: options)
+            if let bucketRoot {
+                runner = try MigrationRunner(task: parsed, bucketRoot: bucketRoot, target: endpoint, options: options)
+            } else {
+                // Every file is checked in the bucket (HEAD, size, header) before anything is written.
+                runner = MigrationRunner(task: parsed, objects: try objectStore.inputs()!, target: endpoint, options: options)
+            }
         } catch let e as MigrationTaskError {
             writeStdout(e.json + "\n")
             writeStderr("rdbcat: invalid task: \(e)\n")
             throw ExitCode(2)
         }
         runner.onState = { writeStdout($0 + "\n") }
-        if settings.showProgress { runner.onProgress = { writeStderr(progressLine($0)) } }
+        let objects = runner.objects
+        if settings.showProgress { runner.onProgress = { writeStderr(progressLine($0.reading(objects))) } }
         let (result, json) = runner.run()
         writeStdout(json + "\n")
         if let report = job.report { try? job.writeReport(json + "\n", to: report) }

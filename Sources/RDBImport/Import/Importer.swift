@@ -26,6 +26,8 @@ public final class Importer {
     public let options: ImportOptions
     /// Called on the decoding thread about every `progressInterval` seconds, and once at the end.
     public var onProgress: ((ImportProgress) -> Void)?
+    /// Opens the inputs that are not local files (objects in a bucket); see `DecodeDriver.opener`.
+    public var opener: InputOpener?
 
     /// Largest number of bytes the pipeline had in flight (for tests of the memory bound).
     public private(set) var peakBytesInFlight = 0
@@ -247,7 +249,8 @@ public final class Importer {
     }
 
     func decodeFile<W: ReplayWriter>(_ path: String, _ v: inout ImportVisitor<W>, ctx: ImportContext, state: RunState) throws {
-        let driver = DecodeDriver(rdb: options.decoder, aof: options.aof)
+        var driver = DecodeDriver(rdb: options.decoder, aof: options.aof)
+        driver.opener = opener
         let opened = try driver.open(path)
         if let size = opened.fileSize { ctx.stats.inputBytes = size }
         // A manifest or a folder opens its files one by one: no single input to follow.
@@ -264,7 +267,8 @@ public final class Importer {
     /// those stop at their first such key instead).
     func refuseOtherDatabases(_ files: [String]) throws -> String? {
         var found: [String: Set<Int>] = [:]
-        let driver = DecodeDriver(rdb: options.decoder, aof: options.aof)
+        var driver = DecodeDriver(rdb: options.decoder, aof: options.aof)
+        driver.opener = opener  // (an object in a bucket is read twice then)
         for path in files where path != "-" {
             var scan = DatabaseScan()
             try driver.decode(try driver.open(path), into: &scan)
@@ -277,12 +281,13 @@ public final class Importer {
             + list.joined(separator: "; ") + "; nothing was written. Merge them into database 0 with --db 0 (or --db-map N:0)"
     }
 
-    func failedEarly(_ message: String, files: [String], started: Double) -> ImportReport {
+    /// The report of an import that stopped before anything was sent (nothing connected, nothing written).
+    public func failedEarly(_ message: String, files: [String], started: Double? = nil) -> ImportReport {
         ImportReport(
             status: .failed, failure: message, files: files.map { ImportFileStats(file: $0) }, problems: [], problemCounts: [:],
             warnings: [], target: target?.description, server: nil, targetVersion: nil,
             mode: options.mode.rawValue, dryRun: options.dryRun, reconnects: 0,
-            seconds: monotonicSeconds() - started)
+            seconds: started.map { monotonicSeconds() - $0 } ?? 0)
     }
 }
 

@@ -106,6 +106,17 @@ public final class InputBuffer {
         releaseMark = InputBuffer.releaseStep
     }
 
+    /// How the source was compressed (its bytes here are the decompressed ones).
+    public private(set) var compression = InputCompression.none
+
+    /// A stream, read in chunks of at least `chunkSize`.
+    public convenience init(
+        stream: some ByteStream, chunkSize: Int = 1 << 20, limit: Int = 1 << 33, name: String? = nil, compression: InputCompression
+    ) {
+        self.init(stream: stream, chunkSize: chunkSize, limit: limit, name: name)
+        self.compression = compression
+    }
+
     /// A stream, read in chunks of at least `chunkSize`.
     public init(stream: some ByteStream, chunkSize: Int = 1 << 20, limit: Int = 1 << 33, name: String? = nil) {
         // malloc/free (not allocate/deallocate) so that a failed allocation is an error, not a trap.

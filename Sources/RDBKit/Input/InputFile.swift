@@ -74,7 +74,7 @@ final class MappedRegion: @unchecked Sendable {
 
 extension InputBuffer {
     /// Opens an input by path: a regular file is memory-mapped (zero-copy), `-` is standard input, and a
-    /// zstd-framed input (by content, not name) is decompressed on the fly through a streaming window.
+    /// zstd or gzip input (by content, not name) is decompressed on the fly through a streaming window.
     public static func open(path: String, limit: Int = 1 << 33) throws -> InputBuffer {
         if path == "-" { return try openStream(fd: 0, name: "-", limit: limit) }
         let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
@@ -97,28 +97,56 @@ extension InputBuffer {
         madvise(p, size, MADV_SEQUENTIAL)
         let region = MappedRegion(base: p, count: size)
         let bytes = UnsafeRawBufferPointer(start: p, count: size)
-        if ZstdStream<FileDescriptorStream>.isZstd(bytes) {
-            return InputBuffer(stream: ZstdStream(RegionStream(region: region)), limit: limit, name: path)
+        switch InputCompression(head: bytes) {
+        case .zstd: return InputBuffer(stream: ZstdStream(RegionStream(region: region)), limit: limit, name: path, compression: .zstd)
+        case .gzip: return InputBuffer(stream: GzipStream(RegionStream(region: region)), limit: limit, name: path, compression: .gzip)
+        case .none: return InputBuffer(mapping: region, name: path)
         }
-        return InputBuffer(mapping: region, name: path)
     }
 
     static func openStream(fd: Int32, name: String, limit: Int) throws -> InputBuffer {
-        // Peek at the first bytes to recognise zstd, then hand them back in front of the stream.
+        try open(stream: FileDescriptorStream(fd: fd), name: name, limit: limit)
+    }
+
+    /// Opens a stream (a pipe, an object in a bucket): its first bytes tell whether it is zstd or gzip, and a
+    /// compressed stream is decompressed on the fly.
+    public static func open(stream: some ByteStream, name: String, limit: Int = 1 << 33) throws -> InputBuffer {
+        // Peek at the first bytes, then hand them back in front of the stream.
         var head = [UInt8](repeating: 0, count: 4)
         var got = 0
-        var src = FileDescriptorStream(fd: fd)
+        var src = stream
         while got < 4 {
             let n = try head.withUnsafeMutableBytes { try src.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[got...])) }
             if n == 0 { break }
             got += n
         }
         head.removeLast(4 - got)
+        let compression = head.withUnsafeBytes { InputCompression(head: $0) }
         let prefixed = PrefixedStream(prefix: head, rest: src)
-        let isZstd = head.withUnsafeBytes { ZstdStream<FileDescriptorStream>.isZstd($0) }
-        if isZstd { return InputBuffer(stream: ZstdStream(prefixed), limit: limit, name: name) }
-        return InputBuffer(stream: prefixed, limit: limit, name: name)
+        switch compression {
+        case .zstd: return InputBuffer(stream: ZstdStream(prefixed), limit: limit, name: name, compression: .zstd)
+        case .gzip: return InputBuffer(stream: GzipStream(prefixed), limit: limit, name: name, compression: .gzip)
+        case .none: return InputBuffer(stream: prefixed, limit: limit, name: name)
+        }
     }
+}
+
+/// How an input is compressed, told by its first bytes (never by its name).
+public enum InputCompression: String, Sendable, Hashable, CustomStringConvertible {
+    case none, zstd, gzip
+
+    /// The compression of an input that starts with `head`.
+    public init(head: UnsafeRawBufferPointer) {
+        if ZstdStream<FileDescriptorStream>.isZstd(head) {
+            self = .zstd
+        } else if GzipStream<FileDescriptorStream>.isGzip(head) {
+            self = .gzip
+        } else {
+            self = .none
+        }
+    }
+
+    public var description: String { rawValue }
 }
 
 /// Serves a mapped region as a stream (used to decompress mapped zstd files), giving back the pages it has

@@ -6,7 +6,7 @@ import Darwin
 
 /// What an input holds, told by content (a folder by the file system): the one place that decides it.
 ///
-/// A zstd-compressed input is recognised when it is opened (`InputBuffer.open`, `isCompressed`) and its
+/// A zstd or gzip input is recognised when it is opened (`InputBuffer.open`, `InputCompression`) and its
 /// kind is then told from the decompressed bytes, so a compressed RDB, AOF or manifest is each of these.
 public enum InputKind: String, Sendable, Hashable, CustomStringConvertible {
     /// Starts with `REDIS` or `VALKEY`: an RDB file, or an AOF with an RDB preamble (commands may follow).
@@ -80,6 +80,20 @@ public struct OpenedInput {
     /// Whether the bytes come through a stream (standard input, a pipe, a decompressor).
     public var isStreaming: Bool { input?.isStreaming ?? false }
 
+    /// How many bytes the decoder will read, when known before it starts: a mapped file's size, or the size of
+    /// an uncompressed stream whose size is known (an object in a bucket); nil for pipes and compressed inputs.
+    public var uncompressedSize: Int? {
+        guard let input, input.compression == .none else { return nil }
+        return input.isStreaming ? fileSize : input.window.count
+    }
+
+    /// Opens a stream that is not a local file (an object in a bucket) and tells its kind.
+    /// - Parameter size: the source's size (compressed size for a compressed one), when known.
+    public static func open(stream: some ByteStream, name: String, size: Int?, limit: Int) throws -> OpenedInput {
+        let input = try InputBuffer.open(stream: stream, name: name, limit: limit)
+        return OpenedInput(path: name, kind: try InputKind.detect(input), input: input, fileSize: size)
+    }
+
     /// Opens `path` (`-` is standard input) and tells its kind.
     public static func open(path: String, limit: Int) throws -> OpenedInput {
         var st = stat()
@@ -91,3 +105,7 @@ public struct OpenedInput {
         return OpenedInput(path: path, kind: try InputKind.detect(input), input: input, fileSize: isRegular ? Int(st.st_size) : nil)
     }
 }
+
+/// Opens inputs that are not local paths (`s3://bucket/key`): returns nil for a path it does not handle, which
+/// is then opened as a local file. The CLI hands one to `DecodeDriver`, the importer and the migration runner.
+public typealias InputOpener = (_ path: String, _ limit: Int) throws -> OpenedInput?

@@ -36,9 +36,13 @@ public struct DecodeDriver {
         }
     }
 
-    /// Opens `path` with this driver's record limit.
+    /// Opens the paths it knows (objects in a bucket) before they are taken for local files.
+    public var opener: InputOpener?
+
+    /// Opens `path` with this driver's record limit (through `opener` first, when there is one).
     public func open(_ path: String) throws -> OpenedInput {
-        try OpenedInput.open(path: path, limit: rdb.maxRecordBytes)
+        if let opener, let opened = try opener(path, rdb.maxRecordBytes) { return opened }
+        return try OpenedInput.open(path: path, limit: rdb.maxRecordBytes)
     }
 
     /// Decodes the inputs in order into a sink of RDB events only; anything but an RDB throws `WrongKind`.
@@ -60,7 +64,7 @@ public struct DecodeDriver {
     @inlinable
     public func decodeRDB<V: RDBVisitor>(_ opened: OpenedInput, into sink: inout V) throws {
         guard opened.kind == .rdb, let input = opened.input else { throw WrongKind(path: opened.path, kind: opened.kind) }
-        guard try decodeRDBPart(input, path: opened.path, into: &sink) else { return }
+        guard try decodeRDBPart(input, path: opened.path, total: opened.uncompressedSize, into: &sink) else { return }
         if try input.fill(atLeast: 1) { log.trailing.append((opened.path, input.offset)) }
     }
 
@@ -79,7 +83,7 @@ public struct DecodeDriver {
             guard let input = opened.input else { return [] }
             return try AOFReader.decode(input, name: opened.path, into: &sink, options: aof).warnings
         case .rdb:
-            guard let input = opened.input, try decodeRDBPart(input, path: opened.path, into: &sink) else { return [] }
+            guard let input = opened.input, try decodeRDBPart(input, path: opened.path, total: opened.uncompressedSize, into: &sink) else { return [] }
             // An AOF with an RDB preamble: its commands, read from where the RDB ended.
             guard try input.fill(atLeast: 1) else { return [] }
             return try AOFReader.decode(input, name: opened.path, into: &sink, options: aof).warnings
@@ -89,8 +93,7 @@ public struct DecodeDriver {
     /// The RDB at the input's position, with salvage and progress around the sink. Returns false when a
     /// salvage decode stopped inside it (recorded in the log).
     @inlinable
-    func decodeRDBPart<V: RDBVisitor>(_ input: InputBuffer, path: String, into sink: inout V) throws -> Bool {
-        let total = input.isStreaming ? nil : input.window.count
+    func decodeRDBPart<V: RDBVisitor>(_ input: InputBuffer, path: String, total: Int?, into sink: inout V) throws -> Bool {
         let reporter = ProgressReporter(input: input, total: total, enabled: progress != nil, write: progress ?? { _ in })
         var wrapped = SalvageVisitor(inner: ProgressVisitor(inner: sink, progress: reporter), log: log, file: path)
         defer { sink = wrapped.inner.inner }

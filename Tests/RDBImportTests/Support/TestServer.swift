@@ -185,14 +185,7 @@ final class TestServer: @unchecked Sendable {
 
     // MARK: helpers
 
-    static let repositoryRoot: String = {
-        var u = URL(fileURLWithPath: #filePath)
-        while u.path != "/" {
-            u.deleteLastPathComponent()
-            if FileManager.default.fileExists(atPath: u.appendingPathComponent("Package.swift").path) { return u.path }
-        }
-        return FileManager.default.currentDirectoryPath
-    }()
+    static let repositoryRoot = Spawn.repositoryRoot(of: #filePath)
 
     static func which(_ name: String) -> String? { Spawn.which(name) }
 
@@ -229,33 +222,6 @@ final class TestServer: @unchecked Sendable {
 
     /// Runs a program; returns status, stdout, stderr.
     static func run(_ path: String, _ args: [String], environment: [String: String] = [:]) throws -> (Int32, String, String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: path)
-        p.arguments = args
-        var env = ProcessInfo.processInfo.environment
-        for (k, v) in environment { env[k] = v }
-        p.environment = env
-        let outPipe = Pipe()
-        let errPipe = Pipe()
-        p.standardOutput = outPipe
-        p.standardError = errPipe
-        p.standardInput = FileHandle.nullDevice
-        try p.run()
-        nonisolated(unsafe) var outData = Data()
-        nonisolated(unsafe) var errData = Data()
-        let group = DispatchGroup()
-        group.enter()
-        DispatchQueue.global().async {
-            outData = outPipe.fileHandleForReading.readDataToEndOfFile()
-            group.leave()
-        }
-        group.enter()
-        DispatchQueue.global().async {
-            errData = errPipe.fileHandleForReading.readDataToEndOfFile()
-            group.leave()
-        }
-        p.waitUntilExit()
-        group.wait()
-        return (p.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+        try Spawn.run(path, args, environment: environment)
     }
 }

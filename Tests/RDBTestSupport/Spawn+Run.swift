@@ -1,0 +1,63 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+
+extension Spawn {
+    /// Runs a program to its end; returns its exit status, stdout and stderr. `environment` is added to this
+    /// process's.
+    public static func run(_ path: String, _ args: [String], environment: [String: String] = [:]) throws -> (Int32, String, String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: path)
+        p.arguments = args
+        var env = ProcessInfo.processInfo.environment
+        for (k, v) in environment { env[k] = v }
+        p.environment = env
+        let outPipe = Pipe()
+        let errPipe = Pipe()
+        p.standardOutput = outPipe
+        p.standardError = errPipe
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        nonisolated(unsafe) var errData = Data()
+        let done = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            errData = errPipe.fileHandleForReading.readDataToEndOfFile()
+            done.signal()
+        }
+        let outData = outPipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        done.wait()
+        return (p.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+    }
+
+    /// The repository holding `file` (the nearest folder above it with a Package.swift); pass `#filePath`.
+    public static func repositoryRoot(of file: String) -> String {
+        var u = URL(fileURLWithPath: file)
+        while u.path != "/" {
+            u.deleteLastPathComponent()
+            if FileManager.default.fileExists(atPath: u.appendingPathComponent("Package.swift").path) { return u.path }
+        }
+        return FileManager.default.currentDirectoryPath
+    }
+
+    /// 127.0.0.1:`port` as a socket address.
+    public static func loopback(_ port: Int) -> sockaddr_in {
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = UInt16(port).bigEndian
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        return addr
+    }
+
+    /// Whether something accepts TCP connections on 127.0.0.1:`port` (connects and closes: no request is sent).
+    public static func canConnect(_ port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var addr = loopback(port)
+        return withUnsafePointer(to: &addr) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+    }
+}
