@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "RDBSinks", targets: ["RDBSinks"]),
         .library(name: "RedisWire", targets: ["RedisWire"]),
         .library(name: "RDBImport", targets: ["RDBImport"]),
+        .library(name: "RDBReplication", targets: ["RDBReplication"]),
         .library(name: "RDBMigration", targets: ["RDBMigration"]),
         .executable(name: "rdbcat", targets: ["rdbcat"]),
         .executable(name: "rdbbench", targets: ["rdbbench"]),
@@ -51,12 +52,23 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // acting as a replica of a live source: the replication link, its framing and spool, the sync engine.
+        .target(
+            name: "RDBReplication",
+            dependencies: [
+                "RDBKit", "RDBSinks", "RDBImport", "RedisWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // migration tasks: the API's Codable task model, validation, the runner (shared by the CLI and a service).
-        .target(name: "RDBMigration", dependencies: ["RDBImport", "RDBSinks", "RedisWire"]),
+        .target(name: "RDBMigration", dependencies: ["RDBImport", "RDBSinks", "RedisWire", "RDBReplication"]),
         .executableTarget(
             name: "rdbcat",
             dependencies: [
-                "RDBKit", "RDBSinks", "RDBImport", "RDBMigration", "RedisWire",
+                "RDBKit", "RDBSinks", "RDBImport", "RDBMigration", "RedisWire", "RDBReplication",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -64,7 +76,7 @@ let package = Package(
         // shared by the test targets: starting servers and programs.
         .target(name: "RDBTestSupport", path: "Tests/RDBTestSupport"),
         .testTarget(name: "RDBKitTests", dependencies: ["RDBKit", "RDBSinks", "RDBTestSupport"]),
-        .testTarget(name: "RDBImportTests", dependencies: ["RDBImport", "RedisWire", "RDBKit", "RDBSinks", "RDBTestSupport"]),
+        .testTarget(name: "RDBImportTests", dependencies: ["RDBImport", "RedisWire", "RDBKit", "RDBSinks", "RDBTestSupport", "RDBReplication"]),
         .testTarget(name: "RDBMigrationTests", dependencies: ["RDBMigration", "RDBImport", "RedisWire"]),
         // the connection and the pipeline on NIO's EmbeddedChannel: no server.
         .testTarget(

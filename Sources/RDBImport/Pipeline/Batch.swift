@@ -72,6 +72,9 @@ struct Record {
     var part = KeyPart.whole
     /// Cluster redirects (`MOVED`/`ASK`) followed so far to get here.
     var hops: UInt8 = 0
+    /// Where the AOF command (or MULTI block) ends in its input (0: not an AOF record); a replication
+    /// stream maps it to the source's offset once the record is acknowledged.
+    var inputEnd = 0
 
     var repliesThisAttempt: Int { commands + (resendPrefix ? 1 : 0) }
 

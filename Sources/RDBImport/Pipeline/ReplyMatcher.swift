@@ -211,6 +211,7 @@ struct ReplyMatcher {
     private mutating func complete(_ b: Batch, _ r: Record) {
         released.commands += r.commands
         released.bytes += r.length
+        if r.inputEnd > released.inputEnd { released.inputEnd = r.inputEnd }
         let f = counter(r.file)
         switch r.kind {
         case .key:
@@ -233,6 +234,7 @@ struct ReplyMatcher {
                 problems.add(.error, file: r.file, db: r.db, key: b.name(of: r), message: e.message, offset: r.offset)
             } else {
                 counters[f].aofApplied += 1
+                released.aofApplied += 1
             }
         case .select:
             if let e = recordError { fail(.selectFailed(db: r.db, e)) }
