@@ -120,10 +120,13 @@ public final class ReplicaLink: @unchecked Sendable {
 
     /// Stops and lets the link's thread go (call once, not from the link's event loop).
     public func shutdown() {
+        guard !isShutDown.withLockedValue({ let was = $0; $0 = true; return was }) else { return }
         stop()
         try? eventLoop.submit {}.wait()
         try? group.syncShutdownGracefully()
     }
+
+    private let isShutDown = NIOLockedValueBox(false)
 
     /// The offset of the source's stream received so far, full and partial syncs, reconnects.
     public var status: (receivedOffset: Int64, fullSyncs: Int, partialSyncs: Int, reconnects: Int, inSnapshot: Bool, snapshotBytes: Int) {

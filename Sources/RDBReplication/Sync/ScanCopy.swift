@@ -32,8 +32,16 @@ struct ScanCopy {
         if let t = try? dst.text(["INFO", "cluster"]), t.contains("cluster_enabled:1") {
             throw SyncError("the fallback copy (SCAN + DUMP/RESTORE) writes into a single server; the target \(target.address) is a cluster")
         }
-        let info = try src.text(["INFO", "keyspace"])
         var result = Result()
+        // Functions (Redis 7.0+, Valkey): their own dump (a 6.2 source answers an error: it has none).
+        if case .bulk(let payload?) = try src.send(["FUNCTION", "DUMP"]) {
+            let r = try dst.send(bytes: [Array("FUNCTION".utf8), Array("RESTORE".utf8), payload, Array("REPLACE".utf8)])
+            if let e = r.errorMessage {
+                result.failed += 1
+                result.errors.append("FUNCTION RESTORE failed on \(target.address): \(e)")
+            }
+        }
+        let info = try src.text(["INFO", "keyspace"])
         for db in ServerInfo.keyspace(info: info).keys.sorted() {
             let tdb = options.targetDatabase(db)
             try expectOK(src.send(["SELECT", String(db)]), "SELECT \(db) on the source \(source.address)")

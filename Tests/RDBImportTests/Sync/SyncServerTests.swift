@@ -1,0 +1,156 @@
+import Foundation
+import NIOCore
+import RDBImport
+import RDBReplication
+import RedisWire
+import Testing
+
+/// `SyncEngine` against real sources and targets on loopback: the snapshot, the stream under writes,
+/// a killed replica link, a backlog too small to continue, a source without PSYNC, a checkpoint.
+@Suite("Sync from live sources", .serialized)
+struct SyncServerTests {
+    static let cases: [(TestServer.Kind, Bool, String?)] = [
+        (.redis62, false, nil), (.redis62, true, "s3cret"),
+        (.redis70, false, "s3cret"), (.redis70, true, nil),
+        (.valkey81, false, nil), (.valkey81, true, "s3cret"),
+    ]
+
+    static func describe(_ r: SyncReport) -> Comment {
+        Comment(rawValue: "\(r.status) failure=\(r.failure ?? "-") warnings=\(r.warnings.prefix(5)) problems=\(r.imports.flatMap(\.problems).prefix(5).map { "\($0.kind) \($0.keyText): \($0.message)" })")
+    }
+
+    @Test("Snapshot and stream under writes: the target's digest equals the source's", arguments: 0..<6)
+    func snapshotAndStream(index: Int) throws {
+        let (kind, diskless, password) = Self.cases[index]
+        let source = try TestServer(kind, arguments: SyncFixtures.sourceArguments(diskless: diskless), password: password,
+                                    dumpFile: kind.fixtureFolder + "/mixed.rdb")
+        defer { source.stop() }
+        let target = try TestServer(kind)
+        defer { target.stop() }
+        // Writes before, during and after the snapshot.
+        try SyncFixtures.write(source, rounds: 30, pause: 0)
+        let sync = RunningSync(source: source.endpoint, target: target.endpoint)
+        try SyncFixtures.write(source, rounds: 300)
+        try sync.waitCaughtUp(source)
+        let (a, b) = try SyncFixtures.waitDigestEqual(source, target)
+        #expect(a == b, "\(kind) diskless=\(diskless): digests differ")
+        let r = try sync.stop()
+        #expect(r.status == .success, Self.describe(r))
+        #expect(r.fullSyncs == 1)
+        #expect(r.final.commands > 300)
+        #expect(r.final.appliedOffset == r.final.sourceOffset)
+        // Relative TTLs (6.2 sends them as they are) arrive absolute: not stretched by the lag.
+        let ttlSource = try source.command("PTTL", "w:1:p")
+        let ttlTarget = try target.command("PTTL", "w:1:p")
+        if case .integer(let s) = ttlSource, case .integer(let t) = ttlTarget {
+            #expect(t <= s + 100 && t > s - 60_000, "PTTL source \(s) target \(t)")
+        }
+        #expect(sync.statuses.contains { $0.phase == .incremental })
+    }
+
+    @Test("A killed replica link continues with PSYNC (no second full sync)", arguments: [TestServer.Kind.redis62, .redis70, .valkey81])
+    func killedLinkContinues(kind: TestServer.Kind) throws {
+        let source = try TestServer(kind, arguments: SyncFixtures.sourceArguments(diskless: true), dumpFile: kind.fixtureFolder + "/mixed.rdb")
+        defer { source.stop() }
+        let target = try TestServer(kind)
+        defer { target.stop() }
+        let sync = RunningSync(source: source.endpoint, target: target.endpoint)
+        try SyncFixtures.write(source, rounds: 100)
+        try sync.waitCaughtUp(source)
+        for _ in 0..<2 {
+            try source.command("CLIENT", "KILL", "TYPE", "replica")
+            try SyncFixtures.write(source, rounds: 100, pause: 500)
+        }
+        try sync.waitCaughtUp(source)
+        let (a, b) = try SyncFixtures.waitDigestEqual(source, target)
+        #expect(a == b)
+        let r = try sync.stop()
+        #expect(r.status == .success, Self.describe(r))
+        #expect(try SyncFixtures.stat(source, "sync_full") == 1, "a second full sync happened")
+        #expect(try SyncFixtures.stat(source, "sync_partial_ok") >= 2)
+        #expect(r.partialSyncs >= 2)
+    }
+
+    @Test("A backlog too small to continue: a full resync, and keys deleted meanwhile are gone", arguments: [TestServer.Kind.redis70, .valkey81])
+    func backlogTooSmall(kind: TestServer.Kind) throws {
+        let source = try TestServer(kind, arguments: SyncFixtures.sourceArguments(diskless: false, extra: ["--repl-backlog-size", "16384"]),
+                                    dumpFile: kind.fixtureFolder + "/mixed.rdb")
+        defer { source.stop() }
+        let target = try TestServer(kind)
+        defer { target.stop() }
+        try source.command("SET", "doomed", "1")
+        let sync = RunningSync(source: source.endpoint, target: target.endpoint)
+        try SyncFixtures.write(source, rounds: 50)
+        try sync.waitCaughtUp(source)
+        #expect(try target.command("EXISTS", "doomed") == .integer(1))
+        // Kill the link and write far more than the backlog holds before the replica is back.
+        let c = try source.client()
+        var b = ByteBuffer()
+        b.writeCommand(["CLIENT", "KILL", "TYPE", "replica"])
+        b.writeCommand(["DEL", "doomed"])
+        for i in 0..<2000 { b.writeCommand(["SET", "bulk:\(i)", String(repeating: "x", count: 100)]) }
+        _ = try c.send(b, replies: 2002)
+        c.close()
+        try SyncFixtures.write(source, rounds: 50)
+        try sync.waitCaughtUp(source)
+        let (a, d) = try SyncFixtures.waitDigestEqual(source, target)
+        #expect(a == d)
+        #expect(try target.command("EXISTS", "doomed") == .integer(0))
+        let r = try sync.stop()
+        #expect(r.status == .success, Self.describe(r))
+        #expect(r.fullSyncs == 2)
+        #expect(sync.notices.contains { $0.contains("new full sync") })
+    }
+
+    @Test("A source with SYNC/PSYNC renamed away: a full copy by SCAN + DUMP/RESTORE; incremental refused")
+    func psyncRenamed() throws {
+        let kind = TestServer.Kind.redis70
+        let source = try TestServer(kind, arguments: ["--rename-command", "SYNC", "", "--rename-command", "PSYNC", ""],
+                                    dumpFile: kind.fixtureFolder + "/mixed.rdb")
+        defer { source.stop() }
+        let target = try TestServer(kind)
+        defer { target.stop() }
+        try SyncFixtures.write(source, rounds: 20, pause: 0)
+        let full = try RunningSync(source: source.endpoint, target: target.endpoint) { $0.replica.fullOnly = true }.wait()
+        #expect(full.status == .success, Self.describe(full))
+        #expect(full.method == "scan")
+        #expect(try source.digest() == target.digest())
+
+        let incremental = try RunningSync(source: source.endpoint, target: target.endpoint).wait()
+        #expect(incremental.status == .failed)
+        #expect(incremental.failure?.contains("incremental copying is not possible") == true, "\(incremental.failure ?? "-")")
+    }
+
+    @Test("--full-only ends by itself after the snapshot; a checkpoint lets a new run continue with PSYNC")
+    func fullOnlyAndCheckpoint() throws {
+        let kind = TestServer.Kind.redis70
+        let source = try TestServer(kind, arguments: SyncFixtures.sourceArguments(diskless: true), dumpFile: kind.fixtureFolder + "/expiry-dbs.rdb")
+        defer { source.stop() }
+        let target = try TestServer(kind)
+        defer { target.stop() }
+        let full = try RunningSync(source: source.endpoint, target: target.endpoint) { $0.replica.fullOnly = true }.wait()
+        #expect(full.status == .success, Self.describe(full))
+        #expect(try SyncFixtures.waitDigestEqual(source, target).0 == target.digest())
+
+        let checkpoint = NSTemporaryDirectory() + "rdbcat-sync-\(UUID().uuidString).json"
+        defer { try? FileManager.default.removeItem(atPath: checkpoint) }
+        let first = RunningSync(source: source.endpoint, target: target.endpoint) { $0.checkpointPath = checkpoint }
+        try SyncFixtures.write(source, rounds: 60)
+        try first.waitCaughtUp(source)
+        let r1 = try first.stop()
+        #expect(r1.status == .success, Self.describe(r1))
+        let saved = try #require(try SyncCheckpoint.load(checkpoint))
+        #expect(saved.offset == r1.final.appliedOffset)
+        // Written while no sync runs: the next run gets it from the backlog.
+        try SyncFixtures.write(source, rounds: 60, pause: 0)
+        let fullBefore = try SyncFixtures.stat(source, "sync_full")
+        let second = RunningSync(source: source.endpoint, target: target.endpoint) { $0.checkpointPath = checkpoint }
+        try second.waitCaughtUp(source)
+        let (a, b) = try SyncFixtures.waitDigestEqual(source, target)
+        #expect(a == b)
+        let r2 = try second.stop()
+        #expect(r2.status == .success, Self.describe(r2))
+        #expect(r2.fullSyncs == 0 && r2.partialSyncs == 1)
+        #expect(try SyncFixtures.stat(source, "sync_full") == fullBefore)
+    }
+}
