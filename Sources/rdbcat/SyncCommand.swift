@@ -64,12 +64,6 @@ struct SyncCommand: ParsableCommand {
     @OptionGroup var settings: ImportSettings
 
     func run() throws {
-        // SIGINT/SIGTERM are taken by a thread of their own (blocked here before any other thread starts).
-        var set = sigset_t()
-        sigemptyset(&set)
-        sigaddset(&set, SIGINT)
-        sigaddset(&set, SIGTERM)
-        pthread_sigmask(SIG_BLOCK, &set, nil)
         signal(SIGPIPE, SIG_IGN)
         ImportLogging.bootstrap(verbose: settings.verbose)
 
@@ -101,15 +95,8 @@ struct SyncCommand: ParsableCommand {
         let engine = SyncEngine(source: source, target: target, options: options)
         engine.onStatus = { writeStdout($0.json + "\n") }
         engine.onNotice = { writeStderr("rdbcat: \($0)\n") }
-        let waiter = startThread {
-            var sig: Int32 = 0
-            sigwait(&set, &sig)
-            if sig == SIGINT || sig == SIGTERM {
-                writeStderr("rdbcat: stopping (signal \(sig)): applying what was received\n")
-                engine.stop()
-            }
-        }
-        _ = waiter
+        // SIGINT/SIGTERM stop it cleanly (set up before any other thread starts).
+        stopOnSignals { engine.stop() }
         let report = engine.run()
         writeStdout(report.json() + "\n")
         var line = "rdbcat: \(report.status.rawValue): \(report.final.keys) keys, \(report.final.commands) commands applied, "
@@ -120,3 +107,4 @@ struct SyncCommand: ParsableCommand {
         if report.status == .failed { throw ExitCode(1) }
     }
 }
+

@@ -92,13 +92,15 @@ final class BatchBuilder {
         use(lane: current)
     }
 
-    /// The target databases records were written to (for a replication stream's resync).
+    /// The target databases records were written to (for a replication stream's resync), and who hears
+    /// of each new one.
     var databasesWritten: Set<Int> = []
+    var onNewDatabase: ((Int) -> Void)?
 
     /// Makes the target be in `db` before the next record.
     func select(_ db: Int, file: Int) {
         guard streamDB != db else { return }
-        databasesWritten.insert(db)
+        if databasesWritten.insert(db).inserted { onNewDatabase?(db) }
         let start = batch.buffer.writerIndex
         Commands.select(&batch.buffer, db)
         batch.records.append(Record(start: start, length: batch.buffer.writerIndex - start, commands: 1, db: db, file: file, kind: .select))
@@ -146,7 +148,7 @@ final class BatchBuilder {
 
     /// A `SELECT` inside the open record (an AOF `MULTI` block that changes database).
     func appendSelect(_ db: Int) {
-        databasesWritten.insert(db)
+        if databasesWritten.insert(db).inserted { onNewDatabase?(db) }
         Commands.select(&batch.buffer, db)
         recordCommands += 1
         streamDB = db

@@ -136,6 +136,7 @@ public final class Importer {
         builder.onBatch = { [unowned self] in self.tick(state, final: false) }
         if let hooks = options.stream {
             hooks.attach(pipelines.map(\.window))
+            builder.onNewDatabase = { hooks.noteDatabase($0) }
             hooks.flushPending = { [unowned builder] in
                 if !builder.recordOpen && !builder.stopped { builder.flushAll() }
             }

@@ -32,6 +32,8 @@ public final class StreamHooks: @unchecked Sendable {
     private let windows = NIOLockedValueBox<[InflightWindow]>([])
     private let results = NIOLockedValueBox<(inputEnd: Int?, databases: Set<Int>)>((nil, []))
 
+    func noteDatabase(_ db: Int) { results.withLockedValue { _ = $0.databases.insert(db) } }
+
     public init() {}
 
     func attach(_ w: [InflightWindow]) { windows.withLockedValue { $0 = w } }
@@ -50,12 +52,13 @@ public final class StreamHooks: @unchecked Sendable {
     }
 
     /// After the run: where the acknowledged input ends (nil: the import stopped with records
-    /// unacknowledged, see the report), and the target databases written.
+    /// unacknowledged, see the report).
     public var finalInputEnd: Int? { results.withLockedValue { $0.inputEnd } }
+    /// The target databases written so far (any thread).
     public var databasesWritten: Set<Int> { results.withLockedValue { $0.databases } }
 
     func finish(inputEnd: Int?, databases: Set<Int>) {
-        results.withLockedValue { $0 = (inputEnd, databases) }
+        results.withLockedValue { $0 = (inputEnd, $0.databases.union(databases)) }
         flushPending = nil
         acknowledgedInputEnd = nil
         stopReason = nil

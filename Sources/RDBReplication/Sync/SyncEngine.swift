@@ -150,6 +150,8 @@ public final class SyncEngine: @unchecked Sendable {
         var databases: Set<Int> = []
         var fallbackKeys = 0
         var received: Int64 = 0
+        /// The current segment's snapshot is applied: `applied` is an offset of its stream.
+        var streamApplied = false
     }
 
     public init(source: RedisEndpoint, target: RedisEndpoint, options: SyncOptions) {
@@ -186,16 +188,21 @@ public final class SyncEngine: @unchecked Sendable {
                     report.failure = "the checkpoint \(path) is for the source \(c.source), not \(source.address): remove it, or give another --checkpoint"
                     return report
                 }
-                replica.resume = (c.replid, c.offset, c.db)
-                state.withLockedValue {
-                    $0.applied = c.offset
-                    $0.appliedDB = c.db
-                    $0.databases = Set(c.databases)
-                    $0.replid = c.replid
-                    $0.received = c.offset
-                    $0.phase = .incremental
+                state.withLockedValue { $0.databases = Set(c.databases) }
+                if c.replid.isEmpty {
+                    // The run that wrote it stopped inside a snapshot: a full sync, after a flush, follows.
+                    notice("the checkpoint \(path) was written during a snapshot: a full sync follows")
+                } else {
+                    replica.resume = (c.replid, c.offset, c.db)
+                    state.withLockedValue {
+                        $0.applied = c.offset
+                        $0.appliedDB = c.db
+                        $0.replid = c.replid
+                        $0.received = c.offset
+                        $0.phase = .incremental
+                    }
+                    notice("continuing from the checkpoint \(path): replid \(c.replid) offset \(c.offset) db \(c.db)")
                 }
-                notice("continuing from the checkpoint \(path): replid \(c.replid) offset \(c.offset) db \(c.db)")
             }
         }
         let link: ReplicaLink
@@ -275,10 +282,14 @@ public final class SyncEngine: @unchecked Sendable {
             state.withLockedValue {
                 $0.phase = start.kind == .full ? .snapshot : .incremental
                 $0.streamStart = nil
+                $0.streamApplied = false
                 $0.selects = []
                 $0.replid = start.replid
-                if start.kind == .full { $0.applied = start.offset }
+                if start.kind == .full { $0.applied = 0 }
             }
+            // A checkpoint from before this snapshot must not be continued from: until the snapshot is
+            // applied the file says "resync" (no replid), keeping the databases to flush.
+            if start.kind == .full { saveCheckpoint() }
             let (imported, end) = importSegment(start, link: link)
             report.imports.append(imported)
             switch end {
@@ -337,11 +348,9 @@ public final class SyncEngine: @unchecked Sendable {
         hooks.onGetAck = { link.ackNow() }
         hooks.onSelect = { [state] end, db in state.withLockedValue { $0.selects.append((end, db)) } }
         reader.onStreamStart = { [state] input, offset in
-            state.withLockedValue {
-                $0.streamStart = (input, offset)
-                $0.phase = .incremental
-                $0.applied = offset
-            }
+            // The stream's offsets count as applied only once the target has acknowledged what comes
+            // before them (the snapshot): `publishApplied`.
+            state.withLockedValue { $0.streamStart = (input, offset) }
         }
         reader.onIdle = { [weak self] in
             hooks.flushPending?()
@@ -373,8 +382,10 @@ public final class SyncEngine: @unchecked Sendable {
         state.withLockedValue { s in
             guard let st = s.streamStart, inputEnd >= st.input else { return }
             let off = st.offset + Int64(inputEnd - st.input)
-            guard off >= s.applied else { return }
+            guard off >= s.applied || !s.streamApplied else { return }
             s.applied = off
+            s.streamApplied = true
+            s.phase = .incremental
             var i = 0
             while i < s.selects.count && s.selects[i].end <= inputEnd {
                 s.appliedDB = s.selects[i].db
@@ -402,8 +413,13 @@ public final class SyncEngine: @unchecked Sendable {
 
     func saveCheckpoint() {
         guard let path = options.checkpointPath, !options.replica.fullOnly else { return }
+        let live = state.withLockedValue { $0.hooks }?.databasesWritten ?? []
         let c: SyncCheckpoint? = state.withLockedValue { s in
-            guard let id = s.replid, s.streamStart != nil || s.phase == .incremental else { return nil }
+            s.databases.formUnion(live)
+            guard let id = s.replid else { return nil }
+            if !s.streamApplied && s.phase == .snapshot {
+                return SyncCheckpoint(replid: "", offset: 0, db: 0, databases: s.databases.sorted(), source: source.address)
+            }
             return SyncCheckpoint(replid: id, offset: s.applied, db: s.appliedDB, databases: s.databases.sorted(), source: source.address)
         }
         guard let c else { return }
