@@ -83,11 +83,7 @@ public final class MigrationRunner {
         if t.password == nil { t.password = task.target.password }
         self.target = t
         self.options = options
-        var g = SystemRandomNumberGenerator()
-        id = (0..<2).map { _ in
-            let s = String(g.next() as UInt64, radix: 16)
-            return String(repeating: "0", count: 16 - s.count) + s
-        }.joined()
+        id = MigrationTaskResponse.newID()
     }
 
     public func state(_ status: TaskStatus) -> MigrationTaskResponse {

@@ -37,11 +37,7 @@ public final class OnlineMigrationRunner: @unchecked Sendable {
         var o = options
         o.replica.fullOnly = request.migrationMethod == .fullAmountMigration
         engine = SyncEngine(source: source, target: t, options: o)
-        var g = SystemRandomNumberGenerator()
-        id = (0..<2).map { _ in
-            let s = String(g.next() as UInt64, radix: 16)
-            return String(repeating: "0", count: 16 - s.count) + s
-        }.joined()
+        id = MigrationTaskResponse.newID()
     }
 
     public func stateLine(_ status: TaskStatus) -> String {

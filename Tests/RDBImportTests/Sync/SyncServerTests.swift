@@ -71,6 +71,45 @@ struct SyncServerTests {
         #expect(r.partialSyncs >= 2)
     }
 
+    @Test("A target slower than the source: the snapshot goes through the spool file; WAIT is answered (GETACK)")
+    func spoolAndGetAck() throws {
+        let kind = TestServer.Kind.redis70
+        let source = try TestServer(kind, arguments: SyncFixtures.sourceArguments(diskless: true), dumpFile: kind.fixtureFolder + "/mixed.rdb")
+        defer { source.stop() }
+        let target = try TestServer(kind)
+        defer { target.stop() }
+        let sync = RunningSync(source: source.endpoint, target: target.endpoint) {
+            $0.replica.spoolMemoryBytes = 2048
+            $0.importOptions.pipeline.maxCommandsInFlight = 16
+            $0.importOptions.batchBytes = 4096
+        }
+        try SyncFixtures.write(source, rounds: 100, pause: 0)
+        try sync.waitCaughtUp(source)
+        // WAIT asks the replica with REPLCONF GETACK: answered as the stream is read.
+        #expect(try source.command("WAIT", "1", "5000") == .integer(1))
+        let (a, b) = try SyncFixtures.waitDigestEqual(source, target)
+        #expect(a == b)
+        let r = try sync.stop()
+        #expect(r.status == .success, Self.describe(r))
+        #expect(r.spooledBytes > 0, "nothing went through the spool file")
+    }
+
+    @Test("An unreachable source and a refused login end the run with the reason")
+    func unreachableAndRefused() throws {
+        let target = try TestServer(.redis70)
+        defer { target.stop() }
+        let nobody = RedisEndpoint(host: "127.0.0.1", port: try TestServer.freePort())
+        let r1 = try RunningSync(source: nobody, target: target.endpoint).wait(seconds: 30)
+        #expect(r1.status == .failed && r1.failure?.contains("cannot connect to the source") == true, "\(r1.failure ?? "-")")
+        let source = try TestServer(.redis70, password: "right")
+        defer { source.stop() }
+        var wrong = source.endpoint
+        wrong.password = Secret("wrong-password")
+        let r2 = try RunningSync(source: wrong, target: target.endpoint).wait(seconds: 30)
+        #expect(r2.status == .failed && r2.failure?.contains("refused the login") == true, "\(r2.failure ?? "-")")
+        #expect(r2.failure?.contains("wrong-password") == false)
+    }
+
     @Test("A backlog too small to continue: a full resync, and keys deleted meanwhile are gone", arguments: [TestServer.Kind.redis70, .valkey81])
     func backlogTooSmall(kind: TestServer.Kind) throws {
         let source = try TestServer(kind, arguments: SyncFixtures.sourceArguments(diskless: false, extra: ["--repl-backlog-size", "16384"]),
