@@ -183,7 +183,8 @@ public final class Importer {
         }
         if let hooks = options.stream {
             let failed = failure != nil || ctx.failure != nil || pipelines.contains { $0.failure != nil }
-            hooks.finish(inputEnd: failed ? nil : hooks.acknowledgedInputEnd?(), databases: builder.databasesWritten)
+            let lost = pipelines.contains { if case .aofUnacknowledged? = $0.failure { true } else { false } }
+            hooks.finish(inputEnd: failed ? nil : hooks.acknowledgedInputEnd?(), databases: builder.databasesWritten, lostInFlight: lost)
         }
         tick(state, final: true)
         problems.flush()

@@ -30,7 +30,7 @@ public final class StreamHooks: @unchecked Sendable {
 
     // Thread-safe.
     private let windows = NIOLockedValueBox<[InflightWindow]>([])
-    private let results = NIOLockedValueBox<(inputEnd: Int?, databases: Set<Int>)>((nil, []))
+    private let results = NIOLockedValueBox<(inputEnd: Int?, databases: Set<Int>, lostInFlight: Bool)>((nil, [], false))
 
     func noteDatabase(_ db: Int) { results.withLockedValue { _ = $0.databases.insert(db) } }
 
@@ -54,11 +54,16 @@ public final class StreamHooks: @unchecked Sendable {
     /// After the run: where the acknowledged input ends (nil: the import stopped with records
     /// unacknowledged, see the report).
     public var finalInputEnd: Int? { results.withLockedValue { $0.inputEnd } }
+    /// After the run: the target connection was lost while stream commands were in flight, so they may or
+    /// may not have run (not idempotent: the import stopped rather than resend them). A new snapshot makes
+    /// the target equal to the source again.
+    public var lostTargetWithCommandsInFlight: Bool { results.withLockedValue { $0.lostInFlight } }
+
     /// The target databases written so far (any thread).
     public var databasesWritten: Set<Int> { results.withLockedValue { $0.databases } }
 
-    func finish(inputEnd: Int?, databases: Set<Int>) {
-        results.withLockedValue { $0 = (inputEnd, $0.databases.union(databases)) }
+    func finish(inputEnd: Int?, databases: Set<Int>, lostInFlight: Bool) {
+        results.withLockedValue { $0 = (inputEnd, $0.databases.union(databases), lostInFlight) }
         flushPending = nil
         acknowledgedInputEnd = nil
         stopReason = nil

@@ -153,6 +153,20 @@ public final class ReplicaLink: @unchecked Sendable {
         }
     }
 
+    /// Ends the current segment and starts over with a full sync (`PSYNC ? -1`): the target can no longer
+    /// be trusted to match the stream.
+    public func restartFullSync() {
+        eventLoop.execute {
+            guard !self.stopping else { return }
+            self.replid = nil
+            self.streaming = false
+            self.endSegment(.resync)
+            self.closeChannel()
+            self.lostAt = nil
+            self.connect()
+        }
+    }
+
     /// Sends `REPLCONF ACK` now (the stream asked with `REPLCONF GETACK`).
     public func ackNow() {
         eventLoop.execute { self.sendAck() }

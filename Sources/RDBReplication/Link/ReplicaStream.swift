@@ -94,7 +94,7 @@ extension ReplicaQueue {
     /// Waits for the next segment to begin, or for the end of the replication (a failure, a refusal, a
     /// stop before any segment).
     func nextSegment() throws -> Result<SegmentStart, SegmentEnd> {
-        var scratch = [UInt8](repeating: 0, count: 1)
+        var scratch = [UInt8](repeating: 0, count: 64 << 10)  // what is left of an abandoned segment is skipped
         while true {
             let t = try scratch.withUnsafeMutableBytes { try take(into: $0, timeout: 0.5) }
             switch t {

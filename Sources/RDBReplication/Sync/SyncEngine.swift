@@ -290,7 +290,7 @@ public final class SyncEngine: @unchecked Sendable {
             // A checkpoint from before this snapshot must not be continued from: until the snapshot is
             // applied the file says "resync" (no replid), keeping the databases to flush.
             if start.kind == .full { saveCheckpoint() }
-            let (imported, end) = importSegment(start, link: link)
+            let (imported, end, lostTarget) = importSegment(start, link: link)
             report.imports.append(imported)
             switch end {
             case .stopped?:
@@ -310,6 +310,11 @@ public final class SyncEngine: @unchecked Sendable {
                 report.failure = m
                 break segments
             case nil:
+                if lostTarget {
+                    notice("the connection to the target \(target.address) was lost with stream commands in flight (they may or may not have run): a new full sync makes the target equal to the source again")
+                    link.restartFullSync()
+                    continue segments
+                }
                 report.status = .failed
                 report.failure = imported.failure ?? "the import into \(target.address) stopped"
                 break segments
@@ -339,9 +344,10 @@ public final class SyncEngine: @unchecked Sendable {
 
     func notice(_ s: String) { onNotice?(s) }
 
-    /// Imports one segment; returns the import's report and how the segment ended (nil: the decode
-    /// stopped before the segment did: the import failed).
-    func importSegment(_ start: SegmentStart, link: ReplicaLink) -> (ImportReport, SegmentEnd?) {
+    /// Imports one segment; returns the import's report, how the segment ended (nil: the decode stopped
+    /// before the segment did: the import failed), and whether it failed because the target connection
+    /// was lost with stream commands in flight.
+    func importSegment(_ start: SegmentStart, link: ReplicaLink) -> (ImportReport, SegmentEnd?, lostTarget: Bool) {
         let reader = SegmentReader(queue: link.queue, start: start)
         let hooks = StreamHooks()
         hooks.arrivalMillis = { reader.arrival(of: $0) }
@@ -374,7 +380,7 @@ public final class SyncEngine: @unchecked Sendable {
             $0.hooks = nil
             $0.databases.formUnion(hooks.databasesWritten)
         }
-        return (r, reader.ended)
+        return (r, reader.ended, hooks.lostTargetWithCommandsInFlight)
     }
 
     /// Maps the acknowledged input end to the source's offset (and its database).

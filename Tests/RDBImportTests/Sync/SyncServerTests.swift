@@ -110,6 +110,30 @@ struct SyncServerTests {
         #expect(r2.failure?.contains("wrong-password") == false)
     }
 
+    @Test("The target's connection killed during the stream: resent, or a new full sync; digest-equal either way")
+    func killedTargetConnection() throws {
+        let kind = TestServer.Kind.valkey81
+        let source = try TestServer(kind, arguments: SyncFixtures.sourceArguments(diskless: true), dumpFile: kind.fixtureFolder + "/mixed.rdb")
+        defer { source.stop() }
+        let target = try TestServer(kind)
+        defer { target.stop() }
+        let sync = RunningSync(source: source.endpoint, target: target.endpoint)
+        try SyncFixtures.write(source, rounds: 50)
+        try sync.waitCaughtUp(source)
+        let writer = Thread { try? SyncFixtures.write(source, rounds: 300, pause: 200) }
+        writer.start()
+        for _ in 0..<3 {
+            usleep(150_000)
+            try target.command("CLIENT", "KILL", "TYPE", "normal")
+        }
+        while writer.isExecuting || !writer.isFinished { usleep(50_000) }
+        try sync.waitCaughtUp(source)
+        let (a, b) = try SyncFixtures.waitDigestEqual(source, target)
+        #expect(a == b)
+        let r = try sync.stop()
+        #expect(r.status == .success, Self.describe(r))
+    }
+
     @Test("A backlog too small to continue: a full resync, and keys deleted meanwhile are gone", arguments: [TestServer.Kind.redis70, .valkey81])
     func backlogTooSmall(kind: TestServer.Kind) throws {
         let source = try TestServer(kind, arguments: SyncFixtures.sourceArguments(diskless: false, extra: ["--repl-backlog-size", "16384"]),
