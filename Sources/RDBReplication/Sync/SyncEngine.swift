@@ -294,9 +294,15 @@ public final class SyncEngine: @unchecked Sendable {
             report.imports.append(imported)
             switch end {
             case .stopped?:
+                let inSnapshot = state.withLockedValue { $0.streamStart == nil }
                 if imported.status == .failed {
                     report.status = .failed
                     report.failure = imported.failure ?? "the import into \(target.address) failed (see problems)"
+                    if inSnapshot && !replica.fullOnly {
+                        report.failure = "stopped during the snapshot: the target holds only part of the source (\(imported.keysImported) keys); run again to copy it whole (\(report.failure!))"
+                    }
+                } else if replica.fullOnly {
+                    state.withLockedValue { $0.applied = start.offset }
                 }
                 break segments
             case .resync?, .broken?:
