@@ -84,6 +84,8 @@ public final class ReplicaLink: @unchecked Sendable {
     var streamBytes: Int64 = 0
     var streaming = false
     var segmentOpen = false
+    /// Between `+FULLRESYNC` and the snapshot's end: a lost connection makes the segment useless.
+    var snapshotPending = false
     var stopping = false
     var lostAt: Double?
     var lastByteAt = 0.0
@@ -304,6 +306,7 @@ public final class ReplicaLink: @unchecked Sendable {
                 $0.snapshotBytes = 0
             }
             pendingReplid = id
+            snapshotPending = true
             firstConnection = false
             queue.begin(SegmentStart(kind: .full, replid: id, offset: offset))
             segmentOpen = true
@@ -311,6 +314,7 @@ public final class ReplicaLink: @unchecked Sendable {
         case .rdbBegin:
             break
         case .rdbEnd:
+            snapshotPending = false
             published.withLockedValue { $0.inSnapshot = false }
             if options.fullOnly {
                 stopping = true
@@ -403,9 +407,10 @@ public final class ReplicaLink: @unchecked Sendable {
         channel = nil
         generation += 1
         guard !stopping else { return }
-        if framing.inSnapshot || (segmentOpen && !streaming) {
+        if snapshotPending {
             // Half a snapshot is of no use: a new full sync follows.
             endSegment(.broken("the connection to the source \(source.address) was lost during the snapshot: \(reason)"))
+            snapshotPending = false
             replid = nil
         }
         streaming = false

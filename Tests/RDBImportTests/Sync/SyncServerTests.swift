@@ -134,6 +134,34 @@ struct SyncServerTests {
         #expect(r.status == .success, Self.describe(r))
     }
 
+    @Test("The link killed inside the snapshot (diskless transfer; disk dump being written): a new full sync, digest-equal", arguments: [false, true])
+    func killedInsideSnapshot(diskless: Bool) throws {
+        let kind = TestServer.Kind.redis70
+        let source = try TestServer(kind, arguments: SyncFixtures.sourceArguments(diskless: diskless, extra: ["--rdb-key-save-delay", "200"]))
+        defer { source.stop() }
+        let target = try TestServer(kind)
+        defer { target.stop() }
+        try source.command("DEBUG", "POPULATE", "10000", "slow", "10")
+        let sync = RunningSync(source: source.endpoint, target: target.endpoint)
+        if diskless {
+            // Inside the transfer: some keys are in.
+            let deadline = Date().addingTimeInterval(10)
+            while (sync.statuses.last?.keys ?? 0) == 0 && Date() < deadline { usleep(50_000) }
+        } else {
+            // Disk-based: after +FULLRESYNC, while the source still writes its dump (keepalive newlines).
+            usleep(600_000)
+        }
+        try source.command("CONFIG", "SET", "rdb-key-save-delay", "0")
+        try source.command("CLIENT", "KILL", "TYPE", "replica")
+        try SyncFixtures.write(source, rounds: 30)
+        try sync.waitCaughtUp(source)
+        let (a, b) = try SyncFixtures.waitDigestEqual(source, target)
+        #expect(a == b)
+        let r = try sync.stop()
+        #expect(r.status == .success, Self.describe(r))
+        #expect(r.fullSyncs == 2, "\(sync.notices)")
+    }
+
     @Test("A backlog too small to continue: a full resync, and keys deleted meanwhile are gone", arguments: [TestServer.Kind.redis70, .valkey81])
     func backlogTooSmall(kind: TestServer.Kind) throws {
         let source = try TestServer(kind, arguments: SyncFixtures.sourceArguments(diskless: false, extra: ["--repl-backlog-size", "16384"]),
