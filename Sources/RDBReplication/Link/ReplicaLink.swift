@@ -223,6 +223,12 @@ public final class ReplicaLink: @unchecked Sendable {
         // Never dual-channel, rdb-channel or compression: a replica that does not ask gets the classic flow.
         b.writeCommand(options.diskless ? ["REPLCONF", "capa", "eof", "capa", "psync2"] : ["REPLCONF", "capa", "psync2"])
         names.append("REPLCONF capa")
+        if options.fullOnly {
+            // The snapshot only: the master keeps no replication buffer for us (6.2+; an older one answers an
+            // error, which only costs it that buffer).
+            b.writeCommand(["REPLCONF", "rdb-only", "1"])
+            names.append("REPLCONF rdb-only")
+        }
         // PSYNC goes once these are answered: the master refuses it while replies are pending ("SYNC and
         // PSYNC are invalid with pending output").
         handshakeCommands = names

@@ -162,6 +162,19 @@ struct SyncServerTests {
         #expect(r.fullSyncs == 2, "\(sync.notices)")
     }
 
+    @Test("--full-only from each kind (REPLCONF rdb-only): the snapshot, digest-equal, nothing after it", arguments: TestServer.Kind.allCases)
+    func fullOnlyEachKind(kind: TestServer.Kind) throws {
+        let source = try TestServer(kind, arguments: SyncFixtures.sourceArguments(diskless: kind != .redis62), dumpFile: kind.fixtureFolder + "/mixed.rdb")
+        defer { source.stop() }
+        let target = try TestServer(kind)
+        defer { target.stop() }
+        let r = try RunningSync(source: source.endpoint, target: target.endpoint) { $0.replica.fullOnly = true }.wait()
+        #expect(r.status == .success, Self.describe(r))
+        #expect(r.final.commands == 0 && r.fullSyncs == 1)
+        #expect(r.warnings.allSatisfy { !$0.contains("rdb-only") }, "\(r.warnings)")
+        #expect(try source.digest() == target.digest())
+    }
+
     @Test("A backlog too small to continue: a full resync, and keys deleted meanwhile are gone", arguments: [TestServer.Kind.redis70, .valkey81])
     func backlogTooSmall(kind: TestServer.Kind) throws {
         let source = try TestServer(kind, arguments: SyncFixtures.sourceArguments(diskless: false, extra: ["--repl-backlog-size", "16384"]),
