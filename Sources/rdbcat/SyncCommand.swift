@@ -19,7 +19,8 @@ struct SyncCommand: ParsableCommand {
             stop it cleanly: what was received is applied, a final JSON report is printed, exit 0. \
             --full-only exits by itself after the snapshot. A lost source connection is continued with PSYNC \
             (no second snapshot while the source's backlog holds the gap; otherwise a full resync after \
-            flushing the target databases written so far). --checkpoint FILE keeps replid, applied offset and \
+            flushing the target databases written so far; the same when the target's connection is lost while \
+            stream commands were in flight, which may or may not have run). --checkpoint FILE keeps replid, applied offset and \
             database, so a restarted run continues where it stopped. When the source refuses PSYNC (disabled \
             or renamed), --full-only copies it with SCAN + DUMP/RESTORE, and an incremental sync is refused. \
             Passwords: in the URLs, or --from-password-env / --password-env (never printed). Exit 0 = SUCCESS, \
@@ -33,7 +34,7 @@ struct SyncCommand: ParsableCommand {
     @Option(help: ArgumentHelp("The target: redis://[user[:password]@]host:port[/db], rediss:// for TLS.", valueName: "URL"))
     var to: String
 
-    @Flag(help: "Copy the snapshot only, then exit.")
+    @Flag(help: "Copy the snapshot only (REPLCONF rdb-only), then exit.")
     var fullOnly = false
 
     @Option(help: ArgumentHelp("Keep the replication id, applied offset and database in this file; continue from it when it exists.", valueName: "FILE"))
