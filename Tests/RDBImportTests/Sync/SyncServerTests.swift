@@ -175,6 +175,33 @@ struct SyncServerTests {
         #expect(try source.digest() == target.digest())
     }
 
+    @Test("--db-map applies to the snapshot and to the stream's SELECTs")
+    func databaseMap() throws {
+        let kind = TestServer.Kind.redis70
+        let source = try TestServer(kind, arguments: SyncFixtures.sourceArguments(diskless: true))
+        defer { source.stop() }
+        let target = try TestServer(kind)
+        defer { target.stop() }
+        try SyncFixtures.write(source, rounds: 40, pause: 0)  // databases 0 and 3
+        let sync = RunningSync(source: source.endpoint, target: target.endpoint) { $0.importOptions.databaseMap = [3: 5] }
+        try SyncFixtures.write(source, rounds: 100)
+        try sync.waitCaughtUp(source)
+        let r = try sync.stop()
+        #expect(r.status == .success, Self.describe(r))
+        let s = try source.keyspace()
+        let t = try target.keyspace()
+        #expect(t[3] == nil && t[5] == s[3] && t[0] == s[0], "source \(s), target \(t)")
+        let c = try source.client()
+        defer { c.close() }
+        let d = try target.client()
+        defer { d.close() }
+        try c.send(["SELECT", "3"])
+        try d.send(["SELECT", "5"])
+        for i in 0..<20 {
+            #expect(try c.send(["GET", "w:db3:\(i)"]) == d.send(["GET", "w:db3:\(i)"]))
+        }
+    }
+
     @Test("A backlog too small to continue: a full resync, and keys deleted meanwhile are gone", arguments: [TestServer.Kind.redis70, .valkey81])
     func backlogTooSmall(kind: TestServer.Kind) throws {
         let source = try TestServer(kind, arguments: SyncFixtures.sourceArguments(diskless: false, extra: ["--repl-backlog-size", "16384"]),
