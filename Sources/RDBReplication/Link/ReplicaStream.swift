@@ -57,7 +57,9 @@ public final class SegmentReader {
             switch try queue.take(into: buffer, timeout: waited ? 0.2 : 0) {
             case .bytes(let n, let t):
                 served += n
-                if arrivals.last?.ms == t {
+                // One entry per 10 ms of arrivals (bounded by time, not by reads; a TTL made absolute
+                // from an entry is at most 10 ms early).
+                if let last = arrivals.last, t - last.ms < 10, arrivals.count > arrivalsHead {
                     arrivals[arrivals.count - 1].end = served
                 } else {
                     arrivals.append((served, t))
