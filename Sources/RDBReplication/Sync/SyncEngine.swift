@@ -205,6 +205,15 @@ public final class SyncEngine: @unchecked Sendable {
                 }
             }
         }
+        // The target first: a source is not made to fork a snapshot for a target that cannot take it.
+        do {
+            let probe = try RedisClient(target, timeoutSeconds: options.importOptions.pipeline.connectTimeoutSeconds)
+            probe.close()
+        } catch {
+            report.status = .failed
+            report.failure = "the target \(target.address) cannot be used: \(target.password?.redact("\(error)") ?? "\(error)")"
+            return report
+        }
         let link: ReplicaLink
         do {
             link = try ReplicaLink(source: source, options: replica)

@@ -108,6 +108,10 @@ struct SyncServerTests {
         let r2 = try RunningSync(source: wrong, target: target.endpoint).wait(seconds: 30)
         #expect(r2.status == .failed && r2.failure?.contains("refused the login") == true, "\(r2.failure ?? "-")")
         #expect(r2.failure?.contains("wrong-password") == false)
+        // An unreachable target is found before the source is asked for a snapshot.
+        let r3 = try RunningSync(source: source.endpoint, target: nobody).wait(seconds: 30)
+        #expect(r3.status == .failed && r3.failure?.contains("the target") == true, "\(r3.failure ?? "-")")
+        #expect(try SyncFixtures.stat(source, "sync_full") == 0)
     }
 
     @Test("The target's connection killed during the stream: resent, or a new full sync; digest-equal either way")
