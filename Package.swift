@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "RDBSinks", targets: ["RDBSinks"]),
         .library(name: "RedisWire", targets: ["RedisWire"]),
         .library(name: "RDBImport", targets: ["RDBImport"]),
+        .library(name: "RDBReplication", targets: ["RDBReplication"]),
         .library(name: "RDBMigration", targets: ["RDBMigration"]),
         .library(name: "ObjectStore", targets: ["ObjectStore"]),
         .executable(name: "rdbcat", targets: ["rdbcat"]),
@@ -69,12 +70,23 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
         ),
+        // acting as a replica of a live source: the replication link, its framing and spool, the sync engine.
+        .target(
+            name: "RDBReplication",
+            dependencies: [
+                "RDBKit", "RDBSinks", "RDBImport", "RedisWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // migration tasks: the API's Codable task model, validation, the runner (shared by the CLI and a service).
-        .target(name: "RDBMigration", dependencies: ["RDBImport", "RDBSinks", "RedisWire", "ObjectStore"]),
+        .target(name: "RDBMigration", dependencies: ["RDBImport", "RDBSinks", "RedisWire", "ObjectStore", "RDBReplication"]),
         .executableTarget(
             name: "rdbcat",
             dependencies: [
-                "RDBKit", "RDBSinks", "RDBImport", "RDBMigration", "RedisWire", "ObjectStore",
+                "RDBKit", "RDBSinks", "RDBImport", "RDBMigration", "RedisWire", "ObjectStore", "RDBReplication",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -82,7 +94,7 @@ let package = Package(
         // shared by the test targets: starting servers and programs.
         .target(name: "RDBTestSupport", path: "Tests/RDBTestSupport", exclude: ["moto_bucket.py"]),
         .testTarget(name: "RDBKitTests", dependencies: ["RDBKit", "RDBSinks", "RDBTestSupport"]),
-        .testTarget(name: "RDBImportTests", dependencies: ["RDBImport", "RedisWire", "RDBKit", "RDBSinks", "RDBTestSupport"]),
+        .testTarget(name: "RDBImportTests", dependencies: ["RDBImport", "RedisWire", "RDBKit", "RDBSinks", "RDBTestSupport", "RDBReplication"]),
         .testTarget(name: "RDBMigrationTests", dependencies: ["RDBMigration", "RDBImport", "RedisWire"]),
         // SigV4 vectors; the object reader against moto_server (signature checking on) and a cutting proxy.
         .testTarget(name: "ObjectStoreTests", dependencies: ["ObjectStore", "RDBKit", "RDBTestSupport"]),

@@ -89,7 +89,7 @@ public final class MigrationRunner {
         checks = []
         self.target = Self.withPassword(target, task)
         self.options = options
-        id = Self.newID()
+        id = MigrationTaskResponse.newID()
     }
 
     /// Checks every file in an object-store bucket (`MigrationTask.check`); the problems found make `run()` end
@@ -101,7 +101,7 @@ public final class MigrationRunner {
         files = checks.map { MigrationTask.ResolvedFile(file: $0.file, path: $0.path, size: $0.sniff?.info.size ?? 0) }
         self.target = Self.withPassword(target, task)
         self.options = options
-        id = Self.newID()
+        id = MigrationTaskResponse.newID()
     }
 
     /// Every problem the checks found (empty for a local folder, whose problems throw in `init`).
@@ -111,14 +111,6 @@ public final class MigrationRunner {
         var t = target
         if t.password == nil { t.password = task.target.password }
         return t
-    }
-
-    static func newID() -> String {
-        var g = SystemRandomNumberGenerator()
-        return (0..<2).map { _ in
-            let s = String(g.next() as UInt64, radix: 16)
-            return String(repeating: "0", count: 16 - s.count) + s
-        }.joined()
     }
 
     public func state(_ status: TaskStatus) -> MigrationTaskResponse {

@@ -171,8 +171,8 @@ public enum APITimestamp {
 
 /// A validated `backupfile_import` task: what `MigrationRunner` runs.
 ///
-/// Only `backupfile_import` with `full_amount_migration` runs here; `online_migration` is modelled
-/// (`MigrationTaskRequest`) but refused with a clear message (a later piece of work).
+/// Only `backupfile_import` with `full_amount_migration` runs here; `online_migration` tasks run with
+/// `OnlineMigrationRunner` (the sync engine).
 public struct MigrationTask: Sendable {
     public typealias Invalid = MigrationTaskError
 
@@ -196,7 +196,7 @@ public struct MigrationTask: Sendable {
     /// Checks that the request is one this runner can run, then validates it.
     public init(_ request: MigrationTaskRequest) throws(MigrationTaskError) {
         if request.migrationType == .onlineMigration {
-            throw MigrationTaskError(field: "migration_type", message: "online_migration (copying from a live source instance) is not supported yet; only backupfile_import tasks can run here")
+            throw MigrationTaskError(field: "migration_type", message: "online_migration (copying from a live source instance) is not supported by this runner (a backupfile_import); run it with OnlineMigrationRunner")
         }
         try request.validate()
         self.request = request

@@ -135,6 +135,15 @@ public struct MigrationTaskResponse: Codable, Sendable, Equatable {
         self.name = name
         self.status = status
     }
+
+    /// A new task id: 32 random hex digits, like the API's.
+    public static func newID() -> String {
+        var g = SystemRandomNumberGenerator()
+        return (0..<2).map { _ in
+            let s = String(g.next() as UInt64, radix: 16)
+            return String(repeating: "0", count: 16 - s.count) + s
+        }.joined()
+    }
 }
 
 /// The 400 answer: which field is wrong and why.

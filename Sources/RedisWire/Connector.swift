@@ -175,9 +175,19 @@ package struct Connector: Sendable {
 
     /// Connects and installs the handlers; `receiver` gets the replies of this `generation`.
     package func connect(on eventLoop: EventLoop, receiver: ReplyReceiver, generation: Int) -> EventLoopFuture<Channel> {
+        let box = UnsafeTransfer(receiver)
+        return connect(on: eventLoop) { sync in
+            try Self.addReplyHandlers(sync, receiver: box.value, generation: generation)
+        }
+    }
+
+    /// Connects (TLS when the endpoint asks for it) and lets `handlers` install what reads the bytes (a
+    /// replica reads a raw byte stream, not replies).
+    package func connect(
+        on eventLoop: EventLoop, handlers: @escaping @Sendable (ChannelPipeline.SynchronousOperations) throws -> Void
+    ) -> EventLoopFuture<Channel> {
         let ssl = sslContext
         let serverName = endpoint.tls?.serverName ?? (endpoint.hostIsIPAddress ? nil : endpoint.host)
-        let box = UnsafeTransfer(receiver)
         return ClientBootstrap(group: eventLoop)
             .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
             .channelOption(ChannelOptions.socketOption(.so_keepalive), value: 1)
@@ -188,7 +198,7 @@ package struct Connector: Sendable {
                     if let ssl {
                         try sync.addHandler(try NIOSSLClientHandler(context: ssl, serverHostname: serverName))
                     }
-                    try Self.addReplyHandlers(sync, receiver: box.value, generation: generation)
+                    try handlers(sync)
                 }
             }
             .connect(host: endpoint.host, port: endpoint.port)

@@ -56,7 +56,7 @@ public final class RedisClient: ReplyReceiver, @unchecked Sendable {
     }
 
     /// Sends commands already encoded and waits for their `replies`.
-    func send(_ bytes: ByteBuffer, replies: Int) throws -> [RESPReply] {
+    public func send(_ bytes: ByteBuffer, replies: Int) throws -> [RESPReply] {
         guard let channel else { throw ConnectionError(.closed, "connection to \(endpoint.address) is closed") }
         let promises = (0..<replies).map { _ in eventLoop.makePromise(of: RESPReply.self) }
         let box = UnsafeTransfer(self)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import RDBImport
 import RDBMigration
+import RDBReplication
 import RedisWire
 #if canImport(Glibc)
 import Glibc
@@ -9,7 +10,7 @@ import Glibc
 struct MigrateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "migrate",
-        abstract: "Run a migration task (the cloud API's create-migration-task body): import backup files into an instance.",
+        abstract: "Run a migration task (the cloud API's create-migration-task body): import backup files, or copy a live instance, into an instance.",
         discussion: """
             TASK.json is the request body: {"task_name", "migration_type": "backupfile_import", \
             "migration_method": "full_amount_migration", "backup_files": {"bucket_name", "files": \
@@ -19,15 +20,22 @@ struct MigrateCommand: ParsableCommand {
             reads; any problem fails the task before a key is written); the instance is reached at --target. An invalid body is \
             rejected before anything is written (exit 2, the error with the field named on stdout). While it \
             runs, stdout gets {"id","name","status"} lines: MIGRATING, then SUCCESS or FAILED, then the JSON \
-            report (per-file keys, bytes, errors and time). Exit 0 = SUCCESS, 1 = FAILED.
+            report (per-file keys, bytes, errors and time). Exit 0 = SUCCESS, 1 = FAILED. \
+            An online_migration task ({"migration_type": "online_migration", "source_instance": {"addrs": \
+            "host:port", "password"}}) copies the source as its replica (see `rdbcat sync`): \
+            full_amount_migration copies its snapshot, incremental_migration then applies its writes until \
+            SIGINT/SIGTERM (the cut-over: SUCCESS once what was received is applied); --bucket-root is not used.
             """
     )
 
     @Argument(help: "The task body (JSON file, - for stdin).", completion: .file())
     var task: String
 
-    @Option(help: ArgumentHelp("Folder holding one folder per bucket (or read the bucket from --obs-endpoint).", valueName: "DIR"))
+    @Option(help: ArgumentHelp("Folder holding one folder per bucket (backupfile_import tasks; or read the bucket from --obs-endpoint).", valueName: "DIR"))
     var bucketRoot: String?
+
+    @Option(help: ArgumentHelp("online_migration: keep the replication checkpoint in this file (see `rdbcat sync --checkpoint`).", valueName: "FILE"))
+    var checkpoint: String?
 
     @Option(help: ArgumentHelp("Address of the target instance: host:port or a redis:// URL.", valueName: "HOST:PORT"))
     var target: String
@@ -39,8 +47,8 @@ struct MigrateCommand: ParsableCommand {
     @OptionGroup(title: "Object store (the task's bucket)") var objectStore: ObjectStoreFlags
 
     func validate() throws {
-        if (bucketRoot == nil) == (objectStore.obsEndpoint == nil) {
-            throw ValidationError("give the bucket's place: --bucket-root DIR (a folder per bucket) or --obs-endpoint URL (an S3-compatible service)")
+        if bucketRoot != nil && objectStore.obsEndpoint != nil {
+            throw ValidationError("give the bucket's place once: --bucket-root DIR (a folder per bucket) or --obs-endpoint URL (an S3-compatible service)")
         }
     }
 
@@ -55,7 +63,12 @@ struct MigrateCommand: ParsableCommand {
         let parsed: MigrationTask
         let runner: MigrationRunner
         do {
-            parsed = try MigrationTask.parse(body)
+            let request = try MigrationTaskRequest.decodeStructure(body)
+            if request.migrationType == .onlineMigration { return try runOnline(request) }
+            guard bucketRoot != nil || objectStore.obsEndpoint != nil else {
+                throw MigrationTaskError(field: "backup_files", message: "a backupfile_import task needs the bucket's place: --bucket-root DIR (a folder per bucket) or --obs-endpoint URL (an S3-compatible service)")
+            }
+            parsed = try MigrationTask(request)
             var endpoint: RedisEndpoint
             do { endpoint = try RedisEndpoint.parse(target) } catch { throw ValidationError("--target: \(error)") }
             try connection.apply(to: &endpoint)
@@ -78,6 +91,41 @@ struct MigrateCommand: ParsableCommand {
         writeStdout(json + "\n")
         if let report = job.report { try? job.writeReport(json + "\n", to: report) }
         writeStderr(summaryLine(result))
+        if result.status == .failed { throw ExitCode(1) }
+    }
+
+    /// An `online_migration` task: the sync engine, stopped by SIGINT/SIGTERM when incremental.
+    func runOnline(_ request: MigrationTaskRequest) throws {
+        var endpoint: RedisEndpoint
+        do { endpoint = try RedisEndpoint.parse(target) } catch { throw ValidationError("--target: \(error)") }
+        try connection.apply(to: &endpoint)
+        var options = SyncOptions()
+        options.importOptions = try settings.options(dryRun: false, urlDatabase: endpoint.database)
+        options.importOptions.replace = true
+        options.checkpointPath = checkpoint
+        options.replica.reconnectTimeout = settings.reconnectTimeout
+        let runner: OnlineMigrationRunner
+        do {
+            runner = try OnlineMigrationRunner(request: request, target: endpoint, options: options)
+        } catch {
+            writeStdout(error.json + "\n")
+            writeStderr("rdbcat: invalid task: \(error)\n")
+            throw ExitCode(2)
+        }
+        if job.dryRun {
+            writeStdout(runner.stateLine(.migrating) + "\n")
+            writeStderr("rdbcat: the task is valid (dry run: nothing copied)\n")
+            return
+        }
+        runner.onState = { writeStdout($0 + "\n") }
+        if settings.showProgress { runner.engine.onStatus = { writeStderr($0.json + "\n") } }
+        runner.engine.onNotice = { writeStderr("rdbcat: \($0)\n") }
+        stopOnSignals { runner.stop() }
+        let (result, json) = runner.run()
+        writeStdout(json + "\n")
+        if let report = job.report { try? job.writeReport(json + "\n", to: report) }
+        writeStderr("rdbcat: \(result.status == .failed ? "FAILED" : "SUCCESS"): \(result.final.keys) keys, \(result.final.commands) commands applied (\(result.method))\n")
+        if let f = result.failure { writeStderr("rdbcat: \(f)\n") }
         if result.status == .failed { throw ExitCode(1) }
     }
 

@@ -6,7 +6,7 @@ struct RDBCat: ParsableCommand {
         commandName: "rdbcat",
         abstract: "Inspect, convert and import Redis/Valkey RDB snapshots and AOF logs.",
         version: "0.1.0",
-        subcommands: [Cat.self, ImportCommand.self, MigrateCommand.self],
+        subcommands: [Cat.self, ImportCommand.self, SyncCommand.self, MigrateCommand.self],
         defaultSubcommand: Cat.self
     )
 }

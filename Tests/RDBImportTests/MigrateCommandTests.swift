@@ -111,7 +111,8 @@ struct MigrateCommandTests {
         let cases: [(String, String)] = [
             (taskBody(files, sizes: sizes, password: nil, sizeOverride: [1: "12"]), "backup_files.files[1].size"),
             (valid.replacingOccurrences(of: "lists.rdb", with: "nothere.rdb"), "backup_files.files[1].file_name"),
-            (valid.replacingOccurrences(of: "backupfile_import", with: "online_migration"), "migration_type"),
+            // An online_migration task (run by the sync engine) without its source.
+            (valid.replacingOccurrences(of: "backupfile_import", with: "online_migration"), "source_instance"),
             (valid.replacingOccurrences(of: "backupfile_import", with: "tape_import"), "migration_type"),
             (valid.replacingOccurrences(of: "full_amount_migration", with: "some_migration"), "migration_method"),
             (valid.replacingOccurrences(of: #""task_name":"import-backups","#, with: ""), "task_name"),
@@ -124,7 +125,7 @@ struct MigrateCommandTests {
             #expect(err.contains(field))
         }
         let (_, online, _) = try run(cases[2].0)
-        #expect((online?["error_msg"] as? String)?.contains("not supported") == true)
+        #expect((online?["error_msg"] as? String)?.contains("required for online_migration") == true)
         #expect(try target.keyspace().isEmpty, "nothing may be written for an invalid task")
     }
 }

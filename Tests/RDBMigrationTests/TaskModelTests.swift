@@ -35,8 +35,8 @@ struct TaskModelTests {
         let o = try MigrationTaskRequest.decode(Array(Self.online.utf8))
         #expect(o.migrationType == .onlineMigration && o.networkType == .vpc && o.sourceInstance?.addrs == "192.168.1.135:6379")
         #expect(o.targetInstance.name == "dcs-test" && o.backupFiles == nil)
-        // Modelled, but the runner refuses it with the field named.
-        #expect(throws: MigrationTaskError(field: "migration_type", message: "online_migration (copying from a live source instance) is not supported yet; only backupfile_import tasks can run here")) {
+        // A backup-import task refuses it with the field named (OnlineMigrationRunner runs it).
+        #expect(throws: MigrationTaskError(field: "migration_type", message: "online_migration (copying from a live source instance) is not supported by this runner (a backupfile_import); run it with OnlineMigrationRunner")) {
             _ = try MigrationTask(o)
         }
     }

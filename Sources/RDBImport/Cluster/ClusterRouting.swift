@@ -242,7 +242,7 @@ final class ClusterRouting {
         let exists = r.existsReply >= 0 ? (prefixCommands + r.existsReply) * step + (step - 1) : -1
         item.name.withUnsafeBytes {
             b.end(kind: r.kind, name: $0, file: r.file, offset: r.offset, existsReply: exists, temporary: r.temporary,
-                  deleteOnResend: r.deleteOnResend, hops: r.hops, tryAgainSince: r.tryAgainSince)
+                  deleteOnResend: r.deleteOnResend, hops: r.hops, tryAgainSince: r.tryAgainSince, inputEnd: r.inputEnd)
         }
         if r.kind == .key { b.keysSent -= 1 }  // counted when it was first sent
     }
@@ -260,7 +260,7 @@ final class ClusterRouting {
         b.recordCommands += prefix + r.commands
         item.name.withUnsafeBytes {
             b.end(kind: r.kind, name: $0, file: r.file, offset: r.offset, existsReply: r.existsReply >= 0 ? prefix + r.existsReply : -1,
-                  temporary: r.temporary, deleteOnResend: r.deleteOnResend, hops: r.hops, tryAgainSince: r.tryAgainSince)
+                  temporary: r.temporary, deleteOnResend: r.deleteOnResend, hops: r.hops, tryAgainSince: r.tryAgainSince, inputEnd: r.inputEnd)
         }
         if r.kind == .key { b.keysSent -= 1 }
     }

@@ -97,6 +97,12 @@ final class BatchBuilder {
         lanes[lane].sinceWait = 0
     }
 
+    /// Whether a batch holds records not handed to a pipeline yet.
+    var holdsRecords: Bool {
+        if !batch.records.isEmpty { return true }
+        return lanes.indices.contains { $0 != lane && !lanes[$0].batch.records.isEmpty }
+    }
+
     /// Hands every lane's batch to its pipeline.
     func flushAll() {
         let current = lane
@@ -107,9 +113,15 @@ final class BatchBuilder {
         use(lane: current)
     }
 
+    /// The target databases records were written to (for a replication stream's resync), and who hears
+    /// of each new one.
+    var databasesWritten: Set<Int> = []
+    var onNewDatabase: ((Int) -> Void)?
+
     /// Makes the target be in `db` before the next record.
     func select(_ db: Int, file: Int) {
         guard streamDB != db else { return }
+        if databasesWritten.insert(db).inserted { onNewDatabase?(db) }
         let start = batch.buffer.writerIndex
         Commands.select(&batch.buffer, db)
         batch.records.append(Record(start: start, length: batch.buffer.writerIndex - start, commands: 1, db: db, file: file, kind: .select))
@@ -157,6 +169,7 @@ final class BatchBuilder {
 
     /// A `SELECT` inside the open record (an AOF `MULTI` block that changes database).
     func appendSelect(_ db: Int) {
+        if databasesWritten.insert(db).inserted { onNewDatabase?(db) }
         Commands.select(&batch.buffer, db)
         recordCommands += 1
         streamDB = db
@@ -166,7 +179,7 @@ final class BatchBuilder {
     /// Closes the open record.
     func end(
         kind: RecordKind, name: UnsafeRawBufferPointer, file: Int, offset: Int, existsReply: Int = -1, temporary: Bool = false,
-        deleteOnResend: Bool = false, part: KeyPart = .whole, hops: UInt8 = 0, tryAgainSince: Double = 0
+        deleteOnResend: Bool = false, part: KeyPart = .whole, hops: UInt8 = 0, tryAgainSince: Double = 0, inputEnd: Int = 0
     ) {
         recordOpen = false
         let nameStart = batch.names.writerIndex - batch.names.readerIndex
@@ -175,7 +188,8 @@ final class BatchBuilder {
         batch.records.append(Record(
             start: recordStart - batch.buffer.readerIndex, length: length, commands: recordCommands, existsReply: existsReply,
             nameStart: nameStart, nameLength: name.count, db: recordDB, file: file, offset: offset, kind: kind,
-            temporary: temporary, deleteOnResend: deleteOnResend, part: part, hops: hops, tryAgainSince: tryAgainSince))
+            temporary: temporary, deleteOnResend: deleteOnResend, part: part, hops: hops, tryAgainSince: tryAgainSince,
+            inputEnd: inputEnd))
         batch.commands += recordCommands
         if kind == .key && !part.continues {
             batch.keys += 1

@@ -54,6 +54,8 @@ public struct ImportOptions: Sendable {
     public var progressInterval = 0.25
     public var decoder = RDBDecoderOptions()
     public var aof = AOFOptions()
+    /// Set when the input is a live replication stream (see `StreamHooks`).
+    public var stream: StreamHooks?
 
     public init() {}
 

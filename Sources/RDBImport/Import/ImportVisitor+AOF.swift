@@ -6,6 +6,27 @@ import RedisWire
 /// a `MULTI` … `EXEC` block is one record, sent whole or not at all.
 extension ImportVisitor {
     mutating func command(_ command: AOFCommand) throws {
+        if let hooks = ctx.options.stream {
+            // A replication stream: the master's keepalives and acknowledgement requests stay here, and
+            // relative expiries become absolute from the moment they arrived.
+            if command.nameEquals("SELECT") {
+                hooks.onSelect?(command.offset + command.byteCount, command.db)
+                return
+            }
+            if command.nameEquals("PING") { return }
+            if command.nameEquals("REPLCONF") {
+                if command.argumentCount >= 2, AOFArguments.equalsIgnoringCase(command.args.bytes(1), "GETACK") { hooks.onGetAck?() }
+                return
+            }
+            let now = hooks.arrivalMillis?(command.offset) ?? unixMilliseconds()
+            let rewriter = ctx.relativeExpiry
+            if try rewriter.rewrite(command, now: now, { try self.apply($0) }) { return }
+        }
+        try apply(command)
+    }
+
+    /// Applies one command of the input (a file's, or the replication stream's after `command` looked at it).
+    mutating func apply(_ command: AOFCommand) throws {
         if command.nameEquals("SELECT") { return }  // databases come with each command (mapped)
         ctx.stats.aofCommands += 1
         ctx.commandsSent = true
@@ -59,7 +80,8 @@ extension ImportVisitor {
                 inBlock = false
                 var name = Array("MULTI block of \(blockCommands - 2) commands".utf8)
                 if let k = blockFirstKey { name += Array(", first key ".utf8) + k }
-                name.withUnsafeBytes { b.end(kind: .aofBlock, name: $0, file: ctx.file, offset: blockOffset) }
+                let end = command.offset + command.byteCount
+                name.withUnsafeBytes { b.end(kind: .aofBlock, name: $0, file: ctx.file, offset: blockOffset, inputEnd: end) }
             }
             return
         }
@@ -131,15 +153,16 @@ extension ImportVisitor {
     /// Closes an AOF command's record, named by its first key (or its name), without copying the key.
     static func endCommand(_ command: AOFCommand, _ b: BatchBuilder, file: Int) {
         var done = false
+        let end = command.offset + command.byteCount
         _ = command.forEachKey { k in
             if !done {
                 done = true
-                k.withBytes { b.end(kind: .aofCommand, name: $0, file: file, offset: command.offset) }
+                k.withBytes { b.end(kind: .aofCommand, name: $0, file: file, offset: command.offset, inputEnd: end) }
             }
         }
         if !done {
             let name = command.args.bytes(0)
-            b.end(kind: .aofCommand, name: name, file: file, offset: command.offset)
+            b.end(kind: .aofCommand, name: name, file: file, offset: command.offset, inputEnd: end)
         }
     }
 

@@ -33,6 +33,8 @@ final class ImportContext {
     /// The key being decoded; the target of the writer's buffer (big keys go out in parts).
     let parts: KeyParts
     let nowMs = unixMilliseconds()
+    /// Rewrites a replication stream's relative expiries (`ImportOptions.stream`).
+    let relativeExpiry = RelativeExpiry()
     @exclusivity(unchecked) var file = 0
     /// Offset of the last key or command read in the current input (progress of mapped inputs).
     @exclusivity(unchecked) var position = 0

@@ -43,6 +43,27 @@ public final class Importer {
     /// Runs the import. Never throws: every failure (unreachable target, refused login, corrupt input,
     /// refused writes) is in the report, with the keys that did not arrive.
     public func run(files: [String]) -> ImportReport {
+        run(inputs: files.map { .path($0) })
+    }
+
+    /// An input of `run(inputs:)`.
+    public enum Input {
+        /// A file, manifest or folder by path (`-`: standard input).
+        case path(String)
+        /// An input opened by the caller (a replication stream: see `ImportOptions.stream`).
+        case opened(OpenedInput)
+
+        var name: String {
+            switch self {
+            case .path(let p): p
+            case .opened(let o): o.path
+            }
+        }
+    }
+
+    /// Runs the import of `inputs` in order (see `run(files:)`).
+    public func run(inputs: [Input]) -> ImportReport {
+        let files = inputs.map(\.name)
         let started = monotonicSeconds()
         var warnings: [String] = []
         var failure: String?
@@ -65,7 +86,7 @@ public final class Importer {
             do {
                 // A cluster node (`cluster_enabled:1`): a cluster import, with a pipeline per master.
                 if let topology = try ClusterDiscovery.discover(from: target, timeoutSeconds: options.pipeline.connectTimeoutSeconds) {
-                    if let refusal = try refuseOtherDatabases(files) {
+                    if let refusal = try refuseOtherDatabases(inputs.compactMap { if case .path(let p) = $0 { p } else { nil } }) {
                         return failedEarly(refusal, files: files, started: started)
                     }
                     let c = ClusterRouting(seed: target, topology: topology, options: options.pipeline, problems: problems,
@@ -115,6 +136,28 @@ public final class Importer {
         var fileStarted: [Double] = []
         let state = RunState(files: files, ctx: ctx, pipelines: pipelines, started: started)
         builder.onBatch = { [unowned self] in self.tick(state, final: false) }
+        if let hooks = options.stream {
+            hooks.attach(pipelines.map(\.window))
+            builder.onNewDatabase = { hooks.noteDatabase($0) }
+            hooks.flushPending = { [unowned builder] in
+                if !builder.recordOpen && !builder.stopped { builder.flushAll() }
+            }
+            hooks.acknowledgedInputEnd = { [unowned builder, unowned state, unowned ctx] in
+                var end = 0
+                var idle = !builder.recordOpen && !builder.holdsRecords && !builder.stopped && ctx.failure == nil
+                for p in pipelines {
+                    let a = p.window.acknowledged
+                    end = max(end, a.inputEnd)
+                    if a.inFlight > 0 || a.stopped { idle = false }
+                }
+                // Nothing held back or in flight: everything read so far has been applied.
+                if idle, let input = state.input { end = max(end, input.offset) }
+                return end
+            }
+            hooks.stopReason = { [unowned builder, unowned ctx] in
+                ctx.failure ?? (builder.stopped ? "the import into the target stopped (the report says why)" : nil)
+            }
+        }
         switch options.mode {
         case .commands, .auto:
             var o = RESPWriterOptions(
@@ -125,13 +168,13 @@ public final class Importer {
             o.inlineExpiry = (targetVersion ?? 99) >= 9
             let w = RESPWriter(out: out, options: o)
             var v = ImportVisitor(writer: w, ctx: ctx)
-            decodeAll(files, &v, ctx: ctx, state: state, fileStarted: &fileStarted, failure: &failure)
+            decodeAll(inputs, &v, ctx: ctx, state: state, fileStarted: &fileStarted, failure: &failure)
         case .restore:
             var o = RestoreWriterOptions(targetVersion: targetVersion ?? 10, replace: options.replace, dropTTL: options.dropTTL, emitSelect: false)
             o.maxElementsPerCommand = options.maxElementsPerCommand
             o.maxBytesPerCommand = options.maxBytesPerCommand
             var v = ImportVisitor(writer: RestoreWriter(out: out, options: o), ctx: ctx)
-            decodeAll(files, &v, ctx: ctx, state: state, fileStarted: &fileStarted, failure: &failure)
+            decodeAll(inputs, &v, ctx: ctx, state: state, fileStarted: &fileStarted, failure: &failure)
         }
         builder.flushAll()
         keysSentInParts = ctx.parts.keysInParts
@@ -139,6 +182,11 @@ public final class Importer {
         for p in pipelines {
             p.finish()
             peakBytesInFlight = max(peakBytesInFlight, p.window.peakBytes)
+        }
+        if let hooks = options.stream {
+            let failed = failure != nil || ctx.failure != nil || pipelines.contains { $0.failure != nil }
+            let lost = pipelines.contains { if case .aofUnacknowledged? = $0.failure { true } else { false } }
+            hooks.finish(inputEnd: failed ? nil : hooks.acknowledgedInputEnd?(), databases: builder.databasesWritten, lostInFlight: lost)
         }
         tick(state, final: true)
         problems.flush()
@@ -221,10 +269,11 @@ public final class Importer {
     }
 
     func decodeAll<W: ReplayWriter>(
-        _ files: [String], _ v: inout ImportVisitor<W>, ctx: ImportContext, state: RunState,
+        _ inputs: [Input], _ v: inout ImportVisitor<W>, ctx: ImportContext, state: RunState,
         fileStarted: inout [Double], failure: inout String?
     ) {
-        for path in files {
+        for input in inputs {
+            let path = input.name
             let index = ctx.problems.register(file: path)
             ctx.builder.stats.append(DecodeCounters())
             ctx.file = index
@@ -232,7 +281,10 @@ public final class Importer {
             fileStarted.append(monotonicSeconds())
             if let failure, ctx.failure == nil { ctx.failure = failure }
             do {
-                try decodeFile(path, &v, ctx: ctx, state: state)
+                switch input {
+                case .path(let p): try decodeFile(p, &v, ctx: ctx, state: state)
+                case .opened(let o): try decodeOpened(o, &v, ctx: ctx, state: state)
+                }
             } catch {
                 let msg = "\(path): \(error)"
                 if failure == nil { failure = msg }
@@ -251,7 +303,12 @@ public final class Importer {
     func decodeFile<W: ReplayWriter>(_ path: String, _ v: inout ImportVisitor<W>, ctx: ImportContext, state: RunState) throws {
         var driver = DecodeDriver(rdb: options.decoder, aof: options.aof)
         driver.opener = opener
-        let opened = try driver.open(path)
+        try decodeOpened(try driver.open(path), &v, ctx: ctx, state: state)
+    }
+
+    func decodeOpened<W: ReplayWriter>(_ opened: OpenedInput, _ v: inout ImportVisitor<W>, ctx: ImportContext, state: RunState) throws {
+        var driver = DecodeDriver(rdb: options.decoder, aof: options.aof)
+        driver.opener = opener
         if let size = opened.fileSize { ctx.stats.inputBytes = size }
         // A manifest or a folder opens its files one by one: no single input to follow.
         let single = opened.kind == .rdb || opened.kind == .aof

@@ -81,6 +81,9 @@ struct Record {
     var counted = false
     /// An AOF command acknowledged before a failover: not resent (it is not idempotent), reported.
     var skipOnResend = false
+    /// Where the AOF command (or MULTI block) ends in its input (0: not an AOF record); a replication
+    /// stream maps it to the source's offset once the record is acknowledged.
+    var inputEnd = 0
 
     var repliesThisAttempt: Int { skipOnResend ? 0 : commands + (resendPrefix ? 1 : 0) }
 

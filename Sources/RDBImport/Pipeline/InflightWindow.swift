@@ -13,8 +13,12 @@ final class InflightWindow: @unchecked Sendable {
         var commands = 0
         var bytes = 0
         var keys = 0
+        /// The furthest input end of the AOF records acknowledged (0: none).
+        var inputEnd = 0
+        /// AOF records (commands, MULTI blocks) applied without an error.
+        var aofApplied = 0
 
-        var isEmpty: Bool { commands == 0 && bytes == 0 && keys == 0 }
+        var isEmpty: Bool { commands == 0 && bytes == 0 && keys == 0 && inputEnd == 0 && aofApplied == 0 }
     }
 
     let maxCommands: Int
@@ -24,6 +28,8 @@ final class InflightWindow: @unchecked Sendable {
     private var commands = 0
     private var bytes = 0
     private var ackedKeys = 0
+    private var ackedInputEnd = 0
+    private var aofApplied = 0
     private var peak = 0
     private var stopped = false
     private var done = false
@@ -58,6 +64,8 @@ final class InflightWindow: @unchecked Sendable {
         commands -= r.commands
         bytes -= r.bytes
         ackedKeys += r.keys
+        if r.inputEnd > ackedInputEnd { ackedInputEnd = r.inputEnd }
+        aofApplied += r.aofApplied
         if stop { stopped = true }
         lock.unlock(withValue: 0)
     }
@@ -85,6 +93,14 @@ final class InflightWindow: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         return (ackedKeys, commands, bytes)
+    }
+
+    /// The furthest input end of the AOF records acknowledged so far (0: none), the commands in flight,
+    /// and the keys and AOF records acknowledged.
+    var acknowledged: (inputEnd: Int, inFlight: Int, keys: Int, aof: Int, stopped: Bool) {
+        lock.lock()
+        defer { lock.unlock() }
+        return (ackedInputEnd, commands, ackedKeys, aofApplied, stopped)
     }
 
     /// Whether nothing is in flight, or the import stopped (nothing more will be answered).

@@ -246,6 +246,7 @@ struct ReplyMatcher {
     private mutating func complete(_ b: Batch, _ r: Record) {
         released.commands += r.commands
         released.bytes += r.length
+        if r.inputEnd > released.inputEnd { released.inputEnd = r.inputEnd }
         if r.counted || r.skipOnResend { return }  // resent from an unconfirmed segment: counted the first time
         if confirming { b.records[b.next].counted = true }
         let f = counter(r.file)
@@ -270,6 +271,7 @@ struct ReplyMatcher {
                 problems.add(.error, file: r.file, db: r.db, key: b.name(of: r), message: e.message, offset: r.offset)
             } else {
                 counters[f].aofApplied += 1
+                released.aofApplied += 1
             }
         case .select:
             if let e = recordError { fail(.selectFailed(db: r.db, e)) }

@@ -99,8 +99,9 @@ public struct AOFArguments: RandomAccessCollection {
     /// Two integers per argument: offset from `base`, and length.
     @usableFromInline let spans: UnsafeBufferPointer<Int>
 
+    /// Arguments laid out from `base`: `spans` holds an (offset from `base`, length) pair per argument.
     @inlinable
-    init(base: UnsafeRawPointer?, spans: UnsafeBufferPointer<Int>) {
+    public init(base: UnsafeRawPointer?, spans: UnsafeBufferPointer<Int>) {
         self.base = base
         self.spans = spans
     }
@@ -123,7 +124,7 @@ public struct AOFArguments: RandomAccessCollection {
     }
 
     @inlinable
-    static func equalsIgnoringCase(_ b: UnsafeRawBufferPointer, _ upper: StaticString) -> Bool {
+    public static func equalsIgnoringCase(_ b: UnsafeRawBufferPointer, _ upper: StaticString) -> Bool {
         let n = upper.utf8CodeUnitCount
         guard b.count == n else { return false }
         let u = upper.utf8Start

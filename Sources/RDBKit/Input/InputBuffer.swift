@@ -8,6 +8,14 @@ import Darwin
 public protocol ByteStream {
     /// Reads up to `buffer.count` bytes; returns 0 at the end of the stream.
     mutating func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int
+    /// Whether a read now would return without waiting for the source (a live stream, such as a
+    /// replication stream, says false when it has nothing buffered, so that a decoder reading ahead does
+    /// not wait for bytes it does not need yet). Default: true (files and pipes read on).
+    var hasReadyBytes: Bool { get }
+}
+
+extension ByteStream {
+    public var hasReadyBytes: Bool { true }
 }
 
 /// Reads a file descriptor (stdin, a pipe, a file opened for streaming).
@@ -206,6 +214,18 @@ public final class InputBuffer {
                 source = nil
             }
             end += n
+        }
+        return true
+    }
+
+    /// Loads until the window holds at least `count` bytes (false: the source ended first), then reads on
+    /// towards `want` bytes only while the source has bytes ready (`ByteStream.hasReadyBytes`): a live
+    /// stream is not waited on for bytes beyond what is needed.
+    @discardableResult
+    public func fill(atLeast count: Int, preferring want: Int) throws -> Bool {
+        guard try fill(atLeast: count) else { return false }
+        while end - start < want, !isAtEOF, let s = source, s.hasReadyBytes {
+            guard try fill(atLeast: end - start + 1) else { break }
         }
         return true
     }

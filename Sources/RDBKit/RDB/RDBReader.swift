@@ -165,8 +165,10 @@ public enum RDBReader {
                                    "a single record needs more than \(input.limit) bytes of buffer (\(e.message); raise the streaming record limit)",
                                    key: e.key, file: input.name)
                 }
+                // Read ahead (a record re-parsed after every small read would cost its size squared), but
+                // wait only for the bytes known to be needed: a live stream may have nothing more yet.
                 let want = min(max(have * 2, have + (1 << 16)), input.limit)
-                try input.fill(atLeast: want)
+                try input.fill(atLeast: min(max(needed, have + 1), input.limit), preferring: want)
             }
         }
     }

@@ -6,7 +6,7 @@ import Darwin
 
 /// Starts a joinable thread running `body` (which keeps what it captures alive until it returns).
 /// Returns nil when no thread can be created; callers then do the work inline.
-func startThread(_ body: @escaping () -> Void) -> pthread_t? {
+public func startThread(_ body: @escaping () -> Void) -> pthread_t? {
     final class Body {
         let run: () -> Void
         init(_ run: @escaping () -> Void) { self.run = run }
