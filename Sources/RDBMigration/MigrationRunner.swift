@@ -139,18 +139,7 @@ public final class MigrationRunner {
         let finishedAt = APITimestamp.string()
         onState?(stateLine(report.status == .success ? .success : .failed))
         let json = report.json { j in
-            j.field("id", id)
-            j.field("name", task.taskName)
-            j.field("task_name", task.taskName)
-            j.field("description", task.description)
-            j.field("migration_type", task.request.migrationType.rawValue)
-            j.field("migration_method", task.request.migrationMethod.rawValue)
-            j.key("target_instance")
-            j.beginObject()
-            j.field("id", task.target.id)
-            j.field("name", task.target.name)
-            j.field("address", target.address)
-            j.endObject()
+            task.request.writeIdentity(&j, id: id, targetAddress: target.address)
             j.key("backup_files")
             j.beginObject()
             j.field("bucket_name", task.bucketName)
@@ -189,5 +178,24 @@ public final class MigrationRunner {
             j.field("finished_at", finishedAt)
         }
         return (report, json)
+    }
+}
+
+extension MigrationTaskRequest {
+    /// What a task's report starts with, as the API names it: id, names, description, type, method and the
+    /// target instance (with the address it was reached at).
+    func writeIdentity(_ j: inout JSONBuilder, id: String, targetAddress: String) {
+        j.field("id", id)
+        j.field("name", taskName)
+        j.field("task_name", taskName)
+        j.field("description", description)
+        j.field("migration_type", migrationType.rawValue)
+        j.field("migration_method", migrationMethod.rawValue)
+        j.key("target_instance")
+        j.beginObject()
+        j.field("id", targetInstance.id)
+        j.field("name", targetInstance.name)
+        j.field("address", targetAddress)
+        j.endObject()
     }
 }
