@@ -167,9 +167,8 @@ public struct RESPEncoder<Output: RESPOutput> {
     /// A byte string argument.
     @inlinable
     public mutating func argument(_ b: UnsafeRawBufferPointer) {
-        bulkHeader(b.count, extra: 2)
-        out.append(b)
-        crlf()
+        argc &+= 1
+        out.appendBulk(b)
     }
 
     /// One argument made of two byte strings, `prefix` then `b` (a temporary key name).
@@ -202,9 +201,8 @@ public struct RESPEncoder<Output: RESPOutput> {
     /// A signed integer as decimal text.
     @inlinable
     public mutating func argument(_ v: Int64) {
-        bulkHeader(DecimalFormatter.digitCount(v), extra: 22)
-        out.append(decimal: v)
-        crlf()
+        argc &+= 1
+        out.appendBulk(decimal: v)
     }
 
     @inlinable

@@ -29,4 +29,34 @@ public protocol RESPOutput {
     mutating func resizeGap(at index: Int, from oldCount: Int, to newCount: Int)
     /// Drops the bytes from `index` on.
     mutating func truncate(to index: Int)
+    /// Appends one bulk string, `$<count>\r\n<bytes>\r\n` (a sink may write it with one capacity check).
+    mutating func appendBulk(_ b: UnsafeRawBufferPointer)
+    /// Appends the decimal text of `v` as one bulk string.
+    mutating func appendBulk(decimal v: Int64)
+}
+
+extension RESPOutput {
+    @inlinable
+    public mutating func appendBulk(_ b: UnsafeRawBufferPointer) {
+        reserve(b.count &+ 25)
+        append(UInt8(ascii: "$"))
+        append(decimal: Int64(b.count))
+        append(0x0D)
+        append(0x0A)
+        append(b)
+        append(0x0D)
+        append(0x0A)
+    }
+
+    @inlinable
+    public mutating func appendBulk(decimal v: Int64) {
+        reserve(48)
+        append(UInt8(ascii: "$"))
+        append(decimal: Int64(DecimalFormatter.digitCount(v)))
+        append(0x0D)
+        append(0x0A)
+        append(decimal: v)
+        append(0x0D)
+        append(0x0A)
+    }
 }
