@@ -94,6 +94,12 @@ public struct KeyFilter {
     /// Whether a size bound is set (the decoder must then measure values).
     public var needsValueSize: Bool { minSize != nil || maxSize != nil }
 
+    /// Whether no filter is set: every key passes as it is.
+    public var passesEverything: Bool {
+        dbs == nil && keyPattern == nil && notKeyPattern == nil && types == nil && minSize == nil && maxSize == nil
+            && !noExpired && !noTTL
+    }
+
     /// Turns on what the filter needs from the decoder (`measureValues` for size bounds).
     public func apply(to options: inout RDBDecoderOptions) {
         if needsValueSize { options.measureValues = true }
@@ -132,17 +138,24 @@ public struct KeyFilter {
 /// reaches `inner` as `beginDatabase`).
 public struct FilteringVisitor<Inner: RDBVisitor>: RDBForwardingVisitor {
     public var inner: Inner
-    public var filter: KeyFilter
+    public var filter: KeyFilter {
+        didSet { passAll = filter.passesEverything }
+    }
+    /// No filter is set: keys go straight to `inner` (one test per key instead of the filter's ~40
+    /// instructions).
+    @usableFromInline var passAll: Bool
     /// Keys rejected so far.
     public private(set) var skippedKeys = 0
 
     public init(inner: Inner, filter: KeyFilter) {
         self.inner = inner
         self.filter = filter
+        passAll = filter.passesEverything
     }
 
     @inlinable
     public mutating func beginKey(_ key: RDBString, _ info: RDBKeyInfo) throws -> RDBKeyAction {
+        if passAll { return try inner.beginKey(key, info) }
         guard try filter.accepts(key, info) else { return reject() }
         if filter.noTTL, info.expireAtMs != nil {
             var info = info

@@ -222,11 +222,13 @@ public struct RESPWriter: RDBVisitor {
         out.rollback()
         self.info = info
         keyBuffer.truncate(to: 0)
-        keyBuffer.append(keyPrefix)
+        if !keyPrefix.isEmpty { keyBuffer.append(keyPrefix) }
         keyPrefixCount = keyPrefix.count
         keyBuffer.append(key)
         chunkElements = 0
-        lossy = sawKeyMetadata ? "key metadata (KEY_META) cannot be written as commands" : nil
+        if sawKeyMetadata || lossy != nil {
+            lossy = sawKeyMetadata ? "key metadata (KEY_META) cannot be written as commands" : nil
+        }
         sawKeyMetadata = false
         pendingDB = committedDB
         if options.emitSelect && committedDB != info.db {
