@@ -85,6 +85,8 @@ struct Toolbox {
     var rdbtoolsVersion: String?
     var rdbPyVersion: String?
     var python: String?
+    /// librdb's `rdb-cli` (the official C library, built -O3): `RDB_CLI`, the copy in `../shared`, or on PATH.
+    var librdb: String?
     var notes: [String] = []
     var versions: [(String, String)] = []
 
@@ -99,6 +101,19 @@ struct Toolbox {
         t.redisCLI = which("redis-cli")
         t.importServer = which(o.importServer)
         t.python = which("python3")
+        var root = dirname(exe)  // up from .build/…/release to the folder with Package.swift
+        while root.count > 1 && access(root + "/Package.swift", F_OK) != 0 { root = dirname(root) }
+        let fromEnv = getenv("RDB_CLI").map { String(cString: $0) }
+        let librdbCandidates = [fromEnv, root + "/../shared/tools/peers/librdb/rdb-cli", "rdb-cli"]
+        t.librdb = librdbCandidates.compactMap { $0 }.lazy.compactMap { which($0) }.first
+        if let l = t.librdb {
+            // It prints its version in front of its usage: "[v2.1.0] Usage: ...".
+            let usage = firstLine(capture([l], stderrToo: true).output) ?? ""
+            let version = usage.hasPrefix("[") ? String(usage.dropFirst().prefix { $0 != "]" }) : "?"
+            t.versions.append(("librdb rdb-cli (C, -O3)", version))
+        } else {
+            t.notes.append("librdb rdb-cli: not found (set RDB_CLI)")
+        }
         if let v = firstLine(capture(["redis-server", "--version"]).output) { t.versions.append(("redis-server / redis-check-rdb / redis-check-aof", v)) }
         if t.redisCheckRDB == nil { t.notes.append("redis-check-rdb: not installed (Debian package redis-tools / redis-server)") }
         if let py = t.python {

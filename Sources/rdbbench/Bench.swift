@@ -154,6 +154,12 @@ struct Bench {
                     fb.tasks.append(external("rdb-py", "decode (iterate items)", .decode, ours: false, [py, "-c", script, p],
                                              display: "python3 -c 'for _ in rdb.RdbDecoder(FILE): n += 1' FILE"))
                 }
+                if let l = tools.librdb, !o.skip.contains("librdb") {
+                    fb.tasks.append(external("librdb", "rdb-cli json", .json, ours: false, [l, p, "-l", "/dev/null", "json"]))
+                    fb.tasks.append(external("librdb", "rdb-cli resp", .resp, ours: false, [l, p, "-l", "/dev/null", "resp"]))
+                    // RESTORE payloads are compared with its fastest replay output too.
+                    fb.tasks.append(external("librdb", "rdb-cli resp", .restore, ours: false, [l, p, "-l", "/dev/null", "resp"]))
+                }
                 if let rdb = tools.rdbtools, !o.skip.contains("rdbtools") {
                     fb.tasks.append(external("rdbtools", "rdb --command json", .json, ours: false, [rdb, "--command", "json", p]))
                     fb.tasks.append(external("rdbtools", "rdb --command protocol", .resp, ours: false, [rdb, "--command", "protocol", p]))
