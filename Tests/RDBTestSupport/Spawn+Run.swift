@@ -7,6 +7,13 @@ extension Spawn {
     /// Runs a program to its end; returns its exit status, stdout and stderr. `environment` is added to this
     /// process's.
     public static func run(_ path: String, _ args: [String], environment: [String: String] = [:]) throws -> (Int32, String, String) {
+        let (p, out, err) = try launch(path, args, environment: environment)
+        return try collect(p, out, err)
+    }
+
+    /// Starts a program with its standard output and error on pipes (standard input empty); `environment` is
+    /// added to this process's.
+    public static func launch(_ path: String, _ args: [String], environment: [String: String] = [:]) throws -> (Process, Pipe, Pipe) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: path)
         p.arguments = args
@@ -19,14 +26,32 @@ extension Spawn {
         p.standardError = errPipe
         p.standardInput = FileHandle.nullDevice
         try p.run()
+        return (p, outPipe, errPipe)
+    }
+
+    /// Waits for a program started by `launch` (killed after `seconds`, which throws); returns its exit status,
+    /// stdout and stderr.
+    public static func collect(_ p: Process, _ out: Pipe, _ err: Pipe, seconds: Double = .infinity) throws -> (Int32, String, String) {
+        nonisolated(unsafe) var outData = Data()
         nonisolated(unsafe) var errData = Data()
-        let done = DispatchSemaphore(value: 0)
+        let done = DispatchGroup()
+        done.enter()
         DispatchQueue.global().async {
-            errData = errPipe.fileHandleForReading.readDataToEndOfFile()
-            done.signal()
+            outData = out.fileHandleForReading.readDataToEndOfFile()
+            done.leave()
         }
-        let outData = outPipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
+        done.enter()
+        DispatchQueue.global().async {
+            errData = err.fileHandleForReading.readDataToEndOfFile()
+            done.leave()
+        }
+        let deadline = Date().addingTimeInterval(seconds)
+        while p.isRunning && Date() < deadline { usleep(20_000) }
+        if p.isRunning {
+            kill(p.processIdentifier, SIGKILL)
+            struct Timeout: Error, CustomStringConvertible { let description: String }
+            throw Timeout(description: "\(p.executableURL?.lastPathComponent ?? "the program") did not exit within \(seconds) s")
+        }
         done.wait()
         return (p.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
     }

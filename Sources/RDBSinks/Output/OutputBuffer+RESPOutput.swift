@@ -20,17 +20,7 @@ extension OutputBuffer: RESPOutput {
     public func appendBulk(_ b: UnsafeRawBufferPointer) {
         let n = b.count
         reserve(n &+ 25)
-        var p = storage + count
-        p.storeBytes(of: UInt8(ascii: "$"), as: UInt8.self)
-        p += 1
-        if n < 10 {
-            p.storeBytes(of: UInt8(truncatingIfNeeded: 0x30 &+ n), as: UInt8.self)
-            p += 1
-        } else {
-            p += DecimalFormatter.write(unsigned: UInt64(n), into: p)
-        }
-        p.storeBytes(of: UInt16(0x0A0D).littleEndian, as: UInt16.self)  // CR LF
-        p += 2
+        var p = Self.storeBulkHeader(n, at: storage + count)
         if n > 0 {
             p.copyMemory(from: b.baseAddress!, byteCount: n)
             p += n
@@ -43,23 +33,27 @@ extension OutputBuffer: RESPOutput {
     @inlinable
     public func appendBulk(decimal v: Int64) {
         reserve(48)
-        let digits = DecimalFormatter.digitCount(v)
-        var p = storage + count
-        p.storeBytes(of: UInt8(ascii: "$"), as: UInt8.self)
-        p += 1
-        if digits < 10 {
-            p.storeBytes(of: UInt8(truncatingIfNeeded: 0x30 &+ digits), as: UInt8.self)
-            p += 1
-        } else {
-            p += DecimalFormatter.write(unsigned: UInt64(digits), into: p)
-        }
-        p.storeBytes(of: UInt16(0x0A0D).littleEndian, as: UInt16.self)  // CR LF
-        p += 2
+        var p = Self.storeBulkHeader(DecimalFormatter.digitCount(v), at: storage + count)
         p += DecimalFormatter.write(v, into: p)
         p.storeBytes(of: UInt16(0x0A0D).littleEndian, as: UInt16.self)  // CR LF
         count = p - storage &+ 2
     }
 
+    /// Stores `$<length>\r\n` at `p` (room checked by the caller); returns where the bytes go.
+    @inlinable
+    static func storeBulkHeader(_ length: Int, at start: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer {
+        var p = start
+        p.storeBytes(of: UInt8(ascii: "$"), as: UInt8.self)
+        p += 1
+        if length < 10 {
+            p.storeBytes(of: UInt8(truncatingIfNeeded: 0x30 &+ length), as: UInt8.self)
+            p += 1
+        } else {
+            p += DecimalFormatter.write(unsigned: UInt64(length), into: p)
+        }
+        p.storeBytes(of: UInt16(0x0A0D).littleEndian, as: UInt16.self)  // CR LF
+        return p + 2
+    }
 
     @inlinable
     public func appendGap(_ n: Int) {

@@ -1,5 +1,6 @@
 import Foundation
 import RDBImport
+import RDBTestSupport
 import RedisWire
 import Testing
 
@@ -8,37 +9,11 @@ import Testing
 struct SyncCommandTests {
     /// Starts rdbcat; returns the process and its output pipes.
     static func start(_ args: [String], environment: [String: String] = [:]) throws -> (Process, Pipe, Pipe) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: try TestServer.rdbcatPath())
-        p.arguments = args
-        var env = ProcessInfo.processInfo.environment
-        for (k, v) in environment { env[k] = v }
-        p.environment = env
-        let out = Pipe()
-        let err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        p.standardInput = FileHandle.nullDevice
-        try p.run()
-        return (p, out, err)
+        try Spawn.launch(try TestServer.rdbcatPath(), args, environment: environment)
     }
 
     static func finish(_ p: Process, _ out: Pipe, _ err: Pipe, seconds: Double = 60) throws -> (Int32, String, String) {
-        nonisolated(unsafe) var o = Data()
-        nonisolated(unsafe) var e = Data()
-        let g = DispatchGroup()
-        g.enter()
-        DispatchQueue.global().async { o = out.fileHandleForReading.readDataToEndOfFile(); g.leave() }
-        g.enter()
-        DispatchQueue.global().async { e = err.fileHandleForReading.readDataToEndOfFile(); g.leave() }
-        let deadline = Date().addingTimeInterval(seconds)
-        while p.isRunning && Date() < deadline { usleep(20_000) }
-        if p.isRunning {
-            kill(p.processIdentifier, SIGKILL)
-            throw TestServer.Failure("rdbcat did not exit within \(seconds) s")
-        }
-        g.wait()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+        try Spawn.collect(p, out, err, seconds: seconds)
     }
 
     @Test("sync prints a JSON status line a second, stops cleanly on SIGINT with exit 0; secrets stay out of the output")
