@@ -86,6 +86,15 @@ struct ClusterImportTests {
         return x.map { String(format: "%02x", $0) }.joined()
     }
 
+    /// Waits (up to 30 s) until `node` holds at least `count` keys: an import running elsewhere got that far.
+    static func waitForKeys(on node: TestServer, atLeast count: Int64) throws {
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            if case .integer(let n) = try node.command("DBSIZE"), n >= count { return }
+            usleep(2000)
+        }
+    }
+
     static func flush(_ cluster: TestCluster) throws {
         let topology = try #require(try ClusterDiscovery.discover(from: cluster.nodes[0].endpoint))
         for m in topology.masters {
@@ -248,11 +257,7 @@ struct ClusterImportTests {
             done.signal()
         }
         // Kill it once it holds some of the import (acknowledged, maybe not yet replicated).
-        let deadline = Date().addingTimeInterval(30)
-        while Date() < deadline {
-            if case .integer(let n) = try cluster.nodes[victim].command("DBSIZE"), n >= 3000 { break }
-            usleep(2000)
-        }
+        try Self.waitForKeys(on: cluster.nodes[victim], atLeast: 3000)
         let seconds = try cluster.killAndAwaitFailover(victim)
         print("\(kind): replica took over in \(String(format: "%.2f", seconds)) s")
         #expect(done.wait(timeout: .now() + 120) == .success, "the import did not end")
@@ -286,11 +291,7 @@ struct ClusterImportTests {
                 done.signal()
             }
             // Once keys arrive, move 3000 slots from the first master to the second, and back, keys and all.
-            let deadline = Date().addingTimeInterval(30)
-            while Date() < deadline {
-                if case .integer(let n) = try cluster.nodes[0].command("DBSIZE"), n >= 2000 { break }
-                usleep(2000)
-            }
+            try Self.waitForKeys(on: cluster.nodes[0], atLeast: 2000)
             let (from, to) = mode == .commands ? (topology.masters[0], topology.masters[1]) : (topology.masters[1], topology.masters[0])
             let (status, out, err) = try TestServer.run(cluster.kind.cliPath, [
                 "--cluster", "reshard", "127.0.0.1:\(cluster.nodes[0].port)", "--cluster-from", id(from), "--cluster-to", id(to),
