@@ -213,8 +213,12 @@ extension OutputBuffer {
         } else if d == d.rounded(), abs(d) < 1e15 {
             // Integral scores print as integers (what most tools show), exact below 2^53.
             append(decimal: Int64(d))
+        } else if d == d.rounded() {
+            append(d.description)  // integral beyond 1e15: the exponent form ("1e+15")
         } else {
-            append(d.description)
+            // The shortest round-trip text (what `description` gives), without building a String.
+            reserve(40)
+            count &+= RESPScore.format(d, into: storage + count)
         }
     }
 
