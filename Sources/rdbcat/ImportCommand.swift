@@ -6,6 +6,17 @@ import RedisWire
 import Glibc
 #endif
 
+/// Sets an endpoint's user and its password (from an environment variable or a file, never a flag's value);
+/// `flags` is the prefix of the options' names in messages (`from-` for a sync source).
+func applyCredentials(user: String?, passwordEnv: String?, passwordFile: String?, to endpoint: inout RedisEndpoint, flags: String) throws {
+    if let user { endpoint.username = user }
+    if passwordEnv != nil && passwordFile != nil {
+        throw ValidationError("give --\(flags)password-env or --\(flags)password-file, not both")
+    }
+    if let passwordEnv { endpoint.password = try SecretSource.environment(passwordEnv) }
+    if let passwordFile { endpoint.password = try SecretSource.file(passwordFile) }
+}
+
 /// Connection and import settings shared by `import` and `migrate`.
 struct ConnectionOptions: ParsableArguments {
     @Option(help: "ACL user name (with the password).")
@@ -37,12 +48,7 @@ struct ConnectionOptions: ParsableArguments {
 
     /// Applies user, password and TLS settings to an endpoint.
     func apply(to endpoint: inout RedisEndpoint) throws {
-        if let user { endpoint.username = user }
-        if passwordEnv != nil && passwordFile != nil {
-            throw ValidationError("give --password-env or --password-file, not both")
-        }
-        if let passwordEnv { endpoint.password = try SecretSource.environment(passwordEnv) }
-        if let passwordFile { endpoint.password = try SecretSource.file(passwordFile) }
+        try applyCredentials(user: user, passwordEnv: passwordEnv, passwordFile: passwordFile, to: &endpoint, flags: "")
         if tls || endpoint.tls != nil || tlsCa != nil || tlsCert != nil {
             endpoint.tls = TLSOptions(caFile: tlsCa, certificateFile: tlsCert, keyFile: tlsKey, verify: !tlsInsecure, serverName: tlsServerName)
         }

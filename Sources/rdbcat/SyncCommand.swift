@@ -70,12 +70,7 @@ struct SyncCommand: ParsableCommand {
 
         var source: RedisEndpoint
         do { source = try RedisEndpoint.parse(from) } catch { throw ValidationError("--from: \(error)") }
-        if let fromUser { source.username = fromUser }
-        if fromPasswordEnv != nil && fromPasswordFile != nil {
-            throw ValidationError("give --from-password-env or --from-password-file, not both")
-        }
-        if let fromPasswordEnv { source.password = try SecretSource.environment(fromPasswordEnv) }
-        if let fromPasswordFile { source.password = try SecretSource.file(fromPasswordFile) }
+        try applyCredentials(user: fromUser, passwordEnv: fromPasswordEnv, passwordFile: fromPasswordFile, to: &source, flags: "from-")
         var target: RedisEndpoint
         do { target = try RedisEndpoint.parse(to) } catch { throw ValidationError("--to: \(error)") }
         try connection.apply(to: &target)
