@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "RDBReplication", targets: ["RDBReplication"]),
         .library(name: "RDBMigration", targets: ["RDBMigration"]),
         .library(name: "ObjectStore", targets: ["ObjectStore"]),
+        .library(name: "RDBService", targets: ["RDBService"]),
         .executable(name: "rdbcat", targets: ["rdbcat"]),
         .executable(name: "rdbbench", targets: ["rdbbench"]),
     ],
@@ -21,6 +22,12 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        // the migration-task service: HTTP, the task stores, graceful shutdown, metrics.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         .systemLibrary(name: "CLZF", pkgConfig: "liblzf", providers: [.apt(["liblzf-dev"])]),
@@ -83,10 +90,27 @@ let package = Package(
         ),
         // migration tasks: the API's Codable task model, validation, the runner (shared by the CLI and a service).
         .target(name: "RDBMigration", dependencies: ["RDBImport", "RDBSinks", "RedisWire", "ObjectStore", "RDBReplication"]),
+        // the migration-task service (`rdbcat serve`): the HTTP API (Hummingbird), the task stores (SQLite
+        // through GRDB, PostgreSQL through postgres-nio, behind one protocol), workers with leases, metrics.
+        .target(
+            name: "RDBService",
+            dependencies: [
+                "RDBMigration", "RDBImport", "RDBReplication", "RedisWire", "ObjectStore", "RDBSinks",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
         .executableTarget(
             name: "rdbcat",
             dependencies: [
-                "RDBKit", "RDBSinks", "RDBImport", "RDBMigration", "RedisWire", "ObjectStore", "RDBReplication",
+                "RDBKit", "RDBSinks", "RDBImport", "RDBMigration", "RedisWire", "ObjectStore", "RDBReplication", "RDBService",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -96,6 +120,14 @@ let package = Package(
         .testTarget(name: "RDBKitTests", dependencies: ["RDBKit", "RDBSinks", "RDBTestSupport"]),
         .testTarget(name: "RDBImportTests", dependencies: ["RDBImport", "RedisWire", "RDBKit", "RDBSinks", "RDBTestSupport", "RDBReplication"]),
         .testTarget(name: "RDBMigrationTests", dependencies: ["RDBMigration", "RDBImport", "RedisWire"]),
+        // the task service: stores (SQLite, a real PostgreSQL), the API driven over HTTP, restarts, leases.
+        .testTarget(
+            name: "RDBServiceTests",
+            dependencies: [
+                "RDBService", "RDBMigration", "RDBTestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ]
+        ),
         // SigV4 vectors; the object reader against moto_server (signature checking on) and a cutting proxy.
         .testTarget(name: "ObjectStoreTests", dependencies: ["ObjectStore", "RDBKit", "RDBTestSupport"]),
         // the connection and the pipeline on NIO's EmbeddedChannel: no server.
