@@ -116,7 +116,7 @@ let package = Package(
         ),
         .executableTarget(name: "rdbbench", dependencies: ["RDBKit", "RDBSinks"]),
         // shared by the test targets: starting servers and programs.
-        .target(name: "RDBTestSupport", path: "Tests/RDBTestSupport", exclude: ["moto_bucket.py"]),
+        .target(name: "RDBTestSupport", dependencies: ["RedisWire"], path: "Tests/RDBTestSupport", exclude: ["moto_bucket.py"]),
         .testTarget(name: "RDBKitTests", dependencies: ["RDBKit", "RDBSinks", "RDBTestSupport"]),
         .testTarget(name: "RDBImportTests", dependencies: ["RDBImport", "RedisWire", "RDBKit", "RDBSinks", "RDBTestSupport", "RDBReplication"]),
         .testTarget(name: "RDBMigrationTests", dependencies: ["RDBMigration", "RDBImport", "RedisWire"]),

@@ -19,7 +19,11 @@ extension MigrationTask {
 
     /// Finds the files under `bucketRoot/bucket_name`, checking that each is there and has the declared size.
     public func resolve(bucketRoot: String) throws -> [ResolvedFile] {
-        let bucketPath = bucketRoot.hasSuffix("/") ? bucketRoot + bucketName : bucketRoot + "/" + bucketName
+        try resolve(bucketPath: bucketRoot.hasSuffix("/") ? bucketRoot + bucketName : bucketRoot + "/" + bucketName)
+    }
+
+    /// Finds the files in the bucket's folder `bucketPath`, checking that each is there and has the declared size.
+    public func resolve(bucketPath: String) throws -> [ResolvedFile] {
         var st = stat()
         guard stat(bucketPath, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
             throw Invalid(field: "backup_files.bucket_name", message: "bucket '\(bucketName)' does not exist (no folder \(bucketPath))")
@@ -79,12 +83,23 @@ public final class MigrationRunner {
     /// Receives each state line (`{"id","name","status"}`) as it happens.
     public var onState: ((String) -> Void)?
     public var onProgress: ((ImportProgress) -> Void)?
+    /// The files before this index were imported by an earlier run of the task (a resumed task): they are
+    /// not read again, and the report lists them as `resumed_past`.
+    public var firstFile = 0
+    /// Stops the import between keys (`stop()`): the task ends TERMINATED.
+    public let stopRequest = StopRequest()
 
     /// Validates the files in the bucket (throws `MigrationTask.Invalid` before anything is written).
     /// The target's password is the task's unless `target` has one.
-    public init(task: MigrationTask, bucketRoot: String, target: RedisEndpoint, options: ImportOptions) throws {
+    public convenience init(task: MigrationTask, bucketRoot: String, target: RedisEndpoint, options: ImportOptions) throws {
+        try self.init(task: task, bucketPath: bucketRoot.hasSuffix("/") ? bucketRoot + task.bucketName : bucketRoot + "/" + task.bucketName,
+                      target: target, options: options)
+    }
+
+    /// The bucket is the folder `bucketPath`.
+    public init(task: MigrationTask, bucketPath: String, target: RedisEndpoint, options: ImportOptions) throws {
         self.task = task
-        files = try task.resolve(bucketRoot: bucketRoot)
+        files = try task.resolve(bucketPath: bucketPath)
         objects = nil
         checks = []
         self.target = Self.withPassword(target, task)
@@ -119,10 +134,24 @@ public final class MigrationRunner {
 
     public func stateLine(_ status: TaskStatus) -> String { state(status).json }
 
+    /// Stops the import between keys, from any thread; `run()` then returns with the task TERMINATED.
+    public func stop() { stopRequest.set() }
+
+    /// The task's status for an import's outcome: a stop on request is TERMINATED; a key written without
+    /// part of its data (LOSSY) fails the task, its report says which.
+    public static func taskStatus(_ report: ImportReport) -> TaskStatus {
+        switch report.status {
+        case .success: .success
+        case .stopped: .terminated
+        case .failed, .lossy: .failed
+        }
+    }
+
     /// Runs the import; returns the report (its status is the task's final status).
     public func run() -> (report: ImportReport, json: String) {
         let startedAt = APITimestamp.string()
-        let importer = Importer(target: target, options: options)
+        let importer = Importer(target: target, options: options, stopRequest: stopRequest)
+        let skipped = min(firstFile, files.count)
         let report: ImportReport
         let problems = self.problems
         if !problems.isEmpty {
@@ -134,10 +163,11 @@ public final class MigrationRunner {
             onState?(stateLine(.migrating))
             importer.onProgress = onProgress
             importer.opener = objects?.opener
-            report = importer.run(files: files.map(\.path))
+            report = importer.run(files: files.dropFirst(skipped).map(\.path))
         }
         let finishedAt = APITimestamp.string()
-        onState?(stateLine(report.status == .success ? .success : .failed))
+        let status = Self.taskStatus(report)
+        onState?(stateLine(status))
         let json = report.json { j in
             task.request.writeIdentity(&j, id: id, targetAddress: target.address)
             j.key("backup_files")
@@ -152,6 +182,7 @@ public final class MigrationRunner {
                 for p in problems { j.string(p) }
                 j.endArray()
             }
+            j.field("resumed_past", skipped)
             j.key("files")
             j.beginArray()
             for (i, f) in files.enumerated() {
@@ -160,8 +191,10 @@ public final class MigrationRunner {
                 j.field("size", f.size)
                 j.field("update_at", f.file.updateAt)
                 if i < checks.count { writeObject(checks[i], &j) }
-                if i < report.files.count {
-                    let s = report.files[i]
+                if i < skipped {
+                    j.field("state", "imported by an earlier run")
+                } else if i - skipped < report.files.count {
+                    let s = report.files[i - skipped]
                     j.field("keys", s.keysImported)
                     j.field("keys_read", s.keysRead)
                     j.field("errors", s.keysFailed + s.aofFailed)
@@ -174,6 +207,7 @@ public final class MigrationRunner {
             }
             j.endArray()
             j.endObject()
+            j.field("task_status", status.rawValue)
             j.field("started_at", startedAt)
             j.field("finished_at", finishedAt)
         }

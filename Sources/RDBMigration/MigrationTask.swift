@@ -62,17 +62,30 @@ extension MigrationTaskRequest {
             guard let backup = backupFiles else {
                 throw MigrationTaskError(field: "backup_files", message: "required for backupfile_import")
             }
+            if sourceInstance != nil {
+                throw MigrationTaskError(field: "source_instance", message: "only for online_migration: a backupfile_import task reads its backup_files")
+            }
             try backup.validate()
         case .onlineMigration:
             guard let source = sourceInstance else {
                 throw MigrationTaskError(field: "source_instance", message: "required for online_migration")
             }
+            if backupFiles != nil {
+                throw MigrationTaskError(field: "backup_files", message: "only for backupfile_import: an online_migration task copies its source_instance")
+            }
             try Self.nonEmpty(source.addrs, "source_instance.addrs")
-            guard let colon = source.addrs.lastIndex(of: ":"), let port = Int(source.addrs[source.addrs.index(after: colon)...]),
-                  (1...65535).contains(port), colon != source.addrs.startIndex else {
-                throw MigrationTaskError(field: "source_instance.addrs", message: "must be host:port, not '\(source.addrs)'")
+            guard let colon = source.addrs.lastIndex(of: ":"), colon != source.addrs.startIndex,
+                  Self.isPort(source.addrs[source.addrs.index(after: colon)...]) else {
+                throw MigrationTaskError(field: "source_instance.addrs", message: "must be host:port (a port from 1 to 65535), not '\(source.addrs)'")
             }
         }
+    }
+
+    /// 1 to 65535 in decimal digits, without a sign or leading zeros.
+    static func isPort(_ s: Substring) -> Bool {
+        let u = s.utf8
+        guard (1...5).contains(u.count), u.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), u.first != 0x30, let n = Int(s) else { return false }
+        return n <= 65535
     }
 
     static func nonEmpty(_ s: String, _ field: String) throws(MigrationTaskError) {

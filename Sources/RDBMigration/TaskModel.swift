@@ -91,15 +91,17 @@ public struct BackupFile: Codable, Sendable, Hashable {
 public struct ByteCount: Codable, Sendable, Hashable {
     public var value: Int
     public init(_ value: Int) { self.value = value }
+    /// The largest size a body may declare (15 digits).
+    public static let largest = 999_999_999_999_999
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.singleValueContainer()
         if let s = try? c.decode(String.self) {
-            guard !s.isEmpty, s.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let n = Int(s) else {
-                throw DecodingError.dataCorruptedError(in: c, debugDescription: "must be a size in bytes (digits), not '\(s)'")
+            guard (1...15).contains(s.utf8.count), s.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let n = Int(s) else {
+                throw DecodingError.dataCorruptedError(in: c, debugDescription: "must be a size in bytes (1 to 15 digits), not '\(s)'")
             }
             value = n
-        } else if let n = try? c.decode(Int.self), n >= 0 {
+        } else if let n = try? c.decode(Int.self), n >= 0, n <= Self.largest {
             value = n
         } else {
             throw DecodingError.dataCorruptedError(in: c, debugDescription: "must be a size in bytes (a string of digits)")

@@ -1,3 +1,4 @@
+import RDBTestSupport
 import Foundation
 import Testing
 @testable import RDBImport

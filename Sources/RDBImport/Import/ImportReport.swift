@@ -235,7 +235,8 @@ struct ReplyCounters {
 public struct ImportReport: Sendable {
     /// `LOSSY`: every key was written, but some without part of their data (the `lossy` problems: the
     /// target cannot hold it, and neither commands nor a payload it loads could carry it).
-    public enum Status: String, Sendable { case success = "SUCCESS", lossy = "LOSSY", failed = "FAILED" }
+    /// `STOPPED`: `Importer.stop()` ended it between keys; `failure` says where.
+    public enum Status: String, Sendable { case success = "SUCCESS", lossy = "LOSSY", failed = "FAILED", stopped = "STOPPED" }
 
     public var status: Status
     /// Why it failed, when it stopped (connection lost for good, writes refused, authentication, ...).

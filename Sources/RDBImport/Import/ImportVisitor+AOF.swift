@@ -6,6 +6,7 @@ import RedisWire
 /// a `MULTI` … `EXEC` block is one record, sent whole or not at all.
 extension ImportVisitor {
     mutating func command(_ command: AOFCommand) throws {
+        if ctx.stopRequest.isSet { throw ImportStopped(offset: command.offset) }
         if let hooks = ctx.options.stream {
             // A replication stream: the master's keepalives and acknowledgement requests stay here, and
             // relative expiries become absolute from the moment they arrived.

@@ -33,6 +33,8 @@ final class ImportContext {
     /// The key being decoded; the target of the writer's buffer (big keys go out in parts).
     let parts: KeyParts
     let nowMs = unixMilliseconds()
+    /// Set by `Importer.stop()` from any thread; looked at before each key and command.
+    let stopRequest: StopRequest
     /// Rewrites a replication stream's relative expiries (`ImportOptions.stream`).
     let relativeExpiry = RelativeExpiry()
     @exclusivity(unchecked) var file = 0
@@ -54,7 +56,8 @@ final class ImportContext {
     @exclusivity(unchecked) var lastAnswer: (file: Int, target: Int, source: Int, free: Bool)?
 
     init(options: ImportOptions, builder: BatchBuilder, problems: ProblemLog, targetVersion: Int?, databases: Int?,
-         temporaryPrefix: [UInt8], keyspaceAtStart: [Int: Int]? = nil) {
+         temporaryPrefix: [UInt8], keyspaceAtStart: [Int: Int]? = nil, stopRequest: StopRequest = StopRequest()) {
+        self.stopRequest = stopRequest
         self.keyspaceAtStart = options.guardEveryKey ? nil : keyspaceAtStart
         self.options = options
         self.builder = builder
@@ -214,6 +217,7 @@ struct ImportVisitor<W: ReplayWriter>: RDBForwardingVisitor, AOFVisitor {
     // MARK: keys
 
     mutating func beginKey(_ key: RDBString, _ info: RDBKeyInfo) throws -> RDBKeyAction {
+        if ctx.stopRequest.isSet { throw ImportStopped(offset: info.recordOffset) }
         ctx.stats.keysRead += 1
         ctx.position = info.recordOffset
         let hadKeyMetadata = sawKeyMetadata

@@ -28,6 +28,8 @@ public final class Importer {
     public var onProgress: ((ImportProgress) -> Void)?
     /// Opens the inputs that are not local files (objects in a bucket); see `DecodeDriver.opener`.
     public var opener: InputOpener?
+    /// Set by `stop()` (or by whoever shares it).
+    public let stopRequest: StopRequest
 
     /// Largest number of bytes the pipeline had in flight (for tests of the memory bound).
     public private(set) var peakBytesInFlight = 0
@@ -35,10 +37,16 @@ public final class Importer {
     public private(set) var keysSentInParts = 0
 
     /// - Parameter target: the server; nil only for a dry run.
-    public init(target: RedisEndpoint?, options: ImportOptions) {
+    /// - Parameter stopRequest: stops the import when set (`stop()` sets it).
+    public init(target: RedisEndpoint?, options: ImportOptions, stopRequest: StopRequest = StopRequest()) {
         self.target = target
         self.options = options
+        self.stopRequest = stopRequest
     }
+
+    /// Stops the import between keys (from any thread): the key being decoded is finished, nothing after it
+    /// is read, what was sent is acknowledged, and the report's status is `STOPPED`.
+    public func stop() { stopRequest.set() }
 
     /// Runs the import. Never throws: every failure (unreachable target, refused login, corrupt input,
     /// refused writes) is in the report, with the keys that did not arrive.
@@ -125,7 +133,8 @@ public final class Importer {
         if failure == nil { cluster?.attach(builder) }
         let ctx = ImportContext(
             options: options, builder: builder, problems: problems, targetVersion: targetVersion,
-            databases: server?.databases, temporaryPrefix: temporaryPrefix, keyspaceAtStart: server?.keyspace)
+            databases: server?.databases, temporaryPrefix: temporaryPrefix, keyspaceAtStart: server?.keyspace,
+            stopRequest: stopRequest)
         // A key's output stays in the buffer until `ImportVisitor.endKey` takes it out as one record, unless
         // it passes `keyChunkBytes`: then the writer's within-key flushes hand it to `KeyParts` in chunks.
         // (A cluster import sends every key whole: a redirected record is resent whole, so it must be one.)
@@ -224,8 +233,9 @@ public final class Importer {
         let counts = problems.countsByKind
         let failed = failure != nil || counts.contains(where: { $0.key.isFailure && $0.value > 0 })
         if let target, let f = failure { failure = target.password?.redact(f) ?? f }
+        let status: ImportReport.Status = failed ? .failed : state.stopped != nil ? .stopped : (counts[.lossy] ?? 0) > 0 ? .lossy : .success
         return ImportReport(
-            status: failed ? .failed : (counts[.lossy] ?? 0) > 0 ? .lossy : .success, failure: failure, files: stats, problems: problems.problems,
+            status: status, failure: failure ?? state.stopped, files: stats, problems: problems.problems,
             problemCounts: counts, warnings: warnings, target: target?.description, server: server,
             targetVersion: targetVersion, mode: options.mode.rawValue, dryRun: options.dryRun,
             reconnects: pipelines.reduce(0) { $0 + $1.reconnects }, seconds: end - started,
@@ -240,6 +250,8 @@ public final class Importer {
         var lastTick = 0.0
         var input: InputBuffer?
         var inputSize: Int?
+        /// Where a stop request ended the decoding (`file: stopped on request before …`).
+        var stopped: String?
 
         init(files: [String], ctx: ImportContext, pipelines: [ImportPipeline], started: Double) {
             self.files = files
@@ -281,10 +293,15 @@ public final class Importer {
             fileStarted.append(monotonicSeconds())
             if let failure, ctx.failure == nil { ctx.failure = failure }
             do {
+                if stopRequest.isSet { throw ImportStopped(offset: 0) }
                 switch input {
                 case .path(let p): try decodeFile(p, &v, ctx: ctx, state: state)
                 case .opened(let o): try decodeOpened(o, &v, ctx: ctx, state: state)
                 }
+            } catch let stop as ImportStopped {
+                // Between keys: the keys before are whole (sent as they are), nothing after is read.
+                state.stopped = "\(path): \(stop)"
+                break
             } catch {
                 let msg = "\(path): \(error)"
                 if failure == nil { failure = msg }

@@ -38,6 +38,8 @@ public struct JSONBuilder {
     public mutating func int(_ v: Int) { separator(); out.append(decimal: v) }
     public mutating func bool(_ v: Bool) { separator(); out.append(v ? "true" : "false") }
     public mutating func null() { separator(); out.append("null") }
+    /// A value that is already JSON text (a stored report), written as it is.
+    public mutating func raw(_ json: String) { separator(); out.append(json) }
 
     /// Seconds with millisecond precision.
     public mutating func seconds(_ v: Double) {

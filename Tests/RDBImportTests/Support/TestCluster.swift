@@ -1,3 +1,4 @@
+import RDBTestSupport
 import Foundation
 import RDBImport
 @testable import RedisWire

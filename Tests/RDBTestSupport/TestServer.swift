@@ -1,6 +1,4 @@
 import Foundation
-import RDBTestSupport
-import RDBImport
 import RedisWire
 #if canImport(Glibc)
 import Glibc
@@ -10,15 +8,15 @@ import Glibc
 /// folder, stopped by pid. Unlike the RDBKitTests harness it can be killed (SIGKILL) and restarted on the
 /// same port and folder (persistence tests), and it talks to the server through `RedisClient` (no
 /// redis-cli needed).
-final class TestServer: @unchecked Sendable {
-    enum Kind: String, CaseIterable, CustomStringConvertible, Sendable {
+public final class TestServer: @unchecked Sendable {
+    public enum Kind: String, CaseIterable, CustomStringConvertible, Sendable {
         case redis62 = "redis-6.2"
         case redis70 = "redis-7.0"
         case valkey81 = "valkey-8.1"
 
-        var description: String { rawValue }
+        public var description: String { rawValue }
 
-        var binaryPath: String {
+        public var binaryPath: String {
             switch self {
             case .redis62: return TestServer.repositoryRoot + "/.deps/redis-6.2/redis-server"
             case .valkey81: return TestServer.repositoryRoot + "/.deps/valkey-8.1/valkey-server"
@@ -27,26 +25,26 @@ final class TestServer: @unchecked Sendable {
         }
 
         /// The fixtures this server wrote.
-        var fixtureFolder: String { TestServer.repositoryRoot + "/testdata/servers/" + rawValue }
+        public var fixtureFolder: String { TestServer.repositoryRoot + "/testdata/servers/" + rawValue }
     }
 
-    struct Failure: Error, CustomStringConvertible {
-        let description: String
-        init(_ d: String) { description = d }
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
+        public init(_ d: String) { description = d }
     }
 
-    let kind: Kind
-    let dir: String
-    let arguments: [String]
-    let password: String?
-    private(set) var port = 0
+    public let kind: Kind
+    public let dir: String
+    public let arguments: [String]
+    public let password: String?
+    public private(set) var port = 0
     /// The server's pid (spawned and reaped here, so stopping does not wait on Foundation's bookkeeping).
     private var pid: pid_t = 0
 
     /// Starts a server (waiting until it answers PING). `dumpFile` is copied in and loaded at start-up;
     /// `arguments` are extra `--name value` settings (later ones win). `clusterBus` picks a port whose
     /// cluster bus port (+10000) is free too.
-    init(_ kind: Kind, arguments: [String] = [], password: String? = nil, dumpFile: String? = nil, clusterBus: Bool = false) throws {
+    public init(_ kind: Kind, arguments: [String] = [], password: String? = nil, dumpFile: String? = nil, clusterBus: Bool = false) throws {
         self.kind = kind
         self.arguments = arguments
         self.password = password
@@ -72,11 +70,11 @@ final class TestServer: @unchecked Sendable {
 
     deinit { stop() }
 
-    var endpoint: RedisEndpoint {
+    public var endpoint: RedisEndpoint {
         RedisEndpoint(host: "127.0.0.1", port: port, password: password.map { Secret($0) })
     }
 
-    var url: String { password.map { "redis://:\($0)@127.0.0.1:\(port)" } ?? "redis://127.0.0.1:\(port)" }
+    public var url: String { password.map { "redis://:\($0)@127.0.0.1:\(port)" } ?? "redis://127.0.0.1:\(port)" }
 
     private func launch() throws {
         var args = [
@@ -131,53 +129,53 @@ final class TestServer: @unchecked Sendable {
     }
 
     /// SIGKILL (no shutdown, no save): what a crash looks like to the client.
-    func kill9() {
+    public func kill9() {
         stopProcess(signal: SIGKILL)
     }
 
     /// Starts the server again on the same port and folder (it loads what it persisted).
-    func restart() throws {
+    public func restart() throws {
         kill9()
         try launch()
     }
 
     /// Stops the server (by its pid) and removes its folder.
-    func stop() {
+    public func stop() {
         stopProcess(signal: SIGTERM)
         try? FileManager.default.removeItem(atPath: dir)
     }
 
     // MARK: talking to it
 
-    func client() throws -> RedisClient { try RedisClient(endpoint) }
+    public func client() throws -> RedisClient { try RedisClient(endpoint) }
 
     @discardableResult
-    func command(_ args: String...) throws -> RESPReply {
+    public func command(_ args: String...) throws -> RESPReply {
         let c = try client()
         defer { c.close() }
         return try c.send(args)
     }
 
     /// `DEBUG DIGEST`.
-    func digest() throws -> String {
+    public func digest() throws -> String {
         let r = try command("DEBUG", "DIGEST")
         guard let t = r.text else { throw Failure("DEBUG DIGEST answered \(r)") }
         return t
     }
 
-    func flushAll() throws {
+    public func flushAll() throws {
         let r = try command("FLUSHALL")
         guard case .simple("OK") = r else { throw Failure("FLUSHALL answered \(r)") }
     }
 
     /// Keys per database (from INFO keyspace).
-    func keyspace() throws -> [Int: Int] {
+    public func keyspace() throws -> [Int: Int] {
         guard let t = try command("INFO", "keyspace").text else { return [:] }
         return ServerInfo.keyspace(info: t)
     }
 
     /// SAVE; returns the dump's path.
-    func save() throws -> String {
+    public func save() throws -> String {
         let r = try command("SAVE")
         guard case .simple("OK") = r else { throw Failure("SAVE answered \(r)") }
         return dir + "/dump.rdb"
@@ -185,16 +183,16 @@ final class TestServer: @unchecked Sendable {
 
     // MARK: helpers
 
-    static let repositoryRoot = Spawn.repositoryRoot(of: #filePath)
+    public static let repositoryRoot = Spawn.repositoryRoot(of: #filePath)
 
-    static func which(_ name: String) -> String? { Spawn.which(name) }
+    public static func which(_ name: String) -> String? { Spawn.which(name) }
 
     /// A TCP port nobody listens on right now.
-    static func freePort() throws -> Int { try Spawn.freePort() }
+    public static func freePort() throws -> Int { try Spawn.freePort() }
 
     /// Fixture files of a kind with their expected digests: `(path, digest)`. With `aof`, the AOF files
     /// and appendonlydir folders of `aof/`.
-    static func fixtures(_ kind: Kind, aof: Bool = false) throws -> [(String, String)] {
+    public static func fixtures(_ kind: Kind, aof: Bool = false) throws -> [(String, String)] {
         let folder = aof ? kind.fixtureFolder + "/aof" : kind.fixtureFolder
         let fm = FileManager.default
         var out: [(String, String)] = []
@@ -208,7 +206,7 @@ final class TestServer: @unchecked Sendable {
     }
 
     /// The `rdbcat` executable built next to the test bundle.
-    static func rdbcatPath() throws -> String {
+    public static func rdbcatPath() throws -> String {
         var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         for _ in 0..<3 {
             let p = dir.appendingPathComponent("rdbcat").path
@@ -221,7 +219,7 @@ final class TestServer: @unchecked Sendable {
     }
 
     /// Runs a program; returns status, stdout, stderr.
-    static func run(_ path: String, _ args: [String], environment: [String: String] = [:]) throws -> (Int32, String, String) {
+    public static func run(_ path: String, _ args: [String], environment: [String: String] = [:]) throws -> (Int32, String, String) {
         try Spawn.run(path, args, environment: environment)
     }
 }
