@@ -112,6 +112,7 @@ let package = Package(
             dependencies: [
                 "RDBKit", "RDBSinks", "RDBImport", "RDBMigration", "RedisWire", "ObjectStore", "RDBReplication", "RDBService",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .executableTarget(name: "rdbbench", dependencies: ["RDBKit", "RDBSinks"]),
@@ -124,8 +125,10 @@ let package = Package(
         .testTarget(
             name: "RDBServiceTests",
             dependencies: [
-                "RDBService", "RDBMigration", "RDBTestSupport",
+                "RDBService", "RDBMigration", "RDBTestSupport", "RedisWire",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
         // SigV4 vectors; the object reader against moto_server (signature checking on) and a cutting proxy.
