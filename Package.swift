@@ -126,6 +126,7 @@ let package = Package(
             dependencies: [
                 "RDBService", "RDBMigration", "RDBTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // SigV4 vectors; the object reader against moto_server (signature checking on) and a cutting proxy.
