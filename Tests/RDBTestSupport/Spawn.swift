@@ -42,6 +42,25 @@ public enum Spawn {
 }
 
 extension Spawn {
+    /// Whether the child `pid` has exited (it is reaped then).
+    public static func hasExited(_ pid: pid_t) -> Bool {
+        var status: Int32 = 0
+        return waitpid(pid, &status, WNOHANG) == pid
+    }
+
+    /// Stops the child `pid`: sends `signal`, waits up to `seconds` for it to exit, then SIGKILL; reaps it.
+    public static func stop(_ pid: pid_t, signal sig: Int32 = SIGTERM, seconds: Double = 2) {
+        guard pid > 0 else { return }
+        kill(pid, sig)
+        for _ in 0..<max(1, Int(seconds * 100)) {
+            if hasExited(pid) { return }
+            usleep(10_000)
+        }
+        kill(pid, SIGKILL)
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+    }
+
     /// The first executable named `name` on PATH.
     public static func which(_ name: String) -> String? {
         let path = getenv("PATH").map { String(cString: $0) } ?? "/usr/local/bin:/usr/bin:/bin"
