@@ -8,13 +8,37 @@ import Testing
 /// from the same tasks at once.
 @Suite struct PostgresClaimRaceTests {
     @Test func concurrentClaimsNeverShareATaskOrATarget() async throws {
+        try await withTwoStores { stores, location in try await race(stores, location) }
+    }
+
+    /// Claims are serialised, so one that finds nothing means there was nothing: workers asking at once
+    /// (each once) get one task each, none a spurious nil from losing a race for the same row.
+    @Test func concurrentSingleClaimsEachGetATask() async throws {
+        try await withTwoStores { stores, _ in
+            for i in 0..<10 { try await stores[0].insert(makeTask("single\(i)", target: "target-\(i)", createdAt: Double(i))) }
+            let claimed = try await withThrowingTaskGroup(of: TaskRecord?.self) { group in
+                for w in 0..<10 {
+                    group.addTask { try await stores[w % 2].claim(owner: "worker-\(w)", now: 100, lease: 60) }
+                }
+                var all: [TaskRecord?] = []
+                for try await one in group { all.append(one) }
+                return all
+            }
+            let tasks = claimed.compactMap { $0 }
+            #expect(tasks.count == 10, "\(10 - tasks.count) of 10 claims found nothing")
+            #expect(Set(tasks.map(\.id)).count == tasks.count)
+        }
+    }
+
+    /// Two stores (two clients) on one fresh database, both prepared at once (the table is created once,
+    /// under an advisory lock); closed at the end.
+    private func withTwoStores(_ body: ([any TaskStore], StoreLocation) async throws -> Void) async throws {
         let location = try StoreLocation(.postgres)
-        // both prepare the fresh database at once (the table is created once, under an advisory lock)
         async let first = location.open()
         async let second = location.open()
         let stores = try await [first, second]
         do {
-            try await race(stores, location)
+            try await body(stores, location)
         } catch {
             for store in stores { try? await store.close() }
             throw error

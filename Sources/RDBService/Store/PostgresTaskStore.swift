@@ -5,13 +5,17 @@ import RDBMigration
 /// Tasks in PostgreSQL, shared by several service processes. A `PostgresClient` (a connection pool) runs in
 /// a task this store starts at `init` and cancels at `close()`. Every method is one transaction.
 ///
-/// Why `claim` is safe with many processes claiming at once: the target check ("no other task of this
-/// target holds a live lease") reads rows that the claim does not update, so two concurrent claims under
-/// READ COMMITTED could both pass it for two tasks of one target. Every claim and every renewal therefore
-/// first takes the transaction-scoped advisory lock `claimLock` (`pg_advisory_xact_lock`, released at commit
-/// or rollback): they run one after another, and each one's statement sees what the previous committed.
-/// Nothing else creates a lease (finish, release and stop only clear one), so the serialised claim/renew
-/// pair is all the invariant needs. The claim is one `UPDATE … WHERE id = (SELECT …)`, whose outer
+/// Why `claim` is safe with many processes claiming at once: every claim and every renewal first takes the
+/// transaction-scoped advisory lock `claimLock` (`pg_advisory_xact_lock`, released at commit or rollback), so
+/// they run one after another and each one's statement (READ COMMITTED: a snapshot per statement, taken
+/// after the lock) sees everything the previous ones committed. Without it:
+/// - the target check ("no other task of this target holds a live lease") reads rows the statement does not
+///   update: a late renewal reviving task A's lapsed lease and a claim of task B of the same target, each
+///   not seeing the other's uncommitted row, would both pass it (two live leases on one target);
+/// - claims racing for the same oldest row would all but one find nothing (PostgreSQL re-checks the row
+///   after the winner commits and skips it), so a worker would be told "nothing to do" while tasks wait.
+/// Nothing else creates a lease (finish, release and stop only clear one), so serialising claim and renew
+/// is all the invariant needs. The claim itself is one `UPDATE … WHERE id = (SELECT …)`, whose outer
 /// conditions PostgreSQL re-checks on the newest row version if a concurrent stop changed the row.
 public final class PostgresTaskStore: TaskStore {
     /// The advisory lock every claim and renewal takes (any constant shared by all processes).
