@@ -78,8 +78,8 @@ public final class MigrationRunner {
     public let objects: ObjectInputs?
     /// For an object store: what the check of each file found.
     public let checks: [MigrationTask.ObjectCheck]
-    /// The task id (32 hex digits, like the API's).
-    public let id: String
+    /// The task id (32 hex digits, like the API's; a new one unless the caller has one).
+    public var id: String
     /// Receives each state line (`{"id","name","status"}`) as it happens.
     public var onState: ((String) -> Void)?
     public var onProgress: ((ImportProgress) -> Void)?

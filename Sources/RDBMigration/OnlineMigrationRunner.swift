@@ -12,8 +12,8 @@ public final class OnlineMigrationRunner: @unchecked Sendable {
     public let source: RedisEndpoint
     public let target: RedisEndpoint
     public let engine: SyncEngine
-    /// The task id (32 hex digits, like the API's).
-    public let id: String
+    /// The task id (32 hex digits, like the API's; a new one unless the caller has one).
+    public var id: String
     /// Receives each state line (`{"id","name","status"}`) as it happens.
     public var onState: ((String) -> Void)?
 

@@ -40,6 +40,7 @@ import Testing
         #expect(try target.digest() == aof.digest)
         #expect(task["phase"] as? String == "done")
         #expect(task[path: "report.status"] as? String == "SUCCESS")
+        #expect(task[path: "report.id"] as? String == id)
         #expect(task[path: "progress.files_done"] as? Int == 1)
         #expect((task["finished_at"] as? String)?.count == 19)
         // Listed, with the list fields of the cloud API.

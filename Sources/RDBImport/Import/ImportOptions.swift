@@ -52,6 +52,10 @@ public struct ImportOptions: Sendable {
     public var problemsPath: String?
     /// Seconds between progress callbacks (0: after every batch).
     public var progressInterval = 0.25
+    /// Before each input after the first, wait until everything sent so far is acknowledged, so that
+    /// `ImportProgress.filesAcknowledged` says which inputs are wholly in (a resumed task starts after them).
+    /// Costs one drain of the pipeline per input.
+    public var settleEachFile = false
     public var decoder = RDBDecoderOptions()
     public var aof = AOFOptions()
     /// Set when the input is a live replication stream (see `StreamHooks`).
@@ -77,6 +81,9 @@ public struct ImportProgress: Sendable {
     public var keysRead: Int
     public var keysSent: Int
     public var keysAcknowledged: Int
+    /// The leading inputs whose every key is acknowledged (known at input boundaries with
+    /// `ImportOptions.settleEachFile`, else 0 until the end).
+    public var filesAcknowledged = 0
     public var bytesSent: Int
     public var commandsInFlight: Int
     public var bytesInFlight: Int

@@ -144,6 +144,7 @@ public final class Importer {
 
         var fileStarted: [Double] = []
         let state = RunState(files: files, ctx: ctx, pipelines: pipelines, started: started)
+        state.cluster = cluster
         builder.onBatch = { [unowned self] in self.tick(state, final: false) }
         if let hooks = options.stream {
             hooks.attach(pipelines.map(\.window))
@@ -197,6 +198,9 @@ public final class Importer {
             let lost = pipelines.contains { if case .aofUnacknowledged? = $0.failure { true } else { false } }
             hooks.finish(inputEnd: failed ? nil : hooks.acknowledgedInputEnd?(), databases: builder.databasesWritten, lostInFlight: lost)
         }
+        if failure == nil && ctx.failure == nil && state.stopped == nil && !builder.stopped && pipelines.allSatisfy({ $0.failure == nil }) {
+            state.filesAcknowledged = files.count
+        }
         tick(state, final: true)
         problems.flush()
 
@@ -247,11 +251,14 @@ public final class Importer {
         let ctx: ImportContext
         let pipelines: [ImportPipeline]
         let started: Double
+        var cluster: ClusterRouting?
         var lastTick = 0.0
         var input: InputBuffer?
         var inputSize: Int?
         /// Where a stop request ended the decoding (`file: stopped on request before …`).
         var stopped: String?
+        /// Leading inputs wholly acknowledged (`ImportOptions.settleEachFile`).
+        var filesAcknowledged = 0
 
         init(files: [String], ctx: ImportContext, pipelines: [ImportPipeline], started: Double) {
             self.files = files
@@ -276,8 +283,8 @@ public final class Importer {
             file: s.files.isEmpty ? "" : s.files[f], fileIndex: f, fileCount: s.files.count,
             inputOffset: final ? (s.input?.offset ?? s.ctx.position) : max(s.input?.offset ?? 0, s.ctx.position), inputSize: s.inputSize,
             keysRead: b.stats.reduce(0) { $0 + $1.keysRead }, keysSent: b.keysSent, keysAcknowledged: p.0,
-            bytesSent: b.stats.reduce(0) { $0 + $1.bytesSent }, commandsInFlight: p.1, bytesInFlight: p.2,
-            problems: s.ctx.problems.total, seconds: now - s.started, final: final))
+            filesAcknowledged: s.filesAcknowledged, bytesSent: b.stats.reduce(0) { $0 + $1.bytesSent },
+            commandsInFlight: p.1, bytesInFlight: p.2, problems: s.ctx.problems.total, seconds: now - s.started, final: final))
     }
 
     func decodeAll<W: ReplayWriter>(
@@ -286,6 +293,12 @@ public final class Importer {
     ) {
         for input in inputs {
             let path = input.name
+            if options.settleEachFile && !state.pipelines.isEmpty && state.stopped == nil && !stopRequest.isSet {
+                settle(state)
+                if ctx.failure == nil && !ctx.builder.stopped && state.pipelines.allSatisfy({ $0.failure == nil }) {
+                    state.filesAcknowledged = ctx.builder.stats.count
+                }
+            }
             let index = ctx.problems.register(file: path)
             ctx.builder.stats.append(DecodeCounters())
             ctx.file = index
@@ -315,6 +328,16 @@ public final class Importer {
             }
             tick(state, final: false)
         }
+    }
+
+    /// Sends what is held back and waits until everything sent is answered (or the import stopped).
+    func settle(_ state: RunState) {
+        if let cluster = state.cluster {
+            cluster.settle()
+            return
+        }
+        state.ctx.builder.flushAll()
+        while !state.pipelines.allSatisfy({ $0.window.isSettled }) { usleep(500) }
     }
 
     func decodeFile<W: ReplayWriter>(_ path: String, _ v: inout ImportVisitor<W>, ctx: ImportContext, state: RunState) throws {

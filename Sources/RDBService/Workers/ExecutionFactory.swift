@@ -71,6 +71,8 @@ struct ExecutionFactory: Sendable {
         var target = try config.endpoint(instance: request.targetInstance.id)
         if let p = request.targetInstance.password { target.password = Secret(p) }
         var options = ImportOptions()
+        // Each file wholly acknowledged before the next starts: the checkpoint a resumed import starts from.
+        options.settleEachFile = true
         if let m = config.importMode {
             guard let mode = ImportOptions.Mode(rawValue: m) else { throw Failure(description: "import_mode '\(m)' is not one of auto, commands, restore") }
             options.mode = mode
@@ -92,6 +94,7 @@ struct ExecutionFactory: Sendable {
                 let objects = try config.objectInputs(bucket: task.bucketName)!
                 runner = MigrationRunner(task: task, objects: objects, target: target, options: options)
             }
+            runner.id = record.id
             return ImportExecution(runner: runner, firstFile: resumed ? ImportExecution.filesDone(record.checkpoint) : 0)
         case .onlineMigration:
             var o = SyncOptions()
@@ -109,6 +112,7 @@ struct ExecutionFactory: Sendable {
                 try? FileManager.default.removeItem(atPath: path)
             }
             let runner = try OnlineMigrationRunner(request: request, target: target, options: o)
+            runner.id = record.id
             return OnlineExecution(runner: runner, checkpointPath: path)
         }
     }

@@ -73,13 +73,8 @@ final class ImportExecution: TaskExecution, @unchecked Sendable {
     func progressed(_ p: ImportProgress) {
         let index = first + p.fileIndex
         if keysAtFileStart[index] == nil { keysAtFileStart[index] = p.keysRead }
-        // Files before `index` are whole once every key read before it started has been acknowledged.
-        var done = first
-        for f in stride(from: index, to: first, by: -1) where (keysAtFileStart[f] ?? .max) <= p.keysAcknowledged {
-            done = f
-            break
-        }
-        if p.final && runner.problems.isEmpty && p.keysAcknowledged >= p.keysRead { done = runner.files.count }
+        // The importer settles at each file boundary (`settleEachFile`): the files before are wholly in.
+        let done = first + p.filesAcknowledged
         var j = JSONBuilder()
         j.beginObject()
         j.field("phase", "importing")
