@@ -21,7 +21,7 @@ public enum MigrationService {
         let store = try await openTaskStore(config.store, logger: logger)
         let owner = "\(hostName())-\(getpid())-\(String(UInt32.random(in: 0...UInt32.max), radix: 16))"
         let metrics = ServiceMetrics()
-        let factory = ExecutionFactory(config: config, secrets: secrets, stateDir: stateDir(config))
+        let factory = ExecutionFactory(config: config, secrets: secrets, stateDir: stateDir(config), logger: logger)
         let workers = TaskWorkers(store: store, factory: factory, workers: config.workerCount, lease: config.lease,
                                   owner: owner, metrics: metrics, logger: logger)
         let api = TaskAPI(store: store, config: config, secrets: secrets, metrics: metrics, workers: workers, logger: logger)

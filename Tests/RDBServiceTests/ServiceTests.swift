@@ -64,16 +64,18 @@ import Testing
     @Test("The seed's online migration (full): SUCCESS, the source's digest; its password never shown, logged or stored in clear")
     func onlineMigration() async throws {
         let password = "s3cr3t-Pa55word-for-the-source"
+        let targetPassword = "t4rget-Pa55word-from-the-body"
         let source = try TestServer(.redis70, password: password)
         try Fixtures.fill(source, keys: 1500)
-        let target = try TestServer(.redis70)
+        // The target's password comes from the body (the config has none).
+        let target = try TestServer(.redis70, password: targetPassword)
         let service = try ServiceProcess(config: Self.config(targets: [Self.onlineTargetID: target], bucket: nil))
         defer { service.kill9() }
         let body = """
             {"task_name":"lmd-test","description":"Test","migration_type":"online_migration",
              "migration_method":"full_amount_migration","network_type":"vpc",
              "source_instance":{"addrs":"127.0.0.1:\(source.port)","password":"\(password)"},
-             "target_instance":{"name":"dcs-test","id":"\(Self.onlineTargetID)"}}
+             "target_instance":{"name":"dcs-test","id":"\(Self.onlineTargetID)","password":"\(targetPassword)"}}
             """
         let id = try await service.create("p1", body)
         let task = try await service.wait("p1", id)
@@ -81,11 +83,14 @@ import Testing
         #expect(try target.digest() == source.digest())
         let shown = try await service.request(.GET, "/v2/p1/migration-task/\(id)").body
         #expect(task[path: "request.source_instance.password"] as? String == "******")
-        #expect(!shown.contains(password))
-        #expect(!service.log.contains(password))
-        for f in ["tasks.sqlite", "tasks.sqlite-wal"] {
-            if let data = FileManager.default.contents(atPath: service.dir + "/" + f) {
-                #expect(data.range(of: Data(password.utf8)) == nil, "\(f) holds the password in clear")
+        #expect(task[path: "request.target_instance.password"] as? String == "******")
+        for secret in [password, targetPassword] {
+            #expect(!shown.contains(secret))
+            #expect(!service.log.contains(secret))
+            for f in ["tasks.sqlite", "tasks.sqlite-wal"] {
+                if let data = FileManager.default.contents(atPath: service.dir + "/" + f) {
+                    #expect(data.range(of: Data(secret.utf8)) == nil, "\(f) holds a password in clear")
+                }
             }
         }
     }

@@ -3,6 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import Logging
 import RDBImport
 import RDBMigration
 import RDBReplication
@@ -41,6 +42,7 @@ struct ExecutionFactory: Sendable {
     let config: ServiceConfig
     let secrets: SecretBox
     let stateDir: String
+    let logger: Logger
 
     struct Failure: Error, CustomStringConvertible {
         var description: String
@@ -102,9 +104,13 @@ struct ExecutionFactory: Sendable {
             o.importOptions.replace = true
             let path = stateDir.hasSuffix("/") ? stateDir + record.id + ".checkpoint" : stateDir + "/" + record.id + ".checkpoint"
             o.checkpointPath = path
+            do {
+                try FileManager.default.createDirectory(atPath: stateDir, withIntermediateDirectories: true)
+            } catch {
+                throw Failure(description: "cannot create the state folder \(stateDir): \(error)")
+            }
             // The checkpoint the store has (written by whichever service ran it last) is the one continued from.
             if let c = record.checkpoint, !c.isEmpty {
-                try? FileManager.default.createDirectory(atPath: stateDir, withIntermediateDirectories: true)
                 guard FileManager.default.createFile(atPath: path, contents: Data(c.utf8)) else {
                     throw Failure(description: "cannot write the checkpoint \(path)")
                 }
@@ -113,6 +119,9 @@ struct ExecutionFactory: Sendable {
             }
             let runner = try OnlineMigrationRunner(request: request, target: target, options: o)
             runner.id = record.id
+            let logger = logger
+            let id = record.id
+            runner.engine.onNotice = { logger.info("task \(id): \($0)") }
             return OnlineExecution(runner: runner, checkpointPath: path)
         }
     }

@@ -144,6 +144,7 @@ public final class TaskWorkers: Service, Sendable {
                 case false?: break
                 }
             } catch {
+                if Task.isCancelled { return }  // the run ended while renewing
                 logger.warning("task \(id): renewing its lease failed: \(error)")
             }
         }
