@@ -1,7 +1,7 @@
 import ArgumentParser
 
 @main
-struct RDBCat: AsyncParsableCommand {
+struct RDBCat: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rdbcat",
         abstract: "Inspect, convert and import Redis/Valkey RDB snapshots and AOF logs.",

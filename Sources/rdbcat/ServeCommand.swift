@@ -1,11 +1,13 @@
 import ArgumentParser
 import Logging
+import Dispatch
 import RDBService
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
 
-struct ServeCommand: AsyncParsableCommand {
+struct ServeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
         abstract: "Serve the migration-task API: create, watch, stop and delete tasks that import backup files or copy live instances.",
@@ -33,7 +35,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(help: "Log at debug level.")
     var verbose = false
 
-    func run() async throws {
+    // A synchronous command (rdbcat's others block SIGINT/SIGTERM on their main thread before any other thread
+    // starts, which an async entry point would not allow): the service runs in a task, this thread waits.
+    func run() throws {
         guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65535).contains(port) else {
             throw ValidationError("--listen: expected HOST:PORT, not '\(listen)'")
         }
@@ -41,6 +45,7 @@ struct ServeCommand: AsyncParsableCommand {
         if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         let cfg: ServiceConfig
         do { cfg = try ServiceConfig.load(config) } catch { throw ValidationError("\(error)") }
+        let verbose = verbose
         LoggingSystem.bootstrap { label in
             var h = StreamLogHandler.standardError(label: label)
             h.logLevel = verbose ? .debug : .info
@@ -49,13 +54,23 @@ struct ServeCommand: AsyncParsableCommand {
         var logger = Logger(label: "rdbcat.serve")
         logger.logLevel = verbose ? .debug : .info
         let store = cfg.store
-        let shown = host
         let workers = cfg.workerCount
-        do {
-            try await MigrationService.run(config: cfg, host: host, port: port, logger: logger) { bound in
-                writeStdout("rdbcat serve: listening on http://\(shown):\(bound) (store \(redactedURL(store)), \(workers) worker\(workers == 1 ? "" : "s"))\n")
+        let shown = host
+        let result = Mutex<(any Error)??>(nil)
+        let finished = DispatchSemaphore(value: 0)
+        Task { [logger] in
+            do {
+                try await MigrationService.run(config: cfg, host: shown, port: port, logger: logger) { bound in
+                    writeStdout("rdbcat serve: listening on http://\(shown):\(bound) (store \(redactedURL(store)), \(workers) worker\(workers == 1 ? "" : "s"))\n")
+                }
+                result.withLock { $0 = .some(nil) }
+            } catch {
+                result.withLock { $0 = .some(error) }
             }
-        } catch {
+            finished.signal()
+        }
+        finished.wait()
+        if case let error?? = result.withLock({ $0 }) {
             writeStderr("rdbcat serve: \(error)\n")
             throw ExitCode(1)
         }

@@ -158,6 +158,10 @@ import Testing
         let deadline = Date().addingTimeInterval(20)
         while Date() < deadline, try target.command("GET", "live-key").text != "live-value" { try await Task.sleep(for: .milliseconds(50)) }
         #expect(try target.command("GET", "live-key").text == "live-value")
+        // The replication lag is a metric while it runs.
+        let metrics = try await service.request(.GET, "/metrics").body
+        #expect(metrics.contains("rdbcat_replication_lag_bytes{task_id=\"\(id)\"}"), "\(metrics)")
+        #expect(metrics.contains("rdbcat_tasks_running 1"))
         // A second task on the same target waits (queued) while the first holds it.
         let queued = try await service.create("p1", Self.importBody(["x.rdb"], target: Self.onlineTargetID, name: "queued"))
         try await Task.sleep(for: .seconds(1))

@@ -19,6 +19,8 @@ import Testing
         defer { a.kill9() }
         let b = try ServiceProcess(config: config)
         defer { b.kill9() }
+        // The targets are frozen until `a` runs a task: then it is killed at once, holding it unfinished.
+        for (_, t) in targets { t.pause() }
         // Ten tasks, two per target, created through both services.
         var ids: [String] = []
         for (n, id) in targets.keys.sorted().enumerated() {
@@ -32,6 +34,7 @@ import Testing
         while Date() < deadline, !a.log.contains("run 1 starts") { try await Task.sleep(for: .milliseconds(20)) }
         #expect(a.log.contains("run 1 starts"))
         a.kill9()
+        for (_, t) in targets { t.resume() }
         var attempts: [Int] = []
         for id in ids {
             let t = try await b.wait("shared", id, seconds: 240)

@@ -139,6 +139,12 @@ public final class TestServer: @unchecked Sendable {
         try launch()
     }
 
+    /// Freezes the server (SIGSTOP): connections stay open, nothing is answered until `resume()`.
+    public func pause() { kill(pid, SIGSTOP) }
+
+    /// Lets a paused server go on (SIGCONT).
+    public func resume() { kill(pid, SIGCONT) }
+
     /// Stops the server (by its pid) and removes its folder.
     public func stop() {
         stopProcess(signal: SIGTERM)

@@ -23,7 +23,7 @@ public final class TaskWorkers: Service, Sendable {
     public let owner: String
     let metrics: ServiceMetrics
     let logger: Logger
-    private let running = Mutex<[String: any TaskExecution]>([:])
+    private let running = Mutex<[String: ExecutionSlot]>([:])
     private let shuttingDown = Atomic<Bool>(false)
 
     init(store: any TaskStore, factory: ExecutionFactory, workers: Int, lease: Double, owner: String,
@@ -48,8 +48,10 @@ public final class TaskWorkers: Service, Sendable {
                         do {
                             if let record = try await store.claim(owner: owner, now: now(), lease: lease) {
                                 // Counted as running before the next claim is considered.
-                                running.withLock { $0[record.id] = PendingExecution() }
-                                group.addTask { await self.execute(record) }
+                                let slot = ExecutionSlot()
+                                running.withLock { $0[record.id] = slot }
+                                if shuttingDown.load(ordering: .acquiring) { slot.stop(.shutdown) }
+                                group.addTask { await self.execute(record, slot) }
                                 continue
                             }
                         } catch {
@@ -63,34 +65,34 @@ public final class TaskWorkers: Service, Sendable {
             do { try await store.release(owner: owner) } catch { logger.error("releasing the tasks failed: \(error)") }
         } onGracefulShutdown: {
             self.shuttingDown.store(true, ordering: .releasing)
-            for e in self.running.withLock({ Array($0.values) }) { e.stop(.shutdown) }
+            for slot in self.running.withLock({ Array($0.values) }) { slot.stop(.shutdown) }
         }
     }
 
     /// Runs one claimed task to its end (or until it is stopped, the lease lost, the service shut down).
-    func execute(_ record: TaskRecord) async {
+    func execute(_ record: TaskRecord, _ slot: ExecutionSlot) async {
         let id = record.id
         defer { running.withLock { _ = $0.removeValue(forKey: id) } }
         logger.info("task \(id) (\(record.name)): run \(record.attempts) starts")
-        let execution: any TaskExecution
-        do {
-            if record.attempts > factory.config.attemptLimit {
-                throw ExecutionFactory.Failure(description: "given up after \(record.attempts - 1) runs that ended with their service (killed or lost) before the task did (max_attempts \(factory.config.attemptLimit))")
-            }
-            execution = try factory.make(record)
-        } catch {
-            logger.error("task \(id): cannot start: \(error)")
-            _ = try? await store.finish(id: id, owner: owner, status: .failed, report: nil, failure: "\(error)", now: now())
-            metrics.finished(.failed)
-            return
-        }
-        running.withLock { $0[id] = execution }
-        if shuttingDown.load(ordering: .acquiring) { execution.stop(.shutdown) }
-        if record.stopRequested { execution.stop(.requested) }
-
+        if record.stopRequested { slot.stop(.requested) }
+        let factory = self.factory
         let outcome: TaskOutcome = await withTaskGroup(of: TaskOutcome?.self) { group in
-            group.addTask { await Self.runOnThread(execution) }
-            group.addTask { await self.heartbeat(id, execution); return nil }
+            // The run is made on its thread too: checking the files of an S3 bucket makes network calls.
+            group.addTask {
+                await Self.onThread {
+                    do {
+                        if record.attempts > factory.config.attemptLimit {
+                            throw ExecutionFactory.Failure(description: "given up after \(record.attempts - 1) runs that ended with their service (killed or lost) before the task did (max_attempts \(factory.config.attemptLimit))")
+                        }
+                        let execution = try factory.make(record)
+                        slot.set(execution)
+                        return execution.run()
+                    } catch {
+                        return TaskOutcome(status: .failed, report: nil, failure: "\(error)")
+                    }
+                }
+            }
+            group.addTask { await self.heartbeat(id, slot); return nil }
             var result: TaskOutcome?
             for await r in group {
                 if let r {
@@ -101,7 +103,7 @@ public final class TaskWorkers: Service, Sendable {
             return result!
         }
         metrics.remove(task: id)
-        let reason = execution.stopReason
+        let reason = slot.stopReason
         switch reason {
         case .leaseLost?:
             logger.warning("task \(id): this service's lease ran out and another worker holds it: its run here ended without a status")
@@ -114,8 +116,9 @@ public final class TaskWorkers: Service, Sendable {
         }
         var status = outcome.status
         if reason == .requested && status == .success { status = .terminated }
-        let update = execution.snapshot()
-        _ = try? await store.renew(id: id, owner: owner, now: now(), lease: lease, update: update)
+        if let update = slot.snapshot() {
+            _ = try? await store.renew(id: id, owner: owner, now: now(), lease: lease, update: update)
+        }
         do {
             if try await store.finish(id: id, owner: owner, status: status, report: outcome.report, failure: outcome.failure, now: now()) {
                 metrics.finished(status)
@@ -129,18 +132,19 @@ public final class TaskWorkers: Service, Sendable {
     }
 
     /// Renews the lease every third of it, saving progress; passes a stop request or a lost lease on.
-    func heartbeat(_ id: String, _ execution: any TaskExecution) async {
+    func heartbeat(_ id: String, _ slot: ExecutionSlot) async {
         var last = (keys: 0, bytes: 0)
         while !Task.isCancelled {
             try? await Task.sleep(for: .milliseconds(Int(lease * 1000 / 3)))
             if Task.isCancelled { return }
-            let t = execution.totals()
-            metrics.progressed(task: id, keys: t.keys - last.keys, bytes: t.bytes - last.bytes, lag: t.lagBytes)
-            last = (t.keys, t.bytes)
+            if let t = slot.totals() {
+                metrics.progressed(task: id, keys: t.keys - last.keys, bytes: t.bytes - last.bytes, lag: t.lagBytes)
+                last = (t.keys, t.bytes)
+            }
             do {
-                switch try await store.renew(id: id, owner: owner, now: now(), lease: lease, update: execution.snapshot()) {
-                case nil: execution.stop(.leaseLost); return
-                case true?: execution.stop(.requested)
+                switch try await store.renew(id: id, owner: owner, now: now(), lease: lease, update: slot.snapshot() ?? TaskUpdate()) {
+                case nil: slot.stop(.leaseLost); return
+                case true?: slot.stop(.requested)
                 case false?: break
                 }
             } catch {
@@ -150,9 +154,10 @@ public final class TaskWorkers: Service, Sendable {
         }
     }
 
-    static func runOnThread(_ execution: any TaskExecution) async -> TaskOutcome {
+    /// Runs `body` on a thread of its own (a run blocks: decoding, sending, waiting for replies).
+    static func onThread(_ body: @escaping @Sendable () -> TaskOutcome) async -> TaskOutcome {
         await withCheckedContinuation { (c: CheckedContinuation<TaskOutcome, Never>) in
-            if let t = startThread({ c.resume(returning: execution.run()) }) {
+            if let t = startThread({ c.resume(returning: body()) }) {
                 pthread_detach(t)
             } else {
                 c.resume(returning: TaskOutcome(status: .failed, report: nil, failure: "no thread could be started for the task"))
@@ -161,18 +166,35 @@ public final class TaskWorkers: Service, Sendable {
     }
 }
 
+/// A claimed task's run as the worker sees it: empty until the run is made on its thread; a stop asked
+/// before is passed on when it is.
+final class ExecutionSlot: Sendable {
+    private let state = Mutex<(execution: (any TaskExecution)?, stop: StopReason?)>((nil, nil))
+
+    func set(_ e: any TaskExecution) {
+        let pending = state.withLock { s -> StopReason? in
+            s.execution = e
+            return s.stop
+        }
+        if let pending { e.stop(pending) }
+    }
+
+    func stop(_ reason: StopReason) {
+        let e = state.withLock { s -> (any TaskExecution)? in
+            if s.stop == nil { s.stop = reason }
+            return s.execution
+        }
+        e?.stop(reason)
+    }
+
+    var stopReason: StopReason? { state.withLock { $0.execution?.stopReason ?? $0.stop } }
+    func snapshot() -> TaskUpdate? { state.withLock { $0.execution }?.snapshot() }
+    func totals() -> (keys: Int, bytes: Int, lagBytes: Int?)? { state.withLock { $0.execution }?.totals() }
+}
+
 /// Unix time in seconds.
 func now() -> Double {
     var ts = timespec()
     clock_gettime(CLOCK_REALTIME, &ts)
     return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-}
-
-/// Holds a claimed task's place among the running ones while its run is made.
-final class PendingExecution: TaskExecution {
-    func run() -> TaskOutcome { TaskOutcome(status: .failed) }
-    func stop(_ reason: StopReason) {}
-    func snapshot() -> TaskUpdate { TaskUpdate() }
-    func totals() -> (keys: Int, bytes: Int, lagBytes: Int?) { (0, 0, nil) }
-    var stopReason: StopReason? { nil }
 }

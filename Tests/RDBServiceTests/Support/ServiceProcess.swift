@@ -79,8 +79,17 @@ final class ServiceProcess: @unchecked Sendable {
     /// SIGTERM, and waits for the graceful exit; returns its exit status.
     @discardableResult
     func terminate(seconds: Double = 30) -> Int32 {
+        signal(SIGTERM)
+        return waitExit(seconds: seconds)
+    }
+
+    func signal(_ sig: Int32) {
+        if pid > 0 { kill(pid, sig) }
+    }
+
+    /// Waits for the service to exit (SIGKILL after `seconds`); its exit status, -1 when it was killed.
+    func waitExit(seconds: Double = 30) -> Int32 {
         guard pid > 0 else { return -1 }
-        kill(pid, SIGTERM)
         let deadline = Date().addingTimeInterval(seconds)
         var status: Int32 = 0
         while Date() < deadline {
