@@ -46,6 +46,20 @@ public struct ServiceConfig: Codable, Sendable {
         case secretKeyEnv = "secret_key_env", importMode = "import_mode", maxAttempts = "max_attempts"
     }
 
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        store = try c.decode(String.self, forKey: .store)
+        instances = try c.decode([String: InstanceConfig].self, forKey: .instances)
+        // A service that only runs online migrations needs no bucket.
+        buckets = try c.decodeIfPresent([String: BucketConfig].self, forKey: .buckets) ?? [:]
+        workers = try c.decodeIfPresent(Int.self, forKey: .workers)
+        leaseSeconds = try c.decodeIfPresent(Double.self, forKey: .leaseSeconds)
+        stateDir = try c.decodeIfPresent(String.self, forKey: .stateDir)
+        secretKeyEnv = try c.decodeIfPresent(String.self, forKey: .secretKeyEnv)
+        importMode = try c.decodeIfPresent(String.self, forKey: .importMode)
+        maxAttempts = try c.decodeIfPresent(Int.self, forKey: .maxAttempts)
+    }
+
     public var workerCount: Int { max(1, workers ?? 2) }
     public var lease: Double { max(1, leaseSeconds ?? 30) }
     public var attemptLimit: Int { max(1, maxAttempts ?? 5) }

@@ -31,8 +31,12 @@ import Testing
     func backupImport() async throws {
         let aof = try Fixtures.aof(keys: 2000)
         let bucket = try Fixtures.bucket([("appendonly03.aof", aof.path)])
-        let target = try TestServer(.redis70)
-        let service = try ServiceProcess(config: Self.config(targets: [Self.targetID: target], bucket: bucket))
+        // The target's password comes from the environment variable the config names.
+        let target = try TestServer(.redis70, password: "from-the-environment")
+        setenv("RDBCAT_TEST_TARGET_PASSWORD", "from-the-environment", 1)
+        var config = Self.config(targets: [Self.targetID: target], bucket: bucket)
+        config["instances"] = [Self.targetID: ["address": "127.0.0.1:\(target.port)", "password_env": "RDBCAT_TEST_TARGET_PASSWORD"]]
+        let service = try ServiceProcess(config: config)
         defer { service.kill9() }
         let id = try await service.create("p1", Self.importBody(["appendonly03.aof"]))
         let task = try await service.wait("p1", id)
