@@ -56,7 +56,9 @@ struct ObjectReaderTests {
             }
             #expect(read == expected, "\(key)")
             #expect(ahead <= 3 * 4096 && ahead > 4096, "\(ahead) bytes asked for ahead of the reader")
-            #expect(reader.stats.bytesRead == expected.count && reader.stats.resumes == 0)
+            // Every byte read once (a resume, which moto_server's dropped connection can cause under load,
+            // continues at the next byte: it reads nothing twice).
+            #expect(reader.stats.bytesRead == expected.count)
         }
         let listed = try client.list(bucket: "backups", prefix: "dumps")
         #expect(listed.map(\.key).sorted() == ["dumps/mixed.rdb", "dumps/with space.rdb"])

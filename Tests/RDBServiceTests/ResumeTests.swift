@@ -7,12 +7,13 @@ import Testing
 @Suite("Task service restarts", .serialized) struct ResumeTests {
     static let targetID = ServiceTests.targetID
 
-    /// Two RDB files in the bucket. While the second one is imported the target is frozen (SIGSTOP), so the
-    /// task is surely in the middle of it; then the service is interrupted (`interrupt`), the target goes on,
-    /// and the service is started again.
-    func resume(_ interrupt: (ServiceProcess, TestServer) -> Void, expectAttempts: Int) async throws {
+    /// Two RDB files in the bucket. The service reaches the target through a proxy that holds what it sends
+    /// from the first key of the second file on, so the task is surely in the middle of that file; then the
+    /// service is interrupted (`interrupt`), the proxy lets everything through, and the service starts again.
+    func resume(_ interrupt: (ServiceProcess, DroppingProxy) -> Void, expectAttempts: Int) async throws {
         let small = try Fixtures.rdb(keys: 300, prefix: "a:")
-        let big = try Fixtures.rdb(keys: 120_000, prefix: "b:")
+        // More keys than the importer keeps in flight (20,000 commands): held, its decoding waits mid-file.
+        let big = try Fixtures.rdb(keys: 60_000, prefix: "b:")
         let union = try TestServer(.redis70)
         defer { union.stop() }
         // The digest of both files loaded (their keys have different names).
@@ -23,17 +24,21 @@ import Testing
         let expected = try union.digest()
         let bucket = try Fixtures.bucket([("first.rdb", small.path), ("second.rdb", big.path)])
         let target = try TestServer(.redis70)
-        let service = try ServiceProcess(config: ServiceTests.config(targets: [Self.targetID: target], bucket: bucket, lease: 2))
+        // Keys of the second file start with "b:": held from the first one sent.
+        let proxy = try DroppingProxy(upstreamPort: target.port, holdAt: Array("\r\nb:".utf8))
+        defer { proxy.stop() }
+        var config = ServiceTests.config(targets: [:], bucket: bucket, lease: 2)
+        config["instances"] = [Self.targetID: ["address": "127.0.0.1:\(proxy.port)"]]
+        let service = try ServiceProcess(config: config)
         defer { service.kill9() }
         let id = try await service.create("p1", ServiceTests.importBody(["first.rdb", "second.rdb"]))
-        // The first file holds 650 keys: past 2000, the second one is being imported.
-        let deadline = Date().addingTimeInterval(120)
-        while Date() < deadline, (try target.keyspace()[0] ?? 0) < 2000 { usleep(10_000) }
-        target.pause()
-        let running = try await service.wait("p1", id, seconds: 30, until: { ($0[path: "progress.files_done"] as? Int ?? 0) >= 1 })
+        let running = try await service.wait("p1", id, seconds: 120, until: {
+            proxy.isHolding && ($0[path: "progress.files_done"] as? Int ?? 0) >= 1 || $0["status"] as? String != "MIGRATING"
+        })
         #expect(running["status"] as? String == "MIGRATING", "\(running)")
-        interrupt(service, target)
-        target.resume()
+        #expect(try target.keyspace()[0] == 650, "the first file's 650 keys, none of the second's")
+        interrupt(service, proxy)
+        proxy.release()
         try service.start()
         let task = try await service.wait("p1", id, seconds: 180)
         #expect(task["status"] as? String == "SUCCESS", "\(task)")
@@ -50,10 +55,12 @@ import Testing
 
     @Test("SIGTERM: imports stop between keys, tasks are released and resumed at the next start; SUCCESS, the digest of the files")
     func terminated() async throws {
-        // The import waits for the frozen target's answers: it goes on once SIGTERM is sent.
-        try await resume({ service, target in
+        // The import waits for the held answers: it goes on once the service has begun shutting down.
+        try await resume({ service, proxy in
             service.signal(SIGTERM)
-            target.resume()
+            let deadline = Date().addingTimeInterval(30)
+            while Date() < deadline, !service.log.contains("shutting down: 1 running task stops") { usleep(20_000) }
+            proxy.release()
             #expect(service.waitExit() == 0)
         }, expectAttempts: 2)
     }

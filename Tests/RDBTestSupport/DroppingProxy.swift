@@ -6,7 +6,8 @@ import Foundation
 /// A TCP proxy on 127.0.0.1 that cuts connections: for the n-th connection accepted (0-based), `cut(n)` gives
 /// how many bytes of the server's answers pass before both sides are closed (nil: the connection is left
 /// alone), for the first `maxCuts` connections that get that far. Plain sockets and one thread per direction;
-/// for tests of reads that resume after a dropped connection.
+/// for tests of reads that resume after a dropped connection. With `holdAt`, what the client sends is held
+/// from the first read holding that byte sequence until `release()`: the client stalls there, mid-stream.
 public final class DroppingProxy: @unchecked Sendable {
     public private(set) var port = 0
     let upstreamPort: Int
@@ -23,9 +24,16 @@ public final class DroppingProxy: @unchecked Sendable {
     var unavailable: Int
     var unavailableCount = 0
 
+    let holdAt: [UInt8]?
+    let gate = NSCondition()
+    var holding = false
+    var released = false
+
     /// - Parameter unavailable: the first this many GET requests (each on a connection of its own) are answered
     ///   503 by the proxy instead of being passed on.
-    public init(upstreamPort: Int, maxCuts: Int = .max, unavailable: Int = 0, cut: @escaping @Sendable (Int) -> Int?) throws {
+    public init(upstreamPort: Int, maxCuts: Int = .max, unavailable: Int = 0, holdAt: [UInt8]? = nil,
+                cut: @escaping @Sendable (Int) -> Int? = { _ in nil }) throws {
+        self.holdAt = holdAt
         self.upstreamPort = upstreamPort
         self.maxCuts = maxCuts
         self.unavailable = unavailable
@@ -56,7 +64,19 @@ public final class DroppingProxy: @unchecked Sendable {
     /// Connections accepted so far.
     public var connections: Int { lock.withLock { accepted } }
 
+    /// Whether a client's bytes are being held at the `holdAt` sequence.
+    public var isHolding: Bool { gate.withLock { holding } }
+
+    /// Lets held bytes (and everything after) pass.
+    public func release() {
+        gate.withLock {
+            released = true
+            gate.broadcast()
+        }
+    }
+
     public func stop() {
+        release()
         let fds: [Int32] = lock.withLock {
             if stopped { return [] }
             stopped = true
@@ -126,8 +146,20 @@ public final class DroppingProxy: @unchecked Sendable {
         }
         // Requests go up on another thread; answers come down here, counted.
         let done = DispatchSemaphore(value: 0)
-        Thread.detachNewThread {
-            DroppingProxy.pump(from: client, to: upstream, limit: nil)
+        Thread.detachNewThread { [self] in
+            var tail: [UInt8] = []
+            DroppingProxy.pump(from: client, to: upstream, limit: nil, before: { bytes in
+                guard let marker = holdAt, !gate.withLock({ released }) else { return }
+                let window = tail + bytes
+                tail = Array(window.suffix(marker.count - 1))
+                guard window.count >= marker.count,
+                      (0...(window.count - marker.count)).contains(where: { window[$0..<($0 + marker.count)].elementsEqual(marker) }) else { return }
+                gate.withLock {
+                    holding = true
+                    while !released { gate.wait() }
+                    holding = false
+                }
+            })
             shutdown(upstream, Int32(SHUT_WR))
             done.signal()
         }
@@ -146,7 +178,8 @@ public final class DroppingProxy: @unchecked Sendable {
     /// Copies until the end of the stream, or until `limit` bytes when `cutHere()` agrees; returns whether it
     /// stopped at the limit.
     @discardableResult
-    static func pump(from: Int32, to: Int32, limit: Int?, cutHere: () -> Bool = { true }) -> Bool {
+    static func pump(from: Int32, to: Int32, limit: Int?, cutHere: () -> Bool = { true },
+                     before: (ArraySlice<UInt8>) -> Void = { _ in }) -> Bool {
         var buffer = [UInt8](repeating: 0, count: 16384)
         var passed = 0
         var limit = limit
@@ -159,6 +192,7 @@ public final class DroppingProxy: @unchecked Sendable {
             let n = buffer.withUnsafeMutableBytes { recv(from, $0.baseAddress, want, 0) }
             if n < 0 && errno == EINTR { continue }
             if n <= 0 { return false }
+            before(buffer[0..<n])
             var sent = 0
             while sent < n {
                 let m = buffer.withUnsafeBytes { send(to, $0.baseAddress! + sent, n - sent, Int32(MSG_NOSIGNAL)) }

@@ -65,7 +65,9 @@ public final class TaskWorkers: Service, Sendable {
             do { try await store.release(owner: owner) } catch { logger.error("releasing the tasks failed: \(error)") }
         } onGracefulShutdown: {
             self.shuttingDown.store(true, ordering: .releasing)
-            for slot in self.running.withLock({ Array($0.values) }) { slot.stop(.shutdown) }
+            let slots = self.running.withLock { Array($0.values) }
+            self.logger.info("shutting down: \(slots.count) running task\(slots.count == 1 ? "" : "s") stop\(slots.count == 1 ? "s" : ""), to resume at the next start")
+            for slot in slots { slot.stop(.shutdown) }
         }
     }
 
@@ -108,7 +110,7 @@ public final class TaskWorkers: Service, Sendable {
         case .leaseLost?:
             logger.warning("task \(id): this service's lease ran out and another worker holds it: its run here ended without a status")
             return
-        case .shutdown? where outcome.status != .failed:
+        case .shutdown? where outcome.status == .terminated:
             logger.info("task \(id): stopped for the shutdown; it resumes at the next start")
             return
         default:
