@@ -65,6 +65,32 @@ import Testing
         }, expectAttempts: 2)
     }
 
+    @Test("A stop in the middle of an import: it ends between keys, TERMINATED, with a reason; keys before the stop are whole")
+    func stopImport() async throws {
+        let file = try Fixtures.rdb(keys: 60_000, prefix: "b:")
+        let bucket = try Fixtures.bucket([("dump.rdb", file.path)])
+        let target = try TestServer(.redis70)
+        // Held from the first key on: the stop comes while the import waits for answers.
+        let proxy = try DroppingProxy(upstreamPort: target.port, holdAt: Array("\r\nb:".utf8))
+        defer { proxy.stop() }
+        var config = ServiceTests.config(targets: [:], bucket: bucket)
+        config["instances"] = [Self.targetID: ["address": "127.0.0.1:\(proxy.port)"]]
+        let service = try ServiceProcess(config: config)
+        defer { service.kill9() }
+        let id = try await service.create("p1", ServiceTests.importBody(["dump.rdb"]))
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline, !proxy.isHolding { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(try await service.request(.POST, "/v2/p1/migration-task/\(id)/stop").json["status"] as? String == "MIGRATING")
+        _ = try await service.wait("p1", id, until: { $0["stop_requested"] as? Bool == true && $0["phase"] as? String == "stopping" })
+        proxy.release()
+        let task = try await service.wait("p1", id)
+        #expect(task["status"] as? String == "TERMINATED", "\(task)")
+        #expect((task["failure"] as? String)?.contains("stopped on request") == true, "\(task)")
+        let written = try target.keyspace()[0] ?? 0
+        #expect(written > 0 && written < 60_000 + 350, "\(written) keys")
+        #expect(task[path: "report.totals.keys_imported"] as? Int == written)
+    }
+
     @Test("SIGKILL during an incremental migration: the next start continues from the stored checkpoint (a partial resync), writes made meanwhile arrive")
     func onlineResumes() async throws {
         let source = try TestServer(.redis70)
