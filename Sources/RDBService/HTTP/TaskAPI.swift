@@ -91,6 +91,7 @@ struct TaskAPI: Sendable {
             id: MigrationTaskResponse.newID(), projectID: project, name: task.taskName, request: Self.encode(redacted),
             sealedSecrets: sealed, target: task.targetInstance.id, createdAt: t)
         try await store.insert(record)
+        workers.wake()
         logger.info("task \(record.id) (\(record.name)) created in project \(project): \(task.migrationType.rawValue), \(task.migrationMethod.rawValue), target \(task.targetInstance.id)")
         return Self.json(.ok, MigrationTaskResponse(id: record.id, name: record.name, status: .migrating).json)
     }

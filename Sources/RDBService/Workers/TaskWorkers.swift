@@ -25,6 +25,8 @@ public final class TaskWorkers: Service, Sendable {
     let logger: Logger
     private let running = Mutex<[String: ExecutionSlot]>([:])
     private let shuttingDown = Atomic<Bool>(false)
+    /// Set when a task was created here: the next claim is tried at once, not at the next poll.
+    private let woken = Atomic<Bool>(false)
 
     init(store: any TaskStore, factory: ExecutionFactory, workers: Int, lease: Double, owner: String,
          metrics: ServiceMetrics, logger: Logger) {
@@ -39,6 +41,12 @@ public final class TaskWorkers: Service, Sendable {
 
     /// Tasks running here now.
     public var runningCount: Int { running.withLock { $0.count } }
+
+    /// A task was created (or a slot freed): try to claim now. Tasks created through another service of a
+    /// shared store are found by the poll (every `pollInterval`).
+    public func wake() { woken.store(true, ordering: .releasing) }
+
+    static let pollInterval = Duration.milliseconds(500)
 
     public func run() async throws {
         await withGracefulShutdownHandler {
@@ -58,7 +66,12 @@ public final class TaskWorkers: Service, Sendable {
                             logger.error("claiming a task failed: \(error)")
                         }
                     }
-                    try? await Task.sleep(for: .milliseconds(250))
+                    // Until the next poll, or sooner when woken.
+                    let until = ContinuousClock.now + Self.pollInterval
+                    while ContinuousClock.now < until && !woken.exchange(false, ordering: .acquiringAndReleasing)
+                            && !shuttingDown.load(ordering: .acquiring) {
+                        try? await Task.sleep(for: .milliseconds(10))
+                    }
                 }
                 await group.waitForAll()
             }
@@ -74,7 +87,10 @@ public final class TaskWorkers: Service, Sendable {
     /// Runs one claimed task to its end (or until it is stopped, the lease lost, the service shut down).
     func execute(_ record: TaskRecord, _ slot: ExecutionSlot) async {
         let id = record.id
-        defer { running.withLock { _ = $0.removeValue(forKey: id) } }
+        defer {
+            running.withLock { _ = $0.removeValue(forKey: id) }
+            wake()  // a slot is free, and a task may have waited for this target
+        }
         logger.info("task \(id) (\(record.name)): run \(record.attempts) starts")
         if record.stopRequested { slot.stop(.requested) }
         let factory = self.factory
