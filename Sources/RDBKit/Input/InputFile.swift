@@ -102,7 +102,8 @@ extension InputBuffer {
     }
 
     /// Maps `size` bytes of a regular file from its start (the descriptor may be closed afterwards); a zstd or
-    /// gzip file is decompressed from the map through a streaming window.
+    /// gzip file is decompressed from the map through a streaming window, on a thread of its own a few chunks
+    /// ahead of the decoder (`ReadAheadStream`; inline when no thread can be started).
     static func map(fd: Int32, size: Int, name path: String, limit: Int) throws -> InputBuffer {
         guard let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), p != MAP_FAILED else {
             throw RDBError(.io, offset: 0, "cannot map: \(String(cString: strerror(errno)))", file: path)
@@ -111,10 +112,16 @@ extension InputBuffer {
         let region = MappedRegion(base: p, count: size)
         let bytes = UnsafeRawBufferPointer(start: p, count: size)
         switch InputCompression(head: bytes) {
-        case .zstd: return InputBuffer(stream: ZstdStream(RegionStream(region: region)), limit: limit, name: path, compression: .zstd)
-        case .gzip: return InputBuffer(stream: GzipStream(RegionStream(region: region)), limit: limit, name: path, compression: .gzip)
+        case .zstd: return InputBuffer(stream: readAhead(ZstdStream(RegionStream(region: region))), limit: limit, name: path, compression: .zstd)
+        case .gzip: return InputBuffer(stream: readAhead(GzipStream(RegionStream(region: region))), limit: limit, name: path, compression: .gzip)
         case .none: return InputBuffer(mapping: region, name: path)
         }
+    }
+
+    /// A decompressor of a mapped file, read ahead on its own thread (its source never blocks, so stopping
+    /// the thread never waits on a pipe).
+    static func readAhead(_ stream: some ByteStream) -> any ByteStream {
+        ReadAheadStream(stream) ?? stream
     }
 
     static func openStream(fd: Int32, name: String, limit: Int) throws -> InputBuffer {
