@@ -13,7 +13,7 @@ extension RDBParser {
     /// the visitor skips is not walked again. On -1 the caller takes the slow path (`RDBReader.ensureRecord`),
     /// which grows the window until the record is whole and lets the decode report what does not parse.
     /// The parser's state is not changed (the stream walk of `skipValue` only reuses its scratch arrays).
-    @inlinable
+    @usableFromInline @inline(never)
     mutating func recordEnd(_ c0: ByteCursor) -> Int {
         guard let dialect else { return -1 }
         var c = c0
@@ -76,6 +76,59 @@ extension RDBParser {
         } catch {
             return -1
         }
+    }
+
+    /// `recordEnd` with the commonest records measured inline: an optional millisecond expiry, then a string
+    /// or single-blob value (a type byte of 0, 9...13, 16, 17 or 20: the same value type in every version and
+    /// family) whose key and value have 6- or 14-bit lengths, are integers, or are LZF with such lengths.
+    /// Anything else, and every record cut off by the window's end, goes through `recordEnd`.
+    @inlinable @inline(__always)
+    mutating func recordEndInline(_ c: ByteCursor) -> Int {
+        let p = c.base
+        var i = c.position
+        let end = c.end
+        if _fastPath(end &- i >= 4) {
+            var t = Int(p.load(fromByteOffset: i, as: UInt8.self))
+            if t == 0xFC && end &- i >= 13 {  // RDB_OPCODE_EXPIRETIME_MS
+                i &+= 9
+                t = Int(p.load(fromByteOffset: i, as: UInt8.self))
+            }
+            // Bits 0, 9-13, 16, 17, 20.
+            if t < 32 && (0x13_3E01 >> t) & 1 != 0 {
+                i &+= 1
+                i = RDBParser.shortStringEnd(p, i, end)
+                if i >= 0 { i = RDBParser.shortStringEnd(p, i, end) }
+                if i >= 0 { return i }
+            }
+        }
+        return recordEnd(c)
+    }
+
+    /// The end of a string at `i` with a 6- or 14-bit length, an integer, or LZF with 6- or 14-bit lengths,
+    /// when it is whole before `end`; -1 otherwise (another form, or cut off).
+    @inlinable @inline(__always)
+    static func shortStringEnd(_ p: UnsafeRawPointer, _ i: Int, _ end: Int) -> Int {
+        guard end &- i >= 3 else { return -1 }
+        let b0 = Int(p.load(fromByteOffset: i, as: UInt8.self))
+        var n: Int
+        switch b0 >> 6 {
+        case 0: n = 1 &+ b0
+        case 1: n = 2 &+ ((b0 & 0x3F) << 8 | Int(p.load(fromByteOffset: i &+ 1, as: UInt8.self)))
+        case 3:
+            if b0 <= 0xC2 {
+                n = 1 &+ (1 << (b0 &- 0xC0))
+            } else if b0 == 0xC3 {
+                var j = i &+ 1
+                let clen = RDBParser.shortLength(p, &j)  // reads at most 2 bytes: j + 1 < end checked below
+                guard clen >= 0, end &- j >= 2 else { return -1 }
+                guard RDBParser.shortLength(p, &j) >= 0 else { return -1 }
+                n = j &- i &+ clen
+            } else {
+                return -1
+            }
+        default: return -1
+        }
+        return n <= end &- i ? i &+ n : -1
     }
 
     /// Steps over an RDB string inside the window (the framing of `skipString`): inline for raw strings with

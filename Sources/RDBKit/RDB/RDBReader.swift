@@ -50,16 +50,17 @@ public enum RDBReader {
             // until that record is whole.
             var skipper = SkipEverything()
             var c = input.cursor
+            var streaming = true  // more bytes may come (false once the source has ended: all the rest is in the window)
             while true {
                 var end = -1
-                if input.isStreaming {
-                    end = parser.recordEnd(c)
+                if streaming {
+                    end = parser.recordEndInline(c)
                     if end < 0 {
                         crc.update(UnsafeRawBufferPointer(rebasing: input.window[0..<c.position]))
                         input.consume(c.position)
-                        try ensureRecord(input, parser, &skipper)
+                        end = try ensureRecord(input, parser, &skipper)
                         c = input.cursor
-                        if input.isStreaming { end = parser.recordEnd(c) }
+                        streaming = input.isStreaming
                     }
                 }
                 if case .endOfFile = try parseOne(&parser, &c, &visitor, input, end: MeasuredRecordEnd(end)) { break }
@@ -133,15 +134,16 @@ public enum RDBReader {
 
     /// Grows the window until the next record is entirely inside it (or the stream ends, or the record does
     /// not parse: the decode then reports it, as it would from a mapped file). It is stepped over without
-    /// events on a copy of the parser (a SELECTDB is left for the decode).
+    /// events on a copy of the parser (a SELECTDB is left for the decode). Returns where the record ends in
+    /// the new window (so a big record is not walked once more to measure it), or -1.
     @usableFromInline
-    static func ensureRecord(_ input: InputBuffer, _ parser: RDBParser, _ skipper: inout SkipEverything) throws {
+    static func ensureRecord(_ input: InputBuffer, _ parser: RDBParser, _ skipper: inout SkipEverything) throws -> Int {
         while input.isStreaming {
             var m = input.cursor
             var probe = parser
             do {
                 _ = try probe.parseRecord(&m, &skipper)
-                return
+                return m.position
             } catch let e as RDBError where e.code == .truncated {
                 let have = input.window.count
                 // What the record is known to need: from its start to the field that did not fit, plus the
@@ -158,9 +160,10 @@ public enum RDBReader {
                 let want = min(max(have * 2, have + (1 << 16), input.capacity), input.limit)
                 try input.fill(atLeast: min(max(needed, have + 1), input.limit), preferring: want)
             } catch {
-                return  // not a truncation: the decode reports it, naming the file and the key
+                return -1  // not a truncation: the decode reports it, naming the file and the key
             }
         }
+        return -1
     }
 
     /// Decodes an RDB held in memory.
