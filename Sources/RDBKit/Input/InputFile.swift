@@ -75,8 +75,17 @@ final class MappedRegion: @unchecked Sendable {
 extension InputBuffer {
     /// Opens an input by path: a regular file is memory-mapped (zero-copy), `-` is standard input, and a
     /// zstd or gzip input (by content, not name) is decompressed on the fly through a streaming window.
+    ///
+    /// Standard input redirected from a regular file (`rdbcat - < dump.rdb`) and read from its start is mapped
+    /// like the file itself; a pipe, a terminal or a socket is streamed.
     public static func open(path: String, limit: Int = 1 << 33) throws -> InputBuffer {
-        if path == "-" { return try openStream(fd: 0, name: "-", limit: limit) }
+        if path == "-" {
+            var st = stat()
+            if fstat(0, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_size > 0, lseek(0, 0, SEEK_CUR) == 0 {
+                return try map(fd: 0, size: Int(st.st_size), name: "-", limit: limit)
+            }
+            return try openStream(fd: 0, name: "-", limit: limit)
+        }
         let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
         if fd < 0 { throw RDBError(.io, offset: 0, "cannot open: \(String(cString: strerror(errno)))", file: path) }
         var st = stat()
@@ -84,24 +93,35 @@ extension InputBuffer {
             // Not a regular file (a pipe, a device): stream it.
             return try openStream(fd: fd, name: path, limit: limit)
         }
+        defer { close(fd) }
         let size = Int(st.st_size)
         if size == 0 {
-            close(fd)
             return InputBuffer(region: UnsafeRawBufferPointer(start: nil, count: 0), name: path)
         }
+        return try map(fd: fd, size: size, name: path, limit: limit)
+    }
+
+    /// Maps `size` bytes of a regular file from its start (the descriptor may be closed afterwards); a zstd or
+    /// gzip file is decompressed from the map through a streaming window, on a thread of its own a few chunks
+    /// ahead of the decoder (`ReadAheadStream`; inline when no thread can be started).
+    static func map(fd: Int32, size: Int, name path: String, limit: Int) throws -> InputBuffer {
         guard let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), p != MAP_FAILED else {
-            close(fd)
             throw RDBError(.io, offset: 0, "cannot map: \(String(cString: strerror(errno)))", file: path)
         }
-        close(fd)
         madvise(p, size, MADV_SEQUENTIAL)
         let region = MappedRegion(base: p, count: size)
         let bytes = UnsafeRawBufferPointer(start: p, count: size)
         switch InputCompression(head: bytes) {
-        case .zstd: return InputBuffer(stream: ZstdStream(RegionStream(region: region)), limit: limit, name: path, compression: .zstd)
-        case .gzip: return InputBuffer(stream: GzipStream(RegionStream(region: region)), limit: limit, name: path, compression: .gzip)
+        case .zstd: return InputBuffer(stream: readAhead(ZstdStream(RegionStream(region: region))), limit: limit, name: path, compression: .zstd)
+        case .gzip: return InputBuffer(stream: readAhead(GzipStream(RegionStream(region: region))), limit: limit, name: path, compression: .gzip)
         case .none: return InputBuffer(mapping: region, name: path)
         }
+    }
+
+    /// A decompressor of a mapped file, read ahead on its own thread (its source never blocks, so stopping
+    /// the thread never waits on a pipe).
+    static func readAhead(_ stream: some ByteStream) -> any ByteStream {
+        ReadAheadStream(stream) ?? stream
     }
 
     static func openStream(fd: Int32, name: String, limit: Int) throws -> InputBuffer {

@@ -163,6 +163,17 @@ extension RDBParser {
 
     // MARK: skip
 
+    /// Steps over a value, or moves straight to `end` when it is known (a position measured by `recordEnd`
+    /// on the same window, so the walk would end there too).
+    @inlinable @inline(__always)
+    mutating func skipValue(_ c: inout ByteCursor, _ enc: RDBEncoding, end: Int) throws {
+        if end >= 0 {
+            c.position = end
+        } else {
+            try skipValue(&c, enc)
+        }
+    }
+
     /// Steps over a value without decompressing or parsing its blobs.
     @inlinable
     mutating func skipValue(_ c: inout ByteCursor, _ enc: RDBEncoding) throws {

@@ -154,6 +154,19 @@ public struct RDBParser {
     /// Parses one top-level record. A key record includes its prefix opcodes (expiry, LRU/LFU, metadata).
     @inlinable
     public mutating func parseRecord<V: RDBVisitor>(_ c: inout ByteCursor, _ v: inout V) throws -> RDBRecordResult {
+        try parseRecord(&c, &v, knownEnd: UnknownRecordEnd())
+    }
+
+    /// Parses one top-level record whose end is already known: `end` is the cursor position right after it,
+    /// as `recordEnd` measured it on the same window (-1: not known). A key whose value the visitor skips
+    /// (`.skip`, `.raw`, an empty collection) then moves to the end without walking the value a second time.
+    @inlinable
+    public mutating func parseRecord<V: RDBVisitor>(_ c: inout ByteCursor, _ v: inout V, end: Int) throws -> RDBRecordResult {
+        try parseRecord(&c, &v, knownEnd: MeasuredRecordEnd(end))
+    }
+
+    @inlinable
+    mutating func parseRecord<V: RDBVisitor, E: RecordEndHint>(_ c: inout ByteCursor, _ v: inout V, knownEnd: E) throws -> RDBRecordResult {
         guard let dialect else { throw RDBError.invalid(at: c.offset, "parseRecord before parseHeader") }
         let recordStart = c.offset
         var expireAt: Int64? = nil
@@ -165,7 +178,7 @@ public struct RDBParser {
             switch dialect.meaning(b) {
             case .type(let enc):
                 try parseKey(&c, &v, RDBValueType(rawValue: b, encoding: enc), recordStart: recordStart,
-                             expireAt: expireAt, idle: idle, freq: freq)
+                             expireAt: expireAt, idle: idle, freq: freq, valueEnd: knownEnd)
                 return .record
             case .opcode(let op):
                 let isPrefix: Bool
@@ -266,22 +279,27 @@ public struct RDBParser {
     // MARK: keys
 
     @inlinable
-    mutating func parseKey<V: RDBVisitor>(
+    mutating func parseKey<V: RDBVisitor, E: RecordEndHint>(
         _ c: inout ByteCursor, _ v: inout V, _ type: RDBValueType, recordStart: Int,
-        expireAt: Int64?, idle: UInt64?, freq: UInt8?
+        expireAt: Int64?, idle: UInt64?, freq: UInt8?, valueEnd end: E
     ) throws {
+        let valueEnd = end.position
         let key = try readString(&c, slot: Slot.key)
         // Errors name the key (caught here rather than the key kept in the parser: no store per record).
         do {
             var info = RDBKeyInfo(db: db, type: type, expireAtMs: expireAt, idleSeconds: idle, lfuFrequency: freq,
                                   recordOffset: recordStart, valueOffset: c.offset)
             if options.measureValues {
-                var m = c
-                try skipValue(&m, type.encoding)
-                info.valueSize = m.position - c.position
+                if valueEnd >= 0 {
+                    info.valueSize = valueEnd - c.position
+                } else {
+                    var m = c
+                    try skipValue(&m, type.encoding)
+                    info.valueSize = m.position - c.position
+                }
             }
             if type.encoding != .string, try isEmptyValue(c, type.encoding) {
-                try skipValue(&c, type.encoding)
+                try skipValue(&c, type.encoding, end: valueEnd)
                 try v.droppedEmptyKey(key, info)
                 return
             }
@@ -305,11 +323,11 @@ public struct RDBParser {
                     try parseValue(&c, &v, type.encoding)
                 }
             case .skip:
-                try skipValue(&c, type.encoding)
+                try skipValue(&c, type.encoding, end: valueEnd)
                 return
             case .raw:
                 let s = c.position
-                try skipValue(&c, type.encoding)
+                try skipValue(&c, type.encoding, end: valueEnd)
                 try v.rawValue(c.bytes(from: s, to: c.position))
             }
             try v.endKey()

@@ -16,8 +16,8 @@ public struct RDBSummary: Sendable {
 /// Drives `RDBParser` over an `InputBuffer`: header, records, EOF and checksum.
 ///
 /// The same code runs over a memory-mapped file (the window is the whole file: every view is zero-copy)
-/// and over a stream (each record is first stepped over without events to make sure it is entirely in
-/// the window, growing the buffer geometrically when it is not, then decoded from the window).
+/// and over a stream (each record is first measured, its framing only, to make sure it is entirely in the
+/// window, the buffer refilled or grown geometrically when it is not, then decoded from the window once).
 public enum RDBReader {
     /// Decodes one RDB from the input's current position, reporting to `visitor`.
     /// On return the input is positioned right after the RDB (an AOF tail may follow).
@@ -42,27 +42,31 @@ public enum RDBReader {
         }
         let header = parser.header!
         if input.isStreaming {
-            // Streamed: step over the records that are whole in the window (growing it when not even one
-            // is), then decode that batch, checksum it in one piece and drop it.
+            // Streamed: a record is reported only once it is whole in the window. Each one is measured first
+            // (`recordEnd`: its framing only, no events; O(1) for strings and single-blob values), then decoded
+            // from the window with its end known, so a value the visitor skips is not walked twice. A record
+            // cut off by the window's end (or one `recordEnd` does not measure) takes the slow path: what is
+            // decoded is checksummed and dropped, and the window refilled (grown when the record needs it)
+            // until that record is whole.
             var skipper = SkipEverything()
+            var c = input.cursor
+            var streaming = true  // more bytes may come (false once the source has ended: all the rest is in the window)
             while true {
-                var batchEnd = Int.max
-                if input.isStreaming {
-                    batchEnd = wholeRecords(input, parser, &skipper)
-                    if batchEnd == 0 {
-                        try ensureRecord(input, &parser, &skipper)
-                        continue
+                var end = -1
+                if streaming {
+                    end = parser.recordEndInline(c)
+                    if end < 0 {
+                        crc.update(UnsafeRawBufferPointer(rebasing: input.window[0..<c.position]))
+                        input.consume(c.position)
+                        end = try ensureRecord(input, parser, &skipper)
+                        c = input.cursor
+                        streaming = input.isStreaming
                     }
                 }
-                var c = input.cursor
-                var result = RDBRecordResult.record
-                repeat {
-                    result = try parseOne(&parser, &c, &visitor, input)
-                } while c.position < batchEnd && result != .endOfFile
-                crc.update(UnsafeRawBufferPointer(rebasing: input.window[0..<c.position]))
-                input.consume(c.position)
-                if case .endOfFile = result { break }
+                if case .endOfFile = try parseOne(&parser, &c, &visitor, input, end: MeasuredRecordEnd(end)) { break }
             }
+            crc.update(UnsafeRawBufferPointer(rebasing: input.window[0..<c.position]))
+            input.consume(c.position)
         } else {
             // Mapped: one cursor runs over the whole region; the checksum of everything from the header to the
             // EOF byte is computed on another core while the records are decoded (see BackgroundCRC). Pages
@@ -117,10 +121,10 @@ public enum RDBReader {
 
     @inlinable
     static func parseOne<V: RDBVisitor>(
-        _ parser: inout RDBParser, _ c: inout ByteCursor, _ visitor: inout V, _ input: InputBuffer
+        _ parser: inout RDBParser, _ c: inout ByteCursor, _ visitor: inout V, _ input: InputBuffer, end: some RecordEndHint = UnknownRecordEnd()
     ) throws -> RDBRecordResult {
         do {
-            return try parser.parseRecord(&c, &visitor)
+            return try parser.parseRecord(&c, &visitor, knownEnd: end)
         } catch var e as RDBError {
             if e.offset < 0 { e.offset = c.offset }  // raised by a sink-side default (e.g. a score parse)
             e.file = input.name
@@ -128,33 +132,18 @@ public enum RDBReader {
         }
     }
 
-    /// How many window bytes the records that are entirely inside the window take (0 when the first one
-    /// is cut off or does not parse), stepped over without events by a copy of the parser, so that the
-    /// state the decode pass starts from (the current db, for one) is left as it is.
-    @inlinable
-    static func wholeRecords(_ input: InputBuffer, _ parser: RDBParser, _ skipper: inout SkipEverything) -> Int {
-        var probe = parser
-        var m = input.cursor
-        var end = 0
-        while true {
-            do {
-                let r = try probe.parseRecord(&m, &skipper)
-                end = m.position
-                if case .endOfFile = r { return end }
-            } catch {
-                return end  // cut off by the window's end, or bad: the decode pass reports it
-            }
-        }
-    }
-
-    /// Grows the window until the next record is entirely inside it (or the stream ends).
+    /// Grows the window until the next record is entirely inside it (or the stream ends, or the record does
+    /// not parse: the decode then reports it, as it would from a mapped file). It is stepped over without
+    /// events on a copy of the parser (a SELECTDB is left for the decode). Returns where the record ends in
+    /// the new window (so a big record is not walked once more to measure it), or -1.
     @usableFromInline
-    static func ensureRecord(_ input: InputBuffer, _ parser: inout RDBParser, _ skipper: inout SkipEverything) throws {
+    static func ensureRecord(_ input: InputBuffer, _ parser: RDBParser, _ skipper: inout SkipEverything) throws -> Int {
         while input.isStreaming {
             var m = input.cursor
+            var probe = parser
             do {
-                _ = try parser.parseRecord(&m, &skipper)
-                return
+                _ = try probe.parseRecord(&m, &skipper)
+                return m.position
             } catch let e as RDBError where e.code == .truncated {
                 let have = input.window.count
                 // What the record is known to need: from its start to the field that did not fit, plus the
@@ -167,10 +156,14 @@ public enum RDBReader {
                 }
                 // Read ahead (a record re-parsed after every small read would cost its size squared), but
                 // wait only for the bytes known to be needed: a live stream may have nothing more yet.
-                let want = min(max(have * 2, have + (1 << 16)), input.limit)
+                // The whole buffer when it has room (fewer refills; a live stream still stops at what it has).
+                let want = min(max(have * 2, have + (1 << 16), input.capacity), input.limit)
                 try input.fill(atLeast: min(max(needed, have + 1), input.limit), preferring: want)
+            } catch {
+                return -1  // not a truncation: the decode reports it, naming the file and the key
             }
         }
+        return -1
     }
 
     /// Decodes an RDB held in memory.

@@ -1,0 +1,184 @@
+extension RDBParser {
+    // MARK: record extent (streamed inputs)
+
+    /// Where the record at `c0` ends (the cursor position right after it) when all of it is inside the
+    /// cursor's window; -1 when it is cut off by the window's end, when it does not parse, or when it is a
+    /// record this does not measure (a prefix followed by an opcode, module and function opcodes, slot info,
+    /// key metadata). Events are not reported and no string is decompressed: this is the framing walk of
+    /// `skipString`/`skipValue` only, O(1) for strings and every single-blob encoding (listpack, ziplist,
+    /// intset, zipmap), one length per element for the others.
+    ///
+    /// The streamed decode measures a record with this before decoding it from the window (a streamed record
+    /// may only be reported once it is whole), then hands the end to `parseRecord(_:_:end:)`, so that a value
+    /// the visitor skips is not walked again. On -1 the caller takes the slow path (`RDBReader.ensureRecord`),
+    /// which grows the window until the record is whole and lets the decode report what does not parse.
+    /// The parser's state is not changed (the stream walk of `skipValue` only reuses its scratch arrays).
+    @usableFromInline @inline(never)
+    mutating func recordEnd(_ c0: ByteCursor) -> Int {
+        guard let dialect else { return -1 }
+        var c = c0
+        var prefixed = false
+        do {
+            while true {
+                let b = try c.readUInt8("a type or opcode")
+                switch dialect.meaning(b) {
+                case .type(let enc):
+                    guard skipShortString(&c) else { return -1 }  // the key
+                    switch enc {
+                    case .string, .hashZipmap, .listZiplist, .setIntset, .zsetZiplist, .hashZiplist, .hashListpack,
+                        .zsetListpack, .setListpack, .hashListpackExPreGA:
+                        guard skipShortString(&c) else { return -1 }
+                    default:
+                        try skipValue(&c, enc)
+                    }
+                    return c.position
+                case .opcode(let op):
+                    switch op {
+                    case .expireTimeMilliseconds:
+                        try c.skip(8, "an expire time (ms)")
+                        prefixed = true
+                        continue
+                    case .expireTime:
+                        try c.skip(4, "an expire time (s)")
+                        prefixed = true
+                        continue
+                    case .idle:
+                        _ = try c.readLength("an LRU idle time")
+                        prefixed = true
+                        continue
+                    case .freq:
+                        try c.skip(1, "an LFU frequency")
+                        prefixed = true
+                        continue
+                    default:
+                        break
+                    }
+                    if prefixed { return -1 }  // not a record: the decode reports it
+                    switch op {
+                    case .eof:
+                        break
+                    case .selectDB:
+                        _ = try c.readLength("a database number")
+                    case .resizeDB:
+                        _ = try c.readLength("a RESIZEDB key count")
+                        _ = try c.readLength("a RESIZEDB expires count")
+                    case .aux:
+                        try skipString(&c)
+                        try skipString(&c)
+                    default:
+                        return -1
+                    }
+                    return c.position
+                case .invalid:
+                    return -1
+                }
+            }
+        } catch {
+            return -1
+        }
+    }
+
+    /// `recordEnd` with the commonest records measured inline: an optional millisecond expiry, then a string
+    /// or single-blob value (a type byte of 0, 9...13, 16, 17 or 20: the same value type in every version and
+    /// family) whose key and value have 6- or 14-bit lengths, are integers, or are LZF with such lengths.
+    /// Anything else, and every record cut off by the window's end, goes through `recordEnd`.
+    @inlinable @inline(__always)
+    mutating func recordEndInline(_ c: ByteCursor) -> Int {
+        let p = c.base
+        var i = c.position
+        let end = c.end
+        if _fastPath(end &- i >= 4) {
+            var t = Int(p.load(fromByteOffset: i, as: UInt8.self))
+            if t == 0xFC && end &- i >= 13 {  // RDB_OPCODE_EXPIRETIME_MS
+                i &+= 9
+                t = Int(p.load(fromByteOffset: i, as: UInt8.self))
+            }
+            // Bits 0, 9-13, 16, 17, 20.
+            if t < 32 && (0x13_3E01 >> t) & 1 != 0 {
+                i &+= 1
+                i = RDBParser.shortStringEnd(p, i, end)
+                if i >= 0 { i = RDBParser.shortStringEnd(p, i, end) }
+                if i >= 0 { return i }
+            }
+        }
+        return recordEnd(c)
+    }
+
+    /// The end of a string at `i` with a 6- or 14-bit length, an integer, or LZF with 6- or 14-bit lengths,
+    /// when it is whole before `end`; -1 otherwise (another form, or cut off).
+    @inlinable @inline(__always)
+    static func shortStringEnd(_ p: UnsafeRawPointer, _ i: Int, _ end: Int) -> Int {
+        guard end &- i >= 3 else { return -1 }
+        let b0 = Int(p.load(fromByteOffset: i, as: UInt8.self))
+        var n: Int
+        switch b0 >> 6 {
+        case 0: n = 1 &+ b0
+        case 1: n = 2 &+ ((b0 & 0x3F) << 8 | Int(p.load(fromByteOffset: i &+ 1, as: UInt8.self)))
+        case 3:
+            if b0 <= 0xC2 {
+                n = 1 &+ (1 << (b0 &- 0xC0))
+            } else if b0 == 0xC3 {
+                var j = i &+ 1
+                let clen = RDBParser.shortLength(p, &j)  // reads at most 2 bytes: j + 1 < end checked below
+                guard clen >= 0, end &- j >= 2 else { return -1 }
+                guard RDBParser.shortLength(p, &j) >= 0 else { return -1 }
+                n = j &- i &+ clen
+            } else {
+                return -1
+            }
+        default: return -1
+        }
+        return n <= end &- i ? i &+ n : -1
+    }
+
+    /// Steps over an RDB string inside the window (the framing of `skipString`): inline for raw strings with
+    /// 6- or 14-bit lengths and integer-encoded ones; everything else through `skipString`. False when the
+    /// string is cut off by the window's end or does not parse.
+    @inlinable @inline(__always)
+    func skipShortString(_ c: inout ByteCursor) -> Bool {
+        let left = c.end &- c.position
+        if _fastPath(left >= 2) {
+            let p = c.base + c.position
+            let b0 = Int(p.load(as: UInt8.self))
+            var n = -1
+            if b0 < 0x40 {
+                n = 1 &+ b0
+            } else if b0 < 0x80 {
+                n = 2 &+ ((b0 & 0x3F) << 8 | Int(p.load(fromByteOffset: 1, as: UInt8.self)))
+            } else if b0 >= 0xC0 && b0 <= 0xC2 {
+                n = 1 &+ (1 << (b0 &- 0xC0))
+            }
+            if n >= 0 {
+                guard n <= left else { return false }
+                c.position &+= n
+                return true
+            }
+        }
+        do {
+            try skipString(&c)
+            return true
+        } catch {
+            return false
+        }
+    }
+}
+
+/// Where the record being parsed ends, when it was measured before (`RDBParser.recordEnd`). A type parameter
+/// rather than an argument, so that the mapped decode's specialisation (`UnknownRecordEnd`) has no trace of it.
+@usableFromInline
+protocol RecordEndHint {
+    /// The cursor position right after the record; -1 when not known.
+    var position: Int { get }
+}
+
+@usableFromInline
+struct UnknownRecordEnd: RecordEndHint {
+    @inlinable init() {}
+    @inlinable var position: Int { -1 }
+}
+
+@usableFromInline
+struct MeasuredRecordEnd: RecordEndHint {
+    @usableFromInline let position: Int
+    @inlinable init(_ position: Int) { self.position = position }
+}
