@@ -98,20 +98,16 @@ import Testing
         let target = try TestServer(.redis70)
         let service = try ServiceProcess(config: ServiceTests.config(targets: [ServiceTests.onlineTargetID: target], bucket: nil, lease: 2))
         defer { service.kill9() }
-        let body = """
-            {"task_name":"inc","migration_type":"online_migration","migration_method":"incremental_migration",
-             "source_instance":{"addrs":"127.0.0.1:\(source.port)"},"target_instance":{"id":"\(ServiceTests.onlineTargetID)"}}
-            """
-        let id = try await service.create("p1", body)
+        let id = try await service.create("p1", ServiceTests.onlineBody(source))
         _ = try await service.wait("p1", id, until: { $0["phase"] as? String == "incremental" })
         try source.command("SET", "before-kill", "1")
-        try await waitForKey(target, "before-kill")
+        try await Fixtures.waitForKey(target, "before-kill")
         // Let a renewal store the checkpoint past that write, then kill the service.
         try await Task.sleep(for: .seconds(1.5))
         service.kill9()
         try source.command("SET", "while-down", "2")
         try service.start()
-        try await waitForKey(target, "while-down")
+        try await Fixtures.waitForKey(target, "while-down")
         let t = try await service.task("p1", id)
         #expect(t["attempts"] as? Int == 2)
         let stats = try source.command("INFO", "stats").text ?? ""
@@ -120,14 +116,5 @@ import Testing
         let done = try await service.wait("p1", id)
         #expect(done["status"] as? String == "TERMINATED")
         #expect(try target.digest() == source.digest())
-    }
-
-    func waitForKey(_ server: TestServer, _ key: String, seconds: Double = 30) async throws {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if try server.command("EXISTS", key) == .integer(1) { return }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        Issue.record("\(key) did not arrive within \(seconds) s")
     }
 }

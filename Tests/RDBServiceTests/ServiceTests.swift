@@ -27,6 +27,14 @@ import Testing
             """
     }
 
+    /// An online migration of `source` into the online target.
+    static func onlineBody(_ source: TestServer, method: String = "incremental_migration") -> String {
+        """
+        {"task_name":"inc","migration_type":"online_migration","migration_method":"\(method)",
+         "source_instance":{"addrs":"127.0.0.1:\(source.port)"},"target_instance":{"id":"\(onlineTargetID)"}}
+        """
+    }
+
     @Test("The seed's backup import (an AOF in the bucket): MIGRATING, then SUCCESS with the source's digest")
     func backupImport() async throws {
         let aof = try Fixtures.aof(keys: 2000)
@@ -151,16 +159,11 @@ import Testing
         let bucket = try Fixtures.bucket([])
         let service = try ServiceProcess(config: Self.config(targets: [Self.onlineTargetID: target], bucket: bucket))
         defer { service.kill9() }
-        let online = """
-            {"task_name":"inc","migration_type":"online_migration","migration_method":"incremental_migration",
-             "source_instance":{"addrs":"127.0.0.1:\(source.port)"},"target_instance":{"id":"\(Self.onlineTargetID)"}}
-            """
-        let id = try await service.create("p1", online)
+        let id = try await service.create("p1", Self.onlineBody(source))
         _ = try await service.wait("p1", id, until: { $0["phase"] as? String == "incremental" })
         // Writes on the source reach the target while it runs.
         try source.command("SET", "live-key", "live-value")
-        let deadline = Date().addingTimeInterval(20)
-        while Date() < deadline, try target.command("GET", "live-key").text != "live-value" { try await Task.sleep(for: .milliseconds(50)) }
+        try await Fixtures.waitForKey(target, "live-key")
         #expect(try target.command("GET", "live-key").text == "live-value")
         // The replication lag is a metric while it runs.
         let metrics = try await service.request(.GET, "/metrics").body

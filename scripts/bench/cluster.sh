@@ -4,19 +4,12 @@
 # usage: scripts/bench/cluster.sh [N] FILE...   (files with keys in database 0 only; rdbcat from .build/release)
 set -uo pipefail
 N=${1:-3}; shift
-root="$(cd "$(dirname "$0")/../.." && pwd)"
-rdbcat=${RDBCAT:-$root/.build/release/rdbcat}
-server=$(command -v redis-server); cli=$(command -v redis-cli)
-med() { sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
-port() { echo $((20000 + RANDOM % 20000)); }
-pids=()
+source "$(dirname "$0")/common.sh"
 start() { # port dir [cluster]
   local extra=(); [ "${3:-}" = cluster ] && extra=(--cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 5000)
   $server --port $1 --bind 127.0.0.1 --dir $2 --save '' --appendonly no --daemonize no "${extra[@]}" > /dev/null 2>&1 & pids+=($!)
   for k in $(seq 50); do $cli -p $1 ping > /dev/null 2>&1 && return; sleep 0.1; done
 }
-stop() { for p in "${pids[@]}"; do kill $p 2>/dev/null; wait $p 2>/dev/null; done; pids=(); }
-trap stop EXIT
 run() { # target-port -> "seconds rss_kb"
   local t; t=$(mktemp)
   /usr/bin/time -f "%e %M" -o $t "$rdbcat" import "$f" --to redis://127.0.0.1:$1 --no-progress > /dev/null 2>&1 || echo "rdbcat failed" >&2

@@ -5,14 +5,7 @@
 # usage: scripts/bench/service.sh [N] FILE...   (rdbcat from .build/release, or $RDBCAT)
 set -uo pipefail
 N=${1:-3}; shift
-root="$(cd "$(dirname "$0")/../.." && pwd)"
-rdbcat=${RDBCAT:-$root/.build/release/rdbcat}
-server=$(command -v redis-server); cli=$(command -v redis-cli)
-med() { sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
-port() { echo $((20000 + RANDOM % 20000)); }
-pids=()
-stop() { for p in "${pids[@]}"; do kill $p 2>/dev/null; wait $p 2>/dev/null; done; pids=(); }
-trap stop EXIT
+source "$(dirname "$0")/common.sh"
 start_redis() { # port dir
   $server --port $1 --bind 127.0.0.1 --dir $2 --save '' --appendonly no --daemonize no > /dev/null 2>&1 & pids+=($!)
   for k in $(seq 50); do $cli -p $1 ping > /dev/null 2>&1 && return; sleep 0.1; done

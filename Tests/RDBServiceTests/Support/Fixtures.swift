@@ -1,4 +1,5 @@
 import Foundation
+import Testing
 import RDBTestSupport
 import RedisWire
 
@@ -57,5 +58,15 @@ enum Fixtures {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         for (name, path) in files { try FileManager.default.copyItem(atPath: path, toPath: dir + "/" + name) }
         return dir
+    }
+
+    /// Waits until `key` exists on `server` (a write that has to travel through a migration).
+    static func waitForKey(_ server: TestServer, _ key: String, seconds: Double = 30) async throws {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if try server.command("EXISTS", key) == .integer(1) { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        Issue.record("\(key) did not arrive within \(seconds) s")
     }
 }
