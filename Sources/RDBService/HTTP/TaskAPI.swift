@@ -115,6 +115,7 @@ struct TaskAPI: Sendable {
     func stop(project: String, id: String) async throws -> Response {
         if let bad = Self.checkProject(project) { return bad }
         guard let r = try await store.requestStop(project: project, id: id, now: now()) else { return Self.notFound(id) }
+        if r.status == .migrating && r.owner == workers.owner { workers.stop(task: id) }
         logger.info("task \(id): stop requested (\(r.status.rawValue))")
         return Self.json(.ok, MigrationTaskResponse(id: r.id, name: r.name, status: r.status).json)
     }

@@ -48,6 +48,12 @@ public final class TaskWorkers: Service, Sendable {
 
     static let pollInterval = Duration.milliseconds(500)
 
+    /// Stops a task this service runs now, at once (a stop asked through another service of a shared store
+    /// reaches its worker with the next lease renewal).
+    public func stop(task id: String) {
+        running.withLock { $0[id] }?.stop(.requested)
+    }
+
     public func run() async throws {
         await withGracefulShutdownHandler {
             await withTaskGroup(of: Void.self) { group in
