@@ -268,10 +268,11 @@ public final class Importer {
         }
     }
 
-    func tick(_ s: RunState, final: Bool) {
+    /// Reports progress, at most every `progressInterval` unless `final` or `now` (an input boundary).
+    func tick(_ s: RunState, final: Bool, now force: Bool = false) {
         guard let onProgress else { return }
         let now = monotonicSeconds()
-        if !final && now - s.lastTick < options.progressInterval { return }
+        if !final && !force && now - s.lastTick < options.progressInterval { return }
         s.lastTick = now
         let p = s.pipelines.reduce((0, 0, 0)) { t, pipe in
             let q = pipe.progress
@@ -297,6 +298,8 @@ public final class Importer {
                 settle(state)
                 if ctx.failure == nil && !ctx.builder.stopped && state.pipelines.allSatisfy({ $0.failure == nil }) {
                     state.filesAcknowledged = ctx.builder.stats.count
+                    // Said at once: the next input may fill the window before the next regular report.
+                    tick(state, final: false, now: true)
                 }
             }
             let index = ctx.problems.register(file: path)
