@@ -112,7 +112,7 @@ public struct S3Credentials: Sendable, CustomStringConvertible, CustomDebugStrin
 }
 
 /// Reads a file of at most `limit` bytes as UTF-8; nil when it cannot be read (errno says why).
-func readSmallFile(_ path: String, limit: Int) -> String? {
+public func readSmallFile(_ path: String, limit: Int) -> String? {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else { return nil }
     defer { close(fd) }

@@ -126,9 +126,3 @@ struct ExecutionFactory: Sendable {
         }
     }
 }
-
-/// A small text file (a checkpoint), or nil.
-func readSmallFile(_ path: String) -> String? {
-    guard let data = FileManager.default.contents(atPath: path), data.count < 1 << 20 else { return nil }
-    return String(decoding: data, as: UTF8.self)
-}

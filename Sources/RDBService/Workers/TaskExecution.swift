@@ -1,3 +1,4 @@
+import ObjectStore
 import RDBImport
 import RDBMigration
 import RDBReplication
@@ -154,7 +155,7 @@ final class OnlineExecution: TaskExecution, @unchecked Sendable {
     }
 
     func progressed(_ s: SyncStatus) {
-        let checkpoint = checkpointPath.flatMap(readSmallFile)
+        let checkpoint = checkpointPath.flatMap { readSmallFile($0, limit: 1 << 20) }
         state.withLock {
             $0.phase = s.phase == .snapshot ? "full_sync" : "incremental"
             var j = JSONBuilder()
