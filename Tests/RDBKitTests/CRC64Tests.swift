@@ -2,7 +2,8 @@ import Testing
 import RDBKit
 
 /// The folded CRC-64 (carry-less multiplication) against slicing-by-8 alone: every length around the
-/// 256-byte threshold and the 64/16-byte fold steps, every start alignment, and updates split anywhere.
+/// 32- and 64-byte thresholds and the 64/16-byte fold steps, every start alignment, and updates split
+/// anywhere; the tables (eight- and four-byte steps) against a bit-at-a-time reference.
 @Suite struct CRC64Tests {
     static let data: [UInt8] = {
         var rng = LZFTests.SplitMix(state: 64)
@@ -32,6 +33,29 @@ import RDBKit
             }
         }
         #expect(mismatches.isEmpty, "\(mismatches.prefix(5))")
+    }
+
+    /// Bit at a time, straight from the definition (reflected polynomial, initial value as given, no final XOR).
+    static func bitwise(_ bytes: ArraySlice<UInt8>, from initial: UInt64 = 0) -> UInt64 {
+        var crc = initial
+        for b in bytes {
+            crc ^= UInt64(b)
+            for _ in 0..<8 { crc = crc & 1 != 0 ? (crc >> 1) ^ 0x95ac_9329_ac4b_c9b5 : crc >> 1 }
+        }
+        return crc
+    }
+
+    @Test func tablesEqualTheBitwiseDefinition() {
+        #expect(Self.tables(ArraySlice("123456789".utf8)) == 0xe9c6_d914_c4b8_d9ca)
+        #expect(Self.folded(ArraySlice("123456789".utf8)) == 0xe9c6_d914_c4b8_d9ca)
+        for length in 0...80 {
+            for start in [0, 5] {
+                let slice = Self.data[start..<(start + length)]
+                for initial: UInt64 in [0, 0x0123_4567_89AB_CDEF] {
+                    #expect(Self.tables(slice, from: initial) == Self.bitwise(slice, from: initial), "length \(length) start \(start)")
+                }
+            }
+        }
     }
 
     @Test func splitUpdatesEqualOneUpdate() {
