@@ -140,9 +140,19 @@ struct Bench {
         let cmdPath = isDir ? p : p  // rdbcat and redis-check-aof read an appendonlydir by its folder / manifest
         if o.compare {
             if let rdbcat = tools.rdbcat, !o.skip.contains("rdbcat") {
-                for f in ["jsonl", "resp"] {
-                    fb.tasks.append(external("rdbcat", "--format \(f)", f == "jsonl" ? .json : .resp, ours: true,
-                                             [rdbcat, cmdPath, "--format", f]))
+                // The formats users run, with the default threads (the cores) and with one; the reports next
+                // to the counting decode (issue 18: no slower than it).
+                var formats: [(String, Group)] = [("jsonl", .json), ("resp", .resp)]
+                if !fb.isAOF { formats.append(("restore", .restore)) }
+                for (f, g) in formats {
+                    fb.tasks.append(external("rdbcat", "--format \(f)", g, ours: true, [rdbcat, cmdPath, "--format", f]))
+                    if !fb.isAOF {
+                        fb.tasks.append(external("rdbcat", "--format \(f) --threads 1", g, ours: true,
+                                                 [rdbcat, cmdPath, "--format", f, "--threads", "1"]))
+                    }
+                }
+                for f in ["stats", "keys"] {
+                    fb.tasks.append(external("rdbcat", "--format \(f)", .decode, ours: true, [rdbcat, cmdPath, "--format", f]))
                 }
             }
             if !fb.isAOF {

@@ -37,7 +37,7 @@ struct Report {
         let candidates = fb.tasks.filter { $0.group == g && $0.ours && $0.median != nil }
         switch g {
         case .decode: return candidates.first { $0.mode == "decode" }
-        case .json, .resp: return candidates.first { $0.tool == "rdbcat" } ?? candidates.first
+        case .json, .resp, .restore: return candidates.first { $0.tool == "rdbcat" } ?? candidates.first
         default: return candidates.first
         }
     }
@@ -118,7 +118,8 @@ struct Report {
 
         s += "\n## Every tool and mode\n\n"
         s += "`vs ours`: how many times faster our reference row of the same group is (decode: `rdbbench decode`; "
-        s += "json / resp: `rdbcat`; import: `rdbcat import --replace`); for `cat` and the import floor, how many times the floor ours takes. "
+        s += "json / resp / restore: `rdbcat` with its default threads; import: `rdbcat import --replace`); for `cat` and the import floor, how many times the floor ours takes; "
+        s += "for our other rows (`rdbcat --format stats`/`keys` in decode, `--threads 1`), their time as a multiple of the reference's (`x ours`). "
         s += "keys/s and elements/s use what our decoder counted in the file (AOF: commands + preamble keys; "
         s += "elements: strings, list/set/zset members, hash fields, stream entry fields).\n\n"
         s += "| file | size | tool | mode | N | median | MB/s | keys/s | elements/s | peak RSS | vs ours | note |\n"
@@ -161,7 +162,12 @@ struct Report {
             guard let ours = Report.ours(fb, .decode), let om = ours.median else { return "" }
             return "ours \(ratio(om / v))x"
         }
-        if t.ours { return "" }
+        if t.ours {
+            // Our other rows of a group: their time as a multiple of the reference's (the reports next to the
+            // counting decode, one thread next to the default).
+            guard let ours = Report.ours(fb, t.group), ours !== t, let om = ours.median, om > 0 else { return "" }
+            return "\(ratio(v / om))x ours"
+        }
         guard let ours = Report.ours(fb, t.group), let om = ours.median else { return "" }
         return "\(lb ? "≥ " : "")\(ratio(v / om))x"
     }

@@ -67,6 +67,9 @@ struct Cat: ParsableCommand {
     @Option(help: "resp/restore: at most this many bytes per command.")
     var batchBytes: Int = 1 << 20
 
+    @Option(help: "resp, restore, jsonl: threads that decode a memory-mapped RDB file of 8 MiB or more, in chunks written in order (default: the number of cores; 1 = one thread). Salvage and progress use one.")
+    var threads: Int?
+
     @OptionGroup(title: "Decoding")
     var decode: DecodeFlags
 
@@ -105,6 +108,7 @@ struct Cat: ParsableCommand {
         driver.opener = try objectStore.inputs(for: files)?.opener
         if showProgress { driver.progress = { writeStderr($0) } }
         driver.onStopped = { out.rollback() }
+        driver.threads = max(1, threads ?? availableCores())
         do {
             switch format {
             case .jsonl:
@@ -181,6 +185,20 @@ struct Cat: ParsableCommand {
         } catch let e as DecodeDriver.WrongKind {
             throw ValidationError("\(e.path): not an RDB file; format \(format.rawValue) reads RDB files (jsonl, resp, keys and stats read AOF inputs too)")
         }
+    }
+
+    /// The same, for a sink the RDB files may be decoded into on several threads (`--threads`).
+    func decodeAllRDB<V: ChunkableSink>(_ sink: inout V, driver: DecodeDriver) throws {
+        do {
+            try driver.decodeRDB(paths: files, into: &sink)
+        } catch let e as DecodeDriver.WrongKind {
+            throw ValidationError("\(e.path): not an RDB file; format \(format.rawValue) reads RDB files (jsonl, resp, keys and stats read AOF inputs too)")
+        }
+    }
+
+    /// The same, for a sink the RDB parts of inputs may be decoded into on several threads (`--threads`).
+    func decodeAll<V: AOFVisitor & ChunkableSink>(_ sink: inout V, driver: DecodeDriver) throws {
+        for w in try driver.decode(paths: files, into: &sink) { writeStderr("rdbcat: warning: \(w)\n") }
     }
 
     /// Decodes every input in order into a sink that also takes AOF commands: RDB files, AOF files (with or

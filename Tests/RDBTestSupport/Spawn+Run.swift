@@ -31,19 +31,26 @@ extension Spawn {
 
     /// Waits for a program started by `launch` (killed after `seconds`, which throws); returns its exit status,
     /// stdout and stderr.
+    ///
+    /// The output is read until end of file, but not forever once the program has exited: a child that another
+    /// test started at the same moment (a server) may have inherited the write ends of these pipes and keeps
+    /// them open. After a short grace period the output read so far is returned (the readers that wait for
+    /// that child are left behind).
     public static func collect(_ p: Process, _ out: Pipe, _ err: Pipe, seconds: Double = .infinity) throws -> (Int32, String, String) {
-        nonisolated(unsafe) var outData = Data()
-        nonisolated(unsafe) var errData = Data()
+        let outData = Collected()
+        let errData = Collected()
         let done = DispatchGroup()
-        done.enter()
-        DispatchQueue.global().async {
-            outData = out.fileHandleForReading.readDataToEndOfFile()
-            done.leave()
-        }
-        done.enter()
-        DispatchQueue.global().async {
-            errData = err.fileHandleForReading.readDataToEndOfFile()
-            done.leave()
+        for (pipe, data) in [(out, outData), (err, errData)] {
+            done.enter()
+            DispatchQueue.global().async {
+                let h = pipe.fileHandleForReading
+                while true {
+                    let chunk = h.availableData
+                    if chunk.isEmpty { break }
+                    data.append(chunk)
+                }
+                done.leave()
+            }
         }
         let deadline = Date().addingTimeInterval(seconds)
         while p.isRunning && Date() < deadline { usleep(20_000) }
@@ -52,8 +59,16 @@ extension Spawn {
             struct Timeout: Error, CustomStringConvertible { let description: String }
             throw Timeout(description: "\(p.executableURL?.lastPathComponent ?? "the program") did not exit within \(seconds) s")
         }
-        done.wait()
-        return (p.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+        _ = done.wait(timeout: .now() + 5)
+        return (p.terminationStatus, outData.text, errData.text)
+    }
+
+    /// Bytes appended by a reader thread and read by another.
+    final class Collected: @unchecked Sendable {
+        private let lock = NSLock()
+        private var data = Data()
+        func append(_ d: Data) { lock.withLock { data.append(d) } }
+        var text: String { lock.withLock { String(decoding: data, as: UTF8.self) } }
     }
 
     /// The repository holding `file` (the nearest folder above it with a Package.swift); pass `#filePath`.

@@ -124,6 +124,24 @@ public struct RDBParser {
         masterFields.reserveCapacity(16)
     }
 
+    /// A parser for records in the middle of a file whose header was read elsewhere (a chunk decoded on
+    /// another thread): the header's dialect, `db` selected, scratch buffers of its own.
+    public init(options: RDBDecoderOptions, header: RDBHeader, db: Int) {
+        self.init(options: options)
+        self.header = header
+        dialect = RDBDialect(header)
+        _db = db
+    }
+
+    /// The opcode the record at the cursor starts with, if it starts with one (nil for a key, at the end
+    /// of the window, or before the header).
+    @inlinable
+    func opcode(at c: ByteCursor) -> RDBOpcode? {
+        guard let dialect, c.position < c.end else { return nil }
+        if case .opcode(let o) = dialect.meaning(c.base.load(fromByteOffset: c.position, as: UInt8.self)) { return o }
+        return nil
+    }
+
     // MARK: header
 
     /// Reads and checks the 9-byte header, then tells the visitor.

@@ -27,20 +27,7 @@ public enum RDBReader {
     ) throws -> RDBSummary {
         var parser = RDBParser(options: options)
         var crc = CRC64()
-        if input.isStreaming { input.limit = min(input.limit, options.maxRecordBytes) }
-        guard try input.fill(atLeast: 9) else {
-            throw RDBError(.truncated, offset: input.offset, "input ends before the 9-byte RDB header (\(input.window.count) bytes)", file: input.name)
-        }
-        do {
-            var c = input.cursor
-            try parser.parseHeader(&c, &visitor)
-            crc.update(input.window.prefix(c.position).rebased)
-            input.consume(c.position)
-        } catch var e as RDBError {
-            e.file = input.name
-            throw e
-        }
-        let header = parser.header!
+        let header = try readHeader(input, &parser, &crc, &visitor)
         if input.isStreaming {
             // Streamed: a record is reported only once it is whole in the window. Each one is measured first
             // (`recordEnd`: its framing only, no events; O(1) for strings and single-blob values), then decoded
@@ -71,28 +58,64 @@ public enum RDBReader {
             // Mapped: one cursor runs over the whole region; the checksum of everything from the header to the
             // EOF byte is computed on another core while the records are decoded (see BackgroundCRC). Pages
             // both are done with are released every few MiB, so resident memory stays flat.
-            let region = input.window
-            let background = options.verifyChecksum && header.version >= 5 && region.count >= BackgroundCRC.minimumSize
-                ? BackgroundCRC(region, initial: crc.value, input: input) : nil
-            var c = input.cursor
-            do {
+            try decodeMapped(input, header: header, crc: &crc, options: options) { c in
                 while true {
                     // No view into an earlier record outlives it: the pages before this one may be released.
                     input.release(before: c.offset)
                     if case .endOfFile = try parseOne(&parser, &c, &visitor, input) { break }
                 }
-            } catch {
-                background?.cancel()
-                throw error
             }
-            let end = UnsafeRawBufferPointer(rebasing: region[0..<c.position])
-            if let background {
-                crc = CRC64(background.finish(at: c.position))
-            } else if options.verifyChecksum {
-                crc.update(end)
-            }
-            input.consume(c.position)
         }
+        return try finish(input, header: header, crc: crc, options: options, &visitor)
+    }
+
+    /// Runs `records` with a cursor over the whole mapped region (from the first record; it leaves the
+    /// cursor right after the EOF opcode) while the region's checksum is computed on another core (see
+    /// `BackgroundCRC`); `crc` is then the checksum of everything before the trailer.
+    @inlinable
+    static func decodeMapped(_ input: InputBuffer, header: RDBHeader, crc: inout CRC64, options: RDBDecoderOptions,
+                             _ records: (inout ByteCursor) throws -> Void) throws {
+        let region = input.window
+        let background = options.verifyChecksum && header.version >= 5 && region.count >= BackgroundCRC.minimumSize
+            ? BackgroundCRC(region, initial: crc.value, input: input) : nil
+        var c = input.cursor
+        do {
+            try records(&c)
+        } catch {
+            background?.cancel()
+            throw error
+        }
+        if let background {
+            crc = CRC64(background.finish(at: c.position))
+        } else if options.verifyChecksum {
+            crc.update(UnsafeRawBufferPointer(rebasing: region[0..<c.position]))
+        }
+        input.consume(c.position)
+    }
+
+    /// Reads the header (the input's window grown to hold it), reports it and checksums it.
+    @inlinable
+    static func readHeader<V: RDBVisitor>(_ input: InputBuffer, _ parser: inout RDBParser, _ crc: inout CRC64, _ visitor: inout V) throws -> RDBHeader {
+        if input.isStreaming { input.limit = min(input.limit, parser.options.maxRecordBytes) }
+        guard try input.fill(atLeast: 9) else {
+            throw RDBError(.truncated, offset: input.offset, "input ends before the 9-byte RDB header (\(input.window.count) bytes)", file: input.name)
+        }
+        do {
+            var c = input.cursor
+            try parser.parseHeader(&c, &visitor)
+            crc.update(input.window.prefix(c.position).rebased)
+            input.consume(c.position)
+        } catch var e as RDBError {
+            e.file = input.name
+            throw e
+        }
+        return parser.header!
+    }
+
+    /// After the EOF opcode: checks the CRC64 trailer against `crc` (the checksum of everything before
+    /// it), tells the visitor the file ended, and returns the summary.
+    @inlinable
+    static func finish<V: RDBVisitor>(_ input: InputBuffer, header: RDBHeader, crc: CRC64, options: RDBDecoderOptions, _ visitor: inout V) throws -> RDBSummary {
         let status: RDBChecksumStatus
         if header.version >= 5 {
             guard try input.fill(atLeast: 8) else {

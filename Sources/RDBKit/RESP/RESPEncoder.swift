@@ -57,6 +57,28 @@ public struct RESPEncoder<Output: RESPOutput> {
         out.appendGap(width &+ 3)  // '*', digits, CR LF: written by end()
     }
 
+    /// Opens a command of exactly `arguments` arguments and writes its header at once: nothing is
+    /// patched at `end()` (which checks the count), and the sink may be flushed before it as after
+    /// `writeHeader(arguments:)`. For commands whose arity is known up front (`SET`, `PEXPIREAT`, `SELECT`).
+    @inlinable
+    public mutating func begin(arguments n: Int) {
+        precondition(!open, "RESPEncoder: a command is already open")
+        open = true
+        argc = 0
+        start = out.position
+        startTotal = out.flushedBytes &+ start
+        fixedCount = n
+        out.reserve(24)
+        out.append(UInt8(ascii: "*"))
+        if n < 10 {
+            out.append(UInt8(truncatingIfNeeded: 0x30 &+ n))
+        } else {
+            out.append(decimal: Int64(n))
+        }
+        out.append(0x0D)
+        out.append(0x0A)
+    }
+
     /// Writes the header of the open command now, for exactly `arguments` arguments (with as many digits
     /// as the `maxArguments` it was opened with): the sink may then be flushed before `end()`, between its
     /// arguments and inside a payload (`OutputBuffer.appendWithinKey`). `end()` checks the count.
@@ -121,7 +143,7 @@ public struct RESPEncoder<Output: RESPOutput> {
     /// Writes `SELECT db`.
     @inlinable
     public mutating func select(_ db: Int) {
-        begin(maxArguments: 2)
+        begin(arguments: 2)
         argument("SELECT")
         argument(db)
         end()

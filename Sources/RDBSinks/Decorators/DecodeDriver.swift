@@ -36,6 +36,13 @@ public struct DecodeDriver {
         }
     }
 
+    /// Threads that decode a memory-mapped RDB of at least `parallelMinimumBytes` into a sink that can be
+    /// split (`ChunkableSink`: RESP, RESTORE, JSONL), in chunks of about `chunkBytes`; 1 = one thread.
+    /// Salvage and progress decode on one thread.
+    public var threads = 1
+    public var chunkBytes = ParallelDecode<JSONLWriter>.defaultChunkBytes
+    public var parallelMinimumBytes = 8 << 20
+
     /// Opens the paths it knows (objects in a bucket) before they are taken for local files.
     public var opener: InputOpener?
 
@@ -48,7 +55,13 @@ public struct DecodeDriver {
     /// Decodes the inputs in order into a sink of RDB events only; anything but an RDB throws `WrongKind`.
     @inlinable
     public func decodeRDB<V: RDBVisitor>(paths: [String], into sink: inout V) throws {
-        for path in paths { try decodeRDB(try open(path), into: &sink) }
+        for path in paths { try decodeRDB(try open(path), into: &sink, rdbPart: decodeRDBPart) }
+    }
+
+    /// The same, for a sink that can be split across threads (see `threads`).
+    @inlinable
+    public func decodeRDB<V: ChunkableSink>(paths: [String], into sink: inout V) throws {
+        for path in paths { try decodeRDB(try open(path), into: &sink, rdbPart: decodeRDBPartInParallel) }
     }
 
     /// Decodes the inputs in order into a sink that takes AOF commands too. Returns the AOF reader's
@@ -56,21 +69,39 @@ public struct DecodeDriver {
     @inlinable @discardableResult
     public func decode<V: AOFVisitor>(paths: [String], into sink: inout V) throws -> [String] {
         var warnings: [String] = []
-        for path in paths { warnings += try decode(try open(path), into: &sink) }
+        for path in paths { warnings += try decode(try open(path), into: &sink, rdbPart: decodeRDBPart) }
+        return warnings
+    }
+
+    /// The same, for a sink that can be split across threads (see `threads`).
+    @inlinable @discardableResult
+    public func decode<V: AOFVisitor & ChunkableSink>(paths: [String], into sink: inout V) throws -> [String] {
+        var warnings: [String] = []
+        for path in paths { warnings += try decode(try open(path), into: &sink, rdbPart: decodeRDBPartInParallel) }
         return warnings
     }
 
     /// Decodes one RDB input; bytes after the RDB are recorded in `log.trailing`.
     @inlinable
     public func decodeRDB<V: RDBVisitor>(_ opened: OpenedInput, into sink: inout V) throws {
-        guard opened.kind == .rdb, let input = opened.input else { throw WrongKind(path: opened.path, kind: opened.kind) }
-        guard try decodeRDBPart(input, path: opened.path, total: opened.uncompressedSize, into: &sink) else { return }
-        if try input.fill(atLeast: 1) { log.trailing.append((opened.path, input.offset)) }
+        try decodeRDB(opened, into: &sink, rdbPart: decodeRDBPart)
     }
 
     /// Decodes one input of any kind.
     @inlinable @discardableResult
     public func decode<V: AOFVisitor>(_ opened: OpenedInput, into sink: inout V) throws -> [String] {
+        try decode(opened, into: &sink, rdbPart: decodeRDBPart)
+    }
+
+    @inlinable
+    func decodeRDB<V: RDBVisitor>(_ opened: OpenedInput, into sink: inout V, rdbPart: RDBPart<V>) throws {
+        guard opened.kind == .rdb, let input = opened.input else { throw WrongKind(path: opened.path, kind: opened.kind) }
+        guard try rdbPart(input, opened.path, opened.uncompressedSize, &sink) else { return }
+        if try input.fill(atLeast: 1) { log.trailing.append((opened.path, input.offset)) }
+    }
+
+    @inlinable
+    func decode<V: AOFVisitor>(_ opened: OpenedInput, into sink: inout V, rdbPart: RDBPart<V>) throws -> [String] {
         var aof = self.aof
         aof.rdb = rdb
         switch opened.kind {
@@ -83,11 +114,27 @@ public struct DecodeDriver {
             guard let input = opened.input else { return [] }
             return try AOFReader.decode(input, name: opened.path, into: &sink, options: aof).warnings
         case .rdb:
-            guard let input = opened.input, try decodeRDBPart(input, path: opened.path, total: opened.uncompressedSize, into: &sink) else { return [] }
+            guard let input = opened.input, try rdbPart(input, opened.path, opened.uncompressedSize, &sink) else { return [] }
             // An AOF with an RDB preamble: its commands, read from where the RDB ended.
             guard try input.fill(atLeast: 1) else { return [] }
             return try AOFReader.decode(input, name: opened.path, into: &sink, options: aof).warnings
         }
+    }
+
+    /// How the RDB part of an input is decoded: (input, path, uncompressed size, sink) -> whether it was
+    /// read to its end (false: a salvage decode stopped inside it).
+    public typealias RDBPart<V> = (InputBuffer, String, Int?, inout V) throws -> Bool
+
+    /// A mapped RDB that is large enough, without salvage or progress: on `threads` threads (the output
+    /// is the same); otherwise as `decodeRDBPart`.
+    @inlinable
+    func decodeRDBPartInParallel<V: ChunkableSink>(_ input: InputBuffer, path: String, total: Int?, into sink: inout V) throws -> Bool {
+        guard threads > 1 && !rdb.salvage && progress == nil && !input.isStreaming && input.window.count >= parallelMinimumBytes,
+              sink.output.target != nil else {
+            return try decodeRDBPart(input, path: path, total: total, into: &sink)
+        }
+        _ = try sink.decodeInParallel(input, options: rdb, threads: threads, chunkBytes: chunkBytes)
+        return true
     }
 
     /// The RDB at the input's position, with salvage and progress around the sink. Returns false when a

@@ -145,7 +145,7 @@ public struct FilteringVisitor<Inner: RDBVisitor>: RDBForwardingVisitor {
     /// instructions).
     @usableFromInline var passAll: Bool
     /// Keys rejected so far.
-    public private(set) var skippedKeys = 0
+    public internal(set) var skippedKeys = 0
 
     public init(inner: Inner, filter: KeyFilter) {
         self.inner = inner

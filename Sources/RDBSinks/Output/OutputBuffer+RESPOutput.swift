@@ -22,7 +22,7 @@ extension OutputBuffer: RESPOutput {
         reserve(n &+ 25)
         var p = Self.storeBulkHeader(n, at: storage + count)
         if n > 0 {
-            p.copyMemory(from: b.baseAddress!, byteCount: n)
+            Self.copy(p, b.baseAddress!, n)
             p += n
         }
         p.storeBytes(of: UInt16(0x0A0D).littleEndian, as: UInt16.self)  // CR LF
@@ -48,6 +48,10 @@ extension OutputBuffer: RESPOutput {
         if length < 10 {
             p.storeBytes(of: UInt8(truncatingIfNeeded: 0x30 &+ length), as: UInt8.self)
             p += 1
+        } else if length < 100 {
+            let table = UnsafeRawPointer(DecimalFormatter.pairs.utf8Start)
+            p.storeBytes(of: table.loadUnaligned(fromByteOffset: length &* 2, as: UInt16.self), as: UInt16.self)
+            p += 2
         } else {
             p += DecimalFormatter.write(unsigned: UInt64(length), into: p)
         }

@@ -141,8 +141,42 @@ public final class OutputBuffer {
     public func append(_ b: UnsafeRawBufferPointer) {
         guard let base = b.baseAddress, b.count > 0 else { return }
         reserve(b.count)
-        (storage + count).copyMemory(from: base, byteCount: b.count)
+        OutputBuffer.copy(storage + count, base, b.count)
         count &+= b.count
+    }
+
+    /// Copies `n` bytes: up to 32 inline with two overlapping loads and stores (no call: most keys,
+    /// members and fields are short), longer ones with `memcpy`. Reads and writes only `[0, n)`.
+    @inlinable @inline(__always)
+    static func copy(_ dst: UnsafeMutableRawPointer, _ src: UnsafeRawPointer, _ n: Int) {
+        if n >= 16 {
+            if n > 32 {
+                dst.copyMemory(from: src, byteCount: n)
+                return
+            }
+            let a = src.loadUnaligned(as: SIMD16<UInt8>.self)
+            let b = src.loadUnaligned(fromByteOffset: n &- 16, as: SIMD16<UInt8>.self)
+            dst.storeBytes(of: a, as: SIMD16<UInt8>.self)
+            dst.storeBytes(of: b, toByteOffset: n &- 16, as: SIMD16<UInt8>.self)
+        } else if n >= 8 {
+            let a = src.loadUnaligned(as: UInt64.self)
+            let b = src.loadUnaligned(fromByteOffset: n &- 8, as: UInt64.self)
+            dst.storeBytes(of: a, as: UInt64.self)
+            dst.storeBytes(of: b, toByteOffset: n &- 8, as: UInt64.self)
+        } else if n >= 4 {
+            let a = src.loadUnaligned(as: UInt32.self)
+            let b = src.loadUnaligned(fromByteOffset: n &- 4, as: UInt32.self)
+            dst.storeBytes(of: a, as: UInt32.self)
+            dst.storeBytes(of: b, toByteOffset: n &- 4, as: UInt32.self)
+        } else if n > 0 {
+            // 1-3 bytes: first, middle and last (they overlap for n < 3).
+            let a = src.load(as: UInt8.self)
+            let m = src.load(fromByteOffset: n &>> 1, as: UInt8.self)
+            let z = src.load(fromByteOffset: n &- 1, as: UInt8.self)
+            dst.storeBytes(of: a, as: UInt8.self)
+            dst.storeBytes(of: m, toByteOffset: n &>> 1, as: UInt8.self)
+            dst.storeBytes(of: z, toByteOffset: n &- 1, as: UInt8.self)
+        }
     }
 
     @inlinable
@@ -188,6 +222,24 @@ public final class OutputBuffer {
         flushedBytes += count
         count = 0
         committed = 0
+    }
+
+    /// Hands the pending bytes after the first `skip` to `other` (a buffer without a target of its own
+    /// whose output another target takes: a chunk decoded on another thread), as `flush` would.
+    public func handOff(to other: OutputTarget, skipping skip: Int = 0) throws {
+        let from = min(skip, count)
+        if count > from { try other.write(UnsafeRawBufferPointer(start: storage + from, count: count - from)) }
+        flushedBytes += count
+        count = 0
+        committed = 0
+    }
+
+    /// Empties the buffer and starts its counts over (`totalBytes` 0), for a new run of output.
+    public func reset() {
+        count = 0
+        committed = 0
+        flushedBytes = 0
+        partialKeyFlushed = false
     }
 
     /// Within a key, at a command or element boundary: writes out the key's output so far once it passes

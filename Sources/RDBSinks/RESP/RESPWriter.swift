@@ -77,9 +77,9 @@ public struct RESPWriter: RDBVisitor {
     public let out: OutputBuffer
     public let options: RESPWriterOptions
     /// Keys left out, with the reason.
-    public private(set) var skippedKeys: [SkippedKey] = []
+    public internal(set) var skippedKeys: [SkippedKey] = []
     /// Keys written without some of their data, with what was left out.
-    public private(set) var lossyKeys: [SkippedKey] = []
+    public internal(set) var lossyKeys: [SkippedKey] = []
     /// Keys written.
     public internal(set) var keysWritten = 0
     /// Commands written.
@@ -97,6 +97,8 @@ public struct RESPWriter: RDBVisitor {
     var keyPrefixCount = 0
     /// The database the target is in after the committed output (nil before the first SELECT).
     var committedDB: Int? = nil
+    /// The SELECT this writer's output starts with, if it does (see `ChunkableSink`).
+    public internal(set) var leadingSelect: (db: Int, bytes: Int)? = nil
     var pendingDB: Int? = nil
     let maxElements: Int
     let maxBytes: Int
@@ -232,7 +234,7 @@ public struct RESPWriter: RDBVisitor {
         sawKeyMetadata = false
         pendingDB = committedDB
         if options.emitSelect && committedDB != info.db {
-            enc.select(info.db)
+            enc.select(info.db, noting: &leadingSelect)
             commandsWritten += 1
             pendingDB = info.db
         }
@@ -255,12 +257,13 @@ public struct RESPWriter: RDBVisitor {
     }
 
     public mutating func stringValue(_ value: RDBString) throws {
-        enc.begin(maxArguments: 6)
+        let at = inlineExpiryAt
+        enc.begin(arguments: 3 &+ (options.setIfAbsent ? 1 : 0) &+ (at == nil ? 0 : 2))
         enc.argument("SET")
         enc.argument(keyBuffer.bytes)
         enc.argument(value)
         if options.setIfAbsent { enc.argument("NX") }
-        if let at = inlineExpiryAt {
+        if let at {
             enc.argument("PXAT")
             enc.argument(max(at, 1))
         }
@@ -351,7 +354,7 @@ public struct RESPWriter: RDBVisitor {
             fieldTTLs.removeAll(keepingCapacity: true)
         }
         if let at = info.expireAtMs, !options.dropTTL, inlineExpiryAt == nil {
-            enc.begin(maxArguments: 3)
+            enc.begin(arguments: 3)
             enc.argument("PEXPIREAT")
             enc.argument(keyBuffer.bytes)
             enc.argument(at)

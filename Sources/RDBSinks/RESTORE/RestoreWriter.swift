@@ -58,9 +58,9 @@ public struct RestoreStats: Sendable, Hashable {
 public struct RestoreWriter: RDBVisitor {
     public let out: OutputBuffer
     public let options: RestoreWriterOptions
-    public private(set) var stats = RestoreStats()
+    public internal(set) var stats = RestoreStats()
     /// The RDB version payloads are written for: `options.targetVersion`, or the file's (see `beginFile`).
-    public private(set) var target: Int
+    public internal(set) var target: Int
 
     var enc: RESPEncoder<OutputBuffer>
     var commands: RESPWriter
@@ -70,6 +70,8 @@ public struct RestoreWriter: RDBVisitor {
     let keyMeta = OutputBuffer(target: nil, flushThreshold: 1024)
     var committedDB: Int? = nil
     var pendingDB: Int? = nil
+    /// The SELECT this writer's output starts with, if it does (see `ChunkableSink`).
+    public internal(set) var leadingSelect: (db: Int, bytes: Int)? = nil
 
     enum Mode { case raw, reencode, commands }
     var mode = Mode.raw
@@ -188,7 +190,7 @@ public struct RestoreWriter: RDBVisitor {
         }
         pendingDB = committedDB
         if options.emitSelect && committedDB != info.db {
-            enc.select(info.db)
+            enc.select(info.db, noting: &leadingSelect)
             pendingDB = info.db
         }
         if mode == .commands { return .decode }

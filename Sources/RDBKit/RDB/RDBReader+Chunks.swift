@@ -1,0 +1,130 @@
+/// A run of whole records of a memory-mapped RDB, decoded apart from the records around it (on another
+/// thread) by `RDBReader.decodeChunk`.
+public struct RDBChunk: Sendable {
+    /// Its place in the file: chunks are numbered 0, 1, 2… in file order.
+    public let index: Int
+    /// Positions in the mapped region: its first record, and right after its last.
+    public let start: Int
+    public let end: Int
+    /// The absolute offset of the region's first byte (error offsets are absolute).
+    public let baseOffset: Int
+    /// The database selected where the chunk starts.
+    public let db: Int
+    public let header: RDBHeader
+    /// The input's name, for errors.
+    public let file: String?
+
+    /// The absolute offsets of its bytes.
+    public var offsets: Range<Int> { (baseOffset + start)..<(baseOffset + end) }
+}
+
+/// Decodes the chunks of a mapped RDB on other threads and writes their output in file order (RDBSinks'
+/// `ParallelDecode` is the one implementation; this protocol only keeps RDBKit free of output concerns).
+public protocol RDBChunkRunner {
+    associatedtype Sink: RDBVisitor
+    /// Before the first chunk of a run, and after the main sink decoded records itself: the runner
+    /// takes over from `sink` (it flushes the sink's output, learns the database it left the target in).
+    mutating func resume(from sink: inout Sink) throws
+    /// Queues the next chunk (in file order). May wait while too many chunks are in flight.
+    mutating func submit(_ chunk: RDBChunk, region: UnsafeRawBufferPointer) throws
+    /// Waits until every chunk submitted is decoded and written, folds their reports into `sink` in file
+    /// order, and throws the first error a chunk met (after writing the output of the keys before it).
+    mutating func drain(into sink: inout Sink) throws
+    /// The absolute offset before which every chunk is done with the region (its pages may be released).
+    var releasableOffset: Int { get }
+}
+
+extension RDBReader {
+    /// Decodes an RDB from a memory-mapped input as `decode` does, but cuts its records into chunks of
+    /// about `chunkBytes` that `runner` decodes on other threads: this thread only measures records
+    /// (`recordEnd`: their framing, no events; O(1) for strings and single-blob values) and follows
+    /// SELECTDB, so that each chunk knows its database. A record that is not measured this way (module
+    /// values, functions, a record that does not parse), or that is larger than `maxChunkRecord`, is
+    /// decoded here by `visitor` itself, in its place: the chunks before it are drained first. The
+    /// checksum is computed on another core as in `decode`; the EOF record is reported by `visitor`.
+    ///
+    /// The events a chunk's records produce go to the runner's sinks, not to `visitor`; the runner folds
+    /// their reports into `visitor` (`drain`). An error in a chunk is thrown once the chunks before it and
+    /// its keys before the error are written, as a sequential decode would have left the output.
+    public static func decodeChunked<R: RDBChunkRunner>(
+        _ input: InputBuffer, into visitor: inout R.Sink, runner: inout R, options: RDBDecoderOptions = .init(),
+        chunkBytes: Int = 1 << 20, maxChunkRecord: Int = 1 << 20
+    ) throws -> RDBSummary {
+        precondition(!input.isStreaming, "decodeChunked reads memory-mapped inputs")
+        var parser = RDBParser(options: options)
+        var crc = CRC64()
+        let header = try readHeader(input, &parser, &crc, &visitor)
+        try decodeMapped(input, header: header, crc: &crc, options: options) { c in
+            let region = input.window
+            var index = 0
+            var chunkStart = c.position
+            var chunkDB = parser.db
+            var pending = false  // chunks submitted since the last drain
+            try runner.resume(from: &visitor)
+            func submit(upTo end: Int) throws {
+                guard end > chunkStart else { return }
+                try runner.submit(RDBChunk(index: index, start: chunkStart, end: end, baseOffset: c.baseOffset, db: chunkDB,
+                                           header: header, file: input.name), region: region)
+                index += 1
+                pending = true
+            }
+            while true {
+                let op = parser.opcode(at: c)
+                if op == .eof { break }
+                let s = c.position
+                let e = parser.recordEndInline(c)
+                if e < 0 || e - s > maxChunkRecord {
+                    // Decoded here, in its place: everything before it first.
+                    try submit(upTo: s)
+                    if pending { try runner.drain(into: &visitor) }
+                    pending = false
+                    if case .endOfFile = try parseOne(&parser, &c, &visitor, input) { return }
+                    try runner.resume(from: &visitor)
+                    chunkStart = c.position
+                    chunkDB = parser.db
+                    continue
+                }
+                if op == .selectDB {
+                    // Followed here for the next chunk's database (the chunk's own parser reports it).
+                    var skip = SkipEverything()
+                    _ = try parser.parseRecord(&c, &skip)
+                } else {
+                    c.position = e
+                }
+                if c.position - chunkStart >= chunkBytes {
+                    input.release(before: runner.releasableOffset)
+                    try submit(upTo: c.position)
+                    chunkStart = c.position
+                    chunkDB = parser.db
+                }
+            }
+            try submit(upTo: c.position)
+            if pending { try runner.drain(into: &visitor) }
+            // The EOF record, reported by the main visitor.
+            _ = try parseOne(&parser, &c, &visitor, input)
+        }
+        return try finish(input, header: header, crc: crc, options: options, &visitor)
+    }
+
+    /// Decodes the records of one chunk into `visitor`, calling `afterRecord` after each (where a runner
+    /// may hand the output written so far on).
+    @inlinable
+    public static func decodeChunk<V: RDBVisitor>(
+        _ chunk: RDBChunk, region: UnsafeRawBufferPointer, options: RDBDecoderOptions, into visitor: inout V,
+        afterRecord: (inout V) throws -> Void
+    ) throws {
+        var parser = RDBParser(options: options, header: chunk.header, db: chunk.db)
+        // The window ends with the chunk: no record can read past it.
+        var c = ByteCursor(UnsafeRawBufferPointer(rebasing: region[0..<chunk.end]), baseOffset: chunk.baseOffset, position: chunk.start)
+        while c.position < chunk.end {
+            do {
+                _ = try parser.parseRecord(&c, &visitor)
+            } catch var e as RDBError {
+                if e.offset < 0 { e.offset = c.offset }
+                if e.file == nil { e.file = chunk.file }
+                throw e
+            }
+            try afterRecord(&visitor)
+        }
+    }
+}

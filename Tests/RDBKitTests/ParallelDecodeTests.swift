@@ -1,0 +1,139 @@
+import Foundation
+import Testing
+import RDBKit
+import RDBSinks
+
+/// The parallel decode (`DecodeDriver.threads`, `ParallelDecode`) writes exactly what the one-thread
+/// decode writes: the same bytes, the same reports, the same error after the same output. Chunks are made
+/// tiny here (a few records each) so that every file is cut in many places: between databases, around
+/// records decoded on the main thread (functions, modules), inside runs of keys with expiries.
+///
+/// The one-thread output of the server-written files is checked against real servers by
+/// `ServerReplayTests` (digest-equal after replay); byte equality carries that over to the parallel one.
+@Suite struct ParallelDecodeTests {
+    enum Format: CaseIterable { case resp, restore, jsonl }
+
+    struct Result: Equatable {
+        var bytes: [UInt8]
+        var reports: [String]
+        var error: String?
+    }
+
+    /// Decodes `path` into a sink of `format`, with `threads` threads and chunks of about `chunkBytes`.
+    static func decode(_ path: String, _ format: Format, threads: Int, chunkBytes: Int = 200, filter: KeyFilter = KeyFilter()) -> Result {
+        let target = MemoryTarget()
+        let out = OutputBuffer(target: target, flushThreshold: 1 << 10)
+        var driver = DecodeDriver()
+        driver.threads = threads
+        driver.chunkBytes = chunkBytes
+        driver.parallelMinimumBytes = 0
+        var reports: [String] = []
+        var failure: String?
+        do {
+            switch format {
+            case .resp:
+                var sink = FilteringVisitor(inner: RESPWriter(out: out), filter: filter)
+                defer { reports = Self.reports(sink.inner.skippedKeys, sink.inner.lossyKeys, "\(sink.inner.keysWritten) \(sink.inner.commandsWritten) \(sink.skippedKeys)") }
+                try driver.decode(paths: [path], into: &sink)
+            case .restore:
+                var sink = FilteringVisitor(inner: RestoreWriter(out: out), filter: filter)
+                defer { reports = Self.reports(sink.inner.skippedKeys, sink.inner.lossyKeys, "\(sink.inner.stats) \(sink.skippedKeys)") }
+                try driver.decodeRDB(paths: [path], into: &sink)
+            case .jsonl:
+                var sink = FilteringVisitor(inner: JSONLWriter(out: out), filter: filter)
+                defer { reports = ["filtered \(sink.skippedKeys)"] }
+                try driver.decode(paths: [path], into: &sink)
+            }
+        } catch {
+            failure = "\(error)"
+        }
+        out.rollback()  // as rdbcat does after an error: the output ends with the last whole key
+        try? out.flush()
+        return Result(bytes: target.bytes, reports: reports, error: failure)
+    }
+
+    /// Keys left out and written lossily, then the counts (keys, commands, filtered).
+    static func reports(_ skipped: [SkippedKey], _ lossy: [SkippedKey], _ counts: String) -> [String] {
+        skipped.map { "skipped \($0)" } + lossy.map { "lossy \($0)" } + [counts]
+    }
+
+    static func expectSame(_ path: String, _ format: Format, chunkBytes: Int = 200, filter: KeyFilter = KeyFilter(),
+                           sourceLocation: SourceLocation = #_sourceLocation) {
+        let one = decode(path, format, threads: 1, filter: filter)
+        let many = decode(path, format, threads: 3, chunkBytes: chunkBytes, filter: filter)
+        #expect(one.error == many.error, "\(path) \(format)", sourceLocation: sourceLocation)
+        #expect(one.reports == many.reports, "\(path) \(format)", sourceLocation: sourceLocation)
+        let same = one.bytes == many.bytes
+        let firstDifference = (0..<min(one.bytes.count, many.bytes.count)).first { one.bytes[$0] != many.bytes[$0] }
+            ?? min(one.bytes.count, many.bytes.count)
+        #expect(same, "\(path) \(format): \(one.bytes.count) vs \(many.bytes.count) bytes, first difference at \(firstDifference)",
+                sourceLocation: sourceLocation)
+    }
+
+    /// Every server-written fixture (Redis 6.2, 7.0, Valkey 8.1) and every corpus RDB, in each format.
+    @Test(arguments: Format.allCases)
+    func fixturesDecodeTheSameOnSeveralThreads(_ format: Format) throws {
+        let root = Fixtures.url("").path
+        let files = (FileManager.default.enumerator(atPath: root)?.allObjects as? [String] ?? [])
+            .filter { $0.hasSuffix(".rdb") && ($0.hasPrefix("servers/") || $0.hasPrefix("corpus/")) }.sorted()
+        #expect(files.count >= 100)
+        for f in files { Self.expectSame(root + "/" + f, format) }
+    }
+
+    /// Keys switching between databases and back, with and without expiries, a function library (decoded
+    /// on the main thread between chunks), and a database filter.
+    @Test func databasesFunctionsAndFiltersAcrossChunks() throws {
+        var b = RDBBuilder(version: 10)
+        b.aux("redis-ver", "7.0.15")
+        for round in 0..<6 {
+            for db: UInt64 in [0, 3, 0, 1] {
+                b.selectDB(db)
+                for i in 0..<7 {
+                    b.key(type: 0, "k\(round):\(db):\(i)", value: RDBBuilder.string("v\(i)"),
+                          expireMs: i % 3 == 0 ? 4_102_444_800_000 + Int64(i) : nil)
+                }
+            }
+            if round == 2 {
+                b.bytes += [0xF5] + RDBBuilder.string("#!lua name=lib\nredis.register_function('f', function() return 1 end)")
+            }
+        }
+        let path = try Self.write(b.finished())
+        defer { unlink(path) }
+        for format in Format.allCases {
+            for chunk in [1, 40, 200, 1 << 20] { Self.expectSame(path, format, chunkBytes: chunk) }
+            var filter = KeyFilter()
+            filter.dbs = [3]
+            Self.expectSame(path, format, filter: filter)
+        }
+        // Some chunks really did start in a database the target was already in: the SELECT count is exact.
+        let out = Self.decode(path, .resp, threads: 3, chunkBytes: 40)
+        let selects = String(decoding: out.bytes, as: UTF8.self).components(separatedBy: "SELECT").count - 1
+        #expect(selects == 6 * 4)
+    }
+
+    /// A record that does not parse half-way through: the same keys are written before it and the same
+    /// error (file, offset) is reported, however the records around it were chunked.
+    @Test func aCorruptRecordStopsAtTheSamePlace() throws {
+        var b = RDBBuilder(version: 10)
+        b.selectDB(0)
+        for i in 0..<300 { b.key(type: 0, "key:\(i)", value: RDBBuilder.string("value \(i)")) }
+        b.key(type: 0, "broken", value: [0xC3, 0x05, 0x20] + [UInt8](repeating: 0x41, count: 5))  // LZF that does not decompress
+        for i in 0..<300 { b.key(type: 0, "after:\(i)", value: RDBBuilder.string("x")) }
+        let path = try Self.write(b.finished())
+        defer { unlink(path) }
+        for format in Format.allCases {
+            for chunk in [1, 100, 1000] { Self.expectSame(path, format, chunkBytes: chunk) }
+            let r = Self.decode(path, format, threads: 3, chunkBytes: 100)
+            // RESTORE passes the value's bytes through without decompressing them: no error there.
+            if format == .restore { continue }
+            #expect(r.error?.contains("key \"broken\"") == true, "\(r.error ?? "no error")")
+            #expect(!String(decoding: r.bytes, as: UTF8.self).contains("after:"))
+        }
+    }
+
+    static func write(_ bytes: [UInt8]) throws -> String {
+        let path = NSTemporaryDirectory() + "parallel-\(UUID().uuidString).rdb"
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+}
