@@ -131,6 +131,38 @@ import RDBSinks
         }
     }
 
+    /// Progress is reported from the chunks as they are cut, and ends with every key and byte counted.
+    @Test func progressCountsTheKeysOfEveryChunk() throws {
+        var b = RDBBuilder(version: 10)
+        for db: UInt64 in [0, 2] {
+            b.selectDB(db)
+            for i in 0..<500 { b.key(type: 0, "key:\(i)", value: RDBBuilder.string("v"), expireMs: i % 2 == 0 ? 4_102_444_800_000 : nil) }
+        }
+        let bytes = b.finished()
+        let path = try Self.write(bytes)
+        defer { unlink(path) }
+        let lines = Collected()
+        let out = OutputBuffer(target: MemoryTarget())
+        var driver = DecodeDriver()
+        driver.threads = 3
+        driver.chunkBytes = 300
+        driver.parallelMinimumBytes = 0
+        driver.progress = { lines.append($0) }
+        var sink = FilteringVisitor(inner: RESPWriter(out: out), filter: KeyFilter())
+        try driver.decode(paths: [path], into: &sink)
+        #expect(sink.inner.keysWritten == 1000)
+        let last = lines.all.last ?? ""
+        #expect(last.contains("1000 keys"), "\(last)")
+        #expect(last.contains("(100%)"), "\(last)")
+    }
+
+    final class Collected: @unchecked Sendable {
+        private let lock = NSLock()
+        private var lines: [String] = []
+        func append(_ s: String) { lock.withLock { lines.append(s) } }
+        var all: [String] { lock.withLock { lines } }
+    }
+
     static func write(_ bytes: [UInt8]) throws -> String {
         let path = NSTemporaryDirectory() + "parallel-\(UUID().uuidString).rdb"
         try Data(bytes).write(to: URL(fileURLWithPath: path))

@@ -174,8 +174,13 @@ public final class InputBuffer {
         if _slowPath(offset >= releaseMark) { releasePages(before: offset) }
     }
 
+    /// The last offset given to `release(before:)` that reached a release step: how far a decode of a
+    /// memory-mapped file (whose window is consumed only at the end) has got, for progress reports.
+    public private(set) var releasedOffset = 0
+
     @usableFromInline
     func releasePages(before offset: Int) {
+        releasedOffset = offset
         mapping?.advance(.decoder, to: offset)
         releaseMark = offset &+ InputBuffer.releaseStep
     }

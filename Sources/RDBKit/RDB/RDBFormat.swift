@@ -251,6 +251,15 @@ public enum RDBOpcode: UInt8, Sendable {
     case keyMeta
     /// Valkey `RDB_OPCODE_SLOT_IMPORT` (0xF3, RDB 80+)
     case slotImport
+
+    /// Opcodes that come before a key in its record (expiry, LRU/LFU, key metadata).
+    @inlinable
+    public var prefixesKey: Bool {
+        switch self {
+        case .expireTime, .expireTimeMilliseconds, .idle, .freq, .keyMeta: true
+        default: false
+        }
+    }
 }
 
 /// What one byte in type/opcode position means for a given file: the one table that maps

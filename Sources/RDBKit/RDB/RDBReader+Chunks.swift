@@ -13,6 +13,8 @@ public struct RDBChunk: Sendable {
     public let header: RDBHeader
     /// The input's name, for errors.
     public let file: String?
+    /// Key records in it (for progress).
+    public let keys: Int
 
     /// The absolute offsets of its bytes.
     public var offsets: Range<Int> { (baseOffset + start)..<(baseOffset + end) }
@@ -60,13 +62,15 @@ extension RDBReader {
             var chunkStart = c.position
             var chunkDB = parser.db
             var pending = false  // chunks submitted since the last drain
+            var keys = 0  // key records in the chunk being cut
             try runner.resume(from: &visitor)
             func submit(upTo end: Int) throws {
                 guard end > chunkStart else { return }
                 try runner.submit(RDBChunk(index: index, start: chunkStart, end: end, baseOffset: c.baseOffset, db: chunkDB,
-                                           header: header, file: input.name), region: region)
+                                           header: header, file: input.name, keys: keys), region: region)
                 index += 1
                 pending = true
+                keys = 0
             }
             while true {
                 let op = parser.opcode(at: c)
@@ -84,6 +88,7 @@ extension RDBReader {
                     chunkDB = parser.db
                     continue
                 }
+                if op == nil || op!.prefixesKey { keys += 1 }
                 if op == .selectDB {
                     // Followed here for the next chunk's database (the chunk's own parser reports it).
                     var skip = SkipEverything()

@@ -38,7 +38,7 @@ public struct DecodeDriver {
 
     /// Threads that decode a memory-mapped RDB of at least `parallelMinimumBytes` into a sink that can be
     /// split (`ChunkableSink`: RESP, RESTORE, JSONL), in chunks of about `chunkBytes`; 1 = one thread.
-    /// Salvage and progress decode on one thread.
+    /// Salvage decodes on one thread.
     public var threads = 1
     public var chunkBytes = ParallelDecode<JSONLWriter>.defaultChunkBytes
     public var parallelMinimumBytes = 8 << 20
@@ -125,15 +125,17 @@ public struct DecodeDriver {
     /// read to its end (false: a salvage decode stopped inside it).
     public typealias RDBPart<V> = (InputBuffer, String, Int?, inout V) throws -> Bool
 
-    /// A mapped RDB that is large enough, without salvage or progress: on `threads` threads (the output
-    /// is the same); otherwise as `decodeRDBPart`.
+    /// A mapped RDB that is large enough, without salvage: on `threads` threads (the output is the same;
+    /// progress is reported as chunks are cut); otherwise as `decodeRDBPart`.
     @inlinable
     func decodeRDBPartInParallel<V: ChunkableSink>(_ input: InputBuffer, path: String, total: Int?, into sink: inout V) throws -> Bool {
-        guard threads > 1 && !rdb.salvage && progress == nil && !input.isStreaming && input.window.count >= parallelMinimumBytes,
+        guard threads > 1 && !rdb.salvage && !input.isStreaming && input.window.count >= parallelMinimumBytes,
               sink.output.target != nil else {
             return try decodeRDBPart(input, path: path, total: total, into: &sink)
         }
-        _ = try sink.decodeInParallel(input, options: rdb, threads: threads, chunkBytes: chunkBytes)
+        let reporter = progress.map { ProgressReporter(input: input, total: total, enabled: true, write: $0) }
+        _ = try sink.decodeInParallel(input, options: rdb, threads: threads, chunkBytes: chunkBytes, progress: reporter)
+        reporter?.report(final: true)
         return true
     }
 

@@ -33,8 +33,10 @@ extension ChunkableSink {
     /// specialized for the sink in the caller's module.
     @inlinable
     public mutating func decodeInParallel(_ input: InputBuffer, options: RDBDecoderOptions, threads: Int,
-                                          chunkBytes: Int = ParallelDecode<Self>.defaultChunkBytes) throws -> RDBSummary {
+                                          chunkBytes: Int = ParallelDecode<Self>.defaultChunkBytes,
+                                          progress: ProgressReporter? = nil) throws -> RDBSummary {
         var runner = ParallelDecode<Self>(options: options, threads: threads)
+        runner.progress = progress
         // Started here, where the sink's type is known: the threads run code specialized for it (the
         // reader calls the runner through its protocol, unspecialized, for queueing only).
         runner.start()
@@ -62,6 +64,8 @@ public struct ParallelDecode<Sink: ChunkableSink>: RDBChunkRunner {
     @usableFromInline let state: ParallelState<Sink>
     @usableFromInline let threads: Int
     @usableFromInline var started: [pthread_t] = []
+    /// Told of each chunk as it is cut (on the decoding thread).
+    public var progress: ProgressReporter?
 
     @inlinable
     public init(options: RDBDecoderOptions, threads: Int) {
@@ -94,6 +98,7 @@ public struct ParallelDecode<Sink: ChunkableSink>: RDBChunkRunner {
 
     @inlinable
     public mutating func submit(_ chunk: RDBChunk, region: UnsafeRawBufferPointer) throws {
+        progress?.advance(to: chunk.offsets.upperBound, keys: chunk.keys)
         if started.isEmpty {
             state.monitor.withLock {
                 state.queue.append((chunk, region))

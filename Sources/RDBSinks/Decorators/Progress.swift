@@ -20,6 +20,17 @@ public final class ProgressReporter {
         self.write = write
     }
 
+    /// Bytes done when they are not the input's position (a parallel decode: the end of the last chunk
+    /// cut).
+    var position = 0
+
+    /// A parallel decode cut a chunk: `keys` more keys, done up to the absolute `offset`.
+    public func advance(to offset: Int, keys: Int) {
+        position = max(position, offset)
+        keyCount &+= keys
+        report(final: false)
+    }
+
     @inlinable
     public func tick() {
         keyCount &+= 1
@@ -33,7 +44,7 @@ public final class ProgressReporter {
         last = t
         let elapsed = (t - start).components
         let dt = max(Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18, 1e-6)
-        let done = input.offset
+        let done = max(input.offset, input.releasedOffset, position)
         var line = "\r\(mb(done)) MB"
         if let total, total > 0 { line += " of \(mb(total)) MB (\(done * 100 / total)%)" }
         line += ", \(keys) keys, \(Int(Double(keys) / dt)) keys/s, \(Int(Double(done) / dt / 1e6)) MB/s"
