@@ -75,7 +75,12 @@ public struct RestoreWriter: RDBVisitor {
 
     enum Mode { case raw, reencode, commands }
     var mode = Mode.raw
-    var info: RDBKeyInfo? = nil
+    /// A key is open (between `beginKey` and `endKey`), with its LFU frequency or LRU idle time. Kept as
+    /// fields rather than the whole `RDBKeyInfo`: copying that 73-byte struct right after the decoder built it
+    /// stalled on store forwarding (a tenth of this writer's time per key on strings).
+    var inKey = false
+    var keyFrequency: UInt8? = nil
+    var keyIdle: UInt64? = nil
     var typeByte: UInt8 = 0
     // Re-encoded value: the elements in `body`, their count in `count`.
     let body = OutputBuffer(target: nil, flushThreshold: 1 << 16)
@@ -178,7 +183,9 @@ public struct RestoreWriter: RDBVisitor {
             keyMeta.truncate(to: 0)
             return .skip
         }
-        self.info = info
+        inKey = true
+        keyFrequency = info.lfuFrequency
+        keyIdle = info.idleSeconds
         if mode == .commands {
             commands.sawKeyMetadata = keyMeta.pendingCount > 0  // reported as lossy by the writer
             keyMeta.truncate(to: 0)
@@ -223,13 +230,13 @@ public struct RestoreWriter: RDBVisitor {
     }
 
     public mutating func rawValue(_ raw: UnsafeRawBufferPointer) throws {
-        guard let info else { return }
+        guard inKey else { return }
         enc.beginArgument(length: keyMeta.pendingCount + 1 + raw.count + DumpPayload.trailerSize)
         let start = out.pendingCount
         out.append(keyMeta.bytes)
         keyMeta.truncate(to: 0)
         out.append(typeByte)
-        try appendPayload(raw, head: start, of: info)
+        try appendPayload(raw, head: start)
         enc.endArgument()
     }
 
@@ -295,7 +302,7 @@ public struct RestoreWriter: RDBVisitor {
 
     /// Appends the value bytes of a payload whose head (KEY_META, type, count) was appended from the pending
     /// offset `head` on, then the version and CRC64 trailer. A large value may go to the target directly.
-    mutating func appendPayload(_ value: UnsafeRawBufferPointer, head: Int, of info: RDBKeyInfo) throws {
+    mutating func appendPayload(_ value: UnsafeRawBufferPointer, head: Int) throws {
         guard out.writesThrough(value.count) else {
             out.append(value)
             return DumpPayload.appendTrailer(out, payloadStart: head, version: target)
@@ -305,7 +312,7 @@ public struct RestoreWriter: RDBVisitor {
         var arguments = 4
         if options.replace { arguments += 1 }
         if ttl != 0 { arguments += 1 }
-        if info.lfuFrequency != nil || info.idleSeconds != nil { arguments += 2 }
+        if keyFrequency != nil || keyIdle != nil { arguments += 2 }
         enc.writeHeader(arguments: arguments)
         var crc = CRC64()
         crc.update(UnsafeRawBufferPointer(rebasing: out.bytes[head...]))
@@ -315,8 +322,8 @@ public struct RestoreWriter: RDBVisitor {
     }
 
     public mutating func endKey() throws {
-        guard let info else { return }
-        self.info = nil
+        guard inKey else { return }
+        inKey = false
         switch mode {
         case .commands:
             try commands.endKey()  // commits and flushes
@@ -332,7 +339,7 @@ public struct RestoreWriter: RDBVisitor {
             keyMeta.truncate(to: 0)
             out.append(typeByte)
             if withCount { DumpPayload.appendLength(count, to: out) }
-            try appendPayload(body.bytes, head: start, of: info)
+            try appendPayload(body.bytes, head: start)
             enc.endArgument()
             stats.reencoded += 1
         case .raw:
@@ -340,10 +347,10 @@ public struct RestoreWriter: RDBVisitor {
         }
         if options.replace { enc.argument("REPLACE") }
         if ttl != 0 { enc.argument("ABSTTL") }
-        if let f = info.lfuFrequency {
+        if let f = keyFrequency {
             enc.argument("FREQ")
             enc.argument(Int64(f))
-        } else if let idle = info.idleSeconds {
+        } else if let idle = keyIdle {
             enc.argument("IDLETIME")
             enc.argument(unsigned: idle)
         }
