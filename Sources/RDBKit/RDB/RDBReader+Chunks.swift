@@ -39,8 +39,9 @@ public protocol RDBChunkRunner {
     /// Before the first chunk of a run, and after the main sink decoded records itself: the runner
     /// takes over from `sink` (it flushes the sink's output, learns the database it left the target in).
     mutating func resume(from sink: inout Sink) throws
-    /// Queues the next chunk (in file order). May wait while too many chunks are in flight.
-    mutating func submit(_ chunk: RDBChunk, region: UnsafeRawBufferPointer) throws
+    /// Queues the next chunk (in file order), and folds the chunks written since the last call into `sink`.
+    /// May wait while too many chunks are in flight.
+    mutating func submit(_ chunk: RDBChunk, region: UnsafeRawBufferPointer, absorbingInto sink: inout Sink) throws
     /// Waits until every chunk submitted is decoded and written, folds their reports into `sink` in file
     /// order, and throws the first error a chunk met (after writing the output of the keys before it).
     mutating func drain(into sink: inout Sink) throws
@@ -81,7 +82,8 @@ extension RDBReader {
             func submit(upTo end: Int) throws {
                 guard end > chunkStart else { return }
                 try runner.submit(RDBChunk(index: index, start: chunkStart, end: end, baseOffset: c.baseOffset, db: chunkDB,
-                                           header: header, file: input.name, keys: keys), region: region)
+                                           header: header, file: input.name, keys: keys), region: region,
+                                   absorbingInto: &visitor)
                 index += 1
                 pending = true
                 keys = 0

@@ -97,8 +97,15 @@ public struct ParallelDecode<Sink: ChunkableSink>: RDBChunkRunner {
     }
 
     @inlinable
-    public mutating func submit(_ chunk: RDBChunk, region: UnsafeRawBufferPointer) throws {
+    public mutating func submit(_ chunk: RDBChunk, region: UnsafeRawBufferPointer, absorbingInto sink: inout Sink) throws {
         progress?.advance(to: chunk.offsets.upperBound, keys: chunk.keys)
+        // The chunks written since the last call: their reports now, their buffers freed.
+        let done = state.monitor.withLock { () -> [Sink] in
+            let f = state.finished
+            state.finished.removeAll(keepingCapacity: true)
+            return f
+        }
+        for chunk in done { sink.absorb(chunk) }
         if started.isEmpty {
             state.monitor.withLock {
                 state.queue.append((chunk, region))
@@ -118,7 +125,7 @@ public struct ParallelDecode<Sink: ChunkableSink>: RDBChunkRunner {
     @inlinable
     public mutating func drain(into sink: inout Sink) throws {
         let (finished, failure) = state.monitor.withLock { () -> ([Sink], (any Error)?) in
-            state.monitor.wait { state.inFlight == 0 || state.failure != nil && state.failureWritten }
+            state.monitor.wait { state.inFlight == 0 || state.failure != nil }
             let f = state.finished
             state.finished.removeAll()
             return (f, state.failure)
@@ -161,10 +168,9 @@ final class ParallelState<Sink: ChunkableSink>: @unchecked Sendable {
     @usableFromInline var doneOffset = 0
     /// Finished chunk sinks, in file order, not yet folded into the main sink.
     @usableFromInline var finished: [Sink] = []
-    /// The first error (in file order), and whether the output before it is written.
+    /// The first error (in file order), set once the output before it is written.
     @usableFromInline var failure: (any Error)?
     @usableFromInline var failureIndex = Int.max
-    @usableFromInline var failureWritten = false
     @usableFromInline var stopping = false
 
     @inlinable
@@ -173,8 +179,31 @@ final class ParallelState<Sink: ChunkableSink>: @unchecked Sendable {
         self.maxInFlight = maxInFlight
     }
 
-    /// A thread: takes chunks in order until told to stop. Its output buffer serves all its chunks (a
-    /// finished chunk's sink no longer writes to it).
+    /// Output buffers not in use (a chunk takes one, and gives it back once its output is written).
+    @usableFromInline var buffers: [OutputBuffer] = []
+    /// Finished chunks whose turn has not come: their output waits here, so that their thread goes on.
+    @usableFromInline var parked: [Int: Finished] = [:]
+
+    /// A chunk decoded (to its end, or to an error) and not yet written.
+    @usableFromInline struct Finished {
+        @usableFromInline var chunk: RDBChunk
+        @usableFromInline var out: OutputBuffer
+        @usableFromInline var sink: Sink
+        /// Part of its output was written already (it spilled): its leading SELECT, if any, is out.
+        @usableFromInline var started: Bool
+        @usableFromInline var error: (any Error)?
+
+        @inlinable
+        init(chunk: RDBChunk, out: OutputBuffer, sink: Sink, started: Bool, error: (any Error)?) {
+            self.chunk = chunk
+            self.out = out
+            self.sink = sink
+            self.started = started
+            self.error = error
+        }
+    }
+
+    /// A thread: takes chunks in order until told to stop.
     @inlinable
     func work() { take(waiting: true) }
 
@@ -184,9 +213,8 @@ final class ParallelState<Sink: ChunkableSink>: @unchecked Sendable {
 
     @inlinable
     func take(waiting: Bool) {
-        let out = OutputBuffer(target: nil, flushThreshold: 1 << 16)
         while true {
-            let next: (chunk: RDBChunk, region: UnsafeRawBufferPointer, template: Sink)? = monitor.withLock {
+            let next: (chunk: RDBChunk, region: UnsafeRawBufferPointer, template: Sink, out: OutputBuffer)? = monitor.withLock {
                 if waiting { monitor.wait { queueHead < queue.count || stopping } }
                 guard queueHead < queue.count, let template else { return nil }
                 let item = queue[queueHead]
@@ -195,10 +223,10 @@ final class ParallelState<Sink: ChunkableSink>: @unchecked Sendable {
                     queue.removeAll(keepingCapacity: true)
                     queueHead = 0
                 }
-                return (item.chunk, item.region, template)
+                return (item.chunk, item.region, template, buffers.popLast() ?? OutputBuffer(target: nil, flushThreshold: 1 << 16))
             }
             guard let next else { return }
-            run(next.chunk, next.region, next.template, out)
+            run(next.chunk, next.region, next.template, next.out)
         }
     }
 
@@ -206,59 +234,93 @@ final class ParallelState<Sink: ChunkableSink>: @unchecked Sendable {
         @inlinable init() {}
     }
 
-    /// Decodes one chunk and writes its output on its turn.
+    /// Decodes one chunk into `out`, then hands it to `finish` (which writes it now if it is its turn, or
+    /// parks it for the thread whose turn it is). Only a chunk whose output passes `spillBytes` waits for
+    /// its turn, to write what it holds so far.
     @inlinable
     func run(_ chunk: RDBChunk, _ region: UnsafeRawBufferPointer, _ template: Sink, _ out: OutputBuffer) {
         out.reset()
         if monitor.withLock({ turn == Int.max }) {  // an earlier chunk failed: nothing after it is written
-            monitor.withLock { inFlight -= 1 }
+            monitor.withLock {
+                inFlight -= 1
+                buffers.append(out)
+            }
             monitor.broadcast()
             return
         }
         var sink = template.chunkSink(out: out)
-        var first = true
-        /// Writes what `out` holds once it is this chunk's turn (the leading SELECT left out if redundant).
-        func handOn(_ sink: Sink) throws {
-            try waitForTurn(chunk.index)
-            var skip = 0
-            if first, let lead = sink.leadingSelect, lead.db == monitor.withLock({ db }) { skip = lead.bytes }
-            first = false
-            try out.handOff(to: target!, skipping: skip)
-        }
+        var started = false
         do {
             try RDBReader.decodeChunk(chunk, region: region, options: options, into: &sink) { s in
-                if out.pendingCount >= ParallelDecode<Sink>.spillBytes { try handOn(s) }
+                guard out.pendingCount >= ParallelDecode<Sink>.spillBytes else { return }
+                try waitForTurn(chunk.index)
+                try write(out, leadingSelect: started ? nil : s.leadingSelect)
+                started = true
             }
-            try handOn(sink)
-            let selected = sink.selectedDatabase
-            monitor.withLock {
-                if let selected { db = selected }
-                doneOffset = chunk.offsets.upperBound
-                finished.append(sink)
-                turn += 1
-                inFlight -= 1
-            }
+            finish(Finished(chunk: chunk, out: out, sink: sink, started: started, error: nil))
         } catch is Abandoned {
-            monitor.withLock { inFlight -= 1 }
-        } catch {
-            // The keys before the error, then the error; the chunks after it are abandoned.
-            out.rollback()
-            var written = false
-            if (try? handOn(sink)) != nil { written = true }
-            let selected = sink.selectedDatabase
             monitor.withLock {
-                if written, let selected { db = selected }
-                if chunk.index < failureIndex {
-                    failure = error
-                    failureIndex = chunk.index
-                }
-                failureWritten = true
-                finished.append(sink)
-                turn = Int.max  // nothing after this chunk is written
                 inFlight -= 1
+                buffers.append(out)
+            }
+            monitor.broadcast()
+        } catch {
+            out.rollback()  // the keys before the error are written, then the error
+            finish(Finished(chunk: chunk, out: out, sink: sink, started: started, error: error))
+        }
+    }
+
+    /// Parks a finished chunk; if it is its turn, writes it and every parked chunk after it, in order.
+    @inlinable
+    func finish(_ done: Finished) {
+        var next: Finished? = monitor.withLock {
+            if turn == Int.max {  // an earlier chunk failed: dropped
+                buffers.append(done.out)
+                inFlight -= 1
+                return nil
+            }
+            parked[done.chunk.index] = done
+            guard turn == done.chunk.index else { return nil }
+            return parked.removeValue(forKey: turn)
+        }
+        // This thread holds the turn until it finds no parked chunk to write.
+        while let f = next {
+            var error = f.error
+            do {
+                try write(f.out, leadingSelect: f.started ? nil : f.sink.leadingSelect)
+            } catch let e {
+                if error == nil { error = e }
+            }
+            let selected = f.sink.selectedDatabase
+            next = monitor.withLock {
+                if let selected { db = selected }
+                doneOffset = f.chunk.offsets.upperBound
+                finished.append(f.sink)
+                buffers.append(f.out)
+                inFlight -= 1
+                if let error {
+                    failure = error
+                    failureIndex = f.chunk.index
+                    turn = Int.max  // nothing after this chunk is written
+                    // Chunks parked after it are dropped.
+                    for (_, p) in parked { buffers.append(p.out); inFlight -= 1 }
+                    parked.removeAll()
+                    return nil
+                }
+                turn += 1
+                return parked.removeValue(forKey: turn)
             }
         }
         monitor.broadcast()
+    }
+
+    /// Writes what `out` holds (the caller holds the turn), without a leading SELECT of the database the
+    /// target is in already.
+    @inlinable
+    func write(_ out: OutputBuffer, leadingSelect lead: (db: Int, bytes: Int)?) throws {
+        var skip = 0
+        if let lead, lead.db == monitor.withLock({ db }) { skip = lead.bytes }
+        try out.handOff(to: target!, skipping: skip)
     }
 
     @inlinable
