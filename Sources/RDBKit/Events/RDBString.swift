@@ -66,7 +66,7 @@ public enum DecimalFormatter {
     }
 
     /// 10^t for t in 0...19 (a table lookup once compiled).
-    @inlinable
+    @inlinable @inline(__always)
     static func power10(_ t: Int) -> UInt64 {
         switch t {
         case 0: return 1

@@ -73,28 +73,21 @@ enum JSONEscaper {
         return (i, j)
     }
 
-    /// `r` (1...7) bytes at `p` in the low bytes of a word, spaces above them.
+    /// `r` (1...7) bytes at `p` in the low bytes of a word, spaces above them: two overlapping 4-byte loads
+    /// (4...7) or three single bytes (1...3), without reading past `p + r`.
     @inlinable @inline(__always)
     static func tailWord(_ p: UnsafePointer<UInt8>, _ r: Int) -> UInt64 {
         let raw = UnsafeRawPointer(p)
-        var w: UInt64 = 0
-        var s: UInt64 = 0
-        var at = 0
-        if r & 4 != 0 {
-            w = UInt64(raw.loadUnaligned(as: UInt32.self))
-            s = 32
-            at = 4
+        let w: UInt64
+        if r >= 4 {
+            let lo = UInt64(raw.loadUnaligned(as: UInt32.self))
+            let hi = UInt64(raw.loadUnaligned(fromByteOffset: r &- 4, as: UInt32.self))
+            w = lo | hi &<< (UInt64(r &- 4) &* 8)
+        } else {
+            let mid = r &>> 1
+            w = UInt64(p[0]) | UInt64(p[mid]) &<< (UInt64(mid) &* 8) | UInt64(p[r &- 1]) &<< (UInt64(r &- 1) &* 8)
         }
-        if r & 2 != 0 {
-            w |= UInt64(raw.loadUnaligned(fromByteOffset: at, as: UInt16.self)) &<< s
-            s &+= 16
-            at &+= 2
-        }
-        if r & 1 != 0 {
-            w |= UInt64(raw.load(fromByteOffset: at, as: UInt8.self)) &<< s
-            s &+= 8
-        }
-        return w | 0x2020_2020_2020_2020 &<< s
+        return w | 0x2020_2020_2020_2020 &<< (UInt64(r) &* 8)
     }
 
     /// Writes the escaped form of the special byte at `p[i]` (with the rest of its UTF-8 sequence when it
