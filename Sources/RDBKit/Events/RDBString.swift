@@ -65,38 +65,16 @@ public enum DecimalFormatter {
         (v < 0 ? 1 : 0) &+ digitCount(unsigned: v.magnitude)
     }
 
-    /// 10^t for t in 0...19 (a table lookup once compiled).
-    @inlinable @inline(__always)
-    static func power10(_ t: Int) -> UInt64 {
-        switch t {
-        case 0: return 1
-        case 1: return 10
-        case 2: return 100
-        case 3: return 1_000
-        case 4: return 10_000
-        case 5: return 100_000
-        case 6: return 1_000_000
-        case 7: return 10_000_000
-        case 8: return 100_000_000
-        case 9: return 1_000_000_000
-        case 10: return 10_000_000_000
-        case 11: return 100_000_000_000
-        case 12: return 1_000_000_000_000
-        case 13: return 10_000_000_000_000
-        case 14: return 100_000_000_000_000
-        case 15: return 1_000_000_000_000_000
-        case 16: return 10_000_000_000_000_000
-        case 17: return 100_000_000_000_000_000
-        case 18: return 1_000_000_000_000_000_000
-        default: return 10_000_000_000_000_000_000
-        }
-    }
-
     @inlinable
     public static func digitCount(unsigned v: UInt64) -> Int {
-        // floor(log10(2) * bits) is the digit count or one less: one compare with a power of ten decides.
-        let t = ((64 &- (v | 1).leadingZeroBitCount) &* 1233) &>> 12
-        return v | 1 >= power10(t) ? t &+ 1 : t  // (0 has one digit)
+        var n = 1
+        var m = v
+        while m >= 10_000 {
+            m /= 10_000
+            n &+= 4
+        }
+        if m >= 100 { return m >= 1000 ? n &+ 3 : n &+ 2 }
+        return m >= 10 ? n &+ 1 : n
     }
 
     /// Writes the decimal form of `v` at `out` (at least 20 bytes) and returns its length.

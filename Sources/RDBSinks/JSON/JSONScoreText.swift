@@ -21,18 +21,17 @@ extension OutputBuffer {
         }
         if OutputBuffer.isCanonicalScoreText(s.bytes) {
             append(s.bytes)
-        } else if let d = OutputBuffer.parseDecimalScore(s.bytes) {
-            if !appendShortenedScore(s.bytes, d) { appendJSONScore(d) }
+        } else if let t = OutputBuffer.scanDecimal(s.bytes) {
+            if !appendShortenedScore(s.bytes, t) { appendJSONScore(OutputBuffer.decimalValue(t)) }
         } else {
             appendJSONScore(try RDBParser.score(s))
         }
     }
 
-    /// The value of a plain decimal `-?D+(.D+)?` of at most 18 digits, correctly rounded (what strtod gives),
-    /// or nil for any other text (left to strtod). Servers before 7.2 store scores as `%.17g` text
-    /// (`594.78499999999997`), too long to copy as it is.
+    /// A plain decimal `-?D+(.D+)?` of at most 18 digits as `m / p` (p = 10^fraction digits), or nil for
+    /// any other text (left to strtod). Servers before 7.2 store scores as `%.17g` text (`594.78499999999997`).
     @usableFromInline
-    static func parseDecimalScore(_ b: UnsafeRawBufferPointer) -> Double? {
+    static func scanDecimal(_ b: UnsafeRawBufferPointer) -> (m: UInt64, p: UInt64, negative: Bool)? {
         let n = b.count
         guard n > 0, n <= 20 else { return nil }
         var i = 0
@@ -59,6 +58,19 @@ extension OutputBuffer {
             guard i == n else { return nil }
         }
         guard digits <= 18 else { return nil }  // m < 10^18 < 2^60, p <= 10^17
+        return (m, p, negative)
+    }
+
+    /// The value of a plain decimal (see `scanDecimal`), correctly rounded (what strtod gives), or nil.
+    @usableFromInline
+    static func parseDecimalScore(_ b: UnsafeRawBufferPointer) -> Double? {
+        scanDecimal(b).map(decimalValue)
+    }
+
+    /// `m / p` correctly rounded, negated when `negative`.
+    @usableFromInline
+    static func decimalValue(_ t: (m: UInt64, p: UInt64, negative: Bool)) -> Double {
+        let (m, p, negative) = t
         let v: Double
         if p == 1 {
             v = Double(m)  // an integer: one correctly rounded conversion
@@ -126,7 +138,7 @@ extension OutputBuffer {
     /// digits: the text rounded to 15 significant digits, when that reads back as `d` and is canonical (see
     /// `appendJSONScore(text:)`), is what `appendJSONScore(d)` writes; it is appended and true returned.
     @usableFromInline
-    func appendShortenedScore(_ b: UnsafeRawBufferPointer, _ d: Double) -> Bool {
+    func appendShortenedScore(_ b: UnsafeRawBufferPointer, _ value: (m: UInt64, p: UInt64, negative: Bool)) -> Bool {
         let n = b.count
         guard n <= 24 else { return false }
         var buffer: (UInt64, UInt64, UInt64) = (0, 0, 0)
@@ -162,10 +174,27 @@ extension OutputBuffer {
             while cut > dot + 1, t[cut - 1] == UInt8(ascii: "0") { cut -= 1 }
             guard cut > dot + 1 else { return false }  // integral: left to the formatter
             let c = UnsafeRawBufferPointer(rebasing: t[0..<cut])
-            guard OutputBuffer.isCanonicalScoreText(c), OutputBuffer.parseDecimalScore(c)?.bitPattern == d.bitPattern
+            guard OutputBuffer.isCanonicalScoreText(c), let d = OutputBuffer.parseDecimalScore(c),
+                OutputBuffer.roundsTo(value.m, value.p, d.magnitude)
             else { return false }
             append(c)
             return true
         }
+    }
+
+    /// Whether `m / p` is strictly nearer to `d` (positive, normal, below 2^53) than to either neighbour,
+    /// so that it reads back as `d`: |m/p - M*2^E| < 2^(E-1), in integers |m*2^(1-E) - 2*M*p| < p. Ties, the
+    /// bottom of a binade (uneven neighbours) and exponents out of range answer false.
+    @usableFromInline
+    static func roundsTo(_ m: UInt64, _ p: UInt64, _ d: Double) -> Bool {
+        guard d.isNormal, d.significandBitPattern != 0 else { return false }
+        let e = Int(d.exponent) &- 52  // d = M * 2^e
+        let shift = 1 &- e
+        guard e < 0, shift &+ (64 &- m.leadingZeroBitCount) <= 127 else { return false }
+        let big = UInt128(m) << shift
+        let mant = UInt128(d.significandBitPattern | 1 << 52)
+        let twice = mant &* UInt128(p) << 1
+        let diff = big > twice ? big &- twice : twice &- big
+        return diff < UInt128(p)
     }
 }
