@@ -47,7 +47,7 @@ extension OutputBuffer {
     }
 
     /// Appends `bytes` as a quoted JSON string in the given mode.
-    @inlinable
+    @inlinable @inline(__always)
     public func appendJSONString(_ s: RDBString, mode: BinaryMode) {
         if s.isInteger {
             if mode == .base64 {
@@ -66,7 +66,7 @@ extension OutputBuffer {
         appendJSONString(s.bytes, mode: mode)
     }
 
-    @inlinable
+    @inlinable @inline(__always)
     public func appendJSONString(_ b: UnsafeRawBufferPointer, mode: BinaryMode) {
         if mode == .base64 {
             append(UInt8(ascii: "\""))
