@@ -65,7 +65,7 @@ public enum DecimalFormatter {
         (v < 0 ? 1 : 0) &+ digitCount(unsigned: v.magnitude)
     }
 
-    @inlinable
+    @inlinable @inline(__always)
     public static func digitCount(unsigned v: UInt64) -> Int {
         var n = 1
         var m = v
