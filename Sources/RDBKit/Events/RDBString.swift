@@ -65,7 +65,7 @@ public enum DecimalFormatter {
         (v < 0 ? 1 : 0) &+ digitCount(unsigned: v.magnitude)
     }
 
-    @inlinable
+    @inlinable @inline(__always)
     public static func digitCount(unsigned v: UInt64) -> Int {
         var n = 1
         var m = v
@@ -88,23 +88,45 @@ public enum DecimalFormatter {
     }
 
     /// Writes the decimal form of an unsigned value at `out` (at least 20 bytes) and returns its length.
+    /// Eight digits at a time: one division by 10^8 per step, then four independent pairs from the table.
     @inlinable
     public static func write(unsigned v: UInt64, into out: UnsafeMutableRawPointer) -> Int {
-        let len = digitCount(unsigned: v)
         let table = UnsafeRawPointer(pairs.utf8Start)
+        @inline(__always) func pair(_ x: UInt32, _ at: Int) {
+            out.storeBytes(of: table.loadUnaligned(fromByteOffset: Int(x) &* 2, as: UInt16.self), toByteOffset: at, as: UInt16.self)
+        }
+        if v < 10 {
+            out.storeBytes(of: UInt8(truncatingIfNeeded: v) &+ 0x30, as: UInt8.self)
+            return 1
+        }
+        let len = digitCount(unsigned: v)
         var m = v
         var i = len
-        while m >= 100 {
-            let q = m / 100
-            let r = Int(truncatingIfNeeded: m &- q &* 100)
-            i &-= 2
-            out.storeBytes(of: table.loadUnaligned(fromByteOffset: r &* 2, as: UInt16.self), toByteOffset: i, as: UInt16.self)
+        while m >= 100_000_000 {
+            let q = m / 100_000_000
+            let r = UInt32(truncatingIfNeeded: m &- q &* 100_000_000)
+            let hi = r / 10_000
+            let lo = r &- hi &* 10_000
+            let h1 = hi / 100
+            let l1 = lo / 100
+            pair(lo &- l1 &* 100, i &- 2)
+            pair(l1, i &- 4)
+            pair(hi &- h1 &* 100, i &- 6)
+            pair(h1, i &- 8)
+            i &-= 8
             m = q
         }
-        if m >= 10 {
-            out.storeBytes(of: table.loadUnaligned(fromByteOffset: Int(m) &* 2, as: UInt16.self), toByteOffset: i &- 2, as: UInt16.self)
+        var r = UInt32(truncatingIfNeeded: m)
+        while r >= 100 {
+            let q = r / 100
+            pair(r &- q &* 100, i &- 2)
+            i &-= 2
+            r = q
+        }
+        if r >= 10 {
+            pair(r, i &- 2)
         } else {
-            out.storeBytes(of: UInt8(truncatingIfNeeded: m) &+ 0x30, toByteOffset: i &- 1, as: UInt8.self)
+            out.storeBytes(of: UInt8(truncatingIfNeeded: r) &+ 0x30, toByteOffset: i &- 1, as: UInt8.self)
         }
         return len
     }

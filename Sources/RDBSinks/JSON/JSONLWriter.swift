@@ -97,6 +97,16 @@ public struct JSONLWriter: RDBVisitor {
         out.append(UInt8(ascii: "]"))
     }
 
+    /// A score stored as text: copied when it already is what `appendJSONScore` would write.
+    public mutating func zsetMember(_ member: RDBString, scoreText: RDBString) throws {
+        try separator()
+        out.append(UInt8(ascii: "["))
+        out.appendJSONString(member, mode: binary)
+        out.append(UInt8(ascii: ","))
+        try out.appendJSONScore(text: scoreText)
+        out.append(UInt8(ascii: "]"))
+    }
+
     public mutating func hashField(_ field: RDBString, value: RDBString, expireAtMs: Int64?) throws {
         try separator()
         out.appendJSONString(field, mode: binary)

@@ -47,26 +47,34 @@ extension OutputBuffer {
     }
 
     /// Appends `bytes` as a quoted JSON string in the given mode.
-    @inlinable
+    @inlinable @inline(__always)
     public func appendJSONString(_ s: RDBString, mode: BinaryMode) {
         if s.isInteger {
-            append(UInt8(ascii: "\""))
             if mode == .base64 {
+                append(UInt8(ascii: "\""))
                 s.withBytes { appendBase64($0) }
+                append(UInt8(ascii: "\""))
             } else {
-                append(decimal: s.integer)
+                reserve(22)
+                storage.storeBytes(of: 0x22, toByteOffset: count, as: UInt8.self)
+                let n = DecimalFormatter.write(s.integer, into: storage + (count &+ 1))
+                storage.storeBytes(of: 0x22, toByteOffset: count &+ 1 &+ n, as: UInt8.self)
+                count &+= n &+ 2
             }
-            append(UInt8(ascii: "\""))
             return
         }
         appendJSONString(s.bytes, mode: mode)
     }
 
-    @inlinable
+    @inlinable @inline(__always)
     public func appendJSONString(_ b: UnsafeRawBufferPointer, mode: BinaryMode) {
-        append(UInt8(ascii: "\""))
-        if mode == .base64 { appendBase64(b) } else { appendJSONEscaped(b) }
-        append(UInt8(ascii: "\""))
+        if mode == .base64 {
+            append(UInt8(ascii: "\""))
+            appendBase64(b)
+            append(UInt8(ascii: "\""))
+        } else {
+            appendJSONQuoted(b)
+        }
     }
 
     /// Appends text that is known to be plain ASCII without quotes or backslashes, quoted.
@@ -78,64 +86,9 @@ extension OutputBuffer {
     }
 
     /// JSON-escapes bytes: UTF-8 passes through, control characters and quotes are escaped, and bytes
-    /// of invalid UTF-8 sequences become `\udcXX`.
+    /// of invalid UTF-8 sequences become `\udcXX` (see `JSONEscaper`).
     public func appendJSONEscaped(_ b: UnsafeRawBufferPointer) {
-        let n = b.count
-        guard n > 0, let p = b.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return }
-        // Fast path: plain printable ASCII.
-        var clean = true
-        for i in 0..<n {
-            let c = p[i]
-            if c < 0x20 || c == 0x22 || c == 0x5C || c >= 0x80 {
-                clean = false
-                break
-            }
-        }
-        if clean {
-            append(b)
-            return
-        }
-        reserve(n * 6)
-        let hex: StaticString = "0123456789abcdef"
-        let h = hex.utf8Start
-        var o = storage.assumingMemoryBound(to: UInt8.self) + count
-        let o0 = o
-        var i = 0
-        while i < n {
-            let c = p[i]
-            if c >= 0x20 && c < 0x80 && c != 0x22 && c != 0x5C {
-                o.pointee = c
-                o += 1
-                i += 1
-                continue
-            }
-            if c < 0x80 {
-                o[0] = 0x5C
-                switch c {
-                case 0x22: o[1] = 0x22; o += 2
-                case 0x5C: o[1] = 0x5C; o += 2
-                case 0x0A: o[1] = 0x6E; o += 2
-                case 0x0D: o[1] = 0x72; o += 2
-                case 0x09: o[1] = 0x74; o += 2
-                default:
-                    o[1] = 0x75; o[2] = 0x30; o[3] = 0x30; o[4] = h[Int(c >> 4)]; o[5] = h[Int(c & 15)]
-                    o += 6
-                }
-                i += 1
-                continue
-            }
-            let len = OutputBuffer.validUTF8SequenceLength(p + i, n - i)
-            if len > 0 {
-                for k in 0..<len { o[k] = p[i + k] }
-                o += len
-                i += len
-            } else {
-                o[0] = 0x5C; o[1] = 0x75; o[2] = 0x64; o[3] = 0x63; o[4] = h[Int(c >> 4)]; o[5] = h[Int(c & 15)]
-                o += 6
-                i += 1
-            }
-        }
-        count += o - o0
+        appendJSONEscaped(b, quoted: false)
     }
 
     @inlinable

@@ -123,6 +123,14 @@ public struct JSONWriter: RDBVisitor {
         out.appendJSONScore(score)
     }
 
+    /// A score stored as text: copied when it already is what `appendJSONScore` would write.
+    public mutating func zsetMember(_ member: RDBString, scoreText: RDBString) throws {
+        try separator()
+        out.appendJSONString(member, mode: binary)
+        out.append(UInt8(ascii: ":"))
+        try out.appendJSONScore(text: scoreText)
+    }
+
     public mutating func hashField(_ field: RDBString, value: RDBString, expireAtMs: Int64?) throws {
         try separator()
         out.appendJSONString(field, mode: binary)
