@@ -92,8 +92,12 @@ extension RDBReader {
                 let op = parser.opcode(at: c)
                 if op == .eof { break }
                 let s = c.position
-                let e = parser.recordEndInline(c)
-                if e < 0 || e - s > maxChunkRecord {
+                // Measured within `maxChunkRecord` bytes: a larger record is cut off (-1) rather than walked
+                // to its end, since it is decoded here anyway.
+                let probe = ByteCursor(UnsafeRawBufferPointer(rebasing: region[0..<min(region.count, s + maxChunkRecord)]),
+                                       baseOffset: c.baseOffset, position: s)
+                let e = parser.recordEndInline(probe)
+                if e < 0 {
                     // Decoded here, in its place: everything before it first.
                     try submit(upTo: s)
                     if pending { try runner.drain(into: &visitor) }
@@ -134,7 +138,11 @@ extension RDBReader {
         _ chunk: RDBChunk, region: UnsafeRawBufferPointer, options: RDBDecoderOptions, into visitor: inout V,
         afterRecord: (inout V) throws -> Void
     ) throws {
-        var parser = RDBParser(options: options, header: chunk.header, db: chunk.db)
+        // The chunks already keep the cores busy: no LZF read-ahead thread per chunk (it would start one
+        // for each chunk with a long list, and spin while idle).
+        var o = options
+        o.decompressAhead = false
+        var parser = RDBParser(options: o, header: chunk.header, db: chunk.db)
         // The window ends with the chunk: no record can read past it.
         var c = ByteCursor(UnsafeRawBufferPointer(rebasing: region[0..<chunk.end]), baseOffset: chunk.baseOffset, position: chunk.start)
         while c.position < chunk.end {
