@@ -103,6 +103,7 @@ extension RDBReader {
                     if pending { try runner.drain(into: &visitor) }
                     pending = false
                     if case .endOfFile = try parseOne(&parser, &c, &visitor, input) { return }
+                    input.release(before: c.offset)  // every chunk before it is done
                     try runner.resume(from: &visitor)
                     chunkStart = c.position
                     chunkDB = parser.db

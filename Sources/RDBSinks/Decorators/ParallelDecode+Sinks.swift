@@ -1,6 +1,7 @@
 import RDBKit
 
-// The sinks `rdbcat` decodes into in parallel: what a chunk's sink starts from, and what is folded back.
+// The sinks `rdbcat` decodes into in parallel (resp, restore, jsonl): what a chunk's sink starts from, and what
+// is folded back. (Not keys and stats: their work per key is lighter than measuring the record for the split.)
 
 extension RESPEncoder where Output == OutputBuffer {
     /// Writes `SELECT db`; when it is the first thing the buffer ever held, notes its database and size
