@@ -180,17 +180,18 @@ struct Cat: ParsableCommand {
 
     /// Decodes every input in order into one sink that takes RDB events only (AOF inputs are refused).
     func decodeAllRDB<V: RDBVisitor>(_ sink: inout V, driver: DecodeDriver) throws {
-        do {
-            try driver.decodeRDB(paths: files, into: &sink)
-        } catch let e as DecodeDriver.WrongKind {
-            throw ValidationError("\(e.path): not an RDB file; format \(format.rawValue) reads RDB files (jsonl, resp, keys and stats read AOF inputs too)")
-        }
+        try refusingAOF { try driver.decodeRDB(paths: files, into: &sink) }
     }
 
     /// The same, for a sink the RDB files may be decoded into on several threads (`--threads`).
     func decodeAllRDB<V: ChunkableSink>(_ sink: inout V, driver: DecodeDriver) throws {
+        try refusingAOF { try driver.decodeRDB(paths: files, into: &sink) }
+    }
+
+    /// Runs a decode of RDB files only, an AOF input being a usage error.
+    func refusingAOF(_ decode: () throws -> Void) throws {
         do {
-            try driver.decodeRDB(paths: files, into: &sink)
+            try decode()
         } catch let e as DecodeDriver.WrongKind {
             throw ValidationError("\(e.path): not an RDB file; format \(format.rawValue) reads RDB files (jsonl, resp, keys and stats read AOF inputs too)")
         }

@@ -147,13 +147,7 @@ extension RDBReader {
         // The window ends with the chunk: no record can read past it.
         var c = ByteCursor(UnsafeRawBufferPointer(rebasing: region[0..<chunk.end]), baseOffset: chunk.baseOffset, position: chunk.start)
         while c.position < chunk.end {
-            do {
-                _ = try parser.parseRecord(&c, &visitor)
-            } catch var e as RDBError {
-                if e.offset < 0 { e.offset = c.offset }
-                if e.file == nil { e.file = chunk.file }
-                throw e
-            }
+            _ = try parseOne(&parser, &c, &visitor, file: chunk.file)
             try afterRecord(&visitor)
         }
     }

@@ -146,11 +146,20 @@ public enum RDBReader {
     static func parseOne<V: RDBVisitor>(
         _ parser: inout RDBParser, _ c: inout ByteCursor, _ visitor: inout V, _ input: InputBuffer, end: some RecordEndHint = UnknownRecordEnd()
     ) throws -> RDBRecordResult {
+        try parseOne(&parser, &c, &visitor, file: input.name, end: end)
+    }
+
+    /// One record; an error names the file and, when a sink-side default raised it without one (e.g. a
+    /// score parse), the cursor's offset.
+    @inlinable
+    static func parseOne<V: RDBVisitor>(
+        _ parser: inout RDBParser, _ c: inout ByteCursor, _ visitor: inout V, file: String?, end: some RecordEndHint = UnknownRecordEnd()
+    ) throws -> RDBRecordResult {
         do {
             return try parser.parseRecord(&c, &visitor, knownEnd: end)
         } catch var e as RDBError {
-            if e.offset < 0 { e.offset = c.offset }  // raised by a sink-side default (e.g. a score parse)
-            e.file = input.name
+            if e.offset < 0 { e.offset = c.offset }
+            e.file = file
             throw e
         }
     }

@@ -218,14 +218,11 @@ public final class OutputBuffer {
     /// Hands everything pending to the target (no-op without one).
     public func flush() throws {
         guard let target, count > 0 else { return }
-        try target.write(UnsafeRawBufferPointer(start: storage, count: count))
-        flushedBytes += count
-        count = 0
-        committed = 0
+        try handOff(to: target)
     }
 
-    /// Hands the pending bytes after the first `skip` to `other` (a buffer without a target of its own
-    /// whose output another target takes: a chunk decoded on another thread), as `flush` would.
+    /// Hands the pending bytes after the first `skip` to `other`, as `flush` does to `target` (a chunk decoded
+    /// on another thread has a buffer without a target: its output goes to the real one on its turn).
     public func handOff(to other: OutputTarget, skipping skip: Int = 0) throws {
         let from = min(skip, count)
         if count > from { try other.write(UnsafeRawBufferPointer(start: storage + from, count: count - from)) }
