@@ -111,22 +111,22 @@ extension RDBParser {
         guard end &- i >= 3 else { return -1 }
         let b0 = Int(p.load(fromByteOffset: i, as: UInt8.self))
         var n: Int
-        switch b0 >> 6 {
-        case 0: n = 1 &+ b0
-        case 1: n = 2 &+ ((b0 & 0x3F) << 8 | Int(p.load(fromByteOffset: i &+ 1, as: UInt8.self)))
-        case 3:
-            if b0 <= 0xC2 {
-                n = 1 &+ (1 << (b0 &- 0xC0))
-            } else if b0 == 0xC3 {
-                var j = i &+ 1
-                let clen = RDBParser.shortLength(p, &j)  // reads at most 2 bytes: j + 1 < end checked below
-                guard clen >= 0, end &- j >= 2 else { return -1 }
-                guard RDBParser.shortLength(p, &j) >= 0 else { return -1 }
-                n = j &- i &+ clen
-            } else {
-                return -1
-            }
-        default: return -1
+        // Compares rather than a switch on the top two bits (which compiled to an indirect jump that keys
+        // and values of different encodings kept mispredicting).
+        if b0 < 0x40 {
+            n = 1 &+ b0
+        } else if b0 < 0x80 {
+            n = 2 &+ ((b0 & 0x3F) << 8 | Int(p.load(fromByteOffset: i &+ 1, as: UInt8.self)))
+        } else if b0 >= 0xC0 && b0 <= 0xC2 {
+            n = 1 &+ (1 << (b0 &- 0xC0))
+        } else if b0 == 0xC3 {
+            var j = i &+ 1
+            let clen = RDBParser.shortLength(p, &j)  // reads at most 2 bytes: j + 1 < end checked below
+            guard clen >= 0, end &- j >= 2 else { return -1 }
+            guard RDBParser.shortLength(p, &j) >= 0 else { return -1 }
+            n = j &- i &+ clen
+        } else {
+            return -1
         }
         return n <= end &- i ? i &+ n : -1
     }

@@ -89,9 +89,10 @@ extension RDBReader {
                 keys = 0
             }
             while true {
-                let op = parser.opcode(at: c)
-                if op == .eof { break }
                 let s = c.position
+                // A byte below 0xF0 is a value type (every opcode of every dialect is 0xF3 or above): a key.
+                let op = s < region.count && region[s] < 0xF0 ? nil : parser.opcode(at: c)
+                if op == .eof { break }
                 // Measured within `maxChunkRecord` bytes: a larger record is cut off (-1) rather than walked
                 // to its end, since it is decoded here anyway.
                 let probe = ByteCursor(UnsafeRawBufferPointer(rebasing: region[0..<min(region.count, s + maxChunkRecord)]),
