@@ -42,8 +42,9 @@ public protocol RDBChunkRunner {
     /// Queues the next chunk (in file order), and folds the chunks written since the last call into `sink`.
     /// May wait while too many chunks are in flight.
     mutating func submit(_ chunk: RDBChunk, region: UnsafeRawBufferPointer, absorbingInto sink: inout Sink) throws
-    /// Waits until every chunk submitted is decoded and written, folds their reports into `sink` in file
-    /// order, and throws the first error a chunk met (after writing the output of the keys before it).
+    /// Waits until every chunk submitted is decoded and written (at once when none is in flight), folds
+    /// their reports into `sink` in file order, and throws the first error a chunk met (after writing the
+    /// output of the keys before it).
     mutating func drain(into sink: inout Sink) throws
     /// The absolute offset before which every chunk is done with the region (its pages may be released).
     var releasableOffset: Int { get }
@@ -76,7 +77,6 @@ extension RDBReader {
             var index = 0
             var chunkStart = c.position
             var chunkDB = parser.db
-            var pending = false  // chunks submitted since the last drain
             var keys = 0  // key records in the chunk being cut
             try runner.resume(from: &visitor)
             func submit(upTo end: Int) throws {
@@ -85,7 +85,6 @@ extension RDBReader {
                                            header: header, file: input.name, keys: keys), region: region,
                                    absorbingInto: &visitor)
                 index += 1
-                pending = true
                 keys = 0
             }
             while true {
@@ -101,8 +100,7 @@ extension RDBReader {
                 if e < 0 {
                     // Decoded here, in its place: everything before it first.
                     try submit(upTo: s)
-                    if pending { try runner.drain(into: &visitor) }
-                    pending = false
+                    try runner.drain(into: &visitor)
                     if case .endOfFile = try parseOne(&parser, &c, &visitor, input) { return }
                     input.release(before: c.offset)  // every chunk before it is done
                     try runner.resume(from: &visitor)
@@ -126,7 +124,7 @@ extension RDBReader {
                 }
             }
             try submit(upTo: c.position)
-            if pending { try runner.drain(into: &visitor) }
+            try runner.drain(into: &visitor)
             // The EOF record, reported by the main visitor.
             _ = try parseOne(&parser, &c, &visitor, input)
         }

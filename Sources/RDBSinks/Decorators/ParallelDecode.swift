@@ -240,11 +240,13 @@ final class ParallelState<Sink: ChunkableSink>: @unchecked Sendable {
     @inlinable
     func run(_ chunk: RDBChunk, _ region: UnsafeRawBufferPointer, _ template: Sink, _ out: OutputBuffer) {
         out.reset()
-        if monitor.withLock({ turn == Int.max }) {  // an earlier chunk failed: nothing after it is written
-            monitor.withLock {
-                inFlight -= 1
-                buffers.append(out)
-            }
+        let abandoned = monitor.withLock { () -> Bool in
+            guard turn == Int.max else { return false }  // an earlier chunk failed: nothing after it is written
+            inFlight -= 1
+            buffers.append(out)
+            return true
+        }
+        if abandoned {
             monitor.broadcast()
             return
         }
