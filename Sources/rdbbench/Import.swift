@@ -9,18 +9,27 @@ struct LocalServer {
     let dir: String
     let cli: String
 
-    static func start(binary: String, cli: String) throws -> LocalServer {
+    /// `rdb`: a file the server loads at start-up (linked into its directory as its dump file); the wait for
+    /// PING covers the load (the server answers LOADING until it is done).
+    static func start(binary: String, cli: String, rdb: String? = nil) throws -> LocalServer {
         var template = Array("/tmp/rdbbench-server-XXXXXX".utf8CString)
         guard let d = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
             throw SpawnError(description: "mkdtemp failed")
         }
         let dir = String(cString: d)
         let port = try freePort()
-        let pid = try spawnProcess([binary, "--port", "\(port)", "--bind", "127.0.0.1", "--protected-mode", "no",
-                                    "--save", "", "--appendonly", "no", "--daemonize", "no", "--dir", dir,
-                                    "--logfile", dir + "/server.log"])
+        var argv = [binary, "--port", "\(port)", "--bind", "127.0.0.1", "--protected-mode", "no",
+                    "--save", "", "--appendonly", "no", "--daemonize", "no", "--dir", dir,
+                    "--logfile", dir + "/server.log"]
+        if let rdb {
+            guard let abs = realpath(rdb, nil) else { throw SpawnError(description: "\(rdb): no such file") }
+            defer { free(abs) }
+            guard symlink(abs, dir + "/dump.rdb") == 0 else { throw SpawnError(description: "symlink \(rdb) failed") }
+            argv += ["--dbfilename", "dump.rdb"]
+        }
+        let pid = try spawnProcess(argv)
         let srv = LocalServer(pid: pid, port: port, dir: dir, cli: cli)
-        let deadline = monotonicNow() + 20
+        let deadline = monotonicNow() + (rdb == nil ? 20 : 600)
         while monotonicNow() < deadline {
             if capture([cli, "-p", "\(port)", "ping"], timeout: 5).output.hasPrefix("PONG") { return srv }
             usleep(20_000)
@@ -37,6 +46,19 @@ struct LocalServer {
             n += Int(line[r.upperBound...].prefix { $0.isNumber }) ?? 0
         }
         return n
+    }
+
+    /// The load time the server logged ("DB loaded from disk: 1.333 seconds"), if it loaded a file.
+    func loggedLoadSeconds() -> Double? {
+        guard let log = readFile(dir + "/server.log"), let r = Substring(log).range(of: "DB loaded from disk: ") else { return nil }
+        return Double(log[r.upperBound...].prefix { $0.isNumber || $0 == "." })
+    }
+
+    /// The server's resident set (INFO memory `used_memory_rss`), in KiB.
+    func rssKiB() -> Int {
+        let text = capture([cli, "-p", "\(port)", "info", "memory"]).output
+        guard let r = Substring(text).range(of: "used_memory_rss:") else { return 0 }
+        return (Int(text[r.upperBound...].prefix { $0.isNumber }) ?? 0) / 1024
     }
 
     func stop() {
@@ -102,6 +124,19 @@ extension Bench {
                 }
             })
         }
+        // The limit the speed issue names: the same server loading the same RDB at start-up (its own log line;
+        // unlike redis-check-rdb, which parses and frees each value, this builds the keyspace).
+        fb.tasks.append(Task(tool: Report.serverLoadTool, mode: "load the RDB at start-up (its logged load time)", group: .import,
+                             ours: false, command: "\(shellQuote(server)) --dir D --dbfilename FILE") { _ in
+            let srv = try LocalServer.start(binary: server, cli: cli, rdb: fb.path)
+            defer { srv.stop() }
+            guard let seconds = srv.loggedLoadSeconds() else {
+                throw RunFailure(message: "the server's log has no \"DB loaded from disk\" line", timedOut: false)
+            }
+            let keys = srv.keyCount()
+            return Sample(seconds: seconds, maxRSSKiB: srv.rssKiB(), child: nil,
+                          note: "\(keys) keys loaded" + (keys == expected ? "" : " (the file has \(expected))"))
+        })
         let pipeline = "\(shellQuote(rdbcat)) \(shellQuote(fb.path)) --format resp | \(shellQuote(cli)) -p PORT --pipe"
         fb.tasks.append(Task(tool: "rdbcat + redis-cli", mode: "rdbcat --format resp | redis-cli --pipe", group: .import, ours: false,
                              command: pipeline) { t in

@@ -43,11 +43,13 @@ struct Report {
     }
 
     static func others(_ fb: FileBench, _ g: Group) -> [Task] {
-        fb.tasks.filter { $0.group == g && !$0.ours && $0.tool != importFloorTool }
+        fb.tasks.filter { $0.group == g && !$0.ours && $0.tool != importFloorTool && $0.tool != serverLoadTool }
     }
 
     /// The import rows' floor: redis-cli --pipe reading the commands from a file (no decoding at all).
     static let importFloorTool = "redis-cli (floor)"
+    /// The import rows' limit: the target server loading the same RDB at start-up.
+    static let serverLoadTool = "redis-server (load)"
 
     /// Median, or the timeout as a lower bound when the only run was killed.
     static func measured(_ t: Task, _ o: Options) -> (value: Double, lowerBound: Bool)? {
@@ -111,14 +113,17 @@ struct Report {
                     otherCell = Report.others(fb, g).map { "\($0.tool): \($0.failure ?? "failed")" }.joined(separator: "; ")
                 }
                 let floorName = g == .import ? "redis-cli --pipe from a file" : "cat"
-                let floorCell = floor.map { "\(ratio(om / $0))x the floor (\(floorName) \(fmtSeconds($0)))" } ?? "—"
+                var floorCell = floor.map { "\(ratio(om / $0))x the floor (\(floorName) \(fmtSeconds($0)))" } ?? "—"
+                if g == .import, let load = fb.tasks.first(where: { $0.tool == Report.serverLoadTool })?.median {
+                    floorCell = "\(ratio(om / load))x the server's start-up load (\(fmtSeconds(load))); " + floorCell
+                }
                 s += "| \(fb.name) | \(human(fb.bytes)) | \(g.rawValue) | \(Report.cell(ours, fb, options)) | \(otherCell) | \(ratioCell) | \(floorCell) |\n"
             }
         }
 
         s += "\n## Every tool and mode\n\n"
         s += "`vs ours`: how many times faster our reference row of the same group is (decode: `rdbbench decode`; "
-        s += "json / resp / restore: `rdbcat` with its default threads; import: `rdbcat import --replace`); for `cat` and the import floor, how many times the floor ours takes; "
+        s += "json / resp / restore: `rdbcat` with its default threads; import: `rdbcat import --replace`); for `cat` and the server's start-up load, how many times their time ours takes; "
         s += "for our other rows (`rdbcat --format stats`/`keys` in decode, `--threads 1`), their time as a multiple of the reference's (`x ours`). "
         s += "keys/s and elements/s use what our decoder counted in the file (AOF: commands + preamble keys; "
         s += "elements: strings, list/set/zset members, hash fields, stream entry fields).\n\n"
@@ -160,6 +165,10 @@ struct Report {
     func vsOurs(_ t: Task, _ fb: FileBench, _ v: Double, _ lb: Bool) -> String {
         if t.group == .floor {
             guard let ours = Report.ours(fb, .decode), let om = ours.median else { return "" }
+            return "ours \(ratio(om / v))x"
+        }
+        if t.tool == Report.serverLoadTool {
+            guard let ours = Report.ours(fb, .import), let om = ours.median else { return "" }
             return "ours \(ratio(om / v))x"
         }
         if t.ours {
