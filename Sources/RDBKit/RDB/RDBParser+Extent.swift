@@ -131,6 +131,18 @@ extension RDBParser {
         return n <= end &- i ? i &+ n : -1
     }
 
+    /// `skipString` with the common forms inline (raw strings with 6- or 14-bit lengths, integers, LZF with
+    /// short lengths, whole in the window).
+    @inlinable @inline(__always)
+    func skipStringInline(_ c: inout ByteCursor) throws {
+        let i = RDBParser.shortStringEnd(c.base, c.position, c.end)
+        if _fastPath(i >= 0) {
+            c.position = i
+        } else {
+            try skipString(&c)
+        }
+    }
+
     /// Steps over an RDB string inside the window (the framing of `skipString`): inline for raw strings with
     /// 6- or 14-bit lengths and integer-encoded ones; everything else through `skipString`. False when the
     /// string is cut off by the window's end or does not parse.
@@ -175,6 +187,14 @@ protocol RecordEndHint {
 struct UnknownRecordEnd: RecordEndHint {
     @inlinable init() {}
     @inlinable var position: Int { -1 }
+}
+
+/// A record end learnt while the record is parsed (`ValueSplitter` measures the value it splits), before
+/// the parser steps over the value.
+@usableFromInline
+final class LearntRecordEnd: RecordEndHint {
+    @usableFromInline var position = -1
+    @inlinable init() {}
 }
 
 @usableFromInline

@@ -7,45 +7,9 @@ extension RDBParser {
         switch enc {
         case .string:
             try v.stringValue(try readString(&c, slot: Slot.a))
-        case .list:
-            let n = try c.readCount("list length")
-            for _ in 0..<n { try v.listElement(try readString(&c, slot: Slot.a)) }
-        case .set:
-            let n = try c.readCount("set size")
-            for _ in 0..<n { try v.setMember(try readString(&c, slot: Slot.a)) }
-        case .zset:
-            let n = try c.readCount("zset size", minItemSize: 2)
-            for _ in 0..<n {
-                let m = try readString(&c, slot: Slot.a)
-                let at = c.offset
-                let l = try c.readUInt8("a score length")
-                let score: Double
-                switch l {
-                case 253: throw RDBError.invalid(at: at, "NaN score")
-                case 254: score = .infinity
-                case 255: score = -.infinity
-                default:
-                    try v.zsetMember(m, scoreText: RDBString(bytes: try c.readBytes(Int(l), "a score")))
-                    continue
-                }
-                try v.zsetMember(m, score: score)
-            }
-        case .zset2:
-            let n = try c.readCount("zset size", minItemSize: 9)
-            for _ in 0..<n {
-                let m = try readString(&c, slot: Slot.a)
-                let at = c.offset
-                let score = try c.readDoubleLE("a binary score")
-                if score.isNaN { throw RDBError.invalid(at: at, "NaN score") }
-                try v.zsetMember(m, score: score)
-            }
-        case .hash:
-            let n = try c.readCount("hash size", minItemSize: 2)
-            for _ in 0..<n {
-                let f = try readString(&c, slot: Slot.a)
-                let val = try readString(&c, slot: Slot.b)
-                try v.hashField(f, value: val, expireAtMs: nil)
-            }
+        case .list, .set, .zset, .zset2, .hash:
+            let n = try elementCount(&c, enc)
+            try parseElements(&c, &v, enc, count: n)
         case .hashMetadataPreGA, .hashMetadata:
             var minExpire: Int64 = 0
             if enc == .hashMetadata { minExpire = try c.readLE(Int64.self, "a minimum field expiry") }
@@ -104,30 +68,19 @@ extension RDBParser {
                 let val = try z.nextRequired("a hash value")
                 try v.hashField(f, value: val, expireAtMs: nil)
             }
-        case .listQuicklist:
-            let n = try c.readCount("quicklist node count")
+        case .listQuicklist, .listQuicklist2:
+            let n = try elementCount(&c, enc)
             if n >= LZFAhead.minimumNodes && options.decompressAhead, let ahead = scratch.lookahead() {
-                return try walkNodesAhead(&c, ahead, count: n, framing: .ziplist) { p, s, job in
-                    try p.ziplistNode(s, at: job.nodeOffset, &v)
+                if enc == .listQuicklist {
+                    return try walkNodesAhead(&c, ahead, count: n, framing: .ziplist) { p, s, job in
+                        try p.ziplistNode(s, at: job.nodeOffset, &v)
+                    }
                 }
-            }
-            for _ in 0..<n {
-                let at = c.offset
-                try ziplistNode(try readString(&c, slot: Slot.a), at: at, &v)
-            }
-        case .listQuicklist2:
-            let n = try c.readCount("quicklist node count", minItemSize: 2)
-            if n >= LZFAhead.minimumNodes && options.decompressAhead, let ahead = scratch.lookahead() {
                 return try walkNodesAhead(&c, ahead, count: n, framing: .quicklist) { p, s, job in
                     try p.quicklistNode(s, container: job.container, at: job.nodeOffset, blobAt: job.blobOffset, &v)
                 }
             }
-            for _ in 0..<n {
-                let at = c.offset
-                let container = try c.readLength("a quicklist container")
-                let blobAt = c.offset
-                try quicklistNode(try readString(&c, slot: Slot.a), container: container, at: at, blobAt: blobAt, &v)
-            }
+            try parseElements(&c, &v, enc, count: n)
         case .hashListpack:
             let at = c.offset
             var lp = try ListpackReader(try readBlob(&c, slot: Slot.a, "listpack"), blobOffset: at)
@@ -161,6 +114,114 @@ extension RDBParser {
         }
     }
 
+    // MARK: elements
+
+    /// Encodings whose value is a count followed by that many elements (strings, string pairs, a string and
+    /// a score, quicklist nodes), each framed on its own: a value of these can be cut between elements and
+    /// its parts decoded apart (`parseElements`, `RDBReader.decodeChunked`'s large values).
+    @inlinable
+    public static func hasElementFraming(_ enc: RDBEncoding) -> Bool {
+        switch enc {
+        case .list, .set, .zset, .zset2, .hash, .listQuicklist, .listQuicklist2: return true
+        default: return false
+        }
+    }
+
+    /// Reads the element count of a value of an encoding with element framing (nodes for quicklists).
+    @inlinable
+    public func elementCount(_ c: inout ByteCursor, _ enc: RDBEncoding) throws -> Int {
+        switch enc {
+        case .list: return try c.readCount("list length")
+        case .set: return try c.readCount("set size")
+        case .zset: return try c.readCount("zset size", minItemSize: 2)
+        case .zset2: return try c.readCount("zset size", minItemSize: 9)
+        case .hash: return try c.readCount("hash size", minItemSize: 2)
+        case .listQuicklist: return try c.readCount("quicklist node count")
+        case .listQuicklist2: return try c.readCount("quicklist node count", minItemSize: 2)
+        default: preconditionFailure("elementCount: \(enc) has no element framing")
+        }
+    }
+
+    /// Decodes `n` elements of a value of an encoding with element framing, from the cursor (the value's
+    /// first element, or any element boundary: a part of the value decoded apart).
+    @inlinable
+    public mutating func parseElements<V: RDBVisitor>(_ c: inout ByteCursor, _ v: inout V, _ enc: RDBEncoding, count n: Int) throws {
+        switch enc {
+        case .list:
+            for _ in 0..<n { try v.listElement(try readString(&c, slot: Slot.a)) }
+        case .set:
+            for _ in 0..<n { try v.setMember(try readString(&c, slot: Slot.a)) }
+        case .zset:
+            for _ in 0..<n {
+                let m = try readString(&c, slot: Slot.a)
+                let at = c.offset
+                let l = try c.readUInt8("a score length")
+                let score: Double
+                switch l {
+                case 253: throw RDBError.invalid(at: at, "NaN score")
+                case 254: score = .infinity
+                case 255: score = -.infinity
+                default:
+                    try v.zsetMember(m, scoreText: RDBString(bytes: try c.readBytes(Int(l), "a score")))
+                    continue
+                }
+                try v.zsetMember(m, score: score)
+            }
+        case .zset2:
+            for _ in 0..<n {
+                let m = try readString(&c, slot: Slot.a)
+                let at = c.offset
+                let score = try c.readDoubleLE("a binary score")
+                if score.isNaN { throw RDBError.invalid(at: at, "NaN score") }
+                try v.zsetMember(m, score: score)
+            }
+        case .hash:
+            for _ in 0..<n {
+                let f = try readString(&c, slot: Slot.a)
+                let val = try readString(&c, slot: Slot.b)
+                try v.hashField(f, value: val, expireAtMs: nil)
+            }
+        case .listQuicklist:
+            for _ in 0..<n {
+                let at = c.offset
+                try ziplistNode(try readString(&c, slot: Slot.a), at: at, &v)
+            }
+        case .listQuicklist2:
+            for _ in 0..<n {
+                let at = c.offset
+                let container = try c.readLength("a quicklist container")
+                let blobAt = c.offset
+                try quicklistNode(try readString(&c, slot: Slot.a), container: container, at: at, blobAt: blobAt, &v)
+            }
+        default:
+            preconditionFailure("parseElements: \(enc) has no element framing")
+        }
+    }
+
+    /// Steps over one element of a value of an encoding with element framing (framing only).
+    @inlinable @inline(__always)
+    public func skipElement(_ c: inout ByteCursor, _ enc: RDBEncoding) throws {
+        switch enc {
+        case .list, .set, .listQuicklist:
+            try skipStringInline(&c)
+        case .hash:
+            try skipStringInline(&c)
+            try skipStringInline(&c)
+        case .zset:
+            try skipStringInline(&c)
+            let l = try c.readUInt8("a score length")
+            if l < 253 { try c.skip(Int(l), "a score") }
+        case .zset2:
+            try skipStringInline(&c)
+            try c.skip(8, "a binary score")
+        case .listQuicklist2:
+            _ = try c.readLength("a quicklist container")
+            try skipStringInline(&c)
+        default:
+            preconditionFailure("skipElement: \(enc) has no element framing")
+        }
+    }
+
     // MARK: skip
 
     /// Steps over a value, or moves straight to `end` when it is known (a position measured by `recordEnd`
@@ -186,26 +247,16 @@ extension RDBParser {
             try skipString(&c)
         case .list, .set, .listQuicklist:
             let n = try c.readCount("element count")
-            for _ in 0..<n { try skipString(&c) }
+            for _ in 0..<n { try skipElement(&c, .list) }
         case .hash:
             let n = try c.readCount("hash size", minItemSize: 2)
-            for _ in 0..<n {
-                try skipString(&c)
-                try skipString(&c)
-            }
+            for _ in 0..<n { try skipElement(&c, .hash) }
         case .zset:
             let n = try c.readCount("zset size", minItemSize: 2)
-            for _ in 0..<n {
-                try skipString(&c)
-                let l = try c.readUInt8("a score length")
-                if l < 253 { try c.skip(Int(l), "a score") }
-            }
+            for _ in 0..<n { try skipElement(&c, .zset) }
         case .zset2:
             let n = try c.readCount("zset size", minItemSize: 9)
-            for _ in 0..<n {
-                try skipString(&c)
-                try c.skip(8, "a binary score")
-            }
+            for _ in 0..<n { try skipElement(&c, .zset2) }
         case .hashMetadataPreGA, .hashMetadata:
             if enc == .hashMetadata { try c.skip(8, "a minimum field expiry") }
             let n = try c.readCount("hash size", minItemSize: 3)
@@ -223,10 +274,7 @@ extension RDBParser {
             }
         case .listQuicklist2:
             let n = try c.readCount("quicklist node count", minItemSize: 2)
-            for _ in 0..<n {
-                _ = try c.readLength("a quicklist container")
-                try skipString(&c)
-            }
+            for _ in 0..<n { try skipElement(&c, .listQuicklist2) }
         case .modulePreGA:
             throw RDBError.invalid(at: c.offset, "module value of the pre-GA type 6 has no framing and cannot be stepped over")
         case .module2:

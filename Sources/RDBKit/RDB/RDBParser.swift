@@ -341,7 +341,7 @@ public struct RDBParser {
                     try parseValue(&c, &v, type.encoding)
                 }
             case .skip:
-                try skipValue(&c, type.encoding, end: valueEnd)
+                try skipValue(&c, type.encoding, end: end.position)  // read again: it may be learnt by now
                 return
             case .raw:
                 let s = c.position

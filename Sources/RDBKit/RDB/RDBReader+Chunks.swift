@@ -32,8 +32,41 @@ public struct RDBChunk: Sendable {
     }
 }
 
+/// A run of elements of one large value (a value with element framing, `RDBParser.hasElementFraming`),
+/// decoded apart from the rest of the value by `RDBReader.decodePiece`.
+public struct RDBValuePiece: Sendable {
+    /// Its place in the value: pieces are numbered 0, 1, 2… in file order.
+    public let index: Int
+    public let encoding: RDBEncoding
+    /// Positions in the mapped region: its first element, and right after its last.
+    public let start: Int
+    public let end: Int
+    /// Elements in it (nodes, for quicklists).
+    public let count: Int
+    /// The absolute offset of the region's first byte (error offsets are absolute).
+    public let baseOffset: Int
+    public let header: RDBHeader
+    public let file: String?
+
+    @inlinable
+    public init(index: Int, encoding: RDBEncoding, start: Int, end: Int, count: Int, baseOffset: Int, header: RDBHeader, file: String?) {
+        self.index = index
+        self.encoding = encoding
+        self.start = start
+        self.end = end
+        self.count = count
+        self.baseOffset = baseOffset
+        self.header = header
+        self.file = file
+    }
+}
+
 /// Decodes the chunks of a mapped RDB on other threads and writes their output in file order (RDBSinks'
 /// `ParallelDecode` is the one implementation; this protocol only keeps RDBKit free of output concerns).
+///
+/// A record too large for a chunk is decoded by the main sink; when the runner `splitsValue` for it (a
+/// value with element framing that the sink takes in pieces), its elements are cut into pieces that the
+/// runner decodes on its threads (`submitPiece`) and hands back to the main sink in order (`finishPieces`).
 public protocol RDBChunkRunner {
     associatedtype Sink: RDBVisitor
     /// Before the first chunk of a run, and after the main sink decoded records itself: the runner
@@ -48,6 +81,90 @@ public protocol RDBChunkRunner {
     mutating func drain(into sink: inout Sink) throws
     /// The absolute offset before which every chunk is done with the region (its pages may be released).
     var releasableOffset: Int { get }
+    /// Whether the value of the key `sink` just began (and answered `.decode` for) is decoded in pieces.
+    func splitsValue(_ sink: Sink, _ type: RDBValueType) -> Bool
+    /// Queues the next piece of the value being split, and hands the pieces decoded since the last call
+    /// to `sink` (in order). May wait while too many pieces are in flight.
+    mutating func submitPiece(_ piece: RDBValuePiece, region: UnsafeRawBufferPointer, into sink: inout Sink) throws
+    /// Waits for the value's pieces and hands them to `sink` in order; throws the first error a piece met
+    /// (after handing over the elements before it).
+    mutating func finishPieces(into sink: inout Sink) throws
+}
+
+extension RDBChunkRunner {
+    @inlinable public func splitsValue(_ sink: Sink, _ type: RDBValueType) -> Bool { false }
+    @inlinable public mutating func submitPiece(_ piece: RDBValuePiece, region: UnsafeRawBufferPointer, into sink: inout Sink) throws {
+        preconditionFailure("submitPiece: this runner does not split values")
+    }
+    @inlinable public mutating func finishPieces(into sink: inout Sink) throws {}
+}
+
+/// The main sink while a record too large for a chunk is decoded: when the runner splits the key's value,
+/// it cuts the value's elements into pieces of about `pieceBytes` (measuring their framing first: a value
+/// whose framing does not parse is decoded whole, in place, with the errors of a sequential decode), has
+/// the runner decode them, ends the key, and lets the parser step over the value.
+@usableFromInline
+struct ValueSplitter<R: RDBChunkRunner>: RDBForwardingVisitor {
+    @usableFromInline var inner: R.Sink
+    @usableFromInline var runner: R
+    @usableFromInline let parser: RDBParser
+    @usableFromInline let region: UnsafeRawBufferPointer
+    @usableFromInline let baseOffset: Int
+    @usableFromInline let file: String?
+    @usableFromInline let pieceBytes: Int
+    @usableFromInline var cuts: [(start: Int, count: Int)] = []
+    /// Where the record ends, once its value is measured (the parser then steps straight there).
+    @usableFromInline let recordEnd = LearntRecordEnd()
+
+    @inlinable
+    init(inner: R.Sink, runner: R, parser: RDBParser, region: UnsafeRawBufferPointer, baseOffset: Int, file: String?, pieceBytes: Int) {
+        self.inner = inner
+        self.runner = runner
+        self.parser = parser
+        self.region = region
+        self.baseOffset = baseOffset
+        self.file = file
+        self.pieceBytes = max(1, pieceBytes)
+    }
+
+    @inlinable
+    mutating func beginKey(_ key: RDBString, _ info: RDBKeyInfo) throws -> RDBKeyAction {
+        let action = try inner.beginKey(key, info)
+        let enc = info.type.encoding
+        guard action == .decode, RDBParser.hasElementFraming(enc), runner.splitsValue(inner, info.type) else { return action }
+        // The pieces: where each starts and how many elements it has, then where the value ends.
+        var c = ByteCursor(region, baseOffset: baseOffset, position: info.valueOffset - baseOffset)
+        cuts.removeAll(keepingCapacity: true)
+        do {
+            let n = try parser.elementCount(&c, enc)
+            var start = c.position
+            var count = 0
+            for _ in 0..<n {
+                try parser.skipElement(&c, enc)
+                count += 1
+                if c.position - start >= pieceBytes {
+                    cuts.append((start, count))
+                    start = c.position
+                    count = 0
+                }
+            }
+            if count > 0 { cuts.append((start, count)) }
+        } catch {
+            return action  // decoded in place: the errors are the decoder's own
+        }
+        guard cuts.count > 1 else { return action }
+        let end = c.position
+        recordEnd.position = end
+        for (i, cut) in cuts.enumerated() {
+            let pieceEnd = i + 1 < cuts.count ? cuts[i + 1].start : end
+            try runner.submitPiece(RDBValuePiece(index: i, encoding: enc, start: cut.start, end: pieceEnd, count: cut.count,
+                                                 baseOffset: baseOffset, header: parser.header!, file: file),
+                                   region: region, into: &inner)
+        }
+        try runner.finishPieces(into: &inner)
+        try inner.endKey()
+        return .skip  // the parser steps over the value; the key is ended
+    }
 }
 
 extension RDBReader {
@@ -98,10 +215,18 @@ extension RDBReader {
                                        baseOffset: c.baseOffset, position: s)
                 let e = parser.recordEndInline(probe)
                 if e < 0 {
-                    // Decoded here, in its place: everything before it first.
+                    // Decoded here, in its place (a large value of element framing in pieces on the runner's
+                    // threads): everything before it first.
                     try submit(upTo: s)
                     try runner.drain(into: &visitor)
-                    if case .endOfFile = try parseOne(&parser, &c, &visitor, input) { return }
+                    var splitter = ValueSplitter(inner: visitor, runner: runner, parser: RDBParser(options: options, header: header, db: parser.db),
+                                                 region: region, baseOffset: c.baseOffset, file: input.name, pieceBytes: max(1, chunkBytes / 4))
+                    let result: RDBRecordResult
+                    do {
+                        defer { visitor = splitter.inner }
+                        result = try parseOne(&parser, &c, &splitter, input, end: splitter.recordEnd)
+                    }
+                    if case .endOfFile = result { return }
                     input.release(before: c.offset)  // every chunk before it is done
                     try runner.resume(from: &visitor)
                     chunkStart = c.position
@@ -129,6 +254,24 @@ extension RDBReader {
             _ = try parseOne(&parser, &c, &visitor, input)
         }
         return try finish(input, header: header, crc: crc, options: options, &visitor)
+    }
+
+    /// Decodes the elements of one piece of a large value into `visitor` (its element events only).
+    @inlinable
+    public static func decodePiece<V: RDBVisitor>(
+        _ piece: RDBValuePiece, region: UnsafeRawBufferPointer, options: RDBDecoderOptions, into visitor: inout V
+    ) throws {
+        var o = options
+        o.decompressAhead = false
+        var parser = RDBParser(options: o, header: piece.header, db: 0)
+        var c = ByteCursor(UnsafeRawBufferPointer(rebasing: region[0..<piece.end]), baseOffset: piece.baseOffset, position: piece.start)
+        do {
+            try parser.parseElements(&c, &visitor, piece.encoding, count: piece.count)
+        } catch var e as RDBError {
+            if e.offset < 0 { e.offset = c.offset }
+            e.file = piece.file
+            throw e
+        }
     }
 
     /// Decodes the records of one chunk into `visitor`, calling `afterRecord` after each (where a runner

@@ -208,6 +208,14 @@ public struct RESPEncoder<Output: RESPOutput> {
         if s.isInteger { argument(s.integer) } else { argument(s.bytes) }
     }
 
+    /// Arguments encoded already (by another encoder: a part of a value encoded on another thread), `count`
+    /// of them, as they are.
+    @inlinable
+    public mutating func append(encoded b: UnsafeRawBufferPointer, arguments count: Int) {
+        argc &+= count
+        out.append(b)
+    }
+
     /// A static text argument (command names, option keywords).
     @inlinable
     public mutating func argument(_ s: StaticString) {

@@ -42,6 +42,8 @@ public struct DecodeDriver {
     public var threads = 1
     public var chunkBytes = ParallelDecode<JSONLWriter>.defaultChunkBytes
     public var parallelMinimumBytes = 8 << 20
+    /// Counts what the parallel decodes did (chunks, large values split, their pieces), when set.
+    public var parallelStatistics: ParallelStatistics?
 
     /// Opens the paths it knows (objects in a bucket) before they are taken for local files.
     public var opener: InputOpener?
@@ -134,7 +136,8 @@ public struct DecodeDriver {
             return try decodeRDBPart(input, path: path, total: total, into: &sink)
         }
         let reporter = progress.map { ProgressReporter(input: input, total: total, enabled: true, write: $0) }
-        _ = try sink.decodeInParallel(input, options: rdb, threads: threads, chunkBytes: chunkBytes, progress: reporter)
+        _ = try sink.decodeInParallel(input, options: rdb, threads: threads, chunkBytes: chunkBytes, progress: reporter,
+                                    statistics: parallelStatistics)
         reporter?.report(final: true)
         return true
     }

@@ -16,8 +16,10 @@ extension RESPEncoder where Output == OutputBuffer {
 extension RESPWriter: ChunkableSink {
     public var output: OutputBuffer { out }
 
-    public func chunkSink(out: OutputBuffer) -> RESPWriter {
-        var w = RESPWriter(out: out, options: options)
+    public func chunkSink(out: OutputBuffer) -> RESPWriter { chunkSink(out: out, pieceIndex: nil) }
+
+    func chunkSink(out: OutputBuffer, pieceIndex: OutputBuffer?) -> RESPWriter {
+        var w = RESPWriter(out: out, options: options, pieceIndex: pieceIndex)
         w.target = target
         w.keyPrefix = keyPrefix
         return w
@@ -34,6 +36,64 @@ extension RESPWriter: ChunkableSink {
     }
 
     public var selectedDatabase: Int? { committedDB }
+
+    /// Lists, sets, sorted sets and hashes without field TTLs.
+    public func splitsValue(_ type: RDBValueType) -> Bool {
+        switch type.encoding {
+        case .list, .set, .zset, .zset2, .hash, .listQuicklist, .listQuicklist2: return true
+        default: return false
+        }
+    }
+
+    public func pieceSink(out: OutputBuffer, scratch: OutputBuffer) -> RESPWriter {
+        chunkSink(out: out, pieceIndex: scratch)
+    }
+
+    /// Each element of the piece opens or fills a command as `element` decides, then its arguments are
+    /// copied as the piece encoded them.
+    public mutating func absorbPiece(_ piece: RESPWriter) throws {
+        guard let info else { return }
+        let command: StaticString
+        let args: Int
+        switch info.kind {
+        case .list: (command, args) = ("RPUSH", 1)
+        case .set: (command, args) = ("SADD", 1)
+        case .zset: (command, args) = ("ZADD", 2)
+        case .hash: (command, args) = ("HSET", 2)
+        default: preconditionFailure("absorbPiece: a \(info.kind) value is not split")
+        }
+        guard let index = piece.pieceIndex?.words else { return }
+        let bytes = piece.out.bytes
+        let n = index.count / 2
+        @inline(__always) func start(_ k: Int) -> Int { index[2 &* k] }
+        @inline(__always) func size(_ k: Int) -> Int { index[2 &* k &+ 1] }
+        @inline(__always) func end(_ k: Int) -> Int { k &+ 1 < n ? start(k &+ 1) : bytes.count }
+        var k = 0
+        while k < n {
+            // The element opens a command or joins the open one, as `element` decides; the elements after
+            // it that join the same command (the test `element` makes) are copied with it in one run.
+            try element(command, argsPerElement: args, size: size(k))
+            var commandBytes = enc.commandBytes &+ (end(k) &- start(k))
+            var elements = chunkElements
+            var j = k &+ 1
+            while j < n && elements < maxElements && commandBytes &+ size(j) <= maxBytes {
+                commandBytes &+= end(j) &- start(j)
+                elements &+= 1
+                j &+= 1
+            }
+            chunkElements = elements
+            enc.append(encoded: UnsafeRawBufferPointer(rebasing: bytes[start(k)..<end(j &- 1)]), arguments: args &* (j &- k))
+            k = j
+        }
+        if info.kind == .zset {
+            zsetMembers += piece.zsetMembers
+            zsetLongest = max(zsetLongest, piece.zsetLongest)
+            let base = negativeZeros.pendingCount
+            negativeZeros.append(piece.negativeZeros.bytes)
+            for e in piece.negativeZeroEnds { negativeZeroEnds.append(base + e) }
+        }
+        if let l = piece.lossy { lossy = l }
+    }
 }
 
 extension RestoreWriter: ChunkableSink {
@@ -68,6 +128,27 @@ extension JSONLWriter: ChunkableSink {
     }
 
     public mutating func absorb(_ chunk: JSONLWriter) {}
+
+    /// Lists, sets, sorted sets and hashes without field TTLs.
+    public func splitsValue(_ type: RDBValueType) -> Bool {
+        switch type.encoding {
+        case .list, .set, .zset, .zset2, .hash, .listQuicklist, .listQuicklist2: return true
+        default: return false
+        }
+    }
+
+    public func pieceSink(out: OutputBuffer, scratch: OutputBuffer) -> JSONLWriter { chunkSink(out: out) }
+
+    /// The piece's elements, comma-separated already, after a comma when elements came before.
+    public mutating func absorbPiece(_ piece: JSONLWriter) throws {
+        guard !piece.first else { return }  // no element
+        if !first {
+            try out.flushWithinKeyIfNeeded()
+            out.append(UInt8(ascii: ","))
+        }
+        first = false
+        out.append(piece.out.bytes)
+    }
 }
 
 extension FilteringVisitor: ChunkableSink where Inner: ChunkableSink {
@@ -84,4 +165,11 @@ extension FilteringVisitor: ChunkableSink where Inner: ChunkableSink {
 
     public var selectedDatabase: Int? { inner.selectedDatabase }
     public var leadingSelect: (db: Int, bytes: Int)? { inner.leadingSelect }
+
+    /// A key that reached `inner` (the filter let it through): `inner`'s answer.
+    public func splitsValue(_ type: RDBValueType) -> Bool { inner.splitsValue(type) }
+    public func pieceSink(out: OutputBuffer, scratch: OutputBuffer) -> FilteringVisitor<Inner> {
+        FilteringVisitor(inner: inner.pieceSink(out: out, scratch: scratch), filter: filter)
+    }
+    public mutating func absorbPiece(_ piece: FilteringVisitor<Inner>) throws { try inner.absorbPiece(piece.inner) }
 }

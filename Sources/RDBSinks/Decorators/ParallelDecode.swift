@@ -22,11 +22,24 @@ public protocol ChunkableSink: RDBVisitor {
     /// A chunk sink whose output starts with a SELECT: its database and its size in bytes (the runner
     /// leaves it out when the target is in that database already, as a sequential decode would have).
     var leadingSelect: (db: Int, bytes: Int)? { get }
+
+    /// Whether this sink takes the value of the key it just began (answering `.decode`) in pieces: its
+    /// elements decoded by sinks of `pieceSink` on other threads, then handed to it in order
+    /// (`absorbPiece`). Only asked for values of element framing larger than a chunk.
+    func splitsValue(_ type: RDBValueType) -> Bool
+    /// A sink for the elements of a piece of a value (element events only), writing into `out`; `scratch`
+    /// is an empty buffer it may keep what else it needs in (both are reused once the piece is absorbed).
+    func pieceSink(out: OutputBuffer, scratch: OutputBuffer) -> Self
+    /// Takes a piece's elements as if their events had come to this sink: the same output and state.
+    mutating func absorbPiece(_ piece: Self) throws
 }
 
 extension ChunkableSink {
     public var selectedDatabase: Int? { nil }
     public var leadingSelect: (db: Int, bytes: Int)? { nil }
+    public func splitsValue(_ type: RDBValueType) -> Bool { false }
+    public func pieceSink(out: OutputBuffer, scratch: OutputBuffer) -> Self { preconditionFailure("pieceSink: this sink does not split values") }
+    public mutating func absorbPiece(_ piece: Self) throws { preconditionFailure("absorbPiece: this sink does not split values") }
 
     /// Decodes a memory-mapped RDB with `threads` threads decoding chunks of about `chunkBytes` (see
     /// `RDBReader.decodeChunked`). Inlinable, like everything the threads run, so that the decoding is
@@ -34,9 +47,10 @@ extension ChunkableSink {
     @inlinable
     public mutating func decodeInParallel(_ input: InputBuffer, options: RDBDecoderOptions, threads: Int,
                                           chunkBytes: Int = ParallelDecode<Self>.defaultChunkBytes,
-                                          progress: ProgressReporter? = nil) throws -> RDBSummary {
+                                          progress: ProgressReporter? = nil, statistics: ParallelStatistics? = nil) throws -> RDBSummary {
         var runner = ParallelDecode<Self>(options: options, threads: threads)
         runner.progress = progress
+        runner.statistics = statistics
         // Started here, where the sink's type is known: the threads run code specialized for it (the
         // reader calls the runner through its protocol, unspecialized, for queueing only).
         runner.start()
@@ -44,6 +58,16 @@ extension ChunkableSink {
         return try RDBReader.decodeChunked(input, into: &self, runner: &runner, options: options,
                                            chunkBytes: chunkBytes, maxChunkRecord: chunkBytes)
     }
+}
+
+/// What parallel decodes did, counted on the decoding thread.
+public final class ParallelStatistics: @unchecked Sendable {
+    /// Chunks of records decoded on the threads.
+    public var chunks = 0
+    /// Values larger than a chunk decoded in pieces on the threads, and their pieces.
+    public var valuesSplit = 0
+    public var pieces = 0
+    public init() {}
 }
 
 /// Decodes the chunks of a memory-mapped RDB on `threads` threads and writes their output in file order.
@@ -66,6 +90,8 @@ public struct ParallelDecode<Sink: ChunkableSink>: RDBChunkRunner {
     @usableFromInline var started: [pthread_t] = []
     /// Told of each chunk as it is cut (on the decoding thread).
     public var progress: ProgressReporter?
+    /// Counts the chunks and pieces, if set.
+    public var statistics: ParallelStatistics?
 
     @inlinable
     public init(options: RDBDecoderOptions, threads: Int) {
@@ -99,6 +125,7 @@ public struct ParallelDecode<Sink: ChunkableSink>: RDBChunkRunner {
     @inlinable
     public mutating func submit(_ chunk: RDBChunk, region: UnsafeRawBufferPointer, absorbingInto sink: inout Sink) throws {
         progress?.advance(to: chunk.offsets.upperBound, keys: chunk.keys)
+        statistics?.chunks += 1
         // The chunks written since the last call: their reports now, their buffers freed.
         let done = state.monitor.withLock { () -> [Sink] in
             let f = state.finished
@@ -108,7 +135,7 @@ public struct ParallelDecode<Sink: ChunkableSink>: RDBChunkRunner {
         for chunk in done { sink.absorb(chunk) }
         if started.isEmpty {
             state.monitor.withLock {
-                state.queue.append((chunk, region))
+                state.queue.append(.chunk(chunk, region))
                 state.inFlight += 1
             }
             state.drainQueue()
@@ -116,7 +143,7 @@ public struct ParallelDecode<Sink: ChunkableSink>: RDBChunkRunner {
         }
         state.monitor.withLock {
             state.monitor.wait { state.inFlight < state.maxInFlight || state.failure != nil }
-            state.queue.append((chunk, region))
+            state.queue.append(.chunk(chunk, region))
             state.inFlight += 1
         }
         state.monitor.broadcast()
@@ -134,6 +161,66 @@ public struct ParallelDecode<Sink: ChunkableSink>: RDBChunkRunner {
         if let failure {
             shutdown()
             throw failure
+        }
+    }
+
+    @inlinable
+    public func splitsValue(_ sink: Sink, _ type: RDBValueType) -> Bool {
+        !started.isEmpty && sink.splitsValue(type)
+    }
+
+    @inlinable
+    public mutating func submitPiece(_ piece: RDBValuePiece, region: UnsafeRawBufferPointer, into sink: inout Sink) throws {
+        try handOverPieces(into: &sink, all: false)
+        statistics?.pieces += 1
+        if piece.index == 0 { statistics?.valuesSplit += 1 }
+        state.monitor.withLock {
+            state.queue.append(.piece(piece, region))
+            state.piecesInFlight += 1
+        }
+        state.monitor.broadcast()
+    }
+
+    @inlinable
+    public mutating func finishPieces(into sink: inout Sink) throws {
+        try handOverPieces(into: &sink, all: true)
+        state.monitor.withLock { state.nextPiece = 0 }
+    }
+
+    /// Hands the decoded pieces to `sink` in order: all of them (`all`), or those done so far and as many
+    /// as it takes to have fewer than `maxInFlight` in flight. After a piece that failed, waits for the
+    /// pieces in flight and throws its error.
+    @inlinable
+    mutating func handOverPieces(into sink: inout Sink, all: Bool) throws {
+        while true {
+            let next: ParallelState<Sink>.DonePiece? = state.monitor.withLock {
+                let mustWait = all ? state.piecesInFlight > 0 : state.piecesInFlight >= state.maxInFlight
+                if mustWait { state.monitor.wait { state.donePieces[state.nextPiece] != nil } }
+                guard let p = state.donePieces.removeValue(forKey: state.nextPiece) else { return nil }
+                state.nextPiece += 1
+                state.piecesInFlight -= 1
+                return p
+            }
+            guard let next else { return }
+            defer { state.monitor.withLock { state.buffers += [next.out, next.scratch] } }
+            // A piece that failed still holds the elements before its error: they go out as in a sequential
+            // decode, then the error.
+            var failure = next.error
+            do { try sink.absorbPiece(next.sink) } catch { if failure == nil { failure = error } }
+            if let failure {
+                // The pieces after it are not handed over: the queue holds only pieces (the chunks were
+                // drained before the value); wait for those being decoded, drop them all.
+                state.monitor.withLock {
+                    state.queue.removeAll()
+                    state.queueHead = 0
+                    state.monitor.wait { state.runningPieces == 0 }
+                    for (_, p) in state.donePieces { state.buffers += [p.out, p.scratch] }
+                    state.donePieces.removeAll()
+                    state.piecesInFlight = 0
+                    state.nextPiece = 0
+                }
+                throw failure
+            }
         }
     }
 
@@ -155,8 +242,12 @@ final class ParallelState<Sink: ChunkableSink>: @unchecked Sendable {
     @usableFromInline let maxInFlight: Int
     @usableFromInline var template: Sink?
     @usableFromInline var target: OutputTarget?
-    /// Chunks waiting for a thread, in file order.
-    @usableFromInline var queue: [(chunk: RDBChunk, region: UnsafeRawBufferPointer)] = []
+    /// Work for the threads, in file order.
+    @usableFromInline enum Work {
+        case chunk(RDBChunk, UnsafeRawBufferPointer)
+        case piece(RDBValuePiece, UnsafeRawBufferPointer)
+    }
+    @usableFromInline var queue: [Work] = []
     @usableFromInline var queueHead = 0
     /// Chunks submitted and not finished.
     @usableFromInline var inFlight = 0
@@ -172,6 +263,28 @@ final class ParallelState<Sink: ChunkableSink>: @unchecked Sendable {
     @usableFromInline var failure: (any Error)?
     @usableFromInline var failureIndex = Int.max
     @usableFromInline var stopping = false
+
+    // The pieces of the value being split (while one is, no chunk is in flight).
+    /// A decoded piece: its sink and buffer, and the error that stopped it, if one did.
+    @usableFromInline struct DonePiece {
+        @usableFromInline var sink: Sink
+        @usableFromInline var out: OutputBuffer
+        @usableFromInline var scratch: OutputBuffer
+        @usableFromInline var error: (any Error)?
+        @inlinable init(sink: Sink, out: OutputBuffer, scratch: OutputBuffer, error: (any Error)?) {
+            self.sink = sink
+            self.out = out
+            self.scratch = scratch
+            self.error = error
+        }
+    }
+    @usableFromInline var donePieces: [Int: DonePiece] = [:]
+    /// The piece handed to the main sink next.
+    @usableFromInline var nextPiece = 0
+    /// Pieces queued or decoding, and not handed over.
+    @usableFromInline var piecesInFlight = 0
+    /// Pieces a thread is decoding.
+    @usableFromInline var runningPieces = 0
 
     @inlinable
     init(options: RDBDecoderOptions, maxInFlight: Int) {
@@ -214,7 +327,7 @@ final class ParallelState<Sink: ChunkableSink>: @unchecked Sendable {
     @inlinable
     func take(waiting: Bool) {
         while true {
-            let next: (chunk: RDBChunk, region: UnsafeRawBufferPointer, template: Sink, out: OutputBuffer)? = monitor.withLock {
+            let next: (work: Work, template: Sink, out: OutputBuffer)? = monitor.withLock {
                 if waiting { monitor.wait { queueHead < queue.count || stopping } }
                 guard queueHead < queue.count, let template else { return nil }
                 let item = queue[queueHead]
@@ -223,10 +336,14 @@ final class ParallelState<Sink: ChunkableSink>: @unchecked Sendable {
                     queue.removeAll(keepingCapacity: true)
                     queueHead = 0
                 }
-                return (item.chunk, item.region, template, buffers.popLast() ?? OutputBuffer(target: nil, flushThreshold: 1 << 16))
+                if case .piece = item { runningPieces += 1 }
+                return (item, template, buffers.popLast() ?? OutputBuffer(target: nil, flushThreshold: 1 << 16))
             }
             guard let next else { return }
-            run(next.chunk, next.region, next.template, next.out)
+            switch next.work {
+            case .chunk(let chunk, let region): run(chunk, region, next.template, next.out)
+            case .piece(let piece, let region): run(piece, region, next.template, next.out)
+            }
         }
     }
 
@@ -270,6 +387,30 @@ final class ParallelState<Sink: ChunkableSink>: @unchecked Sendable {
             out.rollback()  // the keys before the error are written, then the error
             finish(Finished(chunk: chunk, out: out, sink: sink, started: started, error: error))
         }
+    }
+
+    /// Decodes one piece of a large value into `out`, for the main sink to take in order.
+    @inlinable
+    func run(_ piece: RDBValuePiece, _ region: UnsafeRawBufferPointer, _ template: Sink, _ out: OutputBuffer) {
+        out.reset()
+        let scratch = monitor.withLock { buffers.popLast() } ?? OutputBuffer(target: nil, flushThreshold: 1 << 16)
+        scratch.reset()
+        // Room for a few times the piece's bytes up front: no copying while they grow (only the pages
+        // written are ever touched).
+        out.reserve(4 * (piece.end - piece.start))
+        scratch.reserve(4 * (piece.end - piece.start))
+        var sink = template.pieceSink(out: out, scratch: scratch)
+        var error: (any Error)?
+        do {
+            try RDBReader.decodePiece(piece, region: region, options: options, into: &sink)
+        } catch let e {
+            error = e
+        }
+        monitor.withLock {
+            donePieces[piece.index] = DonePiece(sink: sink, out: out, scratch: scratch, error: error)
+            runningPieces -= 1
+        }
+        monitor.broadcast()
     }
 
     /// Parks a finished chunk; if it is its turn, writes it and every parked chunk after it, in order.

@@ -232,6 +232,21 @@ public final class OutputBuffer {
     }
 
     /// Empties the buffer and starts its counts over (`totalBytes` 0), for a new run of output.
+    /// Appends two machine words as they are in memory (an index kept beside other output, read back with
+    /// `words`).
+    @inlinable
+    public func append(word a: Int, _ b: Int) {
+        reserve(16)
+        (storage + count).storeBytes(of: a, as: Int.self)
+        (storage + count + 8).storeBytes(of: b, as: Int.self)
+        count &+= 16
+    }
+
+    /// What `append(word:_:)` wrote, as words.
+    public var words: UnsafeBufferPointer<Int> {
+        UnsafeBufferPointer(start: storage.assumingMemoryBound(to: Int.self), count: count / 8)
+    }
+
     public func reset() {
         count = 0
         committed = 0

@@ -141,6 +141,11 @@ public struct RESPWriter: RDBVisitor {
     var zsetLongest = 0
     var zsetCompact = false
 
+    // A piece of a value (`pieceSink`): its elements are encoded as arguments, and `pieceIndex` holds for
+    // each where it starts in `out` and the size `element` weighs it with; the main writer makes the
+    // commands (`absorbPiece`).
+    let pieceIndex: OutputBuffer?
+
     // Hash-field TTLs of the current key: field bytes in `fieldTTLBytes`, (end offset, expiry) here.
     let fieldTTLBytes = OutputBuffer(target: nil, flushThreshold: 1 << 12)
     var fieldTTLs: [(end: Int, at: Int64)] = []
@@ -158,6 +163,11 @@ public struct RESPWriter: RDBVisitor {
     var consumerOwns: [Int] = []
 
     public init(out: OutputBuffer, options: RESPWriterOptions = .init()) {
+        self.init(out: out, options: options, pieceIndex: nil)
+    }
+
+    init(out: OutputBuffer, options: RESPWriterOptions, pieceIndex: OutputBuffer?) {
+        self.pieceIndex = pieceIndex
         self.out = out
         self.options = options
         enc = RESPEncoder(out: out)
@@ -292,6 +302,10 @@ public struct RESPWriter: RDBVisitor {
 
     /// Opens a command for the next element, closing the current one first when it is full.
     mutating func element(_ command: StaticString, argsPerElement: Int, size: Int) throws {
+        if let pieceIndex {
+            pieceIndex.append(word: out.pendingCount, size)
+            return
+        }
         if enc.isOpen && (chunkElements >= maxElements || enc.commandBytes + size > maxBytes) {
             enc.end()
             commandsWritten += 1
