@@ -241,7 +241,7 @@ extension RDBParser {
         switch enc {
         case .string, .hashZipmap, .listZiplist, .setIntset, .zsetZiplist, .hashZiplist, .hashListpack,
             .zsetListpack, .setListpack, .hashListpackExPreGA:
-            try skipString(&c)
+            try skipStringInline(&c)
         case .hashListpackEx:
             try c.skip(8, "a minimum field expiry")
             try skipString(&c)

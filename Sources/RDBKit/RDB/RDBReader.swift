@@ -37,6 +37,7 @@ public enum RDBReader {
             // until that record is whole.
             var skipper = SkipEverything()
             var c = input.cursor
+            let file = input.name
             var streaming = true  // more bytes may come (false once the source has ended: all the rest is in the window)
             while true {
                 var end = -1
@@ -50,7 +51,7 @@ public enum RDBReader {
                         streaming = input.isStreaming
                     }
                 }
-                if case .endOfFile = try parseOne(&parser, &c, &visitor, input, end: MeasuredRecordEnd(end)) { break }
+                if case .endOfFile = try parseOne(&parser, &c, &visitor, file: file, end: MeasuredRecordEnd(end)) { break }
             }
             crc.update(UnsafeRawBufferPointer(rebasing: input.window[0..<c.position]))
             input.consume(c.position)
@@ -58,11 +59,12 @@ public enum RDBReader {
             // Mapped: one cursor runs over the whole region; the checksum of everything from the header to the
             // EOF byte is computed on another core while the records are decoded (see BackgroundCRC). Pages
             // both are done with are released every few MiB, so resident memory stays flat.
+            let file = input.name  // read once: a String read per record is a retain and a release
             try decodeMapped(input, header: header, crc: &crc, options: options) { c in
                 while true {
                     // No view into an earlier record outlives it: the pages before this one may be released.
                     input.release(before: c.offset)
-                    if case .endOfFile = try parseOne(&parser, &c, &visitor, input) { break }
+                    if case .endOfFile = try parseOne(&parser, &c, &visitor, file: file) { break }
                 }
             }
         }

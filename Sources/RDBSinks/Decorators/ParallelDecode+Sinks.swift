@@ -62,7 +62,8 @@ extension RESPWriter: ChunkableSink {
         case .hash: (command, args) = ("HSET", 2)
         default: preconditionFailure("absorbPiece: a \(info.kind) value is not split")
         }
-        guard let index = piece.pieceIndex?.words else { return }
+        guard piece.isPiece else { return }
+        let index = piece.pieceIndex.words
         let bytes = piece.out.bytes
         let n = index.count / 2
         @inline(__always) func start(_ k: Int) -> Int { index[2 &* k] }

@@ -172,6 +172,7 @@ public struct ParallelDecode<Sink: ChunkableSink>: RDBChunkRunner {
     @inlinable
     public mutating func submitPiece(_ piece: RDBValuePiece, region: UnsafeRawBufferPointer, into sink: inout Sink) throws {
         try handOverPieces(into: &sink, all: false)
+        progress?.advance(to: piece.baseOffset + piece.end, keys: 0)  // progress inside a long value too
         statistics?.pieces += 1
         if piece.index == 0 { statistics?.valuesSplit += 1 }
         state.monitor.withLock {

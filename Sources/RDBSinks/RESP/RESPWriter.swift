@@ -144,7 +144,9 @@ public struct RESPWriter: RDBVisitor {
     // A piece of a value (`pieceSink`): its elements are encoded as arguments, and `pieceIndex` holds for
     // each where it starts in `out` and the size `element` weighs it with; the main writer makes the
     // commands (`absorbPiece`).
-    let pieceIndex: OutputBuffer?
+    // (Not an optional: unwrapping one retained the buffer for every element.)
+    let isPiece: Bool
+    let pieceIndex: OutputBuffer
 
     // Hash-field TTLs of the current key: field bytes in `fieldTTLBytes`, (end offset, expiry) here.
     let fieldTTLBytes = OutputBuffer(target: nil, flushThreshold: 1 << 12)
@@ -167,7 +169,8 @@ public struct RESPWriter: RDBVisitor {
     }
 
     init(out: OutputBuffer, options: RESPWriterOptions, pieceIndex: OutputBuffer?) {
-        self.pieceIndex = pieceIndex
+        isPiece = pieceIndex != nil
+        self.pieceIndex = pieceIndex ?? out
         self.out = out
         self.options = options
         enc = RESPEncoder(out: out)
@@ -302,7 +305,7 @@ public struct RESPWriter: RDBVisitor {
 
     /// Opens a command for the next element, closing the current one first when it is full.
     mutating func element(_ command: StaticString, argsPerElement: Int, size: Int) throws {
-        if let pieceIndex {
+        if isPiece {
             pieceIndex.append(word: out.pendingCount, size)
             return
         }
