@@ -268,7 +268,8 @@ public struct RESPWriter: RDBVisitor {
             commandsWritten += 1
             pendingDB = info.db
         }
-        keyPlan = plan(of: info) ?? keyPlan
+        // (Not `plan(of:)`: a call per key that passes the whole RDBKeyInfo; module and array keys never get here.)
+        keyPlan = KeyPlan(form: .commands, needsGuard: needsGuard(info.kind, expireAtMs: info.expireAtMs))
         keyCommandMark = enc.commandsEnded
     }
 
@@ -276,8 +277,12 @@ public struct RESPWriter: RDBVisitor {
     /// values). Only a string written as one `SET` needs no guard.
     public func plan(of info: RDBKeyInfo) -> KeyPlan? {
         if info.kind == .module || info.kind == .array { return nil }
-        let oneSet = info.kind == .string && (options.inlineExpiry || options.dropTTL || info.expireAtMs == nil)
-        return KeyPlan(form: .commands, needsGuard: !oneSet)
+        return KeyPlan(form: .commands, needsGuard: needsGuard(info.kind, expireAtMs: info.expireAtMs))
+    }
+
+    @inline(__always)
+    func needsGuard(_ kind: RDBKind, expireAtMs: Int64?) -> Bool {
+        !(kind == .string && (options.inlineExpiry || options.dropTTL || expireAtMs == nil))
     }
 
     /// The expiry a string gets in its `SET` (`inlineExpiry`), if any.
