@@ -398,8 +398,9 @@ final class ParallelState<Sink: ChunkableSink>: @unchecked Sendable {
         scratch.reset()
         // Room for a few times the piece's bytes up front: no copying while they grow (only the pages
         // written are ever touched).
-        out.reserve(4 * (piece.end - piece.start))
-        scratch.reserve(4 * (piece.end - piece.start))
+        let room = min(4 * (piece.end - piece.start), 8 << 20)
+        out.reserve(room)
+        scratch.reserve(room)
         var sink = template.pieceSink(out: out, scratch: scratch)
         var error: (any Error)?
         do {
