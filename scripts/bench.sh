@@ -17,6 +17,7 @@ python3 -m pip install --quiet rdb-py 2>/dev/null || echo "bench.sh: rdb-py not 
 # The Swift runtime linked statically, as a shipped binary would be: process start-up is ~3 ms instead
 # of ~6 ms of dynamic symbol binding, which is 5% of a 50 ms run.
 swift build -c release --static-swift-stdlib --product rdbcat
+swift build -c release --static-swift-stdlib --product rdbcat-full   # import (rdbcat runs it for everything but cat)
 swift build -c release --static-swift-stdlib --product rdbbench
 files=(bench-data/*.rdb bench-data/aof-plain.aof bench-data/aof-multipart bench-data/aof-multipart-preamble bench-data/redis-6.2/*.rdb)
 .build/release/rdbbench --compare --import --budget 60 --write-results "$@" "${files[@]}"

@@ -4,6 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 swift build -c release --product rdbcat
+swift build -c release --product rdbcat-full   # rdbcat runs it for import, sync, migrate, serve, s3:// inputs
 sample="${1:-testdata/corpus/redis/encodings.rdb}"
 echo "== rdbcat $sample --format stats"
 .build/release/rdbcat "$sample" --format stats

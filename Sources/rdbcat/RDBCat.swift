@@ -1,12 +1,45 @@
 import ArgumentParser
+import RDBCatCommand
+#if canImport(Glibc)
+import Glibc
+#endif
 
+/// `rdbcat` decodes files (the `cat` command) itself and hands everything else to `rdbcat-full`, built and
+/// installed next to it: the other commands, s3:// inputs, help, version, and any usage error (so what they
+/// print is rdbcat-full's, from the whole command tree). It does not link the service stack (NIO, AsyncHTTPClient,
+/// Hummingbird, GRDB, PostgresNIO, Foundation), because start-up time grows with it: each first-time protocol
+/// lookup of the Swift runtime scans every conformance record of the binary (11.1k in rdbcat-full, 3.7k here),
+/// and ArgumentParser makes ~60 of them a run.
 @main
 struct RDBCat: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "rdbcat",
-        abstract: "Inspect, convert and import Redis/Valkey RDB snapshots and AOF logs.",
-        version: "0.1.0",
-        subcommands: [Cat.self, ImportCommand.self, SyncCommand.self, MigrateCommand.self, ServeCommand.self],
-        defaultSubcommand: Cat.self
-    )
+    static let configuration = rdbcatConfiguration(subcommands: [Cat.self])
+
+    static func main() {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        // A subcommand name anywhere (but `cat` first) is left to rdbcat-full's tree, as are object stores and
+        // (without parsing them here first) help, version and completion requests.
+        let delegated: Set<String> = ["cat", "import", "sync", "migrate", "serve", "help", "-h", "--help", "-help", "--version"]
+        guard !arguments.dropFirst(arguments.first == "cat" ? 1 : 0).contains(where: delegated.contains),
+              !arguments.contains(where: { $0.hasPrefix("--generate-completion") || $0.hasPrefix("--experimental") }),
+              !ObjectStoreFlags.mentioned(in: arguments),
+              let command = try? parseAsRoot(arguments) as? Cat
+        else { runFull() }
+        do {
+            try command.run()
+        } catch {
+            exit(withError: error)
+        }
+    }
+}
+
+/// Replaces this process with rdbcat-full from rdbcat's directory: same arguments, standard streams, process
+/// id, and so exit status and signals.
+func runFull() -> Never {
+    var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+    let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+    let exe = n > 0 ? String(decoding: buffer[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : CommandLine.arguments[0]
+    let path = (exe.lastIndex(of: "/").map { String(exe[...$0]) } ?? "./") + "rdbcat-full"
+    execv(path, CommandLine.unsafeArgv)
+    writeStderr("rdbcat: cannot run \(path) (built and installed with rdbcat): \(String(cString: strerror(errno)))\n")
+    Glibc.exit(127)
 }

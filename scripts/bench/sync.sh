@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Snapshot copy and catch-up of `rdbcat sync` next to a real replica (REPLICAOF) of the same source.
 # Usage: scripts/bench/sync.sh [KEYS] [VALUE_BYTES]  (default 1000000 keys of 100 bytes, Redis 7.0 from PATH)
-# Needs a release build: swift build -c release --product rdbcat
+# Needs a release build: swift build -c release --product rdbcat, and --product rdbcat-full
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 rdbcat="$root/.build/release/rdbcat"

@@ -6,7 +6,9 @@ import Glibc
 #endif
 
 /// How inputs are decoded, and progress: shared by `cat`, `import` and `migrate`.
-struct DecodeFlags: ParsableArguments {
+package struct DecodeFlags: ParsableArguments {
+    package init() {}
+
     @Flag(help: "Do not verify the CRC64 trailer of RDB files.")
     var noVerifyChecksum = false
 
@@ -25,11 +27,11 @@ struct DecodeFlags: ParsableArguments {
     @Flag(help: "Never show progress.")
     var noProgress = false
 
-    var showProgress: Bool { !noProgress && (progress || isatty(2) != 0) }
+    package var showProgress: Bool { !noProgress && (progress || isatty(2) != 0) }
 
     /// Applies the flags to decoder options (RDB, and AOF with its RDB options); the record limit keeps the
     /// caller's default when not given.
-    func apply(to rdb: inout RDBDecoderOptions, aof: inout AOFOptions) {
+    package func apply(to rdb: inout RDBDecoderOptions, aof: inout AOFOptions) {
         rdb.allowNewerVersions = allowNewerVersions
         rdb.verifyChecksum = !noVerifyChecksum
         if let maxRecordMB { rdb.maxRecordBytes = maxRecordMB << 20 }

@@ -1,30 +1,9 @@
 import ArgumentParser
 import ObjectStore
+import RDBCatCommand
 import RDBImport
 
-/// Where `s3://bucket/key` inputs (and a migration task's bucket) are read from: shared by `cat`, `import`
-/// and `migrate`.
-struct ObjectStoreFlags: ParsableArguments {
-    @Option(help: ArgumentHelp(
-        "S3-compatible service the s3://bucket/key inputs are read from, e.g. https://obs.cn-north-4.myhuaweicloud.com (credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY[/AWS_SESSION_TOKEN], OBS_ACCESS_KEY_ID/OBS_SECRET_ACCESS_KEY, or --obs-credentials-file).",
-        valueName: "URL"))
-    var obsEndpoint: String?
-
-    @Option(help: ArgumentHelp("Region of the signature scope (default: from the endpoint's name, e.g. cn-north-4, else us-east-1).", valueName: "REGION"))
-    var obsRegion: String?
-
-    @Flag(help: "Address objects as /bucket/key on the endpoint's host (self-hosted services) instead of bucket.host/key.")
-    var obsPathStyle = false
-
-    @Option(help: ArgumentHelp("Read the access key pair from this file (AWS credentials file, KEY=VALUE lines, or a credentials.csv).", valueName: "FILE"))
-    var obsCredentialsFile: String?
-
-    @Option(help: ArgumentHelp("Bytes per ranged GET, in KiB (a read holds three ranges: the one decoded, two fetched ahead).", valueName: "KIB"))
-    var obsRangeKb = 4096
-
-    @Option(help: ArgumentHelp("Seconds to keep resuming a read after a dropped connection or a 5xx, from the last byte received.", valueName: "SECONDS"))
-    var obsRetryTimeout = 60.0
-
+extension ObjectStoreFlags {
     /// The object store these flags name (nil without --obs-endpoint).
     func inputs() throws -> ObjectInputs? {
         guard let obsEndpoint else {
@@ -73,4 +52,12 @@ extension ImportProgress {
         p.inputSize = stats.size
         return p
     }
+}
+
+extension ObjectStoreSupport {
+    /// The object store for `cat`'s s3://bucket/key inputs.
+    static let objectStore = ObjectStoreSupport(
+        opener: { flags, paths in try flags.inputs(for: paths)?.opener },
+        flushesOutput: { error in error is ObjectStoreError ? true : error is ObjectInputs.Unsupported ? false : nil }
+    )
 }

@@ -1,5 +1,4 @@
 import ArgumentParser
-import ObjectStore
 import RDBKit
 import RDBSinks
 #if canImport(Glibc)
@@ -13,8 +12,8 @@ enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
 
 extension BinaryMode: ExpressibleByArgument {}
 
-struct Cat: ParsableCommand {
-    static let configuration = CommandConfiguration(
+package struct Cat: ParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "cat",
         abstract: "Decode RDB/AOF files and write them in another format (the default command).",
         discussion: """
@@ -40,6 +39,8 @@ struct Cat: ParsableCommand {
 
     @Flag(help: "JSONL: add encoding, idle and freq fields.")
     var metadata = false
+
+    package init() {}
 
     func reportSkipped(_ skipped: [SkippedKey], lossy: [SkippedKey]) {
         for k in skipped {
@@ -79,7 +80,7 @@ struct Cat: ParsableCommand {
     @OptionGroup(title: "Object store (s3://bucket/key inputs)")
     var objectStore: ObjectStoreFlags
 
-    func run() throws {
+    package func run() throws {
         var options = RDBDecoderOptions()
         var aofOptions = AOFOptions()
         options.salvage = salvage
@@ -105,7 +106,7 @@ struct Cat: ParsableCommand {
         respOptions.dropTTL = filters.noTtl
 
         var driver = DecodeDriver(rdb: options, aof: aofOptions, log: log)
-        driver.opener = try objectStore.inputs(for: files)?.opener
+        driver.opener = try objectStore.opener(for: files)
         if showProgress { driver.progress = { writeStderr($0) } }
         driver.onStopped = { out.rollback() }
         driver.threads = max(1, threads ?? availableCores())
@@ -166,11 +167,8 @@ struct Cat: ParsableCommand {
             writeStderr("rdbcat: error: \(e)\n")
             log.reportLines().forEach(writeStderr)
             throw ExitCode(2)
-        } catch let e as ObjectStoreError {
-            try? out.flush()
-            writeStderr("rdbcat: error: \(e)\n")
-            throw ExitCode(2)
-        } catch let e as ObjectInputs.Unsupported {
+        } catch let e where objectStoreSupport?.flushesOutput(e) != nil {  // ObjectStoreError flushes, ObjectInputs.Unsupported not
+            if objectStoreSupport?.flushesOutput(e) == true { try? out.flush() }
             writeStderr("rdbcat: error: \(e)\n")
             throw ExitCode(2)
         }

@@ -1,3 +1,4 @@
+import RDBCatCommand
 import RDBKit
 #if canImport(Glibc)
 import Glibc

@@ -1,4 +1,5 @@
 import ArgumentParser
+import RDBCatCommand
 import RDBImport
 import RDBKit
 import RedisWire
@@ -196,17 +197,6 @@ func summaryLine(_ r: ImportReport) -> String {
         s += "\nrdbcat:   \(p.kind.rawValue) db \(p.db) \(p.keyText): \(p.message)"
     }
     return s + "\n"
-}
-
-/// Writes text to standard error, unbuffered.
-func writeStderr(_ s: String) {
-    var s = s
-    s.withUTF8 { b in _ = Glibc.write(2, b.baseAddress, b.count) }
-}
-
-func writeStdout(_ s: String) {
-    var s = s
-    s.withUTF8 { b in _ = Glibc.write(1, b.baseAddress, b.count) }
 }
 
 /// How a task runs and where its report goes: shared by `import` and `migrate`.

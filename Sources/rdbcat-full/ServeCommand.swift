@@ -1,4 +1,5 @@
 import ArgumentParser
+import RDBCatCommand
 import Logging
 import Dispatch
 import RDBService

@@ -1,4 +1,5 @@
 import ArgumentParser
+import RDBCatCommand
 import RDBImport
 import RDBKit
 import RDBReplication
