@@ -187,6 +187,18 @@ public enum RDBEncoding: UInt8, Sendable, Hashable {
         }
     }
 
+    /// Whether the value is one RDB string: a string, or a single blob (zipmap, ziplist, intset, listpack).
+    @inlinable
+    public var isOneString: Bool {
+        switch self {
+        case .string, .hashZipmap, .listZiplist, .setIntset, .zsetZiplist, .hashZiplist, .hashListpack,
+            .zsetListpack, .setListpack, .hashListpackExPreGA:
+            true
+        default:
+            false
+        }
+    }
+
     /// The in-memory encoding name `OBJECT ENCODING` would give after loading, as reports print it.
     public var name: String {
         switch self {

@@ -225,14 +225,24 @@ extension RDBParser {
     // MARK: skip
 
     /// Steps over a value, or moves straight to `end` when it is known (a position measured by `recordEnd`
-    /// on the same window, so the walk would end there too).
+    /// on the same window, so the walk would end there too). A value that is one string (a string or a
+    /// single blob) with a 6- or 14-bit length, an integer, or LZF with such lengths is stepped over inline
+    /// (`shortStringEnd`, the framing `skipString` reads); anything else, and every error, goes through
+    /// `skipValue(_:_:)`.
     @inlinable @inline(__always)
     mutating func skipValue(_ c: inout ByteCursor, _ enc: RDBEncoding, end: Int) throws {
         if end >= 0 {
             c.position = end
-        } else {
-            try skipValue(&c, enc)
+            return
         }
+        if enc.isOneString {
+            let e = RDBParser.shortStringEnd(c.base, c.position, c.end)
+            if _fastPath(e >= 0) {
+                c.position = e
+                return
+            }
+        }
+        try skipValue(&c, enc)
     }
 
     /// Steps over a value without decompressing or parsing its blobs.

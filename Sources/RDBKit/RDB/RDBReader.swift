@@ -36,8 +36,8 @@ public enum RDBReader {
             // decoded is checksummed and dropped, and the window refilled (grown when the record needs it)
             // until that record is whole.
             var skipper = SkipEverything()
+            let file = input.name  // read once (see the mapped branch)
             var c = input.cursor
-            let file = input.name
             var streaming = true  // more bytes may come (false once the source has ended: all the rest is in the window)
             while true {
                 var end = -1
@@ -59,7 +59,9 @@ public enum RDBReader {
             // Mapped: one cursor runs over the whole region; the checksum of everything from the header to the
             // EOF byte is computed on another core while the records are decoded (see BackgroundCRC). Pages
             // both are done with are released every few MiB, so resident memory stays flat.
-            let file = input.name  // read once: a String read per record is a retain and a release
+            // The file name for errors, read once: read from the input (a class) per record, it was retained
+            // and released around every record.
+            let file = input.name
             try decodeMapped(input, header: header, crc: &crc, options: options) { c in
                 while true {
                     // No view into an earlier record outlives it: the pages before this one may be released.

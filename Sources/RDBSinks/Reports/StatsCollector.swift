@@ -89,18 +89,18 @@ public struct StatsCollector: RDBVisitor {
     var tallies: [RDBStats.Counts] = []
     var slotDBs: [Int] = []
     var slotOf: [Int: Int] = [:]
-    var lastDB = -1
-    var lastSlot = 0
+    @usableFromInline var lastDB = -1
+    @usableFromInline var lastSlot = 0
     /// The tally keys are being counted in (`runIndex` of `tallies`, added to it when the database or kind
     /// changes: a run of keys of one kind costs no array access), and likewise keys of one type byte.
-    var run = RDBStats.Counts()
-    var runIndex = -1
-    var runType = -1
-    var runTypeKeys = 0
+    @usableFromInline var run = RDBStats.Counts()
+    @usableFromInline var runIndex = -1
+    @usableFromInline var runType = -1
+    @usableFromInline var runTypeKeys = 0
     var typeKeys = [Int](repeating: 0, count: 256)
     var typeOf = [RDBValueType?](repeating: nil, count: 256)
     var runTypeValue: RDBValueType?
-    var expired = 0
+    @usableFromInline var expired = 0
 
     public init(out: OutputBuffer, json: Bool = false, now: Int64? = nil) {
         self.out = out
@@ -150,48 +150,53 @@ public struct StatsCollector: RDBVisitor {
         stats.byDB[selectedDB]!.resizeHint = (keys, expires)
     }
 
+    // The per-key events are inlinable, so that the decoder specialised for this collector in the caller's
+    // module (rdbcat) counts a key in a few adds, with no call and no copy of `RDBKeyInfo`.
+    @inlinable @inline(__always)
     public mutating func beginKey(_ key: RDBString, _ info: RDBKeyInfo) throws -> RDBKeyAction {
-        let prefix = info.valueOffset - info.recordOffset
-        if let size = info.valueSize {
-            add(info, valueBytes: size, recordPrefix: prefix)
-            return .skip
-        }
-        // Counted now; the size is added when the raw bytes arrive.
-        add(info, valueBytes: 0, recordPrefix: prefix)
-        return .raw
+        // Without a measured size the key is counted now and its size added when the raw bytes arrive.
+        // (One call of `add`, so that it is inlined once.)
+        add(info, valueBytes: info.valueSize ?? 0, recordPrefix: info.valueOffset &- info.recordOffset)
+        return info.valueSize == nil ? .raw : .skip
     }
 
+    @inlinable @inline(__always)
     public mutating func rawValue(_ raw: UnsafeRawBufferPointer) throws {
         let n = raw.count
-        run.valueBytes += n
-        run.recordBytes += n
+        run.valueBytes &+= n
+        run.recordBytes &+= n
     }
+
+    @inlinable @inline(__always)
+    public mutating func endKey() throws {}
 
     public mutating func droppedEmptyKey(_ key: RDBString, _ info: RDBKeyInfo) throws {
         stats.droppedEmptyKeys += 1
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     mutating func add(_ info: RDBKeyInfo, valueBytes: Int, recordPrefix: Int) {
         if info.db != lastDB { selectSlot(info.db) }
         let i = lastSlot &* 8 &+ Int(info.kind.rawValue)
         if i != runIndex { endRun(next: i) }
-        run.keys += 1
-        if info.expireAtMs != nil { run.expiring += 1 }
-        run.valueBytes += valueBytes
-        run.recordBytes += recordPrefix + valueBytes
+        run.keys &+= 1
+        if info.expireAtMs != nil { run.expiring &+= 1 }
+        run.valueBytes &+= valueBytes
+        run.recordBytes &+= recordPrefix &+ valueBytes
         let t = Int(info.type.rawValue)
         if t != runType { endTypeRun(next: info.type) }
-        runTypeKeys += 1
-        if let now, let e = info.expireAtMs, e <= now { expired += 1 }
+        runTypeKeys &+= 1
+        if let now, let e = info.expireAtMs, e <= now { expired &+= 1 }
     }
 
+    @usableFromInline @inline(never)
     mutating func endRun(next: Int) {
         if runIndex >= 0 { tallies[runIndex].add(run) }
         run = RDBStats.Counts()
         runIndex = next
     }
 
+    @usableFromInline @inline(never)
     mutating func endTypeRun(next: RDBValueType?) {
         if runType >= 0 {
             if typeKeys[runType] == 0 { typeOf[runType] = runTypeValue }
@@ -202,6 +207,7 @@ public struct StatsCollector: RDBVisitor {
         runTypeValue = next
     }
 
+    @usableFromInline @inline(never)
     mutating func selectSlot(_ db: Int) {
         if let s = slotOf[db] {
             lastSlot = s

@@ -1,0 +1,115 @@
+import RDBKit
+@testable import RDBSinks
+import Testing
+
+/// The inlined per-key paths of `keys` and `stats`: the word-at-a-time test for keys that need no escaping, the
+/// line written with one capacity check, and values stepped over inline (`shortStringEnd`) instead of by
+/// `skipString`. Each is checked against the general path it stands in for.
+@Suite struct ReportsFastPathTests {
+    /// The escaping of `OutputBuffer.appendLineEscaped`, one byte at a time (the documented rules).
+    static func referenceEscaped(_ key: [UInt8]) -> [UInt8] {
+        let out = OutputBuffer(target: nil)
+        key.withUnsafeBytes { out.appendLineEscapedSlow($0) }
+        return out.take()
+    }
+
+    static func escaped(_ key: [UInt8]) -> [UInt8] {
+        let out = OutputBuffer(target: nil)
+        key.withUnsafeBytes { out.appendLineEscaped($0) }
+        return out.take()
+    }
+
+    /// Every length from 0 to 80 (the tail word, whole words, the overlapping last word, past the 64-byte inline
+    /// limit of `KeysWriter`), each byte that needs escaping or is a boundary of the plain range, at every position.
+    @Test func plainTestMatchesByteByByte() {
+        let specials: [UInt8] = [0x00, 0x09, 0x0A, 0x1F, 0x5C, 0x7F, 0x80, 0xC2, 0xE9, 0xFF]
+        let plains: [UInt8] = [0x20, 0x21, 0x5B, 0x5D, 0x7E]
+        for n in 0...80 {
+            let base = (0..<n).map { UInt8(0x41 + $0 % 26) }
+            #expect(Self.escaped(base) == base)
+            #expect(OutputBuffer.isPrintableASCII(base.withUnsafeBytes { $0 }))
+            for i in 0..<n {
+                for s in specials + plains {
+                    var k = base
+                    k[i] = s
+                    #expect(Self.escaped(k) == Self.referenceEscaped(k), "length \(n), byte \(s) at \(i)")
+                }
+            }
+        }
+    }
+
+    /// Lines through `KeysWriter`: keys up to and past the inline limit, escaped keys, integer keys, and the
+    /// `db<TAB>type<TAB>` prefix of databases up to the largest SELECTDB and of every kind name length.
+    @Test func keysLines() throws {
+        var b = RDBBuilder(version: 9)
+        var expected = ""
+        let keys: [[UInt8]] = [
+            Array("k".utf8), Array("str:01242923".utf8), Array(repeating: 0x61, count: 64),
+            Array(repeating: 0x62, count: 65), Array(repeating: 0x63, count: 300), Array("tab\there".utf8), [],
+        ]
+        for db in [0, 9, 10, 123_456, Int(Int32.max)] {
+            b.bytes += [0xFE] + RDBBuilder.length(UInt64(db))
+            for k in keys {
+                b.key(type: 0, bytes: k, value: PlainValue.string("v"))
+                expected += "\(db)\tstring\t" + String(decoding: Self.referenceEscaped(k), as: UTF8.self) + "\n"
+            }
+            b.bytes += [0, 0xC1] + RDBBuilder.le(Int16(-300)) + PlainValue.string("v")  // a key stored as an int16
+            expected += "\(db)\tstring\t-300\n"
+            b.key(type: 2, bytes: Array("a set".utf8), value: RDBBuilder.length(1) + RDBBuilder.string("m"))
+            expected += "\(db)\tset\ta set\n"
+        }
+        let text = String(decoding: try sinkOutput(b.finished()) { KeysWriter(out: $0) }, as: UTF8.self)
+        #expect(text == expected)
+    }
+
+    /// String values in every framing the inline step handles (6- and 14-bit lengths, integers, LZF with 6- and
+    /// 14-bit lengths) and the ones it leaves to `skipString` (32-bit lengths, LZF with longer lengths): the
+    /// sizes `stats` reports from `.raw` views are those of the measuring decoder (which walks every value with
+    /// `skipValue`), and `keys` lists every key.
+    @Test func statsSizesOfEveryStringFraming() throws {
+        // LZF made of literal runs (a control byte n - 1 < 32, then n bytes): valid, and as long as we like.
+        func lzf(_ u: [UInt8]) -> [UInt8] {
+            var c: [UInt8] = []
+            var i = 0
+            while i < u.count {
+                let n = min(32, u.count - i)
+                c += [UInt8(n - 1)] + u[i..<(i + n)]
+                i += n
+            }
+            return [0xC3] + RDBBuilder.length(UInt64(c.count)) + RDBBuilder.length(UInt64(u.count)) + c
+        }
+        let values: [[UInt8]] = [
+            RDBBuilder.string(""), RDBBuilder.string("x"), RDBBuilder.string(Array(repeating: 0x78, count: 63)),
+            RDBBuilder.string(Array(repeating: 0x79, count: 64)), RDBBuilder.string(Array(repeating: 0x7A, count: 16383)),
+            RDBBuilder.string(Array(repeating: 0x7A, count: 16384)), RDBBuilder.string(Array(repeating: 0x7A, count: 70000)),
+            [0xC0, 0x85], [0xC1] + RDBBuilder.le(Int16(1234)), [0xC2] + RDBBuilder.le(Int32(-123_456)),
+            lzf(Array(repeating: 0x61, count: 20)), lzf((0..<200).map { UInt8($0 & 0x7F) }),
+            lzf((0..<20000).map { UInt8($0 % 251) }),
+        ]
+        var b = RDBBuilder(version: 9)
+        for (i, v) in values.enumerated() {
+            b.bytes += [0] + RDBBuilder.string("key\(i)") + v
+        }
+        let bytes = b.finished()
+        var measured = RDBDecoderOptions()
+        measured.measureValues = true
+        var raw = StatsCollector(out: OutputBuffer(target: nil))
+        var sized = StatsCollector(out: OutputBuffer(target: nil))
+        _ = try RDBReader.decode(bytes: bytes, into: &raw)
+        _ = try RDBReader.decode(bytes: bytes, into: &sized, options: measured)
+        #expect(raw.stats.total == sized.stats.total)
+        #expect(raw.stats.total.keys == values.count)
+        #expect(raw.stats.total.valueBytes == values.reduce(0) { $0 + $1.count })
+        let lines = String(decoding: try sinkOutput(bytes) { KeysWriter(out: $0) }, as: UTF8.self)
+        #expect(lines == values.indices.map { "0\tstring\tkey\($0)\n" }.joined())
+    }
+
+    /// A value cut off by the end of the input is left to `skipValue`, which reports it as before.
+    @Test func truncatedValueStillFails() throws {
+        var b = RDBBuilder(version: 9)
+        b.bytes += [0] + RDBBuilder.string("k") + [0x0A] + Array("abc".utf8)  // says 10 bytes, has 3 and the end
+        let bytes = b.bytes
+        #expect(throws: RDBError.self) { _ = try sinkOutput(bytes) { StatsCollector(out: $0) } }
+        #expect(throws: RDBError.self) { _ = try sinkOutput(bytes) { KeysWriter(out: $0) } }
+    }
+}
