@@ -100,9 +100,10 @@ extension RDBChunkRunner {
 }
 
 /// The main sink while a record too large for a chunk is decoded: when the runner splits the key's value,
-/// it cuts the value's elements into pieces of about `pieceBytes` (measuring their framing first: a value
-/// whose framing does not parse is decoded whole, in place, with the errors of a sequential decode), has
-/// the runner decode them, ends the key, and lets the parser step over the value.
+/// it cuts the value's elements into pieces of about `pieceBytes` as it measures their framing, has the runner
+/// decode them, ends the key, and lets the parser step over the value. Where the framing does not parse, the
+/// rest of the value is decoded in place (the elements before the bad one, then the decoder's own error, as
+/// in a sequential decode).
 @usableFromInline
 struct ValueSplitter<R: RDBChunkRunner>: RDBForwardingVisitor {
     @usableFromInline var inner: R.Sink
@@ -112,7 +113,6 @@ struct ValueSplitter<R: RDBChunkRunner>: RDBForwardingVisitor {
     @usableFromInline let baseOffset: Int
     @usableFromInline let file: String?
     @usableFromInline let pieceBytes: Int
-    @usableFromInline var cuts: [(start: Int, count: Int)] = []
     /// Where the record ends, once its value is measured (the parser then steps straight there).
     @usableFromInline let recordEnd = LearntRecordEnd()
 
@@ -132,38 +132,55 @@ struct ValueSplitter<R: RDBChunkRunner>: RDBForwardingVisitor {
         let action = try inner.beginKey(key, info)
         let enc = info.type.encoding
         guard action == .decode, RDBParser.hasElementFraming(enc), runner.splitsValue(inner, info.type) else { return action }
-        // The pieces: where each starts and how many elements it has, then where the value ends.
         var c = ByteCursor(region, baseOffset: baseOffset, position: info.valueOffset - baseOffset)
-        cuts.removeAll(keepingCapacity: true)
-        do {
-            let n = try parser.elementCount(&c, enc)
-            var start = c.position
-            var count = 0
-            for _ in 0..<n {
+        let n: Int
+        do { n = try parser.elementCount(&c, enc) } catch { return action }  // decoded in place: the decoder's error
+        // Pieces are handed to the runner as they are measured, so the threads start on the first while the
+        // rest of the value is measured.
+        var start = c.position
+        var count = 0
+        var pieces = 0
+        var done = 0
+        while done < n {
+            let before = c.position
+            do {
                 try parser.skipElement(&c, enc)
-                count += 1
-                if c.position - start >= pieceBytes {
-                    cuts.append((start, count))
-                    start = c.position
-                    count = 0
-                }
+            } catch {
+                // The framing does not parse from here. Nothing handed over yet: the value is decoded in place.
+                // Else the pieces so far are, then the rest is decoded in place, which writes the elements before
+                // the bad one and throws the decoder's own error, as a sequential decode would.
+                if pieces == 0 { return action }
+                if count > 0 { try submit(pieces, enc, start, before, count) }
+                try runner.finishPieces(into: &inner)
+                var rest = ByteCursor(region, baseOffset: baseOffset, position: before)
+                var p = parser
+                try p.parseElements(&rest, &inner, enc, count: n - done)
+                recordEnd.position = rest.position  // (the same framing read twice: not reached)
+                try inner.endKey()
+                return .skip
             }
-            if count > 0 { cuts.append((start, count)) }
-        } catch {
-            return action  // decoded in place: the errors are the decoder's own
+            done += 1
+            count += 1
+            if c.position - start >= pieceBytes && done < n {
+                try submit(pieces, enc, start, c.position, count)
+                pieces += 1
+                start = c.position
+                count = 0
+            }
         }
-        guard cuts.count > 1 else { return action }
-        let end = c.position
-        recordEnd.position = end
-        for (i, cut) in cuts.enumerated() {
-            let pieceEnd = i + 1 < cuts.count ? cuts[i + 1].start : end
-            try runner.submitPiece(RDBValuePiece(index: i, encoding: enc, start: cut.start, end: pieceEnd, count: cut.count,
-                                                 baseOffset: baseOffset, header: parser.header!, file: file),
-                                   region: region, into: &inner)
-        }
+        if pieces == 0 { return action }  // one piece: decoded in place
+        try submit(pieces, enc, start, c.position, count)
+        recordEnd.position = c.position
         try runner.finishPieces(into: &inner)
         try inner.endKey()
         return .skip  // the parser steps over the value; the key is ended
+    }
+
+    @inlinable
+    mutating func submit(_ index: Int, _ enc: RDBEncoding, _ start: Int, _ end: Int, _ count: Int) throws {
+        try runner.submitPiece(RDBValuePiece(index: index, encoding: enc, start: start, end: end, count: count,
+                                             baseOffset: baseOffset, header: parser.header!, file: file),
+                               region: region, into: &inner)
     }
 }
 

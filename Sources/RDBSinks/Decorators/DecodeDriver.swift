@@ -41,7 +41,7 @@ public struct DecodeDriver {
     /// Salvage decodes on one thread.
     public var threads = 1
     public var chunkBytes = ParallelDecode<JSONLWriter>.defaultChunkBytes
-    public var parallelMinimumBytes = 8 << 20
+    public var parallelMinimumBytes = 2 << 20
     /// Counts what the parallel decodes did (chunks, large values split, their pieces), when set.
     public var parallelStatistics: ParallelStatistics?
 
