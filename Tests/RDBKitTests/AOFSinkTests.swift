@@ -97,4 +97,31 @@ import RDBSinks
         try p.writeJSONL(to: out)
         #expect(String(decoding: out.take(), as: UTF8.self).hasPrefix("{\"db\":3,\"key\":\"pre\",\"commands\":0,\"preamble\":true}\n"))
     }
+
+    /// Thousands of keys (the table grows several times), the same names in two databases, an empty name,
+    /// names that differ in their last byte: each (db, key) once, in first-seen order, with its count.
+    @Test func manyKeysAreCountedOncePerDatabase() throws {
+        var commands: [[String]] = []
+        for i in 0..<3000 { commands.append(["SET", "key:\(i)", "v"]) }
+        commands.append(["SELECT", "2"])
+        for i in stride(from: 0, to: 3000, by: 2) { commands.append(["INCR", "key:\(i)"]) }
+        commands.append(["SET", "", "empty"])
+        commands.append(["SELECT", "0"])
+        for i in 0..<3000 where i % 3 == 0 { commands.append(["APPEND", "key:\(i)", "x"]) }
+        var k = AOFKeys()
+        _ = try AOFReader.decode(bytes: respAll(commands), into: &k)
+        #expect(k.keys.count == 3000 + 1500 + 1)
+        var expected: [String: Int] = [:]
+        var order: [String] = []
+        var db = 0
+        for c in commands {
+            if c[0] == "SELECT" { db = Int(c[1])!; continue }
+            let name = "\(db):\(c[1])"
+            if expected[name] == nil { order.append(name) }
+            expected[name, default: 0] += 1
+        }
+        #expect(k.keys.map { "\($0.key.db):\(String(decoding: $0.key.key, as: UTF8.self))" } == order)
+        #expect(k.keys.allSatisfy { expected["\($0.key.db):\(String(decoding: $0.key.key, as: UTF8.self))"] == $0.commands })
+        #expect(k.keys.first { $0.key.db == 0 && $0.key.key == Array("key:3".utf8) }?.commands == 2)
+    }
 }
