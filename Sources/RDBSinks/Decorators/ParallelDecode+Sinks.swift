@@ -37,13 +37,8 @@ extension RESPWriter: ChunkableSink {
 
     public var selectedDatabase: Int? { committedDB }
 
-    /// Lists, sets, sorted sets and hashes without field TTLs.
-    public func splitsValue(_ type: RDBValueType) -> Bool {
-        switch type.encoding {
-        case .list, .set, .zset, .zset2, .hash, .listQuicklist, .listQuicklist2: return true
-        default: return false
-        }
-    }
+    /// Every value of element framing: lists, sets, sorted sets, and hashes without field TTLs.
+    public func splitsValue(_ type: RDBValueType) -> Bool { RDBParser.hasElementFraming(type.encoding) }
 
     public func pieceSink(out: OutputBuffer, scratch: OutputBuffer) -> RESPWriter {
         chunkSink(out: out, pieceIndex: scratch)
@@ -53,6 +48,7 @@ extension RESPWriter: ChunkableSink {
     /// copied as the piece encoded them.
     public mutating func absorbPiece(_ piece: RESPWriter) throws {
         guard let info else { return }
+        // The command and arguments per element of `listElement`, `setMember`, `zsetMember` and `hashField`.
         let command: StaticString
         let args: Int
         switch info.kind {
@@ -130,13 +126,8 @@ extension JSONLWriter: ChunkableSink {
 
     public mutating func absorb(_ chunk: JSONLWriter) {}
 
-    /// Lists, sets, sorted sets and hashes without field TTLs.
-    public func splitsValue(_ type: RDBValueType) -> Bool {
-        switch type.encoding {
-        case .list, .set, .zset, .zset2, .hash, .listQuicklist, .listQuicklist2: return true
-        default: return false
-        }
-    }
+    /// Every value of element framing: lists, sets, sorted sets, and hashes without field TTLs.
+    public func splitsValue(_ type: RDBValueType) -> Bool { RDBParser.hasElementFraming(type.encoding) }
 
     public func pieceSink(out: OutputBuffer, scratch: OutputBuffer) -> JSONLWriter { chunkSink(out: out) }
 
