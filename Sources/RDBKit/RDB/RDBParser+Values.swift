@@ -226,22 +226,15 @@ extension RDBParser {
 
     /// Steps over a value, or moves straight to `end` when it is known (a position measured by `recordEnd`
     /// on the same window, so the walk would end there too). A value that is one string (a string or a
-    /// single blob) with a 6- or 14-bit length, an integer, or LZF with such lengths is stepped over inline
-    /// (`shortStringEnd`, the framing `skipString` reads); anything else, and every error, goes through
-    /// `skipValue(_:_:)`.
+    /// single blob) is stepped over by `skipStringInline` (its common forms inline); anything else goes
+    /// through `skipValue(_:_:)`.
     @inlinable @inline(__always)
     mutating func skipValue(_ c: inout ByteCursor, _ enc: RDBEncoding, end: Int) throws {
         if end >= 0 {
             c.position = end
             return
         }
-        if enc.isOneString {
-            let e = RDBParser.shortStringEnd(c.base, c.position, c.end)
-            if _fastPath(e >= 0) {
-                c.position = e
-                return
-            }
-        }
+        if enc.isOneString { return try skipStringInline(&c) }
         try skipValue(&c, enc)
     }
 
