@@ -129,6 +129,32 @@ func hexBytes(_ s: String) -> [UInt8] {
         return String(decoding: buf[..<n], as: UTF8.self)
     }
 
+    /// Short decimals take a fast path (`RESPScore.writeShortDecimal`): the same text as the standard
+    /// library's shortest round trip, for decimals of every scale and number of fraction digits, and near
+    /// the limits where it must hand over (2^53 scaled, an ulp wider than the last decimal, 1e-3, 1e15).
+    @Test func shortDecimalsAreTheShortestText() {
+        var g = SystemRandomNumberGenerator()
+        var checked = 0
+        for k in 0...12 {
+            for exponent in -4...16 {
+                for _ in 0..<60 {
+                    let digits = Double(UInt64.random(in: 0...(UInt64(1) << UInt64.random(in: 4...53, using: &g)), using: &g))
+                    let d = (digits / pow(10, Double(k))) * pow(10, Double(exponent - 8)) * (Bool.random(using: &g) ? 1 : -1)
+                    guard d.isFinite, d != d.rounded(.towardZero) else { continue }
+                    let text = scoreText(d)
+                    #expect(text == d.description, "\(d.description) written as \(text)")
+                    checked += 1
+                }
+            }
+        }
+        for text in ["0.001", "0.3", "-0.7", "523412.123", "0.0011", "999999.99999999", "4503599627370495.5",
+                     "1.00000001", "0.00099999", "99999999999999.9", "123456789.12345678", "8.98846567431158e+307"] {
+            let d = strtod(text, nil)
+            #expect(scoreText(d) == d.description, "\(text)")
+        }
+        #expect(checked > 10_000)
+    }
+
     @Test func scoresAreShortestAndRoundTrip() {
         let cases: [(Double, String)] = [
             (1.5, "1.5"), (2, "2"), (-3, "-3"), (0, "0"), (-0.0, "-0"), (.infinity, "inf"), (-.infinity, "-inf"),

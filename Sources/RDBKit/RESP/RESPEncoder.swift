@@ -297,9 +297,46 @@ public enum RESPScore {
         if d.rounded(.towardZero) == d, d.magnitude < 9.2e18 {
             return DecimalFormatter.write(Int64(d), into: p)
         }
+        if let n = writeShortDecimal(d, into: p) { return n }
         var sink = ScoreTextSink(base: p)
         d.write(to: &sink)
         return sink.count
+    }
+}
+
+extension RESPScore {
+    /// A score of at most 8 decimals and no exponent (most scores people store, and every "%.3f" one) as
+    /// `digits(d·10^k)` with a point k digits from the right, for the least k whose decimal gives `d` back;
+    /// nil for anything else. This is the text of the shortest round trip (`description`) without its
+    /// digit search, a fifth of the cost: the division by an exact 10^k is correctly rounded, so it equals
+    /// `d` exactly when the decimal parses back to `d`; and with `ulp(d)·10^k < 1` no other decimal of k
+    /// digits (nor any with fewer, tried first) rounds to `d`, so this is the only shortest one.
+    @inline(__always)
+    static func writeShortDecimal(_ d: Double, into p: UnsafeMutableRawPointer) -> Int? {
+        let m = d.magnitude
+        guard m >= 1e-3, m < 1e15 else { return nil }  // `description` writes an exponent outside
+        let ulp = m.ulp
+        var scale = 1.0
+        for _ in 0..<8 {
+            scale *= 10  // exact
+            let scaled = m * scale
+            guard scaled < 9_007_199_254_740_992, ulp * scale < 1 else { return nil }  // 2^53
+            let r = scaled.rounded()
+            guard r / scale == m else { continue }
+            let digits = UInt64(r)
+            let pk = UInt64(scale)
+            var at = 0
+            if d < 0 {
+                p.storeBytes(of: UInt8(ascii: "-"), as: UInt8.self)
+                at = 1
+            }
+            at += DecimalFormatter.write(unsigned: digits / pk, into: p + at)
+            // 10^k + the fraction: a "1" then exactly k digits, leading zeros kept; the "1" becomes the point.
+            let n = DecimalFormatter.write(unsigned: pk + digits % pk, into: p + at)
+            p.storeBytes(of: UInt8(ascii: "."), toByteOffset: at, as: UInt8.self)
+            return at + n
+        }
+        return nil
     }
 }
 
