@@ -16,6 +16,12 @@
 #define K512_HI 0xf49784a634f014e4ULL /* x^511 mod P, reflected */
 #define K128_LO 0xd9d7be7d505da32cULL /* x^191 mod P, reflected */
 #define K128_HI 0x381d0015c96f4444ULL /* x^127 mod P, reflected */
+/* Barrett reduction of a 128-bit lane Y (Y ≡ the message times x^64) to the CRC: with Y = A·x^64 + B,
+ * Y mod P = low64(q·P) + B where q = floor(A·mu / x^64) and mu = floor(x^128 / P). In reflected form
+ * the low half of the lane is A: t1 = A·MU, t2 = t1.lo·POLY, and the CRC is the high half of
+ * t2 ^ Y ^ (t1 << 64). Derived and checked like the folding constants. */
+#define MU   0x3e6cfa329aef9f77ULL /* floor(x^128 / P), reflected (65 bits, the top one implied) */
+#define POLY 0x2b5926535897936bULL /* P / x, reflected (its x^64 term handled by the t1 << 64) */
 
 __attribute__((target("pclmul,sse2")))
 static inline __m128i fold(__m128i x, __m128i k) {
@@ -62,6 +68,67 @@ static size_t fold_pclmul_short(uint64_t crc, const uint8_t *p, size_t n, uint8_
     return i;
 }
 
+// The CRC of a lane `x` that holds a whole message (the start value already xored in): folded by 64
+// bits onto its high half (x^127 mod P times the low half), then Barrett.
+__attribute__((target("pclmul,sse2")))
+static inline uint64_t reduce(__m128i x) {
+    const __m128i k = _mm_set_epi64x((long long)POLY, (long long)MU);
+    __m128i y = _mm_xor_si128(_mm_clmulepi64_si128(x, _mm_set_epi64x(0, (long long)K128_HI), 0x00), _mm_srli_si128(x, 8));
+    __m128i t1 = _mm_clmulepi64_si128(y, k, 0x00);
+    __m128i t2 = _mm_clmulepi64_si128(t1, k, 0x10);
+    __m128i r = _mm_xor_si128(_mm_xor_si128(t2, y), _mm_slli_si128(t1, 8));
+    return (uint64_t)_mm_extract_epi64(r, 1);
+}
+
+// pshufb masks: 16 "zero" bytes then 0..15, and the reverse; 16 clear bytes then 16 set ones.
+static const uint8_t shift_masks[48] = {
+    0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
+    0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+};
+static const uint8_t tail_masks[32] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+};
+
+// The whole CRC of 16 bytes or more, no tables: whole blocks folded one lane at a time (four lanes
+// from 64 bytes on), then the last r < 16 bytes. The message from the lane on is X (16 bytes) then
+// T (r bytes), i.e. X's first r bytes, then a 16-byte lane of X's other 16 - r bytes followed by T
+// (the last 16 bytes of the input, of which the first 16 - r are X's and masked off). The first part,
+// alone in a lane (shifted up, zeros before it change nothing), is folded by 128 bits onto the second.
+__attribute__((target("pclmul,ssse3,sse4.1")))
+static uint64_t crc_pclmul(uint64_t crc, const uint8_t *p, size_t n) {
+    const __m128i k128 = _mm_set_epi64x((long long)K128_HI, (long long)K128_LO);
+    __m128i x;
+    size_t i;
+    if (n >= 64) {
+        uint8_t folded[16];
+        i = fold_pclmul(crc, p, n, folded);
+        x = _mm_loadu_si128((const __m128i *)folded);
+    } else {
+        x = _mm_xor_si128(_mm_loadu_si128((const __m128i *)p), _mm_set_epi64x(0, (long long)crc));
+        i = 16;
+        for (; n - i >= 16; i += 16) {
+            x = _mm_xor_si128(fold(x, k128), _mm_loadu_si128((const __m128i *)(p + i)));
+        }
+    }
+    size_t r = n - i;
+    if (r > 0) {
+        __m128i head = _mm_shuffle_epi8(x, _mm_loadu_si128((const __m128i *)(shift_masks + r)));       // X[0..<r] at the top
+        __m128i rest = _mm_shuffle_epi8(x, _mm_loadu_si128((const __m128i *)(shift_masks + 16 + r)));  // X[r...] at the bottom
+        __m128i tail = _mm_and_si128(_mm_loadu_si128((const __m128i *)(p + n - 16)),
+                                     _mm_loadu_si128((const __m128i *)(tail_masks + r)));             // T at the top
+        x = _mm_xor_si128(fold(head, k128), _mm_or_si128(rest, tail));
+    }
+    return reduce(x);
+}
+
+int rdb_crc64_pclmul(uint64_t crc, const void *bytes, size_t count, uint64_t *result) {
+    if (count < 16 || !__builtin_cpu_supports("pclmul") || !__builtin_cpu_supports("sse4.1")) return 0;  // (SSE4.1 implies SSSE3)
+    *result = crc_pclmul(crc, (const uint8_t *)bytes, count);
+    return 1;
+}
+
 size_t rdb_crc64_fold(uint64_t crc, const void *bytes, size_t count, uint8_t out[16]) {
     if (count < 32 || !__builtin_cpu_supports("pclmul")) return 0;
     if (count < 64) return fold_pclmul_short(crc, (const uint8_t *)bytes, count, out);
@@ -69,6 +136,11 @@ size_t rdb_crc64_fold(uint64_t crc, const void *bytes, size_t count, uint8_t out
 }
 
 #else
+
+int rdb_crc64_pclmul(uint64_t crc, const void *bytes, size_t count, uint64_t *result) {
+    (void)crc; (void)bytes; (void)count; (void)result;
+    return 0;
+}
 
 size_t rdb_crc64_fold(uint64_t crc, const void *bytes, size_t count, uint8_t out[16]) {
     (void)crc; (void)bytes; (void)count; (void)out;

@@ -1,9 +1,9 @@
 import Testing
 import RDBKit
 
-/// The folded CRC-64 (carry-less multiplication) against slicing-by-8 alone: every length around the
-/// 32- and 64-byte thresholds and the 64/16-byte fold steps, every start alignment, and updates split
-/// anywhere; the tables (eight- and four-byte steps) against a bit-at-a-time reference.
+/// The carry-less CRC-64 (folding, the tail by byte shuffles, Barrett reduction) against slicing-by-8
+/// alone: every length from 0 to 600 (below 16 bytes, every tail length after each whole block, the
+/// one- and four-lane folds), every start alignment, and updates split anywhere; the tables (eight- and four-byte steps) against a bit-at-a-time reference.
 @Suite struct CRC64Tests {
     static let data: [UInt8] = {
         var rng = LZFTests.SplitMix(state: 64)

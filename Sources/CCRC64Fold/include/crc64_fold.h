@@ -11,4 +11,9 @@
 /// consumed: 0 when `count` < 32 or the CPU has no PCLMULQDQ (then nothing is written).
 size_t rdb_crc64_fold(uint64_t crc, const void *bytes, size_t count, uint8_t out[16]);
 
+/// The whole CRC-64 of `count` bytes from `crc` with carry-less multiplication (folding, the tail by
+/// byte shuffles, Barrett reduction): returns 1 and stores it in `result`, or 0 when `count` < 16 or the
+/// CPU lacks PCLMULQDQ/SSSE3/SSE4.1 (nothing stored).
+int rdb_crc64_pclmul(uint64_t crc, const void *bytes, size_t count, uint64_t *result);
+
 #endif

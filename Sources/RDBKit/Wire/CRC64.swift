@@ -34,6 +34,13 @@ public struct CRC64: Sendable {
     public mutating func update(_ bytes: UnsafeRawBufferPointer) {
         guard var p = bytes.baseAddress, bytes.count > 0 else { return }
         var n = bytes.count
+        if n >= 16 {
+            var result: UInt64 = 0
+            if rdb_crc64_pclmul(value, p, n, &result) != 0 {
+                value = result
+                return
+            }
+        }
         if n >= 32 {
             var block: (UInt64, UInt64) = (0, 0)
             let used = withUnsafeMutableBytes(of: &block) { rdb_crc64_fold(value, p, n, $0.baseAddress!.assumingMemoryBound(to: UInt8.self)) }
