@@ -139,6 +139,16 @@ public struct RestoreWriter: RDBVisitor {
         }
     }
 
+    // The fixed arguments of RESTORE, encoded.
+    static var restoreWord: UnsafeRawBufferPointer { Self.encoded("$7\r\nRESTORE\r\n") }
+    static var zeroWord: UnsafeRawBufferPointer { Self.encoded("$1\r\n0\r\n") }
+    static var replaceWord: UnsafeRawBufferPointer { Self.encoded("$7\r\nREPLACE\r\n") }
+    static var absTTLWord: UnsafeRawBufferPointer { Self.encoded("$6\r\nABSTTL\r\n") }
+    @inline(__always)
+    static func encoded(_ s: StaticString) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount)
+    }
+
     static func mode(of info: RDBKeyInfo, target: Int) -> Mode? {
         let e = info.type.encoding
         if DumpPayload.canLoad(e, target: target) { return .raw }
@@ -202,17 +212,23 @@ public struct RestoreWriter: RDBVisitor {
         }
         if mode == .commands { return .decode }
 
-        enc.begin(maxArguments: 9)
-        enc.argument("RESTORE")
+        // RESTORE key ttl payload [REPLACE] [ABSTTL] [FREQ f | IDLETIME s], as `endKey` ends it: the count is
+        // known, so the header goes out at once (nothing to patch), and the fixed words pre-encoded.
+        ttl = 0
+        if let at = info.expireAtMs, !options.dropTTL { ttl = max(at, 1) }  // 0 would mean "no expiry"
+        var arguments = 4
+        if options.replace { arguments += 1 }
+        if ttl != 0 { arguments += 1 }
+        if keyFrequency != nil || keyIdle != nil { arguments += 2 }
+        enc.begin(arguments: arguments)
+        enc.append(encoded: Self.restoreWord, arguments: 1)
         if keyPrefix.isEmpty {
             enc.argument(key)
         } else {
             let prefix = keyPrefix
             key.withBytes { k in prefix.withUnsafeBytes { enc.argument(prefix: $0, k) } }
         }
-        ttl = 0
-        if let at = info.expireAtMs, !options.dropTTL { ttl = max(at, 1) }  // 0 would mean "no expiry"
-        enc.argument(ttl)
+        if ttl == 0 { enc.append(encoded: Self.zeroWord, arguments: 1) } else { enc.argument(ttl) }
         if mode == .raw {
             typeByte = info.type.rawValue
             return .raw
@@ -307,13 +323,8 @@ public struct RestoreWriter: RDBVisitor {
             out.append(value)
             return DumpPayload.appendTrailer(out, payloadStart: head, version: target)
         }
-        // The command's start, the head and the value leave the buffer: header and checksum first.
-        // RESTORE key ttl payload [REPLACE] [ABSTTL] [FREQ f | IDLETIME s], as `endKey` writes it.
-        var arguments = 4
-        if options.replace { arguments += 1 }
-        if ttl != 0 { arguments += 1 }
-        if keyFrequency != nil || keyIdle != nil { arguments += 2 }
-        enc.writeHeader(arguments: arguments)
+        // The command's start (its header written by `beginKey`), the head and the value leave the buffer:
+        // the checksum of the head first.
         var crc = CRC64()
         crc.update(UnsafeRawBufferPointer(rebasing: out.bytes[head...]))
         crc.update(value)
@@ -345,8 +356,8 @@ public struct RestoreWriter: RDBVisitor {
         case .raw:
             stats.passedThrough += 1
         }
-        if options.replace { enc.argument("REPLACE") }
-        if ttl != 0 { enc.argument("ABSTTL") }
+        if options.replace { enc.append(encoded: Self.replaceWord, arguments: 1) }
+        if ttl != 0 { enc.append(encoded: Self.absTTLWord, arguments: 1) }
         if let f = keyFrequency {
             enc.argument("FREQ")
             enc.argument(Int64(f))
