@@ -17,6 +17,27 @@ final class RecordingTarget: OutputTarget {
     var string: String { String(decoding: bytes, as: UTF8.self) }
 }
 
+/// A buffer growing from allocator storage into mapped huge pages (2 MiB and up) and on keeps every byte,
+/// and hands them over whole.
+@Test func outputBufferGrowsIntoHugeStorage() throws {
+    let out = OutputBuffer(target: nil, flushThreshold: 1 << 12)
+    var expected: [UInt8] = []
+    var i: UInt64 = 0
+    while expected.count < 9 << 20 {  // through 2, 4, 8 and 16 MiB of storage
+        let piece = withUnsafeBytes(of: i.littleEndian) { Array($0) } + Array(repeating: UInt8(truncatingIfNeeded: i), count: Int(i % 4000))
+        piece.withUnsafeBytes { out.append($0) }
+        expected += piece
+        i += 1
+    }
+    #expect(Array(out.bytes) == expected)
+    out.reserve(40 << 20)
+    #expect(Array(out.bytes) == expected)
+    let target = RecordingTarget()
+    try out.handOff(to: target)
+    #expect(target.bytes == expected)
+    #expect(out.pendingCount == 0)
+}
+
 /// Huge keys are written out in bounded parts unless the buffer keeps keys whole.
 @Suite struct ChunkedOutputTests {
     static let chunk = 64 << 10

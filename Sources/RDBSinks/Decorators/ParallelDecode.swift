@@ -317,6 +317,16 @@ final class ParallelState<Sink: ChunkableSink>: @unchecked Sendable {
         }
     }
 
+    /// A buffer for a chunk's or a piece's output, with room for what a chunk holds before it spills: it
+    /// never grows by copying, and its pages are huge ones (`OutputBuffer.HugeStorage`), touched only as
+    /// they are written.
+    @inlinable
+    static func newBuffer() -> OutputBuffer {
+        let b = OutputBuffer(target: nil, flushThreshold: 1 << 16)
+        b.reserve(ParallelDecode<Sink>.spillBytes)
+        return b
+    }
+
     /// A thread: takes chunks in order until told to stop.
     @inlinable
     func work() { take(waiting: true) }
@@ -338,7 +348,7 @@ final class ParallelState<Sink: ChunkableSink>: @unchecked Sendable {
                     queueHead = 0
                 }
                 if case .piece = item { runningPieces += 1 }
-                return (item, template, buffers.popLast() ?? OutputBuffer(target: nil, flushThreshold: 1 << 16))
+                return (item, template, buffers.popLast() ?? ParallelState.newBuffer())
             }
             guard let next else { return }
             switch next.work {
@@ -394,7 +404,7 @@ final class ParallelState<Sink: ChunkableSink>: @unchecked Sendable {
     @inlinable
     func run(_ piece: RDBValuePiece, _ region: UnsafeRawBufferPointer, _ template: Sink, _ out: OutputBuffer) {
         out.reset()
-        let scratch = monitor.withLock { buffers.popLast() } ?? OutputBuffer(target: nil, flushThreshold: 1 << 16)
+        let scratch = monitor.withLock { buffers.popLast() } ?? ParallelState.newBuffer()
         scratch.reset()
         // Room for a few times the piece's bytes up front: no copying while they grow (only the pages
         // written are ever touched).
