@@ -49,7 +49,17 @@ import RDBKit
             #expect(RDBString(integer: v).string == String(v))
             #expect(RDBString(integer: v).count == String(v).count)
         }
-        for v: UInt64 in [0, 9, 10, 99, 100, 10_000, 99_999, UInt64.max, UInt64.max / 10, 1 << 63] {
+        var unsigned: [UInt64] = [0, 1, 9, 10, 99, 100, 10_000, 99_999, UInt64.max, UInt64.max / 10, 1 << 63]
+        var q: UInt64 = 1
+        for _ in 0..<19 {  // every digit-count boundary and every power of two's neighbours
+            q *= 10
+            unsigned += [q - 1, q, q + 1]
+        }
+        for k in 0..<64 { unsigned += [UInt64(1) << k, (UInt64(1) << k) - 1, (UInt64(1) << k) + 1] }
+        for v in unsigned {
+            #expect(DecimalFormatter.digitCount(unsigned: v) == String(v).count, "\(v)")
+        }
+        for v in unsigned {
             var buf = [UInt8](repeating: 0, count: 24)
             let n = buf.withUnsafeMutableBytes { DecimalFormatter.write(unsigned: v, into: $0.baseAddress!) }
             #expect(String(decoding: buf[0..<n], as: UTF8.self) == String(v))

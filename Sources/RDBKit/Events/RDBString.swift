@@ -65,16 +65,21 @@ public enum DecimalFormatter {
         (v < 0 ? 1 : 0) &+ digitCount(unsigned: v.magnitude)
     }
 
+    /// Without a loop or a branch on the value (integers of mixed lengths kept mispredicting the loop of
+    /// divisions this replaced): floor(log10 v) is the bit length times log10(2) (1233/4096), or one more,
+    /// which one compare with 10^that settles. (`v | 1` counts 0 as one digit and changes no count.)
     @inlinable @inline(__always)
     public static func digitCount(unsigned v: UInt64) -> Int {
-        var n = 1
-        var m = v
-        while m >= 10_000 {
-            m /= 10_000
-            n &+= 4
-        }
-        if m >= 100 { return m >= 1000 ? n &+ 3 : n &+ 2 }
-        return m >= 10 ? n &+ 1 : n
+        let w = v | 1
+        let t = ((64 &- w.leadingZeroBitCount) &* 1233) >> 12
+        // A literal: the optimizer makes it a constant object (no lazy global, no retain).
+        let powersOf10: [UInt64] = [
+            1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000, 1_000_000_000,
+            10_000_000_000, 100_000_000_000, 1_000_000_000_000, 10_000_000_000_000, 100_000_000_000_000,
+            1_000_000_000_000_000, 10_000_000_000_000_000, 100_000_000_000_000_000, 1_000_000_000_000_000_000,
+            10_000_000_000_000_000_000,
+        ]
+        return t &+ (w >= powersOf10[t] ? 1 : 0)
     }
 
     /// Writes the decimal form of `v` at `out` (at least 20 bytes) and returns its length.
