@@ -279,7 +279,7 @@ public final class OutputBuffer {
     /// Empties the buffer and starts its counts over (`totalBytes` 0), for a new run of output.
     /// Appends two machine words as they are in memory (an index kept beside other output, read back with
     /// `words`).
-    @inlinable
+    @inlinable @inline(__always)
     public func append(word a: Int, _ b: Int) {
         reserve(16)
         (storage + count).storeBytes(of: a, as: Int.self)
