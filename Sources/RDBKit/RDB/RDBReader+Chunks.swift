@@ -311,3 +311,156 @@ extension RDBReader {
         }
     }
 }
+
+/// The buffers a streamed decode copies its chunks into: each is held until the runner is past its chunk
+/// (`RDBChunkRunner.releasableOffset`), then reused.
+@usableFromInline
+final class ChunkCopies {
+    @usableFromInline let capacity: Int
+    @usableFromInline var spare: [UnsafeMutableRawPointer] = []
+    /// Submitted chunks' buffers, in file order, with the absolute offset where each chunk ends.
+    @usableFromInline var held: [(buffer: UnsafeMutableRawPointer, end: Int)] = []
+    @usableFromInline var heldStart = 0
+
+    @inlinable
+    init(capacity: Int) { self.capacity = capacity }
+
+    /// A buffer of `capacity` bytes: one the runner is done with (its chunk ends at or before `releasable`),
+    /// or a new one.
+    @inlinable
+    func take(releasable: Int) -> UnsafeMutableRawPointer {
+        while heldStart < held.count && held[heldStart].end <= releasable {
+            spare.append(held[heldStart].buffer)
+            heldStart += 1
+        }
+        if heldStart == held.count {
+            held.removeAll(keepingCapacity: true)
+            heldStart = 0
+        }
+        return spare.popLast() ?? UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
+    }
+
+    @inlinable
+    func hold(_ buffer: UnsafeMutableRawPointer, until end: Int) { held.append((buffer, end)) }
+
+    deinit {
+        for b in spare { b.deallocate() }
+        for h in held[heldStart...] { h.buffer.deallocate() }
+    }
+}
+
+extension RDBReader {
+    /// Decodes a streamed RDB (a pipe, a decompressor) as `decodeChunked` decodes a mapped one. This thread
+    /// reads the stream into the window and measures its records as the one-thread streamed decode does
+    /// (`recordEndInline`; a record cut off by the window's end is made whole by refilling it), and copies
+    /// each run of about `chunkBytes` of whole records out of the window into a buffer of its own, which the
+    /// runner decodes on its threads while the window moves on. A record larger than a chunk, one that does
+    /// not measure, and the EOF record are decoded here, in their place, once the chunks before them are
+    /// written (a large value of element framing in pieces, from the window, which holds it whole). The
+    /// checksum is computed here as the window moves. Memory: the window and the chunks in flight.
+    @inlinable
+    public static func decodeStreamedChunked<R: RDBChunkRunner>(
+        _ input: InputBuffer, into visitor: inout R.Sink, runner: inout R, options: RDBDecoderOptions = .init(),
+        chunkBytes: Int = 1 << 20
+    ) throws -> RDBSummary {
+        var parser = RDBParser(options: options)
+        var crc = CRC64()
+        let header = try readHeader(input, &parser, &crc, &visitor)
+        let file = input.name
+        let chunkBytes = max(1, chunkBytes)
+        // A chunk holds records while it is under `chunkBytes`, each of them at most that: under twice that.
+        let copies = ChunkCopies(capacity: 2 * chunkBytes)
+        var skipper = SkipEverything()
+        var c = input.cursor
+        var runStart = 0  // the window's bytes from here to `c` belong to the chunk and are not copied yet
+        var buffer = copies.take(releasable: 0)
+        var filled = 0
+        var chunkStart = c.offset
+        var chunkDB = parser.db
+        var keys = 0
+        var index = 0
+        func copyRun() {
+            let n = c.position - runStart
+            guard n > 0 else { return }
+            let run = UnsafeRawBufferPointer(rebasing: input.window[runStart..<c.position])
+            (buffer + filled).copyMemory(from: run.baseAddress!, byteCount: n)
+            filled += n
+            crc.update(run)
+            runStart = c.position
+        }
+        func submitChunk() throws {
+            copyRun()
+            if filled > 0 {
+                try runner.submit(RDBChunk(index: index, start: 0, end: filled, baseOffset: chunkStart, db: chunkDB,
+                                           header: header, file: file, keys: keys),
+                                  region: UnsafeRawBufferPointer(start: buffer, count: filled), absorbingInto: &visitor)
+                copies.hold(buffer, until: chunkStart + filled)
+                index += 1
+                buffer = copies.take(releasable: runner.releasableOffset)
+                filled = 0
+                keys = 0
+            }
+            chunkStart = c.offset
+            chunkDB = parser.db
+        }
+        do {
+            try runner.resume(from: &visitor)
+            while true {
+                var e = parser.recordEndInline(c)
+                var measured = e
+                if e < 0 && input.isStreaming {
+                    // Cut off by the window's end (or not measured inline): what the chunk has of the window is
+                    // copied, and the window refilled until the record is whole in it.
+                    copyRun()
+                    input.consume(c.position)
+                    measured = try ensureRecord(input, parser, &skipper)
+                    c = input.cursor
+                    runStart = 0
+                    e = measured >= 0 ? parser.recordEndInline(c) : -1
+                }
+                let s = c.position
+                // A byte below 0xF0 is a value type (every opcode of every dialect is 0xF3 or above): a key.
+                let op = s < c.end && c.base.load(fromByteOffset: s, as: UInt8.self) < 0xF0 ? nil : parser.opcode(at: c)
+                if op == .eof { break }
+                if e < 0 || e - s > chunkBytes {
+                    try submitChunk()
+                    try runner.drain(into: &visitor)
+                    var splitter = ValueSplitter(inner: visitor, runner: runner, parser: RDBParser(options: options, header: header, db: parser.db),
+                                                 region: input.window, baseOffset: c.baseOffset, file: file, pieceBytes: max(1, chunkBytes / 4))
+                    if measured >= 0 { splitter.recordEnd.position = measured }
+                    do {
+                        defer { visitor = splitter.inner }
+                        _ = try parseOne(&parser, &c, &splitter, input, end: splitter.recordEnd)
+                    }
+                    crc.update(UnsafeRawBufferPointer(rebasing: input.window[runStart..<c.position]))
+                    runStart = c.position
+                    try runner.resume(from: &visitor)
+                    chunkStart = c.offset
+                    chunkDB = parser.db
+                    continue
+                }
+                if op == nil || op!.prefixesKey { keys += 1 }
+                if op == .selectDB {
+                    // Followed here for the next chunk's database (the chunk's own parser reports it).
+                    var skip = SkipEverything()
+                    _ = try parser.parseRecord(&c, &skip)
+                } else {
+                    c.position = e
+                }
+                if filled + (c.position - runStart) >= chunkBytes { try submitChunk() }
+            }
+            try submitChunk()
+            try runner.drain(into: &visitor)
+        } catch {
+            // The chunks before the failure are written first, and an error in one of them, earlier in the
+            // input, is the one thrown; no chunk reads a copy after this.
+            try runner.drain(into: &visitor)
+            throw error
+        }
+        // The EOF record, reported by the main visitor.
+        _ = try parseOne(&parser, &c, &visitor, input)
+        crc.update(UnsafeRawBufferPointer(rebasing: input.window[runStart..<c.position]))
+        input.consume(c.position)
+        return try finish(input, header: header, crc: crc, options: options, &visitor)
+    }
+}

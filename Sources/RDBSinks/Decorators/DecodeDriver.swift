@@ -127,11 +127,12 @@ public struct DecodeDriver {
     /// read to its end (false: a salvage decode stopped inside it).
     public typealias RDBPart<V> = (InputBuffer, String, Int?, inout V) throws -> Bool
 
-    /// A mapped RDB that is large enough, without salvage: on `threads` threads (the output is the same;
-    /// progress is reported as chunks are cut); otherwise as `decodeRDBPart`.
+    /// A mapped RDB that is large enough, or a streamed one (of a size not known up front), without
+    /// salvage: on `threads` threads (the output is the same; progress is reported as chunks are cut);
+    /// otherwise as `decodeRDBPart`.
     @inlinable
     func decodeRDBPartInParallel<V: ChunkableSink>(_ input: InputBuffer, path: String, total: Int?, into sink: inout V) throws -> Bool {
-        guard threads > 1 && !rdb.salvage && !input.isStreaming && input.window.count >= parallelMinimumBytes,
+        guard threads > 1 && !rdb.salvage && (input.isStreaming || input.window.count >= parallelMinimumBytes),
               sink.output.target != nil else {
             return try decodeRDBPart(input, path: path, total: total, into: &sink)
         }

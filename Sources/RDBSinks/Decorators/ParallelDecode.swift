@@ -41,9 +41,10 @@ extension ChunkableSink {
     public func pieceSink(out: OutputBuffer, scratch: OutputBuffer) -> Self { preconditionFailure("pieceSink: this sink does not split values") }
     public mutating func absorbPiece(_ piece: Self) throws { preconditionFailure("absorbPiece: this sink does not split values") }
 
-    /// Decodes a memory-mapped RDB with `threads` threads decoding chunks of about `chunkBytes` (see
-    /// `RDBReader.decodeChunked`). Inlinable, like everything the threads run, so that the decoding is
-    /// specialized for the sink in the caller's module.
+    /// Decodes an RDB with `threads` threads decoding chunks of about `chunkBytes` (see
+    /// `RDBReader.decodeChunked` for a memory-mapped one, `decodeStreamedChunked` for a stream). Inlinable,
+    /// like everything the threads run, so that the decoding is specialized for the sink in the caller's
+    /// module.
     @inlinable
     public mutating func decodeInParallel(_ input: InputBuffer, options: RDBDecoderOptions, threads: Int,
                                           chunkBytes: Int = ParallelDecode<Self>.defaultChunkBytes,
@@ -55,6 +56,9 @@ extension ChunkableSink {
         // reader calls the runner through its protocol, unspecialized, for queueing only).
         runner.start()
         defer { runner.shutdown() }
+        if input.isStreaming {
+            return try RDBReader.decodeStreamedChunked(input, into: &self, runner: &runner, options: options, chunkBytes: chunkBytes)
+        }
         return try RDBReader.decodeChunked(input, into: &self, runner: &runner, options: options,
                                            chunkBytes: chunkBytes, maxChunkRecord: chunkBytes)
     }

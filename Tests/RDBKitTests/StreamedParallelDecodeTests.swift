@@ -1,0 +1,167 @@
+import Foundation
+import Testing
+import RDBKit
+import RDBSinks
+
+/// A streamed RDB (a pipe, a decompressor) decoded on several threads (`RDBReader.decodeStreamedChunked`)
+/// writes exactly what the one-thread streamed decode writes: the same bytes, reports and error. The stream
+/// is served in small reads through a small window, so that records are cut off by the window's end
+/// everywhere (refilled, then whole), chunks are tiny, and values larger than a chunk are decoded in place
+/// (in pieces, from the window).
+@Suite struct StreamedParallelDecodeTests {
+    typealias Format = ParallelDecodeTests.Format
+    typealias Result = ParallelDecodeTests.Result
+
+    struct Streamed {
+        var read: Int
+        var window: Int
+        var chunkBytes: Int
+    }
+
+    /// `bytes` decoded into a sink of `format`: streamed on one thread (`threads` nil) or on `threads`.
+    static func decode(_ bytes: [UInt8], _ format: Format, _ s: Streamed, threads: Int?) -> Result {
+        let target = MemoryTarget()
+        let out = OutputBuffer(target: target, flushThreshold: 1 << 10)
+        var reports: [String] = []
+        var failure: String?
+        func run<S: ChunkableSink>(_ sink: inout S) throws {
+            let input = InputBuffer(stream: ChunkedArrayStream(bytes, chunk: s.read), chunkSize: s.window, name: "in.rdb")
+            if let threads {
+                #expect(input.isStreaming)
+                _ = try sink.decodeInParallel(input, options: RDBDecoderOptions(), threads: threads, chunkBytes: s.chunkBytes)
+            } else {
+                _ = try RDBReader.decode(input, into: &sink)
+            }
+        }
+        do {
+            switch format {
+            case .resp:
+                var sink = RESPWriter(out: out)
+                defer { reports = ParallelDecodeTests.reports(sink.skippedKeys, sink.lossyKeys, "\(sink.keysWritten) \(sink.commandsWritten)") }
+                try run(&sink)
+            case .restore:
+                var sink = RestoreWriter(out: out)
+                defer { reports = ParallelDecodeTests.reports(sink.skippedKeys, sink.lossyKeys, "\(sink.stats)") }
+                try run(&sink)
+            case .jsonl:
+                var sink = JSONLWriter(out: out)
+                try run(&sink)
+            }
+        } catch {
+            failure = "\(error)"
+        }
+        out.rollback()  // as rdbcat does after an error: the output ends with the last whole key
+        try? out.flush()
+        return Result(bytes: target.bytes, reports: reports, error: failure)
+    }
+
+    static func expectSame(_ bytes: [UInt8], _ format: Format, _ s: Streamed, _ what: String,
+                           sourceLocation: SourceLocation = #_sourceLocation) {
+        let one = decode(bytes, format, s, threads: nil)
+        let many = decode(bytes, format, s, threads: 3)
+        #expect(one.error == many.error, "\(what) \(format) \(s)", sourceLocation: sourceLocation)
+        #expect(one.reports == many.reports, "\(what) \(format) \(s)", sourceLocation: sourceLocation)
+        let firstDifference = (0..<min(one.bytes.count, many.bytes.count)).first { one.bytes[$0] != many.bytes[$0] }
+            ?? min(one.bytes.count, many.bytes.count)
+        #expect(one.bytes == many.bytes, "\(what) \(format) \(s): \(one.bytes.count) vs \(many.bytes.count) bytes, first difference at \(firstDifference)",
+                sourceLocation: sourceLocation)
+    }
+
+    static let configurations = [
+        Streamed(read: 7, window: 64, chunkBytes: 40),
+        Streamed(read: 1000, window: 300, chunkBytes: 200),
+        Streamed(read: 4096, window: 4096, chunkBytes: 1500),
+        Streamed(read: 1 << 16, window: 1 << 20, chunkBytes: 1 << 20),
+    ]
+
+    /// Keys of every size (some larger than a chunk or than the first window), across databases, with
+    /// expiries, and a function library; the same bytes as a mapped decode on one thread, too.
+    static func mixedFile() -> [UInt8] {
+        var b = RDBBuilder(version: 10)
+        b.aux("redis-ver", "7.0.15")
+        for round in 0..<5 {
+            for db: UInt64 in [0, 2, 0] {
+                b.selectDB(db)
+                for i in 0..<12 {
+                    let size = (i * 37 + round * 11) % 9 == 0 ? 900 + i * 50 : i * 3
+                    b.key(type: 0, "k\(round):\(db):\(i)", value: RDBBuilder.string(String(repeating: "v", count: size)),
+                          expireMs: i % 4 == 0 ? 4_102_444_800_000 + Int64(i) : nil)
+                }
+                var list = RDBBuilder.length(30)
+                for j in 0..<30 { list += RDBBuilder.string("element \(round) \(j)") }
+                b.key(type: 1, "list:\(round):\(db)", value: list)
+            }
+            if round == 1 {
+                b.bytes += [0xF5] + RDBBuilder.string("#!lua name=lib\nredis.register_function('f', function() return 1 end)")
+            }
+        }
+        return b.finished()
+    }
+
+    @Test(arguments: Format.allCases)
+    func recordsOfEverySizeAcrossWindowsAndChunks(_ format: Format) throws {
+        let file = Self.mixedFile()
+        for s in Self.configurations { Self.expectSame(file, format, s, "mixed") }
+        // Cut into many chunks, the function library and the long keys decoded in place between them.
+        let statistics = ParallelStatistics()
+        var sink = RESPWriter(out: OutputBuffer(target: MemoryTarget()))
+        let input = InputBuffer(stream: ChunkedArrayStream(file, chunk: 1000), chunkSize: 300, name: "in.rdb")
+        _ = try sink.decodeInParallel(input, options: RDBDecoderOptions(), threads: 3, chunkBytes: 200, statistics: statistics)
+        #expect(statistics.chunks > 20)
+        #expect(statistics.valuesSplit > 0)  // lists of 30 elements are larger than a chunk of 200 bytes
+        // And what the mapped file gives on one thread.
+        let path = try ParallelDecodeTests.write(file)
+        defer { unlink(path) }
+        let mapped = ParallelDecodeTests.decode(path, format, threads: 1)
+        #expect(Self.decode(file, format, Self.configurations[1], threads: 3).bytes == mapped.bytes)
+    }
+
+    /// Values larger than a chunk of every encoding that is cut into pieces, decoded in pieces from the
+    /// window; and with a corrupt element inside one (the same output before it, the same error).
+    @Test(arguments: Format.allCases)
+    func largeValuesInPiecesFromTheWindow(_ format: Format) throws {
+        for s in Self.configurations {
+            Self.expectSame(ParallelDecodeTests.largeValues(), format, s, "large values")
+            Self.expectSame(ParallelDecodeTests.largeValues(corruptListElement: 200), format, s, "corrupt element")
+            Self.expectSame(ParallelDecodeTests.largeValues(truncatedSetMember: 150), format, s, "bad framing")
+        }
+    }
+
+    /// A record that does not parse, and a stream that ends in the middle of a record or before the EOF
+    /// opcode or the checksum: the keys before it are written, and the same error (file, offset) reported.
+    @Test(arguments: Format.allCases)
+    func corruptAndTruncatedStreams(_ format: Format) throws {
+        var b = RDBBuilder(version: 10)
+        b.selectDB(0)
+        for i in 0..<200 { b.key(type: 0, "key:\(i)", value: RDBBuilder.string("value \(i)")) }
+        b.key(type: 0, "broken", value: [0xC3, 0x05, 0x20] + [UInt8](repeating: 0x41, count: 5))  // LZF that does not decompress
+        for i in 0..<200 { b.key(type: 0, "after:\(i)", value: RDBBuilder.string("x")) }
+        let corrupt = b.finished()
+        let whole = Self.mixedFile()
+        for s in Self.configurations {
+            Self.expectSame(corrupt, format, s, "corrupt")
+            for cut in [whole.count - 1, whole.count - 9, whole.count - 10, whole.count / 2, whole.count / 3 + 5, 20] {
+                Self.expectSame(Array(whole[0..<cut]), format, s, "truncated at \(cut)")
+            }
+        }
+        let r = Self.decode(corrupt, format, Self.configurations[1], threads: 3)
+        if format != .restore {  // RESTORE passes the value's bytes through without decompressing them
+            #expect(r.error?.contains("key \"broken\"") == true, "\(r.error ?? "no error")")
+        }
+        let truncated = Self.decode(Array(whole[0..<(whole.count / 2)]), format, Self.configurations[1], threads: 3)
+        #expect(truncated.error?.contains("in.rdb") == true, "\(truncated.error ?? "no error")")
+    }
+
+    /// Every server-written fixture and corpus RDB, streamed.
+    @Test(arguments: Format.allCases)
+    func fixturesStreamedOnSeveralThreads(_ format: Format) throws {
+        let root = Fixtures.url("").path
+        let files = (FileManager.default.enumerator(atPath: root)?.allObjects as? [String] ?? [])
+            .filter { $0.hasSuffix(".rdb") && ($0.hasPrefix("servers/") || $0.hasPrefix("corpus/")) }.sorted()
+        #expect(files.count >= 100)
+        for f in files {
+            let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: root + "/" + f)))
+            Self.expectSame(bytes, format, Self.configurations[1], f)
+        }
+    }
+}
