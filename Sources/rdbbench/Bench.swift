@@ -151,6 +151,17 @@ struct Bench {
                                                  [rdbcat, cmdPath, "--format", f, "--threads", "1"]))
                     }
                 }
+                if !fb.isAOF {
+                    // Streamed input (issue 18: within 1.3x of the mapped file): the same file as a stream on
+                    // stdin (no writer process competing for the cores, as `cat FILE |` would).
+                    let errPath = stderrPath
+                    fb.tasks.append(Task(tool: "rdbcat", mode: "--format resp, streamed (- < FILE)", group: .resp, ours: true,
+                                         command: "\(shellQuote(rdbcat)) - --format resp < \(shellQuote(p)) > /dev/null") { timeout in
+                        let r = try runMeasured([rdbcat, "-", "--format", "resp"], stdin: .read(p), stdout: .devNull,
+                                                stderr: .write(errPath), timeout: timeout)
+                        return try Bench.check(r, timeout: timeout, errPath: errPath)
+                    })
+                }
                 for f in ["stats", "keys"] {
                     fb.tasks.append(external("rdbcat", "--format \(f)", .decode, ours: true, [rdbcat, cmdPath, "--format", f]))
                 }
