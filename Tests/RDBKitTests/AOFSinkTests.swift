@@ -69,6 +69,14 @@ import RDBSinks
         small.maxNames = 2
         _ = try AOFReader.decode(bytes: respAll([["A"], ["B"], ["C"], ["D"]]), into: &small)
         #expect(small.byName.count == 3 && small.byName["(other)"]?.count == 2)
+        // Spellings in any case count under one name, past the cache of spellings too (100 distinct ones).
+        var spelled = AOFStats()
+        let commands = [["set", "a", "1"], ["SET", "b", "2"], ["Set", "c", "3"], ["incr", "n"], ["set", "d", "4"]]
+            + (0..<100).map { ["cmd\($0)"] } + [["sEt", "e", "5"], ["CMD7"]]
+        _ = try AOFReader.decode(bytes: respAll(commands), into: &spelled)
+        #expect(spelled.byName["SET"]?.count == 5 && spelled.byName["INCR"]?.count == 1)
+        #expect(spelled.byName["CMD7"]?.count == 2 && spelled.byName["CMD99"]?.count == 1)
+        #expect(spelled.byName.count == 102 && spelled.commands == 107)
     }
 
     func keysOf(_ commands: [[String]]) throws -> [String] {

@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import RDBKit
 
 /// Counts what an AOF holds: commands by name (count and bytes in the file), databases, annotations,
@@ -11,8 +16,17 @@ public struct AOFStats: AOFVisitor {
 
     /// Per upper-case command name. At most `maxNames` distinct names are kept; the rest are counted under
     /// `"(other)"` (a corrupt or hostile file cannot make the table grow without bound).
-    public private(set) var byName: [String: Entry] = [:]
+    public var byName: [String: Entry] { Dictionary(uniqueKeysWithValues: zip(names, entries)) }
     public var maxNames = 10_000
+    // The names in the order first seen, their counts, and where each is.
+    var names: [String] = []
+    var entries: [Entry] = []
+    var indexOf: [String: Int] = [:]
+    /// Spellings of names as the file writes them (any case) and the entry each counts into: a file uses a
+    /// few, and a command is then counted by comparing its first argument's bytes, without building its
+    /// upper-case name and hashing it (that was most of the time `stats` took beyond reading the commands).
+    var spellings: [(bytes: [UInt8], index: Int)] = []
+    static let maxSpellings = 64
     public private(set) var commands = 0
     public private(set) var commandBytes = 0
     /// Sum of the argument lengths (the payload without RESP framing).
@@ -60,16 +74,33 @@ public struct AOFStats: AOFVisitor {
             lastDB = command.db
             lastDBCount = 1
         }
-        let name = command.upperName
-        if let i = byName.index(forKey: name) {
-            byName.values[i].count += 1
-            byName.values[i].bytes += command.byteCount
-        } else if byName.count < maxNames {
-            byName[name] = Entry(count: 1, bytes: command.byteCount)
-        } else {
-            byName["(other)", default: Entry()].count += 1
-            byName["(other)", default: Entry()].bytes += command.byteCount
+        let i = entryIndex(command)
+        entries[i].count += 1
+        entries[i].bytes += command.byteCount
+    }
+
+    mutating func entryIndex(_ command: AOFCommand) -> Int {
+        let raw = command.args.bytes(0)
+        for s in spellings where s.bytes.count == raw.count {
+            if s.bytes.withUnsafeBytes({ raw.count == 0 || memcmp($0.baseAddress!, raw.baseAddress!, raw.count) == 0 }) { return s.index }
         }
+        let name = command.upperName
+        let i: Int
+        if let known = indexOf[name] {
+            i = known
+        } else {
+            let counted = names.count < maxNames ? name : "(other)"
+            if let other = indexOf[counted] {
+                i = other
+            } else {
+                i = names.count
+                names.append(counted)
+                entries.append(Entry())
+                indexOf[counted] = i
+            }
+        }
+        if spellings.count < Self.maxSpellings { spellings.append((Array(raw), i)) }
+        return i
     }
 
     public mutating func annotation(_ text: RDBString, offset: Int) throws {
