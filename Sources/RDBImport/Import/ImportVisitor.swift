@@ -247,6 +247,7 @@ struct ImportVisitor<W: ReplayWriter>: RDBForwardingVisitor, AOFVisitor {
         // Every key written counts for the database's owner, strings too.
         let free = ctx.unguarded(target: db, source: info.db)
         parts.unguarded = needsGuard && free
+        parts.owned = free
         parts.temporary = needsGuard && !free && !ctx.options.replace
         if parts.temporary {
             parts.prefix = parts.name.withUnsafeBytes { TemporaryName.prefix(ctx.temporaryPrefix, key: $0, tagged: ctx.cluster != nil) }
@@ -296,7 +297,7 @@ struct ImportVisitor<W: ReplayWriter>: RDBForwardingVisitor, AOFVisitor {
             ctx.builder.addKey(
                 bytes, commands: plan.commands, name: parts.name, db: parts.db, file: ctx.file, offset: parts.offset,
                 deleteFirst: parts.deletesFirst(restore: isRestore),
-                deleteOnResend: parts.unguarded && !isRestore,
+                deleteOnResend: parts.deletesOnResend,
                 existsReply: !replace && parts.kind == .string && !isRestore && !parts.temporary ? 0 : -1,  // SET ... NX: nil = exists
                 temporaryPrefix: parts.temporary ? parts.prefix : nil)
         }

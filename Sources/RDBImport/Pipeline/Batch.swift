@@ -64,8 +64,9 @@ struct Record {
     /// Written under a temporary name and renamed by its last commands: a resend first deletes the
     /// temporary key (whatever a lost connection left of it).
     var temporary = false
-    /// Written without its `DEL key` guard (into a database that was empty: `ImportContext.unguarded`): a
-    /// resend first deletes whatever a lost connection left of it.
+    /// Written without its `DEL key` guard (into a database that was empty: `ImportContext.unguarded`), or
+    /// with an existence check that, in such a database, could only find this import's own earlier attempt
+    /// (`KeyParts.deletesOnResend`): a resend first deletes whatever a lost connection left of it.
     var deleteOnResend = false
     /// This attempt starts with `DEL temporary-name` or `DEL key` (one more reply).
     var resendPrefix = false
