@@ -331,7 +331,7 @@ final class BatchBuilder {
                 stats[r.file].keysNotArrived += Int(r.keys)
                 keysSent -= Int(r.keys)
             }
-            for k in b.keys(of: r) {
+            for k in b.reportedKeys(of: r) {
                 problems.add(.notSent, file: r.file, db: r.db, key: k.name, message: "not sent: the import stopped before it", offset: k.offset)
             }
         }

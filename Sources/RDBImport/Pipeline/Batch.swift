@@ -55,7 +55,7 @@ struct Record {
     /// Index of the reply whose `:0` means "the key already exists" (RENAMENX), or -1.
     var existsReply: Int = -1
     /// Where the key name (or a description) is in the batch's `names`; for `.strings`, the names and
-    /// offsets of its keys (`Batch.keys(of:)`).
+    /// offsets of its keys (`Batch.reportedKeys(of:)`).
     var nameStart: Int = 0
     var nameLength: Int = 0
     /// The keys it stands for in the report (more than one for `.strings`).
@@ -242,7 +242,7 @@ final class Batch: @unchecked Sendable {
 
     /// The keys a record stands for in the report, with their offsets in the input: its own name, or for
     /// `.strings` each of its keys (stored as length, offset, name).
-    func keys(of r: Record) -> [(name: [UInt8], offset: Int)] {
+    func reportedKeys(of r: Record) -> [(name: [UInt8], offset: Int)] {
         guard r.kind == .strings else { return [(name(of: r), r.offset)] }
         var out: [(name: [UInt8], offset: Int)] = []
         out.reserveCapacity(Int(r.keys))

@@ -271,7 +271,7 @@ struct ReplyMatcher {
             released.keys += n
             if let e = recordError {
                 counters[f].failed += n
-                for k in b.keys(of: r) {
+                for k in b.reportedKeys(of: r) {
                     problems.add(.error, file: r.file, db: r.db, key: k.name, message: e.message, offset: k.offset)
                 }
             } else {
@@ -378,7 +378,7 @@ struct ReplyMatcher {
             let why = written
                 ? "sent, but no reply arrived before the import stopped: it may or may not be on the target"
                 : "not sent: the import stopped before it"
-            for k in b.keys(of: r) {
+            for k in b.reportedKeys(of: r) {
                 problems.add(kind, file: r.file, db: r.db, key: k.name, message: why, offset: k.offset)
             }
         }
