@@ -161,7 +161,7 @@ let package = Package(
         .testTarget(
             name: "RedisWireTests",
             dependencies: [
-                "RedisWire", "RDBImport",
+                "RedisWire", "RDBImport", "RDBKit", "RDBSinks",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ]

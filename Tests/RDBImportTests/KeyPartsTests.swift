@@ -119,7 +119,7 @@ struct KeyPartsTests {
             #expect(kill.killed, "\(what): the import ended before the kill")
             #expect(r.status == .success, "\(what): \(ServerImportTests.describe(r))")
             #expect(r.reconnects >= 1, "\(what)")
-            #expect(r.keysImported == source.keys, "\(what)")
+            #expect(r.keysImported == source.keys, "\(what): \(r.keysImported) of \(source.keys): \(ServerImportTests.describe(r))")
             #expect(try target.digest() == source.digest, "\(what): digest after a restart")
             #expect(try target.keyspace()[0] == source.keys, "\(what): temporary keys left")
         }

@@ -68,7 +68,7 @@ final class FakeTarget: @unchecked Sendable {
 
     /// Answers a handshake the way a Redis 7.0 without a password does; returns its commands.
     @discardableResult
-    func serveHandshake(runID: String = "run1") throws -> [[String]] {
+    func serveHandshake(runID: String = "run1", keyspace: String = "") throws -> [[String]] {
         let cmds = try commands()
         var replies = ""
         for c in cmds {
@@ -77,7 +77,7 @@ final class FakeTarget: @unchecked Sendable {
             case "INFO" where c.last == "server":
                 let info = "redis_version:7.0.15\r\nrun_id:\(runID)\r\n"
                 replies += "$\(info.utf8.count)\r\n\(info)\r\n"
-            case "INFO": replies += "$0\r\n\r\n"
+            case "INFO": replies += "$\(keyspace.utf8.count)\r\n\(keyspace)\r\n"
             case "CONFIG":
                 var b = ByteBuffer()
                 b.writeCommand(["databases", "16"])  // an array of two bulk strings, as CONFIG GET answers

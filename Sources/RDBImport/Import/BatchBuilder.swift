@@ -53,12 +53,26 @@ final class BatchBuilder {
     @exclusivity(unchecked) var recordDB = 0
     @exclusivity(unchecked) var recordOpen = false
 
+    // The open run of plain strings (`addString`): the `key value` arguments of its `MSET`, and the keys'
+    // length, offset and name for the report. Closed (into the batch) before anything else is added.
+    @exclusivity(unchecked) var run: ByteBuffer
+    @exclusivity(unchecked) var runNames: ByteBuffer
+    @exclusivity(unchecked) var runKeys = 0
+    @exclusivity(unchecked) var runDB = 0
+    @exclusivity(unchecked) var runFile = 0
+    @exclusivity(unchecked) var runOffset = 0
+    /// Most keys, and bytes of arguments, in one `MSET` (0 or 1 keys: every string goes as its own `SET`).
+    var maxRunKeys = 0
+    var maxRunBytes = 256 << 10
+
     init(pipeline: ImportPipeline?, problems: ProblemLog, maxBytes: Int, maxCommands: Int) {
         self.problems = problems
         self.maxBytes = max(maxBytes, 4096)
         self.maxCommands = max(1, maxCommands)
         batch = Batch(allocator: allocator, capacity: self.maxBytes + 4096)
         lanes = [Lane(pipeline: pipeline, batch: batch)]
+        run = allocator.buffer(capacity: 0)
+        runNames = allocator.buffer(capacity: 0)
     }
 
     /// Adds a lane for another pipeline (a cluster master); returns its index.
@@ -72,6 +86,7 @@ final class BatchBuilder {
     func use(lane i: Int) {
         guard i != lane else { return }
         precondition(!recordOpen, "BatchBuilder: lane switched inside a record")
+        closeRun()
         let l = lanes[lane]
         l.batch = batch
         l.streamDB = streamDB
@@ -88,6 +103,7 @@ final class BatchBuilder {
 
     /// Appends a `WAIT 1 <ms>` to the current lane (between records).
     func appendWait() {
+        closeRun()
         let start = batch.buffer.writerIndex
         Commands.wait(&batch.buffer, replicas: 1, timeoutMs: Self.waitTimeoutMs)
         batch.records.append(Record(
@@ -99,7 +115,7 @@ final class BatchBuilder {
 
     /// Whether a batch holds records not handed to a pipeline yet.
     var holdsRecords: Bool {
-        if !batch.records.isEmpty { return true }
+        if !batch.records.isEmpty || runKeys > 0 { return true }
         return lanes.indices.contains { $0 != lane && !lanes[$0].batch.records.isEmpty }
     }
 
@@ -120,6 +136,7 @@ final class BatchBuilder {
 
     /// Makes the target be in `db` before the next record.
     func select(_ db: Int, file: Int) {
+        closeRun()
         guard streamDB != db else { return }
         if databasesWritten.insert(db).inserted { onNewDatabase?(db) }
         let start = batch.buffer.writerIndex
@@ -132,7 +149,7 @@ final class BatchBuilder {
 
     /// Opens a record that runs in `db`.
     func begin(db: Int, file: Int) {
-        select(db, file: file)
+        select(db, file: file)  // (closes the open run first)
         recordStart = batch.buffer.writerIndex
         recordCommands = 0
         recordDB = db
@@ -179,7 +196,8 @@ final class BatchBuilder {
     /// Closes the open record.
     func end(
         kind: RecordKind, name: UnsafeRawBufferPointer, file: Int, offset: Int, existsReply: Int = -1, temporary: Bool = false,
-        deleteOnResend: Bool = false, part: KeyPart = .whole, hops: UInt8 = 0, tryAgainSince: Double = 0, inputEnd: Int = 0
+        deleteOnResend: Bool = false, part: KeyPart = .whole, hops: UInt8 = 0, tryAgainSince: Double = 0, inputEnd: Int = 0,
+        keys: Int = 1
     ) {
         recordOpen = false
         let nameStart = batch.names.writerIndex - batch.names.readerIndex
@@ -187,13 +205,13 @@ final class BatchBuilder {
         let length = batch.buffer.writerIndex - recordStart
         batch.records.append(Record(
             start: recordStart - batch.buffer.readerIndex, length: length, commands: recordCommands, existsReply: existsReply,
-            nameStart: nameStart, nameLength: name.count, db: recordDB, file: file, offset: offset, kind: kind,
+            nameStart: nameStart, nameLength: name.count, keys: Int32(keys), db: recordDB, file: file, offset: offset, kind: kind,
             temporary: temporary, deleteOnResend: deleteOnResend, part: part, hops: hops, tryAgainSince: tryAgainSince,
             inputEnd: inputEnd))
         batch.commands += recordCommands
-        if kind == .key && !part.continues {
-            batch.keys += 1
-            keysSent += 1
+        if (kind == .key && !part.continues) || kind == .strings {
+            batch.keys += keys
+            keysSent += keys
         }
         stats[file].commandsSent += recordCommands
         stats[file].bytesSent += length
@@ -235,8 +253,60 @@ final class BatchBuilder {
         }
     }
 
+    /// Adds a string written as a plain `SET key value` (`pair`: its `key` and `value` arguments, as RESP
+    /// bulk strings) to the open run of such strings, which goes as one `MSET key value key value ...`: the
+    /// server dispatches one command for the run instead of one per key, and a string store costs it little
+    /// more than the dispatch. Only for keys whose `SET` overwrites with nothing else attached (no expiry,
+    /// no `NX`, no guard, no temporary name): `MSET` does exactly that for each, and is as idempotent as the
+    /// `SET`s when resent whole. A run is one database and one input file, and at most `maxRunKeys` keys or
+    /// `maxRunBytes` bytes.
+    func addString(_ pair: UnsafeRawBufferPointer, name: [UInt8], db: Int, file: Int, offset: Int) {
+        if runKeys > 0 && (runDB != db || runFile != file) { closeRun() }
+        if runKeys == 0 {
+            runDB = db
+            runFile = file
+            runOffset = offset
+        }
+        run.writeBytes(pair)
+        runNames.writeInteger(UInt32(name.count))
+        runNames.writeInteger(Int64(offset))
+        runNames.writeBytes(name)
+        runKeys += 1
+        if runKeys >= maxRunKeys || run.readableBytes >= maxRunBytes { closeRun() }
+    }
+
+    /// Adds the open run to the batch as one record: `MSET` (kind `.strings`), or `SET` for a run of one key.
+    func closeRun() {
+        guard runKeys > 0 else { return }
+        let n = runKeys
+        runKeys = 0  // (`begin` below would close it again)
+        begin(db: runDB, file: runFile)
+        if n == 1 {
+            batch.buffer.writeStaticString("*3\r\n$3\r\nSET\r\n")
+            batch.buffer.writeBuffer(&run)
+            recordCommands = 1
+            let length = Int(runNames.readInteger(as: UInt32.self)!)
+            runNames.moveReaderIndex(forwardBy: 8)
+            runNames.readWithUnsafeReadableBytes { names in
+                end(kind: .key, name: UnsafeRawBufferPointer(rebasing: names.prefix(length)), file: runFile, offset: runOffset)
+                return length
+            }
+        } else {
+            batch.buffer.writeString("*\(2 * n + 1)\r\n$4\r\nMSET\r\n")
+            batch.buffer.writeBuffer(&run)
+            recordCommands = 1
+            runNames.readWithUnsafeReadableBytes { names in
+                end(kind: .strings, name: names, file: runFile, offset: runOffset, keys: n)
+                return names.count
+            }
+        }
+        run.clear()
+        runNames.clear()
+    }
+
     /// Hands the current batch to the pipeline.
     func flush() {
+        closeRun()
         guard !batch.isEmpty else { return }
         let b = batch
         batch = Batch(allocator: allocator, capacity: maxBytes + 4096)
@@ -257,11 +327,13 @@ final class BatchBuilder {
             stats[r.file].commandsSent -= r.commands
             stats[r.file].bytesSent -= r.length
             guard r.isReported else { continue }
-            if r.kind == .key {
-                stats[r.file].keysNotArrived += 1
-                keysSent -= 1
+            if r.kind == .key || r.kind == .strings {
+                stats[r.file].keysNotArrived += Int(r.keys)
+                keysSent -= Int(r.keys)
             }
-            problems.add(.notSent, file: r.file, db: r.db, key: b.name(of: r), message: "not sent: the import stopped before it", offset: r.offset)
+            for k in b.reportedKeys(of: r) {
+                problems.add(.notSent, file: r.file, db: r.db, key: k.name, message: "not sent: the import stopped before it", offset: k.offset)
+            }
         }
     }
 }

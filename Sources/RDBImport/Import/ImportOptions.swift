@@ -41,6 +41,11 @@ public struct ImportOptions: Sendable {
     /// than whole once decoded (see `KeyParts`): the decoder and the server work at the same time, and a
     /// huge key is not held whole in memory twice. nil: `batchBytes`.
     public var keyChunkBytes: Int?
+    /// Replace mode, a single server: runs of plain strings (no expiry) go as one `MSET` of at most this
+    /// many keys and `stringRunBytes` bytes of keys and values instead of a `SET` each (0 or 1: a `SET`
+    /// each). The server's cost per string is mostly its command dispatch.
+    public var stringRunKeys = 128
+    public var stringRunBytes = 256 << 10
     /// Write every key behind its guard (`DEL key` in replace mode, a temporary name otherwise), even into
     /// a database that was empty when the import began. By default a key that nothing in this import can
     /// have written before goes straight to an empty database (one command per key fewer, three in the

@@ -172,6 +172,12 @@ struct ImportVisitor<W: ReplayWriter>: RDBForwardingVisitor, AOFVisitor {
     var payloads: RestoreWriter?
     var viaPayload = false
     var sawKeyMetadata = false
+    /// The current key came with key metadata (`KEY_META`).
+    var keyMetadata = false
+    /// Plain strings go as runs of `MSET` (`BatchBuilder.addString`): in replace mode (without it each
+    /// string's `SET NX` reports an existing key, which `MSET` cannot) into a single server (a cluster
+    /// routes each key to its slot's master), with strings written as commands (not `--restore`).
+    let stringRuns: Bool
 
     // An AOF MULTI block being gathered.
     var inBlock = false
@@ -188,6 +194,7 @@ struct ImportVisitor<W: ReplayWriter>: RDBForwardingVisitor, AOFVisitor {
         out = writer.out
         self.ctx = ctx
         parts = ctx.parts
+        stringRuns = ctx.options.replace && ctx.options.mode != .restore && ctx.cluster == nil && ctx.builder.maxRunKeys > 1
         if ctx.options.mode != .restore {
             payloads = RestoreWriter(out: writer.out, options: RestoreWriterOptions(
                 targetVersion: ctx.targetVersion, replace: ctx.options.replace, dropTTL: ctx.options.dropTTL, emitSelect: false))
@@ -222,6 +229,7 @@ struct ImportVisitor<W: ReplayWriter>: RDBForwardingVisitor, AOFVisitor {
         ctx.position = info.recordOffset
         let hadKeyMetadata = sawKeyMetadata
         sawKeyMetadata = false
+        keyMetadata = hadKeyMetadata
         guard !ctx.listing, let db = ctx.targetDatabase(info.db) else {
             key.withBytes { ctx.notSent($0, db: ctx.options.targetDatabase(info.db), offset: info.recordOffset, isKey: true) }
             return .skip
@@ -247,6 +255,7 @@ struct ImportVisitor<W: ReplayWriter>: RDBForwardingVisitor, AOFVisitor {
         // Every key written counts for the database's owner, strings too.
         let free = ctx.unguarded(target: db, source: info.db)
         parts.unguarded = needsGuard && free
+        parts.owned = free
         parts.temporary = needsGuard && !free && !ctx.options.replace
         if parts.temporary {
             parts.prefix = parts.name.withUnsafeBytes { TemporaryName.prefix(ctx.temporaryPrefix, key: $0, tagged: ctx.cluster != nil) }
@@ -290,13 +299,18 @@ struct ImportVisitor<W: ReplayWriter>: RDBForwardingVisitor, AOFVisitor {
         let bytes = out.bytes
         if parts.started {
             parts.finish(bytes)  // the key went out in parts: this is the last one
+        } else if stringRuns, parts.kind == .string, plan.form == .commands, plan.commands == 1, !keyMetadata, !parts.unguarded,
+            bytes.count < ctx.builder.maxRunBytes,  // (a big value would be copied once more for nothing)
+            let pair = Self.setArguments(bytes)
+        {
+            ctx.builder.addString(pair, name: parts.name, db: parts.db, file: ctx.file, offset: parts.offset)
         } else {
             let isRestore = plan.form == .restore
             let replace = ctx.options.replace
             ctx.builder.addKey(
                 bytes, commands: plan.commands, name: parts.name, db: parts.db, file: ctx.file, offset: parts.offset,
                 deleteFirst: parts.deletesFirst(restore: isRestore),
-                deleteOnResend: parts.unguarded && !isRestore,
+                deleteOnResend: parts.deletesOnResend,
                 existsReply: !replace && parts.kind == .string && !isRestore && !parts.temporary ? 0 : -1,  // SET ... NX: nil = exists
                 temporaryPrefix: parts.temporary ? parts.prefix : nil)
         }
@@ -364,6 +378,15 @@ struct ImportVisitor<W: ReplayWriter>: RDBForwardingVisitor, AOFVisitor {
         out.commit()
     }
 
+    /// The `key value` arguments of a key written as exactly `SET key value` (three arguments: no expiry, no
+    /// `NX`), nil for anything else.
+    @inline(__always)
+    static func setArguments(_ bytes: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer? {
+        let n = setHead.count
+        guard bytes.count > n, bytes.prefix(n).elementsEqual(setHead) else { return nil }
+        return UnsafeRawBufferPointer(rebasing: bytes[n...])
+    }
+
     /// `function library <name>` from the `#!engine name=<name>` line.
     static func libraryName(_ code: RDBString) -> [UInt8] {
         var name = Array("function library".utf8)
@@ -379,6 +402,9 @@ struct ImportVisitor<W: ReplayWriter>: RDBForwardingVisitor, AOFVisitor {
         return name
     }
 }
+
+/// How the writer starts a key written as `SET key value` (see `ImportVisitor.setArguments`).
+let setHead: [UInt8] = Array("*3\r\n$3\r\nSET\r\n".utf8)
 
 /// Copies a key's bytes (outside the generic visitor: no closure specialised per writer type).
 func copyBytes(_ s: RDBString, into a: inout [UInt8]) {

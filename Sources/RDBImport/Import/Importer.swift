@@ -129,6 +129,8 @@ public final class Importer {
         let builder = BatchBuilder(
             pipeline: failure == nil ? pipeline : nil, problems: problems, maxBytes: options.batchBytes,
             maxCommands: max(1, options.pipeline.maxCommandsInFlight / 4))
+        builder.maxRunKeys = options.stringRunKeys
+        builder.maxRunBytes = options.stringRunBytes
         if failure != nil { builder.stopped = true }
         if failure == nil { cluster?.attach(builder) }
         let ctx = ImportContext(

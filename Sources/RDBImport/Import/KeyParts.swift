@@ -30,6 +30,9 @@ final class KeyParts: OutputTarget {
     @exclusivity(unchecked) var temporary = false
     /// Written without a guard (`ImportContext.unguarded`): `DEL key` only if the key is resent or aborted.
     @exclusivity(unchecked) var unguarded = false
+    /// The key's database is the import's own (`ImportContext.unguarded` said so): nothing but this import
+    /// can have written the key's name there.
+    @exclusivity(unchecked) var owned = false
     /// The writer writes the key as one RESTORE (its `KeyPlan`).
     @exclusivity(unchecked) var restore = false
     /// The writer is rendering the key (chunks may come).
@@ -53,6 +56,14 @@ final class KeyParts: OutputTarget {
     func deletesFirst(restore: Bool) -> Bool {
         replace && !restore && kind != .string && !unguarded
     }
+
+    /// Whether a resend of the key starts with `DEL key`: for a key written without its guard, and, without
+    /// `replace`, for every key of a database the import owns. There the existence check (`SET ... NX`,
+    /// `RESTORE` without `REPLACE`) can only find the key this import wrote itself on an attempt whose
+    /// replies a lost connection took: the server applied (and logged) it, the resend would find it and
+    /// report it as existing instead of imported. Not in replace mode: `SET` and `RESTORE ... REPLACE`
+    /// overwrite.
+    var deletesOnResend: Bool { unguarded || (owned && !replace) }
 
     /// A chunk of the armed key's output.
     func write(_ bytes: UnsafeRawBufferPointer) throws {
@@ -96,7 +107,7 @@ final class KeyParts: OutputTarget {
     func closePart() {
         name.withUnsafeBytes {
             builder.end(kind: .key, name: $0, file: file, offset: offset, temporary: first && temporary,
-                        deleteOnResend: first && unguarded, part: first ? .first : .middle)
+                        deleteOnResend: first && deletesOnResend, part: first ? .first : .middle)
         }
         builder.flush()
         first = false
@@ -118,7 +129,7 @@ final class KeyParts: OutputTarget {
         }
         name.withUnsafeBytes {
             builder.end(kind: .key, name: $0, file: file, offset: offset, existsReply: exists, temporary: first && temporary,
-                        deleteOnResend: first && unguarded, part: first ? .whole : .last)
+                        deleteOnResend: first && deletesOnResend, part: first ? .whole : .last)
         }
     }
 
@@ -140,7 +151,7 @@ final class KeyParts: OutputTarget {
                 builder.recordCommands += 1
             }
             builder.end(kind: .abortedKey, name: key, file: file, offset: offset, temporary: first && temporary,
-                        deleteOnResend: first && unguarded, part: first ? .whole : .last)
+                        deleteOnResend: first && deletesOnResend, part: first ? .whole : .last)
         }
         builder.stats[file].keysFailed += 1
         let undo = replace || unguarded ? "deleted it (DEL key)" : temporary ? "deleted its temporary copy" : "left the target as it was (the RESTORE was cut and fails)"

@@ -20,6 +20,9 @@ enum RecordKind: UInt8 {
     /// `WAIT 1 <ms>` on a cluster master with replicas: once a replica confirms it, the records before it
     /// are delivered for good (see `ReplyMatcher`'s confirmed segments).
     case wait
+    /// Several plain strings as one `MSET` (`BatchBuilder.addString`): each key is reported, and its reply
+    /// (`+OK`, or an error) stands for every one of them. Resent whole, like a key: `MSET` overwrites.
+    case strings
 }
 
 /// Which part of a key a record is: keys larger than `ImportOptions.keyChunkBytes` are sent in parts, one
@@ -51,9 +54,12 @@ struct Record {
     var commands: Int
     /// Index of the reply whose `:0` means "the key already exists" (RENAMENX), or -1.
     var existsReply: Int = -1
-    /// Where the key name (or a description) is in the batch's `names`.
+    /// Where the key name (or a description) is in the batch's `names`; for `.strings`, the names and
+    /// offsets of its keys (`Batch.reportedKeys(of:)`).
     var nameStart: Int = 0
     var nameLength: Int = 0
+    /// The keys it stands for in the report (more than one for `.strings`).
+    var keys: Int32 = 1
     /// The database the record runs in (for `select`: the one it selects).
     var db: Int
     /// Index of the input file (see `ProblemLog.fileNames`).
@@ -64,8 +70,9 @@ struct Record {
     /// Written under a temporary name and renamed by its last commands: a resend first deletes the
     /// temporary key (whatever a lost connection left of it).
     var temporary = false
-    /// Written without its `DEL key` guard (into a database that was empty: `ImportContext.unguarded`): a
-    /// resend first deletes whatever a lost connection left of it.
+    /// Written without its `DEL key` guard (into a database that was empty: `ImportContext.unguarded`), or
+    /// with an existence check that, in such a database, could only find this import's own earlier attempt
+    /// (`KeyParts.deletesOnResend`): a resend first deletes whatever a lost connection left of it.
     var deleteOnResend = false
     /// This attempt starts with `DEL temporary-name` or `DEL key` (one more reply).
     var resendPrefix = false
@@ -93,7 +100,7 @@ struct Record {
         switch kind {
         case .select, .abortedKey, .wait: false
         case .key: !part.continues
-        case .function, .aofCommand, .aofBlock: true
+        case .function, .aofCommand, .aofBlock, .strings: true
         }
     }
 }
@@ -231,6 +238,21 @@ final class Batch: @unchecked Sendable {
 
     func name(of r: Record) -> [UInt8] {
         names.getBytes(at: names.readerIndex + r.nameStart, length: r.nameLength) ?? []
+    }
+
+    /// The keys a record stands for in the report, with their offsets in the input: its own name, or for
+    /// `.strings` each of its keys (stored as length, offset, name).
+    func reportedKeys(of r: Record) -> [(name: [UInt8], offset: Int)] {
+        guard r.kind == .strings else { return [(name(of: r), r.offset)] }
+        var out: [(name: [UInt8], offset: Int)] = []
+        out.reserveCapacity(Int(r.keys))
+        var at = names.readerIndex + r.nameStart
+        let end = at + r.nameLength
+        while at < end, let n = names.getInteger(at: at, as: UInt32.self), let o = names.getInteger(at: at + 4, as: Int64.self) {
+            out.append((names.getBytes(at: at + 12, length: Int(n)) ?? [], Int(o)))
+            at += 12 + Int(n)
+        }
+        return out
     }
 }
 

@@ -265,6 +265,18 @@ struct ReplyMatcher {
             } else {
                 counters[f].imported += 1
             }
+        case .strings:
+            // One reply for every key of the MSET: each is reported with it.
+            let n = Int(r.keys)
+            released.keys += n
+            if let e = recordError {
+                counters[f].failed += n
+                for k in b.reportedKeys(of: r) {
+                    problems.add(.error, file: r.file, db: r.db, key: k.name, message: e.message, offset: k.offset)
+                }
+            } else {
+                counters[f].imported += n
+            }
         case .aofCommand, .aofBlock:
             if let e = recordError {
                 counters[f].aofFailed += 1
@@ -361,12 +373,14 @@ struct ReplyMatcher {
             released.bytes += r.length
             guard r.isReported else { continue }
             let f = counter(r.file)
-            if r.kind == .key { counters[f].notArrived += 1 }
+            if r.kind == .key || r.kind == .strings { counters[f].notArrived += Int(r.keys) }
             let kind: KeyProblem.Kind = written ? .unacknowledged : .notSent
             let why = written
                 ? "sent, but no reply arrived before the import stopped: it may or may not be on the target"
                 : "not sent: the import stopped before it"
-            problems.add(kind, file: r.file, db: r.db, key: b.name(of: r), message: why, offset: r.offset)
+            for k in b.reportedKeys(of: r) {
+                problems.add(kind, file: r.file, db: r.db, key: k.name, message: why, offset: k.offset)
+            }
         }
         b.next = b.records.count
     }
