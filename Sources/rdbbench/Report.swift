@@ -32,6 +32,9 @@ struct Report {
 
     // MARK: what is compared with what
 
+    /// Text for a table cell: a `|` (a pipeline in a mode's name) would end the cell, code span or not.
+    static func tableText(_ s: String) -> String { s.replacingOccurrences("|", "\\|") }
+
     /// Our reference row of a group: the CLI when it ran, else the in-process mode.
     static func ours(_ fb: FileBench, _ g: Group) -> Task? {
         let candidates = fb.tasks.filter { $0.group == g && $0.ours && $0.median != nil }
@@ -60,7 +63,7 @@ struct Report {
 
     static func cell(_ t: Task, _ fb: FileBench, _ o: Options) -> String {
         guard let (v, lb) = measured(t, o) else { return "\(t.tool) \(t.mode): failed" }
-        return "\(t.tool) `\(t.mode)`: \(lb ? "> " : "")\(fmtSeconds(v)) (N=\(t.samples.count), \(mbps(fb.bytes, v)))"
+        return "\(t.tool) `\(tableText(t.mode))`: \(lb ? "> " : "")\(fmtSeconds(v)) (N=\(t.samples.count), \(mbps(fb.bytes, v)))"
     }
 
     // MARK: Markdown
@@ -131,7 +134,7 @@ struct Report {
         s += "|---|---|---|---|---|---|---|---|---|---|---|---|\n"
         for fb in benches {
             for t in fb.tasks {
-                var row = "| \(fb.name) | \(human(fb.bytes)) | \(t.tool) | `\(t.mode)` | \(t.samples.count) | "
+                var row = "| \(fb.name) | \(human(fb.bytes)) | \(t.tool) | `\(Report.tableText(t.mode))` | \(t.samples.count) | "
                 if let (v, lb) = Report.measured(t, options) {
                     let p = lb ? "> " : ""
                     row += "\(p)\(fmtSeconds(v)) | \(lb ? "< " : "")\(mbps(fb.bytes, v)) | "
