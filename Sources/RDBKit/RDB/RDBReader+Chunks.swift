@@ -223,8 +223,7 @@ extension RDBReader {
             }
             while true {
                 let s = c.position
-                // A byte below 0xF0 is a value type (every opcode of every dialect is 0xF3 or above): a key.
-                let op = s < region.count && region[s] < 0xF0 ? nil : parser.opcode(at: c)
+                let op = recordOpcode(parser, c)
                 if op == .eof { break }
                 // Measured within `maxChunkRecord` bytes: a larger record is cut off (-1) rather than walked
                 // to its end, since it is decoded here anyway.
@@ -236,13 +235,8 @@ extension RDBReader {
                     // threads): everything before it first.
                     try submit(upTo: s)
                     try runner.drain(into: &visitor)
-                    var splitter = ValueSplitter(inner: visitor, runner: runner, parser: RDBParser(options: options, header: header, db: parser.db),
-                                                 region: region, baseOffset: c.baseOffset, file: input.name, pieceBytes: max(1, chunkBytes / 4))
-                    let result: RDBRecordResult
-                    do {
-                        defer { visitor = splitter.inner }
-                        result = try parseOne(&parser, &c, &splitter, input, end: splitter.recordEnd)
-                    }
+                    let result = try decodeInPlace(&parser, &c, into: &visitor, runner: runner, region: region, input: input,
+                                                   header: header, options: options, chunkBytes: chunkBytes)
                     if case .endOfFile = result { return }
                     input.release(before: c.offset)  // every chunk before it is done
                     try runner.resume(from: &visitor)
@@ -250,14 +244,7 @@ extension RDBReader {
                     chunkDB = parser.db
                     continue
                 }
-                if op == nil || op!.prefixesKey { keys += 1 }
-                if op == .selectDB {
-                    // Followed here for the next chunk's database (the chunk's own parser reports it).
-                    var skip = SkipEverything()
-                    _ = try parser.parseRecord(&c, &skip)
-                } else {
-                    c.position = e
-                }
+                try takeMeasured(&parser, &c, op: op, end: e, keys: &keys)
                 if c.position - chunkStart >= chunkBytes {
                     input.release(before: runner.releasableOffset)
                     try submit(upTo: c.position)
@@ -271,6 +258,41 @@ extension RDBReader {
             _ = try parseOne(&parser, &c, &visitor, input)
         }
         return try finish(input, header: header, crc: crc, options: options, &visitor)
+    }
+
+    /// The opcode of the record at `c`, nil for a key (a byte below 0xF0 is a value type: every opcode of
+    /// every dialect is 0xF3 or above) or at the window's end.
+    @inlinable @inline(__always)
+    static func recordOpcode(_ parser: RDBParser, _ c: ByteCursor) -> RDBOpcode? {
+        c.position < c.end && c.base.load(fromByteOffset: c.position, as: UInt8.self) < 0xF0 ? nil : parser.opcode(at: c)
+    }
+
+    /// Steps over a measured record (it ends at `end`) that goes into the chunk being cut: counts a key, and
+    /// follows a SELECTDB for the next chunk's database (the chunk's own parser reports it).
+    @inlinable @inline(__always)
+    static func takeMeasured(_ parser: inout RDBParser, _ c: inout ByteCursor, op: RDBOpcode?, end: Int, keys: inout Int) throws {
+        if op == nil || op!.prefixesKey { keys += 1 }
+        if op == .selectDB {
+            var skip = SkipEverything()
+            _ = try parser.parseRecord(&c, &skip)
+        } else {
+            c.position = end
+        }
+    }
+
+    /// Decodes the record at `c` in its place, into `visitor`, once the chunks before it are written: through
+    /// a `ValueSplitter`, so that a large value of element framing goes in pieces to the runner's threads
+    /// (`region`, from which `c` reads, holds the record whole; `knownEnd`: where it ends, if measured).
+    @inlinable
+    static func decodeInPlace<R: RDBChunkRunner>(
+        _ parser: inout RDBParser, _ c: inout ByteCursor, into visitor: inout R.Sink, runner: R, region: UnsafeRawBufferPointer,
+        input: InputBuffer, header: RDBHeader, options: RDBDecoderOptions, chunkBytes: Int, knownEnd: Int = -1
+    ) throws -> RDBRecordResult {
+        var splitter = ValueSplitter(inner: visitor, runner: runner, parser: RDBParser(options: options, header: header, db: parser.db),
+                                     region: region, baseOffset: c.baseOffset, file: input.name, pieceBytes: max(1, chunkBytes / 4))
+        if knownEnd >= 0 { splitter.recordEnd.position = knownEnd }
+        defer { visitor = splitter.inner }
+        return try parseOne(&parser, &c, &splitter, input, end: splitter.recordEnd)
     }
 
     /// Decodes the elements of one piece of a large value into `visitor` (its element events only).
@@ -419,19 +441,13 @@ extension RDBReader {
                     e = measured >= 0 ? parser.recordEndInline(c) : -1
                 }
                 let s = c.position
-                // A byte below 0xF0 is a value type (every opcode of every dialect is 0xF3 or above): a key.
-                let op = s < c.end && c.base.load(fromByteOffset: s, as: UInt8.self) < 0xF0 ? nil : parser.opcode(at: c)
+                let op = recordOpcode(parser, c)
                 if op == .eof { break }
                 if e < 0 || e - s > chunkBytes {
                     try submitChunk()
                     try runner.drain(into: &visitor)
-                    var splitter = ValueSplitter(inner: visitor, runner: runner, parser: RDBParser(options: options, header: header, db: parser.db),
-                                                 region: input.window, baseOffset: c.baseOffset, file: file, pieceBytes: max(1, chunkBytes / 4))
-                    if measured >= 0 { splitter.recordEnd.position = measured }
-                    do {
-                        defer { visitor = splitter.inner }
-                        _ = try parseOne(&parser, &c, &splitter, input, end: splitter.recordEnd)
-                    }
+                    _ = try decodeInPlace(&parser, &c, into: &visitor, runner: runner, region: input.window, input: input,
+                                          header: header, options: options, chunkBytes: chunkBytes, knownEnd: measured)
                     crc.update(UnsafeRawBufferPointer(rebasing: input.window[runStart..<c.position]))
                     runStart = c.position
                     try runner.resume(from: &visitor)
@@ -439,14 +455,7 @@ extension RDBReader {
                     chunkDB = parser.db
                     continue
                 }
-                if op == nil || op!.prefixesKey { keys += 1 }
-                if op == .selectDB {
-                    // Followed here for the next chunk's database (the chunk's own parser reports it).
-                    var skip = SkipEverything()
-                    _ = try parser.parseRecord(&c, &skip)
-                } else {
-                    c.position = e
-                }
+                try takeMeasured(&parser, &c, op: op, end: e, keys: &keys)
                 if filled + (c.position - runStart) >= chunkBytes { try submitChunk() }
             }
             try submitChunk()
