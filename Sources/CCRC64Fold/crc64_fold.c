@@ -1,4 +1,5 @@
-// CRC-64/Jones (reflected polynomial 0x95ac9329ac4bc9b5) folding with PCLMULQDQ, four 128-bit lanes.
+// CRC-64/Jones (reflected polynomial 0x95ac9329ac4bc9b5) with PCLMULQDQ: folding (four 128-bit lanes, then
+// one), the tail by byte shuffles, Barrett reduction of the last lane.
 //
 // In the reflected representation a 16-byte block loaded little-endian holds the message polynomial
 // with its first bytes in the low 64 bits. Folding a lane forward by D bits multiplies its low half by
@@ -48,19 +49,6 @@ static size_t fold_pclmul(uint64_t crc, const uint8_t *p, size_t n, uint8_t out[
     __m128i x = _mm_xor_si128(fold(x0, k128), x1);
     x = _mm_xor_si128(fold(x, k128), x2);
     x = _mm_xor_si128(fold(x, k128), x3);
-    for (; n - i >= 16; i += 16) {
-        x = _mm_xor_si128(fold(x, k128), _mm_loadu_si128((const __m128i *)(p + i)));
-    }
-    _mm_storeu_si128((__m128i *)out, x);
-    return i;
-}
-
-// One lane, 16 bytes per step: for inputs of 32 to 63 bytes (DUMP payloads of short values).
-__attribute__((target("pclmul,sse2")))
-static size_t fold_pclmul_short(uint64_t crc, const uint8_t *p, size_t n, uint8_t out[16]) {
-    const __m128i k128 = _mm_set_epi64x((long long)K128_HI, (long long)K128_LO);
-    __m128i x = _mm_xor_si128(_mm_loadu_si128((const __m128i *)p), _mm_set_epi64x(0, (long long)crc));
-    size_t i = 16;
     for (; n - i >= 16; i += 16) {
         x = _mm_xor_si128(fold(x, k128), _mm_loadu_si128((const __m128i *)(p + i)));
     }
@@ -129,11 +117,6 @@ int rdb_crc64_pclmul(uint64_t crc, const void *bytes, size_t count, uint64_t *re
     return 1;
 }
 
-size_t rdb_crc64_fold(uint64_t crc, const void *bytes, size_t count, uint8_t out[16]) {
-    if (count < 32 || !__builtin_cpu_supports("pclmul")) return 0;
-    if (count < 64) return fold_pclmul_short(crc, (const uint8_t *)bytes, count, out);
-    return fold_pclmul(crc, (const uint8_t *)bytes, count, out);
-}
 
 #else
 
@@ -142,9 +125,5 @@ int rdb_crc64_pclmul(uint64_t crc, const void *bytes, size_t count, uint64_t *re
     return 0;
 }
 
-size_t rdb_crc64_fold(uint64_t crc, const void *bytes, size_t count, uint8_t out[16]) {
-    (void)crc; (void)bytes; (void)count; (void)out;
-    return 0;
-}
 
 #endif

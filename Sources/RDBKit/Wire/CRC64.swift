@@ -31,27 +31,18 @@ public struct CRC64: Sendable {
         return UnsafePointer(t)
     }()
 
+    /// With carry-less multiplication from 16 bytes on (`rdb_crc64_pclmul`), with the tables below that and
+    /// on CPUs without it.
     public mutating func update(_ bytes: UnsafeRawBufferPointer) {
-        guard var p = bytes.baseAddress, bytes.count > 0 else { return }
-        var n = bytes.count
-        if n >= 16 {
+        guard let p = bytes.baseAddress, bytes.count > 0 else { return }
+        if bytes.count >= 16 {
             var result: UInt64 = 0
-            if rdb_crc64_pclmul(value, p, n, &result) != 0 {
+            if rdb_crc64_pclmul(value, p, bytes.count, &result) != 0 {
                 value = result
                 return
             }
         }
-        if n >= 32 {
-            var block: (UInt64, UInt64) = (0, 0)
-            let used = withUnsafeMutableBytes(of: &block) { rdb_crc64_fold(value, p, n, $0.baseAddress!.assumingMemoryBound(to: UInt8.self)) }
-            if used > 0 {
-                value = 0
-                withUnsafeBytes(of: &block) { updateWithTables($0.baseAddress!, 16) }
-                p += used
-                n -= used
-            }
-        }
-        updateWithTables(p, n)
+        updateWithTables(p, bytes.count)
     }
 
     /// Slicing-by-8 (the reference, and the whole path on CPUs without carry-less multiplication), with
