@@ -294,7 +294,7 @@ public struct RESPWriter: RDBVisitor {
     public mutating func stringValue(_ value: RDBString) throws {
         let at = inlineExpiryAt
         enc.begin(arguments: 3 &+ (options.setIfAbsent ? 1 : 0) &+ (at == nil ? 0 : 2))
-        enc.argument("SET")
+        enc.append(encoded: RESPWriter.setWord, arguments: 1)
         enc.argument(keyBuffer.bytes)
         enc.argument(value)
         if options.setIfAbsent { enc.argument("NX") }
@@ -307,6 +307,12 @@ public struct RESPWriter: RDBVisitor {
     }
 
     static func bulkSize(_ n: Int) -> Int { n + 16 }
+
+    /// `SET` as an encoded argument (a string's command: one copy, no length to format).
+    static var setWord: UnsafeRawBufferPointer {
+        let s: StaticString = "$3\r\nSET\r\n"
+        return UnsafeRawBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount)
+    }
 
     /// Opens a command for the next element, closing the current one first when it is full.
     mutating func element(_ command: StaticString, argsPerElement: Int, size: Int) throws {
