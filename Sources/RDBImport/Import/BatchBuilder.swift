@@ -208,7 +208,7 @@ final class BatchBuilder {
             nameStart: nameStart, nameLength: name.count, keys: Int32(keys), db: recordDB, file: file, offset: offset, kind: kind,
             temporary: temporary, deleteOnResend: deleteOnResend, part: part, hops: hops, tryAgainSince: tryAgainSince,
             inputEnd: inputEnd))
-        batch.commands += recordCommands
+        batch.commands += kind == .strings ? keys : recordCommands  // (the window's count: `Record.windowCommands`)
         if (kind == .key && !part.continues) || kind == .strings {
             batch.keys += keys
             keysSent += keys

@@ -60,6 +60,9 @@ struct Record {
     var nameLength: Int = 0
     /// The keys it stands for in the report (more than one for `.strings`).
     var keys: Int32 = 1
+    /// What it takes of the in-flight window's commands: a `MSET` of a run of strings counts each key, as the
+    /// `SET`s it replaces did, so that runs do not let 128 times more keys (and bytes) into flight.
+    var windowCommands: Int { kind == .strings ? Int(keys) : commands }
     /// The database the record runs in (for `select`: the one it selects).
     var db: Int
     /// Index of the input file (see `ProblemLog.fileNames`).

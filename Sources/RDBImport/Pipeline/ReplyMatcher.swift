@@ -231,7 +231,7 @@ struct ReplyMatcher {
     /// Hands a redirected record back (its replies are all in): it leaves the window here and is counted
     /// where it is sent next.
     private mutating func redirect(_ b: Batch, _ r: Record, _ to: RedisServerError.Redirect?) {
-        released.commands += r.commands
+        released.commands += r.windowCommands
         released.bytes += r.length
         b.records[b.next].skipOnResend = true  // it goes elsewhere now, also after a failover here
         let bytes = b.buffer.getSlice(at: b.buffer.readerIndex + r.start, length: r.length) ?? ByteBuffer()
@@ -244,7 +244,7 @@ struct ReplyMatcher {
     }
 
     private mutating func complete(_ b: Batch, _ r: Record) {
-        released.commands += r.commands
+        released.commands += r.windowCommands
         released.bytes += r.length
         if r.inputEnd > released.inputEnd { released.inputEnd = r.inputEnd }
         if r.counted || r.skipOnResend { return }  // resent from an unconfirmed segment: counted the first time
@@ -324,7 +324,7 @@ struct ReplyMatcher {
             let from = i == 0 ? start : 0
             for j in from..<b.next {
                 let r = b.records[j]
-                released.commands -= r.commands
+                released.commands -= r.windowCommands
                 released.bytes -= r.length
                 if r.counted && (r.kind == .aofCommand || r.kind == .aofBlock) && !r.skipOnResend {
                     b.records[j].skipOnResend = true
@@ -369,7 +369,7 @@ struct ReplyMatcher {
     mutating func drop(_ b: Batch, written: Bool) {
         for i in b.next..<b.records.count {
             let r = b.records[i]
-            released.commands += r.commands
+            released.commands += r.windowCommands
             released.bytes += r.length
             guard r.isReported else { continue }
             let f = counter(r.file)
