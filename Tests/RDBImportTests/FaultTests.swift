@@ -71,6 +71,32 @@ final class KillAndRestart: @unchecked Sendable {
 
     /// After the import: waits for the restart.
     func wait() { if killed { restarted.wait() } }
+
+    /// Imports `source` into `target` (emptied first), killing the target once a third of the keys are
+    /// acknowledged and restarting it; checks that the kill and the restart happened and that the import
+    /// reconnected and ended SUCCESS, and returns its report for the caller's own checks.
+    static func importKilledOnce(
+        _ source: GeneratedDump, into target: TestServer, mode: ImportOptions.Mode, replace: Bool, maxCommandsInFlight: Int,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws -> ImportReport {
+        try target.flushAll()
+        var o = ImportOptions()
+        o.mode = mode
+        o.replace = replace
+        o.pipeline.maxCommandsInFlight = maxCommandsInFlight
+        o.pipeline.reconnectTimeout = 30
+        o.batchBytes = 16 << 10
+        o.progressInterval = 0
+        let importer = Importer(target: target.endpoint, options: o)
+        let kill = KillAndRestart(target, importer) { $0.keysAcknowledged >= source.keys / 3 }
+        let r = importer.run(files: [source.path])
+        kill.wait()
+        #expect(kill.restartError == nil, "\(String(describing: kill.restartError))", sourceLocation: sourceLocation)
+        #expect(kill.killed, "\(mode): the import ended before the kill", sourceLocation: sourceLocation)
+        #expect(r.status == .success, "\(mode) replace=\(replace): \(ServerImportTests.describe(r))", sourceLocation: sourceLocation)
+        #expect(r.reconnects >= 1, "\(mode) replace=\(replace)", sourceLocation: sourceLocation)
+        return r
+    }
 }
 
 @Suite("Faults: restarts, refused writes, slow targets")
@@ -82,22 +108,7 @@ struct FaultTests {
         defer { target.stop() }
         let variants: [(ImportOptions.Mode, Bool)] = [(.commands, false), (.restore, true), (.commands, true)]
         for (mode, replace) in variants {
-            try target.flushAll()
-            var o = ImportOptions()
-            o.mode = mode
-            o.replace = replace
-            o.pipeline.maxCommandsInFlight = 400
-            o.pipeline.reconnectTimeout = 30
-            o.batchBytes = 16 << 10
-            o.progressInterval = 0
-            let importer = Importer(target: target.endpoint, options: o)
-            let kill = KillAndRestart(target, importer) { $0.keysAcknowledged >= source.keys / 3 }
-            let r = importer.run(files: [source.path])
-            kill.wait()
-            #expect(kill.restartError == nil, "\(String(describing: kill.restartError))")
-            #expect(kill.killed, "\(mode): the import ended before the kill")
-            #expect(r.status == .success, "\(mode) replace=\(replace): \(ServerImportTests.describe(r))")
-            #expect(r.reconnects >= 1)
+            let r = try KillAndRestart.importKilledOnce(source, into: target, mode: mode, replace: replace, maxCommandsInFlight: 400)
             // A key the server applied (and logged) whose reply the kill cut off is there when it is resent.
             // The database was empty (the import's own): the resend deletes it first, so it counts as imported,
             // not as existing, also without replace.

@@ -112,22 +112,7 @@ struct StringRunTests {
         let target = try TestServer(.redis70, arguments: ["--appendonly", "yes", "--appendfsync", "no"])
         defer { target.stop() }
         for mode in [ImportOptions.Mode.auto, .commands] {
-            try target.flushAll()
-            var o = ImportOptions()
-            o.mode = mode
-            o.replace = true
-            o.batchBytes = 16 << 10
-            o.pipeline.maxCommandsInFlight = 200
-            o.pipeline.reconnectTimeout = 30
-            o.progressInterval = 0
-            let importer = Importer(target: target.endpoint, options: o)
-            let kill = KillAndRestart(target, importer) { $0.keysAcknowledged >= source.keys / 3 }
-            let r = importer.run(files: [source.path])
-            kill.wait()
-            #expect(kill.restartError == nil, "\(String(describing: kill.restartError))")
-            #expect(kill.killed, "\(mode): the import ended before the kill")
-            #expect(r.status == .success, "\(mode): \(ServerImportTests.describe(r))")
-            #expect(r.reconnects >= 1, "\(mode)")
+            let r = try KillAndRestart.importKilledOnce(source, into: target, mode: mode, replace: true, maxCommandsInFlight: 200)
             #expect(r.keysImported == source.keys, "\(mode): \(r.keysImported) of \(source.keys)")
             #expect(try target.digest() == source.digest, "\(mode): digest after a restart")
         }

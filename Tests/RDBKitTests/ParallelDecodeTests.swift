@@ -75,11 +75,17 @@ import RDBSinks
     /// Every server-written fixture (Redis 6.2, 7.0, Valkey 8.1) and every corpus RDB, in each format.
     @Test(arguments: Format.allCases)
     func fixturesDecodeTheSameOnSeveralThreads(_ format: Format) throws {
-        let root = Fixtures.url("").path
-        let files = (FileManager.default.enumerator(atPath: root)?.allObjects as? [String] ?? [])
-            .filter { $0.hasSuffix(".rdb") && ($0.hasPrefix("servers/") || $0.hasPrefix("corpus/")) }.sorted()
+        let files = Self.fixtureFiles()
         #expect(files.count >= 100)
-        for f in files { Self.expectSame(root + "/" + f, format) }
+        for f in files { Self.expectSame(f, format) }
+    }
+
+    /// The paths of every server-written fixture and corpus RDB.
+    static func fixtureFiles() -> [String] {
+        let root = Fixtures.url("").path
+        return (FileManager.default.enumerator(atPath: root)?.allObjects as? [String] ?? [])
+            .filter { $0.hasSuffix(".rdb") && ($0.hasPrefix("servers/") || $0.hasPrefix("corpus/")) }.sorted()
+            .map { root + "/" + $0 }
     }
 
     /// Keys switching between databases and back, with and without expiries, a function library (decoded

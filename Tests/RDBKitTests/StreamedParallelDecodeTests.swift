@@ -155,12 +155,10 @@ import RDBSinks
     /// Every server-written fixture and corpus RDB, streamed.
     @Test(arguments: Format.allCases)
     func fixturesStreamedOnSeveralThreads(_ format: Format) throws {
-        let root = Fixtures.url("").path
-        let files = (FileManager.default.enumerator(atPath: root)?.allObjects as? [String] ?? [])
-            .filter { $0.hasSuffix(".rdb") && ($0.hasPrefix("servers/") || $0.hasPrefix("corpus/")) }.sorted()
+        let files = ParallelDecodeTests.fixtureFiles()
         #expect(files.count >= 100)
         for f in files {
-            let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: root + "/" + f)))
+            let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: f)))
             Self.expectSame(bytes, format, Self.configurations[1], f)
         }
     }
