@@ -187,7 +187,8 @@ public enum RDBChecksumStatus: Sendable, Hashable {
 /// Per key: `beginKey` (answer `.decode`, `.skip` or `.raw`), then the value's events (`stringValue`,
 /// `listElement`, `setMember`, `zsetMember`, `hashField`, the stream events, `arrayElement`,
 /// `moduleValue`, or `rawValue`), then `endKey`. A key the server would drop on load because its
-/// collection is empty is reported through `droppedEmptyKey` instead, with no other events.
+/// collection is empty is reported through `droppedEmptyKey` instead, with no other events. A sink that
+/// answers `takesWholeStrings` gets each string key in one call instead (`stringKey`).
 public protocol RDBVisitor {
     /// The header: family and version.
     mutating func beginFile(_ header: RDBHeader) throws
@@ -260,6 +261,16 @@ public protocol RDBVisitor {
     mutating func abortKey(_ key: RDBString, _ info: RDBKeyInfo, error: RDBError, lostRange: Range<Int>) throws
     /// The EOF opcode and the checksum result.
     mutating func endFile(checksum: RDBChecksumStatus) throws
+
+    /// Whether the next string key may come whole, through `stringKey`, instead of as `beginKey`,
+    /// `stringValue` (or `rawValue`) and `endKey`. Asked before each string key whose value is read (not in
+    /// salvage mode, where a corrupt value must be reported after `beginKey`).
+    var takesWholeStrings: Bool { get }
+    /// A string key whole: its value read already (`value`; `raw` is its bytes as in the file). It stands
+    /// for `beginKey` and, as that would have answered, `stringValue` or `rawValue`, then `endKey`; that is
+    /// what the default does. For the commonest record of most files, one call instead of three, in which
+    /// a writer can lay out the whole command at once.
+    mutating func stringKey(_ key: RDBString, _ info: RDBKeyInfo, value: RDBString, raw: UnsafeRawBufferPointer) throws
 }
 
 extension RDBVisitor {
@@ -306,4 +317,14 @@ extension RDBVisitor {
     public mutating func endKey() throws {}
     public mutating func abortKey(_ key: RDBString, _ info: RDBKeyInfo, error: RDBError, lostRange: Range<Int>) throws {}
     public mutating func endFile(checksum: RDBChecksumStatus) throws {}
+    @inlinable public var takesWholeStrings: Bool { false }
+    @inlinable
+    public mutating func stringKey(_ key: RDBString, _ info: RDBKeyInfo, value: RDBString, raw: UnsafeRawBufferPointer) throws {
+        switch try beginKey(key, info) {
+        case .decode: try stringValue(value)
+        case .skip: return
+        case .raw: try rawValue(raw)
+        }
+        try endKey()
+    }
 }

@@ -321,6 +321,12 @@ public struct RDBParser {
                 try v.droppedEmptyKey(key, info)
                 return
             }
+            if type.encoding == .string && !options.salvage && v.takesWholeStrings {
+                let s = c.position
+                let value = try readString(&c, slot: Slot.a)
+                try v.stringKey(key, info, value: value, raw: c.bytes(from: s, to: c.position))
+                return
+            }
             switch try v.beginKey(key, info) {
             case .decode:
                 if options.salvage {

@@ -35,6 +35,8 @@ public struct RESPEncoder<Output: RESPOutput> {
     @usableFromInline var ended = 0
     /// Whether a command is open.
     @inlinable public var isOpen: Bool { open }
+    /// Counts `n` whole commands the caller wrote into the sink itself (between commands of this encoder).
+    @inlinable public mutating func noteCommands(_ n: Int) { ended &+= n }
 
     @inlinable
     public init(out: Output) { self.out = out }

@@ -71,6 +71,13 @@ public struct ProgressVisitor<Inner: RDBVisitor>: RDBForwardingVisitor {
         return try inner.beginKey(key, info)
     }
 
+    @inlinable public var takesWholeStrings: Bool { inner.takesWholeStrings }
+    @inlinable
+    public mutating func stringKey(_ key: RDBString, _ info: RDBKeyInfo, value: RDBString, raw: UnsafeRawBufferPointer) throws {
+        progress.tick()
+        try inner.stringKey(key, info, value: value, raw: raw)
+    }
+
     public mutating func endFile(checksum: RDBChecksumStatus) throws {
         progress.report(final: true)
         try inner.endFile(checksum: checksum)

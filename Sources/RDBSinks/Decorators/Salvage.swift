@@ -67,6 +67,12 @@ public struct SalvageVisitor<Inner: RDBVisitor>: RDBForwardingVisitor {
         self.file = file
     }
 
+    @inlinable public var takesWholeStrings: Bool { inner.takesWholeStrings }
+    @inlinable
+    public mutating func stringKey(_ key: RDBString, _ info: RDBKeyInfo, value: RDBString, raw: UnsafeRawBufferPointer) throws {
+        try inner.stringKey(key, info, value: value, raw: raw)
+    }
+
     public mutating func abortKey(_ key: RDBString, _ info: RDBKeyInfo, error: RDBError, lostRange: Range<Int>) throws {
         log.lostKeys.append(.init(file: file, key: key.array, db: info.db, range: lostRange, error: error))
         try inner.abortKey(key, info, error: error, lostRange: lostRange)

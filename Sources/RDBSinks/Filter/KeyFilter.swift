@@ -165,6 +165,16 @@ public struct FilteringVisitor<Inner: RDBVisitor>: RDBForwardingVisitor {
         return try inner.beginKey(key, info)
     }
 
+    /// Whole string keys pass through when no filter is set (a filter answers at `beginKey`, before a
+    /// rejected value is read).
+    @inlinable
+    public var takesWholeStrings: Bool { passAll && inner.takesWholeStrings }
+
+    @inlinable
+    public mutating func stringKey(_ key: RDBString, _ info: RDBKeyInfo, value: RDBString, raw: UnsafeRawBufferPointer) throws {
+        try inner.stringKey(key, info, value: value, raw: raw)
+    }
+
     @usableFromInline
     mutating func reject() -> RDBKeyAction {
         skippedKeys += 1

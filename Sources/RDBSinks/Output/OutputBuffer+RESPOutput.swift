@@ -39,6 +39,30 @@ extension OutputBuffer: RESPOutput {
         count = p - storage &+ 2
     }
 
+    /// Room `storeBulk` needs for `s`.
+    @inlinable
+    static func bulkRoom(_ s: RDBString) -> Int { s.bytes.count &+ 27 }  // an integer: 20 characters at most
+
+    /// Stores `s` as one bulk string (an integer as its decimal text) at `start`, which has `bulkRoom(s)`
+    /// bytes of room; returns where the next byte goes.
+    @inlinable @inline(__always)
+    static func storeBulk(_ s: RDBString, at start: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer {
+        var p: UnsafeMutableRawPointer
+        if s.isInteger {
+            p = storeBulkHeader(DecimalFormatter.digitCount(s.integer), at: start)
+            p += DecimalFormatter.write(s.integer, into: p)
+        } else {
+            let n = s.bytes.count
+            p = storeBulkHeader(n, at: start)
+            if n > 0 {
+                copy(p, s.bytes.baseAddress!, n)
+                p += n
+            }
+        }
+        p.storeBytes(of: UInt16(0x0A0D).littleEndian, as: UInt16.self)  // CR LF
+        return p + 2
+    }
+
     /// Stores `$<length>\r\n` at `p` (room checked by the caller); returns where the bytes go.
     @inlinable
     static func storeBulkHeader(_ length: Int, at start: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer {

@@ -306,6 +306,68 @@ public struct RESPWriter: RDBVisitor {
         commandsWritten += 1
     }
 
+    /// String keys come whole (`stringKey`) unless keys get a prefix (written through `keyBuffer`).
+    @inlinable
+    public var takesWholeStrings: Bool { keyPrefix.isEmpty }
+
+    /// A string key in one go: the same bytes and counts as `beginKey`, `stringValue` and `endKey`, with the
+    /// `SET` (and its `PEXPIREAT`) laid out after one capacity check, the key copied once.
+    public mutating func stringKey(_ key: RDBString, _ info: RDBKeyInfo, value: RDBString, raw: UnsafeRawBufferPointer) throws {
+        guard _fastPath(!sawKeyMetadata && lossy == nil && !enc.isOpen && keyPrefix.isEmpty) else {
+            _ = try beginKey(key, info)  // a string is always decoded
+            try stringValue(value)
+            try endKey()
+            return
+        }
+        out.rollback()  // anything left of a key that failed half-way (nothing in normal operation)
+        if options.emitSelect && committedDB != info.db {
+            enc.select(info.db, noting: &leadingSelect)
+            commandsWritten += 1
+            committedDB = info.db
+        }
+        let at = options.dropTTL ? nil : info.expireAtMs
+        let inline = options.inlineExpiry && at != nil
+        let nx = options.setIfAbsent
+        let keyRoom = OutputBuffer.bulkRoom(key)
+        out.reserve(2 &* keyRoom &+ OutputBuffer.bulkRoom(value) &+ 112)
+        let storage = out.storage
+        var p = storage + out.count
+        // *3, *4 (NX), *5 (PXAT) or *6.
+        p.storeBytes(of: UInt32(0x0A0D_332A).littleEndian &+ ((nx ? 1 : 0) &+ (inline ? 2 : 0)) << 8, as: UInt32.self)
+        p += 4
+        p.copyMemory(from: RESPWriter.setWord.baseAddress!, byteCount: 9)
+        p += 9
+        p = OutputBuffer.storeBulk(key, at: p)
+        p = OutputBuffer.storeBulk(value, at: p)
+        if nx { p = RESPWriter.storeWord("$2\r\nNX\r\n", at: p) }
+        var commands = 1
+        if let at {
+            if inline {
+                p = RESPWriter.storeWord("$4\r\nPXAT\r\n", at: p)
+                p = OutputBuffer.storeBulk(RDBString(integer: max(at, 1)), at: p)
+            } else {
+                p = RESPWriter.storeWord("*3\r\n$9\r\nPEXPIREAT\r\n", at: p)
+                p = OutputBuffer.storeBulk(key, at: p)
+                p = OutputBuffer.storeBulk(RDBString(integer: at), at: p)
+                commands = 2
+            }
+        }
+        out.count = p - storage
+        enc.noteCommands(commands)
+        commandsWritten &+= commands
+        keyPlan = KeyPlan(form: .commands, needsGuard: needsGuard(.string, expireAtMs: info.expireAtMs))
+        keyPlan.commands = commands
+        keysWritten &+= 1
+        out.commit()
+        try out.flushIfNeeded()
+    }
+
+    @inline(__always)
+    static func storeWord(_ s: StaticString, at p: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer {
+        p.copyMemory(from: s.utf8Start, byteCount: s.utf8CodeUnitCount)
+        return p + s.utf8CodeUnitCount
+    }
+
     static func bulkSize(_ n: Int) -> Int { n + 16 }
 
     /// `SET` as an encoded argument (a string's command: one copy, no length to format).
