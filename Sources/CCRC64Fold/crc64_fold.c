@@ -17,6 +17,8 @@
 #define K512_HI 0xf49784a634f014e4ULL /* x^511 mod P, reflected */
 #define K128_LO 0xd9d7be7d505da32cULL /* x^191 mod P, reflected */
 #define K128_HI 0x381d0015c96f4444ULL /* x^127 mod P, reflected */
+#define K2048_LO 0x9a8908341a6d6d52ULL /* x^2111 mod P, reflected */
+#define K2048_HI 0x9471a5389095fe44ULL /* x^2047 mod P, reflected */
 /* Barrett reduction of a 128-bit lane Y (Y ≡ the message times x^64) to the CRC: with Y = A·x^64 + B,
  * Y mod P = low64(q·P) + B where q = floor(A·mu / x^64) and mu = floor(x^128 / P). In reflected form
  * the low half of the lane is A: t1 = A·MU, t2 = t1.lo·POLY, and the CRC is the high half of
@@ -30,16 +32,13 @@ static inline __m128i fold(__m128i x, __m128i k) {
     return _mm_xor_si128(_mm_clmulepi64_si128(x, k, 0x00), _mm_clmulepi64_si128(x, k, 0x11));
 }
 
+// Folds 64 bytes and more (`lanes` holds the first 64 bytes, or the lanes another fold left after `i`
+// bytes) down to one lane, to the last whole 16 bytes; returns the bytes folded.
 __attribute__((target("pclmul,sse2")))
-static size_t fold_pclmul(uint64_t crc, const uint8_t *p, size_t n, uint8_t out[16]) {
+static size_t fold_pclmul(const __m128i lanes[4], size_t i, const uint8_t *p, size_t n, uint8_t out[16]) {
     const __m128i k512 = _mm_set_epi64x((long long)K512_HI, (long long)K512_LO);
     const __m128i k128 = _mm_set_epi64x((long long)K128_HI, (long long)K128_LO);
-    __m128i x0 = _mm_loadu_si128((const __m128i *)p);
-    __m128i x1 = _mm_loadu_si128((const __m128i *)(p + 16));
-    __m128i x2 = _mm_loadu_si128((const __m128i *)(p + 32));
-    __m128i x3 = _mm_loadu_si128((const __m128i *)(p + 48));
-    x0 = _mm_xor_si128(x0, _mm_set_epi64x(0, (long long)crc));
-    size_t i = 64;
+    __m128i x0 = lanes[0], x1 = lanes[1], x2 = lanes[2], x3 = lanes[3];
     for (; n - i >= 64; i += 64) {
         x0 = _mm_xor_si128(fold(x0, k512), _mm_loadu_si128((const __m128i *)(p + i)));
         x1 = _mm_xor_si128(fold(x1, k512), _mm_loadu_si128((const __m128i *)(p + i + 16)));
@@ -53,6 +52,37 @@ static size_t fold_pclmul(uint64_t crc, const uint8_t *p, size_t n, uint8_t out[
         x = _mm_xor_si128(fold(x, k128), _mm_loadu_si128((const __m128i *)(p + i)));
     }
     _mm_storeu_si128((__m128i *)out, x);
+    return i;
+}
+
+// The same as fold_pclmul with 512-bit registers (VPCLMULQDQ), four 128-bit lanes each, for inputs of 256
+// bytes and more: sixteen lanes fold by 2048 bits per step (a quarter of the instructions), then the four
+// registers fold onto the last by 512 bits, which leaves the four lanes that fold_pclmul's loop leaves.
+__attribute__((target("avx512f,vpclmulqdq,pclmul,sse2")))
+static size_t fold_vpclmul(uint64_t crc, const uint8_t *p, size_t n, __m128i lanes[4]) {
+    const __m512i k2048 = _mm512_broadcast_i32x4(_mm_set_epi64x((long long)K2048_HI, (long long)K2048_LO));
+    const __m512i k512 = _mm512_broadcast_i32x4(_mm_set_epi64x((long long)K512_HI, (long long)K512_LO));
+    __m512i z0 = _mm512_loadu_si512((const void *)p);
+    __m512i z1 = _mm512_loadu_si512((const void *)(p + 64));
+    __m512i z2 = _mm512_loadu_si512((const void *)(p + 128));
+    __m512i z3 = _mm512_loadu_si512((const void *)(p + 192));
+    z0 = _mm512_xor_si512(z0, _mm512_zextsi128_si512(_mm_set_epi64x(0, (long long)crc)));
+#define FOLD512(z, k) _mm512_xor_si512(_mm512_clmulepi64_epi128((z), (k), 0x00), _mm512_clmulepi64_epi128((z), (k), 0x11))
+    size_t i = 256;
+    for (; n - i >= 256; i += 256) {
+        z0 = _mm512_xor_si512(FOLD512(z0, k2048), _mm512_loadu_si512((const void *)(p + i)));
+        z1 = _mm512_xor_si512(FOLD512(z1, k2048), _mm512_loadu_si512((const void *)(p + i + 64)));
+        z2 = _mm512_xor_si512(FOLD512(z2, k2048), _mm512_loadu_si512((const void *)(p + i + 128)));
+        z3 = _mm512_xor_si512(FOLD512(z3, k2048), _mm512_loadu_si512((const void *)(p + i + 192)));
+    }
+    z1 = _mm512_xor_si512(FOLD512(z0, k512), z1);
+    z2 = _mm512_xor_si512(FOLD512(z1, k512), z2);
+    z3 = _mm512_xor_si512(FOLD512(z2, k512), z3);
+#undef FOLD512
+    lanes[0] = _mm512_extracti32x4_epi32(z3, 0);
+    lanes[1] = _mm512_extracti32x4_epi32(z3, 1);
+    lanes[2] = _mm512_extracti32x4_epi32(z3, 2);
+    lanes[3] = _mm512_extracti32x4_epi32(z3, 3);
     return i;
 }
 
@@ -85,13 +115,21 @@ static const uint8_t tail_masks[32] = {
 // (the last 16 bytes of the input, of which the first 16 - r are X's and masked off). The first part,
 // alone in a lane (shifted up, zeros before it change nothing), is folded by 128 bits onto the second.
 __attribute__((target("pclmul,ssse3,sse4.1")))
-static uint64_t crc_pclmul(uint64_t crc, const uint8_t *p, size_t n) {
+static uint64_t crc_pclmul(uint64_t crc, const uint8_t *p, size_t n, int wide) {
     const __m128i k128 = _mm_set_epi64x((long long)K128_HI, (long long)K128_LO);
     __m128i x;
     size_t i;
     if (n >= 64) {
+        __m128i lanes[4];
+        if (n >= 256 && wide) {
+            i = fold_vpclmul(crc, p, n, lanes);
+        } else {
+            for (int j = 0; j < 4; j++) lanes[j] = _mm_loadu_si128((const __m128i *)(p + 16 * j));
+            lanes[0] = _mm_xor_si128(lanes[0], _mm_set_epi64x(0, (long long)crc));
+            i = 64;
+        }
         uint8_t folded[16];
-        i = fold_pclmul(crc, p, n, folded);
+        i = fold_pclmul(lanes, i, p, n, folded);
         x = _mm_loadu_si128((const __m128i *)folded);
     } else {
         x = _mm_xor_si128(_mm_loadu_si128((const __m128i *)p), _mm_set_epi64x(0, (long long)crc));
@@ -111,19 +149,30 @@ static uint64_t crc_pclmul(uint64_t crc, const uint8_t *p, size_t n) {
     return reduce(x);
 }
 
-int rdb_crc64_pclmul(uint64_t crc, const void *bytes, size_t count, uint64_t *result) {
+int rdb_crc64_pclmul(uint64_t crc, const void *bytes, size_t count, int wide, uint64_t *result) {
     if (count < 16 || !__builtin_cpu_supports("pclmul") || !__builtin_cpu_supports("sse4.1")) return 0;  // (SSE4.1 implies SSSE3)
-    *result = crc_pclmul(crc, (const uint8_t *)bytes, count);
+    wide = wide && __builtin_cpu_supports("vpclmulqdq") && __builtin_cpu_supports("avx512f");
+    *result = crc_pclmul(crc, (const uint8_t *)bytes, count, wide);
     return 1;
+}
+
+int rdb_crc64_has_wide(void) {
+#if defined(__x86_64__)
+    return __builtin_cpu_supports("vpclmulqdq") && __builtin_cpu_supports("avx512f");
+#else
+    return 0;
+#endif
 }
 
 
 #else
 
-int rdb_crc64_pclmul(uint64_t crc, const void *bytes, size_t count, uint64_t *result) {
-    (void)crc; (void)bytes; (void)count; (void)result;
+int rdb_crc64_pclmul(uint64_t crc, const void *bytes, size_t count, int wide, uint64_t *result) {
+    (void)crc; (void)bytes; (void)count; (void)wide; (void)result;
     return 0;
 }
+
+int rdb_crc64_has_wide(void) { return 0; }
 
 
 #endif

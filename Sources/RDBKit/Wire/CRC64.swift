@@ -31,19 +31,25 @@ public struct CRC64: Sendable {
         return UnsafePointer(t)
     }()
 
-    /// With carry-less multiplication from 16 bytes on (`rdb_crc64_pclmul`), with the tables below that and
-    /// on CPUs without it.
-    public mutating func update(_ bytes: UnsafeRawBufferPointer) {
+    /// With carry-less multiplication from 16 bytes on (`rdb_crc64_pclmul`; 512-bit registers from 256
+    /// bytes on where the CPU has them), with the tables below that and on CPUs without it.
+    public mutating func update(_ bytes: UnsafeRawBufferPointer) { update(bytes, wide: true) }
+
+    /// `update`, with (`wide`) or without 512-bit folding (both are tested against the tables).
+    public mutating func update(_ bytes: UnsafeRawBufferPointer, wide: Bool) {
         guard let p = bytes.baseAddress, bytes.count > 0 else { return }
         if bytes.count >= 16 {
             var result: UInt64 = 0
-            if rdb_crc64_pclmul(value, p, bytes.count, &result) != 0 {
+            if rdb_crc64_pclmul(value, p, bytes.count, wide ? 1 : 0, &result) != 0 {
                 value = result
                 return
             }
         }
         updateWithTables(p, bytes.count)
     }
+
+    /// Whether this CPU folds with 512-bit registers (VPCLMULQDQ and AVX-512F).
+    public static var hasWideFolding: Bool { rdb_crc64_has_wide() != 0 }
 
     /// Slicing-by-8 (the reference, and the whole path on CPUs without carry-less multiplication), with
     /// a four-byte step for the tail.
