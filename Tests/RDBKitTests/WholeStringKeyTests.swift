@@ -3,27 +3,28 @@ import Testing
 import RDBKit
 import RDBSinks
 
-/// A string key that comes whole (`RDBVisitor.stringKey`, which `RESPWriter` lays out in one go) is written
-/// exactly as its three events (`beginKey`, `stringValue`, `endKey`) are: the same bytes, counts and key plans,
-/// under every writer option that shapes a string's commands.
+/// A string key that comes whole (`RDBVisitor.stringKey`, which `RESPWriter` and `RestoreWriter` lay out in
+/// one go) is written exactly as its three events (`beginKey`, `stringValue` or `rawValue`, `endKey`) are: the
+/// same bytes, counts and key plans, under every writer option that shapes a string's commands.
 @Suite struct WholeStringKeyTests {
-    /// Passes string keys on whole (`whole`) or hides `takesWholeStrings` so that they come as events;
+    /// Passes string keys on whole (`whole`) or hides `stringDelivery` so that they come as events;
     /// records the writer's plan after each key.
-    struct PlanRecorder: RDBForwardingVisitor {
-        var inner: RESPWriter
+    struct PlanRecorder<W: RDBVisitor>: RDBForwardingVisitor {
+        var inner: W
         let whole: Bool
+        let plan: (W) -> KeyPlan
         var plans: [KeyPlan] = []
         var wholeKeys = 0
 
-        var takesWholeStrings: Bool { whole && inner.takesWholeStrings }
+        var stringDelivery: RDBStringDelivery { whole ? inner.stringDelivery : .events }
         mutating func stringKey(_ key: RDBString, _ info: RDBKeyInfo, value: RDBString, raw: UnsafeRawBufferPointer) throws {
             try inner.stringKey(key, info, value: value, raw: raw)
             wholeKeys += 1
-            plans.append(inner.keyPlan)
+            plans.append(plan(inner))
         }
         mutating func endKey() throws {
             try inner.endKey()
-            plans.append(inner.keyPlan)
+            plans.append(plan(inner))
         }
     }
 
@@ -35,15 +36,27 @@ import RDBSinks
     }
 
     static func decode(_ bytes: [UInt8], _ options: RESPWriterOptions, whole: Bool) -> (Result, wholeKeys: Int) {
+        decode(bytes, whole: whole) { RESPWriter(out: $0, options: options) } plan: { $0.keyPlan } counts: {
+            [$0.keysWritten, $0.commandsWritten, $0.skippedKeys.count, $0.lossyKeys.count]
+        }
+    }
+
+    static func decode(_ bytes: [UInt8], _ options: RestoreWriterOptions, whole: Bool) -> (Result, wholeKeys: Int) {
+        decode(bytes, whole: whole) { RestoreWriter(out: $0, options: options) } plan: { $0.keyPlan } counts: {
+            [$0.stats.passedThrough, $0.stats.reencoded, $0.stats.asCommands, $0.stats.skipped, $0.skippedKeys.count, $0.lossyKeys.count]
+        }
+    }
+
+    static func decode<W: RDBVisitor>(_ bytes: [UInt8], whole: Bool, writer: (OutputBuffer) -> W, plan: @escaping (W) -> KeyPlan,
+                                      counts: (W) -> [Int]) -> (Result, wholeKeys: Int) {
         let target = MemoryTarget()
         let out = OutputBuffer(target: target, flushThreshold: 1 << 10)
-        var sink = PlanRecorder(inner: RESPWriter(out: out, options: options), whole: whole)
+        var sink = PlanRecorder(inner: writer(out), whole: whole, plan: plan)
         var failure: String?
         do { _ = try RDBReader.decode(bytes: bytes, into: &sink) } catch { failure = "\(error)" }
         out.rollback()
         try? out.flush()
-        let counts = [sink.inner.keysWritten, sink.inner.commandsWritten, sink.inner.skippedKeys.count, sink.inner.lossyKeys.count]
-        return (Result(bytes: target.bytes, plans: sink.plans, counts: counts, error: failure), sink.wholeKeys)
+        return (Result(bytes: target.bytes, plans: sink.plans, counts: counts(sink.inner), error: failure), sink.wholeKeys)
     }
 
     static let optionSets: [(String, RESPWriterOptions)] = {
@@ -64,11 +77,21 @@ import RDBSinks
         return sets
     }()
 
+    static let restoreOptionSets: [(String, RestoreWriterOptions)] = [
+        ("restore", RestoreWriterOptions()),
+        ("restore, no REPLACE", RestoreWriterOptions(replace: false)),
+        ("restore, no TTL, no SELECT", RestoreWriterOptions(dropTTL: true, emitSelect: false)),
+        ("restore for 6.2", RestoreWriterOptions(targetVersion: 9)),
+    ]
+
     static func expectSame(_ bytes: [UInt8], _ name: String, sourceLocation: SourceLocation = #_sourceLocation) -> Int {
         var wholeKeys = 0
-        for (label, options) in optionSets {
-            let (events, none) = decode(bytes, options, whole: false)
-            let (whole, n) = decode(bytes, options, whole: true)
+        var runs: [(String, (Bool) -> (Result, wholeKeys: Int))] = []
+        for (label, options) in optionSets { runs.append((label, { decode(bytes, options, whole: $0) })) }
+        for (label, options) in restoreOptionSets { runs.append((label, { decode(bytes, options, whole: $0) })) }
+        for (label, run) in runs {
+            let (events, none) = run(false)
+            let (whole, n) = run(true)
             #expect(none == 0, sourceLocation: sourceLocation)
             #expect(events.error == whole.error, "\(name) \(label)", sourceLocation: sourceLocation)
             #expect(events.counts == whole.counts, "\(name) \(label)", sourceLocation: sourceLocation)
@@ -113,7 +136,7 @@ import RDBSinks
         b.selectDB(0)
         b.key(type: 0, "back-in-0", value: RDBBuilder.string("t"))
         let n = Self.expectSame(b.finished(), "edge cases")
-        #expect(n == 10 * Self.optionSets.count)
+        #expect(n == 10 * (Self.optionSets.count + Self.restoreOptionSets.count))
     }
 
     /// A file cut inside a string's value: the error and the output before it are the same.

@@ -179,6 +179,16 @@ public enum RDBChecksumStatus: Sendable, Hashable {
     case mismatch(stored: UInt64, computed: UInt64)
 }
 
+/// How a sink takes string keys (`RDBVisitor.stringDelivery`).
+public enum RDBStringDelivery: Sendable {
+    /// `beginKey`, then `stringValue` or `rawValue` as it answers, then `endKey`.
+    case events
+    /// One `stringKey` call with the value read (decompressed, or as an integer).
+    case whole
+    /// One `stringKey` call with the value's bytes as in the file only.
+    case wholeRaw
+}
+
 /// The sink side of the decoder: one method per event, in the order the file holds them.
 ///
 /// Every method has a default that does nothing, so a sink implements only what it needs. Views
@@ -188,7 +198,7 @@ public enum RDBChecksumStatus: Sendable, Hashable {
 /// `listElement`, `setMember`, `zsetMember`, `hashField`, the stream events, `arrayElement`,
 /// `moduleValue`, or `rawValue`), then `endKey`. A key the server would drop on load because its
 /// collection is empty is reported through `droppedEmptyKey` instead, with no other events. A sink that
-/// answers `takesWholeStrings` gets each string key in one call instead (`stringKey`).
+/// asks for them (`stringDelivery`) gets each string key in one call instead (`stringKey`).
 public protocol RDBVisitor {
     /// The header: family and version.
     mutating func beginFile(_ header: RDBHeader) throws
@@ -262,14 +272,14 @@ public protocol RDBVisitor {
     /// The EOF opcode and the checksum result.
     mutating func endFile(checksum: RDBChecksumStatus) throws
 
-    /// Whether the next string key may come whole, through `stringKey`, instead of as `beginKey`,
-    /// `stringValue` (or `rawValue`) and `endKey`. Asked before each string key whose value is read (not in
-    /// salvage mode, where a corrupt value must be reported after `beginKey`).
-    var takesWholeStrings: Bool { get }
-    /// A string key whole: its value read already (`value`; `raw` is its bytes as in the file). It stands
-    /// for `beginKey` and, as that would have answered, `stringValue` or `rawValue`, then `endKey`; that is
-    /// what the default does. For the commonest record of most files, one call instead of three, in which
-    /// a writer can lay out the whole command at once.
+    /// How the next string key comes (asked before each one, unless in salvage mode, where a corrupt value
+    /// must be reported after `beginKey`): as events, or whole through `stringKey`, its value read or not.
+    var stringDelivery: RDBStringDelivery { get }
+    /// A string key whole: `raw` is its value as in the file and, when `stringDelivery` is `.whole`, `value`
+    /// the value read (`.wholeRaw`: empty, the value is not decompressed). It stands for `beginKey` and, as
+    /// that would have answered, `stringValue` or `rawValue`, then `endKey`; that is what the default does
+    /// (for `.whole`). For the commonest record of most files, one call instead of three, in which a writer
+    /// can lay out the whole command at once.
     mutating func stringKey(_ key: RDBString, _ info: RDBKeyInfo, value: RDBString, raw: UnsafeRawBufferPointer) throws
 }
 
@@ -317,7 +327,7 @@ extension RDBVisitor {
     public mutating func endKey() throws {}
     public mutating func abortKey(_ key: RDBString, _ info: RDBKeyInfo, error: RDBError, lostRange: Range<Int>) throws {}
     public mutating func endFile(checksum: RDBChecksumStatus) throws {}
-    @inlinable public var takesWholeStrings: Bool { false }
+    @inlinable public var stringDelivery: RDBStringDelivery { .events }
     @inlinable
     public mutating func stringKey(_ key: RDBString, _ info: RDBKeyInfo, value: RDBString, raw: UnsafeRawBufferPointer) throws {
         switch try beginKey(key, info) {

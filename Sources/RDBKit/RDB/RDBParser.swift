@@ -321,11 +321,19 @@ public struct RDBParser {
                 try v.droppedEmptyKey(key, info)
                 return
             }
-            if type.encoding == .string && !options.salvage && v.takesWholeStrings {
-                let s = c.position
-                let value = try readString(&c, slot: Slot.a)
-                try v.stringKey(key, info, value: value, raw: c.bytes(from: s, to: c.position))
-                return
+            if type.encoding == .string && !options.salvage {
+                let delivery = v.stringDelivery
+                if delivery != .events {
+                    let s = c.position
+                    var value = RDBString(bytes: UnsafeRawBufferPointer(start: nil, count: 0))
+                    if delivery == .whole {
+                        value = try readString(&c, slot: Slot.a)
+                    } else {
+                        try skipStringInline(&c)
+                    }
+                    try v.stringKey(key, info, value: value, raw: c.bytes(from: s, to: c.position))
+                    return
+                }
             }
             switch try v.beginKey(key, info) {
             case .decode:

@@ -71,7 +71,7 @@ public struct ProgressVisitor<Inner: RDBVisitor>: RDBForwardingVisitor {
         return try inner.beginKey(key, info)
     }
 
-    @inlinable public var takesWholeStrings: Bool { inner.takesWholeStrings }
+    @inlinable public var stringDelivery: RDBStringDelivery { inner.stringDelivery }
     @inlinable
     public mutating func stringKey(_ key: RDBString, _ info: RDBKeyInfo, value: RDBString, raw: UnsafeRawBufferPointer) throws {
         progress.tick()

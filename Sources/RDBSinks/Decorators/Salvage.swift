@@ -67,7 +67,7 @@ public struct SalvageVisitor<Inner: RDBVisitor>: RDBForwardingVisitor {
         self.file = file
     }
 
-    @inlinable public var takesWholeStrings: Bool { inner.takesWholeStrings }
+    @inlinable public var stringDelivery: RDBStringDelivery { inner.stringDelivery }
     @inlinable
     public mutating func stringKey(_ key: RDBString, _ info: RDBKeyInfo, value: RDBString, raw: UnsafeRawBufferPointer) throws {
         try inner.stringKey(key, info, value: value, raw: raw)

@@ -168,7 +168,7 @@ public struct FilteringVisitor<Inner: RDBVisitor>: RDBForwardingVisitor {
     /// Whole string keys pass through when no filter is set (a filter answers at `beginKey`, before a
     /// rejected value is read).
     @inlinable
-    public var takesWholeStrings: Bool { passAll && inner.takesWholeStrings }
+    public var stringDelivery: RDBStringDelivery { passAll ? inner.stringDelivery : .events }
 
     @inlinable
     public mutating func stringKey(_ key: RDBString, _ info: RDBKeyInfo, value: RDBString, raw: UnsafeRawBufferPointer) throws {

@@ -308,7 +308,7 @@ public struct RESPWriter: RDBVisitor {
 
     /// String keys come whole (`stringKey`) unless keys get a prefix (written through `keyBuffer`).
     @inlinable
-    public var takesWholeStrings: Bool { keyPrefix.isEmpty }
+    public var stringDelivery: RDBStringDelivery { keyPrefix.isEmpty ? .whole : .events }
 
     /// A string key in one go: the same bytes and counts as `beginKey`, `stringValue` and `endKey`, with the
     /// `SET` (and its `PEXPIREAT`) laid out after one capacity check, the key copied once.

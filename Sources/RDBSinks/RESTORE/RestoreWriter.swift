@@ -245,6 +245,68 @@ public struct RestoreWriter: RDBVisitor {
         return .decode
     }
 
+    /// String keys come whole, their values not read (a string's payload is its bytes as in the file),
+    /// unless keys get a prefix.
+    public var stringDelivery: RDBStringDelivery { keyPrefix.isEmpty ? .wholeRaw : .events }
+
+    /// A string key in one go: the same bytes and counts as `beginKey`, `rawValue` and `endKey`, the whole
+    /// `RESTORE` laid out after one capacity check. Keys with KEY_META, an LRU or LFU hint, or a value large
+    /// enough to go to the target on its own take those calls.
+    public mutating func stringKey(_ key: RDBString, _ info: RDBKeyInfo, value: RDBString, raw: UnsafeRawBufferPointer) throws {
+        guard _fastPath(keyMeta.pendingCount == 0 && info.lfuFrequency == nil && info.idleSeconds == nil && !enc.isOpen
+                        && keyPrefix.isEmpty && !out.writesThrough(raw.count) && DumpPayload.canLoad(.string, target: target))
+        else {
+            let action = try beginKey(key, info)
+            precondition(action != .decode, "RestoreWriter: a string is restored from its bytes")
+            if action == .raw { try rawValue(raw) }
+            try endKey()
+            return
+        }
+        out.rollback()  // anything left of a key that failed half-way (nothing in normal operation)
+        if options.emitSelect && committedDB != info.db {
+            enc.select(info.db, noting: &leadingSelect)
+            committedDB = info.db
+        }
+        mode = .raw
+        var ttl: Int64 = 0
+        if let at = info.expireAtMs, !options.dropTTL { ttl = max(at, 1) }  // 0 would mean "no expiry"
+        let replace = options.replace
+        let payload = 1 &+ raw.count &+ DumpPayload.trailerSize
+        out.reserve(OutputBuffer.bulkRoom(key) &+ payload &+ 112)
+        let storage = out.storage
+        var p = storage + out.count
+        // RESTORE key ttl payload [REPLACE] [ABSTTL]: *4 to *6.
+        p.storeBytes(of: UInt32(0x0A0D_342A).littleEndian &+ ((replace ? 1 : 0) &+ (ttl != 0 ? 1 : 0)) << 8, as: UInt32.self)
+        p += 4
+        p = Self.store(Self.restoreWord, at: p)
+        p = OutputBuffer.storeBulk(key, at: p)
+        p = ttl == 0 ? Self.store(Self.zeroWord, at: p) : OutputBuffer.storeBulk(RDBString(integer: ttl), at: p)
+        // The payload: the type byte, the value as in the file, the version and the CRC-64 of all three.
+        p = OutputBuffer.storeBulkHeader(payload, at: p)
+        p.storeBytes(of: UInt8(0), as: UInt8.self)
+        if raw.count > 0 { OutputBuffer.copy(p + 1, raw.baseAddress!, raw.count) }
+        let trailer = p + 1 + raw.count
+        trailer.storeBytes(of: UInt16(truncatingIfNeeded: target).littleEndian, as: UInt16.self)
+        let crc = CRC64.checksum(UnsafeRawBufferPointer(start: p, count: 3 &+ raw.count))
+        (trailer + 2).storeBytes(of: crc.littleEndian, as: UInt64.self)
+        p = trailer + 10
+        p.storeBytes(of: UInt16(0x0A0D).littleEndian, as: UInt16.self)  // CR LF
+        p += 2
+        if replace { p = Self.store(Self.replaceWord, at: p) }
+        if ttl != 0 { p = Self.store(Self.absTTLWord, at: p) }
+        out.count = p - storage
+        enc.noteCommands(1)
+        stats.passedThrough &+= 1
+        out.commit()
+        try out.flushIfNeeded()
+    }
+
+    @inline(__always)
+    static func store(_ word: UnsafeRawBufferPointer, at p: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer {
+        p.copyMemory(from: word.baseAddress!, byteCount: word.count)
+        return p + word.count
+    }
+
     public mutating func rawValue(_ raw: UnsafeRawBufferPointer) throws {
         guard inKey else { return }
         let size = keyMeta.pendingCount + 1 + raw.count + DumpPayload.trailerSize
