@@ -104,6 +104,30 @@ import Testing
         #expect(lines == values.indices.map { "0\tstring\tkey\($0)\n" }.joined())
     }
 
+    /// A key is listed once its record was read to its end: a string or a list cut off by the end of the input,
+    /// or a list whose element framing is corrupt, is not (the lines before it are).
+    @Test func onlyWholeRecordsAreListed() throws {
+        var b = RDBBuilder(version: 9)
+        b.selectDB(0)
+        b.key(type: 0, "first", value: RDBBuilder.string("v"))
+        var list = RDBBuilder.length(2)
+        for e in ["a", "b"] { list += RDBBuilder.string(e) }
+        b.key(type: 1, "whole-list", value: list)
+        let head = b.bytes
+        let cases: [(String, [UInt8])] = [
+            ("string cut", head + [0] + RDBBuilder.string("cut") + [0x0A] + Array("abc".utf8)),
+            ("list cut", head + [1] + RDBBuilder.string("cut") + RDBBuilder.length(3) + RDBBuilder.string("x")),
+            ("list element framing", head + [1] + RDBBuilder.string("cut") + RDBBuilder.length(1) + [0xC3, 0x80] + RDBBuilder.string("rest")),
+        ]
+        for (what, bytes) in cases {
+            let out = OutputBuffer(target: nil)
+            var sink = KeysWriter(out: out)
+            #expect(throws: RDBError.self, "\(what)") { _ = try RDBReader.decode(bytes: bytes, into: &sink) }
+            out.rollback()  // as rdbcat does after an error
+            #expect(String(decoding: out.take(), as: UTF8.self) == "0\tstring\tfirst\n0\tlist\twhole-list\n", "\(what)")
+        }
+    }
+
     /// A value cut off by the end of the input is left to `skipValue`, which reports it as before.
     @Test func truncatedValueStillFails() throws {
         var b = RDBBuilder(version: 9)

@@ -9,8 +9,10 @@ import RDBKit
 /// To read a key back, replace `\\`, `\t`, `\n` and `\xHH` by the byte they stand for; every other character
 /// is literal.
 ///
-/// Values are never decoded: `beginKey` answers `.skip`, so the decoder only steps over them. Keys the server
-/// drops on load (empty collections) are not listed.
+/// Values are never decoded: `beginKey` answers `.raw`, so the decoder only steps over them (and string keys
+/// come whole, their values not read). A key's line is committed once its record has been read to its end, so
+/// that a record cut short or corrupt is not listed. Keys the server drops on load (empty collections) are not
+/// listed.
 public struct KeysWriter: RDBVisitor {
     public let out: OutputBuffer
     /// `db<TAB>type<TAB>` of the last key (at most 10 + 1 + 6 + 1 bytes), for `prefixDB` and `prefixKind`:
@@ -41,12 +43,32 @@ public struct KeysWriter: RDBVisitor {
         } else {
             writeLine(key)
         }
+        return .raw
+    }
+
+    /// Salvage mode: the key's value was given up on; its line goes.
+    public mutating func abortKey(_ key: RDBString, _ info: RDBKeyInfo, error: RDBError, lostRange: Range<Int>) throws {
+        out.rollback()
+    }
+
+    /// The record was read to its end: the line stands.
+    @inlinable @inline(__always)
+    public mutating func endKey() throws {
         out.commit()
         try out.flushIfNeeded()
-        return .skip
     }
 
     /// A line whose key is an integer, long, or not printable ASCII.
+    /// A string's line, its value not read.
+    @inlinable
+    public var stringDelivery: RDBStringDelivery { .wholeRaw }
+
+    @inlinable @inline(__always)
+    public mutating func stringKey(_ key: RDBString, _ info: RDBKeyInfo, value: RDBString, raw: UnsafeRawBufferPointer) throws {
+        _ = try beginKey(key, info)
+        try endKey()
+    }
+
     @usableFromInline @inline(never)
     func writeLine(_ key: RDBString) {
         withUnsafeBytes(of: prefix) { out.append(UnsafeRawBufferPointer(rebasing: $0[0..<prefixCount])) }
