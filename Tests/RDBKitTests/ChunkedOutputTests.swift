@@ -17,9 +17,8 @@ final class RecordingTarget: OutputTarget {
     var string: String { String(decoding: bytes, as: UTF8.self) }
 }
 
-/// A buffer growing from allocator storage into mapped huge pages (2 MiB and up) and on keeps every byte,
-/// and hands them over whole.
-@Test func outputBufferGrowsIntoHugeStorage() throws {
+/// A buffer growing through 2, 4, 8 and 16 MiB of storage keeps every byte, and hands them over whole.
+@Test func outputBufferGrowsKeepingEveryByte() throws {
     let out = OutputBuffer(target: nil, flushThreshold: 1 << 12)
     var expected: [UInt8] = []
     var i: UInt64 = 0

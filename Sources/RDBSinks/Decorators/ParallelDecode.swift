@@ -322,8 +322,8 @@ final class ParallelState<Sink: ChunkableSink>: @unchecked Sendable {
     }
 
     /// A buffer for a chunk's or a piece's output, with room for what a chunk holds before it spills: it
-    /// never grows by copying, and its pages are huge ones (`OutputBuffer.HugeStorage`), touched only as
-    /// they are written.
+    /// never grows by copying, and its pages are touched only as they are written (buffers are reused, so
+    /// a run touches about `maxInFlight` chunks' output).
     @inlinable
     static func newBuffer() -> OutputBuffer {
         let b = OutputBuffer(target: nil, flushThreshold: 1 << 16)

@@ -61,8 +61,6 @@ public final class MemoryTarget: OutputTarget {
 public final class OutputBuffer {
     @exclusivity(unchecked) @usableFromInline var storage: UnsafeMutableRawPointer
     @exclusivity(unchecked) @usableFromInline var capacity: Int
-    /// `storage` is a mapping of huge pages (see `HugeStorage`), not the allocator's.
-    @usableFromInline var storageMapped = false
     @exclusivity(unchecked) @usableFromInline var count = 0
     public let target: OutputTarget?
     @exclusivity(unchecked) public var flushThreshold: Int
@@ -92,62 +90,22 @@ public final class OutputBuffer {
 
     /// A buffer flushing to `target`; without a target it only accumulates (see `bytes`). A key larger than
     /// `keyChunkThreshold` is written out in parts unless `keepsWholeKeys` is set.
-    public init(target: OutputTarget?, flushThreshold: Int = 1 << 18, keyChunkThreshold: Int = 4 << 20) {
+    /// (The default `keyChunkThreshold` keeps the buffer of a large key within 2 MiB: each fresh MiB of memory
+    /// a run touches costs ~0.5 ms in a VM, and up to 3 ms where the host took back the guest's free pages.)
+    public init(target: OutputTarget?, flushThreshold: Int = 1 << 18, keyChunkThreshold: Int = 1 << 20) {
         self.target = target
         self.flushThreshold = flushThreshold
         self.keyChunkThreshold = keyChunkThreshold
         capacity = max(flushThreshold * 2, 4096)
-        (storage, storageMapped) = OutputBuffer.allocateStorage(capacity)
+        storage = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
         updateKeyFlushLimit()
     }
-
-    /// Storage of at least `HugeStorage.size` bytes is an anonymous mapping of whole 2 MiB pages, advised
-    /// for transparent huge pages: its first write to each 2 MiB costs one fault (and one 2 MiB clear)
-    /// instead of 512 (a buffer of decoded chunk output took ~1,000 faults to fill at 4 KiB, ~1 µs each in
-    /// a VM). Capacities double from a power of two, so mapped ones are whole 2 MiB pages. Smaller storage,
-    /// and where the mapping fails, comes from the allocator.
-    @usableFromInline enum HugeStorage {
-        @usableFromInline static let size = 2 << 20
-    }
-
-    @usableFromInline static func allocateStorage(_ n: Int) -> (UnsafeMutableRawPointer, mapped: Bool) {
-        #if os(Linux)
-        if n >= HugeStorage.size, let p = mapHuge(n) { return (p, true) }
-        #endif
-        return (UnsafeMutableRawPointer.allocate(byteCount: n, alignment: 16), false)
-    }
-
-    @usableFromInline static func freeStorage(_ p: UnsafeMutableRawPointer, capacity: Int, mapped: Bool) {
-        #if os(Linux)
-        if mapped {
-            munmap(p, capacity)
-            return
-        }
-        #endif
-        p.deallocate()
-    }
-
-    #if os(Linux)
-    static func mapHuge(_ n: Int) -> UnsafeMutableRawPointer? {
-        // Over-map by 2 MiB, then give back the parts before and after the aligned range.
-        let total = n + HugeStorage.size
-        guard let raw = mmap(nil, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), raw != MAP_FAILED else { return nil }
-        let start = Int(bitPattern: raw)
-        let aligned = (start + HugeStorage.size - 1) / HugeStorage.size * HugeStorage.size
-        if aligned > start { munmap(raw, aligned - start) }
-        let tail = start + total - (aligned + n)
-        if tail > 0 { munmap(UnsafeMutableRawPointer(bitPattern: aligned + n), tail) }
-        let p = UnsafeMutableRawPointer(bitPattern: aligned)!
-        _ = madvise(p, n, MADV_HUGEPAGE)
-        return p
-    }
-    #endif
 
     func updateKeyFlushLimit() {
         keyFlushLimit = target == nil || keepsWholeKeys ? Int.max : max(1, keyChunkThreshold)
     }
 
-    deinit { OutputBuffer.freeStorage(storage, capacity: capacity, mapped: storageMapped) }
+    deinit { storage.deallocate() }
 
     /// Bytes appended and not yet flushed.
     @inlinable public var pendingCount: Int { count }
@@ -167,11 +125,10 @@ public final class OutputBuffer {
     func grow(_ n: Int) {
         var newCap = capacity * 2
         while newCap - count < n { newCap *= 2 }
-        let (p, mapped) = OutputBuffer.allocateStorage(newCap)
+        let p = UnsafeMutableRawPointer.allocate(byteCount: newCap, alignment: 16)
         p.copyMemory(from: storage, byteCount: count)
-        OutputBuffer.freeStorage(storage, capacity: capacity, mapped: storageMapped)
+        storage.deallocate()
         storage = p
-        storageMapped = mapped
         capacity = newCap
     }
 
