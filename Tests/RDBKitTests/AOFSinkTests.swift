@@ -77,6 +77,23 @@ import RDBSinks
         #expect(spelled.byName["SET"]?.count == 5 && spelled.byName["INCR"]?.count == 1)
         #expect(spelled.byName["CMD7"]?.count == 2 && spelled.byName["CMD99"]?.count == 1)
         #expect(spelled.byName.count == 102 && spelled.commands == 107)
+        // Names of every length up to past the 16 bytes a spelling holds, and names of one length that differ
+        // only in one byte (in the first 8, the overlap, the last 8): each counted under its own name.
+        var lengths = AOFStats()
+        var named: [[String]] = []
+        for n in 1...20 {
+            let base = Array("ABCDEFGHIJKLMNOPQRST".prefix(n))
+            for k in [0, n / 2, n - 1] {
+                var v = base
+                v[k] = "z"
+                named.append([String(v)])
+                named.append([String(v).lowercased()])
+            }
+            named.append([String(base)])
+        }
+        _ = try AOFReader.decode(bytes: respAll(named + named), into: &lengths)
+        let expected = Dictionary(named.map { ($0[0].uppercased(), 2) }, uniquingKeysWith: +)
+        #expect(lengths.byName.mapValues(\.count) == expected)
     }
 
     func keysOf(_ commands: [[String]]) throws -> [String] {

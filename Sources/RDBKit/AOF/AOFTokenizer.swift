@@ -6,6 +6,7 @@ import Darwin
 
 /// A growable buffer of `Int`s reused for the argument spans of every command. A struct (held in the
 /// tokenizer, accessed statically in the hot loop); the small class only frees the memory.
+@usableFromInline
 struct AOFSpanBuffer {
     final class Owner {
         var pointer: UnsafeMutablePointer<Int>
@@ -43,23 +44,23 @@ struct AOFSpanBuffer {
         capacity = newCapacity
     }
 
-    var buffer: UnsafeBufferPointer<Int> { UnsafeBufferPointer(start: pointer, count: count) }
+    @usableFromInline var buffer: UnsafeBufferPointer<Int> { UnsafeBufferPointer(start: pointer, count: count) }
 }
 
 /// The RESP / inline / annotation tokenizer of one file.
 @usableFromInline
 struct AOFTokenizer {
-    let options: AOFOptions
-    let file: String
-    var spans = AOFSpanBuffer()
-    var splitter = AOFLineSplitter()
+    @usableFromInline let options: AOFOptions
+    @usableFromInline let file: String
+    @usableFromInline var spans = AOFSpanBuffer()
+    @usableFromInline var splitter = AOFLineSplitter()
     /// The database commands run in; every file starts in db 0 (the server loads each file with a new client).
-    var db = 0
+    @usableFromInline var db = 0
 
     /// Reads RESP commands, and keeps the resume state of one whose bytes are not all in the window yet.
-    var commandReader: RESPCommandReader
+    @usableFromInline var commandReader: RESPCommandReader
     /// Bytes of an annotation or inline line already searched for its line ending.
-    var pendingLine = 0
+    @usableFromInline var pendingLine = 0
 
     @usableFromInline
     init(options: AOFOptions, file: String) {
@@ -69,6 +70,7 @@ struct AOFTokenizer {
     }
 
     /// What one step of the tokenizer found at a position of the window.
+    @usableFromInline
     enum Step {
         /// A RESP command ending (exclusive, window-relative) at `end`; its spans are in `spans`.
         case command(end: Int)
@@ -88,7 +90,7 @@ struct AOFTokenizer {
     /// is refilled, so a memory-mapped file is walked without touching the `InputBuffer` per command, except to
     /// tell it (one compare per item) that the bytes before `done` may be released: never past the start of an
     /// open MULTI block, whose commands are delivered from the window on EXEC.
-    @usableFromInline
+    @inlinable
     mutating func run<V: AOFVisitor>(
         _ input: InputBuffer, isLast: Bool, into visitor: inout V,
         summary: inout AOFFileSummary, warnings: inout [String]
@@ -168,7 +170,7 @@ struct AOFTokenizer {
 
     /// One command (RESP, or inline and split into `splitter`) read up to `end`: delivered now outside a MULTI
     /// block; inside one, held in the window until EXEC, which delivers the whole block.
-    @inline(__always)
+    @inlinable @inline(__always)
     mutating func advance<V: AOFVisitor>(
         _ kind: Kind, end: Int, inline: Bool, _ w: UnsafeRawBufferPointer, base: Int, scan: inout Int, done: inout Int,
         inMulti: inout Bool, blockCommands: inout Int, commands: inout Int, annotations: inout Int, into visitor: inout V
@@ -199,6 +201,7 @@ struct AOFTokenizer {
     }
 
     /// Delivers the items of a complete MULTI block, `from..<to` of the window.
+    @inlinable
     mutating func replayBlock<V: AOFVisitor>(
         _ w: UnsafeRawBufferPointer, from: Int, to end: Int, base: Int, into visitor: inout V,
         commands: inout Int, annotations: inout Int
@@ -227,6 +230,7 @@ struct AOFTokenizer {
 
     /// Handles an incomplete end of input at window position `at`: a warning (and the rest is dropped),
     /// or an error when strict or when more files follow.
+    @usableFromInline
     func tornTail(
         _ input: InputBuffer, at: Int, isLast: Bool, what: String,
         summary: inout AOFFileSummary, warnings: inout [String]
@@ -245,10 +249,10 @@ struct AOFTokenizer {
         input.consume(input.window.count)
     }
 
-    enum Kind { case multi, exec, other }
+    @usableFromInline enum Kind { case multi, exec, other }
 
     /// Whether the command just read (its spans are in `spans`, relative to `cmd`) is MULTI, EXEC (or DISCARD).
-    @inline(__always)
+    @usableFromInline
     static func classify(_ cmd: UnsafeRawBufferPointer, _ spans: UnsafeBufferPointer<Int>) -> Kind {
         let args = AOFArguments(base: cmd.baseAddress, spans: spans)
         let name = args.bytes(0)
@@ -259,6 +263,7 @@ struct AOFTokenizer {
     }
 
     /// Delivers the RESP command at `start..<end` whose spans were just read.
+    @inlinable
     mutating func deliverRESP<V: AOFVisitor>(
         _ w: UnsafeRawBufferPointer, start: Int, end: Int, offset: Int, into visitor: inout V
     ) throws {
@@ -268,6 +273,7 @@ struct AOFTokenizer {
     }
 
     /// Splits an inline line into `splitter` and copies its spans; returns its kind.
+    @usableFromInline
     mutating func splitInline(_ w: UnsafeRawBufferPointer, _ ls: Int, _ le: Int, offset: Int) throws -> Kind {
         let line = UnsafeRawBufferPointer(rebasing: w[ls..<le])
         do {
@@ -286,6 +292,7 @@ struct AOFTokenizer {
     }
 
     /// Delivers the inline command held by `splitter`.
+    @inlinable
     mutating func deliverInline<V: AOFVisitor>(offset: Int, byteCount: Int, into visitor: inout V) throws {
         let spanBuffer = spans.buffer
         let newDB = splitter.scratch.withUnsafeBytes { AOFTokenizer.selectedDB(AOFArguments(base: $0.baseAddress, spans: spanBuffer)) }
@@ -300,7 +307,7 @@ struct AOFTokenizer {
 
     /// The database a SELECT with a valid index switches to (an invalid SELECT fails on the server and
     /// changes nothing); nil for other commands.
-    @inline(__always)
+    @inlinable @inline(__always)
     static func selectedDB(_ args: AOFArguments) -> Int? {
         if args.count == 2, args.bytes(0).count == 6, AOFArguments.equalsIgnoringCase(args.bytes(0), "SELECT"),
            let v = DecimalFormatter.parseCanonical(args.bytes(1)), v >= 0, v <= Int64(Int32.max)
@@ -313,6 +320,7 @@ struct AOFTokenizer {
     // MARK: tokenizing
 
     /// Reads one item at window position `start` (absolute `offset`).
+    @usableFromInline
     mutating func step(_ w: UnsafeRawBufferPointer, at start: Int, offset: Int) throws -> Step {
         let base = w.baseAddress!
         let first = base.load(fromByteOffset: start, as: UInt8.self)

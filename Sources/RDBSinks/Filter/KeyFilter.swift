@@ -195,12 +195,15 @@ public struct FilteringVisitor<Inner: RDBVisitor>: RDBForwardingVisitor {
 }
 
 /// AOF commands pass the database filter (`filter.dbs`); the other key criteria apply to RDB keys only.
+/// (Inlinable, like the key events: specialized for `Inner` in the caller's module, a command reaches it with
+/// a direct call instead of through the protocol's witness table.)
 extension FilteringVisitor: AOFVisitor where Inner: AOFVisitor {
-    public mutating func beginAOFFile(name: String, kind: AOFFileKind) throws { try inner.beginAOFFile(name: name, kind: kind) }
+    @inlinable public mutating func beginAOFFile(name: String, kind: AOFFileKind) throws { try inner.beginAOFFile(name: name, kind: kind) }
+    @inlinable
     public mutating func command(_ command: AOFCommand) throws {
-        if let dbs = filter.dbs, !dbs.contains(command.db) { return }
+        if !passAll, let dbs = filter.dbs, !dbs.contains(command.db) { return }
         try inner.command(command)
     }
-    public mutating func annotation(_ text: RDBString, offset: Int) throws { try inner.annotation(text, offset: offset) }
-    public mutating func endAOFFile(name: String, kind: AOFFileKind) throws { try inner.endAOFFile(name: name, kind: kind) }
+    @inlinable public mutating func annotation(_ text: RDBString, offset: Int) throws { try inner.annotation(text, offset: offset) }
+    @inlinable public mutating func endAOFFile(name: String, kind: AOFFileKind) throws { try inner.endAOFFile(name: name, kind: kind) }
 }
