@@ -88,6 +88,12 @@ extension AOFCommand {
     @discardableResult
     public func forEachKey(_ body: (RDBString) throws -> Void) rethrows -> Bool {
         guard let spec = keySpec else { return false }
+        try forEachKey(spec, body)
+        return true
+    }
+
+    /// `forEachKey` with the command's spec known already (`keySpec`, looked up once per spelling).
+    public func forEachKey(_ spec: AOFKeySpec, _ body: (RDBString) throws -> Void) rethrows {
         let n = args.count
         func key(_ i: Int) throws { if i >= 1 && i < n { try body(args[i]) } }
         switch spec {
@@ -130,6 +136,5 @@ extension AOFCommand {
                 for j in (i + 1)..<(i + 1 + rest / 2) { try key(j) }
             }
         }
-        return true
     }
 }

@@ -28,29 +28,30 @@ public struct AOFKeys: AOFVisitor {
     public var binary: BinaryMode
     /// The keys in the order first seen.
     public var keys: [Usage] {
-        (0..<seen.count).map { i in
-            let k = seen[i]
-            return Usage(key: Key(db: k.db, key: Array(arena[k.start..<(k.start + k.count)])), commands: k.commands, inPreamble: k.inPreamble)
+        var out: [Usage] = []
+        forEachEntry { db, name, commands, inPreamble in
+            out.append(Usage(key: Key(db: db, key: Array(name)), commands: commands, inPreamble: inPreamble))
         }
+        return out
     }
-    /// A key seen: its name's place in `arena` (all names, one after the other: no array per key).
-    struct Seen {
-        var start: Int
-        var count: Int
-        var db: Int
-        var commands: Int
-        var inPreamble: Bool
-    }
-    var seen: [Seen] = []
+
+    /// Every key seen, one entry after the other in the order first seen: a header of three words (the
+    /// database, the commands, the name's length with the preamble flag in the top bit), then the name, padded
+    /// to a word. A command naming a key seen before reads its slot, then its entry (the header and the name
+    /// side by side), and adds to the count there: two cache lines. (Slots of hash and index, entries in an
+    /// array of structs and names in a third place made three misses a command on 126k keys.)
     var arena: [UInt8] = []
+    var count = 0
+    static let header = 24
+    static let preambleBit: UInt64 = 1 << 63
     /// Per process, so that a file cannot be made of keys that all collide.
     let seed = UInt64.random(in: 1...UInt64.max)
     public private(set) var unknownCommands: [String: Int] = [:]
-    /// (db, key) → index in `seen`: open addressing over `slots`, each the key's hash and index (-1: empty),
-    /// so that a probe reads one line. A lookup hashes the command's bytes as they are and compares them in
-    /// place: nothing is allocated for a key seen before. (A `[Key: Int]` dictionary hashed keys a byte at a
-    /// time and built an array per command: 60% of `rdbcat FILE.aof --format keys`.)
-    var slots: [(hash: Int, index: Int)] = Array(repeating: (0, -1), count: 1 << 10)
+    /// (db, key) → its entry: open addressing over `slots`, each the key's hash and the entry's offset in
+    /// `arena` (-1: empty). A lookup hashes the command's bytes as they are and compares them in place:
+    /// nothing is allocated for a key seen before. (A `[Key: Int]` dictionary hashed keys a byte at a time and
+    /// built an array per command: 60% of `rdbcat FILE.aof --format keys`.)
+    var slots: [(hash: UInt64, offset: Int)] = Array(repeating: (0, -1), count: 1 << 10)
 
     public init(binary: BinaryMode = .escape) {
         self.binary = binary
@@ -59,7 +60,7 @@ public struct AOFKeys: AOFVisitor {
     /// A seeded multiply-mix hash of the database and the name, 8 bytes at a time (SipHash through `Hasher`
     /// was a fifth of the lookups).
     @inline(__always)
-    static func hash(_ db: Int, _ b: UnsafeRawBufferPointer, seed: UInt64) -> Int {
+    static func hash(_ db: Int, _ b: UnsafeRawBufferPointer, seed: UInt64) -> UInt64 {
         @inline(__always) func mix(_ h: UInt64, _ w: UInt64) -> UInt64 {
             let m = (h ^ w).multipliedFullWidth(by: 0x9E37_79B9_7F4A_7C15)
             return m.high ^ m.low
@@ -81,32 +82,48 @@ public struct AOFKeys: AOFVisitor {
             }
             h = mix(h, tail ^ 0xA076_1D64_78BD_642F)
         }
-        return Int(truncatingIfNeeded: h)
+        return h
     }
 
     mutating func touch(_ db: Int, _ key: RDBString, preamble: Bool) {
         key.withBytes { b in
             let hash = Self.hash(db, b, seed: seed)
+            let n = b.count
             let mask = slots.count - 1
-            var i = hash & mask
+            var i = Int(truncatingIfNeeded: hash) & mask
             while true {
-                let (h, s) = slots[i]
-                if s < 0 { break }
+                let (h, offset) = slots[i]
+                if offset < 0 { break }
                 if h == hash {
-                    let k = seen[s]
-                    if k.db == db && k.count == b.count
-                        && arena.withUnsafeBytes({ b.count == 0 || memcmp($0.baseAddress! + k.start, b.baseAddress!, b.count) == 0 })
-                    {
-                        if preamble { seen[s].inPreamble = true } else { seen[s].commands += 1 }
-                        return
+                    let found = arena.withUnsafeMutableBytes { a -> Bool in
+                        let e = a.baseAddress! + offset
+                        let lengthWord = e.loadUnaligned(fromByteOffset: 16, as: UInt64.self)
+                        guard e.loadUnaligned(as: Int.self) == db, Int(lengthWord & ~Self.preambleBit) == n,
+                              n == 0 || memcmp(e + Self.header, b.baseAddress!, n) == 0 else { return false }
+                        if preamble {
+                            e.storeBytes(of: lengthWord | Self.preambleBit, toByteOffset: 16, as: UInt64.self)
+                        } else {
+                            e.storeBytes(of: e.loadUnaligned(fromByteOffset: 8, as: Int.self) &+ 1, toByteOffset: 8, as: Int.self)
+                        }
+                        return true
                     }
+                    if found { return }
                 }
                 i = (i &+ 1) & mask
             }
-            slots[i] = (hash, seen.count)
-            seen.append(Seen(start: arena.count, count: b.count, db: db, commands: preamble ? 0 : 1, inPreamble: preamble))
-            arena.append(contentsOf: b)
-            if seen.count * 2 > slots.count { grow() }
+            let offset = arena.count
+            slots[i] = (hash, offset)
+            count += 1
+            let padded = (n + 7) & ~7
+            arena.append(contentsOf: repeatElement(0, count: Self.header + padded))
+            arena.withUnsafeMutableBytes { a in
+                let e = a.baseAddress! + offset
+                e.storeBytes(of: db, as: Int.self)
+                e.storeBytes(of: preamble ? 0 : 1, toByteOffset: 8, as: Int.self)
+                e.storeBytes(of: UInt64(n) | (preamble ? Self.preambleBit : 0), toByteOffset: 16, as: UInt64.self)
+                if n > 0 { (e + Self.header).copyMemory(from: b.baseAddress!, byteCount: n) }
+            }
+            if count * 2 > slots.count { grow() }
         }
     }
 
@@ -115,10 +132,25 @@ public struct AOFKeys: AOFVisitor {
         let old = slots
         slots = Array(repeating: (0, -1), count: old.count * 2)
         let mask = slots.count - 1
-        for slot in old where slot.index >= 0 {
-            var i = slot.hash & mask
-            while slots[i].index >= 0 { i = (i &+ 1) & mask }
+        for slot in old where slot.offset >= 0 {
+            var i = Int(truncatingIfNeeded: slot.hash) & mask
+            while slots[i].offset >= 0 { i = (i &+ 1) & mask }
             slots[i] = slot
+        }
+    }
+
+    /// Calls `body` with each key in the order first seen: database, name, commands, whether a preamble holds it.
+    func forEachEntry(_ body: (Int, UnsafeRawBufferPointer, Int, Bool) throws -> Void) rethrows {
+        try arena.withUnsafeBytes { a in
+            var offset = 0
+            while offset < a.count {
+                let e = a.baseAddress! + offset
+                let lengthWord = e.loadUnaligned(fromByteOffset: 16, as: UInt64.self)
+                let n = Int(lengthWord & ~Self.preambleBit)
+                try body(e.loadUnaligned(as: Int.self), UnsafeRawBufferPointer(start: e + Self.header, count: n),
+                         e.loadUnaligned(fromByteOffset: 8, as: Int.self), lengthWord & Self.preambleBit != 0)
+                offset += Self.header + ((n + 7) & ~7)
+            }
         }
     }
 
@@ -127,24 +159,36 @@ public struct AOFKeys: AOFVisitor {
         return .skip
     }
 
+    /// The key positions of each spelling of a command name the file uses (nil: unknown).
+    var keySpecs = AOFSpellings<AOFKeySpec?>()
+
     public mutating func command(_ command: AOFCommand) throws {
-        let known = command.forEachKey { k in touch(command.db, k, preamble: false) }
-        if !known { unknownCommands[command.upperName, default: 0] += 1 }
+        let name = command.args.bytes(0)
+        let spec: AOFKeySpec?
+        if let known = keySpecs.lookup(name) {
+            spec = known
+        } else {
+            spec = command.keySpec
+            keySpecs.insert(name, spec)
+        }
+        guard let spec else {
+            unknownCommands[command.upperName, default: 0] += 1
+            return
+        }
+        command.forEachKey(spec) { k in touch(command.db, k, preamble: false) }
     }
 
     public func writeJSONL(to out: OutputBuffer) throws {
-        try arena.withUnsafeBytes { names in
-            for k in seen {
-                out.append("{\"db\":")
-                out.append(decimal: k.db)
-                out.append(",\"key\":")
-                out.appendJSONString(UnsafeRawBufferPointer(rebasing: names[k.start..<(k.start + k.count)]), mode: binary)
-                out.append(",\"commands\":")
-                out.append(decimal: k.commands)
-                out.append(k.inPreamble ? ",\"preamble\":true}\n" : ",\"preamble\":false}\n")
-                out.commit()
-                try out.flushIfNeeded()
-            }
+        try forEachEntry { db, name, commands, inPreamble in
+            out.append("{\"db\":")
+            out.append(decimal: db)
+            out.append(",\"key\":")
+            out.appendJSONString(name, mode: binary)
+            out.append(",\"commands\":")
+            out.append(decimal: commands)
+            out.append(inPreamble ? ",\"preamble\":true}\n" : ",\"preamble\":false}\n")
+            out.commit()
+            try out.flushIfNeeded()
         }
         try out.flush()
     }

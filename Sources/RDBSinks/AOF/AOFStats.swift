@@ -22,25 +22,8 @@ public struct AOFStats: AOFVisitor {
     var names: [String] = []
     var entries: [Entry] = []
     var indexOf: [String: Int] = [:]
-    /// Spellings of names as the file writes them (any case) and the entry each counts into: a file uses a
-    /// few, and a command is then counted by comparing its first argument's bytes, without building its
-    /// upper-case name and hashing it (that was most of the time `stats` took beyond reading the commands).
-    /// (Names of up to 16 bytes as two words (`nameWords`): a lookup is two compares per spelling, with
-    /// nothing retained or called; arrays of bytes compared with memcmp were a third of a stats run.)
-    var spellings: [(name: (UInt64, UInt64), count: Int, index: Int)] = []
-
-    /// The bytes of a name of up to 16 bytes as two words: its first and last 8 bytes (overlapping), or its
-    /// bytes in the first word when shorter; with the length, different names give different words.
-    @inline(__always)
-    static func nameWords(_ raw: UnsafeRawBufferPointer) -> (UInt64, UInt64) {
-        let n = raw.count
-        guard let p = raw.baseAddress, n > 0 else { return (0, 0) }
-        if n >= 8 { return (p.loadUnaligned(as: UInt64.self), p.loadUnaligned(fromByteOffset: n &- 8, as: UInt64.self)) }
-        var w: UInt64 = 0
-        for i in 0..<n { w |= UInt64(p.load(fromByteOffset: i, as: UInt8.self)) &<< UInt64(8 &* i) }
-        return (w, 0)
-    }
-    static let maxSpellings = 64
+    /// The entry of each spelling of a name the file uses.
+    var spellings = AOFSpellings<Int>()
     public private(set) var commands = 0
     public private(set) var commandBytes = 0
     /// Sum of the argument lengths (the payload without RESP framing).
@@ -95,11 +78,7 @@ public struct AOFStats: AOFVisitor {
 
     mutating func entryIndex(_ command: AOFCommand) -> Int {
         let raw = command.args.bytes(0)
-        let short = raw.count <= 16
-        let words = short ? Self.nameWords(raw) : (0, 0)
-        if short {
-            for s in spellings where s.name.0 == words.0 && s.name.1 == words.1 && s.count == raw.count { return s.index }
-        }
+        if let known = spellings.lookup(raw) { return known }
         let name = command.upperName
         let i: Int
         if let known = indexOf[name] {
@@ -115,7 +94,7 @@ public struct AOFStats: AOFVisitor {
                 indexOf[counted] = i
             }
         }
-        if short && spellings.count < Self.maxSpellings { spellings.append((words, raw.count, i)) }
+        spellings.insert(raw, i)
         return i
     }
 

@@ -1,0 +1,39 @@
+import RDBKit
+
+/// Command names as a file spells them (any case), each with what a sink worked out once from its upper-case
+/// name (its entry in a report, its key positions). A file uses a few spellings, so a command is then placed
+/// by comparing its first argument with them, without building its upper-case name and hashing it: names of
+/// up to 16 bytes as two words (`words`), two compares per spelling, nothing allocated, retained or called.
+/// (Arrays of bytes compared with memcmp, or an upper-case `String` looked up in a dictionary per command,
+/// were a third of `stats` and a tenth of `keys` on an AOF.)
+struct AOFSpellings<Value> {
+    var entries: [(words: (UInt64, UInt64), count: Int, value: Value)] = []
+    static var capacity: Int { 64 }
+
+    /// The value of a spelling seen before, if `name` is one.
+    @inline(__always)
+    func lookup(_ name: UnsafeRawBufferPointer) -> Value? {
+        guard name.count <= 16 else { return nil }
+        let w = Self.words(name)
+        for e in entries where e.words.0 == w.0 && e.words.1 == w.1 && e.count == name.count { return e.value }
+        return nil
+    }
+
+    /// Remembers `name`'s value (names longer than 16 bytes, and spellings past `capacity`, are not kept).
+    mutating func insert(_ name: UnsafeRawBufferPointer, _ value: Value) {
+        guard name.count <= 16, entries.count < Self.capacity else { return }
+        entries.append((Self.words(name), name.count, value))
+    }
+
+    /// A name of up to 16 bytes as two words: its first and last 8 bytes (overlapping), or its bytes in the
+    /// first word when shorter; with the length, different names give different words.
+    @inline(__always)
+    static func words(_ raw: UnsafeRawBufferPointer) -> (UInt64, UInt64) {
+        let n = raw.count
+        guard let p = raw.baseAddress, n > 0 else { return (0, 0) }
+        if n >= 8 { return (p.loadUnaligned(as: UInt64.self), p.loadUnaligned(fromByteOffset: n &- 8, as: UInt64.self)) }
+        var w: UInt64 = 0
+        for i in 0..<n { w |= UInt64(p.load(fromByteOffset: i, as: UInt8.self)) &<< UInt64(8 &* i) }
+        return (w, 0)
+    }
+}
