@@ -151,7 +151,7 @@ static uint64_t crc_pclmul(uint64_t crc, const uint8_t *p, size_t n, int wide) {
 
 int rdb_crc64_pclmul(uint64_t crc, const void *bytes, size_t count, int wide, uint64_t *result) {
     if (count < 16 || !__builtin_cpu_supports("pclmul") || !__builtin_cpu_supports("sse4.1")) return 0;  // (SSE4.1 implies SSSE3)
-    wide = wide && __builtin_cpu_supports("vpclmulqdq") && __builtin_cpu_supports("avx512f");
+    wide = wide && rdb_crc64_has_wide();
     *result = crc_pclmul(crc, (const uint8_t *)bytes, count, wide);
     return 1;
 }

@@ -63,6 +63,26 @@ extension OutputBuffer: RESPOutput {
         return p + 2
     }
 
+    /// Stores `*<arguments>\r\n`, for 1 to 9 arguments, at `p` (room checked by the caller); returns where the
+    /// first argument goes.
+    @inlinable @inline(__always)
+    static func storeCommandHeader(arguments n: Int, at p: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer {
+        p.storeBytes(of: UInt32(0x0A0D_302A).littleEndian &+ UInt32(truncatingIfNeeded: n) &<< 8, as: UInt32.self)  // "*0\r\n" + n
+        return p + 4
+    }
+
+    /// Stores encoded bytes (a fixed argument such as `$3\r\nSET\r\n`) at `p`; returns where the next byte goes.
+    @inlinable @inline(__always)
+    static func store(_ word: UnsafeRawBufferPointer, at p: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer {
+        p.copyMemory(from: word.baseAddress!, byteCount: word.count)
+        return p + word.count
+    }
+
+    @inlinable @inline(__always)
+    static func store(_ word: StaticString, at p: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer {
+        store(UnsafeRawBufferPointer(start: word.utf8Start, count: word.utf8CodeUnitCount), at: p)
+    }
+
     /// Stores `$<length>\r\n` at `p` (room checked by the caller); returns where the bytes go.
     @inlinable
     static func storeBulkHeader(_ length: Int, at start: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer {

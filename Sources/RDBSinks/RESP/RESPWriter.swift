@@ -332,21 +332,18 @@ public struct RESPWriter: RDBVisitor {
         out.reserve(2 &* keyRoom &+ OutputBuffer.bulkRoom(value) &+ 112)
         let storage = out.storage
         var p = storage + out.count
-        // *3, *4 (NX), *5 (PXAT) or *6.
-        p.storeBytes(of: UInt32(0x0A0D_332A).littleEndian &+ ((nx ? 1 : 0) &+ (inline ? 2 : 0)) << 8, as: UInt32.self)
-        p += 4
-        p.copyMemory(from: RESPWriter.setWord.baseAddress!, byteCount: 9)
-        p += 9
+        p = OutputBuffer.storeCommandHeader(arguments: 3 &+ (nx ? 1 : 0) &+ (inline ? 2 : 0), at: p)
+        p = OutputBuffer.store(RESPWriter.setWord, at: p)
         p = OutputBuffer.storeBulk(key, at: p)
         p = OutputBuffer.storeBulk(value, at: p)
-        if nx { p = RESPWriter.storeWord("$2\r\nNX\r\n", at: p) }
+        if nx { p = OutputBuffer.store("$2\r\nNX\r\n", at: p) }
         var commands = 1
         if let at {
             if inline {
-                p = RESPWriter.storeWord("$4\r\nPXAT\r\n", at: p)
+                p = OutputBuffer.store("$4\r\nPXAT\r\n", at: p)
                 p = OutputBuffer.storeBulk(RDBString(integer: max(at, 1)), at: p)
             } else {
-                p = RESPWriter.storeWord("*3\r\n$9\r\nPEXPIREAT\r\n", at: p)
+                p = OutputBuffer.store("*3\r\n$9\r\nPEXPIREAT\r\n", at: p)
                 p = OutputBuffer.storeBulk(key, at: p)
                 p = OutputBuffer.storeBulk(RDBString(integer: at), at: p)
                 commands = 2
@@ -360,12 +357,6 @@ public struct RESPWriter: RDBVisitor {
         keysWritten &+= 1
         out.commit()
         try out.flushIfNeeded()
-    }
-
-    @inline(__always)
-    static func storeWord(_ s: StaticString, at p: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer {
-        p.copyMemory(from: s.utf8Start, byteCount: s.utf8CodeUnitCount)
-        return p + s.utf8CodeUnitCount
     }
 
     static func bulkSize(_ n: Int) -> Int { n + 16 }

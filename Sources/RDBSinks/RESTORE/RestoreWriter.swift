@@ -275,12 +275,11 @@ public struct RestoreWriter: RDBVisitor {
         out.reserve(OutputBuffer.bulkRoom(key) &+ payload &+ 112)
         let storage = out.storage
         var p = storage + out.count
-        // RESTORE key ttl payload [REPLACE] [ABSTTL]: *4 to *6.
-        p.storeBytes(of: UInt32(0x0A0D_342A).littleEndian &+ ((replace ? 1 : 0) &+ (ttl != 0 ? 1 : 0)) << 8, as: UInt32.self)
-        p += 4
-        p = Self.store(Self.restoreWord, at: p)
+        // RESTORE key ttl payload [REPLACE] [ABSTTL]
+        p = OutputBuffer.storeCommandHeader(arguments: 4 &+ (replace ? 1 : 0) &+ (ttl != 0 ? 1 : 0), at: p)
+        p = OutputBuffer.store(Self.restoreWord, at: p)
         p = OutputBuffer.storeBulk(key, at: p)
-        p = ttl == 0 ? Self.store(Self.zeroWord, at: p) : OutputBuffer.storeBulk(RDBString(integer: ttl), at: p)
+        p = ttl == 0 ? OutputBuffer.store(Self.zeroWord, at: p) : OutputBuffer.storeBulk(RDBString(integer: ttl), at: p)
         // The payload: the type byte, the value as in the file, the version and the CRC-64 of all three.
         p = OutputBuffer.storeBulkHeader(payload, at: p)
         p.storeBytes(of: UInt8(0), as: UInt8.self)
@@ -292,19 +291,13 @@ public struct RestoreWriter: RDBVisitor {
         p = trailer + 10
         p.storeBytes(of: UInt16(0x0A0D).littleEndian, as: UInt16.self)  // CR LF
         p += 2
-        if replace { p = Self.store(Self.replaceWord, at: p) }
-        if ttl != 0 { p = Self.store(Self.absTTLWord, at: p) }
+        if replace { p = OutputBuffer.store(Self.replaceWord, at: p) }
+        if ttl != 0 { p = OutputBuffer.store(Self.absTTLWord, at: p) }
         out.count = p - storage
         enc.noteCommands(1)
         stats.passedThrough &+= 1
         out.commit()
         try out.flushIfNeeded()
-    }
-
-    @inline(__always)
-    static func store(_ word: UnsafeRawBufferPointer, at p: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer {
-        p.copyMemory(from: word.baseAddress!, byteCount: word.count)
-        return p + word.count
     }
 
     public mutating func rawValue(_ raw: UnsafeRawBufferPointer) throws {
