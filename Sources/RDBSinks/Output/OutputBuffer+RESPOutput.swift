@@ -18,25 +18,15 @@ extension OutputBuffer: RESPOutput {
     /// `$<count>\r\n<bytes>\r\n` with one capacity check.
     @inlinable
     public func appendBulk(_ b: UnsafeRawBufferPointer) {
-        let n = b.count
-        reserve(n &+ 25)
-        var p = Self.storeBulkHeader(n, at: storage + count)
-        if n > 0 {
-            Self.copy(p, b.baseAddress!, n)
-            p += n
-        }
-        p.storeBytes(of: UInt16(0x0A0D).littleEndian, as: UInt16.self)  // CR LF
-        count = p - storage &+ 2
+        reserve(b.count &+ 25)
+        count = Self.storeBulk(b, at: storage + count) - storage
     }
 
     /// The decimal text of `v` as one bulk string, with one capacity check.
     @inlinable
     public func appendBulk(decimal v: Int64) {
         reserve(48)
-        var p = Self.storeBulkHeader(DecimalFormatter.digitCount(v), at: storage + count)
-        p += DecimalFormatter.write(v, into: p)
-        p.storeBytes(of: UInt16(0x0A0D).littleEndian, as: UInt16.self)  // CR LF
-        count = p - storage &+ 2
+        count = Self.storeBulk(decimal: v, at: storage + count) - storage
     }
 
     /// Room `storeBulk` needs for `s`.
@@ -47,18 +37,27 @@ extension OutputBuffer: RESPOutput {
     /// bytes of room; returns where the next byte goes.
     @inlinable @inline(__always)
     static func storeBulk(_ s: RDBString, at start: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer {
-        var p: UnsafeMutableRawPointer
-        if s.isInteger {
-            p = storeBulkHeader(DecimalFormatter.digitCount(s.integer), at: start)
-            p += DecimalFormatter.write(s.integer, into: p)
-        } else {
-            let n = s.bytes.count
-            p = storeBulkHeader(n, at: start)
-            if n > 0 {
-                copy(p, s.bytes.baseAddress!, n)
-                p += n
-            }
+        s.isInteger ? storeBulk(decimal: s.integer, at: start) : storeBulk(s.bytes, at: start)
+    }
+
+    /// `$<count>\r\n<bytes>\r\n` at `start` (`b.count + 25` bytes of room); returns where the next byte goes.
+    @inlinable @inline(__always)
+    static func storeBulk(_ b: UnsafeRawBufferPointer, at start: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer {
+        let n = b.count
+        var p = storeBulkHeader(n, at: start)
+        if n > 0 {
+            copy(p, b.baseAddress!, n)
+            p += n
         }
+        p.storeBytes(of: UInt16(0x0A0D).littleEndian, as: UInt16.self)  // CR LF
+        return p + 2
+    }
+
+    /// The decimal text of `v` as one bulk string at `start` (48 bytes of room); returns where the next byte goes.
+    @inlinable @inline(__always)
+    static func storeBulk(decimal v: Int64, at start: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer {
+        var p = storeBulkHeader(DecimalFormatter.digitCount(v), at: start)
+        p += DecimalFormatter.write(v, into: p)
         p.storeBytes(of: UInt16(0x0A0D).littleEndian, as: UInt16.self)  // CR LF
         return p + 2
     }

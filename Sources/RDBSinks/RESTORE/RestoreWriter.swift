@@ -280,15 +280,8 @@ public struct RestoreWriter: RDBVisitor {
         p = OutputBuffer.store(Self.restoreWord, at: p)
         p = OutputBuffer.storeBulk(key, at: p)
         p = ttl == 0 ? OutputBuffer.store(Self.zeroWord, at: p) : OutputBuffer.storeBulk(RDBString(integer: ttl), at: p)
-        // The payload: the type byte, the value as in the file, the version and the CRC-64 of all three.
         p = OutputBuffer.storeBulkHeader(payload, at: p)
-        p.storeBytes(of: UInt8(0), as: UInt8.self)
-        if raw.count > 0 { OutputBuffer.copy(p + 1, raw.baseAddress!, raw.count) }
-        let trailer = p + 1 + raw.count
-        trailer.storeBytes(of: UInt16(truncatingIfNeeded: target).littleEndian, as: UInt16.self)
-        let crc = CRC64.checksum(UnsafeRawBufferPointer(start: p, count: 3 &+ raw.count))
-        (trailer + 2).storeBytes(of: crc.littleEndian, as: UInt64.self)
-        p = trailer + 10
+        p = Self.storePayload(type: 0, raw, version: target, at: p)
         p.storeBytes(of: UInt16(0x0A0D).littleEndian, as: UInt16.self)  // CR LF
         p += 2
         if replace { p = OutputBuffer.store(Self.replaceWord, at: p) }
@@ -300,23 +293,29 @@ public struct RestoreWriter: RDBVisitor {
         try out.flushIfNeeded()
     }
 
+    /// Stores a DUMP payload at `p`: the type byte, the value as in the file, the version and the CRC-64 of all
+    /// three (`2 + value.count + trailerSize` bytes of room); returns where the next byte goes.
+    @inline(__always)
+    static func storePayload(type: UInt8, _ value: UnsafeRawBufferPointer, version: Int, at p: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer {
+        p.storeBytes(of: type, as: UInt8.self)
+        if value.count > 0 { OutputBuffer.copy(p + 1, value.baseAddress!, value.count) }
+        let trailer = p + 1 + value.count
+        trailer.storeBytes(of: UInt16(truncatingIfNeeded: version).littleEndian, as: UInt16.self)
+        let crc = CRC64.checksum(UnsafeRawBufferPointer(start: p, count: 3 &+ value.count))
+        (trailer + 2).storeBytes(of: crc.littleEndian, as: UInt64.self)
+        return trailer + 10
+    }
+
     public mutating func rawValue(_ raw: UnsafeRawBufferPointer) throws {
         guard inKey else { return }
         let size = keyMeta.pendingCount + 1 + raw.count + DumpPayload.trailerSize
         enc.beginArgument(length: size)
-        if keyMeta.pendingCount == 0, !out.writesThrough(raw.count), let value = raw.baseAddress {
+        if keyMeta.pendingCount == 0, !out.writesThrough(raw.count) {
             // The common payload, the type byte and the value as in the file, then the trailer: written and
             // checksummed in place after one capacity check (the appends one by one were ~8% of a restore of
             // small strings).
             out.reserve(size + 2)
-            let p = out.storage + out.count
-            p.storeBytes(of: typeByte, as: UInt8.self)
-            OutputBuffer.copy(p + 1, value, raw.count)
-            let trailer = p + 1 + raw.count
-            trailer.storeBytes(of: UInt16(truncatingIfNeeded: target).littleEndian, as: UInt16.self)
-            let crc = CRC64.checksum(UnsafeRawBufferPointer(start: p, count: 3 + raw.count))
-            (trailer + 2).storeBytes(of: crc.littleEndian, as: UInt64.self)
-            out.count &+= size
+            out.count = Self.storePayload(type: typeByte, raw, version: target, at: out.storage + out.count) - out.storage
             enc.endArgument()
             return
         }
