@@ -85,26 +85,42 @@ public enum DecimalFormatter {
     /// Writes the decimal form of `v` at `out` (at least 20 bytes) and returns its length.
     @inlinable
     public static func write(_ v: Int64, into out: UnsafeMutableRawPointer) -> Int {
+        write(v, digits: digitCount(v), into: out)
+    }
+
+    /// Writes the decimal form of `v`, `digits` characters long (`digitCount(v)`, the sign included), at `out`
+    /// and returns `digits`: for a caller that needed the length first (a RESP bulk header).
+    @inlinable
+    public static func write(_ v: Int64, digits: Int, into out: UnsafeMutableRawPointer) -> Int {
         if v < 0 {
             out.storeBytes(of: 0x2D, as: UInt8.self)
-            return 1 &+ write(unsigned: v.magnitude, into: out + 1)
+            write(unsigned: v.magnitude, digits: digits &- 1, into: out + 1)
+        } else {
+            write(unsigned: UInt64(v), digits: digits, into: out)
         }
-        return write(unsigned: UInt64(v), into: out)
+        return digits
     }
 
     /// Writes the decimal form of an unsigned value at `out` (at least 20 bytes) and returns its length.
-    /// Eight digits at a time: one division by 10^8 per step, then four independent pairs from the table.
     @inlinable
     public static func write(unsigned v: UInt64, into out: UnsafeMutableRawPointer) -> Int {
-        let table = UnsafeRawPointer(pairs.utf8Start)
-        @inline(__always) func pair(_ x: UInt32, _ at: Int) {
-            out.storeBytes(of: table.loadUnaligned(fromByteOffset: Int(x) &* 2, as: UInt16.self), toByteOffset: at, as: UInt16.self)
-        }
         if v < 10 {
             out.storeBytes(of: UInt8(truncatingIfNeeded: v) &+ 0x30, as: UInt8.self)
             return 1
         }
         let len = digitCount(unsigned: v)
+        write(unsigned: v, digits: len, into: out)
+        return len
+    }
+
+    /// Writes the `digits` (`digitCount(unsigned: v)`) decimal characters of `v` at `out`, from the last one.
+    /// Eight digits at a time: one division by 10^8 per step, then four independent pairs from the table.
+    @inlinable
+    public static func write(unsigned v: UInt64, digits len: Int, into out: UnsafeMutableRawPointer) {
+        let table = UnsafeRawPointer(pairs.utf8Start)
+        @inline(__always) func pair(_ x: UInt32, _ at: Int) {
+            out.storeBytes(of: table.loadUnaligned(fromByteOffset: Int(x) &* 2, as: UInt16.self), toByteOffset: at, as: UInt16.self)
+        }
         var m = v
         var i = len
         while m >= 100_000_000 {
@@ -133,7 +149,6 @@ public enum DecimalFormatter {
         } else {
             out.storeBytes(of: UInt8(truncatingIfNeeded: r) &+ 0x30, toByteOffset: i &- 1, as: UInt8.self)
         }
-        return len
     }
 
     /// Parses the canonical decimal form of an int64 (no sign `+`, no leading zeros, no `-0`).

@@ -237,6 +237,13 @@ public struct RESPEncoder<Output: RESPOutput> {
         out.appendBulk(decimal: v)
     }
 
+    /// An integer whose `DecimalFormatter.digitCount` the caller has (it weighed the argument first).
+    @inlinable
+    public mutating func argument(_ v: Int64, digits: Int) {
+        argc &+= 1
+        out.appendBulk(decimal: v, digits: digits)
+    }
+
     @inlinable
     public mutating func argument(_ v: Int) { argument(Int64(v)) }
 

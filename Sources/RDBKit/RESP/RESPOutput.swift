@@ -33,6 +33,9 @@ public protocol RESPOutput {
     mutating func appendBulk(_ b: UnsafeRawBufferPointer)
     /// Appends the decimal text of `v` as one bulk string.
     mutating func appendBulk(decimal v: Int64)
+    /// Appends the decimal text of `v`, `digits` (`DecimalFormatter.digitCount(v)`) characters, as one bulk
+    /// string.
+    mutating func appendBulk(decimal v: Int64, digits: Int)
 }
 
 extension RESPOutput {
@@ -47,6 +50,9 @@ extension RESPOutput {
         append(0x0D)
         append(0x0A)
     }
+
+    @inlinable
+    public mutating func appendBulk(decimal v: Int64, digits: Int) { appendBulk(decimal: v) }
 
     @inlinable
     public mutating func appendBulk(decimal v: Int64) {

@@ -25,8 +25,14 @@ extension OutputBuffer: RESPOutput {
     /// The decimal text of `v` as one bulk string, with one capacity check.
     @inlinable
     public func appendBulk(decimal v: Int64) {
+        appendBulk(decimal: v, digits: DecimalFormatter.digitCount(v))
+    }
+
+    /// The decimal text of `v`, `digits` (`DecimalFormatter.digitCount(v)`) characters, as one bulk string.
+    @inlinable
+    public func appendBulk(decimal v: Int64, digits: Int) {
         reserve(48)
-        count = Self.storeBulk(decimal: v, at: storage + count) - storage
+        count = Self.storeBulk(decimal: v, digits: digits, at: storage + count) - storage
     }
 
     /// Room `storeBulk` needs for `s`.
@@ -56,8 +62,14 @@ extension OutputBuffer: RESPOutput {
     /// The decimal text of `v` as one bulk string at `start` (48 bytes of room); returns where the next byte goes.
     @inlinable @inline(__always)
     static func storeBulk(decimal v: Int64, at start: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer {
-        var p = storeBulkHeader(DecimalFormatter.digitCount(v), at: start)
-        p += DecimalFormatter.write(v, into: p)
+        storeBulk(decimal: v, digits: DecimalFormatter.digitCount(v), at: start)
+    }
+
+    /// `storeBulk(decimal:at:)` of a value whose `DecimalFormatter.digitCount` the caller has.
+    @inlinable @inline(__always)
+    static func storeBulk(decimal v: Int64, digits: Int, at start: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer {
+        var p = storeBulkHeader(digits, at: start)
+        p += DecimalFormatter.write(v, digits: digits, into: p)
         p.storeBytes(of: UInt16(0x0A0D).littleEndian, as: UInt16.self)  // CR LF
         return p + 2
     }

@@ -367,34 +367,57 @@ public struct RESPWriter: RDBVisitor {
         return UnsafeRawBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount)
     }
 
-    /// Opens a command for the next element, closing the current one first when it is full.
+    /// Opens a command for the next element, closing the current one first when it is full. The common case
+    /// (a piece's index entry, or room in the open command) is inlined into the element events; opening a
+    /// command is not.
+    @inline(__always)
     mutating func element(_ command: StaticString, argsPerElement: Int, size: Int) throws {
         if isPiece {
             pieceIndex.append(word: out.pendingCount, size)
             return
         }
-        if enc.isOpen && (chunkElements >= maxElements || enc.commandBytes + size > maxBytes) {
+        if _fastPath(enc.isOpen && chunkElements < maxElements && enc.commandBytes &+ size <= maxBytes) {
+            chunkElements &+= 1
+            return
+        }
+        try openElementCommand(command, argsPerElement: argsPerElement)
+    }
+
+    @inline(never)
+    mutating func openElementCommand(_ command: StaticString, argsPerElement: Int) throws {
+        if enc.isOpen {
             enc.end()
             commandsWritten += 1
         }
-        if !enc.isOpen {
-            try out.flushWithinKeyIfNeeded()
-            enc.begin(maxArguments: 2 + argsPerElement * maxElements)
-            enc.argument(command)
-            enc.argument(keyBuffer.bytes)
-            chunkElements = 0
+        try out.flushWithinKeyIfNeeded()
+        enc.begin(maxArguments: 2 + argsPerElement * maxElements)
+        enc.argument(command)
+        enc.argument(keyBuffer.bytes)
+        chunkElements = 1
+    }
+
+    /// An element of one argument (a list element, a set member): an integer's length is counted once, for
+    /// its weight and its bulk header.
+    @inline(__always)
+    mutating func singleArgumentElement(_ command: StaticString, _ e: RDBString) throws {
+        guard e.isInteger else {
+            try element(command, argsPerElement: 1, size: RESPWriter.bulkSize(e.bytes.count))
+            enc.argument(e.bytes)
+            return
         }
-        chunkElements += 1
+        // (Formatting it into a stack buffer first, to weigh it, made copying it stall: its bytes were still
+        // on their way to memory.)
+        let n = DecimalFormatter.digitCount(e.integer)
+        try element(command, argsPerElement: 1, size: RESPWriter.bulkSize(n))
+        enc.argument(e.integer, digits: n)
     }
 
     public mutating func listElement(_ element: RDBString) throws {
-        try self.element("RPUSH", argsPerElement: 1, size: RESPWriter.bulkSize(element.count))
-        enc.argument(element)
+        try singleArgumentElement("RPUSH", element)
     }
 
     public mutating func setMember(_ member: RDBString) throws {
-        try element("SADD", argsPerElement: 1, size: RESPWriter.bulkSize(member.count))
-        enc.argument(member)
+        try singleArgumentElement("SADD", member)
     }
 
     public mutating func hashField(_ field: RDBString, value: RDBString, expireAtMs: Int64?) throws {
