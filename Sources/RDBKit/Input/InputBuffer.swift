@@ -204,11 +204,10 @@ public final class InputBuffer {
             }
             if capacity < count {
                 let newCap = min(max(count, capacity * 2), limit)
-                guard let p = malloc(newCap) else {
+                // realloc: a large block is moved by remapping its pages, not by copying them.
+                guard let p = realloc(storage, newCap) else {
                     throw RDBError(.limitExceeded, offset: offset, "cannot allocate \(newCap) bytes of input buffer (lower the streaming record limit)", file: name)
                 }
-                if end > 0 { p.copyMemory(from: storage!, byteCount: end) }
-                free(storage)
                 storage = p
                 capacity = newCap
             }

@@ -15,66 +15,81 @@ extension RDBParser {
     /// The parser's state is not changed (the stream walk of `skipValue` only reuses its scratch arrays).
     @usableFromInline @inline(never)
     mutating func recordEnd(_ c0: ByteCursor) -> Int {
-        guard let dialect else { return -1 }
         var c = c0
-        var prefixed = false
         do {
-            while true {
-                let b = try c.readUInt8("a type or opcode")
-                switch dialect.meaning(b) {
-                case .type(let enc):
-                    guard skipShortString(&c) else { return -1 }  // the key
-                    switch enc {
-                    case .string, .hashZipmap, .listZiplist, .setIntset, .zsetZiplist, .hashZiplist, .hashListpack,
-                        .zsetListpack, .setListpack, .hashListpackExPreGA:
-                        guard skipShortString(&c) else { return -1 }
-                    default:
-                        try skipValue(&c, enc)
-                    }
-                    return c.position
-                case .opcode(let op):
-                    switch op {
-                    case .expireTimeMilliseconds:
-                        try c.skip(8, "an expire time (ms)")
-                        prefixed = true
-                        continue
-                    case .expireTime:
-                        try c.skip(4, "an expire time (s)")
-                        prefixed = true
-                        continue
-                    case .idle:
-                        _ = try c.readLength("an LRU idle time")
-                        prefixed = true
-                        continue
-                    case .freq:
-                        try c.skip(1, "an LFU frequency")
-                        prefixed = true
-                        continue
-                    default:
-                        break
-                    }
-                    if prefixed { return -1 }  // not a record: the decode reports it
-                    switch op {
-                    case .eof:
-                        break
-                    case .selectDB:
-                        _ = try c.readLength("a database number")
-                    case .resizeDB:
-                        _ = try c.readLength("a RESIZEDB key count")
-                        _ = try c.readLength("a RESIZEDB expires count")
-                    case .aux:
-                        try skipString(&c)
-                        try skipString(&c)
-                    default:
-                        return -1
-                    }
-                    return c.position
-                case .invalid:
+            switch try recordStart(&c) {
+            case .key(let enc):
+                switch enc {
+                case .string, .hashZipmap, .listZiplist, .setIntset, .zsetZiplist, .hashZiplist, .hashListpack,
+                    .zsetListpack, .setListpack, .hashListpackExPreGA:
+                    try skipStringInline(&c)
+                default:
+                    try skipValue(&c, enc)
+                }
+            case .opcode(let op):
+                switch op {
+                case .eof:
+                    break
+                case .selectDB:
+                    _ = try c.readLength("a database number")
+                case .resizeDB:
+                    _ = try c.readLength("a RESIZEDB key count")
+                    _ = try c.readLength("a RESIZEDB expires count")
+                case .aux:
+                    try skipString(&c)
+                    try skipString(&c)
+                default:
                     return -1
                 }
+            case .other:
+                return -1
             }
+            return c.position
         } catch {
             return -1
+        }
+    }
+
+    /// What a record starts with, read by `recordStart`.
+    @usableFromInline
+    enum RecordStart {
+        /// A key: the cursor is at its value.
+        case key(RDBEncoding)
+        /// An opcode without prefixes: the cursor is after it.
+        case opcode(RDBOpcode)
+        /// Anything else (a prefix followed by an opcode, an invalid byte, no header yet): the decode reports it.
+        case other
+    }
+
+    /// Steps over the start of the record at `c`: its prefixes (expiry, LRU idle time, LFU frequency), its type
+    /// byte and its key; or its opcode. Throws when the window ends first (a truncation error).
+    @usableFromInline
+    func recordStart(_ c: inout ByteCursor) throws -> RecordStart {
+        guard let dialect else { return .other }
+        var prefixed = false
+        while true {
+            let b = try c.readUInt8("a type or opcode")
+            switch dialect.meaning(b) {
+            case .type(let enc):
+                try skipStringInline(&c)  // the key
+                return .key(enc)
+            case .opcode(let op):
+                switch op {
+                case .expireTimeMilliseconds:
+                    try c.skip(8, "an expire time (ms)")
+                case .expireTime:
+                    try c.skip(4, "an expire time (s)")
+                case .idle:
+                    _ = try c.readLength("an LRU idle time")
+                case .freq:
+                    try c.skip(1, "an LFU frequency")
+                default:
+                    return prefixed ? .other : .opcode(op)
+                }
+                prefixed = true
+            case .invalid:
+                return .other
+            }
         }
     }
 

@@ -115,6 +115,8 @@ struct ValueSplitter<R: RDBChunkRunner>: RDBForwardingVisitor {
     @usableFromInline let pieceBytes: Int
     /// Where the record ends, once its value is measured (the parser then steps straight there).
     @usableFromInline let recordEnd = LearntRecordEnd()
+    /// The value's pieces, when the streamed decode measured them already (`RDBReader.measureElements`).
+    @usableFromInline var measured: MeasuredPieces? = nil
 
     @inlinable
     init(inner: R.Sink, runner: R, parser: RDBParser, region: UnsafeRawBufferPointer, baseOffset: Int, file: String?, pieceBytes: Int) {
@@ -135,6 +137,18 @@ struct ValueSplitter<R: RDBChunkRunner>: RDBForwardingVisitor {
         var c = ByteCursor(region, baseOffset: baseOffset, position: info.valueOffset - baseOffset)
         let n: Int
         do { n = try parser.elementCount(&c, enc) } catch { return action }  // decoded in place: the decoder's error
+        if let measured, measured.valueStart == c.position {
+            guard measured.ends.count > 1 else { return action }  // one piece: decoded in place
+            var start = c.position
+            for (i, (end, count)) in zip(measured.ends, measured.counts).enumerated() {
+                try submit(i, enc, start, end, count)
+                start = end
+            }
+            recordEnd.position = start
+            try runner.finishPieces(into: &inner)
+            try inner.endKey()
+            return .skip
+        }
         // Pieces are handed to the runner as they are measured, so the threads start on the first while the
         // rest of the value is measured.
         var start = c.position
@@ -286,14 +300,20 @@ extension RDBReader {
     @inlinable
     static func decodeInPlace<R: RDBChunkRunner>(
         _ parser: inout RDBParser, _ c: inout ByteCursor, into visitor: inout R.Sink, runner: R, region: UnsafeRawBufferPointer,
-        input: InputBuffer, header: RDBHeader, options: RDBDecoderOptions, chunkBytes: Int, knownEnd: Int = -1
+        input: InputBuffer, header: RDBHeader, options: RDBDecoderOptions, chunkBytes: Int, knownEnd: Int = -1,
+        measured: MeasuredPieces? = nil
     ) throws -> RDBRecordResult {
         var splitter = ValueSplitter(inner: visitor, runner: runner, parser: RDBParser(options: options, header: header, db: parser.db),
-                                     region: region, baseOffset: c.baseOffset, file: input.name, pieceBytes: max(1, chunkBytes / 4))
+                                     region: region, baseOffset: c.baseOffset, file: input.name, pieceBytes: pieceBytes(chunkBytes))
+        splitter.measured = measured
         if knownEnd >= 0 { splitter.recordEnd.position = knownEnd }
         defer { visitor = splitter.inner }
         return try parseOne(&parser, &c, &splitter, input, end: splitter.recordEnd)
     }
+
+    /// The size of the pieces a large value is cut into, for chunks of `chunkBytes`.
+    @inlinable
+    static func pieceBytes(_ chunkBytes: Int) -> Int { max(1, chunkBytes / 4) }
 
     /// Decodes the elements of one piece of a large value into `visitor` (its element events only).
     @inlinable
@@ -430,15 +450,19 @@ extension RDBReader {
             while true {
                 var e = parser.recordEndInline(c)
                 var measured = e
+                var pieces: MeasuredPieces? = nil
                 if e < 0 && input.isStreaming {
                     // Cut off by the window's end (or not measured inline): what the chunk has of the window is
-                    // copied, and the window refilled until the record is whole in it.
+                    // copied, and the window refilled until the record is whole in it (a value of element
+                    // framing measured in pieces on the way).
                     copyRun()
                     input.consume(c.position)
-                    measured = try ensureRecord(input, parser, &skipper)
+                    pieces = try measureElements(input, parser, pieceBytes: pieceBytes(chunkBytes))
+                    measured = try pieces?.end ?? ensureRecord(input, parser, &skipper)
                     c = input.cursor
                     runStart = 0
-                    e = measured >= 0 ? parser.recordEndInline(c) : -1
+                    // (A record measured in pieces is not walked once more for its end.)
+                    e = pieces != nil ? measured : measured >= 0 ? parser.recordEndInline(c) : -1
                 }
                 let s = c.position
                 let op = recordOpcode(parser, c)
@@ -447,7 +471,8 @@ extension RDBReader {
                     try submitChunk()
                     try runner.drain(into: &visitor)
                     _ = try decodeInPlace(&parser, &c, into: &visitor, runner: runner, region: input.window, input: input,
-                                          header: header, options: options, chunkBytes: chunkBytes, knownEnd: measured)
+                                          header: header, options: options, chunkBytes: chunkBytes, knownEnd: measured,
+                                          measured: pieces)
                     crc.update(UnsafeRawBufferPointer(rebasing: input.window[runStart..<c.position]))
                     runStart = c.position
                     try runner.resume(from: &visitor)
