@@ -22,7 +22,7 @@ struct RDBCat: ParsableCommand {
         guard !arguments.dropFirst(arguments.first == "cat" ? 1 : 0).contains(where: delegated.contains),
               !arguments.contains(where: { $0.hasPrefix("--generate-completion") || $0.hasPrefix("--experimental") }),
               !ObjectStoreFlags.mentioned(in: arguments),
-              let command = try? parseAsRoot(arguments) as? Cat
+              let command = try? Cat.parseAsRoot(Array(arguments.dropFirst(arguments.first == "cat" ? 1 : 0))) as? Cat
         else { runFull() }
         do {
             try command.run()
