@@ -42,8 +42,10 @@ let package = Package(
         .target(name: "RDBKit", dependencies: ["CLZF", "CZstd", "CZlib", "CCRC64Fold"]),
         // CRC-64 folding with carry-less multiplication (x86-64 PCLMULQDQ; other CPUs use the tables).
         .target(name: "CCRC64Fold"),
+        // Cache hints (prefetch) for hash tables too large for the caches.
+        .target(name: "CMemoryHints"),
         // typed events -> bytes: JSON, JSONL, RESP, RESTORE, reports.
-        .target(name: "RDBSinks", dependencies: ["RDBKit"]),
+        .target(name: "RDBSinks", dependencies: ["RDBKit", "CMemoryHints"]),
         // RESP over NIO, where NIO enters: endpoints, connecting (TCP, TLS), the handshake, replies, typed
         // server errors.
         .target(

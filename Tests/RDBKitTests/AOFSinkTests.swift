@@ -149,4 +149,32 @@ import RDBSinks
         #expect(k.keys.allSatisfy { expected["\($0.key.db):\(String(decoding: $0.key.key, as: UTF8.self))"] == $0.commands })
         #expect(k.keys.first { $0.key.db == 0 && $0.key.key == Array("key:3".utf8) }?.commands == 2)
     }
+
+    /// Names long enough that the queue of keys waiting to be counted compacts its copies of them many times,
+    /// and keys named again while still queued: the same keys, order and counts as counting them one by one.
+    @Test func queuedNamesAcrossCompactions() throws {
+        var commands: [[String]] = []
+        let pad = String(repeating: "n", count: 200)
+        for i in 0..<4000 {
+            commands.append(["SET", "\(pad):\(i % 1500)", "v"])
+            if i % 7 == 0 { commands.append(["DEL", "\(pad):\(i % 1500)", "\(pad):\(i % 1500)"]) }  // twice in one command
+            if i % 500 == 0 { commands.append(["SELECT", "\(i / 500 % 3)"]) }
+        }
+        var k = AOFKeys()
+        _ = try AOFReader.decode(bytes: respAll(commands), into: &k)
+        var expected: [String: Int] = [:]
+        var order: [String] = []
+        var db = 0
+        for c in commands {
+            if c[0] == "SELECT" { db = Int(c[1])!; continue }
+            for name in c.dropFirst().prefix(c[0] == "SET" ? 1 : c.count - 1) {
+                let key = "\(db):\(name)"
+                if expected[key] == nil { order.append(key) }
+                expected[key, default: 0] += 1
+            }
+        }
+        let got = k.keys
+        #expect(got.map { "\($0.key.db):\(String(decoding: $0.key.key, as: UTF8.self))" } == order)
+        #expect(got.map(\.commands) == order.map { expected[$0]! })
+    }
 }
