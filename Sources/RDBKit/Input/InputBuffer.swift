@@ -69,6 +69,9 @@ public final class InputBuffer {
     @exclusivity(unchecked) @usableFromInline var end: Int
     /// Absolute input offset of `storage[0]`.
     @exclusivity(unchecked) @usableFromInline var storageOffset = 0
+    /// Bytes of address space mapped for `storage` (its pages come as they are first written), in which the
+    /// buffer grows without moving (`pinForGrowth`); 0 when `storage` is from malloc.
+    @usableFromInline var reserved = 0
     @usableFromInline var source: (any ByteStream)?
     public private(set) var isAtEOF: Bool
     @usableFromInline let owned: Bool
@@ -140,7 +143,39 @@ public final class InputBuffer {
         mapping = nil
     }
 
-    deinit { if owned { free(storage) } }
+    deinit {
+        if reserved > 0 {
+            munmap(storage, reserved)
+        } else if owned {
+            free(storage)
+        }
+    }
+
+    /// Makes a stream's window stay where it is from now on while it fills, up to `limit` bytes, until bytes
+    /// are consumed: the bytes move to the front of an address range of `limit` bytes mapped for the buffer
+    /// (once; its pages are backed as they are written), and views into the window stay valid across fills.
+    /// False when the range cannot be mapped (the buffer then moves when it grows, as before).
+    public func pinForGrowth() -> Bool {
+        guard owned, let old = storage else { return false }
+        if reserved < limit {
+            let p = mmap(nil, limit, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+            guard let p, p != MAP_FAILED else { return false }
+            if end > start { p.copyMemory(from: old + start, byteCount: end - start) }
+            if reserved > 0 { munmap(old, reserved) } else { free(old) }
+            storage = p
+            reserved = limit
+        } else if start > 0 {
+            if end > start { old.copyMemory(from: old + start, byteCount: end - start) }
+        } else {
+            return true
+        }
+        storageOffset += start
+        end -= start
+        start = 0
+        capacity = max(capacity, end)
+        return true
+    }
+
 
     /// Whether more bytes may come from the source.
     @inlinable public var isStreaming: Bool { !isAtEOF }
@@ -204,12 +239,22 @@ public final class InputBuffer {
             }
             if capacity < count {
                 let newCap = min(max(count, capacity * 2), limit)
-                // realloc: a large block is moved by remapping its pages, not by copying them.
-                guard let p = realloc(storage, newCap) else {
-                    throw RDBError(.limitExceeded, offset: offset, "cannot allocate \(newCap) bytes of input buffer (lower the streaming record limit)", file: name)
+                if newCap <= reserved {
+                    capacity = newCap  // in the mapped range: nothing moves
+                } else if reserved > 0 {
+                    // The limit was raised past the mapped range: a larger one.
+                    guard pinForGrowth() else {
+                        throw RDBError(.limitExceeded, offset: offset, "cannot map \(limit) bytes of input buffer (lower the streaming record limit)", file: name)
+                    }
+                    capacity = newCap
+                } else {
+                    // realloc: a large block is moved by remapping its pages, not by copying them.
+                    guard let p = realloc(storage, newCap) else {
+                        throw RDBError(.limitExceeded, offset: offset, "cannot allocate \(newCap) bytes of input buffer (lower the streaming record limit)", file: name)
+                    }
+                    storage = p
+                    capacity = newCap
                 }
-                storage = p
-                capacity = newCap
             }
             let n = try src.read(into: UnsafeMutableRawBufferPointer(start: storage! + end, count: capacity - end))
             source = src

@@ -103,13 +103,13 @@ extension RDBChunkRunner {
 /// it cuts the value's elements into pieces of about `pieceBytes` as it measures their framing, has the runner
 /// decode them, ends the key, and lets the parser step over the value. Where the framing does not parse, the
 /// rest of the value is decoded in place (the elements before the bad one, then the decoder's own error, as
-/// in a sequential decode).
+/// in a sequential decode). From a `stream`, the window is filled as the value is measured.
 @usableFromInline
 struct ValueSplitter<R: RDBChunkRunner>: RDBForwardingVisitor {
     @usableFromInline var inner: R.Sink
     @usableFromInline var runner: R
     @usableFromInline let parser: RDBParser
-    @usableFromInline let region: UnsafeRawBufferPointer
+    @usableFromInline var region: UnsafeRawBufferPointer
     @usableFromInline let baseOffset: Int
     @usableFromInline let file: String?
     @usableFromInline let pieceBytes: Int
@@ -117,6 +117,9 @@ struct ValueSplitter<R: RDBChunkRunner>: RDBForwardingVisitor {
     @usableFromInline let recordEnd = LearntRecordEnd()
     /// The value's pieces, when the streamed decode measured them already (`RDBReader.measureElements`).
     @usableFromInline var measured: MeasuredPieces? = nil
+    /// A stream whose window held the record's start only when the parser read the key, and fills as the value
+    /// is walked (pinned: it does not move), so that the pieces are decoded while the rest is read.
+    @usableFromInline var stream: InputBuffer? = nil
 
     @inlinable
     init(inner: R.Sink, runner: R, parser: RDBParser, region: UnsafeRawBufferPointer, baseOffset: Int, file: String?, pieceBytes: Int) {
@@ -133,13 +136,18 @@ struct ValueSplitter<R: RDBChunkRunner>: RDBForwardingVisitor {
     mutating func beginKey(_ key: RDBString, _ info: RDBKeyInfo) throws -> RDBKeyAction {
         let action = try inner.beginKey(key, info)
         let enc = info.type.encoding
-        guard action == .decode, RDBParser.hasElementFraming(enc), runner.splitsValue(inner, info.type) else { return action }
-        var c = ByteCursor(region, baseOffset: baseOffset, position: info.valueOffset - baseOffset)
+        let split = action == .decode && RDBParser.hasElementFraming(enc) && runner.splitsValue(inner, info.type)
+        // A key read from a `stream` is finished here whatever the action: the parser's cursor ends where the
+        // window ended when it read the key.
+        guard split || stream != nil else { return action }
+        let valueStart = info.valueOffset - baseOffset
+        var c = ByteCursor(region, baseOffset: baseOffset, position: valueStart)
         let n: Int
-        do { n = try parser.elementCount(&c, enc) } catch { return action }  // decoded in place: the decoder's error
-        if let measured, measured.valueStart == c.position {
+        do { n = try parser.elementCount(&c, enc) } catch { if stream == nil { return action } else { throw error } }
+        let first = c.position
+        if let measured, measured.valueStart == first {
             guard measured.ends.count > 1 else { return action }  // one piece: decoded in place
-            var start = c.position
+            var start = first
             for (i, (end, count)) in zip(measured.ends, measured.counts).enumerated() {
                 try submit(i, enc, start, end, count)
                 start = end
@@ -150,8 +158,8 @@ struct ValueSplitter<R: RDBChunkRunner>: RDBForwardingVisitor {
             return .skip
         }
         // Pieces are handed to the runner as they are measured, so the threads start on the first while the
-        // rest of the value is measured.
-        var start = c.position
+        // rest of the value is measured (and, from a stream, read).
+        var start = first
         var count = 0
         var pieces = 0
         var done = 0
@@ -159,33 +167,61 @@ struct ValueSplitter<R: RDBChunkRunner>: RDBForwardingVisitor {
             let before = c.position
             do {
                 try parser.skipElement(&c, enc)
+            } catch let e as RDBError where e.code == .truncated && stream?.isStreaming == true {
+                try RDBReader.growWindow(stream!, after: e, resuming: true)
+                region = stream!.window
+                c = ByteCursor(region, baseOffset: baseOffset, position: before)
+                continue
             } catch {
-                // The framing does not parse from here. Nothing handed over yet: the value is decoded in place.
-                // Else the pieces so far are, then the rest is decoded in place, which writes the elements before
-                // the bad one and throws the decoder's own error, as a sequential decode would.
-                if pieces == 0 { return action }
-                if count > 0 { try submit(pieces, enc, start, before, count) }
-                try runner.finishPieces(into: &inner)
-                var rest = ByteCursor(region, baseOffset: baseOffset, position: before)
+                // The framing does not parse from here (or the stream ended). Nothing handed over yet: the
+                // value is decoded in place. Else the pieces so far are, then the rest is decoded here, which
+                // writes the elements before the bad one and throws the decoder's own error, as a sequential
+                // decode would.
+                if pieces == 0 && stream == nil { return action }
+                var rest = ByteCursor(region, baseOffset: baseOffset, position: first)
                 var p = parser
-                try p.parseElements(&rest, &inner, enc, count: n - done)
+                guard action == .decode else {
+                    rest.position = valueStart
+                    try p.skipValue(&rest, enc)  // throws what a sequential decode throws stepping over it
+                    return .skip  // (not reached: the walk above did not parse)
+                }
+                if pieces > 0 {
+                    if count > 0 { try submit(pieces, enc, start, before, count) }
+                    try runner.finishPieces(into: &inner)
+                    rest.position = before
+                }
+                try p.parseElements(&rest, &inner, enc, count: n - (pieces > 0 ? done : 0))
                 recordEnd.position = rest.position  // (the same framing read twice: not reached)
                 try inner.endKey()
                 return .skip
             }
             done += 1
             count += 1
-            if c.position - start >= pieceBytes && done < n {
+            if split && c.position - start >= pieceBytes && done < n {
                 try submit(pieces, enc, start, c.position, count)
                 pieces += 1
                 start = c.position
                 count = 0
             }
         }
-        if pieces == 0 { return action }  // one piece: decoded in place
-        try submit(pieces, enc, start, c.position, count)
         recordEnd.position = c.position
-        try runner.finishPieces(into: &inner)
+        if pieces > 0 {
+            try submit(pieces, enc, start, c.position, count)
+            try runner.finishPieces(into: &inner)
+        } else {
+            guard stream != nil else { return action }  // one piece: decoded in place
+            // Not split: what the parser would have done with the value, from the window.
+            switch action {
+            case .skip:
+                return .skip
+            case .decode:
+                var all = ByteCursor(region, baseOffset: baseOffset, position: first)
+                var p = parser
+                try p.parseElements(&all, &inner, enc, count: n)
+            case .raw:
+                try inner.rawValue(UnsafeRawBufferPointer(rebasing: region[valueStart..<c.position]))
+            }
+        }
         try inner.endKey()
         return .skip  // the parser steps over the value; the key is ended
     }
@@ -301,11 +337,12 @@ extension RDBReader {
     static func decodeInPlace<R: RDBChunkRunner>(
         _ parser: inout RDBParser, _ c: inout ByteCursor, into visitor: inout R.Sink, runner: R, region: UnsafeRawBufferPointer,
         input: InputBuffer, header: RDBHeader, options: RDBDecoderOptions, chunkBytes: Int, knownEnd: Int = -1,
-        measured: MeasuredPieces? = nil
+        measured: MeasuredPieces? = nil, stream: InputBuffer? = nil
     ) throws -> RDBRecordResult {
         var splitter = ValueSplitter(inner: visitor, runner: runner, parser: RDBParser(options: options, header: header, db: parser.db),
                                      region: region, baseOffset: c.baseOffset, file: input.name, pieceBytes: pieceBytes(chunkBytes))
         splitter.measured = measured
+        splitter.stream = stream
         if knownEnd >= 0 { splitter.recordEnd.position = knownEnd }
         defer { visitor = splitter.inner }
         return try parseOne(&parser, &c, &splitter, input, end: splitter.recordEnd)
@@ -457,6 +494,24 @@ extension RDBReader {
                     // framing measured in pieces on the way).
                     copyRun()
                     input.consume(c.position)
+                    if !options.measureValues, try readsValueStart(input, parser), input.pinForGrowth() {
+                        // A key of element framing: decoded (its pieces on the threads) while the rest of it is
+                        // read, the window filling in place.
+                        try submitChunk()
+                        try runner.drain(into: &visitor)
+                        c = input.cursor
+                        _ = try decodeInPlace(&parser, &c, into: &visitor, runner: runner, region: input.window, input: input,
+                                              header: header, options: options, chunkBytes: chunkBytes, stream: input)
+                        let end = c.position  // past the end of the window `c` was made from
+                        c = input.cursor
+                        c.position = end
+                        crc.update(UnsafeRawBufferPointer(rebasing: input.window[0..<end]))
+                        runStart = end
+                        try runner.resume(from: &visitor)
+                        chunkStart = c.offset
+                        chunkDB = parser.db
+                        continue
+                    }
                     pieces = try measureElements(input, parser, pieceBytes: pieceBytes(chunkBytes))
                     measured = try pieces?.end ?? ensureRecord(input, parser, &skipper)
                     c = input.cursor
@@ -498,3 +553,4 @@ extension RDBReader {
         return try finish(input, header: header, crc: crc, options: options, &visitor)
     }
 }
+

@@ -190,9 +190,11 @@ public enum RDBReader {
     }
 
     /// Reads more of a stream after a walk of the window's record stopped at its end (`truncation`), towards
-    /// twice the window; throws when the record would need more than the input's limit.
+    /// twice the window (a walk that starts again from the record's start), or another `resumeStep` bytes (a
+    /// walk `resuming` where it stopped, which goes on as soon as they are in); throws when the record would
+    /// need more than the input's limit.
     @usableFromInline
-    static func growWindow(_ input: InputBuffer, after truncation: RDBError) throws {
+    static func growWindow(_ input: InputBuffer, after truncation: RDBError, resuming: Bool = false) throws {
         let e = truncation
         let have = input.window.count
         // What the record is known to need: from its start to the field that did not fit, plus the
@@ -206,9 +208,34 @@ public enum RDBReader {
         // Read ahead (a record re-parsed after every small read would cost its size squared), but
         // wait only for the bytes known to be needed: a live stream may have nothing more yet.
         // The whole buffer when it has room (fewer refills; a live stream still stops at what it has).
-        let want = min(max(have * 2, have + (1 << 16), input.capacity), input.limit)
+        let want = min(resuming ? have + resumeStep : max(have * 2, have + (1 << 16), input.capacity), input.limit)
         try input.fill(atLeast: min(max(needed, have + 1), input.limit), preferring: want)
     }
+
+    /// Whether the stream's next record is a key whose value has element framing, the window filled until it
+    /// holds what the parser reads of the key before `beginKey` (its start, and as much of the value as tells
+    /// whether it is empty: its count, a quicklist's first node), and its count with the bytes its elements
+    /// take at least.
+    @usableFromInline
+    static func readsValueStart(_ input: InputBuffer, _ parser: RDBParser) throws -> Bool {
+        while input.isStreaming {
+            var c = input.cursor
+            do {
+                guard case .key(let e) = try parser.recordStart(&c), RDBParser.hasElementFraming(e) else { return false }
+                _ = try parser.isEmptyValue(c, e)
+                _ = try parser.elementCount(&c, e)  // (a count is checked against the bytes in the window)
+                return true
+            } catch let e as RDBError where e.code == .truncated {
+                try growWindow(input, after: e)
+            } catch {
+                return false
+            }
+        }
+        return false
+    }
+
+    /// What a resumed walk reads at a time (`growWindow`).
+    @usableFromInline static var resumeStep: Int { 1 << 18 }
 
     /// `ensureRecord` for a key whose value has element framing (a large list, set, sorted set or hash):
     /// its elements are stepped over once, each refill of the window resuming where the walk stopped (the
@@ -250,7 +277,7 @@ public enum RDBReader {
                 pieces.counts.append(count)
                 return pieces
             } catch let e as RDBError where e.code == .truncated {
-                try growWindow(input, after: e)
+                try growWindow(input, after: e, resuming: true)
             } catch {
                 return nil
             }
