@@ -61,7 +61,7 @@ final class RelativeExpiry {
         }
         try bytes.withUnsafeBytes { raw in
             try spans.withUnsafeBufferPointer { sp in
-                try body(AOFCommand(db: c.db, offset: c.offset, byteCount: c.byteCount, file: c.file, isInline: c.isInline,
+                try body(AOFCommand(db: c.db, offset: c.offset, byteCount: c.byteCount, isInline: c.isInline,
                                     args: AOFArguments(base: raw.baseAddress, spans: sp)))
             }
         }

@@ -269,7 +269,7 @@ struct AOFTokenizer {
     ) throws {
         let args = AOFArguments(base: UnsafeRawPointer(w.baseAddress!) + start, spans: spans.buffer)
         if let newDB = AOFTokenizer.selectedDB(args) { db = newDB }
-        try visitor.command(AOFCommand(db: db, offset: offset, byteCount: end - start, file: file, isInline: false, args: args))
+        try visitor.command(AOFCommand(db: db, offset: offset, byteCount: end - start, isInline: false, args: args))
     }
 
     /// Splits an inline line into `splitter` and copies its spans; returns its kind.
@@ -298,10 +298,9 @@ struct AOFTokenizer {
         let newDB = splitter.scratch.withUnsafeBytes { AOFTokenizer.selectedDB(AOFArguments(base: $0.baseAddress, spans: spanBuffer)) }
         if let newDB { db = newDB }
         let db = self.db
-        let file = self.file
         try splitter.scratch.withUnsafeBytes { raw in
             let args = AOFArguments(base: raw.baseAddress, spans: spanBuffer)
-            try visitor.command(AOFCommand(db: db, offset: offset, byteCount: byteCount, file: file, isInline: true, args: args))
+            try visitor.command(AOFCommand(db: db, offset: offset, byteCount: byteCount, isInline: true, args: args))
         }
     }
 

@@ -39,7 +39,8 @@ extension AOFVisitor {
     public mutating func endAOFFile(name: String, kind: AOFFileKind) throws {}
 }
 
-/// One command read from an AOF: borrowed views of its arguments plus where it runs and where it was read.
+/// One command read from an AOF: borrowed views of its arguments plus where it runs and where it was read
+/// (the file is the one `beginAOFFile` named: nothing here is reference-counted).
 ///
 /// The arguments are not copied: each one is a view into the input window (or, for inline commands
 /// with quoted arguments, into a reused scratch buffer) and is valid during the `command` callback only.
@@ -51,19 +52,16 @@ public struct AOFCommand {
     public let offset: Int
     /// Size of the command in the file, in bytes (header, arguments and line endings).
     public let byteCount: Int
-    /// The file the command was read from.
-    public let file: String
     /// Whether the command was written inline (a text line split like redis-cli does) instead of as RESP.
     public let isInline: Bool
     /// The arguments, `args[0]` being the command name.
     public let args: AOFArguments
 
     @inlinable
-    public init(db: Int, offset: Int, byteCount: Int, file: String, isInline: Bool, args: AOFArguments) {
+    public init(db: Int, offset: Int, byteCount: Int, isInline: Bool, args: AOFArguments) {
         self.db = db
         self.offset = offset
         self.byteCount = byteCount
-        self.file = file
         self.isInline = isInline
         self.args = args
     }
@@ -112,6 +110,18 @@ public struct AOFArguments: RandomAccessCollection {
     @inlinable
     public subscript(i: Int) -> RDBString {
         RDBString(bytes: bytes(i))
+    }
+
+    /// The length of all the arguments together.
+    @inlinable
+    public var totalBytes: Int {
+        var n = 0
+        var i = 1
+        while i < spans.count {
+            n &+= spans[i]
+            i &+= 2
+        }
+        return n
     }
 
     /// The raw bytes of argument `i`.

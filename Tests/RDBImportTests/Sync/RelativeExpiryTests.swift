@@ -17,7 +17,7 @@ struct RelativeExpiryTests {
         let r = RelativeExpiry()
         let changed = bytes.withUnsafeBytes { raw in
             spans.withUnsafeBufferPointer { sp in
-                let c = AOFCommand(db: 0, offset: 0, byteCount: 0, file: "-", isInline: false, args: AOFArguments(base: raw.baseAddress, spans: sp))
+                let c = AOFCommand(db: 0, offset: 0, byteCount: 0, isInline: false, args: AOFArguments(base: raw.baseAddress, spans: sp))
                 return r.rewrite(c, now: now) { out = $0.arrays.map { String(decoding: $0, as: UTF8.self) } }
             }
         }
