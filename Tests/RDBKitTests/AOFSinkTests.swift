@@ -69,6 +69,11 @@ import RDBSinks
         small.maxNames = 2
         _ = try AOFReader.decode(bytes: respAll([["A"], ["B"], ["C"], ["D"]]), into: &small)
         #expect(small.byName.count == 3 && small.byName["(other)"]?.count == 2)
+        // MULTI counted as a block also when its name is past `maxNames` (counted under "(other)").
+        var late = AOFStats()
+        late.maxNames = 2
+        _ = try AOFReader.decode(bytes: respAll([["A"], ["B"], ["MULTI"], ["SET", "k", "v"], ["EXEC"], ["multi"], ["EXEC"]]), into: &late)
+        #expect(late.multiBlocks == 2 && late.byName["(other)"]?.count == 5)
         // Spellings in any case count under one name, past the cache of spellings too (100 distinct ones).
         var spelled = AOFStats()
         let commands = [["set", "a", "1"], ["SET", "b", "2"], ["Set", "c", "3"], ["incr", "n"], ["set", "d", "4"]]
@@ -77,6 +82,7 @@ import RDBSinks
         #expect(spelled.byName["SET"]?.count == 5 && spelled.byName["INCR"]?.count == 1)
         #expect(spelled.byName["CMD7"]?.count == 2 && spelled.byName["CMD99"]?.count == 1)
         #expect(spelled.byName.count == 102 && spelled.commands == 107)
+        #expect(spelled.argumentBytes == commands.joined().map(\.utf8.count).reduce(0, +))
         // Names of every length up to past the 16 bytes a spelling holds, and names of one length that differ
         // only in one byte (in the first 8, the overlap, the last 8): each counted under its own name.
         var lengths = AOFStats()

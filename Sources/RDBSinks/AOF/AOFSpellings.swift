@@ -25,15 +25,21 @@ struct AOFSpellings<Value> {
         entries.append((Self.words(name), name.count, value))
     }
 
-    /// A name of up to 16 bytes as two words: its first and last 8 bytes (overlapping), or its bytes in the
-    /// first word when shorter; with the length, different names give different words.
+    /// A name of up to 16 bytes as two words: its first and last 8 bytes (overlapping), or, when shorter, bytes
+    /// that with the length tell it apart from any other name of its length.
     @inline(__always)
     static func words(_ raw: UnsafeRawBufferPointer) -> (UInt64, UInt64) {
         let n = raw.count
         guard let p = raw.baseAddress, n > 0 else { return (0, 0) }
         if n >= 8 { return (p.loadUnaligned(as: UInt64.self), p.loadUnaligned(fromByteOffset: n &- 8, as: UInt64.self)) }
-        var w: UInt64 = 0
-        for i in 0..<n { w |= UInt64(p.load(fromByteOffset: i, as: UInt8.self)) &<< UInt64(8 &* i) }
-        return (w, 0)
+        // Shorter: its first and last four bytes, or its first, middle and last byte (overlapping, without a
+        // loop; with the length, still one pair of words per name).
+        if n >= 4 {
+            return (UInt64(p.loadUnaligned(as: UInt32.self)) | UInt64(p.loadUnaligned(fromByteOffset: n &- 4, as: UInt32.self)) &<< 32, 0)
+        }
+        let b0 = UInt64(p.load(as: UInt8.self))
+        let b1 = UInt64(p.load(fromByteOffset: n >> 1, as: UInt8.self))
+        let b2 = UInt64(p.load(fromByteOffset: n &- 1, as: UInt8.self))
+        return (b0 | b1 &<< 8 | b2 &<< 16, 0)
     }
 }

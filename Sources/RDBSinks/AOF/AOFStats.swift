@@ -61,9 +61,8 @@ public struct AOFStats: AOFVisitor {
     public mutating func command(_ command: AOFCommand) throws {
         commands += 1
         commandBytes += command.byteCount
-        for a in command.args { argumentBytes += a.bytes.count }
+        argumentBytes += command.args.totalBytes
         if command.isInline { inlineCommands += 1 }
-        if command.nameEquals("MULTI") { multiBlocks += 1 }
         if command.db == lastDB {
             lastDBCount += 1
         } else {
@@ -74,7 +73,12 @@ public struct AOFStats: AOFVisitor {
         let i = entryIndex(command)
         entries[i].count += 1
         entries[i].bytes += command.byteCount
+        if i == multiEntry || (multiEntry < 0 && names.count >= maxNames && command.nameEquals("MULTI")) { multiBlocks += 1 }
     }
+
+    /// The entry of MULTI, once seen (-1 before; also when it came after `maxNames` other names, and is counted
+    /// under "(other)").
+    var multiEntry = -1
 
     mutating func entryIndex(_ command: AOFCommand) -> Int {
         let raw = command.args.bytes(0)
@@ -92,6 +96,7 @@ public struct AOFStats: AOFVisitor {
                 names.append(counted)
                 entries.append(Entry())
                 indexOf[counted] = i
+                if counted == "MULTI" { multiEntry = i }
             }
         }
         spellings.insert(raw, i)
