@@ -177,3 +177,28 @@ final class RecordingTarget: OutputTarget {
         #expect(chunked.target.string.contains("\"key\":\"broken\""))
     }
 }
+
+/// `OutputBuffer.append` copies short byte strings inline (overlapping loads and stores, blocks of 32 up to 256
+/// bytes) and longer ones with memcpy: every length from 0 to 300, at every alignment of source and destination
+/// within 32 bytes, gives exactly the bytes, and writes nothing past them.
+@Suite struct OutputCopyTests {
+    @Test func everyLengthAndAlignment() throws {
+        var source = [UInt8](repeating: 0, count: 400)
+        for i in source.indices { source[i] = UInt8(truncatingIfNeeded: i &* 131 &+ 7) }
+        for length in 0...300 {
+            for from in [0, 1, 7, 31] {
+                for to in [0, 3, 17] {
+                    let out = OutputBuffer(target: nil)
+                    for _ in 0..<to { out.append(UInt8(0xEE)) }
+                    let before = out.pendingCount
+                    source.withUnsafeBytes { out.append(UnsafeRawBufferPointer(rebasing: $0[from..<from + length])) }
+                    out.append(UInt8(0x5A))
+                    let bytes = out.take()
+                    #expect(before == to)
+                    #expect(Array(bytes[to..<to + length]) == Array(source[from..<from + length]), "length \(length) from \(from) to \(to)")
+                    #expect(bytes.count == to + length + 1 && bytes.last == 0x5A, "length \(length): bytes after it")
+                }
+            }
+        }
+    }
+}
