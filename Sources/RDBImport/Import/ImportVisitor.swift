@@ -9,6 +9,8 @@ public protocol ReplayWriter: RDBVisitor {
     var skippedKeys: [SkippedKey] { get }
     /// Keys written without something the target cannot hold.
     var lossyKeys: [SkippedKey] { get }
+    /// How many (asked after every key: cheap, unlike the list).
+    var lossyCount: Int { get }
     /// How the writer will write a key, before it does (nil: it leaves it out).
     func plan(of info: RDBKeyInfo) -> KeyPlan?
     /// What it wrote for the last key: form and guard after `beginKey`, commands after `endKey`.
@@ -215,10 +217,11 @@ struct ImportVisitor<W: ReplayWriter>: RDBForwardingVisitor, AOFVisitor {
     /// but a string (one `SET` is cheaper than a payload) when the target version is known, in commands mode
     /// those that commands may not rebuild exactly; either only when the target loads the payload.
     func goesAsPayload(_ info: RDBKeyInfo, keyMetadata: Bool) -> Bool {
-        guard let p = payloads, !keyMetadata else { return false }
+        // (`payloads?.target`, not `let p = payloads`: that copied the whole writer for every key.)
+        guard !keyMetadata, let target = payloads?.target else { return false }
         let wanted = (ctx.options.mode == .auto && ctx.targetVersion != nil && info.kind != .string)
-            || RESPWriter.commandsMayLose(info, target: p.target)
-        return wanted && DumpPayload.canLoad(info.type.encoding, target: p.target)
+            || RESPWriter.commandsMayLose(info, target: target)
+        return wanted && DumpPayload.canLoad(info.type.encoding, target: target)
     }
 
     // MARK: keys
@@ -316,8 +319,8 @@ struct ImportVisitor<W: ReplayWriter>: RDBForwardingVisitor, AOFVisitor {
         }
         out.truncate(to: 0)
         out.commit()
-        let lossy = inner.lossyKeys
-        if lossy.count > lossyCount {
+        if inner.lossyCount > lossyCount {
+            let lossy = inner.lossyKeys
             for k in lossy[lossyCount...] {
                 ctx.problems.add(.lossy, file: ctx.file, db: k.db, key: k.key, message: k.reason, offset: parts.offset)
             }

@@ -97,6 +97,8 @@ public struct RESPWriter: RDBVisitor {
     public internal(set) var skippedKeys: [SkippedKey] = []
     /// Keys written without some of their data, with what was left out.
     public internal(set) var lossyKeys: [SkippedKey] = []
+    /// `lossyKeys.count`.
+    @inlinable public var lossyCount: Int { lossyKeys.count }
     /// Keys written.
     public internal(set) var keysWritten = 0
     /// Commands written.
@@ -275,12 +277,14 @@ public struct RESPWriter: RDBVisitor {
 
     /// How a key will be written (its commands not counted yet), nil when it cannot be (module and array
     /// values). Only a string written as one `SET` needs no guard.
+    @inlinable
     public func plan(of info: RDBKeyInfo) -> KeyPlan? {
         if info.kind == .module || info.kind == .array { return nil }
         return KeyPlan(form: .commands, needsGuard: needsGuard(info.kind, expireAtMs: info.expireAtMs))
     }
 
     @inline(__always)
+    @inlinable
     func needsGuard(_ kind: RDBKind, expireAtMs: Int64?) -> Bool {
         !(kind == .string && (options.inlineExpiry || options.dropTTL || expireAtMs == nil))
     }

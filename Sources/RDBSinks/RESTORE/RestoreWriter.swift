@@ -63,9 +63,9 @@ public struct RestoreWriter: RDBVisitor {
     public internal(set) var target: Int
 
     var enc: RESPEncoder<OutputBuffer>
-    var commands: RESPWriter
+    @usableFromInline var commands: RESPWriter
     var ownSkipped: [SkippedKey] = []
-    var ownLossy: [SkippedKey] = []
+    @usableFromInline var ownLossy: [SkippedKey] = []
     /// KEY_META blocks (0xF3 + block) of the coming key: they lead its payload on targets 13+.
     let keyMeta = OutputBuffer(target: nil, flushThreshold: 1024)
     var committedDB: Int? = nil
@@ -73,8 +73,8 @@ public struct RestoreWriter: RDBVisitor {
     /// The SELECT this writer's output starts with, if it does (see `ChunkableSink`).
     public internal(set) var leadingSelect: (db: Int, bytes: Int)? = nil
 
-    enum Mode { case raw, reencode, commands }
-    var mode = Mode.raw
+    @usableFromInline enum Mode { case raw, reencode, commands }
+    @usableFromInline var mode = Mode.raw
     /// A key is open (between `beginKey` and `endKey`), with its LFU frequency or LRU idle time. Kept as
     /// fields rather than the whole `RDBKeyInfo`: copying that 73-byte struct right after the decoder built it
     /// stalled on store forwarding (a tenth of this writer's time per key on strings).
@@ -91,6 +91,8 @@ public struct RestoreWriter: RDBVisitor {
     public var skippedKeys: [SkippedKey] { ownSkipped + commands.skippedKeys }
     /// Keys written as commands without something the target cannot hold.
     public var lossyKeys: [SkippedKey] { ownLossy + commands.lossyKeys }
+    /// `lossyKeys.count`, without building the list.
+    @inlinable public var lossyCount: Int { ownLossy.count + commands.lossyKeys.count }
 
     public init(out: OutputBuffer, options: RestoreWriterOptions = .init()) {
         self.out = out
@@ -168,7 +170,8 @@ public struct RestoreWriter: RDBVisitor {
     }
 
     /// What was written for the last key (see `KeyPlan`).
-    public var keyPlan: KeyPlan {
+    /// (Inlinable, like the importer's other questions per key: an opaque getter copied the whole writer.)
+    @inlinable public var keyPlan: KeyPlan {
         mode == .commands ? commands.keyPlan : KeyPlan(form: .restore, commands: 1, needsGuard: false)
     }
 
