@@ -490,10 +490,18 @@ extension RDBReader {
                 var pieces: MeasuredPieces? = nil
                 if e < 0 && input.isStreaming {
                     // Cut off by the window's end (or not measured inline): what the chunk has of the window is
-                    // copied, and the window refilled until the record is whole in it (a value of element
-                    // framing measured in pieces on the way).
+                    // copied, and the window refilled, first by a chunk's worth (most records are whole then and
+                    // go on in chunks; not up to the buffer's size, which a large record grew), then until the
+                    // record is whole in it (a value of element framing decoded or measured as it comes).
                     copyRun()
                     input.consume(c.position)
+                    try input.fill(atLeast: input.window.count &+ 1, preferring: input.window.count &+ chunkBytes)
+                    c = input.cursor
+                    runStart = 0
+                    e = parser.recordEndInline(c)
+                    measured = e
+                }
+                if e < 0 && input.isStreaming {
                     if !options.measureValues, try readsValueStart(input, parser), input.pinForGrowth() {
                         // A key of element framing: decoded (its pieces on the threads) while the rest of it is
                         // read, the window filling in place.
