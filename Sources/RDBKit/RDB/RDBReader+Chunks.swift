@@ -115,8 +115,6 @@ struct ValueSplitter<R: RDBChunkRunner>: RDBForwardingVisitor {
     @usableFromInline let pieceBytes: Int
     /// Where the record ends, once its value is measured (the parser then steps straight there).
     @usableFromInline let recordEnd = LearntRecordEnd()
-    /// The value's pieces, when the streamed decode measured them already (`RDBReader.measureElements`).
-    @usableFromInline var measured: MeasuredPieces? = nil
     /// A stream whose window held the record's start only when the parser read the key, and fills as the value
     /// is walked (pinned: it does not move), so that the pieces are decoded while the rest is read.
     @usableFromInline var stream: InputBuffer? = nil
@@ -145,18 +143,6 @@ struct ValueSplitter<R: RDBChunkRunner>: RDBForwardingVisitor {
         let n: Int
         do { n = try parser.elementCount(&c, enc) } catch { if stream == nil { return action } else { throw error } }
         let first = c.position
-        if let measured, measured.valueStart == first {
-            guard measured.ends.count > 1 else { return action }  // one piece: decoded in place
-            var start = first
-            for (i, (end, count)) in zip(measured.ends, measured.counts).enumerated() {
-                try submit(i, enc, start, end, count)
-                start = end
-            }
-            recordEnd.position = start
-            try runner.finishPieces(into: &inner)
-            try inner.endKey()
-            return .skip
-        }
         // Pieces are handed to the runner as they are measured, so the threads start on the first while the
         // rest of the value is measured (and, from a stream, read).
         var start = first
@@ -337,11 +323,10 @@ extension RDBReader {
     static func decodeInPlace<R: RDBChunkRunner>(
         _ parser: inout RDBParser, _ c: inout ByteCursor, into visitor: inout R.Sink, runner: R, region: UnsafeRawBufferPointer,
         input: InputBuffer, header: RDBHeader, options: RDBDecoderOptions, chunkBytes: Int, knownEnd: Int = -1,
-        measured: MeasuredPieces? = nil, stream: InputBuffer? = nil
+        stream: InputBuffer? = nil
     ) throws -> RDBRecordResult {
         var splitter = ValueSplitter(inner: visitor, runner: runner, parser: RDBParser(options: options, header: header, db: parser.db),
                                      region: region, baseOffset: c.baseOffset, file: input.name, pieceBytes: pieceBytes(chunkBytes))
-        splitter.measured = measured
         splitter.stream = stream
         if knownEnd >= 0 { splitter.recordEnd.position = knownEnd }
         defer { visitor = splitter.inner }
@@ -487,12 +472,11 @@ extension RDBReader {
             while true {
                 var e = parser.recordEndInline(c)
                 var measured = e
-                var pieces: MeasuredPieces? = nil
                 if e < 0 && input.isStreaming {
                     // Cut off by the window's end (or not measured inline): what the chunk has of the window is
                     // copied, and the window refilled, first by a chunk's worth (most records are whole then and
                     // go on in chunks; not up to the buffer's size, which a large record grew), then until the
-                    // record is whole in it (a value of element framing decoded or measured as it comes).
+                    // record is whole in it (a large value of element framing is decoded as it comes).
                     copyRun()
                     input.consume(c.position)
                     try input.fill(atLeast: input.window.count &+ 1, preferring: input.window.count &+ chunkBytes)
@@ -520,12 +504,10 @@ extension RDBReader {
                         chunkDB = parser.db
                         continue
                     }
-                    pieces = try measureElements(input, parser, pieceBytes: pieceBytes(chunkBytes))
-                    measured = try pieces?.end ?? ensureRecord(input, parser, &skipper)
+                    measured = try ensureRecord(input, parser, &skipper)
                     c = input.cursor
                     runStart = 0
-                    // (A record measured in pieces is not walked once more for its end.)
-                    e = pieces != nil ? measured : measured >= 0 ? parser.recordEndInline(c) : -1
+                    e = measured >= 0 ? parser.recordEndInline(c) : -1
                 }
                 let s = c.position
                 let op = recordOpcode(parser, c)
@@ -534,8 +516,7 @@ extension RDBReader {
                     try submitChunk()
                     try runner.drain(into: &visitor)
                     _ = try decodeInPlace(&parser, &c, into: &visitor, runner: runner, region: input.window, input: input,
-                                          header: header, options: options, chunkBytes: chunkBytes, knownEnd: measured,
-                                          measured: pieces)
+                                          header: header, options: options, chunkBytes: chunkBytes, knownEnd: measured)
                     crc.update(UnsafeRawBufferPointer(rebasing: input.window[runStart..<c.position]))
                     runStart = c.position
                     try runner.resume(from: &visitor)

@@ -237,54 +237,6 @@ public enum RDBReader {
     /// What a resumed walk reads at a time (`growWindow`).
     @usableFromInline static var resumeStep: Int { 1 << 18 }
 
-    /// `ensureRecord` for a key whose value has element framing (a large list, set, sorted set or hash):
-    /// its elements are stepped over once, each refill of the window resuming where the walk stopped (the
-    /// window's first byte stays the record's), and the value is cut into pieces of about `pieceBytes` on
-    /// the way, for `ValueSplitter` to hand out without walking it again. Nil for any other record, or one
-    /// that does not parse or ends with the stream: `ensureRecord` then takes it.
-    @usableFromInline
-    static func measureElements(_ input: InputBuffer, _ parser: RDBParser, pieceBytes: Int) throws -> MeasuredPieces? {
-        var pieces = MeasuredPieces()
-        var enc = RDBEncoding.string
-        var n = -1  // elements; -1 until the record's start is read
-        var done = 0
-        var position = 0  // after the last element stepped over
-        var count = 0  // elements of the piece being measured
-        while input.isStreaming {
-            var c = input.cursor
-            do {
-                if n < 0 {
-                    guard case .key(let e) = try parser.recordStart(&c), RDBParser.hasElementFraming(e) else { return nil }
-                    let elements = try parser.elementCount(&c, e)
-                    (enc, n, position) = (e, elements, c.position)
-                    pieces.valueStart = position
-                }
-                c.position = position
-                var start = pieces.ends.last ?? pieces.valueStart
-                while done < n {
-                    try parser.skipElement(&c, enc)
-                    done &+= 1
-                    count &+= 1
-                    position = c.position
-                    if position &- start >= pieceBytes && done < n {
-                        pieces.ends.append(position)
-                        pieces.counts.append(count)
-                        start = position
-                        count = 0
-                    }
-                }
-                pieces.ends.append(position)
-                pieces.counts.append(count)
-                return pieces
-            } catch let e as RDBError where e.code == .truncated {
-                try growWindow(input, after: e, resuming: true)
-            } catch {
-                return nil
-            }
-        }
-        return nil
-    }
-
     /// Decodes an RDB held in memory.
     @inlinable
     public static func decode<V: RDBVisitor>(
@@ -306,18 +258,6 @@ public enum RDBReader {
         let s = String(v, radix: 16)
         return "0x" + String(repeating: "0", count: 16 - s.count) + s
     }
-}
-
-/// A streamed value of element framing measured by `RDBReader.measureElements`: window positions (the
-/// record starts at 0) of its first element and of the end of each piece, and each piece's element count.
-@usableFromInline
-struct MeasuredPieces {
-    @usableFromInline var valueStart = 0
-    @usableFromInline var ends: [Int] = []
-    @usableFromInline var counts: [Int] = []
-    /// Where the record ends.
-    @inlinable var end: Int { ends.last ?? valueStart }
-    @inlinable init() {}
 }
 
 /// Answers `.skip` to every key: the streaming driver uses it to measure a record without events.
