@@ -485,26 +485,15 @@ extension RDBReader {
                     e = parser.recordEndInline(c)
                     measured = e
                 }
+                // A key of element framing still cut off: decoded in place (its pieces on the threads) while the
+                // rest of it is read, the window pinned and filling in place; any other record is read whole first.
+                var streamed = false
                 if e < 0 && input.isStreaming {
                     if !options.measureValues, try readsValueStart(input, parser), input.pinForGrowth() {
-                        // A key of element framing: decoded (its pieces on the threads) while the rest of it is
-                        // read, the window filling in place.
-                        try submitChunk()
-                        try runner.drain(into: &visitor)
-                        c = input.cursor
-                        _ = try decodeInPlace(&parser, &c, into: &visitor, runner: runner, region: input.window, input: input,
-                                              header: header, options: options, chunkBytes: chunkBytes, stream: input)
-                        let end = c.position  // past the end of the window `c` was made from
-                        c = input.cursor
-                        c.position = end
-                        crc.update(UnsafeRawBufferPointer(rebasing: input.window[0..<end]))
-                        runStart = end
-                        try runner.resume(from: &visitor)
-                        chunkStart = c.offset
-                        chunkDB = parser.db
-                        continue
+                        streamed = true
+                    } else {
+                        measured = try ensureRecord(input, parser, &skipper)
                     }
-                    measured = try ensureRecord(input, parser, &skipper)
                     c = input.cursor
                     runStart = 0
                     e = measured >= 0 ? parser.recordEndInline(c) : -1
@@ -516,7 +505,13 @@ extension RDBReader {
                     try submitChunk()
                     try runner.drain(into: &visitor)
                     _ = try decodeInPlace(&parser, &c, into: &visitor, runner: runner, region: input.window, input: input,
-                                          header: header, options: options, chunkBytes: chunkBytes, knownEnd: measured)
+                                          header: header, options: options, chunkBytes: chunkBytes, knownEnd: measured,
+                                          stream: streamed ? input : nil)
+                    if streamed {
+                        let end = c.position  // past the end of the window `c` was made from
+                        c = input.cursor
+                        c.position = end
+                    }
                     crc.update(UnsafeRawBufferPointer(rebasing: input.window[runStart..<c.position]))
                     runStart = c.position
                     try runner.resume(from: &visitor)
