@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 import RDBKit
-import RDBSinks
+@testable import RDBSinks
 
 /// The sinks on AOF input: RESP passthrough, JSONL commands, stats and keys.
 @Suite struct AOFSinkTests {
@@ -156,9 +156,33 @@ import RDBSinks
         #expect(k.keys.first { $0.key.db == 0 && $0.key.key == Array("key:3".utf8) }?.commands == 2)
     }
 
-    /// Names long enough that the queue of keys waiting to be counted compacts its copies of them many times,
-    /// and keys named again while still queued: the same keys, order and counts as counting them one by one.
-    @Test func queuedNamesAcrossCompactions() throws {
+    /// What `AOFKeys` lists for `commands` (of SELECT, SET and DEL only).
+    func keysAndCounts(_ commands: [[String]]) throws -> [AOFKeys.Usage] {
+        var k = AOFKeys()
+        _ = try AOFReader.decode(bytes: respAll(commands), into: &k)
+        return k.keys
+    }
+
+    /// The keys of `commands` (of SELECT, SET and DEL only) in the order first seen, and their counts, counted
+    /// one by one in a dictionary.
+    func countedOneByOne(_ commands: [[String]]) -> (order: [String], counts: [String: Int]) {
+        var counts: [String: Int] = [:]
+        var order: [String] = []
+        var db = 0
+        for c in commands {
+            if c[0] == "SELECT" { db = Int(c[1])!; continue }
+            for name in c.dropFirst().prefix(c[0] == "SET" ? 1 : c.count - 1) {
+                let key = "\(db):\(name)"
+                if counts[key] == nil { order.append(key) }
+                counts[key, default: 0] += 1
+            }
+        }
+        return (order, counts)
+    }
+
+    /// Names too long to wait in the queue (counted at once, after the keys queued before them), and keys named
+    /// again while still queued: the same keys, order and counts as counting them one by one.
+    @Test func longNamesAndRepeatsInTheQueue() throws {
         var commands: [[String]] = []
         let pad = String(repeating: "n", count: 200)
         for i in 0..<4000 {
@@ -166,21 +190,74 @@ import RDBSinks
             if i % 7 == 0 { commands.append(["DEL", "\(pad):\(i % 1500)", "\(pad):\(i % 1500)"]) }  // twice in one command
             if i % 500 == 0 { commands.append(["SELECT", "\(i / 500 % 3)"]) }
         }
-        var k = AOFKeys()
-        _ = try AOFReader.decode(bytes: respAll(commands), into: &k)
-        var expected: [String: Int] = [:]
-        var order: [String] = []
-        var db = 0
-        for c in commands {
-            if c[0] == "SELECT" { db = Int(c[1])!; continue }
-            for name in c.dropFirst().prefix(c[0] == "SET" ? 1 : c.count - 1) {
-                let key = "\(db):\(name)"
-                if expected[key] == nil { order.append(key) }
-                expected[key, default: 0] += 1
-            }
-        }
-        let got = k.keys
+        let got = try keysAndCounts(commands)
+        let (order, expected) = countedOneByOne(commands)
         #expect(got.map { "\($0.key.db):\(String(decoding: $0.key.key, as: UTF8.self))" } == order)
         #expect(got.map(\.commands) == order.map { expected[$0]! })
+    }
+
+    /// Names of every length around the table's limits (in the slot up to 32 bytes, queued up to 104, counted
+    /// at once beyond), names that differ only in their last byte or only in length, in several databases,
+    /// over enough keys that the table grows: each once, in first-seen order, with its count.
+    @Test func namesOfEveryLengthAroundTheLimits() throws {
+        var commands: [[String]] = []
+        let lengths = [0, 1, 7, 8, 9, 31, 32, 33, 40, 103, 104, 105, 300]
+        for round in 0..<3 {
+            commands.append(["SELECT", "\(round % 2)"])
+            for i in 0..<700 {
+                let n = lengths[i % lengths.count]
+                let base = String(repeating: "k", count: max(0, n - 1))
+                let name = n == 0 ? "" : base + String(UnicodeScalar(UInt8(97 + (i / lengths.count) % 26)))
+                commands.append(i % 5 == 0 ? ["DEL", name, name + "x"] : ["SET", name, "v"])
+            }
+        }
+        let got = try keysAndCounts(commands)
+        let (order, expected) = countedOneByOne(commands)
+        #expect(got.count > 600)
+        #expect(got.map { "\($0.key.db):\(String(decoding: $0.key.key, as: UTF8.self))" } == order)
+        #expect(got.map(\.commands) == order.map { expected[$0]! })
+    }
+
+    /// `AOFKeys` is a value: a copy made part-way goes on counting on its own, and the original is unchanged.
+    @Test func aCopyCountsOnItsOwn() throws {
+        let first = (0..<2000).map { ["SET", "key:\($0 % 900)", "v"] }
+        let second = (0..<2000).map { ["INCR", "key:\($0 % 1300)"] } + [["SET", String(repeating: "z", count: 200), "v"]]
+        var a = AOFKeys()
+        _ = try AOFReader.decode(bytes: respAll(first), into: &a)
+        var b = a
+        _ = try AOFReader.decode(bytes: respAll(second), into: &b)
+        var onlyFirst = AOFKeys()
+        _ = try AOFReader.decode(bytes: respAll(first), into: &onlyFirst)
+        var both = AOFKeys()
+        _ = try AOFReader.decode(bytes: respAll(first + second), into: &both)
+        func listed(_ k: inout AOFKeys) -> [String] { k.keys.map { "\($0.key.db):\($0.key.key.count):\($0.commands)" } }
+        #expect(listed(&a) == listed(&onlyFirst))
+        #expect(listed(&b) == listed(&both))
+        #expect(listed(&a) != listed(&b))
+    }
+
+    /// Keys whose hashes are all the same (given to `tally` as such): told apart by database, length and every
+    /// byte of the name, in the slot and in the arena; the table grows past them and keeps them apart.
+    @Test func collidingHashesAreToldApartByTheirBytes() {
+        let t = AOFKeyTable(capacity: 16)
+        var names: [(Int, [UInt8])] = []
+        for n in [1, 8, 24, 31, 32, 33, 64, 200] {
+            let base = [UInt8](repeating: 0x6B, count: n)
+            for last in 0..<3 {
+                var name = base
+                name[n - 1] = 0x61 + UInt8(last)
+                names.append((0, name))
+                names.append((1, name))
+            }
+        }
+        func count(_ db: Int, _ name: [UInt8]) {
+            let padded = name + [UInt8](repeating: 0, count: 32)  // a name in the slot is compared as zero-padded words
+            padded.withUnsafeBytes { t.tally(db, $0.baseAddress!, name.count, hash: 42, preamble: false) }
+        }
+        for (db, name) in names { count(db, name) }
+        for (db, name) in names.reversed() { count(db, name) }
+        var seen: [String] = []
+        t.forEachEntry { db, name, commands, _ in seen.append("\(db):\(Array(name)):\(commands)") }
+        #expect(seen == names.map { "\($0.0):\($0.1):2" })
     }
 }
