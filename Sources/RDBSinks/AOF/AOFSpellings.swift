@@ -10,11 +10,24 @@ struct AOFSpellings<Value> {
     var entries: [(words: (UInt64, UInt64), count: Int, value: Value)] = []
     static var capacity: Int { 64 }
 
+    /// Where each spelling is, by its hash (`bucket`): its index in `entries` plus one (0: no spelling has that
+    /// hash). A spelling whose bucket was taken when it was first seen is found by a scan of `entries`.
+    var buckets = [UInt8](repeating: 0, count: 64)
+
+    @inline(__always)
+    static func bucket(_ w: (UInt64, UInt64), _ count: Int) -> Int {
+        Int(truncatingIfNeeded: ((w.0 &+ w.1 &* 31 &+ UInt64(truncatingIfNeeded: count)) &* 0x9E37_79B9_7F4A_7C15) &>> 58)
+    }
+
     /// The value of a spelling seen before, if `name` is one.
     @inline(__always)
     func lookup(_ name: UnsafeRawBufferPointer) -> Value? {
         guard name.count <= 16 else { return nil }
         let w = Self.words(name)
+        let b = Int(buckets[Self.bucket(w, name.count)])
+        if b == 0 { return nil }
+        let e = entries[b &- 1]
+        if e.words.0 == w.0 && e.words.1 == w.1 && e.count == name.count { return e.value }
         for e in entries where e.words.0 == w.0 && e.words.1 == w.1 && e.count == name.count { return e.value }
         return nil
     }
@@ -22,7 +35,10 @@ struct AOFSpellings<Value> {
     /// Remembers `name`'s value (names longer than 16 bytes, and spellings past `capacity`, are not kept).
     mutating func insert(_ name: UnsafeRawBufferPointer, _ value: Value) {
         guard name.count <= 16, entries.count < Self.capacity else { return }
-        entries.append((Self.words(name), name.count, value))
+        let w = Self.words(name)
+        entries.append((w, name.count, value))
+        let b = Self.bucket(w, name.count)
+        if buckets[b] == 0 { buckets[b] = UInt8(entries.count) }
     }
 
     /// A name of up to 16 bytes as two words: its first and last 8 bytes (overlapping), or, when shorter, bytes
