@@ -180,8 +180,8 @@ import RDBKit
         return (order, counts)
     }
 
-    /// Names too long to wait in the queue (counted at once, after the keys queued before them), and keys named
-    /// again while still queued: the same keys, order and counts as counting them one by one.
+    /// Long names (in the table's arena), and keys named again while still batched: the same keys, order and
+    /// counts as counting them one by one.
     @Test func longNamesAndRepeatsInTheQueue() throws {
         var commands: [[String]] = []
         let pad = String(repeating: "n", count: 200)
@@ -196,12 +196,11 @@ import RDBKit
         #expect(got.map(\.commands) == order.map { expected[$0]! })
     }
 
-    /// Names of every length around the table's limits (in the slot up to 32 bytes, queued up to 104, counted
-    /// at once beyond), names that differ only in their last byte or only in length, in several databases,
+    /// Names of every length around the limits (a word, the 32 bytes kept in a slot), names that differ only in their last byte or only in length, in several databases,
     /// over enough keys that the table grows: each once, in first-seen order, with its count.
     @Test func namesOfEveryLengthAroundTheLimits() throws {
         var commands: [[String]] = []
-        let lengths = [0, 1, 7, 8, 9, 31, 32, 33, 40, 103, 104, 105, 300]
+        let lengths = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 15, 31, 32, 33, 40, 103, 104, 105, 300]
         for round in 0..<3 {
             commands.append(["SELECT", "\(round % 2)"])
             for i in 0..<700 {

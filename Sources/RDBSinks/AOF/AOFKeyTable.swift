@@ -6,24 +6,23 @@ import Darwin
 import CMemoryHints
 
 /// The keys `AOFKeys` has seen: each (db, key) once, with the commands that named it and whether a preamble
-/// holds it, in the order first seen.
+/// holds it, in the order first seen. Keys come to it in batches (`AOFKeyBatches`), each with its hash.
 ///
 /// Open addressing over slots of one cache line each: the key's hash, its database, its count (the top bit:
 /// held by a preamble), its length, and its name (up to `inline` bytes, zero-padded) or, when longer, where
-/// the name is in `arena`. A key named again is found and counted in its slot alone: one cache line, which
-/// `touch` prefetches when the key is named and `lookahead` keys before it is counted. (Slots of hash and
-/// offset with entries in a separate arena missed the cache twice a key; a `[Key: Int]` dictionary hashed a
-/// byte at a time and built an array per command.) A queued name is copied, zero-padded, into its place in
-/// the queue (the command's bytes are gone by the time it is counted); a name too long for that place counts
-/// the queue first, then itself from the command's bytes.
-///
-/// The memory is raw, so that counting a key checks no uniqueness and retains nothing; `AOFKeys` copies the
-/// table (`copy`) before a copy of the sink changes it.
+/// the name is in `arena`. A key named again is found and counted in its slot alone: one cache line, which is
+/// prefetched `lookahead` keys before it is counted. (Slots of hash and offset with entries in a separate
+/// arena missed the cache twice a key; a `[Key: Int]` dictionary hashed a byte at a time and built an array
+/// per command.) The memory is raw, so that counting a key checks no uniqueness and retains nothing.
 final class AOFKeyTable {
     static var slotBytes: Int { 64 }
     /// Bytes of a name kept in its slot.
     static var inline: Int { 32 }
     static let preambleBit: UInt64 = 1 << 63
+    /// Keys counted ahead of the one being counted: their slots are prefetched.
+    static var lookahead: Int { 16 }
+    /// How far ahead `grow` and `forEachEntry` prefetch the slots they read.
+    static var readAhead: Int { 8 }
 
     /// `capacity` slots (a power of two); a slot whose length word (at byte 24) is 0 is empty, else it is
     /// `length << 1 | 1`.
@@ -37,34 +36,18 @@ final class AOFKeyTable {
     var arena: UnsafeMutableRawPointer?
     var arenaUsed = 0
     var arenaCapacity = 0
-    /// Per process, so that a file cannot be made of keys that all collide.
-    let seed: UInt64
 
-    // Keys named but not counted yet, oldest first: a ring of `lookahead` places of `queueBytes` each (the
-    // hash, the database, the length with the preamble bit, then the name, zero-padded).
-    static var lookahead: Int { 16 }
-    /// How far ahead `grow` and `forEachEntry` prefetch the slots they read.
-    static var readAhead: Int { 8 }
-    static var queueBytes: Int { 128 }
-    static var queueName: Int { queueBytes - 24 }
-    var queue: UnsafeMutableRawPointer
-    var head = 0
-    var queued = 0
-
-    init(capacity: Int = 1 << 10, seed: UInt64 = UInt64.random(in: 1...UInt64.max)) {
+    init(capacity: Int = 1 << 10) {
         self.capacity = capacity
-        self.seed = seed
         slots = Self.zeroed(capacity * Self.slotBytes)
         orderCapacity = capacity / 2
         order = .allocate(capacity: orderCapacity)
-        queue = .allocate(byteCount: Self.lookahead * Self.queueBytes, alignment: 64)
     }
 
     deinit {
         Self.free(slots, capacity * Self.slotBytes)
         order.deallocate()
         arena?.deallocate()
-        queue.deallocate()
     }
 
     /// Zeroed memory for `bytes` of slots: from 2 MiB, mapped (zero pages, backed as they are touched) and
@@ -101,9 +84,9 @@ final class AOFKeyTable {
         }
     }
 
-    /// A table with the same keys, counts, order and queue.
+    /// A table with the same keys, counts and order.
     func copy() -> AOFKeyTable {
-        let t = AOFKeyTable(capacity: capacity, seed: seed)
+        let t = AOFKeyTable(capacity: capacity)
         t.slots.copyMemory(from: slots, byteCount: capacity * Self.slotBytes)
         t.reserveOrder(count)
         t.order.update(from: order, count: count)
@@ -114,84 +97,39 @@ final class AOFKeyTable {
             t.arenaUsed = arenaUsed
             t.arenaCapacity = arenaCapacity
         }
-        t.queue.copyMemory(from: queue, byteCount: Self.lookahead * Self.queueBytes)
-        t.head = head
-        t.queued = queued
         return t
     }
 
-    /// A seeded multiply-mix hash of the database and the name, 8 bytes at a time, the last word zero-padded
-    /// (SipHash through `Hasher` was a fifth of the lookups). `padded`: `p` is readable and zero from `n` up to
-    /// the next multiple of 8.
+    /// The bytes a key of `n` bytes takes in a batch: a header of three words (the hash, the database, the
+    /// length with the preamble bit), then the name, zero-padded to a word and to at least `inline` bytes.
     @inline(__always)
-    func hash(_ db: Int, _ p: UnsafeRawPointer, _ n: Int, padded: Bool) -> UInt64 {
-        @inline(__always) func mix(_ h: UInt64, _ w: UInt64) -> UInt64 {
-            let m = (h ^ w).multipliedFullWidth(by: 0x9E37_79B9_7F4A_7C15)
-            return m.high ^ m.low
+    static func recordBytes(_ n: Int) -> Int { 24 &+ max(inline, (n &+ 7) & ~7) }
+
+    /// Counts the keys of a batch in order, the slot of each prefetched `lookahead` keys before.
+    func countBatch(_ base: UnsafeMutableRawPointer, _ used: Int) {
+        @inline(__always) func next(_ at: Int) -> Int {
+            at &+ Self.recordBytes(Int(base.load(fromByteOffset: at &+ 16, as: UInt64.self) & ~Self.preambleBit))
         }
-        var h = mix(seed, UInt64(truncatingIfNeeded: db) &+ UInt64(truncatingIfNeeded: n) &<< 32)
-        var i = 0
-        while n &- i >= 8 {
-            h = mix(h, p.loadUnaligned(fromByteOffset: i, as: UInt64.self))
-            i &+= 8
+        @inline(__always) func prefetch(_ at: Int) {
+            rdb_prefetch(slots + (Int(truncatingIfNeeded: base.load(fromByteOffset: at, as: UInt64.self)) & (capacity &- 1)) &* Self.slotBytes)
         }
-        if i < n {
-            var tail: UInt64 = 0
-            if padded {
-                tail = p.loadUnaligned(fromByteOffset: i, as: UInt64.self)
-            } else {
-                var shift: UInt64 = 0
-                while i < n {
-                    tail |= UInt64(p.load(fromByteOffset: i, as: UInt8.self)) &<< shift
-                    shift &+= 8
-                    i &+= 1
-                }
+        var ahead = 0
+        for _ in 0..<Self.lookahead where ahead < used {
+            prefetch(ahead)
+            ahead = next(ahead)
+        }
+        var at = 0
+        while at < used {
+            let q = base + at
+            let lengthWord = q.load(fromByteOffset: 16, as: UInt64.self)
+            tally(q.load(fromByteOffset: 8, as: Int.self), q + 24, Int(lengthWord & ~Self.preambleBit),
+                  hash: q.load(as: UInt64.self), preamble: lengthWord & Self.preambleBit != 0)
+            at = next(at)
+            if ahead < used {
+                prefetch(ahead)
+                ahead = next(ahead)
             }
-            h = mix(h, tail)
         }
-        return h
-    }
-
-    /// Queues a key named by a command (or held by a preamble), counting the oldest queued key when the queue
-    /// is full; its slot is prefetched now.
-    @inline(__always)
-    func touch(_ db: Int, _ b: UnsafeRawBufferPointer, preamble: Bool) {
-        let n = b.count
-        guard n <= Self.queueName else {
-            // Too long to queue: counted at once, after the keys before it.
-            countPending()
-            tally(db, b.baseAddress!, n, hash: hash(db, b.baseAddress!, n, padded: false), preamble: preamble)
-            return
-        }
-        if queued == Self.lookahead { countOldest() }
-        let q = queue + ((head &+ queued) & (Self.lookahead &- 1)) &* Self.queueBytes
-        let name = q + 24
-        // Zero the words the name ends in, then copy it: the inline compare and the hash read whole words.
-        let words = (n &+ 7) &>> 3
-        for w in 0..<max(words, Self.inline / 8) { name.storeBytes(of: UInt64(0), toByteOffset: w &* 8, as: UInt64.self) }
-        if n > 0 { name.copyMemory(from: b.baseAddress!, byteCount: n) }
-        let h = hash(db, name, n, padded: true)
-        rdb_prefetch(slots + (Int(truncatingIfNeeded: h) & (capacity &- 1)) &* Self.slotBytes)
-        q.storeBytes(of: h, as: UInt64.self)
-        q.storeBytes(of: db, toByteOffset: 8, as: Int.self)
-        q.storeBytes(of: UInt64(n) | (preamble ? Self.preambleBit : 0), toByteOffset: 16, as: UInt64.self)
-        queued &+= 1
-    }
-
-    /// Counts the oldest queued key.
-    @inline(__always)
-    func countOldest() {
-        let q = queue + head &* Self.queueBytes
-        let lengthWord = q.load(fromByteOffset: 16, as: UInt64.self)
-        tally(q.load(fromByteOffset: 8, as: Int.self), q + 24, Int(lengthWord & ~Self.preambleBit),
-              hash: q.load(as: UInt64.self), preamble: lengthWord & Self.preambleBit != 0)
-        head = (head &+ 1) & (Self.lookahead &- 1)
-        queued &-= 1
-    }
-
-    /// Counts every queued key, in the order they were named.
-    func countPending() {
-        while queued > 0 { countOldest() }
     }
 
     /// Counts a command naming the `n` bytes at `p` in `db` (or the preamble holding it), adding the key when it

@@ -37,36 +37,35 @@ public struct AOFKeys: AOFVisitor {
         return out
     }
 
-    /// The table of keys (a class for its raw memory; copied before a copy of this sink counts, see `own`).
-    var table = AOFKeyTable()
-    /// Distinct (db, key) pairs seen.
-    var count: Int { table.count }
+    /// The keys, and those named but not counted yet (a class for its raw memory and its thread; copied
+    /// before a copy of this sink counts, see `own`).
+    var batches = AOFKeyBatches()
     public private(set) var unknownCommands: [String: Int] = [:]
 
     public init(binary: BinaryMode = .escape) {
         self.binary = binary
     }
 
-    /// Makes `table` this sink's own before it changes (`AOFKeys` is a value).
+    /// Makes `batches` this sink's own before it changes (`AOFKeys` is a value).
     @inline(__always)
     mutating func own() {
-        if !isKnownUniquelyReferenced(&table) { table = table.copy() }
+        if !isKnownUniquelyReferenced(&batches) { batches = batches.copy() }
     }
 
-    /// Counts every queued key, in the order they were named.
+    /// Counts every batched key, in the order they were named.
     mutating func touchPending() {
         own()
-        table.countPending()
+        batches.countPending()
     }
 
     /// Calls `body` with each key in the order first seen: database, name, commands, whether a preamble holds it.
     func forEachEntry(_ body: (Int, UnsafeRawBufferPointer, Int, Bool) throws -> Void) rethrows {
-        try table.forEachEntry(body)
+        try batches.table.forEachEntry(body)
     }
 
     public mutating func beginKey(_ key: RDBString, _ info: RDBKeyInfo) throws -> RDBKeyAction {
         own()
-        let t = table
+        let t = batches
         key.withBytes { t.touch(info.db, $0, preamble: true) }
         return .skip
     }
@@ -88,7 +87,7 @@ public struct AOFKeys: AOFVisitor {
             return
         }
         own()
-        let t = table
+        let t = batches
         let db = command.db
         command.forEachKey(spec) { k in k.withBytes { t.touch(db, $0, preamble: false) } }
     }
