@@ -180,9 +180,9 @@ import RDBKit
         return (order, counts)
     }
 
-    /// Long names (in the table's arena), and keys named again while still batched: the same keys, order and
-    /// counts as counting them one by one.
-    @Test func longNamesAndRepeatsInTheQueue() throws {
+    /// Long names, and keys named again while still batched: the same keys, order and counts as counting them
+    /// one by one.
+    @Test func longNamesAndRepeatsInABatch() throws {
         var commands: [[String]] = []
         let pad = String(repeating: "n", count: 200)
         for i in 0..<4000 {
@@ -196,11 +196,12 @@ import RDBKit
         #expect(got.map(\.commands) == order.map { expected[$0]! })
     }
 
-    /// Names of every length around the limits (a word, the 32 bytes kept in a slot), names that differ only in their last byte or only in length, in several databases,
-    /// over enough keys that the table grows: each once, in first-seen order, with its count.
+    /// Names of every length around a word and the 64 bytes compared a word at a time, names that differ only in
+    /// their last byte or only in length, in several databases, over enough keys that the index grows and batches
+    /// go to the worker: each once, in first-seen order, with its count.
     @Test func namesOfEveryLengthAroundTheLimits() throws {
         var commands: [[String]] = []
-        let lengths = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 15, 31, 32, 33, 40, 103, 104, 105, 300]
+        let lengths = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 15, 31, 32, 33, 40, 63, 64, 65, 104, 300]
         for round in 0..<3 {
             commands.append(["SELECT", "\(round % 2)"])
             for i in 0..<700 {
@@ -236,7 +237,7 @@ import RDBKit
     }
 
     /// Keys whose hashes are all the same (given to `tally` as such): told apart by database, length and every
-    /// byte of the name, in the slot and in the arena; the table grows past them and keeps them apart.
+    /// byte of the name (compared a word at a time, and beyond 64 bytes by memcmp); the index grows past them.
     @Test func collidingHashesAreToldApartByTheirBytes() {
         let t = AOFKeyTable(capacity: 16)
         var names: [(Int, [UInt8])] = []

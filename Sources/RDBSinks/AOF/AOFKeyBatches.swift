@@ -6,7 +6,7 @@ import Darwin
 import RDBKit
 
 /// The keys named but not counted yet, in batches, for an `AOFKeyTable`: `touch` copies the key's name
-/// (zero-padded) with its hash and database into the batch being filled (the command's bytes are gone by the
+/// (zero-padded to a word) with its hash and database into the batch being filled (the command's bytes are gone by the
 /// time it is counted), and a full batch is counted by a worker thread while the next one fills, so that the
 /// table's cache misses overlap the parsing of the file (on one core, or without a thread, a batch is counted
 /// in place). `countPending` counts what is batched and waits for the worker: the table is read after it.
@@ -89,12 +89,7 @@ final class AOFKeyBatches {
                 }
                 name.storeBytes(of: w, toByteOffset: i, as: UInt64.self)
                 h = mix(h, w)
-                i &+= 8
             }
-        }
-        while i < AOFKeyTable.inline {
-            name.storeBytes(of: UInt64(0), toByteOffset: i, as: UInt64.self)
-            i &+= 8
         }
         q.storeBytes(of: h, as: UInt64.self)
         q.storeBytes(of: db, toByteOffset: 8, as: Int.self)

@@ -8,49 +8,46 @@ import CMemoryHints
 /// The keys `AOFKeys` has seen: each (db, key) once, with the commands that named it and whether a preamble
 /// holds it, in the order first seen. Keys come to it in batches (`AOFKeyBatches`), each with its hash.
 ///
-/// Open addressing over slots of one cache line each: the key's hash, its database, its count (the top bit:
-/// held by a preamble), its length, and its name (up to `inline` bytes, zero-padded) or, when longer, where
-/// the name is in `arena`. A key named again is found and counted in its slot alone: one cache line, which is
-/// prefetched `lookahead` keys before it is counted. (Slots of hash and offset with entries in a separate
-/// arena missed the cache twice a key; a `[Key: Int]` dictionary hashed a byte at a time and built an array
-/// per command.) The memory is raw, so that counting a key checks no uniqueness and retains nothing.
+/// The keys are entries one after the other in `entries`, in the order first seen: the hash, the database,
+/// the count (the top bit: held by a preamble), the length, then the name zero-padded to a word. `index` finds
+/// them: open addressing over words that hold the hash's top 24 bits and where the entry is. A key named again
+/// costs two cache misses, its index word and its entry, and both are prefetched while the keys before it
+/// are counted: the index word `lookahead` keys ahead, the entry `entryLead` keys ahead, once its index word
+/// is in the cache. (Slots of a cache line that held the name were one miss, but took 128–256 bytes a key
+/// against ~70 here; a `[Key: Int]` dictionary hashed a byte at a time and built an array per command.)
+/// Growing the index reads the entries in order, not the old index. The memory is raw, so that counting a
+/// key checks no uniqueness and retains nothing.
 final class AOFKeyTable {
-    static var slotBytes: Int { 64 }
-    /// Bytes of a name kept in its slot.
-    static var inline: Int { 32 }
     static let preambleBit: UInt64 = 1 << 63
-    /// Keys counted ahead of the one being counted: their slots are prefetched.
+    /// Keys counted ahead of the one being counted whose index words are prefetched, and whose entries are.
     static var lookahead: Int { 16 }
-    /// How far ahead `grow` and `forEachEntry` prefetch the slots they read.
-    static var readAhead: Int { 8 }
+    static var entryLead: Int { 8 }
+    static var header: Int { 32 }
+    /// An index word: the hash's top 24 bits, then the entry's offset in words plus one (0: empty).
+    static var offsetBits: UInt64 { 40 }
+    static var offsetMask: UInt64 { (1 << offsetBits) - 1 }
 
-    /// `capacity` slots (a power of two); a slot whose length word (at byte 24) is 0 is empty, else it is
-    /// `length << 1 | 1`.
-    var slots: UnsafeMutableRawPointer
+    var index: UnsafeMutablePointer<UInt64>
+    /// Index words (a power of two).
     var capacity: Int
     private(set) var count = 0
-    /// The slot of each key, in the order first seen.
-    var order: UnsafeMutablePointer<Int>
-    var orderCapacity: Int
-    /// Names longer than `inline`, one after the other.
-    var arena: UnsafeMutableRawPointer?
-    var arenaUsed = 0
-    var arenaCapacity = 0
+    var entries: UnsafeMutableRawPointer
+    var entriesUsed = 0
+    var entriesCapacity: Int
 
     init(capacity: Int = 1 << 10) {
         self.capacity = capacity
-        slots = Self.zeroed(capacity * Self.slotBytes)
-        orderCapacity = capacity / 2
-        order = .allocate(capacity: orderCapacity)
+        index = Self.zeroed(capacity * 8).assumingMemoryBound(to: UInt64.self)
+        entriesCapacity = 1 << 16
+        entries = Self.zeroed(entriesCapacity)
     }
 
     deinit {
-        Self.free(slots, capacity * Self.slotBytes)
-        order.deallocate()
-        arena?.deallocate()
+        Self.free(UnsafeMutableRawPointer(index), capacity * 8)
+        Self.free(entries, entriesCapacity)
     }
 
-    /// Zeroed memory for `bytes` of slots: from 2 MiB, mapped (zero pages, backed as they are touched) and
+    /// Zeroed memory of `bytes`: from 2 MiB, mapped (zero pages, backed as they are touched) and
     /// asked for huge pages (a probe of a table of millions of slots otherwise misses the TLB as well as the
     /// cache, which a prefetch does not hide).
     static func zeroed(_ bytes: Int) -> UnsafeMutableRawPointer {
@@ -87,37 +84,33 @@ final class AOFKeyTable {
     /// A table with the same keys, counts and order.
     func copy() -> AOFKeyTable {
         let t = AOFKeyTable(capacity: capacity)
-        t.slots.copyMemory(from: slots, byteCount: capacity * Self.slotBytes)
-        t.reserveOrder(count)
-        t.order.update(from: order, count: count)
+        t.index.update(from: index, count: capacity)
+        t.reserveEntries(entriesUsed)
+        t.entries.copyMemory(from: entries, byteCount: entriesUsed)
+        t.entriesUsed = entriesUsed
         t.count = count
-        if let arena {
-            t.arena = .allocate(byteCount: arenaCapacity, alignment: 8)
-            t.arena!.copyMemory(from: arena, byteCount: arenaUsed)
-            t.arenaUsed = arenaUsed
-            t.arenaCapacity = arenaCapacity
-        }
         return t
     }
 
     /// The bytes a key of `n` bytes takes in a batch: a header of three words (the hash, the database, the
-    /// length with the preamble bit), then the name, zero-padded to a word and to at least `inline` bytes.
+    /// length with the preamble bit), then the name, zero-padded to a word.
     @inline(__always)
-    static func recordBytes(_ n: Int) -> Int { 24 &+ max(inline, (n &+ 7) & ~7) }
+    static func recordBytes(_ n: Int) -> Int { 24 &+ ((n &+ 7) & ~7) }
 
-    /// Counts the keys of a batch in order, the slot of each prefetched `lookahead` keys before.
+    /// Counts the keys of a batch in order, prefetching the index word of each `lookahead` keys before, and
+    /// its entry `entryLead` keys before.
     func countBatch(_ base: UnsafeMutableRawPointer, _ used: Int) {
         @inline(__always) func next(_ at: Int) -> Int {
             at &+ Self.recordBytes(Int(base.load(fromByteOffset: at &+ 16, as: UInt64.self) & ~Self.preambleBit))
         }
-        @inline(__always) func prefetch(_ at: Int) {
-            rdb_prefetch(slots + (Int(truncatingIfNeeded: base.load(fromByteOffset: at, as: UInt64.self)) & (capacity &- 1)) &* Self.slotBytes)
-        }
-        var ahead = 0
+        @inline(__always) func hash(_ at: Int) -> UInt64 { base.load(fromByteOffset: at, as: UInt64.self) }
+        var ahead = 0, lead = 0
         for _ in 0..<Self.lookahead where ahead < used {
-            prefetch(ahead)
+            rdb_prefetch(index + (Int(truncatingIfNeeded: hash(ahead)) & (capacity &- 1)))
             ahead = next(ahead)
         }
+        // `lead` trails `ahead` by `lookahead - entryLead` keys.
+        for _ in 0..<(Self.lookahead &- Self.entryLead) where lead < used { lead = next(lead) }
         var at = 0
         while at < used {
             let q = base + at
@@ -125,116 +118,116 @@ final class AOFKeyTable {
             tally(q.load(fromByteOffset: 8, as: Int.self), q + 24, Int(lengthWord & ~Self.preambleBit),
                   hash: q.load(as: UInt64.self), preamble: lengthWord & Self.preambleBit != 0)
             at = next(at)
+            if lead < used {
+                let h = hash(lead)
+                let word = index[Int(truncatingIfNeeded: h) & (capacity &- 1)]
+                if word != 0 && word &>> Self.offsetBits == h &>> Self.offsetBits {
+                    rdb_prefetch(entries + Int(truncatingIfNeeded: (word & Self.offsetMask) &- 1) &* 8)
+                }
+                lead = next(lead)
+            }
             if ahead < used {
-                prefetch(ahead)
+                rdb_prefetch(index + (Int(truncatingIfNeeded: hash(ahead)) & (capacity &- 1)))
                 ahead = next(ahead)
             }
         }
     }
 
     /// Counts a command naming the `n` bytes at `p` in `db` (or the preamble holding it), adding the key when it
-    /// is new. For names of up to `inline` bytes, `p` is zero-padded to `inline`.
+    /// is new. `p` is zero-padded to a word.
     @inline(__always)
     func tally(_ db: Int, _ p: UnsafeRawPointer, _ n: Int, hash: UInt64, preamble: Bool) {
         let mask = capacity &- 1
-        let lengthWord = UInt64(truncatingIfNeeded: n) &<< 1 | 1
+        let tag = hash &>> Self.offsetBits
         var i = Int(truncatingIfNeeded: hash) & mask
         while true {
-            let s = slots + i &* Self.slotBytes
-            let stored = s.load(fromByteOffset: 24, as: UInt64.self)
-            if stored == 0 { break }
-            if stored == lengthWord && s.load(as: UInt64.self) == hash && s.load(fromByteOffset: 8, as: Int.self) == db
-                && sameName(s, p, n) {
-                let c = s.load(fromByteOffset: 16, as: UInt64.self)
-                s.storeBytes(of: preamble ? c | Self.preambleBit : c &+ 1, toByteOffset: 16, as: UInt64.self)
-                return
+            let word = index[i]
+            if word == 0 { break }
+            if word &>> Self.offsetBits == tag {
+                let e = entries + Int(truncatingIfNeeded: (word & Self.offsetMask) &- 1) &* 8
+                if e.load(fromByteOffset: 8, as: Int.self) == db && e.load(fromByteOffset: 24, as: Int.self) == n
+                    && Self.sameName(e + Self.header, p, n) {
+                    let c = e.load(fromByteOffset: 16, as: UInt64.self)
+                    e.storeBytes(of: preamble ? c | Self.preambleBit : c &+ 1, toByteOffset: 16, as: UInt64.self)
+                    return
+                }
             }
             i = (i &+ 1) & mask
         }
         insert(at: i, db, p, n, hash: hash, preamble: preamble)
     }
 
-    /// Whether slot `s` holds the name of `n` bytes at `p` (its length already equal).
+    /// Whether two names of `n` bytes, each zero-padded to a word, are the same.
     @inline(__always)
-    func sameName(_ s: UnsafeMutableRawPointer, _ p: UnsafeRawPointer, _ n: Int) -> Bool {
-        if n <= Self.inline {
-            let a = s + 32
-            return a.load(as: UInt64.self) == p.loadUnaligned(as: UInt64.self)
-                && a.load(fromByteOffset: 8, as: UInt64.self) == p.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
-                && a.load(fromByteOffset: 16, as: UInt64.self) == p.loadUnaligned(fromByteOffset: 16, as: UInt64.self)
-                && a.load(fromByteOffset: 24, as: UInt64.self) == p.loadUnaligned(fromByteOffset: 24, as: UInt64.self)
+    static func sameName(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, _ n: Int) -> Bool {
+        guard n <= 64 else { return memcmp(a, b, n) == 0 }
+        var i = 0
+        while i < n {
+            if a.load(fromByteOffset: i, as: UInt64.self) != b.loadUnaligned(fromByteOffset: i, as: UInt64.self) { return false }
+            i &+= 8
         }
-        return memcmp(arena! + s.load(fromByteOffset: 32, as: Int.self), p, n) == 0
+        return true
     }
 
     func insert(at i: Int, _ db: Int, _ p: UnsafeRawPointer, _ n: Int, hash: UInt64, preamble: Bool) {
-        let s = slots + i &* Self.slotBytes
-        s.storeBytes(of: hash, as: UInt64.self)
-        s.storeBytes(of: db, toByteOffset: 8, as: Int.self)
-        s.storeBytes(of: preamble ? Self.preambleBit : 1, toByteOffset: 16, as: UInt64.self)
-        s.storeBytes(of: UInt64(truncatingIfNeeded: n) &<< 1 | 1, toByteOffset: 24, as: UInt64.self)
-        if n <= Self.inline {
-            (s + 32).copyMemory(from: p, byteCount: Self.inline)
-        } else {
-            if arenaUsed + n > arenaCapacity {
-                let grown = max(arenaCapacity * 2, arenaUsed + n, 1 << 16)
-                let a = UnsafeMutableRawPointer.allocate(byteCount: grown, alignment: 8)
-                if let arena {
-                    a.copyMemory(from: arena, byteCount: arenaUsed)
-                    arena.deallocate()
-                }
-                arena = a
-                arenaCapacity = grown
-            }
-            (arena! + arenaUsed).copyMemory(from: p, byteCount: n)
-            s.storeBytes(of: arenaUsed, toByteOffset: 32, as: Int.self)
-            arenaUsed += n
-        }
-        reserveOrder(count + 1)
-        order[count] = i
+        let size = Self.header + ((n + 7) & ~7)
+        reserveEntries(entriesUsed + size)
+        let e = entries + entriesUsed
+        e.storeBytes(of: hash, as: UInt64.self)
+        e.storeBytes(of: db, toByteOffset: 8, as: Int.self)
+        e.storeBytes(of: preamble ? Self.preambleBit : 1, toByteOffset: 16, as: UInt64.self)
+        e.storeBytes(of: n, toByteOffset: 24, as: Int.self)
+        (e + Self.header).copyMemory(from: p, byteCount: size - Self.header)
+        index[i] = Self.indexWord(hash, entriesUsed)
+        entriesUsed += size
         count += 1
         if count * 2 > capacity { grow() }
     }
 
-    func reserveOrder(_ n: Int) {
-        guard n > orderCapacity else { return }
-        let grown = max(n, orderCapacity * 2)
-        let o = UnsafeMutablePointer<Int>.allocate(capacity: grown)
-        o.update(from: order, count: count)
-        order.deallocate()
-        order = o
-        orderCapacity = grown
+    @inline(__always)
+    static func indexWord(_ hash: UInt64, _ offset: Int) -> UInt64 {
+        (hash &>> offsetBits) &<< offsetBits | (UInt64(offset / 8) + 1)
     }
 
-    /// Twice the slots, every key placed again by its hash (in the order first seen).
+    /// Room for `bytes` of entries (twice as much each time; the old ones moved once).
+    func reserveEntries(_ bytes: Int) {
+        guard bytes > entriesCapacity else { return }
+        precondition(bytes / 8 < Int(Self.offsetMask), "AOF keys: more than 8 TiB of key names")
+        let grown = max(bytes, entriesCapacity * 2)
+        let e = Self.zeroed(grown)
+        e.copyMemory(from: entries, byteCount: entriesUsed)
+        Self.free(entries, entriesCapacity)
+        entries = e
+        entriesCapacity = grown
+    }
+
+    /// Twice the index words, each key placed again by its hash, read from the entries in order.
     func grow() {
-        let old = slots
-        let oldBytes = capacity * Self.slotBytes
+        Self.free(UnsafeMutableRawPointer(index), capacity * 8)
         capacity *= 2
-        slots = Self.zeroed(capacity * Self.slotBytes)
+        index = Self.zeroed(capacity * 8).assumingMemoryBound(to: UInt64.self)
         let mask = capacity - 1
-        for k in 0..<count {
-            // Slots are read in the order first seen, not where they are: each a few keys ahead is prefetched.
-            if k &+ Self.readAhead < count { rdb_prefetch(old + order[k &+ Self.readAhead] &* Self.slotBytes) }
-            let from = old + order[k] * Self.slotBytes
-            var i = Int(truncatingIfNeeded: from.load(as: UInt64.self)) & mask
-            while (slots + i * Self.slotBytes).load(fromByteOffset: 24, as: UInt64.self) != 0 { i = (i &+ 1) & mask }
-            (slots + i * Self.slotBytes).copyMemory(from: from, byteCount: Self.slotBytes)
-            order[k] = i
+        var offset = 0
+        while offset < entriesUsed {
+            let e = entries + offset
+            let hash = e.load(as: UInt64.self)
+            var i = Int(truncatingIfNeeded: hash) & mask
+            while index[i] != 0 { i = (i &+ 1) & mask }
+            index[i] = Self.indexWord(hash, offset)
+            offset += Self.header + ((e.load(fromByteOffset: 24, as: Int.self) + 7) & ~7)
         }
-        Self.free(old, oldBytes)
     }
 
     /// Calls `body` with each key in the order first seen: database, name, commands, whether a preamble holds it.
     func forEachEntry(_ body: (Int, UnsafeRawBufferPointer, Int, Bool) throws -> Void) rethrows {
-        for k in 0..<count {
-            if k &+ Self.readAhead < count { rdb_prefetch(slots + order[k &+ Self.readAhead] &* Self.slotBytes) }
-            let s = slots + order[k] * Self.slotBytes
-            let n = Int(s.load(fromByteOffset: 24, as: UInt64.self) >> 1)
-            let name = n <= Self.inline ? UnsafeRawPointer(s + 32) : UnsafeRawPointer(arena! + s.load(fromByteOffset: 32, as: Int.self))
-            let c = s.load(fromByteOffset: 16, as: UInt64.self)
-            try body(s.load(fromByteOffset: 8, as: Int.self), UnsafeRawBufferPointer(start: name, count: n),
+        var offset = 0
+        while offset < entriesUsed {
+            let e = entries + offset
+            let n = e.load(fromByteOffset: 24, as: Int.self)
+            let c = e.load(fromByteOffset: 16, as: UInt64.self)
+            try body(e.load(fromByteOffset: 8, as: Int.self), UnsafeRawBufferPointer(start: e + Self.header, count: n),
                      Int(c & ~Self.preambleBit), c & Self.preambleBit != 0)
+            offset += Self.header + ((n + 7) & ~7)
         }
     }
 }
