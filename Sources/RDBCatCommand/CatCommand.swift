@@ -111,6 +111,8 @@ package struct Cat: ParsableCommand {
         driver.onStopped = { out.rollback() }
         driver.threads = max(1, threads ?? availableCores())
         do {
+            // The reports of AOF inputs (a keys list, command stats) differ from those of RDB files.
+            let readsAOF = format == .keys || format == .stats ? try inputsIncludeAOF(&driver) : false
             switch format {
             case .jsonl:
                 var sink = FilteringVisitor(inner: JSONLWriter(out: out, binary: binary, includeMetadata: metadata), filter: filter)
@@ -137,7 +139,7 @@ package struct Cat: ParsableCommand {
                     }
                     throw error
                 }
-            case .keys where try inputsIncludeAOF(driver):
+            case .keys where readsAOF:
                 // AOF inputs: every key a preamble holds or a command names, once, with its command count.
                 var sink = FilteringVisitor(inner: AOFKeys(binary: binary), filter: filter)
                 try decodeAll(&sink, driver: driver)
@@ -145,7 +147,7 @@ package struct Cat: ParsableCommand {
             case .keys:
                 var sink = FilteringVisitor(inner: KeysWriter(out: out), filter: filter)
                 try decodeAllRDB(&sink, driver: driver)
-            case .stats where try inputsIncludeAOF(driver):
+            case .stats where readsAOF:
                 var sink = FilteringVisitor(inner: AOFStats(), filter: filter)
                 try decodeAll(&sink, driver: driver)
                 try sink.inner.write(to: out)
@@ -209,7 +211,26 @@ package struct Cat: ParsableCommand {
     /// Whether any input is an AOF (a folder, a manifest, or a file that does not start with an RDB header),
     /// so that `keys` and `stats` use their AOF reports. Standard input and RDB files (an AOF with an RDB
     /// preamble among them: bytes after its RDB are reported) keep the RDB reports.
-    func inputsIncludeAOF(_ driver: DecodeDriver) throws -> Bool {
-        try files.contains { try $0 != "-" && driver.open($0).kind != .rdb }
+    /// Whether an input is an AOF (a file, a manifest, a folder). Standard input is told by its first bytes,
+    /// which opening it reads into its window: the driver is given that opened input for "-", to decode it from
+    /// there.
+    func inputsIncludeAOF(_ driver: inout DecodeDriver) throws -> Bool {
+        var aof = false
+        for path in files {
+            let opened = try driver.open(path)
+            if opened.kind != .rdb { aof = true }
+            if path == "-" {
+                let previous = driver.opener
+                var stdin: OpenedInput? = opened
+                driver.opener = { path, limit in
+                    if path == "-", let taken = stdin {
+                        stdin = nil
+                        return taken
+                    }
+                    return try previous?(path, limit)
+                }
+            }
+        }
+        return aof
     }
 }

@@ -42,4 +42,21 @@ struct CatAOFReportTests {
         #expect(!out.contains("preamble_keys"))  // the RDB report, not the AOF one
         #expect(out.contains("keys"))
     }
+
+    /// Standard input is told apart by its first bytes like a path: an AOF piped in gets the AOF reports, an RDB
+    /// the RDB ones, the same as when its path is given.
+    @Test func standardInputGetsTheReportOfItsKind() throws {
+        let rdbcat = try TestServer.rdbcatPath()
+        let aof = TestServer.repositoryRoot + "/testdata/servers/redis-7.0/aof/multipart-aof-base/appendonly.aof.2.incr.aof"
+        let rdb = TestServer.repositoryRoot + "/testdata/servers/redis-7.0/aof/multipart-rdb-base/appendonly.aof.2.base.rdb"
+        for (file, isAOF) in [(aof, true), (rdb, false)] {
+            for format in ["keys", "stats"] {
+                let (s1, byPath, e1) = try TestServer.run(rdbcat, [file, "--format", format])
+                let (s2, piped, e2) = try TestServer.run("/bin/sh", ["-c", "cat '\(file)' | '\(rdbcat)' - --format \(format)"])
+                #expect(s1 == 0 && s2 == 0, "\(e1) \(e2)")
+                #expect(!piped.isEmpty && piped == byPath, "\(format) of \(file)")
+                if format == "stats" { #expect(piped.contains("preamble_keys") == isAOF) }
+            }
+        }
+    }
 }
