@@ -97,6 +97,10 @@ final class AOFKeyTable {
     @inline(__always)
     static func recordBytes(_ n: Int) -> Int { 24 &+ ((n &+ 7) & ~7) }
 
+    /// The bytes a key of `n` bytes takes in `entries`: the header, then the name zero-padded to a word.
+    @inline(__always)
+    static func entryBytes(_ n: Int) -> Int { header &+ ((n &+ 7) & ~7) }
+
     /// Counts the keys of a batch in order, prefetching the index word of each `lookahead` keys before, and
     /// its entry `entryLead` keys before.
     func countBatch(_ base: UnsafeMutableRawPointer, _ used: Int) {
@@ -170,7 +174,7 @@ final class AOFKeyTable {
     }
 
     func insert(at i: Int, _ db: Int, _ p: UnsafeRawPointer, _ n: Int, hash: UInt64, preamble: Bool) {
-        let size = Self.header + ((n + 7) & ~7)
+        let size = Self.entryBytes(n)
         reserveEntries(entriesUsed + size)
         let e = entries + entriesUsed
         e.storeBytes(of: hash, as: UInt64.self)
@@ -214,7 +218,7 @@ final class AOFKeyTable {
             var i = Int(truncatingIfNeeded: hash) & mask
             while index[i] != 0 { i = (i &+ 1) & mask }
             index[i] = Self.indexWord(hash, offset)
-            offset += Self.header + ((e.load(fromByteOffset: 24, as: Int.self) + 7) & ~7)
+            offset += Self.entryBytes(e.load(fromByteOffset: 24, as: Int.self))
         }
     }
 
@@ -227,7 +231,7 @@ final class AOFKeyTable {
             let c = e.load(fromByteOffset: 16, as: UInt64.self)
             try body(e.load(fromByteOffset: 8, as: Int.self), UnsafeRawBufferPointer(start: e + Self.header, count: n),
                      Int(c & ~Self.preambleBit), c & Self.preambleBit != 0)
-            offset += Self.header + ((n + 7) & ~7)
+            offset += Self.entryBytes(n)
         }
     }
 }
