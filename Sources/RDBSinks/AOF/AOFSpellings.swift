@@ -22,23 +22,34 @@ struct AOFSpellings<Value> {
     /// The value of a spelling seen before, if `name` is one.
     @inline(__always)
     func lookup(_ name: UnsafeRawBufferPointer) -> Value? {
-        guard name.count <= 16 else { return nil }
-        let w = Self.words(name)
-        let b = Int(buckets[Self.bucket(w, name.count)])
-        if b == 0 { return nil }
-        let e = entries[b &- 1]
-        if e.words.0 == w.0 && e.words.1 == w.1 && e.count == name.count { return e.value }
-        for e in entries where e.words.0 == w.0 && e.words.1 == w.1 && e.count == name.count { return e.value }
-        return nil
+        let i = index(of: name)
+        return i < 0 ? nil : entries[i].value
     }
 
-    /// Remembers `name`'s value (names longer than 16 bytes, and spellings past `capacity`, are not kept).
-    mutating func insert(_ name: UnsafeRawBufferPointer, _ value: Value) {
-        guard name.count <= 16, entries.count < Self.capacity else { return }
+    /// Where `name` is in `entries` if it is a spelling seen before, else -1 (always below `capacity`, so a
+    /// sink can keep something per spelling in a fixed block).
+    @inline(__always)
+    func index(of name: UnsafeRawBufferPointer) -> Int {
+        guard name.count <= 16 else { return -1 }
+        let w = Self.words(name)
+        let b = Int(buckets[Self.bucket(w, name.count)]) &- 1
+        if b < 0 { return -1 }
+        let e = entries[b]
+        if e.words.0 == w.0 && e.words.1 == w.1 && e.count == name.count { return b }
+        for (i, e) in entries.enumerated() where e.words.0 == w.0 && e.words.1 == w.1 && e.count == name.count { return i }
+        return -1
+    }
+
+    /// Remembers `name`'s value and returns its index in `entries`; names longer than 16 bytes, and spellings
+    /// past `capacity`, are not kept (-1).
+    @discardableResult
+    mutating func insert(_ name: UnsafeRawBufferPointer, _ value: Value) -> Int {
+        guard name.count <= 16, entries.count < Self.capacity else { return -1 }
         let w = Self.words(name)
         entries.append((w, name.count, value))
         let b = Self.bucket(w, name.count)
         if buckets[b] == 0 { buckets[b] = UInt8(entries.count) }
+        return entries.count &- 1
     }
 
     /// A name of up to 16 bytes as two words: its first and last 8 bytes (overlapping), or, when shorter, bytes

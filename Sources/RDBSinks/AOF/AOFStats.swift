@@ -16,29 +16,49 @@ public struct AOFStats: AOFVisitor {
 
     /// Per upper-case command name. At most `maxNames` distinct names are kept; the rest are counted under
     /// `"(other)"` (a corrupt or hostile file cannot make the table grow without bound).
-    public var byName: [String: Entry] { Dictionary(uniqueKeysWithValues: zip(names, entries)) }
+    public var byName: [String: Entry] { Dictionary(uniqueKeysWithValues: zip(names, counted)) }
     public var maxNames = 10_000
-    // The names in the order first seen, their counts, and where each is.
+    // The names in the order first seen, where each is, and the counts of commands not counted per spelling.
     var names: [String] = []
     var entries: [Entry] = []
     var indexOf: [String: Int] = [:]
     /// The entry of each spelling of a name the file uses.
     var spellings = AOFSpellings<Int>()
+    /// What the commands of each spelling in `spellings` add up to (count, bytes), counted in place: a fixed
+    /// block in the sink, so a command costs two additions, with no array to check for uniqueness or bounds.
+    /// Added to the entries of their names by `counted`.
+    var tallies = SpellingTallies()
+    /// The entry of "(other)" once names past `maxNames` are counted there (-1 before).
+    var otherEntry = -1
+    /// MULTI commands counted under "(other)".
+    var otherMultis = 0
+
+    /// `entries` with the commands counted per spelling added to their names.
+    var counted: [Entry] {
+        var e = entries
+        for (s, spelling) in spellings.entries.enumerated() {
+            e[spelling.value].count += tallies.count(s)
+            e[spelling.value].bytes += tallies.bytes(s)
+        }
+        return e
+    }
     public private(set) var commands = 0
     public private(set) var commandBytes = 0
     /// Sum of the argument lengths (the payload without RESP framing).
     public private(set) var argumentBytes = 0
     public private(set) var inlineCommands = 0
     public private(set) var annotations = 0
-    public private(set) var multiBlocks = 0
+    /// MULTI commands (each opens a block).
+    public var multiBlocks: Int { (multiEntry >= 0 ? counted[multiEntry].count : 0) + otherMultis }
     /// Commands per database.
     public var commandsByDB: [Int: Int] {
         var d = byDB
-        if let l = lastDB { d[l, default: 0] += lastDBCount }
+        if lastDB >= 0 { d[lastDB, default: 0] += lastDBCount }
         return d
     }
     var byDB: [Int: Int] = [:]
-    var lastDB: Int?
+    /// The database of the last command (-1 before the first), and how many commands in a row ran there.
+    var lastDB = -1
     var lastDBCount = 0
     /// Keys found in RDB preambles / RDB BASE files.
     public private(set) var preambleKeys = 0
@@ -59,30 +79,53 @@ public struct AOFStats: AOFVisitor {
     public mutating func droppedEmptyKey(_ key: RDBString, _ info: RDBKeyInfo) throws {}
 
     public mutating func command(_ command: AOFCommand) throws {
-        commands += 1
-        commandBytes += command.byteCount
-        argumentBytes += command.args.totalBytes
-        if command.isInline { inlineCommands += 1 }
-        if command.db == lastDB {
-            lastDBCount += 1
+        let size = command.byteCount
+        commands &+= 1
+        commandBytes &+= size
+        argumentBytes &+= command.args.totalBytes
+        inlineCommands &+= command.isInline ? 1 : 0
+        if _slowPath(command.db != lastDB) { switchDB(command.db) }
+        lastDBCount &+= 1
+        let s = spellings.index(of: command.args.bytes(0))
+        if _fastPath(s >= 0) {
+            tallies.add(s, bytes: size)
         } else {
-            if let d = lastDB { byDB[d, default: 0] += lastDBCount }
-            lastDB = command.db
-            lastDBCount = 1
+            countBySpellingOrName(command)
         }
+    }
+
+    mutating func switchDB(_ db: Int) {
+        if lastDB >= 0 { byDB[lastDB, default: 0] += lastDBCount }
+        lastDB = db
+        lastDBCount = 0
+    }
+
+    /// Counts a command whose spelling is not in `spellings`: under that spelling once it is kept there, else
+    /// in its name's entry (names longer than a spelling holds, spellings past its capacity, names counted
+    /// under "(other)": those go through here every time, so that a MULTI among them is told by its name).
+    @inline(never)
+    mutating func countBySpellingOrName(_ command: AOFCommand) {
+        let raw = command.args.bytes(0)
         let i = entryIndex(command)
+        if i != otherEntry {
+            let s = spellings.insert(raw, i)
+            if s >= 0 {
+                tallies.add(s, bytes: command.byteCount)
+                return
+            }
+        } else if command.nameEquals("MULTI") {
+            otherMultis += 1
+        }
         entries[i].count += 1
         entries[i].bytes += command.byteCount
-        if i == multiEntry || (multiEntry < 0 && names.count >= maxNames && command.nameEquals("MULTI")) { multiBlocks += 1 }
     }
 
     /// The entry of MULTI, once seen (-1 before; also when it came after `maxNames` other names, and is counted
     /// under "(other)").
     var multiEntry = -1
 
+    /// The entry of a command's upper-case name (or of "(other)", past `maxNames` names).
     mutating func entryIndex(_ command: AOFCommand) -> Int {
-        let raw = command.args.bytes(0)
-        if let known = spellings.lookup(raw) { return known }
         let name = command.upperName
         let i: Int
         if let known = indexOf[name] {
@@ -97,9 +140,9 @@ public struct AOFStats: AOFVisitor {
                 entries.append(Entry())
                 indexOf[counted] = i
                 if counted == "MULTI" { multiEntry = i }
+                if counted == "(other)" { otherEntry = i }
             }
         }
-        spellings.insert(raw, i)
         return i
     }
 
@@ -190,4 +233,21 @@ public struct AOFStats: AOFVisitor {
         out.commit()
         try out.flush()
     }
+}
+
+/// A count and a byte total for each of the `AOFSpellings.capacity` (64) spellings, stored in the struct
+/// itself: adding to one is two additions at fixed offsets.
+struct SpellingTallies {
+    var counts = SIMD64<Int>()
+    var totals = SIMD64<Int>()
+
+    @inline(__always)
+    mutating func add(_ s: Int, bytes: Int) {
+        precondition(s >= 0 && s < 64)
+        withUnsafeMutableBytes(of: &counts) { $0.baseAddress!.assumingMemoryBound(to: Int.self)[s] &+= 1 }
+        withUnsafeMutableBytes(of: &totals) { $0.baseAddress!.assumingMemoryBound(to: Int.self)[s] &+= bytes }
+    }
+
+    func count(_ s: Int) -> Int { counts[s] }
+    func bytes(_ s: Int) -> Int { totals[s] }
 }
