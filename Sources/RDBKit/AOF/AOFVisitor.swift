@@ -125,7 +125,7 @@ public struct AOFArguments: RandomAccessCollection {
     }
 
     /// The raw bytes of argument `i`.
-    @inlinable
+    @inlinable @inline(__always)
     public func bytes(_ i: Int) -> UnsafeRawBufferPointer {
         precondition(i >= 0 && i < endIndex, "argument index out of range")
         let o = spans[i &<< 1]

@@ -6,15 +6,18 @@ import RDBKit
 /// up to 16 bytes as two words (`words`), two compares per spelling, nothing allocated, retained or called.
 /// (Arrays of bytes compared with memcmp, or an upper-case `String` looked up in a dictionary per command,
 /// were a third of `stats` and a tenth of `keys` on an AOF.)
+@usableFromInline
 struct AOFSpellings<Value> {
-    var entries: [(words: (UInt64, UInt64), count: Int, value: Value)] = []
-    static var capacity: Int { 64 }
+    @usableFromInline var entries: [(words: (UInt64, UInt64), count: Int, value: Value)] = []
+    @inlinable static var capacity: Int { 64 }
 
     /// Where each spelling is, by its hash (`bucket`): its index in `entries` plus one (0: no spelling has that
     /// hash). A spelling whose bucket was taken when it was first seen is found by a scan of `entries`.
-    var buckets = [UInt8](repeating: 0, count: 64)
+    @usableFromInline var buckets = [UInt8](repeating: 0, count: 64)
 
-    @inline(__always)
+    @usableFromInline init() {}
+
+    @inlinable @inline(__always)
     static func bucket(_ w: (UInt64, UInt64), _ count: Int) -> Int {
         Int(truncatingIfNeeded: ((w.0 &+ w.1 &* 31 &+ UInt64(truncatingIfNeeded: count)) &* 0x9E37_79B9_7F4A_7C15) &>> 58)
     }
@@ -28,7 +31,7 @@ struct AOFSpellings<Value> {
 
     /// Where `name` is in `entries` if it is a spelling seen before, else -1 (always below `capacity`, so a
     /// sink can keep something per spelling in a fixed block).
-    @inline(__always)
+    @inlinable @inline(__always)
     func index(of name: UnsafeRawBufferPointer) -> Int {
         guard name.count <= 16 else { return -1 }
         let w = Self.words(name)
@@ -54,7 +57,7 @@ struct AOFSpellings<Value> {
 
     /// A name of up to 16 bytes as two words: its first and last 8 bytes (overlapping), or, when shorter, bytes
     /// that with the length tell it apart from any other name of its length.
-    @inline(__always)
+    @inlinable @inline(__always)
     static func words(_ raw: UnsafeRawBufferPointer) -> (UInt64, UInt64) {
         let n = raw.count
         guard let p = raw.baseAddress, n > 0 else { return (0, 0) }

@@ -23,11 +23,11 @@ public struct AOFStats: AOFVisitor {
     var entries: [Entry] = []
     var indexOf: [String: Int] = [:]
     /// The entry of each spelling of a name the file uses.
-    var spellings = AOFSpellings<Int>()
+    @usableFromInline var spellings = AOFSpellings<Int>()
     /// What the commands of each spelling in `spellings` add up to (count, bytes), counted in place: a fixed
     /// block in the sink, so a command costs two additions, with no array to check for uniqueness or bounds.
     /// Added to the entries of their names by `counted`.
-    var tallies = SpellingTallies()
+    @usableFromInline var tallies = SpellingTallies()
     /// The entry of "(other)" once names past `maxNames` are counted there (-1 before).
     var otherEntry = -1
     /// MULTI commands counted under "(other)".
@@ -42,24 +42,34 @@ public struct AOFStats: AOFVisitor {
         }
         return e
     }
-    public private(set) var commands = 0
-    public private(set) var commandBytes = 0
+    public var commands: Int { totals.commands }
+    public var commandBytes: Int { totals.commandBytes }
     /// Sum of the argument lengths (the payload without RESP framing).
-    public private(set) var argumentBytes = 0
-    public private(set) var inlineCommands = 0
+    public var argumentBytes: Int { totals.argumentBytes }
+    public var inlineCommands: Int { totals.inlineCommands }
+    /// What every command adds to (inlined into the reader's loop with `command`).
+    @usableFromInline var totals = Totals()
+    @usableFromInline
+    struct Totals {
+        @usableFromInline var commands = 0
+        @usableFromInline var commandBytes = 0
+        @usableFromInline var argumentBytes = 0
+        @usableFromInline var inlineCommands = 0
+        /// The database of the last command (-1 before the first), and how many commands in a row ran there.
+        @usableFromInline var lastDB = -1
+        @usableFromInline var lastDBCount = 0
+        @usableFromInline init() {}
+    }
     public private(set) var annotations = 0
     /// MULTI commands (each opens a block).
     public var multiBlocks: Int { (multiEntry >= 0 ? counted[multiEntry].count : 0) + otherMultis }
     /// Commands per database.
     public var commandsByDB: [Int: Int] {
         var d = byDB
-        if lastDB >= 0 { d[lastDB, default: 0] += lastDBCount }
+        if totals.lastDB >= 0 { d[totals.lastDB, default: 0] += totals.lastDBCount }
         return d
     }
     var byDB: [Int: Int] = [:]
-    /// The database of the last command (-1 before the first), and how many commands in a row ran there.
-    var lastDB = -1
-    var lastDBCount = 0
     /// Keys found in RDB preambles / RDB BASE files.
     public private(set) var preambleKeys = 0
     /// The files read, in order.
@@ -78,14 +88,15 @@ public struct AOFStats: AOFVisitor {
 
     public mutating func droppedEmptyKey(_ key: RDBString, _ info: RDBKeyInfo) throws {}
 
+    @inlinable
     public mutating func command(_ command: AOFCommand) throws {
         let size = command.byteCount
-        commands &+= 1
-        commandBytes &+= size
-        argumentBytes &+= command.args.totalBytes
-        inlineCommands &+= command.isInline ? 1 : 0
-        if _slowPath(command.db != lastDB) { switchDB(command.db) }
-        lastDBCount &+= 1
+        totals.commands &+= 1
+        totals.commandBytes &+= size
+        totals.argumentBytes &+= command.args.totalBytes
+        totals.inlineCommands &+= command.isInline ? 1 : 0
+        if _slowPath(command.db != totals.lastDB) { switchDB(command.db) }
+        totals.lastDBCount &+= 1
         let s = spellings.index(of: command.args.bytes(0))
         if _fastPath(s >= 0) {
             tallies.add(s, bytes: size)
@@ -94,16 +105,17 @@ public struct AOFStats: AOFVisitor {
         }
     }
 
+    @usableFromInline
     mutating func switchDB(_ db: Int) {
-        if lastDB >= 0 { byDB[lastDB, default: 0] += lastDBCount }
-        lastDB = db
-        lastDBCount = 0
+        if totals.lastDB >= 0 { byDB[totals.lastDB, default: 0] += totals.lastDBCount }
+        totals.lastDB = db
+        totals.lastDBCount = 0
     }
 
     /// Counts a command whose spelling is not in `spellings`: under that spelling once it is kept there, else
     /// in its name's entry (names longer than a spelling holds, spellings past its capacity, names counted
     /// under "(other)": those go through here every time, so that a MULTI among them is told by its name).
-    @inline(never)
+    @usableFromInline @inline(never)
     mutating func countBySpellingOrName(_ command: AOFCommand) {
         let raw = command.args.bytes(0)
         let i = entryIndex(command)
@@ -237,11 +249,14 @@ public struct AOFStats: AOFVisitor {
 
 /// A count and a byte total for each of the `AOFSpellings.capacity` (64) spellings, stored in the struct
 /// itself: adding to one is two additions at fixed offsets.
+@usableFromInline
 struct SpellingTallies {
-    var counts = SIMD64<Int>()
-    var totals = SIMD64<Int>()
+    @usableFromInline var counts = SIMD64<Int>()
+    @usableFromInline var totals = SIMD64<Int>()
 
-    @inline(__always)
+    @usableFromInline init() {}
+
+    @inlinable @inline(__always)
     mutating func add(_ s: Int, bytes: Int) {
         precondition(s >= 0 && s < 64)
         withUnsafeMutableBytes(of: &counts) { $0.baseAddress!.assumingMemoryBound(to: Int.self)[s] &+= 1 }
