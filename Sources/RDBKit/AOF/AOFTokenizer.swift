@@ -15,9 +15,11 @@ struct AOFSpanBuffer {
     }
 
     let owner: Owner
-    var pointer: UnsafeMutablePointer<Int>
+    @usableFromInline var pointer: UnsafeMutablePointer<Int>
     var capacity: Int
-    var count = 0
+    @usableFromInline var count = 0
+    /// The sum of the lengths appended since the last `reset`.
+    @usableFromInline var lengths = 0
 
     init() {
         capacity = 64
@@ -31,6 +33,13 @@ struct AOFSpanBuffer {
         pointer[count] = a
         pointer[count &+ 1] = b
         count &+= 2
+        lengths &+= b
+    }
+
+    @inline(__always)
+    mutating func reset() {
+        count = 0
+        lengths = 0
     }
 
     @inline(never)
@@ -44,7 +53,12 @@ struct AOFSpanBuffer {
         capacity = newCapacity
     }
 
-    @usableFromInline var buffer: UnsafeBufferPointer<Int> { UnsafeBufferPointer(start: pointer, count: count) }
+    @inlinable var buffer: UnsafeBufferPointer<Int> { UnsafeBufferPointer(start: pointer, count: count) }
+
+    /// The arguments laid out from `base`.
+    @inlinable func arguments(_ base: UnsafeRawPointer?) -> AOFArguments {
+        AOFArguments(base: base, spans: buffer, totalBytes: lengths)
+    }
 }
 
 /// The RESP / inline / annotation tokenizer of one file.
@@ -157,7 +171,7 @@ struct AOFTokenizer {
                 }
                 scan = end
             case .command(let end):
-                let kind = AOFTokenizer.classify(UnsafeRawBufferPointer(start: w.baseAddress! + scan, count: end &- scan), spans.buffer)
+                let kind = AOFTokenizer.classify(spans.arguments(w.baseAddress! + scan))
                 try advance(kind, end: end, inline: false, w, base: base, scan: &scan, done: &done, inMulti: &inMulti,
                             blockCommands: &blockCommands, commands: &commands, annotations: &annotations, into: &visitor)
             case .inline(let end, let ls, let le):
@@ -251,10 +265,9 @@ struct AOFTokenizer {
 
     @usableFromInline enum Kind { case multi, exec, other }
 
-    /// Whether the command just read (its spans are in `spans`, relative to `cmd`) is MULTI, EXEC (or DISCARD).
+    /// Whether the command just read is MULTI, EXEC (or DISCARD).
     @usableFromInline
-    static func classify(_ cmd: UnsafeRawBufferPointer, _ spans: UnsafeBufferPointer<Int>) -> Kind {
-        let args = AOFArguments(base: cmd.baseAddress, spans: spans)
+    static func classify(_ args: AOFArguments) -> Kind {
         let name = args.bytes(0)
         if name.count == 5 && AOFArguments.equalsIgnoringCase(name, "MULTI") { return .multi }
         if name.count == 4 && AOFArguments.equalsIgnoringCase(name, "EXEC") { return .exec }
@@ -267,7 +280,7 @@ struct AOFTokenizer {
     mutating func deliverRESP<V: AOFVisitor>(
         _ w: UnsafeRawBufferPointer, start: Int, end: Int, offset: Int, into visitor: inout V
     ) throws {
-        let args = AOFArguments(base: UnsafeRawPointer(w.baseAddress!) + start, spans: spans.buffer)
+        let args = spans.arguments(UnsafeRawPointer(w.baseAddress!) + start)
         if let newDB = AOFTokenizer.selectedDB(args) { db = newDB }
         try visitor.command(AOFCommand(db: db, offset: offset, byteCount: end - start, isInline: false, args: args))
     }
@@ -281,25 +294,25 @@ struct AOFTokenizer {
         } catch {
             throw formatError(offset, at: offset + error.position, "inline command: \(error.message)")
         }
-        spans.count = 0
+        spans.reset()
         var i = 0
         while i < splitter.spans.count {
             spans.append(splitter.spans[i], splitter.spans[i + 1])
             i += 2
         }
-        let spanBuffer = spans.buffer
-        return splitter.scratch.withUnsafeBytes { AOFTokenizer.classify($0, spanBuffer) }
+        let spans = self.spans
+        return splitter.scratch.withUnsafeBytes { AOFTokenizer.classify(spans.arguments($0.baseAddress)) }
     }
 
     /// Delivers the inline command held by `splitter`.
     @inlinable
     mutating func deliverInline<V: AOFVisitor>(offset: Int, byteCount: Int, into visitor: inout V) throws {
-        let spanBuffer = spans.buffer
-        let newDB = splitter.scratch.withUnsafeBytes { AOFTokenizer.selectedDB(AOFArguments(base: $0.baseAddress, spans: spanBuffer)) }
+        let spans = self.spans
+        let newDB = splitter.scratch.withUnsafeBytes { AOFTokenizer.selectedDB(spans.arguments($0.baseAddress)) }
         if let newDB { db = newDB }
         let db = self.db
         try splitter.scratch.withUnsafeBytes { raw in
-            let args = AOFArguments(base: raw.baseAddress, spans: spanBuffer)
+            let args = spans.arguments(raw.baseAddress)
             try visitor.command(AOFCommand(db: db, offset: offset, byteCount: byteCount, isInline: true, args: args))
         }
     }
@@ -375,7 +388,7 @@ struct AOFTokenizer {
             while true {
                 switch try commandReader.next(w, commandStart: start) {
                 case .header:
-                    spans.count = 0
+                    spans.reset()
                 case .argument(let s, let c):
                     spans.append(s &- start, c)
                 case .end(let end):

@@ -96,12 +96,27 @@ public struct AOFArguments: RandomAccessCollection {
     @usableFromInline let base: UnsafeRawPointer?
     /// Two integers per argument: offset from `base`, and length.
     @usableFromInline let spans: UnsafeBufferPointer<Int>
+    /// The length of all the arguments together (the payload of the command without its RESP framing).
+    public let totalBytes: Int
 
     /// Arguments laid out from `base`: `spans` holds an (offset from `base`, length) pair per argument.
     @inlinable
     public init(base: UnsafeRawPointer?, spans: UnsafeBufferPointer<Int>) {
+        var n = 0
+        var i = 1
+        while i < spans.count {
+            n &+= spans[i]
+            i &+= 2
+        }
+        self.init(base: base, spans: spans, totalBytes: n)
+    }
+
+    /// The same, with the total of the lengths known already (the reader adds them up as it reads them).
+    @inlinable
+    public init(base: UnsafeRawPointer?, spans: UnsafeBufferPointer<Int>, totalBytes: Int) {
         self.base = base
         self.spans = spans
+        self.totalBytes = totalBytes
     }
 
     @inlinable public var startIndex: Int { 0 }
@@ -110,18 +125,6 @@ public struct AOFArguments: RandomAccessCollection {
     @inlinable
     public subscript(i: Int) -> RDBString {
         RDBString(bytes: bytes(i))
-    }
-
-    /// The length of all the arguments together.
-    @inlinable
-    public var totalBytes: Int {
-        var n = 0
-        var i = 1
-        while i < spans.count {
-            n &+= spans[i]
-            i &+= 2
-        }
-        return n
     }
 
     /// The raw bytes of argument `i`.

@@ -74,7 +74,8 @@ public struct AOFKeys: AOFVisitor {
     var keySpecs = AOFSpellings<AOFKeySpec?>()
 
     public mutating func command(_ command: AOFCommand) throws {
-        let name = command.args.bytes(0)
+        let args = command.args
+        let name = args.bytes(0)
         let spec: AOFKeySpec?
         if let known = keySpecs.lookup(name) {
             spec = known
@@ -89,7 +90,25 @@ public struct AOFKeys: AOFVisitor {
         own()
         let t = batches
         let db = command.db
-        command.forEachKey(spec) { k in k.withBytes { t.touch(db, $0, preamble: false) } }
+        let n = args.count
+        // The specs most commands have, walked here without a call per key; the rest by `forEachKey`.
+        switch spec {
+        case .none:
+            return
+        case .at(let i):
+            if i >= 1 && i < n { t.touch(db, args.bytes(i), preamble: false) }
+        case .firstTwo:
+            if n > 1 { t.touch(db, args.bytes(1), preamble: false) }
+            if n > 2 { t.touch(db, args.bytes(2), preamble: false) }
+        case .all(let from):
+            var i = max(from, 1)
+            while i < n {
+                t.touch(db, args.bytes(i), preamble: false)
+                i &+= 1
+            }
+        default:
+            command.forEachKey(spec) { k in k.withBytes { t.touch(db, $0, preamble: false) } }
+        }
     }
 
     public mutating func endAOFFile(name: String, kind: AOFFileKind) throws { touchPending() }
