@@ -252,7 +252,7 @@ import RDBKit
         }
         func count(_ db: Int, _ name: [UInt8]) {
             let padded = name + [UInt8](repeating: 0, count: 32)  // a name in the slot is compared as zero-padded words
-            padded.withUnsafeBytes { t.tally(db, $0.baseAddress!, name.count, hash: 42, preamble: false) }
+            padded.withUnsafeBytes { t.tally(db, $0.baseAddress!, name.count, hash: 42, adding: 1) }
         }
         for (db, name) in names { count(db, name) }
         for (db, name) in names.reversed() { count(db, name) }

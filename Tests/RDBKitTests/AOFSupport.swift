@@ -39,6 +39,25 @@ struct AOFRecorder: AOFVisitor {
         annotations += 1
         events.append("ann @\(offset) \(AOFRecorder.show(text.bytes))")
     }
+
+    /// Whether it takes the second part of a file read on another thread (`AOFOptions.splitMinimumBytes`), and
+    /// how many parts were made and merged.
+    var takesParts = false
+    var parts = 0
+    var merges = 0
+
+    mutating func makeSplitPart() -> AOFRecorder? {
+        guard takesParts else { return nil }
+        parts += 1
+        return AOFRecorder()
+    }
+
+    mutating func mergeSplitPart(_ part: consuming AOFRecorder, dbAtStart: Int) throws {
+        merges += 1
+        events += part.events.map { $0.hasPrefix("db=-1 ") ? "db=\(dbAtStart) " + $0.dropFirst(6) : $0 }
+        commands += part.commands
+        annotations += part.annotations
+    }
 }
 
 /// RESP encoding of one command.

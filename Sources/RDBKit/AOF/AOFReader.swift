@@ -24,6 +24,10 @@ public struct AOFOptions: Sendable {
     public var maxManifestFiles = 1000
     /// Options for RDB preambles and RDB BASE files.
     public var rdb = RDBDecoderOptions()
+    /// A memory-mapped file with at least this many bytes of commands is read in two parts on two threads
+    /// when the sink can take a part apart and merge it (`AOFVisitor.makeSplitPart`) and a second core is
+    /// there; 0: never (the default).
+    public var splitMinimumBytes = 0
 
     public init() {}
 }
@@ -131,12 +135,27 @@ public enum AOFReader {
                 summary.rdb = try RDBReader.decode(input, into: &visitor, options: options.rdb)
             }
             var tokenizer = AOFTokenizer(options: options, file: name)
-            try tokenizer.run(input, isLast: isLast, into: &visitor, summary: &summary, warnings: &warnings)
+            let split = splitting(input, into: &visitor, options: options, name: name, kind: kind, isLast: isLast)
+            defer { split?.join() }
+            try tokenizer.run(input, isLast: isLast, into: &visitor, summary: &summary, warnings: &warnings, split: split)
             try visitor.endAOFFile(name: name, kind: kind)
         } catch var e as RDBError {
             if e.file == nil { e.file = name }
             throw e
         }
         return summary
+    }
+
+    /// The second part of the file's commands, being read on another thread, when the file is large enough,
+    /// mapped, and the sink takes parts (see `AOFOptions.splitMinimumBytes`).
+    @inlinable
+    static func splitting<V: AOFVisitor>(
+        _ input: InputBuffer, into visitor: inout V, options: AOFOptions, name: String, kind: AOFFileKind, isLast: Bool
+    ) -> AOFSplit<V>? {
+        guard options.splitMinimumBytes > 0, !input.isStreaming, input.window.count >= options.splitMinimumBytes,
+              availableCores() > 1, let at = AOFSplit<V>.splitPoint(input.window), let part = visitor.makeSplitPart()
+        else { return nil }
+        let split = AOFSplit(input, from: input.offset + at, part: part, options: options, name: name, kind: kind, isLast: isLast)
+        return split.begin() ? split : nil
     }
 }

@@ -75,6 +75,9 @@ struct AOFTokenizer {
     @usableFromInline var commandReader: RESPCommandReader
     /// Bytes of an annotation or inline line already searched for its line ending.
     @usableFromInline var pendingLine = 0
+    /// EXEC (or DISCARD) commands read outside a MULTI block: where the second part of a split file starts
+    /// inside a block, the first of them ends it (see `AOFSplit`).
+    @usableFromInline var unmatchedExecs = 0
 
     @usableFromInline
     init(options: AOFOptions, file: String) {
@@ -104,10 +107,14 @@ struct AOFTokenizer {
     /// is refilled, so a memory-mapped file is walked without touching the `InputBuffer` per command, except to
     /// tell it (one compare per item) that the bytes before `done` may be released: never past the start of an
     /// open MULTI block, whose commands are delivered from the window on EXEC.
+    ///
+    /// With `split`, the rest of the file from `split.start` is being read on another thread: when this reader
+    /// gets there at a command boundary, it takes in what that part read (`AOFSplit.merge`) and stops; when it
+    /// gets past it inside a command (the split was not at one), or the part cannot be used, it reads on.
     @inlinable
     mutating func run<V: AOFVisitor>(
         _ input: InputBuffer, isLast: Bool, into visitor: inout V,
-        summary: inout AOFFileSummary, warnings: inout [String]
+        summary: inout AOFFileSummary, warnings: inout [String], split: AOFSplit<V>? = nil
     ) throws {
         var w = input.window
         var base = input.offset
@@ -117,12 +124,25 @@ struct AOFTokenizer {
         var blockCommands = 0
         var commands = 0
         var annotations = 0
+        var stopAt = split?.start ?? .max
         defer {
             summary.commands += commands
             summary.annotations += annotations
         }
         while true {
             input.release(before: base &+ done)
+            if _slowPath(base &+ scan >= stopAt) {
+                stopAt = .max
+                if base &+ scan == split!.start, try split!.usable(inMulti: inMulti) {
+                    // The block open here goes on in the part, which ends it: its commands so far come first.
+                    if inMulti {
+                        try replayBlock(w, from: done, to: scan, base: base, into: &visitor, commands: &commands, annotations: &annotations)
+                    }
+                    try split!.merge(into: &visitor, dbAtStart: db, summary: &summary, warnings: &warnings)
+                    input.consume(w.count)
+                    return
+                }
+            }
             if scan == w.count || w.baseAddress == nil {
                 if input.isStreaming {
                     input.consume(done)
@@ -194,6 +214,7 @@ struct AOFTokenizer {
                 inMulti = true
                 blockCommands = 1
             } else {
+                if kind == .exec { unmatchedExecs &+= 1 }
                 if inline {
                     try deliverInline(offset: base &+ scan, byteCount: end &- scan, into: &visitor)
                 } else {

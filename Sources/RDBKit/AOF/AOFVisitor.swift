@@ -30,6 +30,19 @@ public protocol AOFVisitor: RDBVisitor {
     mutating func annotation(_ text: RDBString, offset: Int) throws
     /// The file has been read completely (after a dropped torn tail, if any).
     mutating func endAOFFile(name: String, kind: AOFFileKind) throws
+
+    /// A sink for the commands of the second part of a file, to be read on another thread while this one reads
+    /// the first part (a large memory-mapped file: see `AOFOptions.splitMinimumBytes`); nil (the default): the
+    /// sink takes the commands of a file in order, on one thread.
+    ///
+    /// The part's commands that run before the part's first `SELECT` carry the database `-1` (it is not known
+    /// until the first part has been read); the part gets no `beginAOFFile`/`endAOFFile`. Once the first part
+    /// has been read up to where the second starts, `mergeSplitPart` hands the part over; when the second part
+    /// turns out not to start at a command (or cannot be used), the part is dropped and this sink reads on.
+    mutating func makeSplitPart() -> Self?
+    /// Takes in what `part` saw, as if its commands had come to this sink after those it has seen, the database
+    /// `-1` being `dbAtStart` (the database selected where the part starts).
+    mutating func mergeSplitPart(_ part: consuming Self, dbAtStart: Int) throws
 }
 
 extension AOFVisitor {
@@ -37,6 +50,8 @@ extension AOFVisitor {
     public mutating func command(_ command: AOFCommand) throws {}
     public mutating func annotation(_ text: RDBString, offset: Int) throws {}
     public mutating func endAOFFile(name: String, kind: AOFFileKind) throws {}
+    public mutating func makeSplitPart() -> Self? { nil }
+    public mutating func mergeSplitPart(_ part: consuming Self, dbAtStart: Int) throws {}
 }
 
 /// One command read from an AOF: borrowed views of its arguments plus where it runs and where it was read

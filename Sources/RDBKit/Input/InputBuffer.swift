@@ -83,6 +83,10 @@ public final class InputBuffer {
     @usableFromInline var keepAlive: AnyObject?
     /// The file mapping whose pages are given back as the decoder moves on (nil: not a mapped file).
     let mapping: MappedRegion?
+    /// For a part of a mapped file read by a decoder of its own (`init(partOf:from:)`): the absolute offset
+    /// below which its pages are not released (its start, rounded up to a page: the page holding the start is
+    /// the other decoder's too), then how far they have been.
+    var partReleased: Int?
     /// Absolute offset from which `release(before:)` has pages to give back; `Int.max` when the input is not
     /// a mapped file (arrays, streams), so the check never passes.
     @exclusivity(unchecked) @usableFromInline var releaseMark = Int.max
@@ -101,6 +105,28 @@ public final class InputBuffer {
         self.keepAlive = keepAlive
         self.name = name
         mapping = nil
+    }
+
+    /// The bytes of a fixed region (a mapped file, an array) from the absolute `offset` on, for a second
+    /// decoder: the same memory (kept alive with the region), offsets counted as in `parent`, and, for a
+    /// mapped file, its pages released as this decoder moves on (from `offset` on only).
+    public init(partOf parent: InputBuffer, from offset: Int) {
+        precondition(!parent.isStreaming && offset >= parent.storageOffset && offset <= parent.storageOffset + parent.end)
+        let skip = offset - parent.storageOffset
+        storage = parent.storage.map { $0 + skip }
+        capacity = parent.end - skip
+        end = capacity
+        storageOffset = offset
+        isAtEOF = true
+        owned = false
+        limit = capacity
+        keepAlive = parent.keepAlive
+        name = parent.name
+        mapping = parent.mapping
+        if mapping != nil {
+            partReleased = (offset + MappedRegion.pageSize - 1) & ~(MappedRegion.pageSize - 1)
+            releaseMark = offset &+ InputBuffer.releaseStep
+        }
     }
 
     /// A memory-mapped file whose pages are released as they are consumed (see `release(before:)`).
@@ -216,7 +242,11 @@ public final class InputBuffer {
     @usableFromInline
     func releasePages(before offset: Int) {
         releasedOffset = offset
-        mapping?.advance(.decoder, to: offset)
+        if let from = partReleased {
+            partReleased = mapping?.release(from: from, to: offset)
+        } else {
+            mapping?.advance(.decoder, to: offset)
+        }
         releaseMark = offset &+ InputBuffer.releaseStep
     }
 

@@ -41,6 +41,15 @@ final class MappedRegion: @unchecked Sendable {
     }
     deinit { if let base, count > 0 { munmap(base, count) } }
 
+    /// Releases the whole pages from `from` (page-aligned) up to `to`, read by a decoder of a part of the file
+    /// (`InputBuffer(partOf:from:)`) that will not read them again; returns where the next release starts.
+    func release(from: Int, to: Int) -> Int {
+        let upTo = min(to, count) & ~(MappedRegion.pageSize - 1)
+        guard let base, upTo > from else { return from }
+        madvise(base + from, upTo - from, MADV_DONTNEED)
+        return upTo
+    }
+
     /// Records that `reader` will not read before `offset` again, and releases the whole pages that are not
     /// worth keeping any more. Called every few MiB of progress, from the decoder's thread or the checksum's.
     func advance(_ reader: Reader, to offset: Int) {

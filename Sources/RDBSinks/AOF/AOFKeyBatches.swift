@@ -27,6 +27,9 @@ final class AOFKeyBatches {
     var spareCapacity: Int
     /// Counts full batches, once a first batch is full and a second core is there.
     var worker: Worker?
+    /// Whether a worker may be started (not when the file is read in two parts, each counting its own keys on
+    /// one of the cores).
+    var mayStartWorker = true
 
     init(table: AOFKeyTable = AOFKeyTable(), seed: UInt64 = UInt64.random(in: 1...UInt64.max)) {
         self.table = table
@@ -55,22 +58,18 @@ final class AOFKeyBatches {
     /// the copy after `memcpy` waited on its stores).
     @inline(__always)
     func touch(_ db: Int, _ b: UnsafeRawBufferPointer, preamble: Bool) {
-        @inline(__always) func mix(_ h: UInt64, _ w: UInt64) -> UInt64 {
-            let m = (h ^ w).multipliedFullWidth(by: 0x9E37_79B9_7F4A_7C15)
-            return m.high ^ m.low
-        }
         let n = b.count
         let size = AOFKeyTable.recordBytes(n)
         if fillUsed &+ size > fillCapacity { makeRoom(size) }
         let q = fill + fillUsed
         let name = q + 24
-        var h = mix(seed, UInt64(truncatingIfNeeded: db) &+ UInt64(truncatingIfNeeded: n) &<< 32)
+        var h = Self.mix(seed, UInt64(truncatingIfNeeded: db) &+ UInt64(truncatingIfNeeded: n) &<< 32)
         var i = 0
         if let p = b.baseAddress {
             while n &- i >= 8 {
                 let w = p.loadUnaligned(fromByteOffset: i, as: UInt64.self)
                 name.storeBytes(of: w, toByteOffset: i, as: UInt64.self)
-                h = mix(h, w)
+                h = Self.mix(h, w)
                 i &+= 8
             }
             let rest = n &- i
@@ -88,13 +87,43 @@ final class AOFKeyBatches {
                         | UInt64(p.load(fromByteOffset: rest &- 1, as: UInt8.self)) &<< UInt64((rest &- 1) &* 8)
                 }
                 name.storeBytes(of: w, toByteOffset: i, as: UInt64.self)
-                h = mix(h, w)
+                h = Self.mix(h, w)
             }
         }
         q.storeBytes(of: h, as: UInt64.self)
         q.storeBytes(of: db, toByteOffset: 8, as: Int.self)
         q.storeBytes(of: UInt64(n) | (preamble ? AOFKeyTable.preambleBit : 0), toByteOffset: 16, as: UInt64.self)
         fillUsed &+= size
+    }
+
+    @inline(__always)
+    static func mix(_ h: UInt64, _ w: UInt64) -> UInt64 {
+        let m = (h ^ w).multipliedFullWidth(by: 0x9E37_79B9_7F4A_7C15)
+        return m.high ^ m.low
+    }
+
+    /// The hash `touch` gives a name in `db`, from the name zero-padded to a word.
+    static func hash(seed: UInt64, _ db: Int, padded name: UnsafeRawPointer, _ n: Int) -> UInt64 {
+        var h = mix(seed, UInt64(truncatingIfNeeded: db) &+ UInt64(truncatingIfNeeded: n) &<< 32)
+        var i = 0
+        while i < n {
+            h = mix(h, name.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+            i &+= 8
+        }
+        return h
+    }
+
+    /// Counts what `part` counted (its batches counted first) after what this has, in the order first seen,
+    /// keys in database -1 being in `dbAtStart`.
+    func merge(_ part: AOFKeyBatches, dbAtStart: Int) {
+        countPending()
+        part.countPending()
+        part.table.forEachEntry { db, name, commands, preamble in
+            let d = db == -1 ? dbAtStart : db
+            let p = name.baseAddress!  // zero-padded to a word, as `tally` and `hash` read it
+            table.tally(d, p, name.count, hash: Self.hash(seed: seed, d, padded: p, name.count),
+                        adding: UInt64(commands) | (preamble ? AOFKeyTable.preambleBit : 0))
+        }
     }
 
     /// Hands the batch over, and grows the next one if a key of `size` bytes does not fit it.
@@ -111,7 +140,7 @@ final class AOFKeyBatches {
     /// while the other batch fills; else here (also the last batch of an input too small to fill one).
     func handOver(last: Bool = false) {
         guard fillUsed > 0 else { return }
-        if worker == nil && !last && availableCores() > 1 { worker = Worker(table) }
+        if worker == nil && !last && mayStartWorker && availableCores() > 1 { worker = Worker(table) }
         if let worker, worker.take(fill, fillUsed) {
             swap(&fill, &spare)
             swap(&fillCapacity, &spareCapacity)

@@ -120,7 +120,7 @@ final class AOFKeyTable {
             let q = base + at
             let lengthWord = q.load(fromByteOffset: 16, as: UInt64.self)
             tally(q.load(fromByteOffset: 8, as: Int.self), q + 24, Int(lengthWord & ~Self.preambleBit),
-                  hash: q.load(as: UInt64.self), preamble: lengthWord & Self.preambleBit != 0)
+                  hash: q.load(as: UInt64.self), adding: lengthWord & Self.preambleBit != 0 ? Self.preambleBit : 1)
             at = next(at)
             if lead < used {
                 let h = hash(lead)
@@ -139,8 +139,10 @@ final class AOFKeyTable {
 
     /// Counts a command naming the `n` bytes at `p` in `db` (or the preamble holding it), adding the key when it
     /// is new. `p` is zero-padded to a word.
+    /// `added` is what to add to its count word: `1` (a command), `preambleBit` (a preamble holds it), or both
+    /// a count and the bit (a table merged into this one).
     @inline(__always)
-    func tally(_ db: Int, _ p: UnsafeRawPointer, _ n: Int, hash: UInt64, preamble: Bool) {
+    func tally(_ db: Int, _ p: UnsafeRawPointer, _ n: Int, hash: UInt64, adding added: UInt64) {
         let mask = capacity &- 1
         let tag = hash &>> Self.offsetBits
         var i = Int(truncatingIfNeeded: hash) & mask
@@ -152,13 +154,19 @@ final class AOFKeyTable {
                 if e.load(fromByteOffset: 8, as: Int.self) == db && e.load(fromByteOffset: 24, as: Int.self) == n
                     && Self.sameName(e + Self.header, p, n) {
                     let c = e.load(fromByteOffset: 16, as: UInt64.self)
-                    e.storeBytes(of: preamble ? c | Self.preambleBit : c &+ 1, toByteOffset: 16, as: UInt64.self)
+                    e.storeBytes(of: Self.counted(c, adding: added), toByteOffset: 16, as: UInt64.self)
                     return
                 }
             }
             i = (i &+ 1) & mask
         }
-        insert(at: i, db, p, n, hash: hash, preamble: preamble)
+        insert(at: i, db, p, n, hash: hash, adding: added)
+    }
+
+    /// A count word (commands, and the preamble bit) with `added`'s commands added and its bit set.
+    @inline(__always)
+    static func counted(_ c: UInt64, adding added: UInt64) -> UInt64 {
+        (c | (added & preambleBit)) &+ (added & ~preambleBit)
     }
 
     /// Whether two names of `n` bytes, each zero-padded to a word, are the same.
@@ -173,13 +181,13 @@ final class AOFKeyTable {
         return true
     }
 
-    func insert(at i: Int, _ db: Int, _ p: UnsafeRawPointer, _ n: Int, hash: UInt64, preamble: Bool) {
+    func insert(at i: Int, _ db: Int, _ p: UnsafeRawPointer, _ n: Int, hash: UInt64, adding added: UInt64) {
         let size = Self.entryBytes(n)
         reserveEntries(entriesUsed + size)
         let e = entries + entriesUsed
         e.storeBytes(of: hash, as: UInt64.self)
         e.storeBytes(of: db, toByteOffset: 8, as: Int.self)
-        e.storeBytes(of: preamble ? Self.preambleBit : 1, toByteOffset: 16, as: UInt64.self)
+        e.storeBytes(of: added, toByteOffset: 16, as: UInt64.self)
         e.storeBytes(of: n, toByteOffset: 24, as: Int.self)
         (e + Self.header).copyMemory(from: p, byteCount: size - Self.header)
         index[i] = Self.indexWord(hash, entriesUsed)
@@ -223,6 +231,7 @@ final class AOFKeyTable {
     }
 
     /// Calls `body` with each key in the order first seen: database, name, commands, whether a preamble holds it.
+    /// (Each name is followed by its zero padding to a whole number of words.)
     func forEachEntry(_ body: (Int, UnsafeRawBufferPointer, Int, Bool) throws -> Void) rethrows {
         var offset = 0
         while offset < entriesUsed {

@@ -113,6 +113,27 @@ public struct AOFKeys: AOFVisitor {
 
     public mutating func endAOFFile(name: String, kind: AOFFileKind) throws { touchPending() }
 
+    /// A part of a file read on the other core counts its keys in a table of its own, merged in after this
+    /// sink's: each of the two readers counts on its own core, without a worker thread.
+    /// Parts merged in (for tests).
+    var mergedParts = 0
+
+    public mutating func makeSplitPart() -> AOFKeys? {
+        own()
+        batches.mayStartWorker = false
+        var part = AOFKeys(binary: binary)
+        part.batches.mayStartWorker = false
+        return part
+    }
+
+    public mutating func mergeSplitPart(_ part: consuming AOFKeys, dbAtStart: Int) throws {
+        own()
+        batches.merge(part.batches, dbAtStart: dbAtStart)
+        batches.mayStartWorker = true
+        mergedParts += 1
+        for (name, n) in part.unknownCommands { unknownCommands[name, default: 0] += n }
+    }
+
     public mutating func writeJSONL(to out: OutputBuffer) throws {
         touchPending()
         try forEachEntry { db, name, commands, inPreamble in

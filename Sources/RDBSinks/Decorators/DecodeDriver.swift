@@ -42,6 +42,9 @@ public struct DecodeDriver {
     public var threads = 1
     public var chunkBytes = ParallelDecode<JSONLWriter>.defaultChunkBytes
     public var parallelMinimumBytes = 2 << 20
+    /// The least bytes of commands an AOF file has for it to be read in two parts (`AOFOptions.splitMinimumBytes`),
+    /// when `threads` > 1.
+    public static let splitMinimumBytes = 8 << 20
     /// Counts what the parallel decodes did (chunks, large values split, their pieces), when set.
     public var parallelStatistics: ParallelStatistics?
 
@@ -106,6 +109,9 @@ public struct DecodeDriver {
     func decode<V: AOFVisitor>(_ opened: OpenedInput, into sink: inout V, rdbPart: RDBPart<V>) throws -> [String] {
         var aof = self.aof
         aof.rdb = rdb
+        // A large mapped AOF in two parts on two threads, for the sinks that take parts (without salvage,
+        // which reads on one thread).
+        if threads > 1 && !rdb.salvage && aof.splitMinimumBytes == 0 { aof.splitMinimumBytes = Self.splitMinimumBytes }
         switch opened.kind {
         case .aofDirectory, .aofManifest:
             if opened.path == "-" {

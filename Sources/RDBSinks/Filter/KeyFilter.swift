@@ -206,4 +206,12 @@ extension FilteringVisitor: AOFVisitor where Inner: AOFVisitor {
     }
     @inlinable public mutating func annotation(_ text: RDBString, offset: Int) throws { try inner.annotation(text, offset: offset) }
     @inlinable public mutating func endAOFFile(name: String, kind: AOFFileKind) throws { try inner.endAOFFile(name: name, kind: kind) }
+    /// Split only without a database filter (the part does not know the database of its first commands).
+    public mutating func makeSplitPart() -> Self? {
+        if !passAll && filter.dbs != nil { return nil }
+        return inner.makeSplitPart().map { FilteringVisitor(inner: $0, filter: filter) }
+    }
+    public mutating func mergeSplitPart(_ part: consuming Self, dbAtStart: Int) throws {
+        try inner.mergeSplitPart(part.inner, dbAtStart: dbAtStart)
+    }
 }

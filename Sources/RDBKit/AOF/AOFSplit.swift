@@ -1,0 +1,118 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The second part of a large memory-mapped AOF file, read on another thread into a sink of its own
+/// (`AOFVisitor.makeSplitPart`) while the first part is read, and merged into the first part's sink once its
+/// reader gets to where the part starts (`AOFTokenizer.run`).
+///
+/// Where the part starts is a guess: the first `\r\n*N\r\n$` after the middle of the commands. A value can hold
+/// those bytes, so the guess is checked, exactly, by the first part's reader: the part is used only if that
+/// reader ends a command there. What the part cannot know is worked out then: the database selected where it
+/// starts (its commands before its first `SELECT` carry -1, which the sink's merge replaces), and whether it
+/// starts inside a MULTI block (then the part's first EXEC ends that block, and the block's commands read
+/// before it come first; a part without such an EXEC, where the file ends inside the block, is not used).
+/// A part that is not used costs its thread's time, and the first part's reader reads on as without a split.
+@usableFromInline
+final class AOFSplit<V: AOFVisitor>: @unchecked Sendable {
+    /// The absolute offset where the part starts.
+    @usableFromInline let start: Int
+    let input: InputBuffer
+    let isLast: Bool
+    var part: V
+    var tokenizer: AOFTokenizer
+    var summary: AOFFileSummary
+    var warnings: [String] = []
+    var error: (any Error)?
+    var thread: pthread_t?
+
+    /// A part of `input` (a fixed region: a mapped file) from the absolute offset `start`.
+    @usableFromInline
+    init(_ input: InputBuffer, from start: Int, part: V, options: AOFOptions, name: String, kind: AOFFileKind, isLast: Bool) {
+        self.start = start
+        self.input = InputBuffer(partOf: input, from: start)
+        self.isLast = isLast
+        self.part = part
+        tokenizer = AOFTokenizer(options: options, file: name)
+        tokenizer.db = -1
+        summary = AOFFileSummary(name: name, kind: kind)
+    }
+
+    deinit { join() }
+
+    /// Starts reading the part; false when no thread could be made.
+    @usableFromInline
+    func begin() -> Bool {
+        thread = startThread { [self] in
+            do {
+                try tokenizer.run(input, isLast: isLast, into: &part, summary: &summary, warnings: &warnings)
+            } catch {
+                self.error = error
+            }
+        }
+        return thread != nil
+    }
+
+    /// Waits until the part has been read.
+    @usableFromInline
+    func join() {
+        if let t = thread {
+            pthread_join(t, nil)
+            thread = nil
+        }
+    }
+
+    /// Once the first part's reader has ended a command at `start`: whether the part can be taken as read
+    /// (false: the reader reads on). A part that ended with an error, which the reader would meet at the same
+    /// byte, throws it.
+    @usableFromInline
+    func usable(inMulti: Bool) throws -> Bool {
+        join()
+        // Inside a MULTI block, the part read its commands as if outside one, which is the same only if the
+        // block ends in the part (else the file ends inside it, a torn tail from the block's start).
+        if inMulti && tokenizer.unmatchedExecs == 0 { return false }
+        if let error { throw error }
+        return true
+    }
+
+    /// Hands the part's sink, counts and warnings to the first part's.
+    @usableFromInline
+    func merge(into visitor: inout V, dbAtStart: Int, summary total: inout AOFFileSummary, warnings all: inout [String]) throws {
+        try visitor.mergeSplitPart(part, dbAtStart: dbAtStart)
+        total.commands += summary.commands
+        total.annotations += summary.annotations
+        total.validBytes = summary.validBytes
+        total.droppedTailOffset = summary.droppedTailOffset
+        total.droppedTailBytes = summary.droppedTailBytes
+        all += warnings
+    }
+
+    /// Where a part may start in `window` (relative to it): the first `\r\n*N\r\n$` from its middle on, at its
+    /// `*`; nil when there is none within a few MiB of the middle.
+    @usableFromInline
+    static func splitPoint(_ w: UnsafeRawBufferPointer) -> Int? {
+        guard let p = w.baseAddress, w.count >= 64 else { return nil }
+        let limit = min(w.count &- 32, w.count / 2 + (4 << 20))
+        var i = w.count / 2
+        @inline(__always) func byte(_ k: Int) -> UInt8 { p.load(fromByteOffset: k, as: UInt8.self) }
+        @inline(__always) func digits(_ k: Int) -> Int {
+            var e = k
+            while e < k + 10 && byte(e) >= 0x30 && byte(e) <= 0x39 { e += 1 }
+            return e
+        }
+        while i < limit {
+            guard let found = memchr(p + i, 0x2A, limit - i) else { return nil }
+            let star = UnsafeRawPointer(found) - p
+            i = star + 1
+            guard byte(star - 2) == 0x0D && byte(star - 1) == 0x0A else { continue }
+            let e = digits(star + 1)
+            guard e > star + 1 && byte(e) == 0x0D && byte(e + 1) == 0x0A && byte(e + 2) == 0x24 else { continue }
+            let f = digits(e + 3)
+            guard f > e + 3 && byte(f) == 0x0D && byte(f + 1) == 0x0A else { continue }
+            return star
+        }
+        return nil
+    }
+}

@@ -1,0 +1,143 @@
+import Foundation
+import Testing
+import RDBKit
+@testable import RDBSinks
+
+/// A mapped AOF read in two parts on two threads (`AOFOptions.splitMinimumBytes`) gives its sink the same
+/// commands, annotations, databases, offsets, summary and warnings (or the same error) as read in one pass:
+/// the part starts at a guessed command boundary that values are made to fake, in a database and MULTI block
+/// it cannot know.
+@Suite struct AOFSplitTests {
+    /// What a read gave: every event in order and the summary, or the error.
+    func read(_ bytes: [UInt8], split: Bool, strict: Bool = false) -> (outcome: String, merges: Int, parts: Int) {
+        var options = AOFOptions()
+        options.strict = strict
+        options.splitMinimumBytes = split ? 64 : 0
+        var r = AOFRecorder()
+        r.takesParts = true
+        do {
+            let s = try AOFReader.decode(bytes: bytes, into: &r, options: options)
+            let f = s.files[0]
+            let summary = "commands=\(f.commands) annotations=\(f.annotations) valid=\(f.validBytes) "
+                + "tail=\(f.droppedTailOffset ?? -1)+\(f.droppedTailBytes) warnings=\(s.warnings)"
+            return ((r.events + [summary]).joined(separator: "\n"), r.merges, r.parts)
+        } catch {
+            return ("error: \(error)", r.merges, r.parts)
+        }
+    }
+
+    /// Random commands: SET with values that hold whole fake commands (`\r\n*3\r\n$3\r\nSET...`), HSET, DEL of
+    /// several keys, SELECT, MULTI blocks, EXEC outside a block, annotations and inline commands.
+    func commands(seed: UInt64, count: Int, blocks: Bool = true) -> [UInt8] {
+        var rng = SplitMix(seed)
+        var out: [UInt8] = []
+        var inBlock = 0
+        for i in 0..<count {
+            switch rng.next() % 12 {
+            case 0: out += resp(["SELECT", "\(rng.next() % 16)"])
+            case 1 where blocks && inBlock == 0:
+                out += resp(["MULTI"])
+                inBlock = 1 + Int(rng.next() % 6)
+            case 2: out += resp(["DEL", "k\(rng.next() % 50)", "k\(rng.next() % 50)"])
+            case 3: out += Array("#TS:\(1_700_000_000 + i)\r\n".utf8)
+            case 4 where inBlock == 0: out += Array("set inline:\(rng.next() % 50) \"a b\"\r\n".utf8)
+            case 5: out += resp(["HSET", "h\(rng.next() % 20)", "f", String(repeating: "x", count: Int(rng.next() % 40))])
+            default:
+                let fake = "\r\n*3\r\n$3\r\nSET\r\n$1\r\nz\r\n$\(rng.next() % 100)\r\n"
+                out += resp(["SET", "k\(rng.next() % 50)", fake + String(repeating: "v", count: Int(rng.next() % 30))])
+            }
+            if inBlock > 0 {
+                inBlock -= 1
+                if inBlock == 0 { out += resp([rng.next() % 5 == 0 ? "DISCARD" : "EXEC"]) }
+            }
+        }
+        if inBlock > 0 { out += resp(["EXEC"]) }
+        return out
+    }
+
+    /// Reads `bytes` both ways; they must agree. Returns whether the split was used.
+    @discardableResult
+    func agree(_ bytes: [UInt8], strict: Bool = false, _ comment: Comment? = nil) -> Bool {
+        let one = read(bytes, split: false, strict: strict)
+        let two = read(bytes, split: true, strict: strict)
+        #expect(one.merges == 0)
+        #expect(one.outcome == two.outcome, comment)
+        return two.merges > 0
+    }
+
+    @Test func randomFilesReadTheSameInTwoParts() throws {
+        var merged = 0
+        for seed in 0..<40 as Range<UInt64> {
+            if agree(commands(seed: seed, count: 200 + Int(seed) * 7), "seed \(seed)") { merged += 1 }
+        }
+        // Most guesses are right (a few start inside a value, or inside a block, and are read on instead).
+        #expect(merged >= 20)
+    }
+
+    @Test func aBlockAcrossThePartsComesInOrder() throws {
+        // A MULTI block from before the middle to after it, with a SELECT before it: the part starts inside it
+        // in a database it does not know.
+        let head = respAll([["SELECT", "7"], ["SET", "a", "1"]]) + resp(["MULTI"])
+        let block = respAll((0..<40).map { ["SET", "b\($0)", "2"] })
+        let tail = respAll([["EXEC"], ["DEL", "a"], ["SELECT", "3"], ["SET", "c", "3"]])
+        let across = agree(head + block + tail)
+        #expect(across)
+        // The same block never closed (the file ends inside it): not usable, read on; a torn tail either way.
+        agree(head + block)
+        #expect(read(head + block, split: true).outcome.contains("ends inside a MULTI block"))
+        // EXEC without a block in the part, with no block open where it starts: a plain command both ways.
+        let unmatched = agree(respAll((0..<40).map { ["SET", "x\($0)", "1"] }) + resp(["EXEC"]) + respAll([["SET", "y", "2"]]))
+        #expect(unmatched)
+    }
+
+    @Test func tornTailsAndErrorsAreTheSame() throws {
+        let file = commands(seed: 99, count: 300, blocks: false)
+        // Cut anywhere in the last part: a dropped torn tail (or, strict, an error) found by the part.
+        for cut in stride(from: file.count - 1, to: file.count * 3 / 4, by: -37) {
+            agree(Array(file[..<cut]), "cut at \(cut)")
+            agree(Array(file[..<cut]), strict: true, "strict, cut at \(cut)")
+        }
+        // A bad byte after the middle: the same error, at the same byte.
+        var bad = file
+        let at = file.count * 3 / 4
+        let star = bad[at...].firstIndex(of: 0x2A)!
+        bad[star] = 0x40
+        let one = read(bad, split: false).outcome
+        #expect(one.hasPrefix("error:") && one.contains("\(star)"))
+        agree(bad)
+        let two = read(bad, split: true)
+        #expect(two.parts == 1 && two.merges == 0)  // the part read it and met the error
+    }
+
+    @Test func keysOfAFileReadInTwoPartsAreTheSame() throws {
+        // The keys sink merges the part's table after its own: the same keys, counts, order and databases.
+        var bytes: [UInt8] = []
+        for seed in 0..<6 as Range<UInt64> { bytes += commands(seed: seed, count: 400) }
+        func keys(_ split: Bool) throws -> String {
+            var options = AOFOptions()
+            options.splitMinimumBytes = split ? 64 : 0
+            var k = AOFKeys()
+            _ = try AOFReader.decode(bytes: bytes, into: &k, options: options)
+            let out = OutputBuffer(target: nil)
+            try k.writeJSONL(to: out)
+            #expect(k.mergedParts == (split ? 1 : 0))
+            return String(decoding: out.take(), as: UTF8.self)
+        }
+        let one = try keys(false)
+        #expect(one.contains("\"db\":15") && one.split(separator: "\n").count > 100)
+        #expect(try keys(true) == one)
+    }
+}
+
+/// A small deterministic generator (SplitMix64).
+struct SplitMix {
+    var state: UInt64
+    init(_ seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
