@@ -129,6 +129,40 @@ import RDBKit
     }
 }
 
+extension AOFSplitTests {
+    func stats(_ bytes: [UInt8], split: Bool, maxNames: Int = 10_000) throws -> (text: String, merged: Int) {
+        var options = AOFOptions()
+        options.splitMinimumBytes = split ? 64 : 0
+        var st = AOFStats()
+        st.maxNames = maxNames
+        _ = try AOFReader.decode(bytes: bytes, into: &st, options: options)
+        let out = OutputBuffer(target: nil)
+        try st.write(to: out)
+        return (String(decoding: out.take(), as: UTF8.self) + "multi_blocks=\(st.multiBlocks)", st.mergedParts)
+    }
+
+    @Test func statsOfAFileReadInTwoPartsAreTheSame() throws {
+        var bytes: [UInt8] = []
+        for seed in 10..<16 as Range<UInt64> { bytes += commands(seed: seed, count: 400) }
+        let one = try stats(bytes, split: false)
+        let two = try stats(bytes, split: true)
+        #expect(one.text.contains("db15: ") && two.merged == 1)
+        #expect(two.text == one.text)
+        // Names past `maxNames`: the first part has five, the second twelve (nine, then MULTI, SET and EXEC
+        // in 30 blocks); with room for 14, the last three are counted under "(other)" (MULTI told by name);
+        // with room for 10, the part itself has too many names and gives up: read on from where it starts.
+        let first = respAll((0..<150).map { ["A\($0 % 5)"] })
+        let second = respAll((0..<9).map { ["B\($0)"] }) + (0..<30).flatMap { _ in respAll([["MULTI"], ["SET", "a", "1"], ["EXEC"]]) }
+        for room in [14, 10] {
+            let a = try stats(first + second, split: false, maxNames: room)
+            let b = try stats(first + second, split: true, maxNames: room)
+            #expect(a.text.contains("(other)") && a.text.hasSuffix("multi_blocks=30"))
+            #expect(b.text == a.text, "room \(room)")
+            #expect(b.merged == (room == 14 ? 1 : 0), "room \(room)")
+        }
+    }
+}
+
 /// A small deterministic generator (SplitMix64).
 struct SplitMix {
     var state: UInt64

@@ -73,6 +73,7 @@ final class AOFSplit<V: AOFVisitor>: @unchecked Sendable {
         // Inside a MULTI block, the part read its commands as if outside one, which is the same only if the
         // block ends in the part (else the file ends inside it, a torn tail from the block's start).
         if inMulti && tokenizer.unmatchedExecs == 0 { return false }
+        if error is AOFSplitPartGaveUp { return false }
         if let error { throw error }
         return true
     }
@@ -115,4 +116,11 @@ final class AOFSplit<V: AOFVisitor>: @unchecked Sendable {
         }
         return nil
     }
+}
+
+/// Thrown by the sink of a split file's second part (`AOFVisitor.makeSplitPart`) that cannot count it so that
+/// the merge is the same as one pass (a report whose table of names is full): the part is dropped, and the
+/// first part's reader reads on.
+public struct AOFSplitPartGaveUp: Error {
+    public init() {}
 }

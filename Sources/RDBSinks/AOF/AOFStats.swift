@@ -55,8 +55,10 @@ public struct AOFStats: AOFVisitor {
         @usableFromInline var commandBytes = 0
         @usableFromInline var argumentBytes = 0
         @usableFromInline var inlineCommands = 0
-        /// The database of the last command (-1 before the first), and how many commands in a row ran there.
-        @usableFromInline var lastDB = -1
+        /// The database of the last command (`noDB` before the first), and how many commands in a row ran there.
+        @usableFromInline var lastDB = Totals.noDB
+        /// No command yet (not -1: the commands of a split file's part carry -1 until its first SELECT).
+        @usableFromInline static var noDB: Int { .min }
         @usableFromInline var lastDBCount = 0
         @usableFromInline init() {}
     }
@@ -66,7 +68,7 @@ public struct AOFStats: AOFVisitor {
     /// Commands per database.
     public var commandsByDB: [Int: Int] {
         var d = byDB
-        if totals.lastDB >= 0 { d[totals.lastDB, default: 0] += totals.lastDBCount }
+        if totals.lastDB != Totals.noDB { d[totals.lastDB, default: 0] += totals.lastDBCount }
         return d
     }
     var byDB: [Int: Int] = [:]
@@ -101,13 +103,13 @@ public struct AOFStats: AOFVisitor {
         if _fastPath(s >= 0) {
             tallies.add(s, bytes: size)
         } else {
-            countBySpellingOrName(command)
+            try countBySpellingOrName(command)
         }
     }
 
     @usableFromInline
     mutating func switchDB(_ db: Int) {
-        if totals.lastDB >= 0 { byDB[totals.lastDB, default: 0] += totals.lastDBCount }
+        if totals.lastDB != Totals.noDB { byDB[totals.lastDB, default: 0] += totals.lastDBCount }
         totals.lastDB = db
         totals.lastDBCount = 0
     }
@@ -116,9 +118,9 @@ public struct AOFStats: AOFVisitor {
     /// in its name's entry (names longer than a spelling holds, spellings past its capacity, names counted
     /// under "(other)": those go through here every time, so that a MULTI among them is told by its name).
     @usableFromInline @inline(never)
-    mutating func countBySpellingOrName(_ command: AOFCommand) {
+    mutating func countBySpellingOrName(_ command: AOFCommand) throws {
         let raw = command.args.bytes(0)
-        let i = entryIndex(command)
+        let i = try entryIndex(named: command.upperName)
         if i != otherEntry {
             let s = spellings.insert(raw, i)
             if s >= 0 {
@@ -136,13 +138,14 @@ public struct AOFStats: AOFVisitor {
     /// under "(other)").
     var multiEntry = -1
 
-    /// The entry of a command's upper-case name (or of "(other)", past `maxNames` names).
-    mutating func entryIndex(_ command: AOFCommand) -> Int {
-        let name = command.upperName
+    /// The entry of a command's upper-case name (or of "(other)", past `maxNames` names; the part of a split
+    /// file gives up there instead, see `makeSplitPart`).
+    mutating func entryIndex(named name: String) throws -> Int {
         let i: Int
         if let known = indexOf[name] {
             i = known
         } else {
+            if isSplitPart && names.count >= maxNames { throw AOFSplitPartGaveUp() }
             let counted = names.count < maxNames ? name : "(other)"
             if let other = indexOf[counted] {
                 i = other
@@ -161,6 +164,44 @@ public struct AOFStats: AOFVisitor {
     public mutating func annotation(_ text: RDBString, offset: Int) throws {
         annotations += 1
     }
+
+    /// Whether this counts the second part of a split file (`makeSplitPart`).
+    var isSplitPart = false
+
+    /// A part of a file read on the other core is counted on its own and added to these counts after it
+    /// (names in the order first seen, "(other)" past `maxNames`, exactly as read in one pass: a part that
+    /// meets more than `maxNames` names gives up, and the file is read on from where it starts).
+    public mutating func makeSplitPart() -> AOFStats? {
+        var part = AOFStats()
+        part.maxNames = maxNames
+        part.isSplitPart = true
+        return part
+    }
+
+    public mutating func mergeSplitPart(_ part: consuming AOFStats, dbAtStart: Int) throws {
+        for (name, e) in zip(part.names, part.counted) {
+            let i = try entryIndex(named: name)
+            entries[i].count += e.count
+            entries[i].bytes += e.bytes
+            if i == otherEntry && name == "MULTI" { otherMultis += e.count }
+        }
+        otherMultis += part.otherMultis
+        var dbs = commandsByDB
+        for (db, n) in part.commandsByDB { dbs[db == -1 ? dbAtStart : db, default: 0] += n }
+        byDB = dbs
+        totals.lastDB = Totals.noDB
+        totals.lastDBCount = 0
+        totals.commands += part.totals.commands
+        totals.commandBytes += part.totals.commandBytes
+        totals.argumentBytes += part.totals.argumentBytes
+        totals.inlineCommands += part.totals.inlineCommands
+        annotations += part.annotations
+        preambleKeys += part.preambleKeys
+        mergedParts += 1
+    }
+
+    /// Parts merged in (for tests).
+    var mergedParts = 0
 
     /// Names sorted by count (descending), then name.
     public var sortedNames: [(name: String, entry: Entry)] {
