@@ -149,10 +149,12 @@ extension AOFSplitTests {
         #expect(one.text.contains("db15: ") && two.merged == 1)
         #expect(two.text == one.text)
         // Names past `maxNames`: the first part has five, the second twelve (nine, then MULTI, SET and EXEC
-        // in 30 blocks); with room for 14, the last three are counted under "(other)" (MULTI told by name);
-        // with room for 10, the part itself has too many names and gives up: read on from where it starts.
+        // in 30 blocks, then A0 again); with room for 14, the last three are counted under "(other)" (MULTI told
+        // by name); with room for 10, the part itself has too many names (it would count A0 under "(other)")
+        // and gives up: read on from where it starts.
         let first = respAll((0..<150).map { ["A\($0 % 5)"] })
         let second = respAll((0..<9).map { ["B\($0)"] }) + (0..<30).flatMap { _ in respAll([["MULTI"], ["SET", "a", "1"], ["EXEC"]]) }
+            + respAll((0..<5).map { _ in ["A0"] })  // named in the first part, past the room the second has
         for room in [14, 10] {
             let a = try stats(first + second, split: false, maxNames: room)
             let b = try stats(first + second, split: true, maxNames: room)
