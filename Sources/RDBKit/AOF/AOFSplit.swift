@@ -19,14 +19,14 @@ import Darwin
 final class AOFSplit<V: AOFVisitor>: @unchecked Sendable {
     /// The absolute offset where the part starts.
     @usableFromInline let start: Int
-    let input: InputBuffer
-    let isLast: Bool
-    var part: V
-    var tokenizer: AOFTokenizer
-    var summary: AOFFileSummary
-    var warnings: [String] = []
-    var error: (any Error)?
-    var thread: pthread_t?
+    @usableFromInline let input: InputBuffer
+    @usableFromInline let isLast: Bool
+    @usableFromInline var part: V
+    @usableFromInline var tokenizer: AOFTokenizer
+    @usableFromInline var summary: AOFFileSummary
+    @usableFromInline var warnings: [String] = []
+    @usableFromInline var error: (any Error)?
+    @usableFromInline var thread: pthread_t?
 
     /// A part of `input` (a fixed region: a mapped file) from the absolute offset `start`.
     @usableFromInline
@@ -42,8 +42,9 @@ final class AOFSplit<V: AOFVisitor>: @unchecked Sendable {
 
     deinit { join() }
 
-    /// Starts reading the part; false when no thread could be made.
-    @usableFromInline
+    /// Starts reading the part; false when no thread could be made. (Inlinable: the part's reader is
+    /// specialised for the sink like the first part's.)
+    @inlinable
     func begin() -> Bool {
         thread = startThread { [self] in
             do {

@@ -114,16 +114,27 @@ final class AOFKeyBatches {
     }
 
     /// Counts what `part` counted (its batches counted first) after what this has, in the order first seen,
-    /// keys in database -1 being in `dbAtStart`.
+    /// keys in database -1 being in `dbAtStart`. The part hashes with the same seed (`partBatches`): only the
+    /// keys in database -1 are hashed again.
     func merge(_ part: AOFKeyBatches, dbAtStart: Int) {
         countPending()
         part.countPending()
-        part.table.forEachEntry { db, name, commands, preamble in
-            let d = db == -1 ? dbAtStart : db
-            let p = name.baseAddress!  // zero-padded to a word, as `tally` and `hash` read it
-            table.tally(d, p, name.count, hash: Self.hash(seed: seed, d, padded: p, name.count),
-                        adding: UInt64(commands) | (preamble ? AOFKeyTable.preambleBit : 0))
-        }
+        let seed = seed
+        table.merge(part.table, dbAtStart: dbAtStart) { name, n in Self.hash(seed: seed, dbAtStart, padded: name, n) }
+    }
+
+    /// Room in the table for `keys` more keys (the keys an RDB preamble says a database holds), once what is
+    /// batched is counted.
+    func reserve(_ keys: Int) {
+        countPending()
+        table.reserve(keys)
+    }
+
+    /// Batches for the part of a split file: the same seed, so that the part's hashes hold in this table.
+    func partBatches() -> AOFKeyBatches {
+        let part = AOFKeyBatches(seed: seed)
+        part.mayStartWorker = false
+        return part
     }
 
     /// Hands the batch over, and grows the next one if a key of `size` bytes does not fit it.

@@ -213,6 +213,14 @@ final class AOFKeyTable {
         entriesCapacity = grown
     }
 
+    /// Index words for `more` keys than it has, grown at once rather than doubling as they come (each growth
+    /// places every key again). `more` is capped (`maxReserved`): a file's hint may be wrong.
+    func reserve(_ more: Int) {
+        while (count + min(max(more, 0), Self.maxReserved)) * 2 > capacity { grow() }
+    }
+
+    static var maxReserved: Int { 1 << 22 }
+
     /// Twice the index words, each key placed again by its hash, read from the entries in order.
     func grow() {
         Self.free(UnsafeMutableRawPointer(index), capacity * 8)
@@ -227,6 +235,39 @@ final class AOFKeyTable {
             while index[i] != 0 { i = (i &+ 1) & mask }
             index[i] = Self.indexWord(hash, offset)
             offset += Self.entryBytes(e.load(fromByteOffset: 24, as: Int.self))
+        }
+    }
+
+    /// Counts the keys of `part` (a table hashing with the same seed) after these, in its order: a key in
+    /// database -1 is in `dbAtStart`, hashed again by `rehash` (given the name, zero-padded to a word, and its
+    /// length). The index is grown once up front, and each key's index word is prefetched `lookahead` keys
+    /// before it is counted.
+    func merge(_ part: AOFKeyTable, dbAtStart: Int, rehash: (UnsafeRawPointer, Int) -> UInt64) {
+        reserve(part.count)
+        @inline(__always) func db(_ e: UnsafeRawPointer) -> Int { e.load(fromByteOffset: 8, as: Int.self) }
+        @inline(__always) func hash(_ offset: Int) -> UInt64 {
+            let e = UnsafeRawPointer(part.entries + offset)
+            return db(e) == -1 ? rehash(e + Self.header, e.load(fromByteOffset: 24, as: Int.self)) : e.load(as: UInt64.self)
+        }
+        @inline(__always) func next(_ offset: Int) -> Int {
+            offset &+ Self.entryBytes(part.entries.load(fromByteOffset: offset &+ 24, as: Int.self))
+        }
+        var ahead = 0
+        for _ in 0..<Self.lookahead where ahead < part.entriesUsed {
+            rdb_prefetch(index + (Int(truncatingIfNeeded: hash(ahead)) & (capacity &- 1)))
+            ahead = next(ahead)
+        }
+        var offset = 0
+        while offset < part.entriesUsed {
+            let e = UnsafeRawPointer(part.entries + offset)
+            let n = e.load(fromByteOffset: 24, as: Int.self)
+            let d = db(e)
+            tally(d == -1 ? dbAtStart : d, e + Self.header, n, hash: hash(offset), adding: e.load(fromByteOffset: 16, as: UInt64.self))
+            offset = next(offset)
+            if ahead < part.entriesUsed {
+                rdb_prefetch(index + (Int(truncatingIfNeeded: hash(ahead)) & (capacity &- 1)))
+                ahead = next(ahead)
+            }
         }
     }
 

@@ -63,6 +63,12 @@ public struct AOFKeys: AOFVisitor {
         try batches.table.forEachEntry(body)
     }
 
+    /// Room for the keys a preamble's database says it holds, made before they come.
+    public mutating func resizeDatabase(keys: UInt64, expires: UInt64) throws {
+        own()
+        batches.reserve(Int(truncatingIfNeeded: min(keys, UInt64(Int.max))))
+    }
+
     public mutating func beginKey(_ key: RDBString, _ info: RDBKeyInfo) throws -> RDBKeyAction {
         own()
         let t = batches
@@ -122,7 +128,7 @@ public struct AOFKeys: AOFVisitor {
         own()
         batches.mayStartWorker = false
         var part = AOFKeys(binary: binary)
-        part.batches.mayStartWorker = false
+        part.batches = batches.partBatches()
         return part
     }
 
