@@ -93,6 +93,9 @@ public final class InputBuffer {
     /// Bytes of progress between two releases of a mapped file's pages: what a mapped decode keeps resident
     /// beyond the record being decoded.
     public static let releaseStep = 8 << 20
+    /// This input's step (`releaseStep`; half of it for each of two decoders reading parts of one file, whose
+    /// pages are resident together).
+    public var releaseStepBytes = InputBuffer.releaseStep
 
     /// A fixed region that must outlive the buffer (or be kept alive by `keepAlive`).
     public init(region: UnsafeRawBufferPointer, keepAlive: AnyObject? = nil, name: String? = nil) {
@@ -125,7 +128,8 @@ public final class InputBuffer {
         mapping = parent.mapping
         if mapping != nil {
             partReleased = (offset + MappedRegion.pageSize - 1) & ~(MappedRegion.pageSize - 1)
-            releaseMark = offset &+ InputBuffer.releaseStep
+            releaseStepBytes = parent.releaseStepBytes
+            releaseMark = offset &+ releaseStepBytes
         }
     }
 
@@ -247,7 +251,7 @@ public final class InputBuffer {
         } else {
             mapping?.advance(.decoder, to: offset)
         }
-        releaseMark = offset &+ InputBuffer.releaseStep
+        releaseMark = offset &+ releaseStepBytes
     }
 
     /// Loads more bytes until the window holds at least `count` bytes or the source ends.
