@@ -102,6 +102,18 @@ import Testing
             atEnd = MappedResidencyTests.residentBytes(of: mapping) ?? -1
         }
 
+        /// Takes the second part of a split file (`takesParts`): sampled on its thread, merged after.
+        var takesParts = false
+        var merges = 0
+        mutating func makeSplitPart() -> Sampler? { takesParts ? Sampler(mapping: mapping) : nil }
+        mutating func mergeSplitPart(_ part: consuming Sampler, dbAtStart: Int) throws {
+            merges += 1
+            commands += part.commands
+            wrongValues += part.wrongValues
+            peak = max(peak, part.peak)
+            samples += part.samples
+        }
+
         mutating func command(_ c: AOFCommand) throws {
             if commands.count % 64 == 0 { sample() }
             let args = c.args.map { $0.bytes }
@@ -193,6 +205,30 @@ import Testing
             #expect(resident() == 0, "checksum done")
             #expect(sum > 0)
         }
+    }
+
+    @Test func mappedAOFReadInTwoPartsStaysBounded() throws {
+        // Two readers, each giving back its pages as it moves on (from where its part starts).
+        let size = 64 << 10
+        let count = 64 * MappedResidencyTests.mib / size
+        var aof: [UInt8] = []
+        aof.reserveCapacity(count * (size + 64))
+        for i in 0..<count {
+            aof += respBytes([Array("SET".utf8), Array("k\(i)".utf8), [UInt8](repeating: UInt8(i & 0xFF), count: size)])
+        }
+        let path = try MappedResidencyTests.temporaryFile(aof, suffix: ".aof")
+        defer { unlink(path) }
+        let input = try InputBuffer.open(path: path)
+        var sampler = Sampler(mapping: input.window.baseAddress)
+        sampler.takesParts = true
+        var options = AOFOptions()
+        options.splitMinimumBytes = 8 << 20
+        _ = try AOFReader.decode(input, into: &sampler, options: options)
+        #expect(sampler.merges == 1)
+        #expect(sampler.commands.count == count && sampler.wrongValues == 0)
+        #expect(sampler.peak > 0, "the mapping's resident size could not be read")
+        #expect(sampler.peak <= MappedResidencyTests.bound,
+                "peak resident \(sampler.peak >> 20) MiB of a \(aof.count >> 20) MiB mapping read in two parts")
     }
 
     @Test func mappedAOFStaysBoundedAndKeepsMultiBlocks() throws {
