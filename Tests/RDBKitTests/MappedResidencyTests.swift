@@ -227,7 +227,8 @@ import Testing
         #expect(sampler.merges == 1)
         #expect(sampler.commands.count == count && sampler.wrongValues == 0)
         #expect(sampler.peak > 0, "the mapping's resident size could not be read")
-        #expect(sampler.peak <= MappedResidencyTests.bound,
+        // Each reader keeps at most a release step (half the usual one) behind it, plus the slack.
+        #expect(sampler.peak <= InputBuffer.releaseStep + 16 * MappedResidencyTests.mib,
                 "peak resident \(sampler.peak >> 20) MiB of a \(aof.count >> 20) MiB mapping read in two parts")
     }
 
