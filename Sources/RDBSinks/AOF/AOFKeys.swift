@@ -117,7 +117,10 @@ public struct AOFKeys: AOFVisitor {
         }
     }
 
-    public mutating func endAOFFile(name: String, kind: AOFFileKind) throws { touchPending() }
+    public mutating func endAOFFile(name: String, kind: AOFFileKind) throws {
+        touchPending()
+        batches.mayStartWorker = true  // off while a file is read in two parts, also when the part was not used
+    }
 
     /// A part of a file read on the other core counts its keys in a table of its own, merged in after this
     /// sink's: each of the two readers counts on its own core, without a worker thread.
@@ -135,7 +138,6 @@ public struct AOFKeys: AOFVisitor {
     public mutating func mergeSplitPart(_ part: consuming AOFKeys, dbAtStart: Int) throws {
         own()
         batches.merge(part.batches, dbAtStart: dbAtStart)
-        batches.mayStartWorker = true
         mergedParts += 1
         for (name, n) in part.unknownCommands { unknownCommands[name, default: 0] += n }
     }
