@@ -29,7 +29,7 @@ import RDBKit
     /// Random commands: SET with values that hold whole fake commands (`\r\n*3\r\n$3\r\nSET...`), HSET, DEL of
     /// several keys, SELECT, MULTI blocks, EXEC outside a block, annotations and inline commands.
     func commands(seed: UInt64, count: Int, blocks: Bool = true) -> [UInt8] {
-        var rng = SplitMix(seed)
+        var rng = LZFTests.SplitMix(state: seed)
         var out: [UInt8] = []
         var inBlock = 0
         for i in 0..<count {
@@ -162,18 +162,5 @@ extension AOFSplitTests {
             #expect(b.text == a.text, "room \(room)")
             #expect(b.merged == (room == 14 ? 1 : 0), "room \(room)")
         }
-    }
-}
-
-/// A small deterministic generator (SplitMix64).
-struct SplitMix {
-    var state: UInt64
-    init(_ seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
