@@ -97,7 +97,8 @@ public struct AOFKeys: AOFVisitor {
         let t = batches
         let db = command.db
         let n = args.count
-        // The specs most commands have, walked here without a call per key; the rest by `forEachKey`.
+        // The specs most commands have, walked here without a call per key; the rest by `forEachKey`. (Making
+        // `forEachKey` inlinable instead, so the closure is inlined into it, was 12% slower on aof-plain.)
         switch spec {
         case .none:
             return
@@ -122,11 +123,11 @@ public struct AOFKeys: AOFVisitor {
         batches.mayStartWorker = true  // off while a file is read in two parts, also when the part was not used
     }
 
-    /// A part of a file read on the other core counts its keys in a table of its own, merged in after this
-    /// sink's: each of the two readers counts on its own core, without a worker thread.
     /// Parts merged in (for tests).
     var mergedParts = 0
 
+    /// A part of a file read on the other core counts its keys in a table of its own, merged in after this
+    /// sink's: each of the two readers counts on its own core, without a worker thread.
     public mutating func makeSplitPart() -> AOFKeys? {
         own()
         batches.mayStartWorker = false
