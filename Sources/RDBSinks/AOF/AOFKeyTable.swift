@@ -216,15 +216,20 @@ final class AOFKeyTable {
     /// Index words for `more` keys than it has, grown at once rather than doubling as they come (each growth
     /// places every key again). `more` is capped (`maxReserved`): a file's hint may be wrong.
     func reserve(_ more: Int) {
-        while (count + min(max(more, 0), Self.maxReserved)) * 2 > capacity { grow() }
+        var target = capacity
+        while (count + min(max(more, 0), Self.maxReserved)) * 2 > target { target *= 2 }
+        if target > capacity { grow(to: target) }
     }
 
     static var maxReserved: Int { 1 << 22 }
 
     /// Twice the index words, each key placed again by its hash, read from the entries in order.
-    func grow() {
+    func grow() { grow(to: capacity * 2) }
+
+    /// `newCapacity` index words (a larger power of two), each key placed again once.
+    func grow(to newCapacity: Int) {
         Self.free(UnsafeMutableRawPointer(index), capacity * 8)
-        capacity *= 2
+        capacity = newCapacity
         index = Self.zeroed(capacity * 8).assumingMemoryBound(to: UInt64.self)
         let mask = capacity - 1
         var offset = 0
