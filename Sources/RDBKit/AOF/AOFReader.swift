@@ -156,8 +156,7 @@ public enum AOFReader {
               availableCores() > 1, let at = AOFSplit<V>.splitPoint(input.window), let part = visitor.makeSplitPart()
         else { return nil }
         // Two decoders' pages are resident together: each gives them back twice as often.
-        input.releaseStepBytes = InputBuffer.releaseStep / 2
-        if input.releaseMark != .max { input.releaseMark = min(input.releaseMark, input.offset &+ input.releaseStepBytes) }
+        input.releaseEvery(InputBuffer.releaseStep / 2)
         let split = AOFSplit(input, from: input.offset + at, part: part, options: options, name: name, kind: kind, isLast: isLast)
         return split.begin() ? split : nil
     }

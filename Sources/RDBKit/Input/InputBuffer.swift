@@ -94,8 +94,14 @@ public final class InputBuffer {
     /// beyond the record being decoded.
     public static let releaseStep = 8 << 20
     /// This input's step (`releaseStep`; half of it for each of two decoders reading parts of one file, whose
-    /// pages are resident together).
-    public var releaseStepBytes = InputBuffer.releaseStep
+    /// pages are resident together: `releaseEvery`).
+    public private(set) var releaseStepBytes = InputBuffer.releaseStep
+
+    /// Gives a mapped file's pages back every `bytes` of progress from now on (the next release too).
+    public func releaseEvery(_ bytes: Int) {
+        releaseStepBytes = bytes
+        if releaseMark != .max { releaseMark = min(releaseMark, offset &+ bytes) }
+    }
 
     /// A fixed region that must outlive the buffer (or be kept alive by `keepAlive`).
     public init(region: UnsafeRawBufferPointer, keepAlive: AnyObject? = nil, name: String? = nil) {
