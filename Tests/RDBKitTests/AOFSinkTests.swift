@@ -236,6 +236,37 @@ import RDBKit
         #expect(listed(&a) != listed(&b))
     }
 
+    /// A table of tens of MiB: its entries grow by moving their pages (`regrown`), its index is mapped and
+    /// grown several times. Every key is listed once, in order, with its count, and each found again after
+    /// the growths (named a second time, the keys of the first half twice over).
+    @Test func aLargeTableMovesItsEntriesAndKeepsEveryKey() {
+        let t = AOFKeyTable()
+        let n = 150_000
+        let seed: UInt64 = 0x1234_5678_9ABC_DEF1
+        var name = [UInt8](repeating: 0x6E, count: 100) + [0, 0, 0, 0]  // 100-byte names, zero-padded to a word
+        func count(_ i: Int) {
+            var v = i
+            for k in 0..<8 { name[k] = UInt8(truncatingIfNeeded: v); v >>= 8 }
+            name.withUnsafeBytes { b in
+                let p = b.baseAddress!
+                t.tally(i % 3, p, 100, hash: AOFKeyBatches.hash(seed: seed, i % 3, padded: p, 100), adding: 1)
+            }
+        }
+        for i in 0..<n { count(i) }
+        #expect(t.entriesCapacity >= n * AOFKeyTable.entryBytes(100) && t.capacity >= 2 * n)
+        for i in 0..<n { count(i) }
+        for i in 0..<(n / 2) { count(i) }
+        var i = 0
+        var wrong = 0
+        t.forEachEntry { db, key, commands, _ in
+            var v = 0
+            for k in (0..<8).reversed() { v = v << 8 | Int(key[k]) }
+            if db != i % 3 || v != i || key.count != 100 || key[99] != 0x6E || commands != (i < n / 2 ? 3 : 2) { wrong += 1 }
+            i += 1
+        }
+        #expect(i == n && t.count == n && wrong == 0)
+    }
+
     /// Keys whose hashes are all the same (given to `tally` as such): told apart by database, length and every
     /// byte of the name (compared a word at a time, and beyond 64 bytes by memcmp); the index grows past them.
     @Test func collidingHashesAreToldApartByTheirBytes() {

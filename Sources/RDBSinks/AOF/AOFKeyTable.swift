@@ -37,7 +37,7 @@ final class AOFKeyTable {
 
     init(capacity: Int = 1 << 10) {
         self.capacity = capacity
-        index = Self.zeroed(capacity * 8).assumingMemoryBound(to: UInt64.self)
+        index = Self.zeroed(capacity * 8, populate: true).assumingMemoryBound(to: UInt64.self)
         entriesCapacity = 1 << 16
         entries = Self.zeroed(entriesCapacity)
     }
@@ -50,9 +50,11 @@ final class AOFKeyTable {
     /// Zeroed memory of `bytes`: from 2 MiB, mapped (zero pages, backed as they are touched) and
     /// asked for huge pages (a probe of a table of millions of slots otherwise misses the TLB as well as the
     /// cache, which a prefetch does not hide).
-    static func zeroed(_ bytes: Int) -> UnsafeMutableRawPointer {
+    /// With `populate`, the pages are backed up front (for the index, whose words are read before they are
+    /// written: each huge page would otherwise be faulted in twice).
+    static func zeroed(_ bytes: Int, populate: Bool = false) -> UnsafeMutableRawPointer {
         if bytes >= Self.hugePage {
-            let size = (bytes + Self.hugePage - 1) & ~(Self.hugePage - 1)
+            let size = mappedSize(bytes)
             if let m = mmap(nil, size + Self.hugePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), m != MAP_FAILED {
                 // Aligned to a huge page, the slack before and after unmapped.
                 let start = (Int(bitPattern: m) + Self.hugePage - 1) & ~(Self.hugePage - 1)
@@ -63,6 +65,7 @@ final class AOFKeyTable {
                 #if canImport(Glibc)
                 madvise(p, size, MADV_HUGEPAGE)
                 #endif
+                if populate { _ = rdb_populate_for_writing(p, size) }
                 return p
             }
         }
@@ -73,12 +76,26 @@ final class AOFKeyTable {
 
     static var hugePage: Int { 2 << 20 }
 
+    /// The bytes mapped for `bytes` (from `hugePage` on): whole huge pages.
+    static func mappedSize(_ bytes: Int) -> Int { (bytes + hugePage - 1) & ~(hugePage - 1) }
+
     static func free(_ p: UnsafeMutableRawPointer, _ bytes: Int) {
         if bytes >= hugePage {
-            munmap(p, (bytes + hugePage - 1) & ~(hugePage - 1))
+            munmap(p, mappedSize(bytes))
         } else {
             p.deallocate()
         }
+    }
+
+    /// `p` (`bytes`, of which `used` hold data) grown to `newBytes`, the rest zero; `p` is gone. Mapped memory
+    /// has its pages moved to the new place (`rdb_move_mapping`) instead of copied (a copy was a tenth of
+    /// counting the keys of a large file: the copy, and zeroing the pages it wrote).
+    static func regrown(_ p: UnsafeMutableRawPointer, _ bytes: Int, used: Int, to newBytes: Int) -> UnsafeMutableRawPointer {
+        let q = zeroed(newBytes)
+        if bytes >= hugePage, rdb_move_mapping(p, mappedSize(bytes), mappedSize(newBytes), q) != nil { return q }
+        q.copyMemory(from: p, byteCount: used)
+        free(p, bytes)
+        return q
     }
 
     /// A table with the same keys, counts and order.
@@ -206,10 +223,7 @@ final class AOFKeyTable {
         guard bytes > entriesCapacity else { return }
         precondition(bytes / 8 < Int(Self.offsetMask), "AOF keys: more than 8 TiB of key names")
         let grown = max(bytes, entriesCapacity * 2)
-        let e = Self.zeroed(grown)
-        e.copyMemory(from: entries, byteCount: entriesUsed)
-        Self.free(entries, entriesCapacity)
-        entries = e
+        entries = Self.regrown(entries, entriesCapacity, used: entriesUsed, to: grown)
         entriesCapacity = grown
     }
 
@@ -226,20 +240,35 @@ final class AOFKeyTable {
     /// Twice the index words, each key placed again by its hash, read from the entries in order.
     func grow() { grow(to: capacity * 2) }
 
-    /// `newCapacity` index words (a larger power of two), each key placed again once.
+    /// `newCapacity` index words (a larger power of two), each key placed again once, its index word
+    /// prefetched (for writing) `lookahead` keys before.
     func grow(to newCapacity: Int) {
         Self.free(UnsafeMutableRawPointer(index), capacity * 8)
         capacity = newCapacity
-        index = Self.zeroed(capacity * 8).assumingMemoryBound(to: UInt64.self)
-        let mask = capacity - 1
+        index = Self.zeroed(capacity * 8, populate: true).assumingMemoryBound(to: UInt64.self)
+        let mask = capacity &- 1
+        let entries = entries, used = entriesUsed, index = index
+        @inline(__always) func next(_ offset: Int) -> Int {
+            offset &+ Self.entryBytes(entries.load(fromByteOffset: offset &+ 24, as: Int.self))
+        }
+        @inline(__always) func home(_ offset: Int) -> Int {
+            Int(truncatingIfNeeded: entries.load(fromByteOffset: offset, as: UInt64.self)) & mask
+        }
+        var ahead = 0
+        for _ in 0..<Self.lookahead where ahead < used {
+            rdb_prefetch_write(index + home(ahead))
+            ahead = next(ahead)
+        }
         var offset = 0
-        while offset < entriesUsed {
-            let e = entries + offset
-            let hash = e.load(as: UInt64.self)
-            var i = Int(truncatingIfNeeded: hash) & mask
+        while offset < used {
+            var i = home(offset)
             while index[i] != 0 { i = (i &+ 1) & mask }
-            index[i] = Self.indexWord(hash, offset)
-            offset += Self.entryBytes(e.load(fromByteOffset: 24, as: Int.self))
+            index[i] = Self.indexWord(entries.load(fromByteOffset: offset, as: UInt64.self), offset)
+            offset = next(offset)
+            if ahead < used {
+                rdb_prefetch_write(index + home(ahead))
+                ahead = next(ahead)
+            }
         }
     }
 
