@@ -34,6 +34,10 @@ final class AOFKeyTable {
     var entries: UnsafeMutableRawPointer
     var entriesUsed = 0
     var entriesCapacity: Int
+    /// Where every `runKeys`-th entry starts, the first at 0: the keys in runs, for output formatted on two
+    /// cores (`OutputRuns`).
+    private(set) var runStarts: [Int] = []
+    static var runKeys: Int { 1 << 13 }
 
     init(capacity: Int = 1 << 10) {
         self.capacity = capacity
@@ -106,6 +110,7 @@ final class AOFKeyTable {
         t.entries.copyMemory(from: entries, byteCount: entriesUsed)
         t.entriesUsed = entriesUsed
         t.count = count
+        t.runStarts = runStarts
         return t
     }
 
@@ -208,6 +213,7 @@ final class AOFKeyTable {
         e.storeBytes(of: n, toByteOffset: 24, as: Int.self)
         (e + Self.header).copyMemory(from: p, byteCount: size - Self.header)
         index[i] = Self.indexWord(hash, entriesUsed)
+        if count & (Self.runKeys &- 1) == 0 { runStarts.append(entriesUsed) }
         entriesUsed += size
         count += 1
         if count * 2 > capacity { grow() }
@@ -308,8 +314,14 @@ final class AOFKeyTable {
     /// Calls `body` with each key in the order first seen: database, name, commands, whether a preamble holds it.
     /// (Each name is followed by its zero padding to a whole number of words.)
     func forEachEntry(_ body: (Int, UnsafeRawBufferPointer, Int, Bool) throws -> Void) rethrows {
-        var offset = 0
-        while offset < entriesUsed {
+        for r in runStarts.indices { try forEachEntry(inRun: r, body) }
+    }
+
+    /// `forEachEntry` for the keys of run `r` (see `runStarts`).
+    func forEachEntry(inRun r: Int, _ body: (Int, UnsafeRawBufferPointer, Int, Bool) throws -> Void) rethrows {
+        var offset = runStarts[r]
+        let end = r &+ 1 < runStarts.count ? runStarts[r &+ 1] : entriesUsed
+        while offset < end {
             let e = entries + offset
             let n = e.load(fromByteOffset: 24, as: Int.self)
             let c = e.load(fromByteOffset: 16, as: UInt64.self)

@@ -145,16 +145,20 @@ public struct AOFKeys: AOFVisitor {
 
     public mutating func writeJSONL(to out: OutputBuffer) throws {
         touchPending()
-        try forEachEntry { db, name, commands, inPreamble in
-            out.append("{\"db\":")
-            out.append(decimal: db)
-            out.append(",\"key\":")
-            out.appendJSONString(name, mode: binary)
-            out.append(",\"commands\":")
-            out.append(decimal: commands)
-            out.append(inPreamble ? ",\"preamble\":true}\n" : ",\"preamble\":false}\n")
-            out.commit()
-            try out.flushIfNeeded()
+        let table = batches.table, binary = binary
+        // A run of keys at a time, on two cores (the lines of a large file took a tenth of the time, on one).
+        try OutputRuns.write(runs: table.runStarts.count, to: out) { r, out in
+            try table.forEachEntry(inRun: r) { db, name, commands, inPreamble in
+                out.append("{\"db\":")
+                out.append(decimal: db)
+                out.append(",\"key\":")
+                out.appendJSONString(name, mode: binary)
+                out.append(",\"commands\":")
+                out.append(decimal: commands)
+                out.append(inPreamble ? ",\"preamble\":true}\n" : ",\"preamble\":false}\n")
+                out.commit()
+                try out.flushIfNeeded()
+            }
         }
         try out.flush()
     }

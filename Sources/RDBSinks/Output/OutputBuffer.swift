@@ -313,6 +313,19 @@ public final class OutputBuffer {
         partialKeyFlushed = true
     }
 
+    /// Appends output made elsewhere (whole keys): with a target, what is pending and then `b` are handed to
+    /// it as they are, without a copy in the buffer.
+    public func appendPassingThrough(_ b: UnsafeRawBufferPointer) throws {
+        guard let target else {
+            append(b)
+            commit()
+            return
+        }
+        try flush()
+        if b.count > 0 { try target.write(b) }
+        flushedBytes += b.count
+    }
+
     @exclusivity(unchecked) @usableFromInline var committed = 0
 
     /// Marks everything appended so far as complete (a whole key): `rollback` returns here.
