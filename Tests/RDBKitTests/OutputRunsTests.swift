@@ -54,13 +54,15 @@ import RDBKit
         #expect(throws: CocoaError.self) { try OutputRuns.write(runs: 41, to: out, Self.format) }
     }
 
-    /// A run whose formatting fails on the helper thread: the error comes out when that run's turn comes.
+    /// A run whose formatting fails on the helper thread: the error comes out when that run's turn comes, not
+    /// before (the helper fails run 5 while this thread still formats run 2), after the runs before it.
     @Test func anErrorFormattingARunOnTheHelperIsThrown() throws {
         struct Bad: Error {}
         let target = MemoryTarget()
         let out = OutputBuffer(target: target)
         #expect(throws: Bad.self) {
             try OutputRuns.write(runs: 9, to: out) { r, o in
+                if r == 2 { usleep(50_000) }
                 if r == 5 { throw Bad() }
                 try Self.format(r, o)
             }

@@ -10,12 +10,13 @@ import RDBKit
 /// helper thread the odd ones into buffers of its own (two, so that it formats the next one while one waits its
 /// turn), handed to the output's target as they are when their turn comes.
 enum OutputRuns {
-    /// The helper's side: its two buffers, which run each holds (-1: free), and whether to stop.
+    /// The helper's side: its two buffers, which run each holds (-1: free), the run it could not format (thrown
+    /// when that run's turn comes; the helper stops there), and whether to stop.
     final class Shared: @unchecked Sendable {
         let monitor = Monitor()
         let buffers = [OutputBuffer(target: nil), OutputBuffer(target: nil)]
         var holds = [-1, -1]
-        var error: (any Error)?
+        var failed: (run: Int, error: any Error)?
         var stopping = false
     }
 
@@ -28,7 +29,6 @@ enum OutputRuns {
         guard count > 1, availableCores() > 1 else { return try inOrder(from: 0) }
         let shared = Shared()
         let helper = startThread {
-            dbgT("helper start"); defer { dbgT("helper end") }
             var r = 1
             while r < count {
                 let slot = (r >> 1) & 1
@@ -40,7 +40,9 @@ enum OutputRuns {
                 do {
                     try format(r, shared.buffers[slot])
                 } catch {
-                    shared.monitor.withLock { shared.error = error }
+                    shared.monitor.withLock { shared.failed = (r, error) }
+                    shared.monitor.broadcast()
+                    return
                 }
                 shared.monitor.withLock { shared.holds[slot] = r }
                 shared.monitor.broadcast()
@@ -59,11 +61,11 @@ enum OutputRuns {
                 continue
             }
             let slot = (r >> 1) & 1
-            let error = shared.monitor.withLock {
-                shared.monitor.wait { shared.holds[slot] == r }
-                return shared.error
+            let failed = shared.monitor.withLock {
+                shared.monitor.wait { shared.holds[slot] == r || shared.failed?.run == r }
+                return shared.failed?.run == r ? shared.failed?.error : nil
             }
-            if let error { throw error }
+            if let failed { throw failed }
             let b = shared.buffers[slot]
             try out.appendPassingThrough(b.bytes)
             b.reset()
