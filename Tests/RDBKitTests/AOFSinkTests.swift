@@ -267,6 +267,38 @@ import RDBKit
         #expect(i == n && t.count == n && wrong == 0)
     }
 
+    /// Keys counted with a hint of the bytes they come in (`expect`): a file of one new key per command grows its
+    /// index by the rate keys come at (8 times its words at once), keys named again only by doubling; each key
+    /// once, in order, with its count.
+    @Test func theIndexGrowsByTheRateKeysComeAt() {
+        let t = AOFKeyTable()
+        let seed: UInt64 = 7
+        t.expect(from: 1000, to: 1000 + 60_000 * 40)
+        func count(_ i: Int, at position: Int) {
+            var name = Array("key:\(i)".utf8)
+            let n = name.count
+            name += [0, 0, 0, 0, 0, 0, 0, 0]
+            name.withUnsafeBytes { b in
+                t.position = position
+                t.tally(0, b.baseAddress!, n, hash: AOFKeyBatches.hash(seed: seed, 0, padded: b.baseAddress!, n), adding: 1)
+            }
+        }
+        for i in 0..<513 { count(i, at: 1000 + i * 40) }
+        #expect(t.capacity == 8 << 10)  // 513 new keys in 20 KB of 2.4 MB: 60,000 to come
+        for i in 513..<60_000 { count(i, at: 1000 + i * 40) }
+        #expect(t.capacity == 1 << 17)
+        // Past the hinted bytes (a file larger than said): doubling.
+        for i in 60_000..<70_000 { count(i, at: 1000 + 60_000 * 40 + i) }
+        #expect(t.capacity == 1 << 18)
+        for i in 0..<70_000 where i % 2 == 0 { count(i, at: 1000 + 60_000 * 40 + 70_000) }
+        var i = 0, wrong = 0
+        t.forEachEntry { db, key, commands, _ in
+            if db != 0 || Array(key) != Array("key:\(i)".utf8) || commands != (i % 2 == 0 ? 2 : 1) { wrong += 1 }
+            i += 1
+        }
+        #expect(i == 70_000 && wrong == 0)
+    }
+
     /// Keys whose hashes are all the same (given to `tally` as such): told apart by database, length and every
     /// byte of the name (compared a word at a time, and beyond 64 bytes by memcmp); the index grows past them.
     @Test func collidingHashesAreToldApartByTheirBytes() {

@@ -135,6 +135,7 @@ public enum AOFReader {
                 summary.rdb = try RDBReader.decode(input, into: &visitor, options: options.rdb)
             }
             var tokenizer = AOFTokenizer(options: options, file: name)
+            if !input.isStreaming { visitor.commandBytes(from: input.offset, to: input.offset &+ input.window.count) }
             let split = splitting(input, into: &visitor, options: options, name: name, kind: kind, isLast: isLast)
             defer { split?.join() }
             try tokenizer.run(input, isLast: isLast, into: &visitor, summary: &summary, warnings: &warnings, split: split)

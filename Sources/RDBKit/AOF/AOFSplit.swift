@@ -48,6 +48,7 @@ final class AOFSplit<V: AOFVisitor>: @unchecked Sendable {
     func begin() -> Bool {
         thread = startThread { [self] in
             do {
+                part.commandBytes(from: start, to: start &+ input.window.count)
                 try tokenizer.run(input, isLast: isLast, into: &part, summary: &summary, warnings: &warnings)
             } catch {
                 self.error = error

@@ -43,6 +43,11 @@ public protocol AOFVisitor: RDBVisitor {
     /// Takes in what `part` saw, as if its commands had come to this sink after those it has seen, the database
     /// `-1` being `dbAtStart` (the database selected where the part starts).
     mutating func mergeSplitPart(_ part: consuming Self, dbAtStart: Int) throws
+    /// The commands this sink is about to be given lie between the absolute offsets `start` and `end` of the
+    /// file (those of a second part read on another thread and merged in included): a hint for sizing tables
+    /// by the rate at which they fill, given before the first command when the file's size is known (a
+    /// memory-mapped file, after its RDB preamble if it has one), and to a split part for its own bytes.
+    mutating func commandBytes(from start: Int, to end: Int)
 }
 
 extension AOFVisitor {
@@ -52,6 +57,7 @@ extension AOFVisitor {
     public mutating func endAOFFile(name: String, kind: AOFFileKind) throws {}
     public mutating func makeSplitPart() -> Self? { nil }
     public mutating func mergeSplitPart(_ part: consuming Self, dbAtStart: Int) throws {}
+    public mutating func commandBytes(from start: Int, to end: Int) {}
 }
 
 /// One command read from an AOF: borrowed views of its arguments plus where it runs and where it was read

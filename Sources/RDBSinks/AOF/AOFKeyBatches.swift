@@ -27,6 +27,8 @@ final class AOFKeyBatches {
     var spareCapacity: Int
     /// Counts full batches, once a first batch is full and a second core is there.
     var worker: Worker?
+    /// Where the reader is in the file: the offset of the command whose keys are being batched.
+    var position = 0
     /// Whether a worker may be started (not when the file is read in two parts, each counting its own keys on
     /// one of the cores).
     var mayStartWorker = true
@@ -152,12 +154,12 @@ final class AOFKeyBatches {
     func handOver(last: Bool = false) {
         guard fillUsed > 0 else { return }
         if worker == nil && !last && mayStartWorker && availableCores() > 1 { worker = Worker(table) }
-        if let worker, worker.take(fill, fillUsed) {
+        if let worker, worker.take(fill, fillUsed, upTo: position) {
             swap(&fill, &spare)
             swap(&fillCapacity, &spareCapacity)
         } else {
             worker = nil
-            table.countBatch(fill, fillUsed)
+            table.countBatch(fill, fillUsed, upTo: position)
         }
         fillUsed = 0
     }
@@ -171,7 +173,7 @@ final class AOFKeyBatches {
     /// A thread that counts the batches handed to it, one at a time, in order.
     final class Worker {
         let monitor = Monitor()
-        var batch: (UnsafeMutableRawPointer, Int)?
+        var batch: (UnsafeMutableRawPointer, Int, Int)?
         var busy = false
         var stopping = false
         var thread: pthread_t?
@@ -180,15 +182,15 @@ final class AOFKeyBatches {
         init?(_ table: AOFKeyTable) {
             let thread = startThread { [self] in
                 while true {
-                    var job: (UnsafeMutableRawPointer, Int)?
+                    var job: (UnsafeMutableRawPointer, Int, Int)?
                     monitor.withLock {
                         monitor.wait { batch != nil || stopping }
                         job = batch
                         batch = nil
                         busy = job != nil
                     }
-                    guard let (base, used) = job else { return }
-                    table.countBatch(base, used)
+                    guard let (base, used, position) = job else { return }
+                    table.countBatch(base, used, upTo: position)
                     monitor.withLock { busy = false }
                     monitor.broadcast()
                 }
@@ -198,11 +200,11 @@ final class AOFKeyBatches {
         }
 
         /// Hands a batch over once the one before is counted (false: the thread is gone).
-        func take(_ base: UnsafeMutableRawPointer, _ used: Int) -> Bool {
+        func take(_ base: UnsafeMutableRawPointer, _ used: Int, upTo position: Int) -> Bool {
             let taken = monitor.withLock {
                 monitor.wait { (batch == nil && !busy) || stopping }
                 if stopping { return false }
-                batch = (base, used)
+                batch = (base, used, position)
                 return true
             }
             monitor.broadcast()

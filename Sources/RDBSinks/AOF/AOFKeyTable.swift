@@ -124,8 +124,9 @@ final class AOFKeyTable {
     static func entryBytes(_ n: Int) -> Int { header &+ ((n &+ 7) & ~7) }
 
     /// Counts the keys of a batch in order, prefetching the index word of each `lookahead` keys before, and
-    /// its entry `entryLead` keys before.
-    func countBatch(_ base: UnsafeMutableRawPointer, _ used: Int) {
+    /// its entry `entryLead` keys before. `position`: where in the file the reader was at its end (`expect`).
+    func countBatch(_ base: UnsafeMutableRawPointer, _ used: Int, upTo position: Int) {
+        self.position = position
         @inline(__always) func next(_ at: Int) -> Int {
             at &+ Self.recordBytes(Int(base.load(fromByteOffset: at &+ 16, as: UInt64.self) & ~Self.preambleBit))
         }
@@ -243,8 +244,33 @@ final class AOFKeyTable {
 
     static var maxReserved: Int { 1 << 22 }
 
-    /// Twice the index words, each key placed again by its hash, read from the entries in order.
-    func grow() { grow(to: capacity * 2) }
+    /// The bytes of the file whose commands are being counted (`expect`), the keys there were when they began,
+    /// and where the reader has got to in them (`countBatch`).
+    var rangeStart = 0, rangeEnd = 0, keysAtRangeStart = 0, position = 0
+
+    /// The commands to come lie between the offsets `start` and `end` of the file: the index grows by the rate
+    /// at which new keys come in them.
+    func expect(from start: Int, to end: Int) {
+        rangeStart = start
+        rangeEnd = end
+        keysAtRangeStart = count
+        position = start
+    }
+
+    /// Grows the index: to twice its words, or, when keys come at a rate that fills more by the end of the
+    /// range (`expect`), to what that rate says, at most 8 times the words (and `maxReserved` more keys) at a
+    /// time. A file of one command per key (an AOF rewrite) grows its index three or four times instead of a
+    /// dozen, each placing every key again.
+    func grow() {
+        var target = capacity * 2
+        let done = position - rangeStart, total = rangeEnd - rangeStart
+        if done > 0 && total > done {
+            let rate = Double(count - keysAtRangeStart) / Double(done)
+            let projected = Double(count) + min(rate * Double(total - done), Double(Self.maxReserved))
+            while Double(target) < projected * 2 && target < capacity * 8 { target *= 2 }
+        }
+        grow(to: target)
+    }
 
     /// `newCapacity` index words (a larger power of two), each key placed again once, its index word
     /// prefetched (for writing) `lookahead` keys before.
@@ -283,7 +309,6 @@ final class AOFKeyTable {
     /// length). The index is grown once up front, and each key's index word is prefetched `lookahead` keys
     /// before it is counted.
     func merge(_ part: AOFKeyTable, dbAtStart: Int, rehash: (UnsafeRawPointer, Int) -> UInt64) {
-        reserve(part.count)
         @inline(__always) func db(_ e: UnsafeRawPointer) -> Int { e.load(fromByteOffset: 8, as: Int.self) }
         @inline(__always) func hash(_ offset: Int) -> UInt64 {
             let e = UnsafeRawPointer(part.entries + offset)

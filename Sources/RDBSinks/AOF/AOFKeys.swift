@@ -69,6 +69,12 @@ public struct AOFKeys: AOFVisitor {
         batches.reserve(Int(truncatingIfNeeded: min(keys, UInt64(Int.max))))
     }
 
+    /// The table grows by the rate at which keys come in these bytes (`AOFKeyTable.expect`).
+    public mutating func commandBytes(from start: Int, to end: Int) {
+        touchPending()
+        batches.table.expect(from: start, to: end)
+    }
+
     public mutating func beginKey(_ key: RDBString, _ info: RDBKeyInfo) throws -> RDBKeyAction {
         own()
         let t = batches
@@ -95,6 +101,7 @@ public struct AOFKeys: AOFVisitor {
         }
         own()
         let t = batches
+        t.position = command.offset
         let db = command.db
         let n = args.count
         // The specs most commands have, walked here without a call per key; the rest by `forEachKey`. (Making

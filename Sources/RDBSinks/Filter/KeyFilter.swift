@@ -214,4 +214,5 @@ extension FilteringVisitor: AOFVisitor where Inner: AOFVisitor {
     public mutating func mergeSplitPart(_ part: consuming Self, dbAtStart: Int) throws {
         try inner.mergeSplitPart(part.inner, dbAtStart: dbAtStart)
     }
+    public mutating func commandBytes(from start: Int, to end: Int) { inner.commandBytes(from: start, to: end) }
 }
