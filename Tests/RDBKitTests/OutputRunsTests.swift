@@ -71,6 +71,30 @@ import RDBKit
         #expect(target.bytes == (try Self.expected(5)))
     }
 
+    /// Each line of the keys report parses as JSON with the key's database, name, count and preamble flag: names
+    /// to escape (quotes, backslashes, control bytes, non-ASCII), long ones, base64, large databases and counts.
+    @Test(arguments: [BinaryMode.escape, .base64])
+    func aofKeysLinesParseBack(binary: BinaryMode) throws {
+        let names = ["a", "quote\"d", "back\\slash", "tab\there\n", "é 漢字", String(repeating: "long", count: 40), ""]
+        var commands: [[String]] = []
+        for (i, name) in names.enumerated() {
+            commands.append(["SELECT", "\(i * 1000)"])
+            for _ in 0...(i * 300) { commands.append(["INCR", name]) }
+        }
+        var k = AOFKeys(binary: binary)
+        _ = try AOFReader.decode(bytes: respAll(commands), into: &k)
+        let out = OutputBuffer(target: nil)
+        try k.writeJSONL(to: out)
+        let lines = String(decoding: out.take(), as: UTF8.self).split(separator: "\n")
+        #expect(lines.count == names.count)
+        for (i, line) in lines.enumerated() {
+            let o = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            let key = try #require(o["key"] as? String)
+            #expect(o["db"] as? Int == i * 1000 && o["commands"] as? Int == i * 300 + 1 && o["preamble"] as? Bool == false)
+            #expect(binary == .escape ? key == names[i] : Data(base64Encoded: key) == Data(names[i].utf8))
+        }
+    }
+
     /// The keys of an AOF listed in more runs than one: the lines are those of `keys`, in order.
     @Test func aofKeysInManyRunsAreListedInOrder() throws {
         var commands: [[String]] = []

@@ -150,19 +150,38 @@ public struct AOFKeys: AOFVisitor {
         for (name, n) in part.unknownCommands { unknownCommands[name, default: 0] += n }
     }
 
+    /// `{"db":D,"key":K,"commands":N,"preamble":B}` and a newline, the text around the name written in two
+    /// steps of stores into reserved room (seven appends, each reserving and counting, were a third of it).
+    @inline(__always)
+    static func appendLine(_ out: OutputBuffer, db: Int, name: UnsafeRawBufferPointer, commands: Int, inPreamble: Bool,
+                           binary: BinaryMode) {
+        out.reserve(32)
+        var s = out.storage, at = out.count
+        @inline(__always) func put(_ t: StaticString) {
+            OutputBuffer.copy(s + at, t.utf8Start, t.utf8CodeUnitCount)
+            at &+= t.utf8CodeUnitCount
+        }
+        put("{\"db\":")
+        at &+= DecimalFormatter.write(Int64(db), into: s + at)
+        put(",\"key\":")
+        out.count = at
+        out.appendJSONString(name, mode: binary)
+        out.reserve(56)
+        s = out.storage
+        at = out.count
+        put(",\"commands\":")
+        at &+= DecimalFormatter.write(unsigned: UInt64(commands), into: s + at)
+        if inPreamble { put(",\"preamble\":true}\n") } else { put(",\"preamble\":false}\n") }
+        out.count = at
+    }
+
     public mutating func writeJSONL(to out: OutputBuffer) throws {
         touchPending()
         let table = batches.table, binary = binary
         // A run of keys at a time, on two cores (the lines of a large file took a tenth of the time, on one).
         try OutputRuns.write(runs: table.runStarts.count, to: out) { r, out in
             try table.forEachEntry(inRun: r) { db, name, commands, inPreamble in
-                out.append("{\"db\":")
-                out.append(decimal: db)
-                out.append(",\"key\":")
-                out.appendJSONString(name, mode: binary)
-                out.append(",\"commands\":")
-                out.append(decimal: commands)
-                out.append(inPreamble ? ",\"preamble\":true}\n" : ",\"preamble\":false}\n")
+                Self.appendLine(out, db: db, name: name, commands: commands, inPreamble: inPreamble, binary: binary)
                 out.commit()
                 try out.flushIfNeeded()
             }
