@@ -141,7 +141,7 @@ package struct Cat: ParsableCommand {
                 }
             case .keys where readsAOF:
                 // AOF inputs: every key a preamble holds or a command names, once, with its command count.
-                var sink = FilteringVisitor(inner: AOFKeys(binary: binary), filter: filter)
+                var sink = FilteringVisitor(inner: AOFKeys(binary: binary, otherCore: driver.threads > 1), filter: filter)
                 try decodeAll(&sink, driver: driver)
                 try sink.inner.writeJSONL(to: out)
             case .keys:

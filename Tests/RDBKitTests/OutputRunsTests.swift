@@ -95,6 +95,32 @@ import RDBKit
         }
     }
 
+    /// `onTwoCores: false` (`rdbcat --threads 1`): every run is formatted on this thread; `AOFKeys(otherCore:
+    /// false)` counts without a worker thread and lists the same lines.
+    @Test func oneCoreStaysOnThisThread() throws {
+        let me = pthread_self()
+        final class Seen: @unchecked Sendable { var elsewhere = 0 }
+        let seen = Seen()
+        let out = OutputBuffer(target: nil)
+        try OutputRuns.write(runs: 9, to: out, onTwoCores: false) { r, o in
+            if pthread_equal(pthread_self(), me) == 0 { seen.elsewhere += 1 }
+            try Self.format(r, o)
+        }
+        let expected = try Self.expected(9)
+        #expect(seen.elsewhere == 0 && out.take() == expected)
+        let commands = (0..<(AOFKeyTable.runKeys * 3)).map { ["SET", "key:\($0 % 20_000)", "v"] }
+        func lines(_ otherCore: Bool) throws -> (String, Bool) {
+            var k = AOFKeys(otherCore: otherCore)
+            _ = try AOFReader.decode(bytes: respAll(commands), into: &k)
+            let o = OutputBuffer(target: nil)
+            try k.writeJSONL(to: o)
+            return (String(decoding: o.take(), as: UTF8.self), k.batches.worker != nil)
+        }
+        let (one, oneWorker) = try lines(false)
+        let (two, twoWorker) = try lines(true)
+        #expect(one == two && !oneWorker && twoWorker == (availableCores() > 1))
+    }
+
     /// The keys of an AOF listed in more runs than one: the lines are those of `keys`, in order.
     @Test func aofKeysInManyRunsAreListedInOrder() throws {
         var commands: [[String]] = []

@@ -51,7 +51,9 @@ final class AOFKeyBatches {
     /// The same keys, counted (nothing batched), with a table of its own.
     func copy() -> AOFKeyBatches {
         countPending()
-        return AOFKeyBatches(table: table.copy(), seed: seed)
+        let b = AOFKeyBatches(table: table.copy(), seed: seed)
+        b.mayStartWorker = mayStartWorker
+        return b
     }
 
     /// Batches a key named by a command (or held by a preamble), handing the batch over when it is full. The name

@@ -42,8 +42,14 @@ public struct AOFKeys: AOFVisitor {
     var batches = AOFKeyBatches()
     public private(set) var unknownCommands: [String: Int] = [:]
 
-    public init(binary: BinaryMode = .escape) {
+    /// Whether the keys may be counted, and the lines formatted, on a second core as well (`rdbcat --threads 1`:
+    /// not).
+    public let otherCore: Bool
+
+    public init(binary: BinaryMode = .escape, otherCore: Bool = true) {
         self.binary = binary
+        self.otherCore = otherCore
+        batches.mayStartWorker = otherCore
     }
 
     /// Makes `batches` this sink's own before it changes (`AOFKeys` is a value).
@@ -127,7 +133,7 @@ public struct AOFKeys: AOFVisitor {
 
     public mutating func endAOFFile(name: String, kind: AOFFileKind) throws {
         touchPending()
-        batches.mayStartWorker = true  // off while a file is read in two parts, also when the part was not used
+        batches.mayStartWorker = otherCore  // off while a file is read in two parts, also when the part was not used
     }
 
     /// Parts merged in (for tests).
@@ -138,7 +144,7 @@ public struct AOFKeys: AOFVisitor {
     public mutating func makeSplitPart() -> AOFKeys? {
         own()
         batches.mayStartWorker = false
-        var part = AOFKeys(binary: binary)
+        var part = AOFKeys(binary: binary, otherCore: otherCore)
         part.batches = batches.partBatches()
         return part
     }
@@ -179,7 +185,7 @@ public struct AOFKeys: AOFVisitor {
         touchPending()
         let table = batches.table, binary = binary
         // A run of keys at a time, on two cores (the lines of a large file took a tenth of the time, on one).
-        try OutputRuns.write(runs: table.runStarts.count, to: out) { r, out in
+        try OutputRuns.write(runs: table.runStarts.count, to: out, onTwoCores: otherCore) { r, out in
             try table.forEachEntry(inRun: r) { db, name, commands, inPreamble in
                 Self.appendLine(out, db: db, name: name, commands: commands, inPreamble: inPreamble, binary: binary)
                 out.commit()

@@ -21,12 +21,13 @@ enum OutputRuns {
     }
 
     /// Writes runs `0..<count` to `out` in order, `format` writing run `r` into the buffer it is given (it may
-    /// flush it). On one core, or for a single run, all on this thread.
-    static func write(runs count: Int, to out: OutputBuffer, _ format: @escaping (Int, OutputBuffer) throws -> Void) throws {
+    /// flush it). On one core (or not `onTwoCores`), or for a single run, all on this thread.
+    static func write(runs count: Int, to out: OutputBuffer, onTwoCores: Bool = true,
+                      _ format: @escaping (Int, OutputBuffer) throws -> Void) throws {
         func inOrder(from r: Int) throws {
             for r in r..<count { try format(r, out) }
         }
-        guard count > 1, availableCores() > 1 else { return try inOrder(from: 0) }
+        guard count > 1, onTwoCores, availableCores() > 1 else { return try inOrder(from: 0) }
         let shared = Shared()
         let helper = startThread {
             var r = 1
