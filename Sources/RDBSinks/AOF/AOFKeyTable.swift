@@ -182,8 +182,7 @@ final class AOFKeyTable {
             if word == 0 { break }
             if word &>> Self.offsetBits == tag {
                 let e = entries + Int(truncatingIfNeeded: (word & Self.offsetMask) &- 1) &* 8
-                if e.load(fromByteOffset: 8, as: Int.self) == db && e.load(fromByteOffset: 24, as: Int.self) == n
-                    && Self.sameName(e + Self.header, p, n) {
+                if Self.holds(e, db, p, n) {
                     let c = e.load(fromByteOffset: 16, as: UInt64.self)
                     e.storeBytes(of: Self.counted(c, adding: added), toByteOffset: 16, as: UInt64.self)
                     return
@@ -198,6 +197,13 @@ final class AOFKeyTable {
     @inline(__always)
     static func counted(_ c: UInt64, adding added: UInt64) -> UInt64 {
         (c | (added & preambleBit)) &+ (added & ~preambleBit)
+    }
+
+    /// Whether the entry at `e` is the key named by the `n` bytes at `name` (zero-padded to a word) in `db`.
+    @inline(__always)
+    static func holds(_ e: UnsafeRawPointer, _ db: Int, _ name: UnsafeRawPointer, _ n: Int) -> Bool {
+        e.load(fromByteOffset: 8, as: Int.self) == db && e.load(fromByteOffset: 24, as: Int.self) == n
+            && sameName(e + header, name, n)
     }
 
     /// Whether two names of `n` bytes, each zero-padded to a word, are the same.
@@ -303,15 +309,15 @@ final class AOFKeyTable {
         if newBytes > kept && newBytes >= Self.hugePage {
             _ = rdb_populate_for_writing(UnsafeMutableRawPointer(index) + kept, Self.mappedSize(newBytes) - kept)
         }
-        _ = place(from: 0, to: entriesUsed, concurrently: false, lookingUp: false)
+        _ = place(from: 0, to: entriesUsed, merging: false)
     }
 
-    /// Where a run starts near the middle of the entries before `end`, when they are worth halving between two
-    /// threads (at least two runs, and a second core).
-    func middleRun(_ end: Int) -> Int? {
+    /// Where a run starts near the middle of the entries, when they are worth halving between two threads (at
+    /// least two runs, and a second core).
+    func middleRun() -> Int? {
         guard runStarts.count >= 2, availableCores() > 1 else { return nil }
         let m = runStarts[runStarts.count / 2]
-        return m > 0 && m < end ? m : nil
+        return m > 0 && m < entriesUsed ? m : nil
     }
 
     /// Runs `a` on this thread and `b` on another (or after `a` when no thread can be made); the sum of what
@@ -326,12 +332,12 @@ final class AOFKeyTable {
     }
 
     /// Gives the live entries at offsets `from..<to` index words: each in the first free word from its hash,
-    /// the word prefetched (for writing) `lookahead` entries before. `concurrently`: another thread places
-    /// other keys in the index at the same time (words are read with acquire and set by compare-and-exchange).
-    /// `lookingUp`: an entry whose key has a word already (an entry of the table a part is merged into) is
-    /// folded into it, its count added there, and left dead. Returns the entries placed.
+    /// the word prefetched (for writing) `lookahead` entries before. `merging` (a part's entries, appended):
+    /// another thread places other keys in the index at the same time (words are read with acquire and set by
+    /// compare-and-exchange), and an entry whose key has a word already (the key of the table the part is
+    /// merged into) is folded into it, its count added there, and left dead. Returns the entries placed.
     @inline(__always)
-    func place(from: Int, to: Int, concurrently: Bool, lookingUp: Bool) -> Int {
+    func place(from: Int, to: Int, merging: Bool) -> Int {
         let mask = capacity &- 1
         let entries = entries, index = index
         @inline(__always) func next(_ offset: Int) -> Int {
@@ -355,9 +361,9 @@ final class AOFKeyTable {
                 let word = Self.indexWord(h, offset)
                 var i = Int(truncatingIfNeeded: h) & mask
                 while true {
-                    let w = concurrently ? rdb_load_acquire(index + i) : index[i]
+                    let w = merging ? rdb_load_acquire(index + i) : index[i]
                     if w == 0 {
-                        if !concurrently {
+                        if !merging {
                             index[i] = word
                         } else if rdb_compare_exchange(index + i, 0, word) == 0 {
                             continue  // another thread took the word: look at it again
@@ -365,11 +371,9 @@ final class AOFKeyTable {
                         placed &+= 1
                         break
                     }
-                    if lookingUp && w &>> Self.offsetBits == h &>> Self.offsetBits {
+                    if merging && w &>> Self.offsetBits == h &>> Self.offsetBits {
                         let f = entries + Int(truncatingIfNeeded: (w & Self.offsetMask) &- 1) &* 8
-                        let n = e.load(fromByteOffset: 24, as: Int.self)
-                        if f.load(fromByteOffset: 8, as: Int.self) == e.load(fromByteOffset: 8, as: Int.self)
-                            && f.load(fromByteOffset: 24, as: Int.self) == n && Self.sameName(f + Self.header, e + Self.header, n) {
+                        if Self.holds(f, e.load(fromByteOffset: 8, as: Int.self), e + Self.header, e.load(fromByteOffset: 24, as: Int.self)) {
                             let fc = f.load(fromByteOffset: 16, as: UInt64.self)
                             f.storeBytes(of: Self.counted(fc, adding: c), toByteOffset: 16, as: UInt64.self)
                             e.storeBytes(of: c | Self.deadBit, toByteOffset: 16, as: UInt64.self)
@@ -398,7 +402,7 @@ final class AOFKeyTable {
     /// left dead (`place`). Else one by one, each key's index word prefetched `lookahead` keys before.
     func merge(_ part: AOFKeyTable, dbAtStart: Int, rehash: @escaping (UnsafeRawPointer, Int) -> UInt64) {
         reserve(part.count)
-        if !(part.hasUnknownDatabase && part.hasKnownDatabase), let middle = part.middleRun(part.entriesUsed) {
+        if !(part.hasUnknownDatabase && part.hasKnownDatabase), let middle = part.middleRun() {
             let base = entriesUsed
             reserveEntries(base + part.entriesUsed)
             let fixDatabase = part.hasUnknownDatabase
@@ -413,7 +417,7 @@ final class AOFKeyTable {
                     e.storeBytes(of: rehash(e + Self.header, n), as: UInt64.self)
                     offset &+= Self.entryBytes(n)
                 }
-                return self.place(from: base + from, to: base + to, concurrently: true, lookingUp: true)
+                return self.place(from: base + from, to: base + to, merging: true)
             }
             count += Self.onTwoThreads({ half(0, middle) }, { half(middle, part.entriesUsed) })
             entriesUsed = base + part.entriesUsed
