@@ -183,7 +183,8 @@ extension AOFReader {
     /// made only of a preamble). Files are told apart by content, not by name; `-` is standard input.
     ///
     /// For a manifest, the BASE (RDB or RESP, by content) and then the INCR files are read in order from
-    /// the manifest's folder; a torn tail is tolerated only in the last file.
+    /// the manifest's folder; a torn tail is tolerated only in the last file. With a second core and a sink that
+    /// takes parts, the files after the middle of the set are read on the other core meanwhile (`AOFReadAhead`).
     @inlinable
     public static func decode<V: AOFVisitor>(
         path: String, into visitor: inout V, options: AOFOptions = .init()
@@ -191,10 +192,17 @@ extension AOFReader {
         let (first, plan, manifest) = try plan(path: path, options: options)
         var summary = AOFSummary()
         summary.manifest = manifest
+        let ahead = try AOFReadAhead.start(first, plan, into: &visitor, options: options)
+        defer { ahead?.finish() }
         for (i, item) in plan.enumerated() {
-            let input = try i == 0 ? first : InputBuffer.open(path: item.path)
+            if let file = try ahead?.merged(i, into: &visitor, warnings: &summary.warnings) {
+                summary.files.append(file)
+                continue
+            }
+            let input = try ahead?.inputs[i] ?? (i == 0 ? first : InputBuffer.open(path: item.path))
             let file = try decodeFile(input, name: item.path, kind: item.kind, isLast: i == plan.count - 1,
-                                      into: &visitor, options: options, warnings: &summary.warnings)
+                                      into: &visitor, options: options, warnings: &summary.warnings,
+                                      planned: ahead?.planned(i), mayReadInTwoParts: ahead == nil)
             summary.files.append(file)
         }
         return summary

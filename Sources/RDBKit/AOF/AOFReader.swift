@@ -121,10 +121,14 @@ public enum AOFReader {
     /// Inlinable, with the entry points above, so that the RDB part (a preamble, an RDB BASE, or a whole
     /// RDB file read as an AOF) is specialised for the caller's visitor like `RDBReader.decode`; the RESP
     /// tokenizer is generic (one visitor call per command).
+    ///
+    /// `planned`: the second part of the file, already being read (see `AOFReadAhead`); `mayReadInTwoParts`:
+    /// whether the file may be read in two parts otherwise (not while the other core reads ahead).
     @inlinable
     static func decodeFile<V: AOFVisitor>(
         _ input: InputBuffer, name: String, kind: AOFFileKind, isLast: Bool,
-        into visitor: inout V, options: AOFOptions, warnings: inout [String]
+        into visitor: inout V, options: AOFOptions, warnings: inout [String],
+        planned: AOFSplit<V>? = nil, mayReadInTwoParts: Bool = true
     ) throws -> AOFFileSummary {
         if input.name == nil { input.name = name }
         var summary = AOFFileSummary(name: name, kind: kind)
@@ -136,8 +140,8 @@ public enum AOFReader {
             }
             var tokenizer = AOFTokenizer(options: options, file: name)
             if !input.isStreaming { visitor.commandBytes(from: input.offset, to: input.offset &+ input.window.count) }
-            let split = splitting(input, into: &visitor, options: options, name: name, kind: kind, isLast: isLast)
-            defer { split?.join() }
+            let split = planned ?? (mayReadInTwoParts ? splitting(input, into: &visitor, options: options, name: name, kind: kind, isLast: isLast) : nil)
+            defer { split?.finish() }
             try tokenizer.run(input, isLast: isLast, into: &visitor, summary: &summary, warnings: &warnings, split: split)
             try visitor.endAOFFile(name: name, kind: kind)
         } catch var e as RDBError {
