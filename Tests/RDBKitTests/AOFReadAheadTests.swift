@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import RDBKit
+@testable import RDBKit
 @testable import RDBSinks
 
 /// A multi-part set read on two cores (`AOFReadAhead`: this thread up to a cut near the middle of the set's
@@ -24,12 +24,13 @@ import RDBKit
     }
 
     /// Every event and each file's summary, or the error; with the parts made and merged.
-    func read(_ path: String, ahead: Bool, strict: Bool = false) -> (outcome: String, merges: Int, parts: Int) {
+    func read(_ path: String, ahead: Bool, strict: Bool = false, slowParts: Bool = false) -> (outcome: String, merges: Int, parts: Int) {
         var options = AOFOptions()
         options.strict = strict
         options.splitMinimumBytes = ahead ? 64 : 0
         var r = AOFRecorder()
         r.takesParts = true
+        r.partDelay = slowParts ? 20 : 0
         do {
             let s = try AOFReader.decode(path: path, into: &r, options: options)
             let files = s.files.map { f in
@@ -44,9 +45,9 @@ import RDBKit
 
     /// Reads the set both ways; they must agree. Returns how many parts were merged.
     @discardableResult
-    func agree(_ path: String, strict: Bool = false, _ comment: Comment? = nil) -> Int {
+    func agree(_ path: String, strict: Bool = false, slowParts: Bool = false, _ comment: Comment? = nil) -> Int {
         let one = read(path, ahead: false, strict: strict)
-        let two = read(path, ahead: true, strict: strict)
+        let two = read(path, ahead: true, strict: strict, slowParts: slowParts)
         #expect(one.parts == 0 && one.merges == 0)
         #expect(one.outcome == two.outcome, comment)
         return two.merges
@@ -76,16 +77,16 @@ import RDBKit
         ]
         let set = try makeSet(base: b.finished(), rdbBase: true, incrs: incrs)
         let two = read(set.path, ahead: true)
-        #expect(two.parts == 2 && two.merges == 2)
+        #expect(two.parts >= 3 && two.merges >= 2)  // two files, in pieces of 4 KiB
         #expect(two.outcome.contains("appendonly.aof.1.base.rdb base rdb=") && two.outcome.contains("key db=2 base:2999"))
-        #expect(agree(set.path) == 2)
+        #expect(agree(set.path) >= 2)
         // The keys sink: the same keys, counts, order and databases.
         func keys(_ ahead: Bool) throws -> String {
             var options = AOFOptions()
             options.splitMinimumBytes = ahead ? 64 : 0
             var k = AOFKeys()
             _ = try AOFReader.decode(path: set.path, into: &k, options: options)
-            #expect(k.mergedParts == (ahead ? 2 : 0))
+            #expect(ahead ? k.mergedParts >= 2 : k.mergedParts == 0)
             let out = OutputBuffer(target: nil)
             try k.writeJSONL(to: out)
             return String(decoding: out.take(), as: UTF8.self)
@@ -145,5 +146,90 @@ import RDBKit
             // With room for 100, the BASE's second part and the INCR file are merged; with 8, only the first.
             #expect(merged == (room == 8 ? 1 : 2), "room \(room)")
         }
+    }
+
+    @Test func piecesTakenByThisThreadAreMergedInOrder() throws {
+        // An INCR of long MULTI blocks and of values holding fake commands, in pieces of 4 KiB, read on the other
+        // thread into a slow sink: this thread, done with its part, reads the last pieces meanwhile. A piece starts
+        // at a MULTI as the server writes it when one follows its guessed start; blocks opened by a hand-written
+        // `multi` are not found so, and a piece whose guessed start is inside one (or inside a value) is read over
+        // by the piece before it.
+        func blocks(_ multi: String) -> [UInt8] {
+            var out: [UInt8] = []
+            for b in 0..<40 {
+                out += resp([multi]) + respAll((0..<30).map { ["SET", "\(multi)\(b):\($0)", "1"] }) + resp(["EXEC"])
+                out += resp(["SET", "v\(b)", "x\r\n*3\r\n$3\r\nSET\r\n$1\r\nz\r\n$2\r\n" + String(repeating: "y", count: 300)])
+                if b % 10 == 9 { out += resp(["SELECT", "\(b / 10)"]) }
+            }
+            return out
+        }
+        let base = respAll((0..<2500).map { ["SET", "a\($0)", "1"] })  // the cut in the BASE: the INCR in pieces
+        for multi in ["MULTI", "multi"] {
+            let set = try makeSet(base: base, incrs: [blocks(multi)])
+            #expect(read(set.path, ahead: true).parts > 9, "\(multi)")
+            agree(set.path, "\(multi)")
+            let slow = read(set.path, ahead: true, slowParts: true)
+            if multi == "MULTI" {
+                #expect(slow.merges > 3, "pieces taken here")
+            } else {
+                #expect(slow.merges < slow.parts - 5, "pieces starting inside a block")
+            }
+            agree(set.path, slowParts: true, "\(multi)")
+        }
+    }
+
+    @Test func theThreadReadsOnIntoPartsNobodyHasTaken() throws {
+        final class Log: @unchecked Sendable {
+            var reader: AOFPartReader?
+            var claims: [Bool] = []
+            var ran: [Int] = []
+        }
+        let log = Log()
+        let reads: [() -> Void] = (0..<5).map { i in
+            {
+                log.ran.append(i)
+                // Part 0 reads on into parts 1 and 2; part 3 is read as a part of its own; part 4 was taken.
+                if i == 0 { log.claims = [1, 2].map { log.reader!.claim($0) } }
+                if i == 3 { log.claims.append(log.reader!.claim(4)) }
+            }
+        }
+        let reader = AOFPartReader(reads: reads)
+        log.reader = reader
+        _ = reader.next(fromTheEnd: true)  // part 4, taken by a waiting thread (not read here)
+        reader.finished(4)
+        #expect(reader.begin())
+        reader.join()
+        #expect(log.ran == [0, 3])
+        #expect(log.claims == [true, true, false])
+        #expect(reader.done == [true, false, false, true, true])
+    }
+
+    @Test func aWaitingThreadReadsThePartsNobodyHasTakenLastFirst() throws {
+        final class Log: @unchecked Sendable {
+            let monitor = Monitor()
+            var ran: [(part: Int, here: Bool)] = []
+            var released = false
+        }
+        let log = Log()
+        let waiting = pthread_self()
+        let reads: [() -> Void] = (0..<6).map { i in
+            {
+                let here = pthread_equal(pthread_self(), waiting) != 0
+                // The thread's first part lasts until the waiting thread has read the others (part 1 last).
+                if i == 0 { log.monitor.withLock { log.monitor.wait { log.released } } }
+                log.monitor.withLock {
+                    log.ran.append((i, here))
+                    if i == 1 { log.released = true }
+                }
+                log.monitor.broadcast()
+            }
+        }
+        let reader = try #require(AOFPartReader.start(reads: reads))
+        while reader.monitor.withLock({ reader.taken }) == 0 { usleep(100) }
+        reader.wait(for: 0)
+        reader.join()
+        #expect(log.ran.map(\.part) == [5, 4, 3, 2, 1, 0])
+        #expect(log.ran.map(\.here) == [true, true, true, true, true, false])
+        #expect(reader.reads.isEmpty)  // the reads (which hold the parts, which hold the reader) are let go
     }
 }

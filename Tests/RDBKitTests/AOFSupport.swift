@@ -32,6 +32,7 @@ struct AOFRecorder: AOFVisitor {
     mutating func stringValue(_ value: RDBString) throws { events.append("value \(value.string)") }
     mutating func endFile(checksum: RDBChecksumStatus) throws { events.append("rdb-end") }
     mutating func command(_ c: AOFCommand) throws {
+        if delay > 0 { usleep(delay) }
         commands.append(c.arrays)
         events.append("db=\(c.db) @\(c.offset)+\(c.byteCount)\(c.isInline ? " inline" : "") " + c.args.map { AOFRecorder.show($0.bytes) }.joined(separator: " "))
     }
@@ -45,11 +46,16 @@ struct AOFRecorder: AOFVisitor {
     var takesParts = false
     var parts = 0
     var merges = 0
+    /// Microseconds each command of a part takes (a slow reader on the other thread).
+    var partDelay: UInt32 = 0
+    var delay: UInt32 = 0
 
     mutating func makeSplitPart() -> AOFRecorder? {
         guard takesParts else { return nil }
         parts += 1
-        return AOFRecorder()
+        var part = AOFRecorder()
+        part.delay = partDelay
+        return part
     }
 
     mutating func mergeSplitPart(_ part: consuming AOFRecorder, dbAtStart: Int) throws {

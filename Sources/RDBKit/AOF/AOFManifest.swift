@@ -195,7 +195,7 @@ extension AOFReader {
         let ahead = try AOFReadAhead.start(first, plan, into: &visitor, options: options)
         defer { ahead?.finish() }
         for (i, item) in plan.enumerated() {
-            if let file = try ahead?.merged(i, into: &visitor, warnings: &summary.warnings) {
+            if let file = try ahead?.merged(i, into: &visitor, options: options, warnings: &summary.warnings) {
                 summary.files.append(file)
                 continue
             }

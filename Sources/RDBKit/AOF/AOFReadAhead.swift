@@ -1,13 +1,28 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// How a multi-part set (a BASE and its INCR files) is read on two cores: this thread reads the files in order up
 /// to a cut near the middle of the set's bytes, while another thread reads what lies after the cut (the rest of
-/// the file the cut falls in, as a second part, then each later file whole), each part into a sink of its own
-/// (`AOFVisitor.makeSplitPart`), merged in order as this thread gets to it.
+/// the file the cut falls in, as a second part, then each later file), each into a sink of its own
+/// (`AOFVisitor.makeSplitPart`), merged in order as this thread gets to it. The later files are cut in pieces of
+/// a few MiB: this thread, when it would wait for the other, reads the last pieces nobody has taken, each into a
+/// sink of its own (`AOFPartReader`), and the other reads a file on through its pieces until it gets to one
+/// taken so. The two meet within a piece of each other however fast each goes, and a piece costs a merge only
+/// when it was taken.
 ///
 /// Reading each file in two parts instead would meet the other thread once per file (each time waiting for the
 /// slower of the two), and leave the other core idle during a file that cannot be read in parts (an RDB BASE,
-/// decoded record after record). Here the two threads meet once, and an RDB BASE is read beside the files after
-/// it. The cut is placed by bytes; it falls at a file's end when the middle is inside an RDB, and files read
-/// whole must hold only commands (no RDB preamble: an INCR never has one).
+/// decoded record after record). Here an RDB BASE is read beside the files after it. The cut falls at a file's
+/// end when the middle is inside an RDB, and files read in pieces must hold only commands (no RDB preamble: an
+/// INCR never has one).
+///
+/// A piece starts at a guessed command start (`AOFSplit.splitPoint`), in a database it does not know (-1, like a
+/// second part), and ends where it reaches the start of a piece read by the other thread at a command outside a
+/// MULTI block; a piece is used only if the one before ended at its start (else that one read on over it). One
+/// whose sink gave up (`AOFSplitPartGaveUp`) is read here instead, up to the next piece read.
 @usableFromInline
 final class AOFReadAhead<V: AOFVisitor> {
     /// Every file of the set, opened (memory-mapped).
@@ -15,19 +30,19 @@ final class AOFReadAhead<V: AOFVisitor> {
     /// The file the cut falls inside, with the part of it after the cut (nil: the cut is at a file's start).
     @usableFromInline let cutFile: Int
     @usableFromInline let split: AOFSplit<V>?
-    /// The first file read whole by the other thread, and the parts of it and of the files after it.
+    /// The first file read in pieces, and the pieces of it and of the files after it.
     @usableFromInline let firstWhole: Int
-    @usableFromInline let wholes: [AOFSplit<V>]
-    /// The thread reading `split` and then `wholes`.
+    @usableFromInline let pieces: [[AOFSplit<V>]]
+    /// The thread reading `split` and then the pieces.
     @usableFromInline let reader: AOFPartReader
 
     @usableFromInline
-    init(inputs: [InputBuffer], cutFile: Int, split: AOFSplit<V>?, firstWhole: Int, wholes: [AOFSplit<V>], reader: AOFPartReader) {
+    init(inputs: [InputBuffer], cutFile: Int, split: AOFSplit<V>?, firstWhole: Int, pieces: [[AOFSplit<V>]], reader: AOFPartReader) {
         self.inputs = inputs
         self.cutFile = cutFile
         self.split = split
         self.firstWhole = firstWhole
-        self.wholes = wholes
+        self.pieces = pieces
         self.reader = reader
     }
 
@@ -73,39 +88,105 @@ final class AOFReadAhead<V: AOFVisitor> {
                              kind: files[k].kind, isLast: k == n - 1)
             parts.append(split!)
         }
-        var wholes: [AOFSplit<V>] = []
+        var pieces: [[AOFSplit<V>]] = []
         for j in firstWhole..<n {
-            guard let part = visitor.makeSplitPart() else { return nil }
-            wholes.append(AOFSplit(wholeFile: inputs[j], part: part, options: options, name: files[j].path,
-                                   kind: files[j].kind, isLast: j == n - 1))
+            let input = inputs[j], starts = Self.pieceStarts(input.window, bytes: max(options.splitMinimumBytes / 4, 4096))
+            var file: [AOFSplit<V>] = []
+            for (s, start) in starts.enumerated() {
+                guard let part = visitor.makeSplitPart() else { return nil }
+                let piece = s == 0
+                    ? AOFSplit(wholeFile: input, part: part, options: options, name: files[j].path, kind: files[j].kind, isLast: j == n - 1)
+                    : AOFSplit(input, from: input.offset + start, part: part, options: options, name: files[j].path,
+                               kind: files[j].kind, isLast: j == n - 1)
+                piece.stops = starts[(s + 1)...].map { input.offset + $0 }
+                piece.claims = true
+                file.append(piece)
+            }
+            pieces.append(file)
+            parts += file
         }
-        parts += wholes
         // Two decoders' pages are resident together: each gives them back twice as often.
         for input in inputs { input.releaseEvery(InputBuffer.releaseStep / 2) }
         guard let reader = AOFPartReader.start(parts) else { return nil }
         return AOFReadAhead(inputs: inputs, cutFile: at == nil ? firstWhole : k, split: split, firstWhole: firstWhole,
-                            wholes: wholes, reader: reader)
+                            pieces: pieces, reader: reader)
+    }
+
+    /// Where the pieces of a file of commands start (relative to it): at 0, then at guessed command starts about
+    /// `bytes` apart (at most 64 pieces). A guess inside a MULTI block is read over (the piece before cannot stop
+    /// there), so where blocks are many (the server writes one around each transaction and, from 7.0, each
+    /// script's writes) a piece starts at a `MULTI` as the server writes it (`*1\r\n$5\r\nMULTI\r\n`) when one
+    /// follows the guess within 64 KiB.
+    @usableFromInline
+    static func pieceStarts(_ w: UnsafeRawBufferPointer, bytes: Int) -> [Int] {
+        let step = max(bytes, w.count / 64)
+        var starts = [0]
+        var from = step
+        while from + step / 2 < w.count, let p = AOFSplit<V>.splitPoint(w, from: from) {
+            let start = multiAfter(w, p, within: 64 << 10) ?? p
+            starts.append(start)
+            from = start + step
+        }
+        return starts
+    }
+
+    /// The offset of the first `*1\r\n$5\r\nMULTI\r\n` after a line ending, from `from` and within `within` bytes of
+    /// it, at its `*`.
+    @usableFromInline
+    static func multiAfter(_ w: UnsafeRawBufferPointer, _ from: Int, within: Int) -> Int? {
+        let needle: StaticString = "*1\r\n$5\r\nMULTI\r\n"
+        let n = needle.utf8CodeUnitCount
+        let end = min(w.count, from + within) - n
+        guard let p = w.baseAddress else { return nil }
+        var i = max(2, from)
+        while i <= end, let found = memchr(p + i, 0x2A, end + 1 - i) {
+            let star = UnsafeRawPointer(found) - p
+            if p.load(fromByteOffset: star - 2, as: UInt8.self) == 0x0D && p.load(fromByteOffset: star - 1, as: UInt8.self) == 0x0A
+                && memcmp(p + star, needle.utf8Start, n) == 0 {
+                return star
+            }
+            i = star + 1
+        }
+        return nil
     }
 
     /// The second part of file `i`, being read, when the cut falls inside it.
     @inlinable
     func planned(_ i: Int) -> AOFSplit<V>? { i == cutFile ? split : nil }
 
-    /// File `i` taken in from its part once read (its `beginAOFFile`, its commands, its `endAOFFile`), or nil
-    /// when this thread reads it: a file before the cut, or one whose part gave up. A part that ended with an
-    /// error throws it.
+    /// File `i` taken in from its pieces once read (its `beginAOFFile`, its commands, its `endAOFFile`), or nil
+    /// when this thread reads it (a file before the cut). A piece that ended with an error throws it.
     @inlinable
-    func merged(_ i: Int, into visitor: inout V, warnings: inout [String]) throws -> AOFFileSummary? {
+    func merged(_ i: Int, into visitor: inout V, options: AOFOptions, warnings: inout [String]) throws -> AOFFileSummary? {
         guard i >= firstWhole else { return nil }
-        let part = wholes[i - firstWhole]
-        let name = part.summary.name, kind = part.summary.kind
+        let file = pieces[i - firstWhole]
+        let name = file[0].summary.name, kind = file[0].summary.kind
         do {
-            guard try part.usable(inMulti: false) else { return nil }
             try visitor.beginAOFFile(name: name, kind: kind)
-            var file = AOFFileSummary(name: name, kind: kind)
-            try part.merge(into: &visitor, dbAtStart: 0, summary: &file, warnings: &warnings)
+            var summary = AOFFileSummary(name: name, kind: kind)
+            var at = file[0].start, db = 0
+            for (s, piece) in file.enumerated() where piece.start == at {
+                // (A piece that starts before `at` was read over by the one before it.)
+                piece.join()
+                if piece.error is AOFSplitPartGaveUp {
+                    // Read here, up to where a later piece starts.
+                    var tokenizer = AOFTokenizer(options: options, file: name)
+                    tokenizer.db = db
+                    let region = InputBuffer(partOf: inputs[i], from: at)
+                    let stops = file[(s + 1)...].filter(\.isRead).map(\.start)
+                    if let end = try tokenizer.run(region, isLast: piece.isLast, into: &visitor, summary: &summary, warnings: &warnings, stops: stops) {
+                        at = end
+                    }
+                    db = tokenizer.db
+                    continue
+                }
+                if let error = piece.error { throw error }
+                try piece.merge(into: &visitor, dbAtStart: db, summary: &summary, warnings: &warnings)
+                if piece.tokenizer.db >= 0 { db = piece.tokenizer.db }
+                if let end = piece.endedAt { at = end }
+            }
             try visitor.endAOFFile(name: name, kind: kind)
-            return file
+            return summary
         } catch var e as RDBError {
             if e.file == nil { e.file = name }
             throw e

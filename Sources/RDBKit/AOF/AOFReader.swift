@@ -141,7 +141,9 @@ public enum AOFReader {
             var tokenizer = AOFTokenizer(options: options, file: name)
             if !input.isStreaming { visitor.commandBytes(from: input.offset, to: input.offset &+ input.window.count) }
             let split = planned ?? (mayReadInTwoParts ? splitting(input, into: &visitor, options: options, name: name, kind: kind, isLast: isLast) : nil)
-            defer { split?.finish() }
+            // A split of its own: its thread ends with the file. A planned one: the thread reads on, and this
+            // thread, waiting for the later pieces, reads the last ones (its owner ends it).
+            defer { if planned == nil { split?.finish() } else { split?.join() } }
             try tokenizer.run(input, isLast: isLast, into: &visitor, summary: &summary, warnings: &warnings, split: split)
             try visitor.endAOFFile(name: name, kind: kind)
         } catch var e as RDBError {

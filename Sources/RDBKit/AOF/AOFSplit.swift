@@ -31,6 +31,12 @@ final class AOFSplit<V: AOFVisitor>: @unchecked Sendable {
     /// The thread reading the part (after the parts handed to it before this one), and this part's place there.
     @usableFromInline var reader: AOFPartReader?
     @usableFromInline var place = 0
+    /// Where later pieces of the file start: the part stops at the first it reaches at a command outside a
+    /// MULTI block (`AOFTokenizer.run`) whose piece it does not claim (`claims`: the piece at the reader's place
+    /// `place + 1 + i` for stop `i`, if still free; else none), and `endedAt` is that offset (nil: it read to the end).
+    @usableFromInline var stops: [Int] = []
+    @usableFromInline var claims = false
+    @usableFromInline var endedAt: Int?
 
     /// A part of `input` (a fixed region: a mapped file) from the absolute offset `start`.
     @usableFromInline
@@ -51,13 +57,15 @@ final class AOFSplit<V: AOFVisitor>: @unchecked Sendable {
         tokenizer.db = 0
     }
 
-    /// Reads the part, on the thread reading it. (Inlinable: the part's reader is specialised for the sink
+    /// Reads the part, on whichever thread takes it. (Inlinable: the part's reader is specialised for the sink
     /// like the first part's.)
     @inlinable
     func read() {
         do {
             part.commandBytes(from: start, to: start &+ input.window.count)
-            try tokenizer.run(input, isLast: isLast, into: &part, summary: &summary, warnings: &warnings)
+            let claim: ((Int) -> Bool)? = claims ? { [reader, place] i in reader?.claim(place + 1 + i) ?? false } : nil
+            endedAt = try tokenizer.run(input, isLast: isLast, into: &part, summary: &summary, warnings: &warnings,
+                                        stops: stops, claim: claim)
         } catch {
             self.error = error
         }
@@ -69,7 +77,14 @@ final class AOFSplit<V: AOFVisitor>: @unchecked Sendable {
         AOFPartReader.start([self]) != nil
     }
 
-    /// Waits until the part has been read.
+    /// Whether the part has been read (as a part of its own: not read on into the one before it).
+    @usableFromInline
+    var isRead: Bool {
+        guard let reader else { return true }
+        return reader.monitor.withLock { reader.done[place] }
+    }
+
+    /// Waits until the part has been read (reading, meanwhile, parts of the same thread nobody has taken).
     @usableFromInline
     func join() {
         reader?.wait(for: place)
@@ -142,48 +157,112 @@ public struct AOFSplitPartGaveUp: Error {
     public init() {}
 }
 
-/// A thread that reads parts (`AOFSplit`) one after another, in the order given, and tells when each is read.
+/// A thread that reads parts (`AOFSplit`) in the order given, while a thread that waits for one of them reads
+/// the parts nobody has taken yet, the last first: neither waits while a part is left to read, and the two meet
+/// within a part of the end.
 @usableFromInline
 final class AOFPartReader: @unchecked Sendable {
     @usableFromInline let monitor = Monitor()
-    /// Parts read so far.
-    @usableFromInline var finished = 0
+    /// What reads each part (emptied once the thread has ended: they hold the parts, which hold this).
+    @usableFromInline var reads: [() -> Void]
+    /// Parts before `taken` are the thread's; from `stolen` on, the waiting thread's; whether each has been read.
+    @usableFromInline var taken = 0
+    @usableFromInline var stolen: Int
+    @usableFromInline var done: [Bool]
     @usableFromInline var thread: pthread_t?
 
-    @usableFromInline init() {}
+    @usableFromInline
+    init(reads: [() -> Void]) {
+        self.reads = reads
+        stolen = reads.count
+        done = Array(repeating: false, count: reads.count)
+    }
 
     /// Starts reading `parts` on a new thread; nil (and nothing started) when no thread could be made.
     @inlinable
     static func start<V>(_ parts: [AOFSplit<V>]) -> AOFPartReader? {
-        let reader = AOFPartReader()
+        let reader = AOFPartReader(reads: parts.map { p in { p.read() } })
         for (i, p) in parts.enumerated() {
             p.reader = reader
             p.place = i
         }
-        reader.thread = startThread {
-            for p in parts {
-                p.read()
-                reader.finished(one: ())
-            }
-        }
-        if reader.thread == nil {
+        guard reader.begin() else {
             for p in parts { p.reader = nil }
             return nil
         }
         return reader
     }
 
+    /// Starts a thread running `reads` in order (those nobody else has taken); nil when no thread could be made.
     @usableFromInline
-    func finished(one: ()) {
-        monitor.withLock { finished += 1 }
+    static func start(reads: [() -> Void]) -> AOFPartReader? {
+        let reader = AOFPartReader(reads: reads)
+        return reader.begin() ? reader : nil
+    }
+
+    /// Starts the thread; false when it could not be made.
+    @usableFromInline
+    func begin() -> Bool {
+        thread = startThread { [self] in
+            while let i = next(fromTheEnd: false) {
+                reads[i]()
+                finished(i)
+            }
+        }
+        if thread == nil { reads = [] }
+        return thread != nil
+    }
+
+    /// Takes part `i` for the thread, read on into the part before it, if nobody has taken it (the thread takes
+    /// parts in order).
+    @usableFromInline
+    func claim(_ i: Int) -> Bool {
+        monitor.withLock {
+            guard i == taken && taken < stolen else { return false }
+            taken += 1
+            return true
+        }
+    }
+
+    /// The next part nobody has taken, from the start (the thread) or from the end (a waiting thread); nil: none.
+    @usableFromInline
+    func next(fromTheEnd: Bool) -> Int? {
+        monitor.withLock {
+            guard taken < stolen else { return nil }
+            if fromTheEnd {
+                stolen -= 1
+                return stolen
+            }
+            taken += 1
+            return taken - 1
+        }
+    }
+
+    @usableFromInline
+    func finished(_ i: Int) {
+        monitor.withLock { done[i] = true }
         monitor.broadcast()
     }
 
-    /// Waits until the part at `place` has been read.
+    /// Waits until the part at `place` has been read, reading meanwhile the parts nobody has taken (the last
+    /// first, each on this thread).
     @usableFromInline
     func wait(for place: Int) {
         guard thread != nil else { return }
-        monitor.withLock { monitor.wait { finished > place } }
+        while true {
+            let steal: Int? = monitor.withLock {
+                if done[place] { return nil }
+                if taken < stolen {
+                    stolen -= 1
+                    return stolen
+                }
+                monitor.wait { done[place] }
+                return nil
+            }
+            guard let i = steal else { return }
+            reads[i]()
+            finished(i)
+        }
     }
 
     /// Waits until every part has been read and the thread has ended.
@@ -192,6 +271,7 @@ final class AOFPartReader: @unchecked Sendable {
         if let t = thread {
             pthread_join(t, nil)
             thread = nil
+            reads = []
         }
     }
 

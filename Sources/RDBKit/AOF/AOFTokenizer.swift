@@ -111,11 +111,17 @@ struct AOFTokenizer {
     /// With `split`, the rest of the file from `split.start` is being read on another thread: when this reader
     /// gets there at a command boundary, it takes in what that part read (`AOFSplit.merge`) and stops; when it
     /// gets past it inside a command (the split was not at one), or the part cannot be used, it reads on.
-    @inlinable
+    ///
+    /// With `stops` (ascending absolute offsets where later pieces of the file start), it stops at the first of
+    /// them that it reaches at a command boundary outside a MULTI block, and returns it (nil: it read to the end);
+    /// with `claim` as well, only at those whose piece someone else reads (`claim(i)` false for stop `i`; true:
+    /// the piece is now this reader's, which reads on through it). Every stop reached or passed is claimed.
+    @inlinable @discardableResult
     mutating func run<V: AOFVisitor>(
         _ input: InputBuffer, isLast: Bool, into visitor: inout V,
-        summary: inout AOFFileSummary, warnings: inout [String], split: AOFSplit<V>? = nil
-    ) throws {
+        summary: inout AOFFileSummary, warnings: inout [String], split: AOFSplit<V>? = nil, stops: [Int] = [],
+        claim: ((Int) -> Bool)? = nil
+    ) throws -> Int? {
         var w = input.window
         var base = input.offset
         var done = 0
@@ -124,7 +130,8 @@ struct AOFTokenizer {
         var blockCommands = 0
         var commands = 0
         var annotations = 0
-        var stopAt = split?.start ?? .max
+        var stopAt = split?.start ?? stops.first ?? .max
+        var nextStop = 0
         defer {
             summary.commands += commands
             summary.annotations += annotations
@@ -133,14 +140,27 @@ struct AOFTokenizer {
             input.release(before: base &+ done)
             if _slowPath(base &+ scan >= stopAt) {
                 stopAt = .max
-                if base &+ scan == split!.start, try split!.usable(inMulti: inMulti) {
-                    // The block open here goes on in the part, which ends it: its commands so far come first.
-                    if inMulti {
-                        try replayBlock(w, from: done, to: scan, base: base, into: &visitor, commands: &commands, annotations: &annotations)
+                let at = base &+ scan
+                if let split {
+                    if at == split.start, try split.usable(inMulti: inMulti) {
+                        // The block open here goes on in the part, which ends it: its commands so far come first.
+                        if inMulti {
+                            try replayBlock(w, from: done, to: scan, base: base, into: &visitor, commands: &commands, annotations: &annotations)
+                        }
+                        try split.merge(into: &visitor, dbAtStart: db, summary: &summary, warnings: &warnings)
+                        input.consume(w.count)
+                        return nil
                     }
-                    try split!.merge(into: &visitor, dbAtStart: db, summary: &summary, warnings: &warnings)
-                    input.consume(w.count)
-                    return
+                } else {
+                    while nextStop < stops.count && stops[nextStop] <= at {
+                        let mine = claim?(nextStop) ?? false
+                        if !mine && stops[nextStop] == at && !inMulti {
+                            input.consume(w.count)
+                            return at
+                        }
+                        nextStop &+= 1
+                    }
+                    if nextStop < stops.count { stopAt = stops[nextStop] }
                 }
             }
             if scan == w.count || w.baseAddress == nil {
@@ -161,7 +181,7 @@ struct AOFTokenizer {
                 } else {
                     summary.validBytes = input.offset
                 }
-                return
+                return nil
             }
             switch try step(w, at: scan, offset: base &+ scan) {
             case .needMore(let need):
@@ -182,7 +202,7 @@ struct AOFTokenizer {
                     : "the file ends inside the last command"
                 try tornTail(input, at: inMulti ? 0 : scan, isLast: isLast, what: what,
                              summary: &summary, warnings: &warnings)
-                return
+                return nil
             case .annotation(let end, let ts, let te):
                 if !inMulti {
                     try visitor.annotation(RDBString(bytes: UnsafeRawBufferPointer(rebasing: w[ts..<te])), offset: base &+ scan)
