@@ -202,7 +202,8 @@ extension AOFReader {
             let input = try ahead?.inputs[i] ?? (i == 0 ? first : InputBuffer.open(path: item.path))
             let file = try decodeFile(input, name: item.path, kind: item.kind, isLast: i == plan.count - 1,
                                       into: &visitor, options: options, warnings: &summary.warnings,
-                                      planned: ahead?.planned(i), mayReadInTwoParts: ahead == nil)
+                                      planned: ahead?.planned(i), mayReadInTwoParts: ahead == nil,
+                                      moreBytes: ahead?.bytesMerged(after: i) ?? 0)
             summary.files.append(file)
         }
         return summary

@@ -150,6 +150,13 @@ final class AOFReadAhead<V: AOFVisitor> {
         return nil
     }
 
+    /// The bytes of the files read in pieces, when `i` is the last file this thread reads (the one its sink is
+    /// told they follow, so that a table sizes itself for them as well); else 0.
+    @inlinable
+    func bytesMerged(after i: Int) -> Int {
+        i == firstWhole - 1 ? inputs[firstWhole...].reduce(0) { $0 + $1.window.count } : 0
+    }
+
     /// The second part of file `i`, being read, when the cut falls inside it.
     @inlinable
     func planned(_ i: Int) -> AOFSplit<V>? { i == cutFile ? split : nil }

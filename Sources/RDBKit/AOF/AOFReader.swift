@@ -123,12 +123,13 @@ public enum AOFReader {
     /// tokenizer is generic (one visitor call per command).
     ///
     /// `planned`: the second part of the file, already being read (see `AOFReadAhead`); `mayReadInTwoParts`:
-    /// whether the file may be read in two parts otherwise (not while the other core reads ahead).
+    /// whether the file may be read in two parts otherwise (not while the other core reads ahead); `moreBytes`:
+    /// the bytes of later files whose commands will be merged into the sink after this file's (read ahead).
     @inlinable
     static func decodeFile<V: AOFVisitor>(
         _ input: InputBuffer, name: String, kind: AOFFileKind, isLast: Bool,
         into visitor: inout V, options: AOFOptions, warnings: inout [String],
-        planned: AOFSplit<V>? = nil, mayReadInTwoParts: Bool = true
+        planned: AOFSplit<V>? = nil, mayReadInTwoParts: Bool = true, moreBytes: Int = 0
     ) throws -> AOFFileSummary {
         if input.name == nil { input.name = name }
         var summary = AOFFileSummary(name: name, kind: kind)
@@ -139,7 +140,7 @@ public enum AOFReader {
                 summary.rdb = try RDBReader.decode(input, into: &visitor, options: options.rdb)
             }
             var tokenizer = AOFTokenizer(options: options, file: name)
-            if !input.isStreaming { visitor.commandBytes(from: input.offset, to: input.offset &+ input.window.count) }
+            if !input.isStreaming { visitor.commandBytes(from: input.offset, to: input.offset &+ input.window.count &+ moreBytes) }
             let split = planned ?? (mayReadInTwoParts ? splitting(input, into: &visitor, options: options, name: name, kind: kind, isLast: isLast) : nil)
             // A split of its own: its thread ends with the file. A planned one: the thread reads on, and this
             // thread, waiting for the later pieces, reads the last ones (its owner ends it).
