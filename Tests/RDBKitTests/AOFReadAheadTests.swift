@@ -80,6 +80,14 @@ import Testing
         #expect(two.parts >= 3 && two.merges >= 2)  // two files, in pieces of 4 KiB
         #expect(two.outcome.contains("appendonly.aof.1.base.rdb base rdb=") && two.outcome.contains("key db=2 base:2999"))
         #expect(agree(set.path) >= 2)
+        // The sink is told, after the BASE, of the bytes of commands it will be given: the INCR files' as well.
+        var options = AOFOptions()
+        options.splitMinimumBytes = 64
+        var r = AOFRecorder()
+        r.takesParts = true
+        _ = try AOFReader.decode(path: set.path, into: &r, options: options)
+        let base = b.finished().count
+        #expect(r.hints == [base..<(base + incrs[0].count + incrs[1].count)])
         // The keys sink: the same keys, counts, order and databases.
         func keys(_ ahead: Bool) throws -> String {
             var options = AOFOptions()

@@ -46,6 +46,9 @@ struct AOFRecorder: AOFVisitor {
     var takesParts = false
     var parts = 0
     var merges = 0
+    /// The sizing hints given (`commandBytes`), kept out of `events`.
+    var hints: [Range<Int>] = []
+    mutating func commandBytes(from start: Int, to end: Int) { hints.append(start..<end) }
     /// Microseconds each command of a part takes (a slow reader on the other thread).
     var partDelay: UInt32 = 0
     var delay: UInt32 = 0
