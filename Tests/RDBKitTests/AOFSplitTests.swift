@@ -134,25 +134,30 @@ extension AOFSplitTests {
     /// the first part has counted there, the rest appended) when the part's keys are all different, one by one
     /// when it holds keys of database -1 and of a database it selects (the same key, perhaps); then a second
     /// file counted into the same table, naming keys of both parts. The same keys, order and counts as one pass.
-    @Test(arguments: [false, true])
-    func largePartsMergeTheSame(selectInPart: Bool) throws {
+    /// With long names, both tables' entries are mapped (over 2 MiB), and the part's pages are moved, not copied.
+    @Test(arguments: [(false, false), (true, false), (false, true)])
+    func largePartsMergeTheSame(selectInPart: Bool, longNames: Bool) throws {
         let n = AOFKeyTable.runKeys * 3
+        let pad = longNames ? String(repeating: "x", count: 70) : ""
+        func key(_ i: Int) -> String { "key:\(i)" + pad }
+        func new(_ i: Int) -> String { "new:\(i)" + pad }
         var first: [[String]] = [["SELECT", "3"]]
-        for i in 0..<n { first.append(["SET", "key:\(i)", "v"]) }
+        for i in 0..<n { first.append(["SET", key(i), "v"]) }
         var second: [[String]] = []
         for i in 0..<n {
-            second.append(["INCR", i % 2 == 0 ? "key:\(i)" : "new:\(i)"])  // half named in the first part
+            second.append(["INCR", i % 2 == 0 ? key(i) : new(i)])  // half named in the first part
             if selectInPart && i == n / 2 { second.append(["SELECT", "3"]) }  // the same database: "new:*" again
-            if selectInPart && i > n / 2 && i % 3 == 0 { second.append(["DEL", "new:\(i - n / 2 + 1)"]) }
+            if selectInPart && i > n / 2 && i % 3 == 0 { second.append(["DEL", new(i - n / 2 + 1)]) }
         }
         // Keys of the first part, of the second (odd "new:*") and not seen yet (even "new:*").
-        let later = respAll([["SELECT", "3"]] + (0..<n).map { ["GET", $0 % 3 == 0 ? "new:\($0)" : "key:\($0)"] })
+        let later = respAll([["SELECT", "3"]] + (0..<n).map { ["GET", $0 % 3 == 0 ? new($0) : key($0)] })
         func keys(_ split: Bool) throws -> String {
             var options = AOFOptions()
             options.splitMinimumBytes = split ? 64 : 0
             var k = AOFKeys()
             _ = try AOFReader.decode(bytes: respAll(first) + respAll(second), into: &k, options: options)
             #expect(k.mergedParts == (split ? 1 : 0))
+            #expect(k.batches.table.adoptedParts == (split && longNames && !selectInPart ? 1 : 0))
             _ = try AOFReader.decode(bytes: later, into: &k, options: AOFOptions())
             let out = OutputBuffer(target: nil)
             try k.writeJSONL(to: out)
@@ -160,7 +165,7 @@ extension AOFSplitTests {
         }
         let one = try keys(false)
         #expect(one.split(separator: "\n").count == n + n / 2 + (n + 5) / 6 + (selectInPart ? n / 12 : 0))
-        #expect(one.contains("{\"db\":3,\"key\":\"key:0\",\"commands\":2,") && one.contains("{\"db\":3,\"key\":\"key:4\",\"commands\":3,"))
+        #expect(one.contains("{\"db\":3,\"key\":\"\(key(0))\",\"commands\":2,") && one.contains("{\"db\":3,\"key\":\"\(key(4))\",\"commands\":3,"))
         let two = try keys(true)
         #expect(two == one)
     }

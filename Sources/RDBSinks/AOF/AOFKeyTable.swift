@@ -403,12 +403,14 @@ final class AOFKeyTable {
     func merge(_ part: AOFKeyTable, dbAtStart: Int, rehash: @escaping (UnsafeRawPointer, Int) -> UInt64) {
         reserve(part.count)
         if !(part.hasUnknownDatabase && part.hasKnownDatabase), let middle = part.middleRun() {
-            let base = entriesUsed
-            reserveEntries(base + part.entriesUsed)
+            let partBytes = part.entriesUsed
+            let moved = adoptEntries(of: part)
+            let base = moved ?? entriesUsed
+            if moved == nil { reserveEntries(base + partBytes) }
             let fixDatabase = part.hasUnknownDatabase
             let half = { (from: Int, to: Int) -> Int in
                 let start = self.entries + base
-                (start + from).copyMemory(from: part.entries + from, byteCount: to - from)
+                if moved == nil { (start + from).copyMemory(from: part.entries + from, byteCount: to - from) }
                 var offset = from
                 while fixDatabase && offset < to {
                     let e = start + offset
@@ -419,8 +421,8 @@ final class AOFKeyTable {
                 }
                 return self.place(from: base + from, to: base + to, merging: true)
             }
-            count += Self.onTwoThreads({ half(0, middle) }, { half(middle, part.entriesUsed) })
-            entriesUsed = base + part.entriesUsed
+            count += Self.onTwoThreads({ half(0, middle) }, { half(middle, partBytes) })
+            entriesUsed = base + partBytes
             runStarts += part.runStarts.map { base + $0 }
             hasKnownDatabase = true
             return
@@ -450,6 +452,38 @@ final class AOFKeyTable {
                 ahead = next(ahead)
             }
         }
+    }
+
+    /// Parts whose entries were moved in (for tests).
+    var adoptedParts = 0
+
+    /// Moves the pages of `part`'s entries to follow these, from the next huge page on, when both are mapped:
+    /// neither a copy nor fresh memory (for the 150k keys of an INCR file read ahead, 6 MiB copied into pages
+    /// backed for it were most of its merge). The gap before them is one dead entry, whose name is never touched
+    /// (nor backed). Returns where they start, the part left without entries; nil when they cannot be moved
+    /// (nothing changed but room reserved).
+    func adoptEntries(of part: AOFKeyTable) -> Int? {
+        guard part.entriesCapacity >= Self.hugePage, entriesCapacity >= Self.hugePage, part.entriesUsed > 0 else { return nil }
+        var base = (entriesUsed + Self.hugePage - 1) & ~(Self.hugePage - 1)
+        if base > entriesUsed && base - entriesUsed < Self.header { base += Self.hugePage }
+        let size = Self.mappedSize(part.entriesUsed)
+        reserveEntries(base + size)
+        guard rdb_move_mapping(part.entries, size, size, entries + base) != nil else { return nil }
+        if base > entriesUsed {
+            let gap = entries + entriesUsed
+            gap.storeBytes(of: 0, as: UInt64.self)
+            gap.storeBytes(of: 0, toByteOffset: 8, as: Int.self)
+            gap.storeBytes(of: Self.deadBit, toByteOffset: 16, as: UInt64.self)
+            gap.storeBytes(of: base - entriesUsed - Self.header, toByteOffset: 24, as: Int.self)
+        }
+        // The part keeps the rest of its mapping's range no longer: nothing of its own is left to free.
+        let rest = Self.mappedSize(part.entriesCapacity) - size
+        if rest > 0 { munmap(part.entries + size, rest) }
+        part.entries = .allocate(byteCount: 64, alignment: 64)
+        part.entriesCapacity = 64
+        part.entriesUsed = 0
+        adoptedParts += 1
+        return base
     }
 
     /// Calls `body` with each key in the order first seen: database, name, commands, whether a preamble holds it.
