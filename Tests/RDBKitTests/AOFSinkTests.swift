@@ -267,6 +267,23 @@ import RDBKit
         #expect(i == n && t.count == n && wrong == 0)
     }
 
+    /// A mapped region made of two mappings (as when a part's entries were moved in) grows by moving a huge page
+    /// at a time: every byte kept, the rest zero.
+    @Test func aRegionOfSeveralMappingsGrowsWhole() {
+        let huge = AOFKeyTable.hugePage
+        let p = AOFKeyTable.zeroed(2 * huge)
+        for k in 0..<(2 * huge / 8) { p.storeBytes(of: UInt64(k) &* 0x9E37_79B9, toByteOffset: k * 8, as: UInt64.self) }
+        // Its second half made a mapping of its own (other flags): the region cannot be moved at once.
+        #expect(madvise(p + huge, huge, MADV_NOHUGEPAGE) == 0)
+        let used = 2 * huge - 24
+        let q = AOFKeyTable.regrown(p, 2 * huge, used: used, to: 5 * huge)
+        var wrong = 0
+        for k in 0..<(used / 8) where q.load(fromByteOffset: k * 8, as: UInt64.self) != UInt64(k) &* 0x9E37_79B9 { wrong += 1 }
+        for k in (2 * huge / 8)..<(5 * huge / 8) where q.load(fromByteOffset: k * 8, as: UInt64.self) != 0 { wrong += 1 }
+        #expect(wrong == 0)
+        AOFKeyTable.free(q, 5 * huge)
+    }
+
     /// Keys counted with a hint of the bytes they come in (`expect`): a file of one new key per command grows its
     /// index by the rate keys come at (8 times its words at once), keys named again only by doubling; each key
     /// once, in order, with its count.

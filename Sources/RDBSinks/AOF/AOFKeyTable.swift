@@ -99,10 +99,23 @@ final class AOFKeyTable {
 
     /// `p` (`bytes`, of which `used` hold data) grown to `newBytes`, the rest zero; `p` is gone. Mapped memory
     /// has its pages moved to the new place (`rdb_move_mapping`) instead of copied (a copy was a tenth of
-    /// counting the keys of a large file: the copy, and zeroing the pages it wrote).
+    /// counting the keys of a large file: the copy, and zeroing the pages it wrote): at once, or, when it is
+    /// several mappings (parts' entries moved in: `adoptEntries`), a huge page at a time (each is within one).
     static func regrown(_ p: UnsafeMutableRawPointer, _ bytes: Int, used: Int, to newBytes: Int) -> UnsafeMutableRawPointer {
         let q = zeroed(newBytes)
-        if bytes >= hugePage, rdb_move_mapping(p, mappedSize(bytes), mappedSize(newBytes), q) != nil { return q }
+        if bytes >= hugePage {
+            let size = mappedSize(bytes)
+            if rdb_move_mapping(p, size, mappedSize(newBytes), q) != nil { return q }
+            var at = 0
+            while at < size {
+                if rdb_move_mapping(p + at, hugePage, hugePage, q + at) == nil && at < used {
+                    (q + at).copyMemory(from: p + at, byteCount: min(hugePage, used - at))
+                }
+                at += hugePage
+            }
+            munmap(p, size)
+            return q
+        }
         q.copyMemory(from: p, byteCount: used)
         free(p, bytes)
         return q
