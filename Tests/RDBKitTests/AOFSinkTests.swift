@@ -267,6 +267,36 @@ import RDBKit
         #expect(i == n && t.count == n && wrong == 0)
     }
 
+    /// A part placed on two cores may fill the index to three quarters without growing it (at the end of a set,
+    /// no key may come after); the next new key counted grows it. Every key is found once, with its count.
+    @Test func aMergeFillsTheIndexPastHalfAndTheNextKeyGrowsIt() {
+        let seed: UInt64 = 99
+        let words = 1 << 16
+        func add(_ t: AOFKeyTable, _ i: Int) {
+            var name = [UInt8](repeating: 0, count: 16)
+            var v = i
+            for k in 0..<8 { name[k] = UInt8(truncatingIfNeeded: v); v >>= 8 }
+            name.withUnsafeBytes { b in t.tally(0, b.baseAddress!, 8, hash: AOFKeyBatches.hash(seed: seed, 0, padded: b.baseAddress!, 8), adding: 1) }
+        }
+        let t = AOFKeyTable(capacity: words), part = AOFKeyTable(capacity: words)
+        for i in 0..<(words * 2 / 5) { add(t, i) }
+        for i in (words * 3 / 10)..<(words * 3 / 5) { add(part, i) }  // a quarter of them in `t` already
+        t.merge(part, dbAtStart: 0) { _, _ in 0 }
+        #expect(t.capacity == words && t.count == words * 3 / 5)
+        for i in 0..<(words * 3 / 5) { add(t, i) }
+        #expect(t.capacity == words && t.count == words * 3 / 5)  // all found: no key added, no growth
+        add(t, words)
+        #expect(t.capacity > words && t.count == words * 3 / 5 + 1)
+        var counts: [Int: Int] = [:]
+        t.forEachEntry { _, key, commands, _ in
+            var v = 0
+            for k in (0..<8).reversed() { v = v << 8 | Int(key[k]) }
+            counts[v] = commands
+        }
+        let twice = (0..<(words * 3 / 5)).filter { counts[$0] != (($0 >= words * 3 / 10 && $0 < words * 2 / 5) ? 3 : 2) }
+        #expect(counts.count == words * 3 / 5 + 1 && twice.isEmpty)
+    }
+
     /// A mapped region made of two mappings (as when a part's entries were moved in) grows by moving a huge page
     /// at a time: every byte kept, the rest zero.
     @Test func aRegionOfSeveralMappingsGrowsWhole() {
