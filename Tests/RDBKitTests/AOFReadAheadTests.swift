@@ -4,8 +4,9 @@ import Testing
 @testable import RDBSinks
 
 /// A multi-part set read on two cores (`AOFReadAhead`: this thread up to a cut near the middle of the set's
-/// bytes, the other thread the rest of the file the cut falls in and then each later file whole) gives its sink
-/// the same events, summaries and warnings (or the same error) as read one file after another.
+/// bytes, the other thread the rest of the file the cut falls in and then each later file, in pieces this thread
+/// takes from the end when it would wait) gives its sink the same events, summaries and warnings (or the same
+/// error) as read one file after another.
 @Suite struct AOFReadAheadTests {
     let random = AOFSplitTests()
 

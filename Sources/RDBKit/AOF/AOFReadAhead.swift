@@ -31,17 +31,17 @@ final class AOFReadAhead<V: AOFVisitor> {
     @usableFromInline let cutFile: Int
     @usableFromInline let split: AOFSplit<V>?
     /// The first file read in pieces, and the pieces of it and of the files after it.
-    @usableFromInline let firstWhole: Int
+    @usableFromInline let firstInPieces: Int
     @usableFromInline let pieces: [[AOFSplit<V>]]
     /// The thread reading `split` and then the pieces.
     @usableFromInline let reader: AOFPartReader
 
     @usableFromInline
-    init(inputs: [InputBuffer], cutFile: Int, split: AOFSplit<V>?, firstWhole: Int, pieces: [[AOFSplit<V>]], reader: AOFPartReader) {
+    init(inputs: [InputBuffer], cutFile: Int, split: AOFSplit<V>?, firstInPieces: Int, pieces: [[AOFSplit<V>]], reader: AOFPartReader) {
         self.inputs = inputs
         self.cutFile = cutFile
         self.split = split
-        self.firstWhole = firstWhole
+        self.firstInPieces = firstInPieces
         self.pieces = pieces
         self.reader = reader
     }
@@ -70,16 +70,16 @@ final class AOFReadAhead<V: AOFVisitor> {
             k += 1
         }
         var at: Int?
-        var firstWhole: Int
+        var firstInPieces: Int
         if !isRDB[k], let p = AOFSplit<V>.splitPoint(inputs[k].window, from: middle - before) {
             at = p
-            firstWhole = k + 1
+            firstInPieces = k + 1
         } else {
             // At the end of that file or at its start, whichever is nearer the middle (not before the first file).
-            firstWhole = k > 0 && middle - before < before + sizes[k] - middle ? k : k + 1
+            firstInPieces = k > 0 && middle - before < before + sizes[k] - middle ? k : k + 1
         }
-        let after = (at.map { sizes[k] - $0 } ?? 0) + sizes[min(firstWhole, n)...].reduce(0, +)
-        guard after >= options.splitMinimumBytes / 2, !isRDB[min(firstWhole, n)...].contains(true) else { return nil }
+        let after = (at.map { sizes[k] - $0 } ?? 0) + sizes[min(firstInPieces, n)...].reduce(0, +)
+        guard after >= options.splitMinimumBytes / 2, !isRDB[min(firstInPieces, n)...].contains(true) else { return nil }
         var parts: [AOFSplit<V>] = []
         var split: AOFSplit<V>?
         if let at {
@@ -89,13 +89,13 @@ final class AOFReadAhead<V: AOFVisitor> {
             parts.append(split!)
         }
         var pieces: [[AOFSplit<V>]] = []
-        for j in firstWhole..<n {
+        for j in firstInPieces..<n {
             let input = inputs[j], starts = Self.pieceStarts(input.window, bytes: max(options.splitMinimumBytes / 4, 4096))
             var file: [AOFSplit<V>] = []
             for (s, start) in starts.enumerated() {
                 guard let part = visitor.makeSplitPart() else { return nil }
                 let piece = s == 0
-                    ? AOFSplit(wholeFile: input, part: part, options: options, name: files[j].path, kind: files[j].kind, isLast: j == n - 1)
+                    ? AOFSplit(fileStart: input, part: part, options: options, name: files[j].path, kind: files[j].kind, isLast: j == n - 1)
                     : AOFSplit(input, from: input.offset + start, part: part, options: options, name: files[j].path,
                                kind: files[j].kind, isLast: j == n - 1)
                 piece.stops = starts[(s + 1)...].map { input.offset + $0 }
@@ -108,7 +108,7 @@ final class AOFReadAhead<V: AOFVisitor> {
         // Two decoders' pages are resident together: each gives them back twice as often.
         for input in inputs { input.releaseEvery(InputBuffer.releaseStep / 2) }
         guard let reader = AOFPartReader.start(parts) else { return nil }
-        return AOFReadAhead(inputs: inputs, cutFile: at == nil ? firstWhole : k, split: split, firstWhole: firstWhole,
+        return AOFReadAhead(inputs: inputs, cutFile: at == nil ? firstInPieces : k, split: split, firstInPieces: firstInPieces,
                             pieces: pieces, reader: reader)
     }
 
@@ -154,7 +154,7 @@ final class AOFReadAhead<V: AOFVisitor> {
     /// told they follow, so that a table sizes itself for them as well); else 0.
     @inlinable
     func bytesMerged(after i: Int) -> Int {
-        i == firstWhole - 1 ? inputs[firstWhole...].reduce(0) { $0 + $1.window.count } : 0
+        i == firstInPieces - 1 ? inputs[firstInPieces...].reduce(0) { $0 + $1.window.count } : 0
     }
 
     /// The second part of file `i`, being read, when the cut falls inside it.
@@ -165,8 +165,8 @@ final class AOFReadAhead<V: AOFVisitor> {
     /// when this thread reads it (a file before the cut). A piece that ended with an error throws it.
     @inlinable
     func merged(_ i: Int, into visitor: inout V, options: AOFOptions, warnings: inout [String]) throws -> AOFFileSummary? {
-        guard i >= firstWhole else { return nil }
-        let file = pieces[i - firstWhole]
+        guard i >= firstInPieces else { return nil }
+        let file = pieces[i - firstInPieces]
         let name = file[0].summary.name, kind = file[0].summary.kind
         do {
             try visitor.beginAOFFile(name: name, kind: kind)

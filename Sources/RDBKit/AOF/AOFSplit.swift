@@ -4,10 +4,11 @@ import Glibc
 import Darwin
 #endif
 
-/// A part of a set's commands read on another thread into a sink of its own (`AOFVisitor.makeSplitPart`) while
-/// this thread reads what comes before it, and merged into this thread's sink once its reader gets there: the
-/// second part of a large memory-mapped AOF file (merged by `AOFTokenizer.run` where the part starts), or a
-/// whole file of a multi-part set that comes after it (merged by `AOFReader.decode(path:)`; see `AOFReadAhead`).
+/// A part of a set's commands read on another thread (or taken by a thread that would wait for it) into a sink
+/// of its own (`AOFVisitor.makeSplitPart`) while this thread reads what comes before it, and merged into this
+/// thread's sink once its reader gets there: the second part of a large memory-mapped AOF file (merged by
+/// `AOFTokenizer.run` where the part starts), or a piece of a later file of a multi-part set (merged by
+/// `AOFReadAhead.merged`).
 ///
 /// Where a second part starts is a guess: the first `\r\n*N\r\n$` after a given point. A value can hold
 /// those bytes, so the guess is checked, exactly, by the first part's reader: the part is used only if that
@@ -16,7 +17,8 @@ import Darwin
 /// starts inside a MULTI block (then the part's first EXEC ends that block, and the block's commands read
 /// before it come first; a part without such an EXEC, where the file ends inside the block, is not used).
 /// A part that is not used costs its thread's time, and the first part's reader reads on as without a split.
-/// A whole file needs no such check: it starts at a command, in database 0, outside a block, as on load.
+/// The first piece of a file needs no such check: it starts at a command, in database 0, outside a block, as on
+/// load. Later pieces are checked like a second part, without MULTI blocks (see `AOFReadAhead`).
 @usableFromInline
 final class AOFSplit<V: AOFVisitor>: @unchecked Sendable {
     /// The absolute offset where the part starts.
@@ -50,9 +52,9 @@ final class AOFSplit<V: AOFVisitor>: @unchecked Sendable {
         summary = AOFFileSummary(name: name, kind: kind)
     }
 
-    /// A whole file of commands (a fixed region, without an RDB preamble), from its start, in database 0.
+    /// A file of commands (a fixed region, without an RDB preamble) from its start, in database 0.
     @usableFromInline
-    convenience init(wholeFile input: InputBuffer, part: V, options: AOFOptions, name: String, kind: AOFFileKind, isLast: Bool) {
+    convenience init(fileStart input: InputBuffer, part: V, options: AOFOptions, name: String, kind: AOFFileKind, isLast: Bool) {
         self.init(input, from: input.offset, part: part, options: options, name: name, kind: kind, isLast: isLast)
         tokenizer.db = 0
     }
