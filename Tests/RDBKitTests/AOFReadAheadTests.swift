@@ -233,7 +233,8 @@ import Testing
                 log.monitor.broadcast()
             }
         }
-        let reader = try #require(AOFPartReader.start(reads: reads))
+        let reader = AOFPartReader(reads: reads)
+        #expect(reader.begin())
         while reader.monitor.withLock({ reader.taken }) == 0 { usleep(100) }
         reader.wait(for: 0)
         reader.join()

@@ -168,7 +168,7 @@ final class AOFReadAhead<V: AOFVisitor> {
         guard i >= firstInPieces else { return nil }
         let file = pieces[i - firstInPieces]
         let name = file[0].summary.name, kind = file[0].summary.kind
-        do {
+        return try AOFReader.inFile(name) {
             try visitor.beginAOFFile(name: name, kind: kind)
             var summary = AOFFileSummary(name: name, kind: kind)
             var at = file[0].start, db = 0
@@ -194,9 +194,6 @@ final class AOFReadAhead<V: AOFVisitor> {
             }
             try visitor.endAOFFile(name: name, kind: kind)
             return summary
-        } catch var e as RDBError {
-            if e.file == nil { e.file = name }
-            throw e
         }
     }
 

@@ -133,7 +133,7 @@ public enum AOFReader {
     ) throws -> AOFFileSummary {
         if input.name == nil { input.name = name }
         var summary = AOFFileSummary(name: name, kind: kind)
-        do {
+        try inFile(name) {
             try visitor.beginAOFFile(name: name, kind: kind)
             try input.fill(atLeast: 6)
             if InputKind.startsWithRDBMagic(input.window) {
@@ -147,11 +147,19 @@ public enum AOFReader {
             defer { if planned == nil { split?.finish() } else { split?.join() } }
             try tokenizer.run(input, isLast: isLast, into: &visitor, summary: &summary, warnings: &warnings, split: split)
             try visitor.endAOFFile(name: name, kind: kind)
+        }
+        return summary
+    }
+
+    /// Runs `body`; an `RDBError` it throws that names no file is given `name`.
+    @inlinable
+    static func inFile<T>(_ name: String, _ body: () throws -> T) throws -> T {
+        do {
+            return try body()
         } catch var e as RDBError {
             if e.file == nil { e.file = name }
             throw e
         }
-        return summary
     }
 
     /// The second part of the file's commands, being read on another thread, when the file is large enough,

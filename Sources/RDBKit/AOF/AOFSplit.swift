@@ -195,14 +195,7 @@ final class AOFPartReader: @unchecked Sendable {
         return reader
     }
 
-    /// Starts a thread running `reads` in order (those nobody else has taken); nil when no thread could be made.
-    @usableFromInline
-    static func start(reads: [() -> Void]) -> AOFPartReader? {
-        let reader = AOFPartReader(reads: reads)
-        return reader.begin() ? reader : nil
-    }
-
-    /// Starts the thread; false when it could not be made.
+    /// Starts the thread, which runs the reads nobody else has taken, in order; false when it could not be made.
     @usableFromInline
     func begin() -> Bool {
         thread = startThread { [self] in
