@@ -11,6 +11,7 @@ import Testing
         defer { moto.stop() }
         let rdb = try Fixtures.rdb(keys: 3000, prefix: "r:")
         let aof = try Fixtures.aof(keys: 500)
+        defer { Fixtures.remove(rdb.path, aof.path) }
         try moto.put(bucket: "bucket-lmz", [("dump.rdb", rdb.path), ("appendonly03.aof", aof.path)])
         let expected = try TestServer(.redis70)
         defer { expected.stop() }
@@ -21,6 +22,7 @@ import Testing
         let target = try TestServer(.redis70)
         let dir = NSTemporaryDirectory() + "rdbcat-s3-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { Fixtures.remove(dir) }
         let credentials = dir + "/credentials"
         try "AWS_ACCESS_KEY_ID=\(moto.accessKeyID)\nAWS_SECRET_ACCESS_KEY=\(moto.secretAccessKey)\n"
             .write(toFile: credentials, atomically: true, encoding: .utf8)

@@ -23,6 +23,7 @@ import Testing
         }
         let expected = try union.digest()
         let bucket = try Fixtures.bucket([("first.rdb", small.path), ("second.rdb", big.path)])
+        defer { Fixtures.remove(small.path, big.path, bucket) }
         let target = try TestServer(.redis70)
         // Keys of the second file start with "b:": held from the first one sent.
         let proxy = try DroppingProxy(upstreamPort: target.port, holdAt: Array("\r\nb:".utf8))
@@ -69,6 +70,7 @@ import Testing
     func stopImport() async throws {
         let file = try Fixtures.rdb(keys: 60_000, prefix: "b:")
         let bucket = try Fixtures.bucket([("dump.rdb", file.path)])
+        defer { Fixtures.remove(file.path, bucket) }
         let target = try TestServer(.redis70)
         // Held from the first key on: the stop comes while the import waits for answers.
         let proxy = try DroppingProxy(upstreamPort: target.port, holdAt: Array("\r\nb:".utf8))

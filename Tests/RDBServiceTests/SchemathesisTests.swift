@@ -14,6 +14,7 @@ import Testing
         }
         let target = try TestServer(.redis70)
         let bucket = try Fixtures.bucket([])
+        defer { Fixtures.remove(bucket) }
         let service = try ServiceProcess(config: ServiceTests.config(targets: ["instance-1": target], bucket: bucket))
         defer { service.kill9() }
         // In a folder of its own: schemathesis keeps its examples database (.hypothesis/) in the working folder.

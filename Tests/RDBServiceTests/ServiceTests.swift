@@ -39,6 +39,7 @@ import Testing
     func backupImport() async throws {
         let aof = try Fixtures.aof(keys: 2000)
         let bucket = try Fixtures.bucket([("appendonly03.aof", aof.path)])
+        defer { Fixtures.remove(aof.path, bucket) }
         // The target's password comes from the environment variable the config names.
         let target = try TestServer(.redis70, password: "from-the-environment")
         setenv("RDBCAT_TEST_TARGET_PASSWORD", "from-the-environment", 1)
@@ -139,6 +140,7 @@ import Testing
     func missingFileAndDocument() async throws {
         let target = try TestServer(.redis70)
         let bucket = try Fixtures.bucket([])
+        defer { Fixtures.remove(bucket) }
         let service = try ServiceProcess(config: Self.config(targets: [Self.targetID: target], bucket: bucket))
         defer { service.kill9() }
         let id = try await service.create("p1", Self.importBody(["nope.rdb"]))
@@ -157,6 +159,7 @@ import Testing
         try Fixtures.fill(source, keys: 300)
         let target = try TestServer(.redis70)
         let bucket = try Fixtures.bucket([])
+        defer { Fixtures.remove(bucket) }
         let service = try ServiceProcess(config: Self.config(targets: [Self.onlineTargetID: target], bucket: bucket))
         defer { service.kill9() }
         let id = try await service.create("p1", Self.onlineBody(source))

@@ -11,6 +11,7 @@ import Testing
         let store = postgres.url(database: try postgres.createDatabase(), password: "pg-password-never-logged")
         let file = try Fixtures.rdb(keys: 40_000, prefix: "t:")
         let bucket = try Fixtures.bucket([("dump.rdb", file.path)])
+        defer { Fixtures.remove(file.path, bucket) }
         var targets: [String: TestServer] = [:]
         for i in 0..<5 { targets["instance-\(i)"] = try TestServer(.redis70) }
         var config = ServiceTests.config(targets: targets, bucket: bucket, lease: 2, workers: 2)

@@ -60,6 +60,11 @@ enum Fixtures {
         return dir
     }
 
+    /// Removes files and folders a fixture made (the tests' `defer`).
+    static func remove(_ paths: String...) {
+        for p in paths { try? FileManager.default.removeItem(atPath: p) }
+    }
+
     /// Waits until `key` exists on `server` (a write that has to travel through a migration).
     static func waitForKey(_ server: TestServer, _ key: String, seconds: Double = 30) async throws {
         let deadline = Date().addingTimeInterval(seconds)

@@ -21,9 +21,9 @@ final class ServiceProcess: @unchecked Sendable {
 
     struct Failure: Error, CustomStringConvertible { let description: String }
 
-    /// Writes `config` (JSON) into a folder of its own and starts the service on it.
-    init(config: [String: Any], dir: String? = nil) throws {
-        self.dir = dir ?? NSTemporaryDirectory() + "rdbcat-serve-\(UUID().uuidString)"
+    /// Writes `config` (JSON) into a folder of its own (removed with this object) and starts the service on it.
+    init(config: [String: Any]) throws {
+        self.dir = NSTemporaryDirectory() + "rdbcat-serve-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: self.dir, withIntermediateDirectories: true)
         configPath = self.dir + "/config.json"
         var c = config
@@ -35,6 +35,7 @@ final class ServiceProcess: @unchecked Sendable {
 
     deinit {
         if pid > 0 { kill9() }
+        try? FileManager.default.removeItem(atPath: dir)
     }
 
     /// Starts (again): waits for the "listening on" line and reads the port from it.
