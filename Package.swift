@@ -144,7 +144,7 @@ let package = Package(
         // shared by the test targets: starting servers and programs.
         .target(name: "RDBTestSupport", dependencies: ["RedisWire"], path: "Tests/RDBTestSupport", exclude: ["moto_bucket.py"]),
         .testTarget(name: "RDBKitTests", dependencies: ["RDBKit", "RDBSinks", "RDBTestSupport"]),
-        .testTarget(name: "RDBImportTests", dependencies: ["RDBImport", "RedisWire", "RDBKit", "RDBSinks", "RDBTestSupport", "RDBReplication"]),
+        .testTarget(name: "RDBImportTests", dependencies: ["RDBImport", "RedisWire", "RDBKit", "RDBSinks", "RDBTestSupport", "RDBReplication", "RDBCatCommand"]),
         .testTarget(name: "RDBMigrationTests", dependencies: ["RDBMigration", "RDBImport", "RedisWire"]),
         // the task service: stores (SQLite, a real PostgreSQL), the API driven over HTTP, restarts, leases.
         .testTarget(

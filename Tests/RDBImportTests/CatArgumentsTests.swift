@@ -1,0 +1,64 @@
+import ArgumentParser
+import RDBCatCommand
+import Testing
+
+/// `rdbcat`'s quick reading of its arguments (`CatJob(quickArguments:)`: input paths, a format, an output file)
+/// against ArgumentParser's, which reads everything else: for the arguments it takes, the same job in every
+/// setting (so a default changed in `Cat` and not in `CatJob`, or the other way, fails here); everything else
+/// it leaves to ArgumentParser.
+@Suite("rdbcat's quick argument reading")
+struct CatArgumentsTests {
+    /// Every setting of a job, as text (the filter's clock set aside; the opener by whether there is one).
+    static func settings(_ job: CatJob) -> String {
+        var filter = job.filter
+        filter.now = 0
+        return """
+            files \(job.files) format \(job.format) output \(String(describing: job.output)) binary \(job.binary) \
+            metadata \(job.metadata) salvage \(job.salvage) target \(String(describing: job.targetVersion)) \
+            batch \(job.batchElements)/\(job.batchBytes) threads \(String(describing: job.threads)) \
+            rdb \(job.rdb) aof \(job.aof) progress \(job.showProgress) filter \(filter) opener \(job.opener != nil)
+            """
+    }
+
+    @Test("Paths, --format/-f and --output/-o (a value after a space or '='): the job ArgumentParser makes", arguments: [
+        [],
+        ["dump.rdb"],
+        ["-"],
+        ["a.rdb", "b.aof", "appendonlydir"],
+        ["dump.rdb", "--format", "keys"],
+        ["--format", "stats", "dump.rdb"],
+        ["dump.rdb", "-f", "resp"],
+        ["dump.rdb", "--format=restore"],
+        ["a.rdb", "--format", "jsonl", "b.rdb"],
+        ["dump.rdb", "-o", "out.json", "--format", "json"],
+        ["dump.rdb", "--output=out.resp", "-f", "resp"],
+        ["dump.rdb", "--output", "keys", "--format", "memory"],
+        ["--format", "keys"],
+    ])
+    func sameJob(_ arguments: [String]) throws {
+        let quick = try #require(CatJob(quickArguments: arguments))
+        let parsed = try #require(try Cat.parseAsRoot(arguments) as? Cat)
+        let (a, b) = (Self.settings(quick), Self.settings(try parsed.job))
+        #expect(a == b)
+    }
+
+    @Test("Anything else is left to ArgumentParser", arguments: [
+        ["dump.rdb", "--threads", "1"],
+        ["dump.rdb", "--format", "nope"],
+        ["dump.rdb", "--format"],
+        ["dump.rdb", "-fkeys"],
+        ["dump.rdb", "-f=keys"],
+        ["dump.rdb", "--format", "keys", "--format", "resp"],
+        ["dump.rdb", "-o", "a", "-o", "b"],
+        ["dump.rdb", "-o", "-"],
+        ["dump.rdb", "--output="],
+        ["--", "dump.rdb"],
+        ["dump.rdb", "--salvage"],
+        ["dump.rdb", "--no-progress"],
+        ["dump.rdb", "--db", "0"],
+        ["dump.rdb", "-x"],
+    ])
+    func leftToArgumentParser(_ arguments: [String]) {
+        #expect(CatJob(quickArguments: arguments) == nil)
+    }
+}
