@@ -75,7 +75,7 @@ struct Bench {
             plan(fb)
             benches.append(fb)
             say("\(fb.name): \(human(fb.bytes)), \(fb.records) \(fb.isAOF ? "commands + preamble keys" : "keys"); "
-                  + "\(fb.tasks.count) tools/modes, up to \(o.runs) alternating rounds")
+                  + "\(fb.tasks.count) tools/modes, up to \(o.runs) alternating rounds (\(max(o.runs, o.shortRuns)) for runs under \(fixed(o.shortSeconds, 2)) s)")
             runRounds(fb)
             for f in fb.scratch { unlink(f) }
             printFileSummary(fb)
@@ -225,7 +225,7 @@ struct Bench {
     // MARK: running
 
     func runRounds(_ fb: FileBench) {
-        for round in 0..<o.runs {
+        for round in 0..<max(o.runs, o.shortRuns) {
             var any = false
             for task in fb.tasks where !task.done {
                 any = true
@@ -246,10 +246,16 @@ struct Bench {
                     task.done = true
                     say("  \(task.tool) \(task.mode): \(error)")
                 }
-                if task.samples.count >= o.runs || (task.total >= o.budget && !task.samples.isEmpty) { task.done = true }
+                if task.samples.count >= runs(of: task) || (task.total >= o.budget && !task.samples.isEmpty) { task.done = true }
             }
             if !any { break }
         }
+    }
+
+    /// How many runs `task` gets: `runs`, or `shortRuns` when the median of its first `runs` is under `shortSeconds`.
+    func runs(of task: Task) -> Int {
+        guard task.samples.count >= o.runs, let m = task.median, m < o.shortSeconds else { return o.runs }
+        return max(o.runs, o.shortRuns)
     }
 
     func printFileSummary(_ fb: FileBench) {

@@ -3,6 +3,11 @@ struct Options {
     var files: [String] = []
     var dataDir = "bench-data"
     var runs = 5
+    /// Runs of a tool whose first `runs` have a median under `shortSeconds`: the medians of short runs move
+    /// most with this VM's phases (a 40 ms run swings by half from one phase to the next), and more runs cost
+    /// little.
+    var shortRuns = 15
+    var shortSeconds = 0.25
     var compare = false
     var importMode = false
     var writeResults = false
@@ -39,6 +44,7 @@ struct Options {
                                `--restore` vs `rdbcat --format resp | redis-cli --pipe`, with `redis-cli
                                --pipe < (the same RESP, from a file)` as the floor
           --runs N             runs per tool and file (default 5)
+          --short-runs N       runs of a tool whose first runs have a median under 0.25 s (default 15)
           --budget S           a tool stops after its runs on a file add up to S seconds (default 45; min 1 run)
           --timeout S          kill a run after S seconds (default 300)
           --modes a,b,...      in-process modes to run (default: all this build has)
@@ -74,6 +80,7 @@ struct Options {
             case "--write-results": o.writeResults = true
             case "--verbose", "-v": o.verbose = true
             case "--runs", "-n": o.runs = max(1, Int(try number(a)))
+            case "--short-runs": o.shortRuns = max(1, Int(try number(a)))
             case "--budget": o.budget = try number(a)
             case "--timeout": o.timeout = try number(a)
             case "--max-load": o.maxLoad = try number(a)
