@@ -100,7 +100,7 @@ package struct Cat: ParsableCommand {
 }
 
 /// What a `cat` run does, in plain values: made from the parsed command (`Cat.job`), or, for arguments that are
-/// only input paths, a format and an output file, straight from them (`CatJob(quickArguments:)`).
+/// only input paths, a format, an output file and a thread count, straight from them (`CatJob(quickArguments:)`).
 package struct CatJob {
     package var files = ["-"]
     package var format = OutputFormat.jsonl
@@ -125,15 +125,15 @@ package struct CatJob {
         aof.rdb = rdb
     }
 
-    /// The job for arguments that are only input paths (`-` for standard input), `--format`/`-f` and
-    /// `--output`/`-o` (each at most once, its value after a space or `=`): what ArgumentParser makes of them
+    /// The job for arguments that are only input paths (`-` for standard input), `--format`/`-f`,
+    /// `--output`/`-o` and `--threads` (each at most once, its value after a space or `=`): what ArgumentParser makes of them
     /// (a test holds the two the same), without its start-up, 2-3.5 ms of reflection over the command's 34
     /// options on every run (the time rdbcat takes to read 3 MB of AOF). Nil for anything else, which
     /// ArgumentParser parses.
     package init?(quickArguments arguments: [String]) {
         self.init()
         var files: [String] = []
-        var format: OutputFormat?, output: String?
+        var format: OutputFormat?, output: String?, threads: Int?
         var i = 0
         while i < arguments.count {
             let a = arguments[i]
@@ -159,6 +159,9 @@ package struct CatJob {
             case "--output", "-o":
                 guard output == nil, !value.isEmpty else { return nil }
                 output = String(value)
+            case "--threads":
+                guard threads == nil, let n = Int(value) else { return nil }
+                threads = n
             default:
                 return nil
             }
@@ -166,6 +169,7 @@ package struct CatJob {
         if !files.isEmpty { self.files = files }
         if let format { self.format = format }
         self.output = output
+        self.threads = threads
     }
 
     /// `cat` buffers a streamed record of up to 1 GiB (`--max-record-mb`).

@@ -9,8 +9,8 @@ import Glibc
 /// print is rdbcat-full's, from the whole command tree). It does not link the service stack (NIO, AsyncHTTPClient,
 /// Hummingbird, GRDB, PostgresNIO, Foundation), because start-up time grows with it: each first-time protocol
 /// lookup of the Swift runtime scans every conformance record of the binary (11.1k in rdbcat-full, 3.7k here),
-/// and ArgumentParser makes ~60 of them a run. Arguments that are only input paths, a format and an output file
-/// (most runs) skip ArgumentParser too (`CatJob(quickArguments:)`): its reflection over the command's options
+/// and ArgumentParser makes ~60 of them a run. Arguments that are only input paths, a format, an output file and a
+/// thread count (most runs) skip ArgumentParser too (`CatJob(quickArguments:)`): its reflection over the command's options
 /// took 2-3.5 ms of every run, as long as the rest of a run on a small file.
 @main
 struct RDBCat: ParsableCommand {
@@ -26,7 +26,8 @@ struct RDBCat: ParsableCommand {
               !arguments.contains(where: { $0.hasPrefix("--generate-completion") || $0.hasPrefix("--experimental") }),
               !ObjectStoreFlags.mentioned(in: arguments)
         else { runFull() }
-        // Input paths, a format and an output file are read without ArgumentParser's start-up (`CatJob`).
+        // Input paths, a format, an output file and a thread count are read without ArgumentParser's start-up
+        // (`CatJob`).
         if let quick = CatJob(quickArguments: catArguments) { run { quick } }
         guard let command = try? Cat.parseAsRoot(catArguments) as? Cat else { runFull() }
         run { try command.job }

@@ -2,7 +2,8 @@ import ArgumentParser
 import RDBCatCommand
 import Testing
 
-/// `rdbcat`'s quick reading of its arguments (`CatJob(quickArguments:)`: input paths, a format, an output file)
+/// `rdbcat`'s quick reading of its arguments (`CatJob(quickArguments:)`: input paths, a format, an output file,
+/// a thread count)
 /// against ArgumentParser's, which reads everything else: for the arguments it takes, the same job in every
 /// setting (so a default changed in `Cat` and not in `CatJob`, or the other way, fails here); everything else
 /// it leaves to ArgumentParser.
@@ -20,7 +21,7 @@ struct CatArgumentsTests {
             """
     }
 
-    @Test("Paths, --format/-f and --output/-o (a value after a space or '='): the job ArgumentParser makes", arguments: [
+    @Test("Paths, --format/-f, --output/-o and --threads (a value after a space or '='): the job ArgumentParser makes", arguments: [
         [],
         ["dump.rdb"],
         ["-"],
@@ -34,6 +35,9 @@ struct CatArgumentsTests {
         ["dump.rdb", "--output=out.resp", "-f", "resp"],
         ["dump.rdb", "--output", "keys", "--format", "memory"],
         ["--format", "keys"],
+        ["dump.rdb", "--format", "resp", "--threads", "1"],
+        ["--threads=4", "dump.rdb"],
+        ["dump.rdb", "--threads", "0"],
     ])
     func sameJob(_ arguments: [String]) throws {
         let quick = try #require(CatJob(quickArguments: arguments))
@@ -43,7 +47,9 @@ struct CatArgumentsTests {
     }
 
     @Test("Anything else is left to ArgumentParser", arguments: [
-        ["dump.rdb", "--threads", "1"],
+        ["dump.rdb", "--threads", "x"],
+        ["dump.rdb", "--threads", "-1"],
+        ["dump.rdb", "--threads", "1", "--threads", "2"],
         ["dump.rdb", "--format", "nope"],
         ["dump.rdb", "--format"],
         ["dump.rdb", "-fkeys"],
