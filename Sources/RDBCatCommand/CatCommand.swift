@@ -59,7 +59,7 @@ package struct Cat: ParsableCommand {
     @Option(help: "resp/restore: at most this many bytes per command.")
     var batchBytes: Int = 1 << 20
 
-    @Option(help: "resp, restore, jsonl: threads that decode a memory-mapped RDB file of 2 MiB or more (or a streamed one), in chunks written in order; keys, stats: a mapped AOF file of 8 MiB or more is read in two parts on two threads when there are two (default: the number of cores; 1 = one thread). --salvage uses one.")
+    @Option(help: "resp, restore, jsonl, memory: threads that decode a memory-mapped RDB file of 2 MiB or more (or a streamed one), in chunks written in order; keys, stats: a mapped AOF file of 8 MiB or more is read in two parts on two threads when there are two (default: the number of cores; 1 = one thread). --salvage uses one.")
     var threads: Int?
 
     @OptionGroup(title: "Decoding")

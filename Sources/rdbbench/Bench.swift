@@ -158,7 +158,8 @@ struct Bench {
                     fb.tasks.append(external("rdbcat", "--format resp, streamed (cat FILE | rdbcat -)", .resp, ours: true,
                                              ["/bin/sh", "-c", pipeline], display: pipeline + " > /dev/null"))
                 }
-                for f in ["stats", "keys"] {
+                // (memory reads RDB files only.)
+                for f in fb.isAOF ? ["stats", "keys"] : ["stats", "keys", "memory"] {
                     fb.tasks.append(external("rdbcat", "--format \(f)", .decode, ours: true, [rdbcat, cmdPath, "--format", f]))
                 }
             }

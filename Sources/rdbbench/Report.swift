@@ -129,7 +129,7 @@ struct Report {
         s += "\n## Every tool and mode\n\n"
         s += "`vs ours`: how many times faster our reference row of the same group is (decode: `rdbbench decode`; "
         s += "json / resp / restore: `rdbcat` with its default threads; import: `rdbcat import --replace`); for `cat` and the server's start-up load, how many times their time ours takes; "
-        s += "for our other rows (`rdbcat --format stats`/`keys` in decode, `--threads 1`, resp streamed through a pipe), their time as a multiple of the reference's (`x ours`). "
+        s += "for our other rows (`rdbcat --format stats`/`keys`/`memory` in decode, `--threads 1`, resp streamed through a pipe), their time as a multiple of the reference's (`x ours`). "
         s += "keys/s and elements/s use what our decoder counted in the file (AOF: commands + preamble keys; "
         s += "elements: strings, list/set/zset members, hash fields, stream entry fields).\n\n"
         s += "| file | size | tool | mode | N | median | MB/s | keys/s | elements/s | peak RSS | vs ours | note |\n"

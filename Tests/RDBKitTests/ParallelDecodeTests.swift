@@ -11,7 +11,7 @@ import RDBSinks
 /// The one-thread output of the server-written files is checked against real servers by
 /// `ServerReplayTests` (digest-equal after replay); byte equality carries that over to the parallel one.
 @Suite struct ParallelDecodeTests {
-    enum Format: CaseIterable { case resp, restore, jsonl }
+    enum Format: CaseIterable { case resp, restore, jsonl, memory }
 
     struct Result: Equatable {
         var bytes: [UInt8]
@@ -45,6 +45,10 @@ import RDBSinks
                 var sink = FilteringVisitor(inner: JSONLWriter(out: out), filter: filter)
                 defer { reports = ["filtered \(sink.skippedKeys)"] }
                 try driver.decode(paths: [path], into: &sink)
+            case .memory:
+                var sink = FilteringVisitor(inner: MemoryReportWriter(out: out), filter: filter)
+                defer { reports = ["filtered \(sink.skippedKeys)"] }
+                try driver.decodeRDB(paths: [path], into: &sink)
             }
         } catch {
             failure = "\(error)"

@@ -50,6 +50,10 @@ import RDBSinks
                 var sink = FilteringVisitor(inner: JSONLWriter(out: out), filter: filter)
                 defer { reports = ["filtered \(sink.skippedKeys)"] }
                 try run(&sink)
+            case .memory:
+                var sink = FilteringVisitor(inner: MemoryReportWriter(out: out), filter: filter)
+                defer { reports = ["filtered \(sink.skippedKeys)"] }
+                try run(&sink)
             }
         } catch {
             failure = "\(error)"

@@ -143,6 +143,19 @@ extension JSONLWriter: ChunkableSink {
     }
 }
 
+/// Each key's row depends on the key alone: chunks write theirs, the header comes from this sink.
+extension MemoryReportWriter: ChunkableSink {
+    public var output: OutputBuffer { out }
+
+    public func chunkSink(out: OutputBuffer) -> MemoryReportWriter {
+        var w = MemoryReportWriter(out: out)
+        w.headerWritten = true
+        return w
+    }
+
+    public mutating func absorb(_ chunk: MemoryReportWriter) {}
+}
+
 extension FilteringVisitor: ChunkableSink where Inner: ChunkableSink {
     public var output: OutputBuffer { inner.output }
 
