@@ -208,6 +208,14 @@ enum MemoryModel {
     /// UTC time as Python's `datetime.isoformat()` writes it (`YYYY-MM-DDTHH:MM:SS[.ffffff]`), clamped like
     /// rdbtools at 221925052800 s.
     static func isoDate(ms: Int64) -> String {
+        String(unsafeUninitializedCapacity: isoDateBytes) { b in writeISODate(ms: ms, into: UnsafeMutableRawPointer(b.baseAddress!)) }
+    }
+
+    /// The most bytes `writeISODate` writes.
+    static var isoDateBytes: Int { 40 }
+
+    /// `isoDate` written at `p`, without a String; returns its length.
+    static func writeISODate(ms: Int64, into p: UnsafeMutableRawPointer) -> Int {
         var secs = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000)
         let millis = ms - secs * 1000
         secs = min(secs, 221_925_052_800)
@@ -223,12 +231,26 @@ enum MemoryModel {
         let day = doy - (153 * mp + 2) / 5 + 1
         let month = mp < 10 ? mp + 3 : mp - 9
         let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
-        func pad(_ v: Int64, _ w: Int) -> String {
-            let s = String(v)
-            return s.count >= w ? s : String(repeating: "0", count: w - s.count) + s
+        var at = 0
+        /// `v` in decimal (with its sign) after as many zeros as make it `w` characters.
+        func pad(_ v: Int64, _ w: Int) {
+            let length = DecimalFormatter.digitCount(v)
+            for _ in length..<max(w, length) {
+                p.storeBytes(of: UInt8(ascii: "0"), toByteOffset: at, as: UInt8.self)
+                at += 1
+            }
+            at += DecimalFormatter.write(v, into: p + at)
         }
-        var s = "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(rem / 3600, 2)):\(pad(rem / 60 % 60, 2)):\(pad(rem % 60, 2))"
-        if millis != 0 { s += "." + pad(millis * 1000, 6) }
-        return s
+        func put(_ c: Unicode.Scalar) {
+            p.storeBytes(of: UInt8(ascii: c), toByteOffset: at, as: UInt8.self)
+            at += 1
+        }
+        pad(year, 4); put("-"); pad(month, 2); put("-"); pad(day, 2); put("T")
+        pad(rem / 3600, 2); put(":"); pad(rem / 60 % 60, 2); put(":"); pad(rem % 60, 2)
+        if millis != 0 {
+            put(".")
+            pad(millis * 1000, 6)
+        }
+        return at
     }
 }
