@@ -126,10 +126,10 @@ package struct CatJob {
     }
 
     /// The job for arguments that are only input paths (`-` for standard input), `--format`/`-f`,
-    /// `--output`/`-o` and `--threads` (each at most once, its value after a space or `=`): what ArgumentParser makes of them
-    /// (a test holds the two the same), without its start-up, 2-3.5 ms of reflection over the command's 34
-    /// options on every run (the time rdbcat takes to read 3 MB of AOF). Nil for anything else, which
-    /// ArgumentParser parses.
+    /// `--output`/`-o` and `--threads` (each at most once, its value after a space, or after `=` for a long
+    /// name): what ArgumentParser makes of them (a test holds the two the same), without its start-up, 2-3.5 ms
+    /// of reflection over the command's 34 options on every run (the time rdbcat takes to read 3 MB of AOF).
+    /// Nil for anything else, which ArgumentParser parses.
     package init?(quickArguments arguments: [String]) {
         self.init()
         var files: [String] = []
