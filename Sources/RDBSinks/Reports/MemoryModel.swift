@@ -239,7 +239,7 @@ enum MemoryModel {
                 p.storeBytes(of: UInt8(ascii: "0"), toByteOffset: at, as: UInt8.self)
                 at += 1
             }
-            at += DecimalFormatter.write(v, into: p + at)
+            at += DecimalFormatter.write(v, digits: length, into: p + at)
         }
         func put(_ c: Unicode.Scalar) {
             p.storeBytes(of: UInt8(ascii: c), toByteOffset: at, as: UInt8.self)
