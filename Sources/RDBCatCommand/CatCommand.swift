@@ -115,7 +115,7 @@ package struct CatJob {
     /// The decoders' options with the decode flags applied (`DecodeFlags.apply`), before `salvage` and the filter are.
     package var rdb = CatJob.defaultRecordLimit
     package var aof = AOFOptions()
-    package var showProgress = isatty(2) != 0
+    package var showProgress = DecodeFlags.showsProgress()
     package var filter = KeyFilter()
     /// Opens the inputs an object store holds (rdbcat-full, with its flags).
     package var opener: InputOpener?

@@ -27,7 +27,12 @@ package struct DecodeFlags: ParsableArguments {
     @Flag(help: "Never show progress.")
     var noProgress = false
 
-    package var showProgress: Bool { !noProgress && (progress || isatty(2) != 0) }
+    package var showProgress: Bool { Self.showsProgress(progress: progress, noProgress: noProgress) }
+
+    /// Whether progress is shown, given the two flags: on a terminal, or when asked for.
+    package static func showsProgress(progress: Bool = false, noProgress: Bool = false) -> Bool {
+        !noProgress && (progress || isatty(2) != 0)
+    }
 
     /// Applies the flags to decoder options (RDB, and AOF with its RDB options); the record limit keeps the
     /// caller's default when not given.
