@@ -48,6 +48,9 @@ import RDBKit
         var b = [UInt8](repeating: 0, count: outCount)
         let okA = input.withUnsafeBytes { i in a.withUnsafeMutableBytes { LZF.decompress(i, into: $0) } }
         let okB = input.withUnsafeBytes { i in b.withUnsafeMutableBytes { LZF.referenceDecompress(i, into: $0) } }
+        // The check without output gives the same verdict.
+        let valid = input.withUnsafeBytes { LZF.isValid($0, count: outCount) }
+        #expect(valid == okB, "isValid says \(valid), liblzf \(okB)")
         // With slack on both sides (as the decoder's scratch buffers and input windows give): the same
         // verdict and bytes, and nothing decoded from the slack. A roomy output (4 KiB of slack) lets
         // even short outputs take the fast loop, which must refuse what overruns `outCount` all the same.

@@ -104,6 +104,79 @@ import Testing
         #expect(lines == values.indices.map { "0\tstring\tkey\($0)\n" }.joined())
     }
 
+    /// The memory report takes string keys whole and undecompressed: its rows are those of the decoded values
+    /// (salvage mode delivers them as events, decompressed) in every framing, an LZF string short enough to be an
+    /// integer's text among them; LZF data that does not decompress to its declared size is an error naming the
+    /// key and the value's offset, as when it is decompressed, and in salvage mode the key's row is left out.
+    @Test func memoryRowsOfEveryStringFraming() throws {
+        func lzf(_ text: String) -> [UInt8] {  // literal runs of up to 32 bytes
+            let u = Array(text.utf8)
+            var c: [UInt8] = []
+            for i in stride(from: 0, to: u.count, by: 32) {
+                let n = min(32, u.count - i)
+                c += [UInt8(n - 1)] + u[i..<(i + n)]
+            }
+            return [0xC3] + RDBBuilder.length(UInt64(c.count)) + RDBBuilder.length(UInt64(u.count)) + c
+        }
+        let values: [[UInt8]] = [
+            RDBBuilder.string(""), RDBBuilder.string("x"), RDBBuilder.string("12345678901234567"),
+            RDBBuilder.string("-9223372036854775808"), RDBBuilder.string("0123"), RDBBuilder.string(Array(repeating: 0x78, count: 300)),
+            RDBBuilder.string(Array(repeating: 0x7A, count: 70000)), [0xC0, 0x85], [0xC2] + RDBBuilder.le(Int32(-123_456)),
+            lzf("12345678901234567"), lzf("-9223372036854775808"), lzf("1234567890123456789012"), lzf("not a number"),
+            lzf(String(repeating: "abc", count: 100)),
+        ]
+        var b = RDBBuilder(version: 9)
+        for (i, v) in values.enumerated() { b.bytes += [0] + RDBBuilder.string("key\(i)") + v }
+        let bytes = b.finished()
+        var events = RDBDecoderOptions()
+        events.salvage = true
+        let whole = String(decoding: try sinkOutput(bytes) { MemoryReportWriter(out: $0) }, as: UTF8.self)
+        let decoded = String(decoding: try sinkOutput(bytes, options: events) { MemoryReportWriter(out: $0) }, as: UTF8.self)
+        #expect(whole == decoded)
+        let rows = whole.split(separator: "\n").dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false) }
+        #expect(rows.count == values.count)
+        // Integer text takes no string of its own (as an int-encoded value); other text is an sds string.
+        #expect(rows[9][3] == rows[7][3] && rows[10][3] == rows[7][3] && rows[2][3] == rows[7][3])
+        #expect(rows[9][5] == "17" && rows[11][3] != rows[7][3] && rows[12][5] == "12" && rows[13][5] == "300")
+
+        // Corrupt LZF: a 40-byte string (not read back) and a 15-byte one (read back, to tell an integer).
+        for (text, cut) in [(String(repeating: "q", count: 40), 3), ("123456789012345", 2)] {
+            var v = lzf(text)
+            v.removeLast(cut)
+            v[1] = UInt8(v.count - 3)  // the compressed length of what is left
+            var c = RDBBuilder(version: 9)
+            c.bytes += [0] + RDBBuilder.string("ok") + RDBBuilder.string("v")
+            let valueAt = c.bytes.count + 1 + 1 + 6
+            c.bytes += [0] + RDBBuilder.string("broken") + v
+            let file = c.finished()
+            do {
+                _ = try sinkOutput(file) { MemoryReportWriter(out: $0) }
+                Issue.record("corrupt LZF (\(text.count) bytes) was not reported")
+            } catch let e as RDBError {
+                #expect(e.code == .lzf && e.offset == valueAt && e.key == Array("broken".utf8), "\(e)")
+            }
+            // Salvage mode goes on after it, without a row for it (nor a part of one).
+            let salvaged = String(decoding: try sinkOutput(file, options: events) { MemoryReportWriter(out: $0) }, as: UTF8.self)
+            #expect(salvaged.split(separator: "\n").dropFirst() == ["0,string,ok,56,string,1,1,"])
+        }
+    }
+
+    /// A compact sorted set is sized as its blob is: scores as the text the file holds (a server writes
+    /// `%.17g`: `0.10000000000000001`, not the shortest `0.1`), integers as listpack integers.
+    @Test func memoryOfListpackScoresIsTheBlobsSize() throws {
+        let blobs = [
+            RDBBuilder.listpack([RDBBuilder.lpString("a"), RDBBuilder.lpString("0.10000000000000001")]),
+            RDBBuilder.listpack([RDBBuilder.lpString("a"), RDBBuilder.lpString("0.1")]),
+            RDBBuilder.listpack([RDBBuilder.lpString("a"), RDBBuilder.lpInt(5), RDBBuilder.lpString("b"), RDBBuilder.lpString("-2.5e-300")]),
+        ]
+        var b = RDBBuilder(version: 10)
+        for (i, blob) in blobs.enumerated() { b.bytes += [17] + RDBBuilder.string("z\(i)") + RDBBuilder.string(blob) }
+        let text = String(decoding: try sinkOutput(b.finished()) { MemoryReportWriter(out: $0) }, as: UTF8.self)
+        let sizes = text.split(separator: "\n").dropFirst().map { Int($0.split(separator: ",")[3]) ?? -1 }
+        let keyOverhead = 24 + 8 + 16  // dict entry, the sds key (2 bytes + 2: 8), robj
+        #expect(sizes == blobs.map { keyOverhead + $0.count })
+    }
+
     /// A key is listed once its record was read to its end: a string or a list cut off by the end of the input,
     /// or a list whose element framing is corrupt, is not (the lines before it are).
     @Test func onlyWholeRecordsAreListed() throws {

@@ -200,7 +200,10 @@ public enum RDBEncoding: UInt8, Sendable, Hashable {
     }
 
     /// The in-memory encoding name `OBJECT ENCODING` would give after loading, as reports print it.
-    public var name: String {
+    public var name: String { staticName.description }
+
+    /// `name` as a static string (no allocation when written).
+    public var staticName: StaticString {
         switch self {
         case .string: "string"
         case .list: "linkedlist"

@@ -513,9 +513,51 @@ public struct RDBParser {
         return UnsafeRawBufferPointer(out)
     }
 
-    @usableFromInline
-    static func lzfCorrupt(at start: Int, _ clen: Int, _ ulen: Int) -> RDBError {
+    /// The error of LZF data at `start` that does not decompress to its declared size.
+    public static func lzfCorrupt(at start: Int, _ clen: Int, _ ulen: Int) -> RDBError {
         RDBError(.lzf, offset: start, "LZF data (\(clen) bytes) does not decompress to its declared \(ulen) bytes")
+    }
+
+    /// A string as the file holds it, read without decompressing: `raw` is one RDB string from its encoding byte
+    /// on, framed already (what `stringKey` gets as `raw` under `.wholeRaw`). Plain and int-encoded strings come
+    /// back as the `RDBString` `readString` would give; an LZF string as its declared length and compressed
+    /// bytes (`string` nil). Nil when `raw` is not one whole string.
+    @inlinable
+    public static func peekString(_ raw: UnsafeRawBufferPointer)
+        -> (string: RDBString?, count: Int, compressed: UnsafeRawBufferPointer)?
+    {
+        guard let base = raw.baseAddress, raw.count > 0 else { return nil }
+        let b0 = Int(base.load(as: UInt8.self))
+        if b0 < 0x40 {  // the commonest: a 6-bit length
+            guard raw.count == 1 &+ b0 else { return nil }
+            return (RDBString(bytes: UnsafeRawBufferPointer(start: base + 1, count: b0)), b0, .init(start: nil, count: 0))
+        }
+        var c = ByteCursor(raw)
+        do {
+            switch try c.readLengthOrEncoding() {
+            case .length(let n):
+                guard n == UInt64(c.remaining) else { return nil }
+                let s = RDBString(bytes: try c.readBytes(Int(n), "a string"))
+                return (s, s.bytes.count, .init(start: nil, count: 0))
+            case .encoded(let e):
+                let s: RDBString
+                switch e {
+                case 0: s = RDBString(integer: Int64(Int8(bitPattern: try c.readUInt8("an int8 string"))))
+                case 1: s = RDBString(integer: Int64(try c.readLE(Int16.self, "an int16 string")))
+                case 2: s = RDBString(integer: Int64(try c.readLE(Int32.self, "an int32 string")))
+                case 3:
+                    let clen = try c.readLength("an LZF compressed length")
+                    let ulen = try c.readLength("an LZF uncompressed length")
+                    guard clen == UInt64(c.remaining), ulen <= UInt64(Int.max) else { return nil }
+                    return (nil, Int(ulen), try c.readBytes(Int(clen), "LZF data"))
+                default: return nil
+                }
+                guard c.remaining == 0 else { return nil }
+                return (s, s.count, .init(start: nil, count: 0))
+            }
+        } catch {
+            return nil
+        }
     }
 
     /// Steps over an RDB string without decompressing it.

@@ -69,32 +69,17 @@ public enum LZF {
             op &+= len
         }
         while ip < inCount {
-            let ctrl = Int(src.load(fromByteOffset: ip, as: UInt8.self))
-            ip &+= 1
-            if ctrl < 32 {
-                // A literal run of ctrl &+ 1 (at most 32) bytes.
-                let run = ctrl &+ 1
-                guard ip &+ run <= inCount, op &+ run <= outCount else { return false }
+            guard let (len, distance) = token(src, &ip, inCount) else { return false }
+            if distance == 0 {
+                guard ip &+ len <= inCount, op &+ len <= outCount else { return false }
                 if _fastPath(ip &+ 32 <= inReadable && op &+ 32 <= outWritable) {
                     copy32(from: src + ip, to: dst + op)
                 } else {
-                    (dst + op).copyMemory(from: src + ip, byteCount: run)
+                    (dst + op).copyMemory(from: src + ip, byteCount: len)
                 }
-                ip &+= run
-                op &+= run
+                ip &+= len
+                op &+= len
             } else {
-                // A back reference: length in the top 3 bits (7 = one more length byte), distance in
-                // the low 5 bits and the next byte.
-                var len = ctrl >> 5
-                if len == 7 {
-                    guard ip < inCount else { return false }
-                    len &+= Int(src.load(fromByteOffset: ip, as: UInt8.self))
-                    ip &+= 1
-                }
-                guard ip < inCount else { return false }
-                let distance = ((ctrl & 0x1F) << 8 | Int(src.load(fromByteOffset: ip, as: UInt8.self))) &+ 1
-                ip &+= 1
-                len &+= 2
                 guard distance <= op, op &+ len <= outCount else { return false }
                 if op &+ len &+ 16 <= outWritable {
                     copyReference(dst, at: op, distance: distance, count: len)
@@ -108,6 +93,49 @@ public enum LZF {
             }
         }
         return op == outCount
+    }
+
+    /// Whether `input` decompresses to exactly `count` bytes, checked as `decompress` checks it (every literal
+    /// run within the input, every back reference within the output so far, the output filled exactly) but
+    /// without writing the output: for a reader that needs a compressed string's size, not its bytes.
+    public static func isValid(_ input: UnsafeRawBufferPointer, count outCount: Int) -> Bool {
+        guard let src = input.baseAddress, input.count > 0 else { return outCount == 0 }
+        let inCount = input.count
+        var ip = 0
+        var op = 0
+        while ip < inCount {
+            guard let (len, distance) = token(src, &ip, inCount) else { return false }
+            if distance == 0 {
+                ip &+= len
+                guard ip <= inCount else { return false }
+            } else {
+                guard distance <= op else { return false }
+            }
+            op &+= len
+            guard op <= outCount else { return false }
+        }
+        return op == outCount
+    }
+
+    /// Reads the token at `ip` up to its data (advancing `ip`): a literal run of `len` bytes (at most 32,
+    /// `distance` 0; its bytes follow) or a back reference (`len` bytes from `distance` back). Nil when the
+    /// input ends inside the token's header.
+    @inline(__always) @usableFromInline
+    static func token(_ src: UnsafeRawPointer, _ ip: inout Int, _ inCount: Int) -> (len: Int, distance: Int)? {
+        let ctrl = Int(src.load(fromByteOffset: ip, as: UInt8.self))
+        ip &+= 1
+        if ctrl < 32 { return (ctrl &+ 1, 0) }
+        // Length in the top 3 bits (7: one more length byte), distance in the low 5 bits and the next byte.
+        var len = ctrl >> 5
+        if len == 7 {
+            guard ip < inCount else { return nil }
+            len &+= Int(src.load(fromByteOffset: ip, as: UInt8.self))
+            ip &+= 1
+        }
+        guard ip < inCount else { return nil }
+        let distance = ((ctrl & 0x1F) << 8 | Int(src.load(fromByteOffset: ip, as: UInt8.self))) &+ 1
+        ip &+= 1
+        return (len &+ 2, distance)
     }
 
     /// Copies `count` bytes from `distance` bytes back to `op`, with LZF's byte-by-byte meaning for

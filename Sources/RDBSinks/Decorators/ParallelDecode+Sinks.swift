@@ -1,7 +1,9 @@
 import RDBKit
 
-// The sinks `rdbcat` decodes into in parallel (resp, restore, jsonl): what a chunk's sink starts from, and what
-// is folded back. (Not keys and stats: their work per key is lighter than measuring the record for the split.)
+// The sinks `rdbcat` decodes into in parallel (resp, restore, jsonl, memory): what a chunk's sink starts from, and
+// what is folded back. (Not keys and stats: their work per key is lighter than measuring the record for the
+// split. The memory report does not take values in pieces: its work per element is lighter than measuring the
+// element for the cut, measured on huge-aggregates.rdb.)
 
 extension RESPEncoder where Output == OutputBuffer {
     /// Writes `SELECT db`; when it is the first thing the buffer ever held, notes its database and size

@@ -260,7 +260,6 @@ public final class OutputBuffer {
         committed = 0
     }
 
-    /// Empties the buffer and starts its counts over (`totalBytes` 0), for a new run of output.
     /// Appends two machine words as they are in memory (an index kept beside other output, read back with
     /// `words`).
     @inlinable @inline(__always)
@@ -276,6 +275,7 @@ public final class OutputBuffer {
         UnsafeBufferPointer(start: storage.assumingMemoryBound(to: Int.self), count: count / 8)
     }
 
+    /// Empties the buffer and starts its counts over (`totalBytes` 0), for a new run of output.
     public func reset() {
         count = 0
         committed = 0

@@ -142,19 +142,26 @@ extension OutputBuffer {
     /// Whether every byte is printable ASCII other than a backslash (0x20...0x7E, not 0x5C); true when empty.
     @inlinable @inline(__always)
     static func isPrintableASCII(_ b: UnsafeRawBufferPointer) -> Bool {
+        noWord(of: b, hits: lineSpecialMask)
+    }
+
+    /// Whether `hits` is zero for every 8 bytes of `b` (true when empty): a mask of a word's special bytes,
+    /// given spaces for the bytes past the end of a short string, and words that overlap at the end.
+    @inlinable @inline(__always)
+    static func noWord(of b: UnsafeRawBufferPointer, hits mask: (UInt64) -> UInt64) -> Bool {
         let n = b.count
         guard n > 0, let base = b.baseAddress else { return true }
         if n < 8 {
-            return lineSpecialMask(JSONEscaper.tailWord(base.assumingMemoryBound(to: UInt8.self), n)) == 0
+            return mask(JSONEscaper.tailWord(base.assumingMemoryBound(to: UInt8.self), n)) == 0
         }
         var acc: UInt64 = 0
         var i = 0
         while i &+ 8 < n {
-            acc |= lineSpecialMask(base.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+            acc |= mask(base.loadUnaligned(fromByteOffset: i, as: UInt64.self))
             i &+= 8
         }
         // The last word ends at the last byte (it may overlap the one before).
-        acc |= lineSpecialMask(base.loadUnaligned(fromByteOffset: n &- 8, as: UInt64.self))
+        acc |= mask(base.loadUnaligned(fromByteOffset: n &- 8, as: UInt64.self))
         return acc == 0
     }
 

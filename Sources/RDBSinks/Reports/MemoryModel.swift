@@ -79,10 +79,11 @@ enum MemoryModel {
         case integer(Int64)
         case string(Int)
 
+        @inline(__always)
         init(_ s: RDBString) {
             if s.isInteger {
                 self = .integer(s.integer)
-            } else if s.bytes.count <= 20, let v = s.integerValue {
+            } else if MemoryModel.mayBeInteger(s.bytes), let v = DecimalFormatter.parseCanonical(s.bytes) {
                 self = .integer(v)  // the server stores canonical integer text as an integer
             } else {
                 self = .string(s.bytes.count)
@@ -115,15 +116,27 @@ enum MemoryModel {
     static func malloc(_ n: Int) -> Int {
         if n <= 8 { return 8 }
         if n <= 64 { return (n + 7) & ~7 }
-        var p = 64
-        while p * 2 < n { p *= 2 }  // p < n <= 2p
-        let step = p / 4
-        return (n + step - 1) / step * step
+        // The power of two p with p < n <= 2p, in steps of p/4.
+        let step = 1 << (61 &- (n &- 1).leadingZeroBitCount)
+        return (n &+ step &- 1) & ~(step &- 1)
     }
 
     static func sizeofString(_ s: RDBString) -> Int {
-        if s.isInteger || s.integerValue != nil { return 0 }
-        let l = s.bytes.count
+        if s.isInteger || (mayBeInteger(s.bytes) && DecimalFormatter.parseCanonical(s.bytes) != nil) { return 0 }
+        return sizeofText(s.bytes.count)
+    }
+
+    /// Whether text could be an int64's canonical form, by its length and first byte (most text is not, and
+    /// is told so without a call).
+    @inline(__always)
+    static func mayBeInteger(_ b: UnsafeRawBufferPointer) -> Bool {
+        guard UInt(bitPattern: b.count &- 1) < 20, let p = b.baseAddress else { return false }
+        let c = p.load(as: UInt8.self)
+        return c &- 0x30 < 10 || c == UInt8(ascii: "-")
+    }
+
+    /// An sds string of `l` bytes that is not an integer's text.
+    static func sizeofText(_ l: Int) -> Int {
         let header: Int
         switch l {
         case ..<(1 << 5): header = 2

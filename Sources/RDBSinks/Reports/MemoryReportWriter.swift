@@ -34,8 +34,8 @@ import RDBKit
 /// - skiplist zset: 48 + table(n), each member 8 + member + 48 + 16 × level, with the level's expected value
 ///   4/3 (rdbtools draws a random level per member, so its own numbers vary from run to run).
 /// - compact encodings (ziplist, listpack, intset, zipmap): the size of the blob, computed exactly from the
-///   elements in the file's encoding (entry headers, integer encodings, prev-length/back-length fields) — what
-///   rdbtools reads as the blob's length. Only blob-internal slack (zipmap free bytes, ziplist prev-length
+///   elements in the file's encoding (entry headers, integer encodings, prev-length/back-length fields; a
+///   score as the text the file holds) — what rdbtools reads as the blob's length. Only blob-internal slack (zipmap free bytes, ziplist prev-length
 ///   fields wider than needed) is not seen.
 /// - list: a quicklist of ziplist nodes of at most 8 KiB: 32 + 48 per node + 11 per node + the ziplist
 ///   entries (rdbtools' model for servers ≥ 3.2).
@@ -85,8 +85,10 @@ public struct MemoryReportWriter: RDBVisitor {
     public mutating func beginKey(_ key: RDBString, _ info: RDBKeyInfo) throws -> RDBKeyAction {
         self.info = info
         // The row's start in one reserved run of stores (each append reserving on its own, and counting its
-        // digits first, were a fifth of the report).
-        out.reserve(48)
+        // digits first, were a fifth of the report); a key that needs quotes or is long goes on its own.
+        let k = key.bytes.count
+        let plainKey = !key.isInteger && k <= 64 && OutputBuffer.isPlainCSV(key.bytes)
+        out.reserve(48 &+ 64)
         let s = out.storage
         var at = out.count
         at &+= DecimalFormatter.write(Int64(info.db), into: s + at)
@@ -95,9 +97,16 @@ public struct MemoryReportWriter: RDBVisitor {
         OutputBuffer.copy(s + (at &+ 1), type.utf8Start, type.utf8CodeUnitCount)
         at &+= 1 &+ type.utf8CodeUnitCount
         s.storeBytes(of: UInt8(ascii: ","), toByteOffset: at, as: UInt8.self)
-        out.count = at &+ 1
-        out.appendCSVField(key)
-        out.append(UInt8(ascii: ","))
+        at &+= 1
+        if plainKey {
+            if k > 0 { OutputBuffer.copy(s + at, key.bytes.baseAddress!, k) }
+            s.storeBytes(of: UInt8(ascii: ","), toByteOffset: at &+ k, as: UInt8.self)
+            out.count = at &+ k &+ 1
+        } else {
+            out.count = at
+            out.appendCSVField(key)
+            out.append(UInt8(ascii: ","))
+        }
         size = MemoryModel.keyOverhead(key, expires: info.expireAtMs != nil)
         count = 0
         largest = 0
@@ -128,6 +137,41 @@ public struct MemoryReportWriter: RDBVisitor {
         largest = count
     }
 
+    /// String keys come whole and undecompressed: an LZF string's size is in its header (its data checked,
+    /// not written out), and only a string short enough to be an integer's text (20 bytes) is inflated.
+    public var stringDelivery: RDBStringDelivery { .wholeRaw }
+
+    public mutating func stringKey(_ key: RDBString, _ info: RDBKeyInfo, value: RDBString, raw: UnsafeRawBufferPointer) throws {
+        _ = try beginKey(key, info)
+        guard let v = RDBParser.peekString(raw) else {
+            throw RDBError(.corruptEncoding, offset: info.valueOffset, "string value is not one whole RDB string", key: key.array)
+        }
+        if let s = v.string {
+            try stringValue(s)
+        } else if v.count > 20 {
+            guard LZF.isValid(v.compressed, count: v.count) else {
+                var e = RDBParser.lzfCorrupt(at: info.valueOffset, v.compressed.count, v.count)
+                e.key = key.array
+                throw e
+            }
+            size += MemoryModel.sizeofText(v.count)
+            count = v.count
+            largest = count
+        } else {
+            var buffer: (UInt64, UInt64, UInt64) = (0, 0, 0)
+            try withUnsafeMutableBytes(of: &buffer) { b in
+                let text = UnsafeMutableRawBufferPointer(rebasing: b[0..<v.count])
+                guard LZF.decompress(v.compressed, into: text) else {
+                    var e = RDBParser.lzfCorrupt(at: info.valueOffset, v.compressed.count, v.count)
+                    e.key = key.array
+                    throw e
+                }
+                try stringValue(RDBString(bytes: UnsafeRawBufferPointer(text)))
+            }
+        }
+        try endKey()
+    }
+
     public mutating func listElement(_ e: RDBString) throws {
         element(e)
         let entry = MemoryModel.ziplistEntry(.init(e), previous: prevZipEntry)
@@ -152,14 +196,26 @@ public struct MemoryReportWriter: RDBVisitor {
         }
     }
 
+    /// A score the file stores as text (ziplist/listpack) is sized as that text: no parse, and the blob's
+    /// own bytes (a server writes `%.17g`, longer than the shortest form of the double).
+    public mutating func zsetMember(_ m: RDBString, scoreText: RDBString) throws {
+        zsetEntry(m, score: .init(scoreText))
+    }
+
     public mutating func zsetMember(_ m: RDBString, score: Double) throws {
+        zsetEntry(m, score: .init(score))
+    }
+
+    /// A member; its score matters in a compact encoding only (and is looked at there only).
+    @inline(__always)
+    mutating func zsetEntry(_ m: RDBString, score: @autoclosure () -> MemoryModel.Entry) {
         element(m)
         switch info.type.encoding {
         case .zsetZiplist:
             compactZiplist(.init(m))
-            compactZiplist(.init(score))
+            compactZiplist(score())
         case .zsetListpack:
-            size += MemoryModel.listpackEntry(.init(m)) + MemoryModel.listpackEntry(.init(score))
+            size += MemoryModel.listpackEntry(.init(m)) + MemoryModel.listpackEntry(score())
         default:
             size += 8 + MemoryModel.sizeofString(m) + MemoryModel.skiplistNode
         }
@@ -241,7 +297,7 @@ public struct MemoryReportWriter: RDBVisitor {
     }
 
     public mutating func endKey() throws {
-        var encoding: String
+        let encoding: StaticString
         switch info.kind {
         case .list:
             encoding = "quicklist"
@@ -249,9 +305,9 @@ public struct MemoryReportWriter: RDBVisitor {
         case .stream:
             encoding = "listpack"
         case .module:
-            encoding = moduleName
+            encoding = ""  // the module's name, below
         default:
-            encoding = info.type.encoding.name
+            encoding = info.type.encoding.staticName
         }
         switch info.type.encoding {
         case .setIntset:
@@ -260,33 +316,42 @@ public struct MemoryReportWriter: RDBVisitor {
             size += MemoryModel.hashTable(count)
         case .zset, .zset2:
             size += 48 + MemoryModel.hashTable(count) + (64 * count) / 3
-        case .hashListpackEx, .hashListpackExPreGA:
-            encoding = "listpack"
         default:
             break
         }
-        // The row's end in reserved runs of stores, as its start.
-        out.reserve(24)
-        var s = out.storage
+        // The row's end in one reserved run of stores, as its start (the encoding's name is at most 9 bytes).
+        out.reserve(96 &+ MemoryModel.isoDateBytes)
+        let s = out.storage
         var at = out.count
-        at &+= DecimalFormatter.write(Int64(size), into: s + at)
-        s.storeBytes(of: UInt8(ascii: ","), toByteOffset: at, as: UInt8.self)
-        out.count = at &+ 1
-        out.append(encoding)
-        out.reserve(64 + MemoryModel.isoDateBytes)
-        s = out.storage
-        at = out.count
-        s.storeBytes(of: UInt8(ascii: ","), toByteOffset: at, as: UInt8.self)
-        at &+= 1 &+ DecimalFormatter.write(Int64(count), into: s + (at &+ 1))
-        s.storeBytes(of: UInt8(ascii: ","), toByteOffset: at, as: UInt8.self)
-        at &+= 1 &+ DecimalFormatter.write(Int64(largest), into: s + (at &+ 1))
+        at &+= DecimalFormatter.write(unsigned: UInt64(truncatingIfNeeded: size), into: s + at)
         s.storeBytes(of: UInt8(ascii: ","), toByteOffset: at, as: UInt8.self)
         at &+= 1
-        if let e = info.expireAtMs { at &+= MemoryModel.writeISODate(ms: e, into: s + at) }
-        s.storeBytes(of: UInt8(ascii: "\n"), toByteOffset: at, as: UInt8.self)
+        if info.kind == .module {
+            out.count = at
+            out.append(moduleName)
+            out.reserve(96 &+ MemoryModel.isoDateBytes)
+            at = out.count
+        } else {
+            OutputBuffer.copy(s + at, encoding.utf8Start, encoding.utf8CodeUnitCount)
+            at &+= encoding.utf8CodeUnitCount
+        }
+        let t = out.storage
+        t.storeBytes(of: UInt8(ascii: ","), toByteOffset: at, as: UInt8.self)
+        at &+= 1 &+ DecimalFormatter.write(unsigned: UInt64(truncatingIfNeeded: count), into: t + (at &+ 1))
+        t.storeBytes(of: UInt8(ascii: ","), toByteOffset: at, as: UInt8.self)
+        at &+= 1 &+ DecimalFormatter.write(unsigned: UInt64(truncatingIfNeeded: largest), into: t + (at &+ 1))
+        t.storeBytes(of: UInt8(ascii: ","), toByteOffset: at, as: UInt8.self)
+        at &+= 1
+        if let e = info.expireAtMs { at &+= MemoryModel.writeISODate(ms: e, into: t + at) }
+        t.storeBytes(of: UInt8(ascii: "\n"), toByteOffset: at, as: UInt8.self)
         out.count = at &+ 1
         out.commit()
         try out.flushIfNeeded()
+    }
+
+    /// Salvage mode: the key's value was given up on; its row goes.
+    public mutating func abortKey(_ key: RDBString, _ info: RDBKeyInfo, error: RDBError, lostRange: Range<Int>) throws {
+        out.rollback()
     }
 
     public mutating func endFile(checksum: RDBChecksumStatus) throws {
