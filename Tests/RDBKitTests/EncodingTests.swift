@@ -59,10 +59,12 @@ import RDBKit
         for v in unsigned {
             #expect(DecimalFormatter.digitCount(unsigned: v) == String(v).count, "\(v)")
         }
-        for v in unsigned {
+        for v in unsigned + (0..<12_000).map(UInt64.init) {
             var buf = [UInt8](repeating: 0, count: 24)
             let n = buf.withUnsafeMutableBytes { DecimalFormatter.write(unsigned: v, into: $0.baseAddress!) }
             #expect(String(decoding: buf[0..<n], as: UTF8.self) == String(v))
+            let m = buf.withUnsafeMutableBytes { DecimalFormatter.writeMostlySmall(v, into: $0.baseAddress!) }
+            #expect(String(decoding: buf[0..<m], as: UTF8.self) == String(v))
         }
         let canon: [(String, Int64?)] = [("0", 0), ("-0", nil), ("007", nil), ("+1", nil), ("-9223372036854775808", Int64.min),
                                          ("9223372036854775808", nil), ("12a", nil), ("", nil)]

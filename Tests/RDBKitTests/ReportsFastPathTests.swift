@@ -161,6 +161,37 @@ import Testing
         }
     }
 
+    /// The memory model's integer test agrees with `DecimalFormatter.parseCanonical` on every kind of text
+    /// (canonical or not, every length to 21, the int64 limits and one past them), and its size arithmetic with
+    /// its definitions: jemalloc's classes (4 per power of two above 64), element by element.
+    @Test func memoryModelArithmetic() {
+        var texts = ["", "-", "0", "-0", "00", "01", "-01", "+1", " 1", "1 ", "1a", "a1", "12345678901234567", "123456789012345678",
+                     "-123456789012345678", "1234567890123456789", "9223372036854775807", "9223372036854775808",
+                     "-9223372036854775808", "-9223372036854775809", "99999999999999999999", "999999999999999999999"]
+        var rng = LZFTests.SplitMix(state: 42)
+        for _ in 0..<2000 {
+            let n = Int.random(in: 1...21, using: &rng)
+            let digits = (0..<n).map { _ in Character(String(Int.random(in: 0...9, using: &rng))) }
+            texts.append((Bool.random(using: &rng) ? "-" : "") + String(digits))
+        }
+        for t in texts {
+            let b = Array(t.utf8)
+            let ours = b.withUnsafeBytes { MemoryModel.integerText($0) }
+            let canonical = b.withUnsafeBytes { DecimalFormatter.parseCanonical($0) }
+            #expect(ours == canonical, "\(t)")
+        }
+        for n in 1...100_000 {
+            var p = 64
+            while p * 2 < n { p *= 2 }
+            let expected = n <= 8 ? 8 : n <= 64 ? (n + 7) / 8 * 8 : (n + p / 4 - 1) / (p / 4) * (p / 4)
+            if MemoryModel.malloc(n) != expected {
+                Issue.record("malloc(\(n)) = \(MemoryModel.malloc(n)), not \(expected)")
+                break
+            }
+        }
+        #expect(MemoryModel.malloc(1 << 40) == 1 << 40 && MemoryModel.malloc((1 << 40) + 1) == (1 << 40) + (1 << 38))
+    }
+
     /// A compact sorted set is sized as its blob is: scores as the text the file holds (a server writes
     /// `%.17g`: `0.10000000000000001`, not the shortest `0.1`), integers as listpack integers.
     @Test func memoryOfListpackScoresIsTheBlobsSize() throws {

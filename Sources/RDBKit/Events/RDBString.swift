@@ -113,6 +113,36 @@ public enum DecimalFormatter {
         return len
     }
 
+    /// `write(unsigned:into:)` inlined for values below 10 000 (one or two steps of the pairs table), the
+    /// general path for larger ones: for columns of mostly small numbers (sizes, counts).
+    @inlinable @inline(__always)
+    public static func writeMostlySmall(_ v: UInt64, into out: UnsafeMutableRawPointer) -> Int {
+        let table = UnsafeRawPointer(pairs.utf8Start)
+        @inline(__always) func pair(_ x: UInt64, _ at: Int) {
+            out.storeBytes(of: table.loadUnaligned(fromByteOffset: Int(x) &* 2, as: UInt16.self), toByteOffset: at, as: UInt16.self)
+        }
+        if v < 100 {
+            if v < 10 {
+                out.storeBytes(of: UInt8(truncatingIfNeeded: v) &+ 0x30, as: UInt8.self)
+                return 1
+            }
+            pair(v, 0)
+            return 2
+        }
+        if v < 10_000 {
+            let hi = v / 100
+            if hi < 10 {
+                out.storeBytes(of: UInt8(truncatingIfNeeded: hi) &+ 0x30, as: UInt8.self)
+                pair(v &- hi &* 100, 1)
+                return 3
+            }
+            pair(hi, 0)
+            pair(v &- hi &* 100, 2)
+            return 4
+        }
+        return write(unsigned: v, into: out)
+    }
+
     /// Writes the `digits` (`digitCount(unsigned: v)`) decimal characters of `v` at `out`, from the last one.
     /// Eight digits at a time: one division by 10^8 per step, then four independent pairs from the table.
     @inlinable

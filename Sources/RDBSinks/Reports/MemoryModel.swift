@@ -83,7 +83,7 @@ enum MemoryModel {
         init(_ s: RDBString) {
             if s.isInteger {
                 self = .integer(s.integer)
-            } else if MemoryModel.mayBeInteger(s.bytes), let v = DecimalFormatter.parseCanonical(s.bytes) {
+            } else if let v = MemoryModel.integerText(s.bytes) {
                 self = .integer(v)  // the server stores canonical integer text as an integer
             } else {
                 self = .string(s.bytes.count)
@@ -113,6 +113,7 @@ enum MemoryModel {
     }
 
     /// jemalloc's size class for `n` bytes.
+    @inline(__always)
     static func malloc(_ n: Int) -> Int {
         if n <= 8 { return 8 }
         if n <= 64 { return (n + 7) & ~7 }
@@ -121,21 +122,39 @@ enum MemoryModel {
         return (n &+ step &- 1) & ~(step &- 1)
     }
 
+    @inline(__always)
     static func sizeofString(_ s: RDBString) -> Int {
-        if s.isInteger || (mayBeInteger(s.bytes) && DecimalFormatter.parseCanonical(s.bytes) != nil) { return 0 }
+        if s.isInteger || integerText(s.bytes) != nil { return 0 }
         return sizeofText(s.bytes.count)
     }
 
-    /// Whether text could be an int64's canonical form, by its length and first byte (most text is not, and
-    /// is told so without a call).
+    /// The int64 whose canonical form `b` is, if it is one (what the server would store as an integer). Most
+    /// text is told apart by its length and first byte; up to 18 digits cannot overflow and are read here,
+    /// longer text by `DecimalFormatter.parseCanonical`.
     @inline(__always)
-    static func mayBeInteger(_ b: UnsafeRawBufferPointer) -> Bool {
-        guard UInt(bitPattern: b.count &- 1) < 20, let p = b.baseAddress else { return false }
+    static func integerText(_ b: UnsafeRawBufferPointer) -> Int64? {
+        let n = b.count
+        guard UInt(bitPattern: n &- 1) < 20, let p = b.baseAddress else { return nil }
         let c = p.load(as: UInt8.self)
-        return c &- 0x30 < 10 || c == UInt8(ascii: "-")
+        let negative = c == UInt8(ascii: "-")
+        guard c &- 0x30 < 10 || negative else { return nil }
+        if n > 18 { return DecimalFormatter.parseCanonical(b) }
+        var i = negative ? 1 : 0
+        guard i < n else { return nil }  // "-"
+        let first = p.load(fromByteOffset: i, as: UInt8.self)
+        if first == UInt8(ascii: "0") { return n == 1 ? 0 : nil }  // no leading zeros, no "-0"
+        var v: Int64 = 0
+        while i < n {
+            let d = p.load(fromByteOffset: i, as: UInt8.self) &- 0x30
+            guard d < 10 else { return nil }
+            v = v &* 10 &+ Int64(d)
+            i &+= 1
+        }
+        return negative ? -v : v
     }
 
     /// An sds string of `l` bytes that is not an integer's text.
+    @inline(__always)
     static func sizeofText(_ l: Int) -> Int {
         let header: Int
         switch l {
@@ -148,6 +167,7 @@ enum MemoryModel {
         return malloc(l + header)
     }
 
+    @inline(__always)
     static func elementLength(_ s: RDBString) -> Int { s.isInteger ? 8 : s.bytes.count }
 
     static func keyOverhead(_ key: RDBString, expires: Bool) -> Int {
@@ -176,6 +196,7 @@ enum MemoryModel {
     }
 
     /// Bytes of a ziplist entry after an entry of `previous` bytes.
+    @inline(__always)
     static func ziplistEntry(_ e: Entry, previous: Int) -> Int {
         let body: Int
         switch e {
@@ -195,6 +216,7 @@ enum MemoryModel {
     }
 
     /// Bytes of a listpack entry (encoding, data, back-length).
+    @inline(__always)
     static func listpackEntry(_ e: Entry) -> Int {
         let body: Int
         switch e {

@@ -91,7 +91,8 @@ public struct MemoryReportWriter: RDBVisitor {
         out.reserve(48 &+ 64)
         let s = out.storage
         var at = out.count
-        at &+= DecimalFormatter.write(Int64(info.db), into: s + at)
+        at &+= info.db >= 0
+            ? DecimalFormatter.writeMostlySmall(UInt64(info.db), into: s + at) : DecimalFormatter.write(Int64(info.db), into: s + at)
         s.storeBytes(of: UInt8(ascii: ","), toByteOffset: at, as: UInt8.self)
         let type = MemoryModel.typeName(info.kind)
         OutputBuffer.copy(s + (at &+ 1), type.utf8Start, type.utf8CodeUnitCount)
@@ -323,7 +324,7 @@ public struct MemoryReportWriter: RDBVisitor {
         out.reserve(96 &+ MemoryModel.isoDateBytes)
         let s = out.storage
         var at = out.count
-        at &+= DecimalFormatter.write(unsigned: UInt64(truncatingIfNeeded: size), into: s + at)
+        at &+= DecimalFormatter.writeMostlySmall(UInt64(truncatingIfNeeded: size), into: s + at)
         s.storeBytes(of: UInt8(ascii: ","), toByteOffset: at, as: UInt8.self)
         at &+= 1
         if info.kind == .module {
@@ -337,9 +338,9 @@ public struct MemoryReportWriter: RDBVisitor {
         }
         let t = out.storage
         t.storeBytes(of: UInt8(ascii: ","), toByteOffset: at, as: UInt8.self)
-        at &+= 1 &+ DecimalFormatter.write(unsigned: UInt64(truncatingIfNeeded: count), into: t + (at &+ 1))
+        at &+= 1 &+ DecimalFormatter.writeMostlySmall(UInt64(truncatingIfNeeded: count), into: t + (at &+ 1))
         t.storeBytes(of: UInt8(ascii: ","), toByteOffset: at, as: UInt8.self)
-        at &+= 1 &+ DecimalFormatter.write(unsigned: UInt64(truncatingIfNeeded: largest), into: t + (at &+ 1))
+        at &+= 1 &+ DecimalFormatter.writeMostlySmall(UInt64(truncatingIfNeeded: largest), into: t + (at &+ 1))
         t.storeBytes(of: UInt8(ascii: ","), toByteOffset: at, as: UInt8.self)
         at &+= 1
         if let e = info.expireAtMs { at &+= MemoryModel.writeISODate(ms: e, into: t + at) }
