@@ -84,30 +84,7 @@ public struct MemoryReportWriter: RDBVisitor {
 
     public mutating func beginKey(_ key: RDBString, _ info: RDBKeyInfo) throws -> RDBKeyAction {
         self.info = info
-        // The row's start in one reserved run of stores (each append reserving on its own, and counting its
-        // digits first, were a fifth of the report); a key that needs quotes or is long goes on its own.
-        let k = key.bytes.count
-        let plainKey = !key.isInteger && k <= 64 && OutputBuffer.isPlainCSV(key.bytes)
-        out.reserve(48 &+ 64)
-        let s = out.storage
-        var at = out.count
-        at &+= info.db >= 0
-            ? DecimalFormatter.writeMostlySmall(UInt64(info.db), into: s + at) : DecimalFormatter.write(Int64(info.db), into: s + at)
-        s.storeBytes(of: UInt8(ascii: ","), toByteOffset: at, as: UInt8.self)
-        let type = MemoryModel.typeName(info.kind)
-        OutputBuffer.copy(s + (at &+ 1), type.utf8Start, type.utf8CodeUnitCount)
-        at &+= 1 &+ type.utf8CodeUnitCount
-        s.storeBytes(of: UInt8(ascii: ","), toByteOffset: at, as: UInt8.self)
-        at &+= 1
-        if plainKey {
-            if k > 0 { OutputBuffer.copy(s + at, key.bytes.baseAddress!, k) }
-            s.storeBytes(of: UInt8(ascii: ","), toByteOffset: at &+ k, as: UInt8.self)
-            out.count = at &+ k &+ 1
-        } else {
-            out.count = at
-            out.appendCSVField(key)
-            out.append(UInt8(ascii: ","))
-        }
+        writeRowStart(key, db: info.db, kind: info.kind)
         size = MemoryModel.keyOverhead(key, expires: info.expireAtMs != nil)
         count = 0
         largest = 0
@@ -124,6 +101,66 @@ public struct MemoryReportWriter: RDBVisitor {
         }
         if info.kind == .stream { stream = StreamEstimate() }
         return .decode
+    }
+
+    /// `db,type,key,` in one reserved run of stores (each append reserving on its own, and counting its digits
+    /// first, were a fifth of the report); a key that needs quotes or is long goes on its own.
+    @inline(__always)
+    func writeRowStart(_ key: RDBString, db: Int, kind: RDBKind) {
+        let k = key.bytes.count
+        let plainKey = !key.isInteger && k <= 64 && OutputBuffer.isPlainCSV(key.bytes)
+        out.reserve(48 &+ 64)
+        let s = out.storage
+        var at = out.count
+        at &+= db >= 0 ? DecimalFormatter.writeMostlySmall(UInt64(db), into: s + at) : DecimalFormatter.write(Int64(db), into: s + at)
+        s.storeBytes(of: UInt8(ascii: ","), toByteOffset: at, as: UInt8.self)
+        let type = MemoryModel.typeName(kind)
+        OutputBuffer.copy(s + (at &+ 1), type.utf8Start, type.utf8CodeUnitCount)
+        at &+= 1 &+ type.utf8CodeUnitCount
+        s.storeBytes(of: UInt8(ascii: ","), toByteOffset: at, as: UInt8.self)
+        at &+= 1
+        if plainKey {
+            if k > 0 { OutputBuffer.copy(s + at, key.bytes.baseAddress!, k) }
+            s.storeBytes(of: UInt8(ascii: ","), toByteOffset: at &+ k, as: UInt8.self)
+            out.count = at &+ k &+ 1
+        } else {
+            out.count = at
+            out.appendCSVField(key)
+            out.append(UInt8(ascii: ","))
+        }
+    }
+
+    /// `size,encoding,num_elements,len_largest_element,expiry` and the line's end, in one reserved run (the
+    /// encoding is a static name of at most 9 bytes, or a module's name); the row is committed.
+    @inline(__always)
+    func writeRowEnd(size: Int, encoding: StaticString, module: String? = nil, count: Int, largest: Int, expireAtMs: Int64?) throws {
+        out.reserve(96 &+ MemoryModel.isoDateBytes)
+        let s = out.storage
+        var at = out.count
+        at &+= DecimalFormatter.writeMostlySmall(UInt64(truncatingIfNeeded: size), into: s + at)
+        s.storeBytes(of: UInt8(ascii: ","), toByteOffset: at, as: UInt8.self)
+        at &+= 1
+        if let module {
+            out.count = at
+            out.append(module)
+            out.reserve(96 &+ MemoryModel.isoDateBytes)
+            at = out.count
+        } else {
+            OutputBuffer.copy(s + at, encoding.utf8Start, encoding.utf8CodeUnitCount)
+            at &+= encoding.utf8CodeUnitCount
+        }
+        let t = out.storage
+        t.storeBytes(of: UInt8(ascii: ","), toByteOffset: at, as: UInt8.self)
+        at &+= 1 &+ DecimalFormatter.writeMostlySmall(UInt64(truncatingIfNeeded: count), into: t + (at &+ 1))
+        t.storeBytes(of: UInt8(ascii: ","), toByteOffset: at, as: UInt8.self)
+        at &+= 1 &+ DecimalFormatter.writeMostlySmall(UInt64(truncatingIfNeeded: largest), into: t + (at &+ 1))
+        t.storeBytes(of: UInt8(ascii: ","), toByteOffset: at, as: UInt8.self)
+        at &+= 1
+        if let e = expireAtMs { at &+= MemoryModel.writeISODate(ms: e, into: t + at) }
+        t.storeBytes(of: UInt8(ascii: "\n"), toByteOffset: at, as: UInt8.self)
+        out.count = at &+ 1
+        out.commit()
+        try out.flushIfNeeded()
     }
 
     @inline(__always)
@@ -143,34 +180,35 @@ public struct MemoryReportWriter: RDBVisitor {
     public var stringDelivery: RDBStringDelivery { .wholeRaw }
 
     public mutating func stringKey(_ key: RDBString, _ info: RDBKeyInfo, value: RDBString, raw: UnsafeRawBufferPointer) throws {
-        _ = try beginKey(key, info)
         guard let v = RDBParser.peekString(raw) else {
             throw RDBError(.corruptEncoding, offset: info.valueOffset, "string value is not one whole RDB string", key: key.array)
         }
+        // The row in two runs, without the state a value of elements needs (as `stringValue` would size it).
+        var size = MemoryModel.keyOverhead(key, expires: info.expireAtMs != nil)
+        var length = v.count
         if let s = v.string {
-            try stringValue(s)
-        } else if v.count > 20 {
-            guard LZF.isValid(v.compressed, count: v.count) else {
-                var e = RDBParser.lzfCorrupt(at: info.valueOffset, v.compressed.count, v.count)
-                e.key = key.array
-                throw e
-            }
-            size += MemoryModel.sizeofText(v.count)
-            count = v.count
-            largest = count
+            size &+= MemoryModel.sizeofString(s)
+            length = MemoryModel.elementLength(s)
+        } else if length > 20 {
+            guard LZF.isValid(v.compressed, count: length) else { throw Self.lzfCorrupt(key, info, v.compressed.count, length) }
+            size &+= MemoryModel.sizeofText(length)
         } else {
             var buffer: (UInt64, UInt64, UInt64) = (0, 0, 0)
-            try withUnsafeMutableBytes(of: &buffer) { b in
-                let text = UnsafeMutableRawBufferPointer(rebasing: b[0..<v.count])
-                guard LZF.decompress(v.compressed, into: text) else {
-                    var e = RDBParser.lzfCorrupt(at: info.valueOffset, v.compressed.count, v.count)
-                    e.key = key.array
-                    throw e
-                }
-                try stringValue(RDBString(bytes: UnsafeRawBufferPointer(text)))
+            let inflated = withUnsafeMutableBytes(of: &buffer) { b in
+                let text = UnsafeMutableRawBufferPointer(rebasing: b[0..<length])
+                return LZF.decompress(v.compressed, into: text) ? MemoryModel.sizeofString(RDBString(bytes: UnsafeRawBufferPointer(text))) : nil
             }
+            guard let inflated else { throw Self.lzfCorrupt(key, info, v.compressed.count, length) }
+            size &+= inflated
         }
-        try endKey()
+        writeRowStart(key, db: info.db, kind: .string)
+        try writeRowEnd(size: size, encoding: "string", count: length, largest: length, expireAtMs: info.expireAtMs)
+    }
+
+    static func lzfCorrupt(_ key: RDBString, _ info: RDBKeyInfo, _ clen: Int, _ ulen: Int) -> RDBError {
+        var e = RDBParser.lzfCorrupt(at: info.valueOffset, clen, ulen)
+        e.key = key.array
+        return e
     }
 
     public mutating func listElement(_ e: RDBString) throws {
@@ -320,34 +358,8 @@ public struct MemoryReportWriter: RDBVisitor {
         default:
             break
         }
-        // The row's end in one reserved run of stores, as its start (the encoding's name is at most 9 bytes).
-        out.reserve(96 &+ MemoryModel.isoDateBytes)
-        let s = out.storage
-        var at = out.count
-        at &+= DecimalFormatter.writeMostlySmall(UInt64(truncatingIfNeeded: size), into: s + at)
-        s.storeBytes(of: UInt8(ascii: ","), toByteOffset: at, as: UInt8.self)
-        at &+= 1
-        if info.kind == .module {
-            out.count = at
-            out.append(moduleName)
-            out.reserve(96 &+ MemoryModel.isoDateBytes)
-            at = out.count
-        } else {
-            OutputBuffer.copy(s + at, encoding.utf8Start, encoding.utf8CodeUnitCount)
-            at &+= encoding.utf8CodeUnitCount
-        }
-        let t = out.storage
-        t.storeBytes(of: UInt8(ascii: ","), toByteOffset: at, as: UInt8.self)
-        at &+= 1 &+ DecimalFormatter.writeMostlySmall(UInt64(truncatingIfNeeded: count), into: t + (at &+ 1))
-        t.storeBytes(of: UInt8(ascii: ","), toByteOffset: at, as: UInt8.self)
-        at &+= 1 &+ DecimalFormatter.writeMostlySmall(UInt64(truncatingIfNeeded: largest), into: t + (at &+ 1))
-        t.storeBytes(of: UInt8(ascii: ","), toByteOffset: at, as: UInt8.self)
-        at &+= 1
-        if let e = info.expireAtMs { at &+= MemoryModel.writeISODate(ms: e, into: t + at) }
-        t.storeBytes(of: UInt8(ascii: "\n"), toByteOffset: at, as: UInt8.self)
-        out.count = at &+ 1
-        out.commit()
-        try out.flushIfNeeded()
+        try writeRowEnd(size: size, encoding: encoding, module: info.kind == .module ? moduleName : nil, count: count,
+                        largest: largest, expireAtMs: info.expireAtMs)
     }
 
     /// Salvage mode: the key's value was given up on; its row goes.
