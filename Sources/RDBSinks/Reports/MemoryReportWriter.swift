@@ -35,8 +35,8 @@ import RDBKit
 ///   4/3 (rdbtools draws a random level per member, so its own numbers vary from run to run).
 /// - compact encodings (ziplist, listpack, intset, zipmap): the size of the blob, computed exactly from the
 ///   elements in the file's encoding (entry headers, integer encodings, prev-length/back-length fields; a
-///   score as the text the file holds) — what rdbtools reads as the blob's length. Only blob-internal slack (zipmap free bytes, ziplist prev-length
-///   fields wider than needed) is not seen.
+///   score as the text the file holds) — what rdbtools reads as the blob's length. Only blob-internal slack
+///   (zipmap free bytes, ziplist prev-length fields wider than needed) is not seen.
 /// - list: a quicklist of ziplist nodes of at most 8 KiB: 32 + 48 per node + 11 per node + the ziplist
 ///   entries (rdbtools' model for servers ≥ 3.2).
 /// - stream: 64 + the listpack nodes (estimated from the entries: a new node every 100 entries or 4 KiB, master
@@ -344,7 +344,7 @@ public struct MemoryReportWriter: RDBVisitor {
         case .stream:
             encoding = "listpack"
         case .module:
-            encoding = ""  // the module's name, below
+            encoding = ""  // the module's name instead (`writeRowEnd`)
         default:
             encoding = info.type.encoding.staticName
         }
