@@ -240,16 +240,11 @@ enum MemoryModel {
         (field < 254 ? 1 : 5) + field + (value < 254 ? 1 : 5) + 1 + value
     }
 
-    /// UTC time as Python's `datetime.isoformat()` writes it (`YYYY-MM-DDTHH:MM:SS[.ffffff]`), clamped like
-    /// rdbtools at 221925052800 s.
-    static func isoDate(ms: Int64) -> String {
-        String(unsafeUninitializedCapacity: isoDateBytes) { b in writeISODate(ms: ms, into: UnsafeMutableRawPointer(b.baseAddress!)) }
-    }
-
     /// The most bytes `writeISODate` writes.
     static var isoDateBytes: Int { 40 }
 
-    /// `isoDate` written at `p`, without a String; returns its length.
+    /// Writes at `p` the UTC time as Python's `datetime.isoformat()` writes it (`YYYY-MM-DDTHH:MM:SS[.ffffff]`),
+    /// clamped like rdbtools at 221925052800 s; returns its length.
     static func writeISODate(ms: Int64, into p: UnsafeMutableRawPointer) -> Int {
         var secs = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000)
         let millis = ms - secs * 1000
