@@ -173,12 +173,17 @@ import Testing
             let n = Int.random(in: 1...21, using: &rng)
             let digits = (0..<n).map { _ in Character(String(Int.random(in: 0...9, using: &rng))) }
             texts.append((Bool.random(using: &rng) ? "-" : "") + String(digits))
+            // One byte just outside the digits (or a letter) somewhere in the text.
+            var spoiled = Array(texts.last!.utf8)
+            spoiled[Int.random(in: 0..<spoiled.count, using: &rng)] = [0x2F, 0x3A, 0x3F, 0x40, 0x61, 0xB0, 0x00].randomElement(using: &rng)!
+            texts.append(String(decoding: spoiled, as: UTF8.self))
         }
         for t in texts {
             let b = Array(t.utf8)
             let ours = b.withUnsafeBytes { MemoryModel.integerText($0) }
             let canonical = b.withUnsafeBytes { DecimalFormatter.parseCanonical($0) }
             #expect(ours == canonical, "\(t)")
+            #expect(b.withUnsafeBytes { MemoryModel.isIntegerText($0) } == (canonical != nil), "\(t)")
         }
         for n in 1...100_000 {
             var p = 64

@@ -63,6 +63,10 @@ public struct MemoryReportWriter: RDBVisitor {
     var largest = 0
     var prevZipEntry = 0
     var intsetWidth = 2
+    /// The key's set, sorted set or hash is in a compact encoding (ziplist, listpack, intset, zipmap): its
+    /// elements are sized by `compactSetMember`/`compactZsetEntry`/`compactHashField`, out of line, so that
+    /// the per-element call of a hash table or skiplist stays small enough to inline into the decoder.
+    var compact = false
     // quicklist
     var nodes = 0
     var nodeBytes = 0
@@ -92,12 +96,13 @@ public struct MemoryReportWriter: RDBVisitor {
         intsetWidth = 2
         nodes = 0
         nodeBytes = 0
+        compact = true
         switch info.type.encoding {
         case .zsetZiplist, .hashZiplist: size += 11  // zlbytes, zltail, zllen, end (lists: see endKey)
         case .hashListpack, .zsetListpack, .setListpack, .hashListpackEx, .hashListpackExPreGA: size += 7
         case .hashZipmap: size += 2  // zmlen, end
         case .setIntset: size += 8  // encoding, length
-        default: break
+        default: compact = false
         }
         if info.kind == .stream { stream = StreamEstimate() }
         return .decode
@@ -165,7 +170,7 @@ public struct MemoryReportWriter: RDBVisitor {
 
     @inline(__always)
     mutating func element(_ s: RDBString) {
-        count += 1
+        count &+= 1
         largest = max(largest, MemoryModel.elementLength(s))
     }
 
@@ -223,15 +228,22 @@ public struct MemoryReportWriter: RDBVisitor {
         size += entry
     }
 
+    @inline(__always)
     public mutating func setMember(_ m: RDBString) throws {
         element(m)
-        switch info.type.encoding {
-        case .setIntset:
+        if _fastPath(!compact) {
+            size &+= MemoryModel.dictEntry &+ MemoryModel.sizeofString(m)
+        } else {
+            compactSetMember(m)
+        }
+    }
+
+    @inline(never)
+    mutating func compactSetMember(_ m: RDBString) {
+        if info.type.encoding == .setIntset {
             intsetWidth = max(intsetWidth, MemoryModel.intsetWidth(m.integerValue ?? 0))
-        case .setListpack:
+        } else {
             size += MemoryModel.listpackEntry(.init(m))
-        default:
-            size += MemoryModel.dictEntry + MemoryModel.sizeofString(m)
         }
     }
 
@@ -241,6 +253,7 @@ public struct MemoryReportWriter: RDBVisitor {
         zsetEntry(m, score: .init(scoreText))
     }
 
+    @inline(__always)
     public mutating func zsetMember(_ m: RDBString, score: Double) throws {
         zsetEntry(m, score: .init(score))
     }
@@ -249,14 +262,20 @@ public struct MemoryReportWriter: RDBVisitor {
     @inline(__always)
     mutating func zsetEntry(_ m: RDBString, score: @autoclosure () -> MemoryModel.Entry) {
         element(m)
-        switch info.type.encoding {
-        case .zsetZiplist:
+        if _fastPath(!compact) {
+            size &+= 8 &+ MemoryModel.sizeofString(m) &+ MemoryModel.skiplistNode
+        } else {
+            compactZsetEntry(m, score: score())
+        }
+    }
+
+    @inline(never)
+    mutating func compactZsetEntry(_ m: RDBString, score: MemoryModel.Entry) {
+        if info.type.encoding == .zsetZiplist {
             compactZiplist(.init(m))
-            compactZiplist(score())
-        case .zsetListpack:
-            size += MemoryModel.listpackEntry(.init(m)) + MemoryModel.listpackEntry(score())
-        default:
-            size += 8 + MemoryModel.sizeofString(m) + MemoryModel.skiplistNode
+            compactZiplist(score)
+        } else {
+            size += MemoryModel.listpackEntry(.init(m)) + MemoryModel.listpackEntry(score)
         }
     }
 
@@ -267,9 +286,20 @@ public struct MemoryReportWriter: RDBVisitor {
         size += n
     }
 
+    @inline(__always)
     public mutating func hashField(_ f: RDBString, value: RDBString, expireAtMs: Int64?) throws {
-        count += 1
-        largest = max(largest, MemoryModel.elementLength(f), MemoryModel.elementLength(value))
+        count &+= 1
+        // Two-argument `max`s: the three-argument one is variadic (an array per call).
+        largest = max(largest, max(MemoryModel.elementLength(f), MemoryModel.elementLength(value)))
+        if _fastPath(!compact) {
+            size &+= MemoryModel.dictEntry &+ MemoryModel.sizeofString(f) &+ MemoryModel.sizeofString(value)
+        } else {
+            compactHashField(f, value: value, expireAtMs: expireAtMs)
+        }
+    }
+
+    @inline(never)
+    mutating func compactHashField(_ f: RDBString, value: RDBString, expireAtMs: Int64?) {
         switch info.type.encoding {
         case .hashZipmap:
             // As rdbtools: numbers in a zipmap count as integers (the server turns zipmaps into ziplists,
@@ -285,7 +315,7 @@ public struct MemoryReportWriter: RDBVisitor {
             size += MemoryModel.listpackEntry(.init(f)) + MemoryModel.listpackEntry(.init(value))
                 + MemoryModel.listpackEntry(.integer(expireAtMs ?? 0))
         default:
-            size += MemoryModel.dictEntry + MemoryModel.sizeofString(f) + MemoryModel.sizeofString(value)
+            preconditionFailure("compactHashField: \(info.type.encoding) is not a compact hash encoding")
         }
     }
 
