@@ -247,16 +247,29 @@ struct Bench {
                     task.done = true
                     say("  \(task.tool) \(task.mode): \(error)")
                 }
-                if task.samples.count >= runs(of: task) || (task.total >= o.budget && !task.samples.isEmpty) { task.done = true }
             }
             if !any { break }
+            // After the round, when every task has as many runs: a task's count may depend on another's.
+            for task in fb.tasks where !task.done {
+                if task.samples.count >= runs(of: task, fb) || (task.total >= o.budget && !task.samples.isEmpty) { task.done = true }
+            }
         }
     }
 
-    /// How many runs `task` gets: `runs`, or `shortRuns` when the median of its first `runs` is under `shortSeconds`.
-    func runs(of task: Task) -> Int {
-        guard task.samples.count >= o.runs, let m = task.median, m < o.shortSeconds else { return o.runs }
-        return max(o.runs, o.shortRuns)
+    /// How many runs `task` gets: `shortRuns` when the median of its first `runs` is under `shortSeconds`, or
+    /// when it is one of our rows read as a multiple of its group's reference row (`x ours`: the reports next
+    /// to the counting decode, resp streamed next to mapped) and the reference gets `shortRuns` (the ratio then
+    /// comes from the same rounds); else `runs`.
+    func runs(of task: Task, _ fb: FileBench) -> Int {
+        func short(_ t: Task) -> Bool {
+            guard t.samples.count >= o.runs, let m = t.median else { return false }
+            return m < o.shortSeconds
+        }
+        if short(task) { return max(o.runs, o.shortRuns) }
+        if task.ours, let reference = Report.ours(fb, task.group), reference !== task, short(reference) {
+            return max(o.runs, o.shortRuns)
+        }
+        return o.runs
     }
 
     func printFileSummary(_ fb: FileBench) {

@@ -82,7 +82,7 @@ struct Report {
             - Method: every tool and mode runs as its own process on the same file, in alternating rounds \
             (A B C … A B C …), up to N=\(options.runs) runs each (N=\(max(options.runs, options.shortRuns)) for a tool whose first \
             \(options.runs) runs have a median under \(fixed(options.shortSeconds, 2)) s: the medians of short runs move most with \
-            this machine's phases); a tool stops early once its runs on a file \
+            this machine's phases; and for our rows read as a multiple of such a reference row, `x ours`); a tool stops early once its runs on a file \
             add up to \(Int(options.budget)) s (so slow tools have a smaller N, shown per row), and a run is \
             killed after \(Int(options.timeout)) s. Times are wall-clock medians including process start; inputs \
             are in the page cache (warmed by `cat` first). `rdbbench` rows are the in-process modes \
