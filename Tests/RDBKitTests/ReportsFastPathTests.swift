@@ -195,6 +195,14 @@ import Testing
             }
         }
         #expect(MemoryModel.malloc(1 << 40) == 1 << 40 && MemoryModel.malloc((1 << 40) + 1) == (1 << 40) + (1 << 38))
+        // sds strings: the header for the length's type (+ NUL), malloc-rounded.
+        for l in 0..<70_000 {
+            let header = l < 32 ? 2 : l < 256 ? 4 : l < 65536 ? 6 : 10
+            if MemoryModel.sizeofText(l) != MemoryModel.malloc(l + header) {
+                Issue.record("sizeofText(\(l)) = \(MemoryModel.sizeofText(l)), not \(MemoryModel.malloc(l + header))")
+                break
+            }
+        }
     }
 
     /// A compact sorted set is sized as its blob is: scores as the text the file holds (a server writes

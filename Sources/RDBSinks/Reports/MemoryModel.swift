@@ -207,6 +207,11 @@ enum MemoryModel {
     /// An sds string of `l` bytes that is not an integer's text.
     @inline(__always)
     static func sizeofText(_ l: Int) -> Int {
+        if l < 59 {
+            // The common case without a branch on the length: header 2 or 4, at most 64 bytes in all (a
+            // multiple of 8, at least 8).
+            return max(8, (l &+ (l < 32 ? 2 : 4) &+ 7) & ~7)
+        }
         let header: Int
         switch l {
         case ..<(1 << 5): header = 2
