@@ -222,6 +222,51 @@ extension RDBParser {
         }
     }
 
+    /// Steps over elements of a value of an encoding with element framing, as `skipElement` does, while
+    /// `done < count` and the cursor is before `limit` (so at least one when `done < count`), counting them in
+    /// `done`. One test of the encoding for the run (a measuring loop calling `skipElement` per element cost
+    /// what decoding the elements does). On an error the cursor is at the start of the element that did not
+    /// parse, with `done` the elements before it.
+    @inlinable
+    public func skipElements(_ c: inout ByteCursor, _ enc: RDBEncoding, count: Int, until limit: Int, done: inout Int) throws {
+        @inline(__always)
+        func run(_ c: inout ByteCursor, _ step: (inout ByteCursor) throws -> Void) throws {
+            // Local copies, written back on the way out: the cursor and the count stay in registers.
+            var cursor = c
+            var k = done
+            defer {
+                c = cursor
+                done = k
+            }
+            while k < count && cursor.position < limit {
+                let before = cursor.position
+                do {
+                    try step(&cursor)
+                } catch {
+                    cursor.position = before
+                    throw error
+                }
+                k &+= 1
+            }
+        }
+        switch enc {
+        case .list, .set, .listQuicklist:
+            try run(&c) { try skipStringInline(&$0) }
+        case .hash:
+            try run(&c) {
+                try skipStringInline(&$0)
+                try skipStringInline(&$0)
+            }
+        case .zset2:
+            try run(&c) {
+                try skipStringInline(&$0)
+                try $0.skip(8, "a binary score")
+            }
+        default:
+            try run(&c) { try skipElement(&$0, enc) }
+        }
+    }
+
     // MARK: skip
 
     /// Steps over a value, or moves straight to `end` when it is known (a position measured by `recordEnd`

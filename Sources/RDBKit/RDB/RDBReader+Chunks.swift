@@ -150,10 +150,14 @@ struct ValueSplitter<R: RDBChunkRunner>: RDBForwardingVisitor {
         var pieces = 0
         var done = 0
         while done < n {
-            let before = c.position
+            // To the end of the piece (or of the value) in one run.
+            let limit = split ? start + pieceBytes : Int.max
+            let doneBefore = done
             do {
-                try parser.skipElement(&c, enc)
+                try parser.skipElements(&c, enc, count: n, until: limit, done: &done)
             } catch let e as RDBError where e.code == .truncated && stream?.isStreaming == true {
+                count += done - doneBefore
+                let before = c.position  // the element the window's end cut off
                 try RDBReader.growWindow(stream!, after: e, resuming: true)
                 region = stream!.window
                 c = ByteCursor(region, baseOffset: baseOffset, position: before)
@@ -163,6 +167,8 @@ struct ValueSplitter<R: RDBChunkRunner>: RDBForwardingVisitor {
                 // value is decoded in place. Else the pieces so far are, then the rest is decoded here, which
                 // writes the elements before the bad one and throws the decoder's own error, as a sequential
                 // decode would.
+                count += done - doneBefore
+                let before = c.position  // the element that does not parse
                 if pieces == 0 && stream == nil { return action }
                 var rest = ByteCursor(region, baseOffset: baseOffset, position: first)
                 var p = parser
@@ -181,8 +187,7 @@ struct ValueSplitter<R: RDBChunkRunner>: RDBForwardingVisitor {
                 try inner.endKey()
                 return .skip
             }
-            done += 1
-            count += 1
+            count += done - doneBefore
             if split && c.position - start >= pieceBytes && done < n {
                 try submit(pieces, enc, start, c.position, count)
                 pieces += 1
