@@ -184,6 +184,8 @@ import Testing
             let canonical = b.withUnsafeBytes { DecimalFormatter.parseCanonical($0) }
             #expect(ours == canonical, "\(t)")
             #expect(b.withUnsafeBytes { MemoryModel.isIntegerText($0) } == (canonical != nil), "\(t)")
+            let sized = b.withUnsafeBytes { MemoryModel.sizeofString(RDBString(bytes: $0)) }
+            #expect(sized == (canonical != nil ? 0 : MemoryModel.sizeofText(b.count)), "\(t)")
         }
         for n in 1...100_000 {
             var p = 64

@@ -124,8 +124,20 @@ enum MemoryModel {
 
     @inline(__always)
     static func sizeofString(_ s: RDBString) -> Int {
-        if s.isInteger || isIntegerText(s.bytes) { return 0 }
-        return sizeofText(s.bytes.count)
+        if s.isInteger { return 0 }
+        let b = s.bytes
+        // Text that cannot be an integer's (empty, over 20 bytes, or not starting with a digit or `-`) is sized
+        // here; the rest after the digit test, out of line (so the common case inlines small).
+        if UInt(bitPattern: b.count &- 1) < 20, let p = b.baseAddress {
+            let c = p.load(as: UInt8.self)
+            if c &- 0x30 < 10 || c == UInt8(ascii: "-") { return sizeofDigits(b) }
+        }
+        return sizeofText(b.count)
+    }
+
+    @inline(never)
+    static func sizeofDigits(_ b: UnsafeRawBufferPointer) -> Int {
+        isIntegerText(b) ? 0 : sizeofText(b.count)
     }
 
     /// Whether `integerText(b)` is not nil, without its value: the digits are tested 8 at a time (a table's
