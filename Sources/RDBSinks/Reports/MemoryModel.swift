@@ -126,13 +126,9 @@ enum MemoryModel {
     static func sizeofString(_ s: RDBString) -> Int {
         if s.isInteger { return 0 }
         let b = s.bytes
-        // Text that cannot be an integer's (empty, over 20 bytes, or not starting with a digit or `-`) is sized
-        // here; the rest after the digit test, out of line (so the common case inlines small).
-        if UInt(bitPattern: b.count &- 1) < 20, let p = b.baseAddress {
-            let c = p.load(as: UInt8.self)
-            if c &- 0x30 < 10 || c == UInt8(ascii: "-") { return sizeofDigits(b) }
-        }
-        return sizeofText(b.count)
+        // Text that cannot be an integer's is sized here; the rest after the digit test, out of line (so the
+        // common case inlines small).
+        return mayBeIntegerText(b) ? sizeofDigits(b) : sizeofText(b.count)
     }
 
     @inline(never)
@@ -140,16 +136,23 @@ enum MemoryModel {
         isIntegerText(b) ? 0 : sizeofText(b.count)
     }
 
+    /// Whether `b` may be an integer's text: 1–20 bytes, the first a digit or `-` (the test that tells most text
+    /// apart, before `integerText` and `isIntegerText` read the digits).
+    @inline(__always)
+    static func mayBeIntegerText(_ b: UnsafeRawBufferPointer) -> Bool {
+        guard UInt(bitPattern: b.count &- 1) < 20, let p = b.baseAddress else { return false }
+        let c = p.load(as: UInt8.self)
+        return c &- 0x30 < 10 || c == UInt8(ascii: "-")
+    }
+
     /// Whether `integerText(b)` is not nil, without its value: the digits are tested 8 at a time (a table's
     /// members of 10–19 digits were a digit loop each, most of a set's time in the report), and 19 digits
     /// against int64's bound as text.
     @inline(__always)
     static func isIntegerText(_ b: UnsafeRawBufferPointer) -> Bool {
+        guard mayBeIntegerText(b), let p = b.baseAddress else { return false }
         let n = b.count
-        guard UInt(bitPattern: n &- 1) < 20, let p = b.baseAddress else { return false }
-        let c = p.load(as: UInt8.self)
-        let negative = c == UInt8(ascii: "-")
-        guard c &- 0x30 < 10 || negative else { return false }
+        let negative = p.load(as: UInt8.self) == UInt8(ascii: "-")
         let i = negative ? 1 : 0
         let digits = n &- i
         guard digits > 0, digits <= 19 else { return false }  // "-"; 20 digits exceed int64
@@ -196,12 +199,10 @@ enum MemoryModel {
     /// longer text by `DecimalFormatter.parseCanonical`.
     @inline(__always)
     static func integerText(_ b: UnsafeRawBufferPointer) -> Int64? {
+        guard mayBeIntegerText(b), let p = b.baseAddress else { return nil }
         let n = b.count
-        guard UInt(bitPattern: n &- 1) < 20, let p = b.baseAddress else { return nil }
-        let c = p.load(as: UInt8.self)
-        let negative = c == UInt8(ascii: "-")
-        guard c &- 0x30 < 10 || negative else { return nil }
         if n > 18 { return DecimalFormatter.parseCanonical(b) }
+        let negative = p.load(as: UInt8.self) == UInt8(ascii: "-")
         var i = negative ? 1 : 0
         guard i < n else { return nil }  // "-"
         let first = p.load(fromByteOffset: i, as: UInt8.self)
