@@ -23,11 +23,11 @@ extension RDBForwardingVisitor {
     @inlinable public mutating func beginKey(_ key: RDBString, _ info: RDBKeyInfo) throws -> RDBKeyAction { try inner.beginKey(key, info) }
     @inlinable public mutating func droppedEmptyKey(_ key: RDBString, _ info: RDBKeyInfo) throws { try inner.droppedEmptyKey(key, info) }
     @inlinable public mutating func stringValue(_ v: RDBString) throws { try inner.stringValue(v) }
-    @inlinable public mutating func listElement(_ e: RDBString) throws { try inner.listElement(e) }
-    @inlinable public mutating func setMember(_ m: RDBString) throws { try inner.setMember(m) }
-    @inlinable public mutating func zsetMember(_ m: RDBString, score: Double) throws { try inner.zsetMember(m, score: score) }
-    @inlinable public mutating func zsetMember(_ m: RDBString, scoreText: RDBString) throws { try inner.zsetMember(m, scoreText: scoreText) }
-    @inlinable public mutating func hashField(_ f: RDBString, value: RDBString, expireAtMs: Int64?) throws { try inner.hashField(f, value: value, expireAtMs: expireAtMs) }
+    @inlinable @inline(__always) public mutating func listElement(_ e: RDBString) throws { try inner.listElement(e) }
+    @inlinable @inline(__always) public mutating func setMember(_ m: RDBString) throws { try inner.setMember(m) }
+    @inlinable @inline(__always) public mutating func zsetMember(_ m: RDBString, score: Double) throws { try inner.zsetMember(m, score: score) }
+    @inlinable @inline(__always) public mutating func zsetMember(_ m: RDBString, scoreText: RDBString) throws { try inner.zsetMember(m, scoreText: scoreText) }
+    @inlinable @inline(__always) public mutating func hashField(_ f: RDBString, value: RDBString, expireAtMs: Int64?) throws { try inner.hashField(f, value: value, expireAtMs: expireAtMs) }
     @inlinable public mutating func beginStreamEntry(id: StreamID, fieldCount: Int) throws { try inner.beginStreamEntry(id: id, fieldCount: fieldCount) }
     @inlinable public mutating func streamEntryField(_ f: RDBString, value: RDBString) throws { try inner.streamEntryField(f, value: value) }
     @inlinable public mutating func endStreamEntry() throws { try inner.endStreamEntry() }

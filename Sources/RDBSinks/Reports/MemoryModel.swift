@@ -73,13 +73,15 @@ struct StreamEstimate {
 }
 
 /// The size arithmetic of `MemoryReportWriter` (64-bit, jemalloc).
+@usableFromInline
 enum MemoryModel {
     /// An element of a compact encoding: an integer (stored as one) or a byte string of some length.
+    @usableFromInline
     enum Entry {
         case integer(Int64)
         case string(Int)
 
-        @inline(__always)
+        @inlinable @inline(__always)
         init(_ s: RDBString) {
             if s.isInteger {
                 self = .integer(s.integer)
@@ -91,6 +93,7 @@ enum MemoryModel {
         }
 
         /// A score in a ziplist/listpack: integral scores are stored as integers, others as their text.
+        @usableFromInline
         init(_ d: Double) {
             if d == d.rounded(), abs(d) < 9.2e18 {
                 self = .integer(Int64(d))
@@ -100,10 +103,10 @@ enum MemoryModel {
         }
     }
 
-    static let dictEntry = 24
+    @usableFromInline static let dictEntry = 24
     static let robj = 16
-    static let skiplistNode = 24 + 16 + 8  // dict entry, node pointers, backward pointer (+ levels, at the end)
-    static let quicklistNodeBytes = 8192
+    @usableFromInline static let skiplistNode = 24 + 16 + 8  // dict entry, node pointers, backward pointer (+ levels, at the end)
+    @usableFromInline static let quicklistNodeBytes = 8192
 
     static func typeName(_ k: RDBKind) -> StaticString {
         switch k {
@@ -113,7 +116,7 @@ enum MemoryModel {
     }
 
     /// jemalloc's size class for `n` bytes.
-    @inline(__always)
+    @inlinable @inline(__always)
     static func malloc(_ n: Int) -> Int {
         if n <= 8 { return 8 }
         if n <= 64 { return (n + 7) & ~7 }
@@ -122,7 +125,7 @@ enum MemoryModel {
         return (n &+ step &- 1) & ~(step &- 1)
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     static func sizeofString(_ s: RDBString) -> Int {
         if s.isInteger { return 0 }
         let b = s.bytes
@@ -131,14 +134,14 @@ enum MemoryModel {
         return mayBeIntegerText(b) ? sizeofDigits(b) : sizeofText(b.count)
     }
 
-    @inline(never)
+    @usableFromInline @inline(never)
     static func sizeofDigits(_ b: UnsafeRawBufferPointer) -> Int {
         isIntegerText(b) ? 0 : sizeofText(b.count)
     }
 
     /// Whether `b` may be an integer's text: 1–20 bytes, the first a digit or `-` (the test that tells most text
     /// apart, before `integerText` and `isIntegerText` read the digits).
-    @inline(__always)
+    @inlinable @inline(__always)
     static func mayBeIntegerText(_ b: UnsafeRawBufferPointer) -> Bool {
         guard UInt(bitPattern: b.count &- 1) < 20, let p = b.baseAddress else { return false }
         let c = p.load(as: UInt8.self)
@@ -197,7 +200,7 @@ enum MemoryModel {
     /// The int64 whose canonical form `b` is, if it is one (what the server would store as an integer). Most
     /// text is told apart by its length and first byte; up to 18 digits cannot overflow and are read here,
     /// longer text by `DecimalFormatter.parseCanonical`.
-    @inline(__always)
+    @inlinable @inline(__always)
     static func integerText(_ b: UnsafeRawBufferPointer) -> Int64? {
         guard mayBeIntegerText(b), let p = b.baseAddress else { return nil }
         let n = b.count
@@ -218,7 +221,7 @@ enum MemoryModel {
     }
 
     /// An sds string of `l` bytes that is not an integer's text.
-    @inline(__always)
+    @inlinable @inline(__always)
     static func sizeofText(_ l: Int) -> Int {
         if l < 59 {
             // The common case without a branch on the length: header 2 or 4, at most 64 bytes in all (a
@@ -236,7 +239,7 @@ enum MemoryModel {
         return malloc(l + header)
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     static func elementLength(_ s: RDBString) -> Int { s.isInteger ? 8 : s.bytes.count }
 
     static func keyOverhead(_ key: RDBString, expires: Bool) -> Int {
@@ -265,7 +268,7 @@ enum MemoryModel {
     }
 
     /// Bytes of a ziplist entry after an entry of `previous` bytes.
-    @inline(__always)
+    @inlinable @inline(__always)
     static func ziplistEntry(_ e: Entry, previous: Int) -> Int {
         let body: Int
         switch e {
@@ -285,7 +288,7 @@ enum MemoryModel {
     }
 
     /// Bytes of a listpack entry (encoding, data, back-length).
-    @inline(__always)
+    @inlinable @inline(__always)
     static func listpackEntry(_ e: Entry) -> Int {
         let body: Int
         switch e {

@@ -56,20 +56,20 @@ public struct MemoryReportWriter: RDBVisitor {
     public let out: OutputBuffer
     var headerWritten = false
 
-    var info = RDBKeyInfo(db: 0, type: RDBValueType(rawValue: 0, encoding: .string), expireAtMs: nil, idleSeconds: nil,
+    @usableFromInline var info = RDBKeyInfo(db: 0, type: RDBValueType(rawValue: 0, encoding: .string), expireAtMs: nil, idleSeconds: nil,
                           lfuFrequency: nil, recordOffset: 0, valueOffset: 0)
-    var size = 0  // running total
-    var count = 0
-    var largest = 0
-    var prevZipEntry = 0
-    var intsetWidth = 2
+    @usableFromInline var size = 0  // running total
+    @usableFromInline var count = 0
+    @usableFromInline var largest = 0
+    @usableFromInline var prevZipEntry = 0
+    @usableFromInline var intsetWidth = 2
     /// The key's set, sorted set or hash is in a compact encoding (ziplist, listpack, intset, zipmap): its
     /// elements are sized by `compactSetMember`/`compactZsetEntry`/`compactHashField`, out of line, so that
     /// the per-element call of a hash table or skiplist stays small enough to inline into the decoder.
-    var compact = false
+    @usableFromInline var compact = false
     // quicklist
-    var nodes = 0
-    var nodeBytes = 0
+    @usableFromInline var nodes = 0
+    @usableFromInline var nodeBytes = 0
     // stream
     var stream = StreamEstimate()
     var moduleName = ""
@@ -171,7 +171,7 @@ public struct MemoryReportWriter: RDBVisitor {
         try out.flushIfNeeded()
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     mutating func element(_ s: RDBString) {
         count &+= 1
         largest = max(largest, MemoryModel.elementLength(s))
@@ -219,6 +219,7 @@ public struct MemoryReportWriter: RDBVisitor {
         return e
     }
 
+    @inlinable @inline(__always)
     public mutating func listElement(_ e: RDBString) throws {
         element(e)
         let entry = MemoryModel.ziplistEntry(.init(e), previous: prevZipEntry)
@@ -231,7 +232,7 @@ public struct MemoryReportWriter: RDBVisitor {
         size += entry
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     public mutating func setMember(_ m: RDBString) throws {
         element(m)
         if _fastPath(!compact) {
@@ -241,7 +242,7 @@ public struct MemoryReportWriter: RDBVisitor {
         }
     }
 
-    @inline(never)
+    @usableFromInline @inline(never)
     mutating func compactSetMember(_ m: RDBString) {
         if info.type.encoding == .setIntset {
             intsetWidth = max(intsetWidth, MemoryModel.intsetWidth(m.integerValue ?? 0))
@@ -252,17 +253,18 @@ public struct MemoryReportWriter: RDBVisitor {
 
     /// A score the file stores as text (ziplist/listpack) is sized as that text: no parse, and the blob's
     /// own bytes (a server writes `%.17g`, longer than the shortest form of the double).
+    @inlinable
     public mutating func zsetMember(_ m: RDBString, scoreText: RDBString) throws {
         zsetEntry(m, score: .init(scoreText))
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     public mutating func zsetMember(_ m: RDBString, score: Double) throws {
         zsetEntry(m, score: .init(score))
     }
 
     /// A member; its score matters in a compact encoding only (and is looked at there only).
-    @inline(__always)
+    @inlinable @inline(__always)
     mutating func zsetEntry(_ m: RDBString, score: @autoclosure () -> MemoryModel.Entry) {
         element(m)
         if _fastPath(!compact) {
@@ -272,7 +274,7 @@ public struct MemoryReportWriter: RDBVisitor {
         }
     }
 
-    @inline(never)
+    @usableFromInline @inline(never)
     mutating func compactZsetEntry(_ m: RDBString, score: MemoryModel.Entry) {
         if info.type.encoding == .zsetZiplist {
             compactZiplist(.init(m))
@@ -282,14 +284,14 @@ public struct MemoryReportWriter: RDBVisitor {
         }
     }
 
-    @inline(__always)
+    @usableFromInline @inline(__always)
     mutating func compactZiplist(_ e: MemoryModel.Entry) {
         let n = MemoryModel.ziplistEntry(e, previous: prevZipEntry)
         prevZipEntry = n
         size += n
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     public mutating func hashField(_ f: RDBString, value: RDBString, expireAtMs: Int64?) throws {
         count &+= 1
         // Two-argument `max`s: the three-argument one is variadic (an array per call).
@@ -301,7 +303,7 @@ public struct MemoryReportWriter: RDBVisitor {
         }
     }
 
-    @inline(never)
+    @usableFromInline @inline(never)
     mutating func compactHashField(_ f: RDBString, value: RDBString, expireAtMs: Int64?) {
         switch info.type.encoding {
         case .hashZipmap:
