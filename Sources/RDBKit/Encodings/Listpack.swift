@@ -180,3 +180,13 @@ public struct ListpackReader {
         return i
     }
 }
+
+/// A walk over a compact blob's elements in order (`ListpackReader`, `ZiplistReader`): what
+/// `RDBVisitor.listElements(from:)` is given.
+public protocol RDBElementReader {
+    /// The next element, nil after the last; an error names the blob and the offset.
+    mutating func next() throws(RDBError) -> RDBString?
+}
+
+extension ListpackReader: RDBElementReader {}
+extension ZiplistReader: RDBElementReader {}

@@ -24,6 +24,9 @@ extension RDBForwardingVisitor {
     @inlinable public mutating func droppedEmptyKey(_ key: RDBString, _ info: RDBKeyInfo) throws { try inner.droppedEmptyKey(key, info) }
     @inlinable public mutating func stringValue(_ v: RDBString) throws { try inner.stringValue(v) }
     @inlinable @inline(__always) public mutating func listElement(_ e: RDBString) throws { try inner.listElement(e) }
+    @inlinable @inline(__always) public mutating func listElements<R: RDBElementReader>(from reader: inout R) throws {
+        try inner.listElements(from: &reader)
+    }
     @inlinable @inline(__always) public mutating func setMember(_ m: RDBString) throws { try inner.setMember(m) }
     @inlinable @inline(__always) public mutating func zsetMember(_ m: RDBString, score: Double) throws { try inner.zsetMember(m, score: score) }
     @inlinable @inline(__always) public mutating func zsetMember(_ m: RDBString, scoreText: RDBString) throws { try inner.zsetMember(m, scoreText: scoreText) }

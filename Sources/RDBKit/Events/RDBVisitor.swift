@@ -229,6 +229,11 @@ public protocol RDBVisitor {
     /// The value of a string key.
     mutating func stringValue(_ value: RDBString) throws
     mutating func listElement(_ element: RDBString) throws
+    /// The elements of one compact run of a list (a quicklist node's ziplist or listpack, or a small list's
+    /// ziplist), in order. The default sends each to `listElement`; a sink that only does arithmetic per
+    /// element (the memory report) takes them in one loop, its state in registers rather than stored and
+    /// loaded again per event. A forwarding visitor that handles `listElement` itself must handle this too.
+    mutating func listElements<R: RDBElementReader>(from reader: inout R) throws
     mutating func setMember(_ member: RDBString) throws
     mutating func zsetMember(_ member: RDBString, score: Double) throws
     /// A zset member whose score the file stores as text (ziplist/listpack entries, type 3). The default parses
@@ -284,6 +289,10 @@ public protocol RDBVisitor {
 }
 
 extension RDBVisitor {
+    @inlinable @inline(__always)
+    public mutating func listElements<R: RDBElementReader>(from reader: inout R) throws {
+        while let e = try reader.next() { try listElement(e) }
+    }
     public mutating func beginFile(_ header: RDBHeader) throws {}
     public mutating func auxField(key: RDBString, value: RDBString) throws {}
     public mutating func moduleAux(_ module: RDBModuleID, when: UInt64, body: UnsafeRawBufferPointer) throws {}

@@ -6,7 +6,7 @@ extension RDBParser {
     func ziplistNode<V: RDBVisitor>(_ s: RDBString, at: Int, _ v: inout V) throws {
         if s.isInteger { throw RDBError.corrupt(at: at, "quicklist node", "blob is an integer-encoded string") }
         var z = try ZiplistReader(s.bytes, blobOffset: at)
-        while let e = try z.next() { try v.listElement(e) }
+        try v.listElements(from: &z)
     }
 
     /// One node of a Redis 7 quicklist: a plain element (container 1) or a listpack of them (2).
@@ -19,7 +19,7 @@ extension RDBParser {
             if s.isInteger { throw RDBError.corrupt(at: blobAt, "quicklist node", "listpack blob is an integer-encoded string") }
             // Like the server, an empty listpack node is skipped silently.
             var lp = try ListpackReader(s.bytes, blobOffset: blobAt)
-            while let e = try lp.next() { try v.listElement(e) }
+            try v.listElements(from: &lp)
         default:
             throw RDBError.corrupt(at: at, "quicklist node", "unknown container \(container) (1 = plain, 2 = packed)")
         }

@@ -50,7 +50,7 @@ extension RDBParser {
         case .listZiplist:
             let at = c.offset
             var z = try ZiplistReader(try readBlob(&c, slot: Slot.a, "ziplist"), blobOffset: at)
-            while let e = try z.next() { try v.listElement(e) }
+            try v.listElements(from: &z)
         case .setIntset:
             let at = c.offset
             var s = try IntsetReader(try readBlob(&c, slot: Slot.a, "intset"), blobOffset: at)

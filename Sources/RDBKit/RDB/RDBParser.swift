@@ -532,6 +532,17 @@ public struct RDBParser {
             guard raw.count == 1 &+ b0 else { return nil }
             return (RDBString(bytes: UnsafeRawBufferPointer(start: base + 1, count: b0)), b0, .init(start: nil, count: 0))
         }
+        if b0 == 0xC3 && raw.count >= 5 {  // LZF with 6- or 14-bit lengths (most LZF strings), without a cursor
+            var i = 1
+            let clen = RDBParser.shortLength(base, &i)  // reads bytes 1-2
+            if clen >= 0 {
+                let ulen = RDBParser.shortLength(base, &i)  // reads at most bytes 3-4
+                if ulen >= 0 {
+                    guard clen == raw.count &- i else { return nil }
+                    return (nil, ulen, UnsafeRawBufferPointer(start: base + i, count: clen))
+                }
+            }
+        }
         var c = ByteCursor(raw)
         do {
             switch try c.readLengthOrEncoding() {

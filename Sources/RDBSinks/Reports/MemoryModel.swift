@@ -242,6 +242,7 @@ enum MemoryModel {
     @inlinable @inline(__always)
     static func elementLength(_ s: RDBString) -> Int { s.isInteger ? 8 : s.bytes.count }
 
+    @inline(__always)
     static func keyOverhead(_ key: RDBString, expires: Bool) -> Int {
         dictEntry + sizeofString(key) + robj + (expires ? dictEntry + 8 : 0)
     }

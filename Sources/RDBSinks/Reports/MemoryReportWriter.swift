@@ -221,15 +221,44 @@ public struct MemoryReportWriter: RDBVisitor {
 
     @inlinable @inline(__always)
     public mutating func listElement(_ e: RDBString) throws {
-        element(e)
-        let entry = MemoryModel.ziplistEntry(.init(e), previous: prevZipEntry)
-        if nodes == 0 || nodeBytes + entry > MemoryModel.quicklistNodeBytes {
-            nodes += 1
+        Self.quicklistEntry(e, count: &count, largest: &largest, size: &size, previous: &prevZipEntry, nodes: &nodes,
+                            nodeBytes: &nodeBytes)
+    }
+
+    /// A node's elements in one loop, the model's state in locals (stored back once per node, not per element).
+    @inlinable
+    public mutating func listElements<R: RDBElementReader>(from reader: inout R) throws {
+        var count = self.count, largest = self.largest, size = self.size
+        var previous = prevZipEntry, nodes = self.nodes, nodeBytes = self.nodeBytes
+        defer {
+            self.count = count
+            self.largest = largest
+            self.size = size
+            prevZipEntry = previous
+            self.nodes = nodes
+            self.nodeBytes = nodeBytes
+        }
+        while let e = try reader.next() {
+            Self.quicklistEntry(e, count: &count, largest: &largest, size: &size, previous: &previous, nodes: &nodes,
+                                nodeBytes: &nodeBytes)
+        }
+    }
+
+    /// A list element in rdbtools' quicklist model: a ziplist entry after the previous one, in ziplist nodes of
+    /// at most `quicklistNodeBytes`.
+    @inlinable @inline(__always)
+    static func quicklistEntry(_ e: RDBString, count: inout Int, largest: inout Int, size: inout Int, previous: inout Int,
+                               nodes: inout Int, nodeBytes: inout Int) {
+        count &+= 1
+        largest = max(largest, MemoryModel.elementLength(e))
+        let entry = MemoryModel.ziplistEntry(.init(e), previous: previous)
+        if nodes == 0 || nodeBytes &+ entry > MemoryModel.quicklistNodeBytes {
+            nodes &+= 1
             nodeBytes = 0
         }
-        nodeBytes += entry
-        prevZipEntry = entry
-        size += entry
+        nodeBytes &+= entry
+        previous = entry
+        size &+= entry
     }
 
     @inlinable @inline(__always)
