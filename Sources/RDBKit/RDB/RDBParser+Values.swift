@@ -267,6 +267,13 @@ extension RDBParser {
         }
     }
 
+    /// Steps over all `count` elements of a value (`skipElements` in one run).
+    @inlinable @inline(__always)
+    func skipAll(_ c: inout ByteCursor, _ enc: RDBEncoding, count: Int) throws {
+        var done = 0
+        try skipElements(&c, enc, count: count, until: Int.max, done: &done)
+    }
+
     // MARK: skip
 
     /// Steps over a value, or moves straight to `end` when it is known (a position measured by `recordEnd`
@@ -294,17 +301,13 @@ extension RDBParser {
             try c.skip(8, "a minimum field expiry")
             try skipString(&c)
         case .list, .set, .listQuicklist:
-            let n = try c.readCount("element count")
-            for _ in 0..<n { try skipElement(&c, .list) }
+            try skipAll(&c, enc, count: try c.readCount("element count"))
         case .hash:
-            let n = try c.readCount("hash size", minItemSize: 2)
-            for _ in 0..<n { try skipElement(&c, .hash) }
+            try skipAll(&c, enc, count: try c.readCount("hash size", minItemSize: 2))
         case .zset:
-            let n = try c.readCount("zset size", minItemSize: 2)
-            for _ in 0..<n { try skipElement(&c, .zset) }
+            try skipAll(&c, enc, count: try c.readCount("zset size", minItemSize: 2))
         case .zset2:
-            let n = try c.readCount("zset size", minItemSize: 9)
-            for _ in 0..<n { try skipElement(&c, .zset2) }
+            try skipAll(&c, enc, count: try c.readCount("zset size", minItemSize: 9))
         case .hashMetadataPreGA, .hashMetadata:
             if enc == .hashMetadata { try c.skip(8, "a minimum field expiry") }
             let n = try c.readCount("hash size", minItemSize: 3)
@@ -321,8 +324,7 @@ extension RDBParser {
                 try c.skip(8, "a field expiry")
             }
         case .listQuicklist2:
-            let n = try c.readCount("quicklist node count", minItemSize: 2)
-            for _ in 0..<n { try skipElement(&c, .listQuicklist2) }
+            try skipAll(&c, enc, count: try c.readCount("quicklist node count", minItemSize: 2))
         case .modulePreGA:
             throw RDBError.invalid(at: c.offset, "module value of the pre-GA type 6 has no framing and cannot be stepped over")
         case .module2:
