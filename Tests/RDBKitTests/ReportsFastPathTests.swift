@@ -256,3 +256,59 @@ import Testing
         #expect(throws: RDBError.self) { _ = try sinkOutput(bytes) { KeysWriter(out: $0) } }
     }
 }
+
+/// A list node's elements reach the memory report in one `listElements(from:)` call (its quicklist model in
+/// locals); this wrapper takes the default, one `listElement` per element, as any sink does.
+private struct OneElementAtATime<Inner: RDBVisitor>: RDBForwardingVisitor {
+    var inner: Inner
+    mutating func listElements<R: RDBElementReader>(from reader: inout R) throws {
+        while let e = try reader.next() { try inner.listElement(e) }
+    }
+}
+
+@Suite struct MemoryListNodesTests {
+    /// Elements at every ziplist integer width's bounds, integer text (canonical or not), strings around the
+    /// entry-header and previous-length steps, and enough of them to cross the model's 8 KiB nodes.
+    static var listpackNodes: [[UInt8]] {
+        let ints: [Int64] = [0, 12, 13, 127, 128, -1, -128, -129, 4095, -4096, 32767, -32768, 32768, 8_388_607, -8_388_608,
+                             8_388_608, Int64(Int32.max), Int64(Int32.min), Int64(Int32.max) + 1, .max, .min]
+        let texts = ["", "x", "123", "-7", "007", "-0", "9223372036854775807", "9223372036854775808", "12345678901234567890",
+                     String(repeating: "a", count: 63), String(repeating: "b", count: 64), String(repeating: "c", count: 252),
+                     String(repeating: "d", count: 253), String(repeating: "e", count: 300), String(repeating: "f", count: 16384)]
+        var nodes = [RDBBuilder.listpack(ints.map(RDBBuilder.lpInt) + texts.map(RDBBuilder.lpString))]
+        nodes.append(RDBBuilder.listpack((0..<3000).map { RDBBuilder.lpString("element:\($0 % 997)") }))
+        nodes.append(RDBBuilder.listpack((0..<500).map { RDBBuilder.lpInt(Int64($0) * 104_729 - 20_000_000) }))
+        return nodes
+    }
+
+    static var file: [UInt8] {
+        var b = RDBBuilder(version: 11)
+        // Quicklist 2 (type 18): packed nodes, and a plain node (container 1) between them.
+        let nodes = listpackNodes
+        var value = RDBBuilder.length(UInt64(nodes.count + 1))
+        for (i, n) in nodes.enumerated() {
+            value += RDBBuilder.length(2) + RDBBuilder.string(n)
+            if i == 0 { value += RDBBuilder.length(1) + RDBBuilder.string(String(repeating: "p", count: 9000)) }
+        }
+        b.key(type: 18, "list:quicklist2", value: value)
+        // Quicklist (type 14, Redis 3.2-6.2): ziplist nodes.
+        let zl1 = RDBBuilder.ziplist(["1", "22", "-3", "word", "", "18446744073709551616"].map(RDBBuilder.zlString))
+        let zl2 = RDBBuilder.ziplist((0..<2000).map { RDBBuilder.zlString("z\($0)") })
+        b.key(type: 14, "list:quicklist", value: RDBBuilder.length(2) + RDBBuilder.string(zl1) + RDBBuilder.string(zl2))
+        // A small list as one ziplist (type 10, Redis < 3.2).
+        b.key(type: 10, "list:ziplist", value: RDBBuilder.string(RDBBuilder.ziplist(["a", "10", "bb"].map(RDBBuilder.zlString))))
+        return b.finished()
+    }
+
+    @Test func nodeAtATimeEqualsElementAtATime() throws {
+        let bytes = Self.file
+        let batched = String(decoding: try sinkOutput(bytes) { MemoryReportWriter(out: $0) }, as: UTF8.self)
+        let single = String(decoding: try sinkOutput(bytes) { OneElementAtATime(inner: MemoryReportWriter(out: $0)) }, as: UTF8.self)
+        #expect(batched == single)
+        let rows = batched.split(separator: "\n").dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false) }
+        #expect(rows.map { String($0[2]) } == ["list:quicklist2", "list:quicklist", "list:ziplist"])
+        #expect(rows.map { Int($0[5]) } == [21 + 15 + 1 + 3000 + 500, 2006, 3])
+        #expect(rows.map { Int($0[6]) } == [16384, 20, 2])
+        #expect(rows.allSatisfy { (Int($0[3]) ?? 0) > 0 && $0[4] == "quicklist" })
+    }
+}
