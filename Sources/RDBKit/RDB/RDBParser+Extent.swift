@@ -108,8 +108,7 @@ extension RDBParser {
                 i &+= 9
                 t = Int(p.load(fromByteOffset: i, as: UInt8.self))
             }
-            // Bits 0, 9-13, 16, 17, 20.
-            if t < 32 && (0x13_3E01 >> t) & 1 != 0 {
+            if RDBParser.isSingleBlobType(t) {
                 i &+= 1
                 i = RDBParser.shortStringEnd(p, i, end)
                 if i >= 0 { i = RDBParser.shortStringEnd(p, i, end) }
@@ -118,6 +117,11 @@ extension RDBParser {
         }
         return recordEnd(c)
     }
+
+    /// Whether `t` is the type byte of a string or single-blob value (0, 9...13, 16, 17, 20: the same value type
+    /// in every version and family).
+    @inlinable @inline(__always)
+    static func isSingleBlobType(_ t: Int) -> Bool { t < 32 && (0x13_3E01 >> t) & 1 != 0 }
 
     /// The end of a string at `i` with a 6- or 14-bit length, an integer, or LZF with 6- or 14-bit lengths,
     /// when it is whole before `end`; -1 otherwise (another form, or cut off).
