@@ -231,6 +231,59 @@ import RDBSinks
         }
     }
 
+    /// A file of small records, as the memory report cuts it at nominal offsets (each chunk finding its first
+    /// record itself, `ChunkableSink.decodesBySync`): values made of bytes that read as type bytes, lengths and
+    /// opcodes (0xFC, 0xFE, 0xFF) so that wrong starts look plausible, keys with a millisecond expiry and an LFU
+    /// frequency (a cut between a prefix and its type byte), databases switching (a chunk's database guessed
+    /// wrong), values longer than a chunk, and optionally a corrupt record near the end. Whatever was guessed,
+    /// the output, reports and error are the one-thread ones; and guesses were wrong, kept from where they fell
+    /// in step with the true records or decoded again.
+    static func smallRecords(corruptAt: Int? = nil) -> [UInt8] {
+        var b = RDBBuilder(version: 10)
+        b.aux("redis-ver", "7.0.15")
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func next() -> Int {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int(truncatingIfNeeded: state >> 33)
+        }
+        let lookalikes: [UInt8] = [0x00, 0x02, 0x05, 0x0E, 0x10, 0x14, 0xC0, 0xFC, 0xFE, 0xFF]
+        for i in 0..<3000 {
+            if i % 700 == 0 { b.selectDB(UInt64(i / 700 % 3)) }
+            if i == corruptAt {
+                b.key(type: 0, "broken", value: [0xC3, 0x05, 0x20] + [UInt8](repeating: 0x41, count: 5))
+                continue
+            }
+            if i % 3 == 0 { b.bytes += [0xFC] + RDBBuilder.le(Int64(4_102_444_800_000 + i)) }
+            if i % 5 == 0 { b.bytes += [0xF9, UInt8(i & 0x7F)] }
+            let value = (0..<(next() % 40)).map { _ in next() % 3 == 0 ? UInt8(next() & 0xFF) : lookalikes[next() % lookalikes.count] }
+            b.key(type: 0, "k\(i)", value: RDBBuilder.string(value))
+            if i % 1000 == 999 { b.key(type: 0, "long\(i)", value: RDBBuilder.string(String(repeating: "x", count: 3000 + i))) }
+        }
+        return b.finished()
+    }
+
+    @Test(arguments: [nil, 2900])
+    func chunksCutAtNominalOffsetsFindTheirRecords(corruptAt: Int?) throws {
+        let path = try Self.write(Self.smallRecords(corruptAt: corruptAt))
+        defer { unlink(path) }
+        var cut = 0, inStep = 0, again = 0
+        for chunk in [64, 100, 256, 1000] {
+            Self.expectSame(path, .memory, chunkBytes: chunk)
+            let statistics = ParallelStatistics()
+            let r = Self.decode(path, .memory, threads: 3, chunkBytes: chunk, statistics: statistics)
+            #expect((r.error != nil) == (corruptAt != nil), "\(r.error ?? "no error")")
+            cut += statistics.cutChunks
+            inStep += statistics.fellInStep
+            again += statistics.decodedAgain
+        }
+        #expect(cut > 100)
+        #expect(inStep > 0)
+        #expect(again > 0)
+        var filter = KeyFilter()
+        filter.dbs = [1]
+        Self.expectSame(path, .memory, chunkBytes: 100, filter: filter)
+    }
+
     /// Progress is reported from the chunks as they are cut, and ends with every key and byte counted.
     @Test func progressCountsTheKeysOfEveryChunk() throws {
         var b = RDBBuilder(version: 10)

@@ -13,14 +13,23 @@ public struct RDBChunk: Sendable {
     public let header: RDBHeader
     /// The input's name, for errors.
     public let file: String?
-    /// Key records in it (for progress).
+    /// Key records in it (for progress; 0 when not counted yet).
     public let keys: Int
+    /// Whether `start` is a record's start (known from a walk of the records before it), and `end` the end of the
+    /// chunk's last record. A chunk cut at nominal offsets (`RDBReader.cutChunks`) holds the records
+    /// that start in `start..<end`: the first found by `RDBReader.syncPoint` (unless `startsAtRecord`), the last
+    /// running on past `end`; its `db` is a guess too.
+    public let startsAtRecord: Bool
+    public let endsAtRecord: Bool
 
     /// The absolute offsets of its bytes.
     @inlinable public var offsets: Range<Int> { (baseOffset + start)..<(baseOffset + end) }
 
     @inlinable
-    public init(index: Int, start: Int, end: Int, baseOffset: Int, db: Int, header: RDBHeader, file: String?, keys: Int) {
+    public init(index: Int, start: Int, end: Int, baseOffset: Int, db: Int, header: RDBHeader, file: String?, keys: Int,
+                startsAtRecord: Bool = true, endsAtRecord: Bool = true) {
+        self.startsAtRecord = startsAtRecord
+        self.endsAtRecord = endsAtRecord
         self.index = index
         self.start = start
         self.end = end
@@ -81,6 +90,9 @@ public protocol RDBChunkRunner {
     mutating func drain(into sink: inout Sink) throws
     /// The absolute offset before which every chunk is done with the region (its pages may be released).
     var releasableOffset: Int { get }
+    /// For chunks cut at nominal offsets, once drained: where the last one truly ended (absolute), and the database
+    /// selected there.
+    var chainEnd: (offset: Int, db: Int)? { get }
     /// Whether the value of the key `sink` just began (and answered `.decode` for) is decoded in pieces.
     func splitsValue(_ sink: Sink, _ type: RDBValueType) -> Bool
     /// Queues the next piece of the value being split, and hands the pieces decoded since the last call
@@ -92,6 +104,7 @@ public protocol RDBChunkRunner {
 }
 
 extension RDBChunkRunner {
+    @inlinable public var chainEnd: (offset: Int, db: Int)? { nil }
     @inlinable public func splitsValue(_ sink: Sink, _ type: RDBValueType) -> Bool { false }
     @inlinable public mutating func submitPiece(_ piece: RDBValuePiece, region: UnsafeRawBufferPointer, into sink: inout Sink) throws {
         preconditionFailure("submitPiece: this runner does not split values")
@@ -238,10 +251,15 @@ extension RDBReader {
     /// their reports into `visitor` (`drain`). An error in a chunk is thrown once the chunks before it and
     /// its keys before the error are written, as a sequential decode would have left the output.
     /// Inlinable: the records decoded here by `visitor` are as fast as in `decode`.
+    ///
+    /// With `cutBelowRecordBytes`, once the first two chunks are cut: if their records average fewer bytes than
+    /// that, the rest is cut at nominal offsets without walking it (`cutChunks`): for sinks whose work per record
+    /// is light enough that the walk is a large share of it, on files of small records only (records larger than
+    /// a chunk, or many records too large to find a start in, would be decoded one chunk after another).
     @inlinable
     public static func decodeChunked<R: RDBChunkRunner>(
         _ input: InputBuffer, into visitor: inout R.Sink, runner: inout R, options: RDBDecoderOptions = .init(),
-        chunkBytes: Int = 1 << 20, maxChunkRecord: Int = 1 << 20
+        chunkBytes: Int = 1 << 20, maxChunkRecord: Int = 1 << 20, cutBelowRecordBytes: Int = 0
     ) throws -> RDBSummary {
         precondition(!input.isStreaming, "decodeChunked reads memory-mapped inputs")
         var parser = RDBParser(options: options)
@@ -253,6 +271,8 @@ extension RDBReader {
             var chunkStart = c.position
             var chunkDB = parser.db
             var keys = 0  // key records in the chunk being cut
+            var records = 0  // records measured, and where the first was
+            let firstRecord = c.position
             try runner.resume(from: &visitor)
             // The parser as the measuring reads it (header and options; they do not change): a local, so that
             // passing it copies nothing per record (the captured `parser`, passed by value, was retained and
@@ -290,11 +310,18 @@ extension RDBReader {
                     continue
                 }
                 try takeMeasured(&parser, &c, op: op, end: e, keys: &keys)
+                records &+= 1
                 if c.position - chunkStart >= chunkBytes {
                     input.release(before: runner.releasableOffset)
                     try submit(upTo: c.position)
                     chunkStart = c.position
                     chunkDB = parser.db
+                    if index == 2 && (c.position - firstRecord) < records * cutBelowRecordBytes {
+                        try cutChunks(input, &c, &parser, header: header, index: index, into: &visitor, runner: &runner,
+                                      chunkBytes: chunkBytes)
+                        _ = try parseOne(&parser, &c, &visitor, input)  // the EOF record, or the error met there
+                        return
+                    }
                 }
             }
             try submit(upTo: c.position)
@@ -388,23 +415,136 @@ extension RDBReader {
     }
 
     /// Decodes the records of one chunk into `visitor`, calling `afterRecord` after each (where a runner
-    /// may hand the output written so far on).
-    @inlinable
+    /// may hand the output written so far on): from `start` (default: the chunk's start) in database `db`
+    /// (default: the chunk's). Returns where its last record ends, the database selected there and, for a chunk
+    /// cut at a nominal offset (`endsAtRecord` false), its key records (others: 0). Such a chunk stops at the
+    /// EOF opcode too (the main visitor reports it), and tells `atRecord` where each of its first `watchedRecords`
+    /// records starts, the database there and the key records before it (see `ParallelDecode`).
+    @inlinable @discardableResult
     public static func decodeChunk<V: RDBVisitor>(
         _ chunk: RDBChunk, region: UnsafeRawBufferPointer, options: RDBDecoderOptions, into visitor: inout V,
+        from start: Int? = nil, db: Int? = nil, watchedRecords: Int = 0,
+        atRecord: (inout V, _ position: Int, _ db: Int, _ keys: Int) -> Void = { _, _, _, _ in },
         afterRecord: (inout V) throws -> Void
-    ) throws {
+    ) throws -> (end: Int, db: Int, keys: Int) {
         // The chunks already keep the cores busy: no LZF read-ahead thread per chunk (it would start one
         // for each chunk with a long list, and spin while idle).
         var o = options
         o.decompressAhead = false
-        var parser = RDBParser(options: o, header: chunk.header, db: chunk.db)
-        // The window ends with the chunk: no record can read past it.
-        var c = ByteCursor(UnsafeRawBufferPointer(rebasing: region[0..<chunk.end]), baseOffset: chunk.baseOffset, position: chunk.start)
+        var parser = RDBParser(options: o, header: chunk.header, db: db ?? chunk.db)
+        // A chunk that ends with a record: the window ends with it (no record can read past it).
+        let window = chunk.endsAtRecord ? UnsafeRawBufferPointer(rebasing: region[0..<chunk.end]) : region
+        var c = ByteCursor(window, baseOffset: chunk.baseOffset, position: start ?? chunk.start)
+        var keys = 0
+        var watched = 0
         while c.position < chunk.end {
+            if !chunk.endsAtRecord {
+                let op = recordOpcode(parser, c)
+                if op == .eof { break }
+                if _slowPath(watched < watchedRecords) {
+                    atRecord(&visitor, c.position, parser.db, keys)
+                    watched &+= 1
+                }
+                if op == nil || op!.prefixesKey { keys &+= 1 }
+            }
             _ = try parseOne(&parser, &c, &visitor, file: chunk.file)
             try afterRecord(&visitor)
         }
+        return (c.position, parser.db, keys)
+    }
+}
+
+extension RDBReader {
+    /// The rest of a memory-mapped RDB from `c` (a record's start, in database `db`), as `decodeChunked` decodes
+    /// it but without walking its records on this thread first: cut into chunks at every `chunkBytes` bytes
+    /// (numbered on from `index`), each chunk's thread finds where its first record starts (`syncPoint`) and
+    /// decodes the records that start in its bytes. A guess, checked in file order: a chunk's output is written
+    /// only from where the chunk before truly ended, in the database selected there (its first records, decoded
+    /// from a wrong guess, soon fall in step with the true ones; else it is decoded again from there; see
+    /// `ParallelDecode`). So the output is that of a sequential decode, and this thread, which only cuts and
+    /// waits, leaves both cores to the chunks. A record larger than a chunk is decoded whole by the chunk it
+    /// starts in. Leaves `c` and `parser` at the EOF record (or where the last chunk stopped).
+    @inlinable
+    static func cutChunks<R: RDBChunkRunner>(
+        _ input: InputBuffer, _ c: inout ByteCursor, _ parser: inout RDBParser, header: RDBHeader, index first: Int,
+        into visitor: inout R.Sink, runner: inout R, chunkBytes: Int
+    ) throws {
+        let region = input.window
+        let chunkBytes = max(64, chunkBytes)
+        var start = c.position
+        var index = first
+        while start < region.count {
+            let end = region.count - start < 2 * chunkBytes ? region.count : start + chunkBytes
+            try runner.submit(RDBChunk(index: index, start: start, end: end, baseOffset: c.baseOffset, db: parser.db,
+                                       header: header, file: input.name, keys: 0, startsAtRecord: index == first,
+                                       endsAtRecord: false),
+                              region: region, absorbingInto: &visitor)
+            input.release(before: runner.releasableOffset)
+            index += 1
+            start = end
+        }
+        try runner.drain(into: &visitor)
+        if let (end, db) = runner.chainEnd {
+            c.position = end - c.baseOffset
+            parser._db = db
+        }
+    }
+
+    /// Records in a row that must measure from a position for it to be taken as a record's start.
+    @inlinable static var syncRecords: Int { 8 }
+    /// How far into a chunk a record's start is looked for (a chunk inside a larger record finds none).
+    @inlinable static var syncScanBytes: Int { 16 << 10 }
+    /// The bytes the records that make a start plausible must fit in (a wrong start often reads a long length).
+    @inlinable static var syncWindowBytes: Int { 64 << 10 }
+
+    /// Where the first record of a chunk cut at a nominal offset most likely starts: the first position from
+    /// `chunk.start` (looking `syncScanBytes` on at most) from which `syncRecords` records in a row measure
+    /// (`recordEnd`; or some, then the EOF opcode right before the checksum). When what is found there is the
+    /// type byte of a record whose prefixes (a millisecond or second expiry, an LFU frequency) start before
+    /// `chunk.start`, that record belongs to the chunk before: its end. nil when nothing plausible is found.
+    /// A guess: the runner checks it against where the chunk before truly ended.
+    @inlinable
+    public static func syncPoint(_ chunk: RDBChunk, region: UnsafeRawBufferPointer, options: RDBDecoderOptions) -> Int? {
+        var parser = RDBParser(options: options, header: chunk.header, db: 0)
+        let p = region.baseAddress!
+        @inline(__always) func byte(_ i: Int) -> UInt8 { p.load(fromByteOffset: i, as: UInt8.self) }
+        let scanEnd = min(chunk.end, chunk.start + syncScanBytes)
+        var q = chunk.start
+        while q < scanEnd {
+            if chains(&parser, region, q, baseOffset: chunk.baseOffset) {
+                var s = q
+                for _ in 0..<3 {
+                    if s >= 9 && byte(s - 9) == 0xFC { s -= 9 } else if s >= 5 && byte(s - 5) == 0xFD { s -= 5 }
+                    else if s >= 2 && byte(s - 2) == 0xF9 { s -= 2 } else { break }
+                }
+                // (A prefix at or after `chunk.start` would have been found first: these bytes are not one.)
+                guard s < chunk.start else { return q }
+                let e = parser.recordEnd(ByteCursor(region, baseOffset: chunk.baseOffset, position: q))
+                return e >= 0 && e < chunk.end ? e : nil
+            }
+            q &+= 1
+        }
+        return nil
+    }
+
+    /// Whether `syncRecords` records in a row measure from `q` (within `syncWindowBytes`), or some then the EOF opcode followed
+    /// by the checksum or nothing.
+    @inlinable
+    static func chains(_ parser: inout RDBParser, _ region: UnsafeRawBufferPointer, _ q: Int, baseOffset: Int) -> Bool {
+        let window = UnsafeRawBufferPointer(rebasing: region[0..<min(region.count, q &+ syncWindowBytes)])
+        var at = q
+        for n in 0..<syncRecords {
+            let c = ByteCursor(window, baseOffset: baseOffset, position: at)
+            if recordOpcode(parser, c) == .eof {
+                // (Not first: 0xFF, the end of every ziplist and listpack, would pass for one before each record.)
+                let trailer = region.count &- at &- 1
+                return n > 0 && (trailer == 0 || trailer == 8)
+            }
+            let e = parser.recordEndInline(c)
+            guard e > at else { return false }
+            at = e
+        }
+        return true
     }
 }
 

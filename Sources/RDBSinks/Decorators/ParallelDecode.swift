@@ -23,6 +23,17 @@ public protocol ChunkableSink: RDBVisitor {
     /// leaves it out when the target is in that database already, as a sequential decode would have).
     var leadingSelect: (db: Int, bytes: Int)? { get }
 
+    /// Whether a parallel decode of a mapped file of small records (`ParallelDecode.syncRecordBytes`) into
+    /// this sink cuts its chunks at nominal offsets, each chunk's thread finding its first record
+    /// (`RDBReader.cutChunks`), rather than after walking every record on the decoding thread: for sinks that
+    /// do not split values, whose work per record is light enough that the walk would be a large share of it.
+    var decodesBySync: Bool { get }
+    /// For sinks that decode by sync: takes back what the records decoded before `snapshot` (a copy of this
+    /// sink taken between records) did to this sink's reports. A chunk decoded from a wrong guess of where its
+    /// first record starts soon falls in step with the true records (the framing resynchronizes): its output
+    /// from there on is kept, the output and the reports of the records before are dropped.
+    mutating func dropRecords(before snapshot: Self)
+
     /// Whether this sink takes the value of the key it just began (answering `.decode`) in pieces: its
     /// elements decoded by sinks of `pieceSink` on other threads, then handed to it in order
     /// (`absorbPiece`). Only asked for values of element framing larger than a chunk.
@@ -37,6 +48,8 @@ public protocol ChunkableSink: RDBVisitor {
 extension ChunkableSink {
     public var selectedDatabase: Int? { nil }
     public var leadingSelect: (db: Int, bytes: Int)? { nil }
+    public var decodesBySync: Bool { false }
+    public mutating func dropRecords(before snapshot: Self) { preconditionFailure("dropRecords: this sink does not decode by sync") }
     public func splitsValue(_ type: RDBValueType) -> Bool { false }
     public func pieceSink(out: OutputBuffer, scratch: OutputBuffer) -> Self { preconditionFailure("pieceSink: this sink does not split values") }
     public mutating func absorbPiece(_ piece: Self) throws { preconditionFailure("absorbPiece: this sink does not split values") }
@@ -60,7 +73,8 @@ extension ChunkableSink {
             return try RDBReader.decodeStreamedChunked(input, into: &self, runner: &runner, options: options, chunkBytes: chunkBytes)
         }
         return try RDBReader.decodeChunked(input, into: &self, runner: &runner, options: options,
-                                           chunkBytes: chunkBytes, maxChunkRecord: chunkBytes)
+                                           chunkBytes: chunkBytes, maxChunkRecord: chunkBytes,
+                                           cutBelowRecordBytes: decodesBySync ? ParallelDecode<Self>.syncRecordBytes : 0)
     }
 }
 
@@ -71,6 +85,11 @@ public final class ParallelStatistics: @unchecked Sendable {
     /// Values larger than a chunk decoded in pieces on the threads, and their pieces.
     public var valuesSplit = 0
     public var pieces = 0
+    /// Chunks cut at nominal offsets (`ChunkableSink.decodesBySync`); of those, the ones whose records decoded
+    /// from a wrong guess fell in step with the true ones (kept from there), and the ones decoded again.
+    public var cutChunks = 0
+    public var fellInStep = 0
+    public var decodedAgain = 0
     public init() {}
 }
 
@@ -86,6 +105,9 @@ public final class ParallelStatistics: @unchecked Sendable {
 /// after it are abandoned; `drain` throws the error, as a sequential decode would have.
 public struct ParallelDecode<Sink: ChunkableSink>: RDBChunkRunner {
     public static var defaultChunkBytes: Int { 1 << 20 }
+    /// Records averaging fewer bytes than this (in the first two chunks) are cut by sync for the sinks that
+    /// `decodesBySync`: strings.rdb (56 bytes a record) gains from it, small-aggregates.rdb (190) does not.
+    public static var syncRecordBytes: Int { 128 }
     /// Output a chunk may hold before it waits for its turn to write.
     @inlinable static var spillBytes: Int { 4 << 20 }
 
@@ -105,6 +127,11 @@ public struct ParallelDecode<Sink: ChunkableSink>: RDBChunkRunner {
 
     @inlinable
     public var releasableOffset: Int { state.monitor.withLock { state.doneOffset } }
+
+    @inlinable
+    public var chainEnd: (offset: Int, db: Int)? {
+        state.monitor.withLock { state.chainEnd.map { ($0, state.chainDB ?? 0) } }
+    }
 
     @inlinable
     public mutating func resume(from sink: inout Sink) throws {
@@ -128,14 +155,15 @@ public struct ParallelDecode<Sink: ChunkableSink>: RDBChunkRunner {
 
     @inlinable
     public mutating func submit(_ chunk: RDBChunk, region: UnsafeRawBufferPointer, absorbingInto sink: inout Sink) throws {
-        progress?.advance(to: chunk.offsets.upperBound, keys: chunk.keys)
         statistics?.chunks += 1
         // The chunks written since the last call: their reports now, their buffers freed.
-        let done = state.monitor.withLock { () -> [Sink] in
+        let (done, keys) = state.monitor.withLock { () -> ([Sink], Int) in
             let f = state.finished
             state.finished.removeAll(keepingCapacity: true)
-            return f
+            defer { state.keysCounted = 0 }
+            return (f, state.keysCounted)
         }
+        progress?.advance(to: chunk.offsets.upperBound, keys: chunk.keys + keys)
         for chunk in done { sink.absorb(chunk) }
         if started.isEmpty {
             state.monitor.withLock {
@@ -155,11 +183,17 @@ public struct ParallelDecode<Sink: ChunkableSink>: RDBChunkRunner {
 
     @inlinable
     public mutating func drain(into sink: inout Sink) throws {
-        let (finished, failure) = state.monitor.withLock { () -> ([Sink], (any Error)?) in
+        let (finished, failure, keys) = state.monitor.withLock { () -> ([Sink], (any Error)?, Int) in
             state.monitor.wait { state.inFlight == 0 || state.failure != nil }
             let f = state.finished
             state.finished.removeAll()
-            return (f, state.failure)
+            defer { state.keysCounted = 0 }
+            return (f, state.failure, state.keysCounted)
+        }
+        if keys > 0 { progress?.advance(to: 0, keys: keys) }
+        if let statistics {
+            let counts = state.monitor.withLock { state.cutCounts }
+            (statistics.cutChunks, statistics.fellInStep, statistics.decodedAgain) = counts
         }
         for chunk in finished { sink.absorb(chunk) }
         if let failure {
@@ -262,6 +296,12 @@ final class ParallelState<Sink: ChunkableSink>: @unchecked Sendable {
     @usableFromInline var db: Int?
     /// Where the last finished chunk ends (absolute).
     @usableFromInline var doneOffset = 0
+    /// For chunks cut at nominal offsets: where the last one written truly ended (absolute), the database
+    /// selected there, and the key records of those written since the main sink last looked (for progress).
+    @usableFromInline var chainEnd: Int?
+    @usableFromInline var chainDB: Int?
+    @usableFromInline var keysCounted = 0
+    @usableFromInline var cutCounts = (chunks: 0, inStep: 0, again: 0)
     /// Finished chunk sinks, in file order, not yet folded into the main sink.
     @usableFromInline var finished: [Sink] = []
     /// The first error (in file order), set once the output before it is written.
@@ -310,6 +350,19 @@ final class ParallelState<Sink: ChunkableSink>: @unchecked Sendable {
         /// Part of its output was written already (it spilled): its leading SELECT, if any, is out.
         @usableFromInline var started: Bool
         @usableFromInline var error: (any Error)?
+        /// A chunk cut at a nominal offset: where it was decoded from (-1: no record start found) and in which
+        /// database, where it ended and the database there, its key records, and the region it reads.
+        @usableFromInline var cut = Cut()
+        @usableFromInline struct Cut {
+            @usableFromInline var start = 0, db = 0, end = 0, endDB = 0, keys = 0
+            @usableFromInline var region = UnsafeRawBufferPointer(start: nil, count: 0)
+            /// Its first records (`watchedRecords`): where each starts, the database there, the key records and
+            /// the output bytes before it, and the sink as it was there.
+            @usableFromInline var watched: [(position: Int, db: Int, keys: Int, bytes: Int, sink: Sink)] = []
+            /// Output bytes at its start that are not its own (records decoded from a wrong guess).
+            @usableFromInline var skip = 0
+            @inlinable init() {}
+        }
 
         @inlinable
         init(chunk: RDBChunk, out: OutputBuffer, sink: Sink, started: Bool, error: (any Error)?) {
@@ -382,6 +435,10 @@ final class ParallelState<Sink: ChunkableSink>: @unchecked Sendable {
             monitor.broadcast()
             return
         }
+        if !chunk.endsAtRecord {
+            runCut(chunk, region, template, out)
+            return
+        }
         var sink = template.chunkSink(out: out)
         var started = false
         do {
@@ -402,6 +459,124 @@ final class ParallelState<Sink: ChunkableSink>: @unchecked Sendable {
             out.rollback()  // the keys before the error are written, then the error
             finish(Finished(chunk: chunk, out: out, sink: sink, started: started, error: error))
         }
+    }
+
+    @usableFromInline struct Resync: Error {
+        @inlinable init() {}
+    }
+
+    /// Decodes a chunk cut at a nominal offset from where its first record seems to start, in the database last
+    /// known to be selected (`RDBReader.syncPoint`), and hands it to `finish`, which checks the guess. A chunk
+    /// whose output passes `spillBytes` checks it when its turn comes, and is decoded again from the true start
+    /// if it was wrong.
+    @inlinable
+    func runCut(_ chunk: RDBChunk, _ region: UnsafeRawBufferPointer, _ template: Sink, _ out: OutputBuffer) {
+        var f = Finished(chunk: chunk, out: out, sink: template.chunkSink(out: out), started: false, error: nil)
+        f.cut.region = region
+        f.cut.start = chunk.startsAtRecord ? chunk.start : RDBReader.syncPoint(chunk, region: region, options: options) ?? -1
+        f.cut.db = chunk.startsAtRecord ? chunk.db : monitor.withLock { chainDB } ?? chunk.db
+        let (start, db) = (f.cut.start, f.cut.db)
+        var started = false
+        var watched = f.cut.watched
+        if !chunk.startsAtRecord { watched.reserveCapacity(ParallelState.watchedRecords) }
+        do {
+            if start >= 0 {
+                let e = try RDBReader.decodeChunk(chunk, region: region, options: options, into: &f.sink, from: start, db: db,
+                                                  watchedRecords: chunk.startsAtRecord ? 0 : ParallelState.watchedRecords,
+                                                  atRecord: { s, position, db, keys in
+                                                      watched.append((position, db, keys, out.totalBytes, s))
+                                                  }) { s in
+                    guard out.pendingCount >= ParallelDecode<Sink>.spillBytes else { return }
+                    try waitForTurn(chunk.index)
+                    if !started && !monitor.withLock({ startsTrue(chunk, start, db) }) { throw Resync() }
+                    try write(out, leadingSelect: started ? nil : s.leadingSelect)
+                    started = true
+                }
+                (f.cut.end, f.cut.endDB, f.cut.keys) = e
+            }
+            f.started = started
+            f.cut.watched = watched
+            finish(f)
+        } catch is Abandoned {
+            monitor.withLock {
+                inFlight -= 1
+                buffers.append(out)
+            }
+            monitor.broadcast()
+        } catch is Resync {
+            monitor.withLock { cutCounts.again += 1 }
+            finish(decodeCutAgain(f, template))  // its turn: the chunks before it are written
+        } catch {
+            out.rollback()
+            f.started = started
+            f.cut.watched = watched
+            f.error = error
+            finish(f)
+        }
+    }
+
+    /// Records of a chunk cut at a nominal offset whose start, database and output are kept, in case its guess of
+    /// where its first record starts was wrong and the true records fall in step with it by one of them.
+    @inlinable static var watchedRecords: Int { 16 }
+
+    /// Checks a chunk cut at a nominal offset against where the chunk before it truly ended (the caller holds the
+    /// turn): as it is when it started there; from the watched record that starts there (in the same database),
+    /// without the output and reports of the records before it; else decoded again from there.
+    @inlinable
+    func settle(_ f: Finished) -> Finished {
+        let (end, db) = monitor.withLock { (chainEnd, chainDB) }
+        if f.chunk.startsAtRecord || f.started || (end.map { $0 - f.chunk.baseOffset } == f.cut.start && db == f.cut.db) {
+            return f
+        }
+        if let end, let db, let w = f.cut.watched.first(where: { $0.position == end - f.chunk.baseOffset && $0.db == db }) {
+            var kept = f
+            kept.sink.dropRecords(before: w.sink)
+            kept.cut.keys -= w.keys
+            kept.cut.skip = w.bytes
+            kept.cut.start = w.position
+            kept.cut.watched = []
+            monitor.withLock { cutCounts.inStep += 1 }
+            return kept
+        }
+        monitor.withLock { cutCounts.again += 1 }
+        return decodeCutAgain(f, monitor.withLock { template! })
+    }
+
+    /// Whether a chunk cut at a nominal offset was decoded from where the chunk before it truly ended, in the
+    /// database selected there (under `monitor`, once the chunks before it are written).
+    @inlinable
+    func startsTrue(_ chunk: RDBChunk, _ start: Int, _ db: Int) -> Bool {
+        chunk.startsAtRecord || (chainEnd.map { $0 - chunk.baseOffset } == start && chainDB == db)
+    }
+
+    /// Decodes a chunk cut at a nominal offset again, from where the chunk before it truly ended (the caller
+    /// holds the turn: its spills are written as they come). Empty when that is at or past the chunk's end.
+    @inlinable
+    func decodeCutAgain(_ wrong: Finished, _ template: Sink) -> Finished {
+        let (end, db) = monitor.withLock { (chainEnd!, chainDB ?? wrong.chunk.db) }
+        let out = wrong.out
+        out.reset()
+        var f = Finished(chunk: wrong.chunk, out: out, sink: template.chunkSink(out: out), started: false, error: nil)
+        f.cut.region = wrong.cut.region
+        f.cut.start = end - f.chunk.baseOffset
+        f.cut.db = db
+        (f.cut.end, f.cut.endDB) = (f.cut.start, db)
+        guard f.cut.start < f.chunk.end else { return f }
+        var started = false
+        do {
+            let e = try RDBReader.decodeChunk(f.chunk, region: f.cut.region, options: options, into: &f.sink, from: end - f.chunk.baseOffset,
+                                              db: db) { s in
+                guard out.pendingCount >= ParallelDecode<Sink>.spillBytes else { return }
+                try write(out, leadingSelect: started ? nil : s.leadingSelect)
+                started = true
+            }
+            (f.cut.end, f.cut.endDB, f.cut.keys) = e
+        } catch {
+            out.rollback()
+            f.error = error
+        }
+        f.started = started
+        return f
     }
 
     /// Decodes one piece of a large value into `out`, for the main sink to take in order.
@@ -443,10 +618,11 @@ final class ParallelState<Sink: ChunkableSink>: @unchecked Sendable {
             return parked.removeValue(forKey: turn)
         }
         // This thread holds the turn until it finds no parked chunk to write.
-        while let f = next {
+        while var f = next {
+            if !f.chunk.endsAtRecord { f = settle(f) }
             var error = f.error
             do {
-                try write(f.out, leadingSelect: f.started ? nil : f.sink.leadingSelect)
+                try write(f.out, leadingSelect: f.started ? nil : f.sink.leadingSelect, skipping: f.cut.skip)
             } catch let e {
                 if error == nil { error = e }
             }
@@ -454,6 +630,13 @@ final class ParallelState<Sink: ChunkableSink>: @unchecked Sendable {
             next = monitor.withLock {
                 if let selected { db = selected }
                 doneOffset = f.chunk.offsets.upperBound
+                if !f.chunk.endsAtRecord {
+                    cutCounts.chunks += 1
+                    doneOffset = f.chunk.baseOffset + f.cut.end
+                    chainEnd = doneOffset
+                    chainDB = f.cut.endDB
+                    keysCounted += f.cut.keys
+                }
                 finished.append(f.sink)
                 buffers.append(f.out)
                 inFlight -= 1
@@ -476,9 +659,9 @@ final class ParallelState<Sink: ChunkableSink>: @unchecked Sendable {
     /// Writes what `out` holds (the caller holds the turn), without a leading SELECT of the database the
     /// target is in already.
     @inlinable
-    func write(_ out: OutputBuffer, leadingSelect lead: (db: Int, bytes: Int)?) throws {
-        var skip = 0
-        if let lead, lead.db == monitor.withLock({ db }) { skip = lead.bytes }
+    func write(_ out: OutputBuffer, leadingSelect lead: (db: Int, bytes: Int)?, skipping bytes: Int = 0) throws {
+        var skip = bytes
+        if bytes == 0, let lead, lead.db == monitor.withLock({ db }) { skip = lead.bytes }
         try out.handOff(to: target!, skipping: skip)
     }
 
