@@ -232,7 +232,7 @@ import RDBSinks
     }
 
     /// A file of small records, as the memory report cuts it at nominal offsets (each chunk finding its first
-    /// record itself, `ChunkableSink.decodesBySync`): values made of bytes that read as type bytes, lengths and
+    /// record itself, `ChunkableSink.rowPerKey`): values made of bytes that read as type bytes, lengths and
     /// opcodes (0xFC, 0xFE, 0xFF) so that wrong starts look plausible, keys with a millisecond expiry and an LFU
     /// frequency (a cut between a prefix and its type byte), databases switching (a chunk's database guessed
     /// wrong), values longer than a chunk, and optionally a corrupt record near the end. Whatever was guessed,

@@ -157,8 +157,9 @@ extension MemoryReportWriter: ChunkableSink {
 
     public mutating func absorb(_ chunk: MemoryReportWriter) {}
 
-    /// A row per key, from a few dozen bytes of it for strings: walking the records first was a fifth of the report.
-    public var decodesBySync: Bool { true }
+    /// A row per key, from a few dozen bytes of it for strings: walking the records first was a fifth of the
+    /// report of strings.rdb.
+    public var rowPerKey: Bool { true }
     /// (No reports: each key's row is its own.)
     public mutating func dropRecords(before snapshot: MemoryReportWriter) {}
 }
@@ -177,7 +178,7 @@ extension FilteringVisitor: ChunkableSink where Inner: ChunkableSink {
 
     public var selectedDatabase: Int? { inner.selectedDatabase }
     public var leadingSelect: (db: Int, bytes: Int)? { inner.leadingSelect }
-    public var decodesBySync: Bool { inner.decodesBySync }
+    public var rowPerKey: Bool { inner.rowPerKey }
     public mutating func dropRecords(before snapshot: FilteringVisitor<Inner>) {
         skippedKeys -= snapshot.skippedKeys
         inner.dropRecords(before: snapshot.inner)

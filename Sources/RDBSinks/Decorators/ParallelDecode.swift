@@ -23,11 +23,12 @@ public protocol ChunkableSink: RDBVisitor {
     /// leaves it out when the target is in that database already, as a sequential decode would have).
     var leadingSelect: (db: Int, bytes: Int)? { get }
 
-    /// Whether a parallel decode of a mapped file of small records (`ParallelDecode.syncRecordBytes`) into
-    /// this sink cuts its chunks at nominal offsets, each chunk's thread finding its first record
-    /// (`RDBReader.cutChunks`), rather than after walking every record on the decoding thread: for sinks that
-    /// do not split values, whose work per record is light enough that the walk would be a large share of it.
-    var decodesBySync: Bool { get }
+    /// Whether this sink writes a short row per key whatever its value's size, with light work per record (the
+    /// memory report). A parallel decode of a mapped file into it then cuts a file of small records
+    /// (`ParallelDecode.syncRecordBytes`) at nominal offsets, each chunk's thread finding its first record
+    /// (`RDBReader.cutChunks`), rather than after walking every record on the decoding thread, where the walk
+    /// would be a large share of the work.
+    var rowPerKey: Bool { get }
     /// For sinks that decode by sync: takes back what the records decoded before `snapshot` (a copy of this
     /// sink taken between records) did to this sink's reports. A chunk decoded from a wrong guess of where its
     /// first record starts soon falls in step with the true records (the framing resynchronizes): its output
@@ -48,7 +49,7 @@ public protocol ChunkableSink: RDBVisitor {
 extension ChunkableSink {
     public var selectedDatabase: Int? { nil }
     public var leadingSelect: (db: Int, bytes: Int)? { nil }
-    public var decodesBySync: Bool { false }
+    public var rowPerKey: Bool { false }
     public mutating func dropRecords(before snapshot: Self) { preconditionFailure("dropRecords: this sink does not decode by sync") }
     public func splitsValue(_ type: RDBValueType) -> Bool { false }
     public func pieceSink(out: OutputBuffer, scratch: OutputBuffer) -> Self { preconditionFailure("pieceSink: this sink does not split values") }
@@ -74,7 +75,7 @@ extension ChunkableSink {
         }
         return try RDBReader.decodeChunked(input, into: &self, runner: &runner, options: options,
                                            chunkBytes: chunkBytes, maxChunkRecord: chunkBytes,
-                                           cutBelowRecordBytes: decodesBySync ? ParallelDecode<Self>.syncRecordBytes : 0)
+                                           cutBelowRecordBytes: rowPerKey ? ParallelDecode<Self>.syncRecordBytes : 0)
     }
 }
 
@@ -85,7 +86,7 @@ public final class ParallelStatistics: @unchecked Sendable {
     /// Values larger than a chunk decoded in pieces on the threads, and their pieces.
     public var valuesSplit = 0
     public var pieces = 0
-    /// Chunks cut at nominal offsets (`ChunkableSink.decodesBySync`); of those, the ones whose records decoded
+    /// Chunks cut at nominal offsets (`ChunkableSink.rowPerKey`); of those, the ones whose records decoded
     /// from a wrong guess fell in step with the true ones (kept from there), and the ones decoded again.
     public var cutChunks = 0
     public var fellInStep = 0
@@ -106,7 +107,7 @@ public final class ParallelStatistics: @unchecked Sendable {
 public struct ParallelDecode<Sink: ChunkableSink>: RDBChunkRunner {
     public static var defaultChunkBytes: Int { 1 << 20 }
     /// Records averaging fewer bytes than this (in the first two chunks) are cut by sync for the sinks that
-    /// `decodesBySync`: strings.rdb (56 bytes a record) gains from it, small-aggregates.rdb (190) does not.
+    /// `rowPerKey`: strings.rdb (56 bytes a record) gains from it, small-aggregates.rdb (190) does not.
     public static var syncRecordBytes: Int { 128 }
     /// Output a chunk may hold before it waits for its turn to write.
     @inlinable static var spillBytes: Int { 4 << 20 }
