@@ -29,7 +29,7 @@ public protocol ChunkableSink: RDBVisitor {
     /// (`RDBReader.cutChunks`), rather than after walking every record on the decoding thread, where the walk
     /// would be a large share of the work.
     var rowPerKey: Bool { get }
-    /// For sinks that decode by sync: takes back what the records decoded before `snapshot` (a copy of this
+    /// For sinks that write a row per key: takes back what the records decoded before `snapshot` (a copy of this
     /// sink taken between records) did to this sink's reports. A chunk decoded from a wrong guess of where its
     /// first record starts soon falls in step with the true records (the framing resynchronizes): its output
     /// from there on is kept, the output and the reports of the records before are dropped.
@@ -50,7 +50,7 @@ extension ChunkableSink {
     public var selectedDatabase: Int? { nil }
     public var leadingSelect: (db: Int, bytes: Int)? { nil }
     public var rowPerKey: Bool { false }
-    public mutating func dropRecords(before snapshot: Self) { preconditionFailure("dropRecords: this sink does not decode by sync") }
+    public mutating func dropRecords(before snapshot: Self) { preconditionFailure("dropRecords: this sink's chunks are not cut by sync") }
     public func splitsValue(_ type: RDBValueType) -> Bool { false }
     public func pieceSink(out: OutputBuffer, scratch: OutputBuffer) -> Self { preconditionFailure("pieceSink: this sink does not split values") }
     public mutating func absorbPiece(_ piece: Self) throws { preconditionFailure("absorbPiece: this sink does not split values") }
