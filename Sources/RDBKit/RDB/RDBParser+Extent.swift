@@ -103,12 +103,7 @@ extension RDBParser {
         var i = c.position
         let end = c.end
         if _fastPath(end &- i >= 4) {
-            var t = Int(p.load(fromByteOffset: i, as: UInt8.self))
-            if t == 0xFC && end &- i >= 13 {  // RDB_OPCODE_EXPIRETIME_MS
-                i &+= 9
-                t = Int(p.load(fromByteOffset: i, as: UInt8.self))
-            }
-            if RDBParser.isSingleBlobType(t) {
+            if RDBParser.isSingleBlobType(RDBParser.typeByte(p, &i, end)) {
                 i &+= 1
                 i = RDBParser.shortStringEnd(p, i, end)
                 if i >= 0 { i = RDBParser.shortStringEnd(p, i, end) }
@@ -116,6 +111,18 @@ extension RDBParser {
             }
         }
         return recordEnd(c)
+    }
+
+    /// The byte at `i` (at least one before `end`), or after it when it is a millisecond expiry followed by
+    /// enough bytes for a type and a key's length (RDB_OPCODE_EXPIRETIME_MS): a key's type byte; `i` is moved to it.
+    @inlinable @inline(__always)
+    static func typeByte(_ p: UnsafeRawPointer, _ i: inout Int, _ end: Int) -> Int {
+        var t = Int(p.load(fromByteOffset: i, as: UInt8.self))
+        if t == 0xFC && end &- i >= 13 {
+            i &+= 9
+            t = Int(p.load(fromByteOffset: i, as: UInt8.self))
+        }
+        return t
     }
 
     /// Whether `t` is the type byte of a string or single-blob value (0, 9...13, 16, 17, 20: the same value type

@@ -339,11 +339,8 @@ extension RDBReader {
     @inlinable
     static func likelyLarge(_ parser: RDBParser, _ c0: ByteCursor, limit: Int) -> Bool {
         // A string or single-blob value (with or without a millisecond expiry) at once, without `recordStart`.
-        if c0.end &- c0.position >= 10 {
-            var t = Int(c0.base.load(fromByteOffset: c0.position, as: UInt8.self))
-            if t == 0xFC { t = Int(c0.base.load(fromByteOffset: c0.position &+ 9, as: UInt8.self)) }
-            if RDBParser.isSingleBlobType(t) { return false }
-        }
+        var i = c0.position
+        if i < c0.end && RDBParser.isSingleBlobType(RDBParser.typeByte(c0.base, &i, c0.end)) { return false }
         var c = c0
         guard case .key(let enc)? = try? parser.recordStart(&c), RDBParser.hasElementFraming(enc),
               let n = try? parser.elementCount(&c, enc), n > 1024
@@ -455,7 +452,7 @@ extension RDBReader {
 }
 
 extension RDBReader {
-    /// The rest of a memory-mapped RDB from `c` (a record's start, in database `db`), as `decodeChunked` decodes
+    /// The rest of a memory-mapped RDB from `c` (a record's start, in `parser`'s database), as `decodeChunked` decodes
     /// it but without walking its records on this thread first: cut into chunks at every `chunkBytes` bytes
     /// (numbered on from `index`), each chunk's thread finds where its first record starts (`syncPoint`) and
     /// decodes the records that start in its bytes. A guess, checked in file order: a chunk's output is written
