@@ -525,10 +525,8 @@ final class ParallelState<Sink: ChunkableSink>: @unchecked Sendable {
     /// without the output and reports of the records before it; else decoded again from there.
     @inlinable
     func settle(_ f: Finished) -> Finished {
+        if f.started || monitor.withLock({ startsTrue(f.chunk, f.cut.start, f.cut.db) }) { return f }
         let (end, db) = monitor.withLock { (chainEnd, chainDB) }
-        if f.chunk.startsAtRecord || f.started || (end.map { $0 - f.chunk.baseOffset } == f.cut.start && db == f.cut.db) {
-            return f
-        }
         if let end, let db, let w = f.cut.watched.first(where: { $0.position == end - f.chunk.baseOffset && $0.db == db }) {
             var kept = f
             kept.sink.dropRecords(before: w.sink)
