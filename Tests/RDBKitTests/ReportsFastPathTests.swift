@@ -205,6 +205,23 @@ import Testing
                 break
             }
         }
+        // Integer entries take the narrowest encoding that holds them (ziplist: 0...12 in the encoding byte, then
+        // int8, int16, int24, int32, int64 after it; listpack: 0...127, 13 bits, then int16, int24, int32, int64),
+        // at each power of two, one before and one past it, both signs.
+        var values: [Int64] = [0, -1, .min, .max]
+        for bits in 0..<63 {
+            let p = Int64(1) << bits
+            values += [p - 1, p, p + 1, -p - 1, -p, -p + 1]
+        }
+        let int24 = Int64(-(1 << 23))...Int64((1 << 23) - 1)
+        for v in values {
+            let zip = (0...12).contains(v) ? 1 : Int8(exactly: v) != nil ? 2 : Int16(exactly: v) != nil ? 3
+                : int24.contains(v) ? 4 : Int32(exactly: v) != nil ? 5 : 9
+            #expect(MemoryModel.ziplistEntry(.integer(v), previous: 0) == zip + 1, "ziplist \(v)")
+            let lp = (0...127).contains(v) ? 1 : (-4096...4095).contains(v) ? 2 : Int16(exactly: v) != nil ? 3
+                : int24.contains(v) ? 4 : Int32(exactly: v) != nil ? 5 : 9
+            #expect(MemoryModel.listpackEntry(.integer(v)) == lp + 1, "listpack \(v)")
+        }
     }
 
     /// A compact sorted set is sized as its blob is: scores as the text the file holds (a server writes

@@ -28,9 +28,12 @@ extension RDBForwardingVisitor {
         try inner.listElements(from: &reader)
     }
     @inlinable @inline(__always) public mutating func setMember(_ m: RDBString) throws { try inner.setMember(m) }
+    @inlinable @inline(__always) public mutating func setMembers(from run: inout RDBStringRun) throws { try inner.setMembers(from: &run) }
     @inlinable @inline(__always) public mutating func zsetMember(_ m: RDBString, score: Double) throws { try inner.zsetMember(m, score: score) }
+    @inlinable @inline(__always) public mutating func zsetMembers(from run: inout RDBStringRun) throws { try inner.zsetMembers(from: &run) }
     @inlinable @inline(__always) public mutating func zsetMember(_ m: RDBString, scoreText: RDBString) throws { try inner.zsetMember(m, scoreText: scoreText) }
     @inlinable @inline(__always) public mutating func hashField(_ f: RDBString, value: RDBString, expireAtMs: Int64?) throws { try inner.hashField(f, value: value, expireAtMs: expireAtMs) }
+    @inlinable @inline(__always) public mutating func hashFields(from run: inout RDBStringRun) throws { try inner.hashFields(from: &run) }
     @inlinable public mutating func beginStreamEntry(id: StreamID, fieldCount: Int) throws { try inner.beginStreamEntry(id: id, fieldCount: fieldCount) }
     @inlinable public mutating func streamEntryField(_ f: RDBString, value: RDBString) throws { try inner.streamEntryField(f, value: value) }
     @inlinable public mutating func endStreamEntry() throws { try inner.endStreamEntry() }

@@ -235,13 +235,23 @@ public protocol RDBVisitor {
     /// loaded again per event. A forwarding visitor that handles `listElement` itself must handle this too.
     mutating func listElements<R: RDBElementReader>(from reader: inout R) throws
     mutating func setMember(_ member: RDBString) throws
+    /// The members of a set stored as a hash table, in order; the default sends each to `setMember` (as
+    /// `listElements`: a sink that only does arithmetic per member takes them in one loop). A forwarding visitor
+    /// that handles `setMember` itself must handle this too.
+    mutating func setMembers(from run: inout RDBStringRun) throws
     mutating func zsetMember(_ member: RDBString, score: Double) throws
+    /// The members of a sorted set stored as a skiplist with binary scores (RDB type 5), in order; the default
+    /// sends each to `zsetMember(_:score:)`. A forwarding visitor that handles that itself must handle this too.
+    mutating func zsetMembers(from run: inout RDBStringRun) throws
     /// A zset member whose score the file stores as text (ziplist/listpack entries, type 3). The default parses
     /// the text (as strtod does) and calls `zsetMember(_:score:)`; a sink that can use the text as it is (a RESP
     /// writer) implements this to skip the parse. An integer-encoded score arrives as an integer `RDBString`.
     mutating func zsetMember(_ member: RDBString, scoreText: RDBString) throws
     /// A hash field. `expireAtMs` is the field's absolute TTL in Unix ms (hash-field expiration), if any.
     mutating func hashField(_ field: RDBString, value: RDBString, expireAtMs: Int64?) throws
+    /// The fields of a hash stored as a hash table (without field TTLs), in order; the default sends each to
+    /// `hashField`. A forwarding visitor that handles `hashField` itself must handle this too.
+    mutating func hashFields(from run: inout RDBStringRun) throws
     /// A live stream entry begins (deleted entries are not reported).
     mutating func beginStreamEntry(id: StreamID, fieldCount: Int) throws
     mutating func streamEntryField(_ field: RDBString, value: RDBString) throws
@@ -292,6 +302,18 @@ extension RDBVisitor {
     @inlinable @inline(__always)
     public mutating func listElements<R: RDBElementReader>(from reader: inout R) throws {
         while let e = try reader.next() { try listElement(e) }
+    }
+    @inlinable @inline(__always)
+    public mutating func setMembers(from run: inout RDBStringRun) throws {
+        while let m = try run.next() { try setMember(m) }
+    }
+    @inlinable @inline(__always)
+    public mutating func zsetMembers(from run: inout RDBStringRun) throws {
+        while let (m, score) = try run.nextScored() { try zsetMember(m, score: score) }
+    }
+    @inlinable @inline(__always)
+    public mutating func hashFields(from run: inout RDBStringRun) throws {
+        while let (f, v) = try run.nextPair() { try hashField(f, value: v, expireAtMs: nil) }
     }
     public mutating func beginFile(_ header: RDBHeader) throws {}
     public mutating func auxField(key: RDBString, value: RDBString) throws {}

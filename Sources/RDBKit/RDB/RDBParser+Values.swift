@@ -150,7 +150,9 @@ extension RDBParser {
         case .list:
             for _ in 0..<n { try v.listElement(try readString(&c, slot: Slot.a)) }
         case .set:
-            for _ in 0..<n { try v.setMember(try readString(&c, slot: Slot.a)) }
+            var run = RDBStringRun(self, c, count: n)
+            defer { c = run.cursor }
+            try v.setMembers(from: &run)
         case .zset:
             for _ in 0..<n {
                 let m = try readString(&c, slot: Slot.a)
@@ -168,19 +170,13 @@ extension RDBParser {
                 try v.zsetMember(m, score: score)
             }
         case .zset2:
-            for _ in 0..<n {
-                let m = try readString(&c, slot: Slot.a)
-                let at = c.offset
-                let score = try c.readDoubleLE("a binary score")
-                if score.isNaN { throw RDBError.invalid(at: at, "NaN score") }
-                try v.zsetMember(m, score: score)
-            }
+            var run = RDBStringRun(self, c, count: n)
+            defer { c = run.cursor }
+            try v.zsetMembers(from: &run)
         case .hash:
-            for _ in 0..<n {
-                let f = try readString(&c, slot: Slot.a)
-                let val = try readString(&c, slot: Slot.b)
-                try v.hashField(f, value: val, expireAtMs: nil)
-            }
+            var run = RDBStringRun(self, c, count: n)
+            defer { c = run.cursor }
+            try v.hashFields(from: &run)
         case .listQuicklist:
             for _ in 0..<n {
                 let at = c.offset
@@ -423,4 +419,51 @@ extension RDBParser {
 @usableFromInline
 struct NoVisitor: RDBVisitor {
     @usableFromInline init() {}
+}
+
+/// The elements of a hash table's value (a set's members, a hash's fields and values, a sorted set's members and
+/// binary scores) as the file frames them, one after another: what `RDBVisitor.setMembers(from:)`,
+/// `hashFields(from:)` and `zsetMembers(from:)` are given, to take in one loop. It reads with a copy of the parser (the strings' scratch buffers are the parser's) and a cursor of
+/// its own, which the parser takes back after the loop (or an error).
+public struct RDBStringRun {
+    @usableFromInline var parser: RDBParser
+    @usableFromInline var cursor: ByteCursor
+    /// Elements (members, or fields with their values) not read yet.
+    @usableFromInline var remaining: Int
+
+    @inlinable
+    init(_ parser: RDBParser, _ cursor: ByteCursor, count: Int) {
+        self.parser = parser
+        self.cursor = cursor
+        remaining = count
+    }
+
+    /// The next member, nil after the last.
+    @inlinable @inline(__always)
+    public mutating func next() throws -> RDBString? {
+        guard remaining > 0 else { return nil }
+        remaining &-= 1
+        return try parser.readString(&cursor, slot: Slot.a)
+    }
+
+    /// The next member of a sorted set with binary scores (RDB type 5) and its score, nil after the last.
+    @inlinable @inline(__always)
+    public mutating func nextScored() throws -> (RDBString, Double)? {
+        guard remaining > 0 else { return nil }
+        remaining &-= 1
+        let m = try parser.readString(&cursor, slot: Slot.a)
+        let at = cursor.offset
+        let score = try cursor.readDoubleLE("a binary score")
+        if score.isNaN { throw RDBError.invalid(at: at, "NaN score") }
+        return (m, score)
+    }
+
+    /// The next field and its value, nil after the last.
+    @inlinable @inline(__always)
+    public mutating func nextPair() throws -> (RDBString, RDBString)? {
+        guard remaining > 0 else { return nil }
+        remaining &-= 1
+        let f = try parser.readString(&cursor, slot: Slot.a)
+        return (f, try parser.readString(&cursor, slot: Slot.b))
+    }
 }

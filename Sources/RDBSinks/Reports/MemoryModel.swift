@@ -225,8 +225,8 @@ enum MemoryModel {
     static func sizeofText(_ l: Int) -> Int {
         if l < 59 {
             // The common case without a branch on the length: header 2 or 4, at most 64 bytes in all (a
-            // multiple of 8, at least 8).
-            return max(8, (l &+ (l < 32 ? 2 : 4) &+ 7) & ~7)
+            // multiple of 8, at least 8 since the header is).
+            return (l &+ (l < 32 ? 2 : 4) &+ 7) & ~7
         }
         let header: Int
         switch l {
@@ -274,19 +274,23 @@ enum MemoryModel {
         let body: Int
         switch e {
         case .integer(let v):
-            switch v {
-            case 0...12: body = 1
-            case Int64(Int8.min)...Int64(Int8.max): body = 2
-            case Int64(Int16.min)...Int64(Int16.max): body = 3
-            case -(1 << 23)...((1 << 23) - 1): body = 4
-            case Int64(Int32.min)...Int64(Int32.max): body = 5
-            default: body = 9
-            }
+            // 0...12 in the encoding byte; else int8, int16, int24, int32 or int64 after it.
+            let bytes = twosComplementBytes(v)
+            body = UInt64(bitPattern: v) <= 12 ? 1 : bytes > 4 ? 9 : bytes &+ 1
         case .string(let l):
-            body = l + (l <= 63 ? 1 : l <= 16383 ? 2 : 5)
+            body = l &+ (l <= 63 ? 1 : l <= 16383 ? 2 : 5)
         }
-        return body + (previous < 254 ? 1 : 5)
+        return body &+ (previous < 254 ? 1 : 5)
     }
+
+    /// The bits of `v` after its sign bit that are not copies of it (0 for 0 and -1): the integer encodings are
+    /// chosen from this without a branch per width (a list's integers of random widths mispredicted each).
+    @inlinable @inline(__always)
+    static func magnitudeBits(_ v: Int64) -> Int { 64 &- UInt64(bitPattern: v ^ (v >> 63)).leadingZeroBitCount }
+
+    /// The fewest bytes that hold `v` in two's complement (1...8).
+    @inlinable @inline(__always)
+    static func twosComplementBytes(_ v: Int64) -> Int { (magnitudeBits(v) &+ 8) >> 3 }
 
     /// Bytes of a listpack entry (encoding, data, back-length).
     @inlinable @inline(__always)
@@ -294,14 +298,10 @@ enum MemoryModel {
         let body: Int
         switch e {
         case .integer(let v):
-            switch v {
-            case 0...127: body = 1
-            case -4096...4095: body = 2
-            case Int64(Int16.min)...Int64(Int16.max): body = 3
-            case -(1 << 23)...((1 << 23) - 1): body = 4
-            case Int64(Int32.min)...Int64(Int32.max): body = 5
-            default: body = 9
-            }
+            // 0...127 in the encoding byte, 13 bits in it and the next; else int16, int24, int32 or int64 after it.
+            let bytes = twosComplementBytes(v)
+            let wide = bytes > 4 ? 9 : bytes &+ 1
+            body = UInt64(bitPattern: v) <= 127 ? 1 : magnitudeBits(v) < 13 ? 2 : wide
         case .string(let l):
             body = l + (l < 64 ? 1 : l < 4096 ? 2 : 5)
         }

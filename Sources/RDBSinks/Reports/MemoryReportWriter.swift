@@ -230,7 +230,9 @@ public struct MemoryReportWriter: RDBVisitor {
     public mutating func listElements<R: RDBElementReader>(from reader: inout R) throws {
         var count = self.count, largest = self.largest, size = self.size
         var previous = prevZipEntry, nodes = self.nodes, nodeBytes = self.nodeBytes
+        var elements = reader  // (its position in registers, not stored and loaded again per element)
         defer {
+            reader = elements
             self.count = count
             self.largest = largest
             self.size = size
@@ -238,7 +240,7 @@ public struct MemoryReportWriter: RDBVisitor {
             self.nodes = nodes
             self.nodeBytes = nodeBytes
         }
-        while let e = try reader.next() {
+        while let e = try elements.next() {
             Self.quicklistEntry(e, count: &count, largest: &largest, size: &size, previous: &previous, nodes: &nodes,
                                 nodeBytes: &nodeBytes)
         }
@@ -269,6 +271,34 @@ public struct MemoryReportWriter: RDBVisitor {
         } else {
             compactSetMember(m)
         }
+    }
+
+    /// A hash table's members in one loop (`tally`).
+    @inlinable
+    public mutating func setMembers(from run: inout RDBStringRun) throws {
+        try tally(&run) { run, count, largest, size in
+            while let m = try run.next() {
+                count &+= 1
+                largest = max(largest, MemoryModel.elementLength(m))
+                size &+= MemoryModel.dictEntry &+ MemoryModel.sizeofString(m)
+            }
+        }
+    }
+
+    /// Runs `body` over the elements of a hash table's value with the model's count, largest and size, and the
+    /// run's cursor, in locals (registers, rather than stored and loaded again per element), stored back once.
+    @inlinable @inline(__always)
+    mutating func tally(_ run: inout RDBStringRun,
+                        _ body: (inout RDBStringRun, inout Int, inout Int, inout Int) throws -> Void) rethrows {
+        var count = self.count, largest = self.largest, size = self.size
+        var elements = run
+        defer {
+            run = elements
+            self.count = count
+            self.largest = largest
+            self.size = size
+        }
+        try body(&elements, &count, &largest, &size)
     }
 
     @usableFromInline @inline(never)
@@ -303,6 +333,18 @@ public struct MemoryReportWriter: RDBVisitor {
         }
     }
 
+    /// A skiplist's members in one loop (`tally`; the scores do not count).
+    @inlinable
+    public mutating func zsetMembers(from run: inout RDBStringRun) throws {
+        try tally(&run) { run, count, largest, size in
+            while let (m, _) = try run.nextScored() {
+                count &+= 1
+                largest = max(largest, MemoryModel.elementLength(m))
+                size &+= 8 &+ MemoryModel.sizeofString(m) &+ MemoryModel.skiplistNode
+            }
+        }
+    }
+
     @usableFromInline @inline(never)
     mutating func compactZsetEntry(_ m: RDBString, score: MemoryModel.Entry) {
         if info.type.encoding == .zsetZiplist {
@@ -329,6 +371,18 @@ public struct MemoryReportWriter: RDBVisitor {
             size &+= MemoryModel.dictEntry &+ MemoryModel.sizeofString(f) &+ MemoryModel.sizeofString(value)
         } else {
             compactHashField(f, value: value, expireAtMs: expireAtMs)
+        }
+    }
+
+    /// A hash table's fields in one loop (`tally`).
+    @inlinable
+    public mutating func hashFields(from run: inout RDBStringRun) throws {
+        try tally(&run) { run, count, largest, size in
+            while let (f, v) = try run.nextPair() {
+                count &+= 1
+                largest = max(largest, max(MemoryModel.elementLength(f), MemoryModel.elementLength(v)))
+                size &+= MemoryModel.dictEntry &+ MemoryModel.sizeofString(f) &+ MemoryModel.sizeofString(v)
+            }
         }
     }
 
