@@ -423,8 +423,9 @@ struct NoVisitor: RDBVisitor {
 
 /// The elements of a hash table's value (a set's members, a hash's fields and values, a sorted set's members and
 /// binary scores) as the file frames them, one after another: what `RDBVisitor.setMembers(from:)`,
-/// `hashFields(from:)` and `zsetMembers(from:)` are given, to take in one loop. It reads with a copy of the parser (the strings' scratch buffers are the parser's) and a cursor of
-/// its own, which the parser takes back after the loop (or an error).
+/// `hashFields(from:)` and `zsetMembers(from:)` are given, to take in one loop. It reads with a copy of the parser
+/// (the strings' scratch buffers are the parser's) and a cursor of its own, which the parser takes back after the
+/// loop (or an error).
 public struct RDBStringRun {
     @usableFromInline var parser: RDBParser
     @usableFromInline var cursor: ByteCursor

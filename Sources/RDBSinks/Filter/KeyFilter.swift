@@ -188,6 +188,7 @@ public struct FilteringVisitor<Inner: RDBVisitor>: RDBForwardingVisitor {
         try inner.droppedEmptyKey(key, info)
     }
 
+    /// (A hash table's fields, `hashFields(from:)`, have no TTLs: they go to `inner` as they are.)
     @inlinable @inline(__always)
     public mutating func hashField(_ field: RDBString, value: RDBString, expireAtMs: Int64?) throws {
         try inner.hashField(field, value: value, expireAtMs: filter.noTTL ? nil : expireAtMs)

@@ -287,6 +287,7 @@ public struct MemoryReportWriter: RDBVisitor {
 
     /// Runs `body` over the elements of a hash table's value with the model's count, largest and size, and the
     /// run's cursor, in locals (registers, rather than stored and loaded again per element), stored back once.
+    /// (Hash-table encodings only, never `compact`.)
     @inlinable @inline(__always)
     mutating func tally(_ run: inout RDBStringRun,
                         _ body: (inout RDBStringRun, inout Int, inout Int, inout Int) throws -> Void) rethrows {
