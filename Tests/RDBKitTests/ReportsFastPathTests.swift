@@ -221,6 +221,14 @@ import Testing
             let lp = (0...127).contains(v) ? 1 : (-4096...4095).contains(v) ? 2 : Int16(exactly: v) != nil ? 3
                 : int24.contains(v) ? 4 : Int32(exactly: v) != nil ? 5 : 9
             #expect(MemoryModel.listpackEntry(.integer(v)) == lp + 1, "listpack \(v)")
+            let intset = Int16(exactly: v) != nil ? 2 : Int32(exactly: v) != nil ? 4 : 8
+            #expect(MemoryModel.intsetWidth(v) == intset, "intset \(v)")
+        }
+        // Back-lengths of strings' entries: 1 byte up to 127, 7 bits a byte above.
+        for l in [0, 62, 63, 64, 124, 125, 126, 127, 4094, 4095, 4096, 16_380, 16_381, 16_382, 16_383, 70_000] {
+            let body = l + (l < 64 ? 1 : l < 4096 ? 2 : 5)
+            let back = body <= 127 ? 1 : body < 16383 ? 2 : body < 2_097_151 ? 3 : 4
+            #expect(MemoryModel.listpackEntry(.string(l)) == body + back, "listpack string \(l)")
         }
     }
 

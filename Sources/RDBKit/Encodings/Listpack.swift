@@ -44,8 +44,9 @@ public struct ListpackReader {
         RDBError.corrupt(at: blobOffset, "listpack", "\(detail) at blob byte \(pos) (element \(index))")
     }
 
+    /// Bytes of the back-length field after an entry of `l` bytes (encoding and data).
     @inlinable
-    static func backlenSize(_ l: Int) -> Int {
+    public static func backlenSize(_ l: Int) -> Int {
         l <= 127 ? 1 : l < 16383 ? 2 : l < 2_097_151 ? 3 : l < 268_435_455 ? 4 : 5
     }
 

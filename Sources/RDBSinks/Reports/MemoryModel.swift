@@ -263,9 +263,8 @@ enum MemoryModel {
     }
 
     static func intsetWidth(_ v: Int64) -> Int {
-        if v >= Int64(Int16.min) && v <= Int64(Int16.max) { return 2 }
-        if v >= Int64(Int32.min) && v <= Int64(Int32.max) { return 4 }
-        return 8
+        let bytes = twosComplementBytes(v)
+        return bytes <= 2 ? 2 : bytes <= 4 ? 4 : 8
     }
 
     /// Bytes of a ziplist entry after an entry of `previous` bytes.
@@ -305,8 +304,7 @@ enum MemoryModel {
         case .string(let l):
             body = l + (l < 64 ? 1 : l < 4096 ? 2 : 5)
         }
-        let back = body <= 127 ? 1 : body < 16383 ? 2 : body < 2_097_151 ? 3 : body < 268_435_455 ? 4 : 5
-        return body + back
+        return body &+ ListpackReader.backlenSize(body)
     }
 
     static func zipmapEntry(field: Int, value: Int) -> Int {
