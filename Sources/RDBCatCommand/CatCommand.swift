@@ -249,7 +249,7 @@ package struct CatJob {
                 var sink = FilteringVisitor(inner: StatsCollector(out: out), filter: filter)
                 try decodeAllRDB(&sink, driver: driver)
             case .memory:
-                var sink = FilteringVisitor(inner: MemoryReportWriter(out: out), filter: filter)
+                var sink = FilteringVisitor(inner: MemoryReportWriter(out: out, checksumVerified: options.verifyChecksum), filter: filter)
                 try decodeAllRDB(&sink, driver: driver)
             }
             try out.flush()

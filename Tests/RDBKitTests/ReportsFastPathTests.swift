@@ -107,7 +107,8 @@ import Testing
     /// The memory report takes string keys whole and undecompressed: its rows are those of the decoded values
     /// (salvage mode delivers them as events, decompressed) in every framing, an LZF string short enough to be an
     /// integer's text among them; LZF data that does not decompress to its declared size is an error naming the
-    /// key and the value's offset, as when it is decompressed, and in salvage mode the key's row is left out.
+    /// key and the value's offset, as when it is decompressed (for a string longer than an integer's text, when
+    /// no checked CRC64 trailer covers it), and in salvage mode the key's row is left out.
     @Test func memoryRowsOfEveryStringFraming() throws {
         func lzf(_ text: String) -> [UInt8] {  // literal runs of up to 32 bytes
             let u = Array(text.utf8)
@@ -139,25 +140,45 @@ import Testing
         #expect(rows[9][3] == rows[7][3] && rows[10][3] == rows[7][3] && rows[2][3] == rows[7][3])
         #expect(rows[9][5] == "17" && rows[11][3] != rows[7][3] && rows[12][5] == "12" && rows[13][5] == "300")
 
-        // Corrupt LZF: a 40-byte string (not read back) and a 15-byte one (read back, to tell an integer).
+        // Corrupt LZF: a 40-byte string (not read back) and a 15-byte one (read back, to tell an integer). The
+        // first is checked when no checked CRC64 covers the file: RDB 4 (no trailer), or verification off.
         for (text, cut) in [(String(repeating: "q", count: 40), 3), ("123456789012345", 2)] {
             var v = lzf(text)
             v.removeLast(cut)
             v[1] = UInt8(v.count - 3)  // the compressed length of what is left
-            var c = RDBBuilder(version: 9)
-            c.bytes += [0] + RDBBuilder.string("ok") + RDBBuilder.string("v")
-            let valueAt = c.bytes.count + 1 + 1 + 6
-            c.bytes += [0] + RDBBuilder.string("broken") + v
-            let file = c.finished()
-            do {
-                _ = try sinkOutput(file) { MemoryReportWriter(out: $0) }
-                Issue.record("corrupt LZF (\(text.count) bytes) was not reported")
-            } catch let e as RDBError {
-                #expect(e.code == .lzf && e.offset == valueAt && e.key == Array("broken".utf8), "\(e)")
+            for version in [4, 9] {
+                var c = RDBBuilder(version: version)
+                c.bytes += [0] + RDBBuilder.string("ok") + RDBBuilder.string("v")
+                let valueAt = c.bytes.count + 1 + 1 + 6
+                c.bytes += [0] + RDBBuilder.string("broken") + v
+                let file = c.finished()
+                for verified in [true, false] {
+                    do {
+                        let rows = String(decoding: try sinkOutput(file) { MemoryReportWriter(out: $0, checksumVerified: verified) },
+                                          as: UTF8.self)
+                        // Sized from its header: the trailer, written after the corruption, matches.
+                        #expect(text.count > 20 && version >= 5 && verified, "corrupt LZF (\(text.count) bytes) was not reported")
+                        #expect(rows.hasSuffix("0,string,broken,96,string,40,40,\n"), "\(rows)")
+                    } catch let e as RDBError {
+                        #expect(text.count <= 20 || version < 5 || !verified, "\(e)")
+                        #expect(e.code == .lzf && e.offset == valueAt && e.key == Array("broken".utf8), "\(e)")
+                    }
+                }
+                // Salvage mode (values decoded) goes on after it, without a row for it (nor a part of one).
+                let salvaged = String(decoding: try sinkOutput(file, options: events) { MemoryReportWriter(out: $0) }, as: UTF8.self)
+                #expect(salvaged.split(separator: "\n").dropFirst() == ["0,string,ok,56,string,1,1,"])
             }
-            // Salvage mode goes on after it, without a row for it (nor a part of one).
-            let salvaged = String(decoding: try sinkOutput(file, options: events) { MemoryReportWriter(out: $0) }, as: UTF8.self)
-            #expect(salvaged.split(separator: "\n").dropFirst() == ["0,string,ok,56,string,1,1,"])
+        }
+        // The CRC64 trailer catches what the report does not read: a changed byte of a compressed literal run.
+        var c = RDBBuilder(version: 9)
+        c.bytes += [0] + RDBBuilder.string("big") + lzf(String(repeating: "q", count: 40))
+        var file = c.finished()
+        file[file.count - 9 - 30] ^= 0x01
+        do {
+            _ = try sinkOutput(file) { MemoryReportWriter(out: $0) }
+            Issue.record("a changed LZF byte was not reported")
+        } catch let e as RDBError {
+            #expect(e.code == .checksumMismatch, "\(e)")
         }
     }
 

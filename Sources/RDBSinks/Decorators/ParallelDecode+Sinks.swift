@@ -150,8 +150,9 @@ extension MemoryReportWriter: ChunkableSink {
     public var output: OutputBuffer { out }
 
     public func chunkSink(out: OutputBuffer) -> MemoryReportWriter {
-        var w = MemoryReportWriter(out: out)
+        var w = MemoryReportWriter(out: out, checksumVerified: checksumVerified)
         w.headerWritten = true
+        w.checksCompressed = checksCompressed
         return w
     }
 
