@@ -164,7 +164,9 @@ import RDBSinks
         var b = RDBBuilder(version: 10)
         b.selectDB(0)
         for i in 0..<200 { b.key(type: 0, "key:\(i)", value: RDBBuilder.string("value \(i)")) }
-        b.key(type: 0, "broken", value: [0xC3, 0x05, 0x20] + [UInt8](repeating: 0x41, count: 5))  // LZF that does not decompress
+        // LZF that does not decompress (to 16 bytes: few enough that the memory report reads them back, to tell an
+        // integer's text, where it sizes a longer string from its header)
+        b.key(type: 0, "broken", value: [0xC3, 0x05, 0x10] + [UInt8](repeating: 0x41, count: 5))
         for i in 0..<200 { b.key(type: 0, "after:\(i)", value: RDBBuilder.string("x")) }
         let corrupt = b.finished()
         let whole = Self.mixedFile()

@@ -143,6 +143,16 @@ struct ValueSplitter<R: RDBChunkRunner>: RDBForwardingVisitor {
         self.pieceBytes = max(1, pieceBytes)
     }
 
+    /// A string key of a mapped input goes to `inner` as `inner` takes it (it has no elements to split); one read
+    /// from a `stream` comes through `beginKey`, which fills the window to its end.
+    @inlinable
+    var stringDelivery: RDBStringDelivery { stream == nil ? inner.stringDelivery : .events }
+
+    @inlinable
+    mutating func stringKey(_ key: RDBString, _ info: RDBKeyInfo, value: RDBString, raw: UnsafeRawBufferPointer) throws {
+        try inner.stringKey(key, info, value: value, raw: raw)
+    }
+
     @inlinable
     mutating func beginKey(_ key: RDBString, _ info: RDBKeyInfo) throws -> RDBKeyAction {
         let action = try inner.beginKey(key, info)
