@@ -522,7 +522,8 @@ public struct RDBParser {
     /// on, framed already (what `stringKey` gets as `raw` under `.wholeRaw`). Plain and int-encoded strings come
     /// back as the `RDBString` `readString` would give; an LZF string as its declared length and compressed
     /// bytes (`string` nil). Nil when `raw` is not one whole string.
-    @inlinable
+    /// (The common forms inline; every other form, and every bad one, out of line.)
+    @inlinable @inline(__always)
     public static func peekString(_ raw: UnsafeRawBufferPointer)
         -> (string: RDBString?, count: Int, compressed: UnsafeRawBufferPointer)?
     {
@@ -543,6 +544,11 @@ public struct RDBParser {
                 }
             }
         }
+        return peekStringSlow(raw)
+    }
+
+    @usableFromInline @inline(never)
+    static func peekStringSlow(_ raw: UnsafeRawBufferPointer) -> (string: RDBString?, count: Int, compressed: UnsafeRawBufferPointer)? {
         var c = ByteCursor(raw)
         do {
             switch try c.readLengthOrEncoding() {

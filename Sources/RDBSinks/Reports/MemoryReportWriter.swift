@@ -124,22 +124,10 @@ public struct MemoryReportWriter: RDBVisitor {
     /// of the report of strings.)
     @inline(__always)
     static func writeRowStart(_ key: RDBString, db: Int, kind: RDBKind, into out: OutputBuffer) {
-        let k = key.bytes.count
-        let plainKey = !key.isInteger && k <= 64 && OutputBuffer.isPlainCSV(key.bytes)
-        out.reserve(48 &+ 64)
-        let s = out.storage
-        var at = out.count
-        at &+= db >= 0 ? DecimalFormatter.writeMostlySmall(UInt64(db), into: s + at) : DecimalFormatter.write(Int64(db), into: s + at)
-        s.storeBytes(of: UInt8(ascii: ","), toByteOffset: at, as: UInt8.self)
-        let type = MemoryModel.typeName(kind)
-        OutputBuffer.copy(s + (at &+ 1), type.utf8Start, type.utf8CodeUnitCount)
-        at &+= 1 &+ type.utf8CodeUnitCount
-        s.storeBytes(of: UInt8(ascii: ","), toByteOffset: at, as: UInt8.self)
-        at &+= 1
-        if plainKey {
-            if k > 0 { OutputBuffer.copy(s + at, key.bytes.baseAddress!, k) }
-            s.storeBytes(of: UInt8(ascii: ","), toByteOffset: at &+ k, as: UInt8.self)
-            out.count = at &+ k &+ 1
+        out.reserve(rowStartRoom)
+        let at = putRowPrefix(db: db, type: MemoryModel.typeName(kind), out.storage, out.count)
+        if isPlainKey(key) {
+            out.count = putPlainKey(key.bytes, out.storage, at)
         } else {
             out.count = at
             out.appendCSVField(key)
@@ -152,22 +140,68 @@ public struct MemoryReportWriter: RDBVisitor {
     @inline(__always)
     static func writeRowEnd(size: Int, encoding: StaticString, module: String? = nil, count: Int, largest: Int, expireAtMs: Int64?,
                             into out: OutputBuffer) throws {
-        out.reserve(96 &+ MemoryModel.isoDateBytes)
-        let s = out.storage
-        var at = out.count
+        out.reserve(rowEndRoom)
+        if let module {
+            out.count &+= DecimalFormatter.writeMostlySmall(UInt64(truncatingIfNeeded: size), into: out.storage + out.count)
+            out.append(UInt8(ascii: ","))
+            out.append(module)
+            out.reserve(rowEndRoom)
+        } else {
+            out.count = putSizeAndEncoding(size, encoding, out.storage, out.count)
+        }
+        out.count = putRowTail(count: count, largest: largest, expireAtMs: expireAtMs, out.storage, out.count)
+        out.commit()
+        try out.flushIfNeeded()
+    }
+
+    // The row's parts, stored at `at` in room reserved before (`rowStartRoom`, `rowEndRoom`); each returns
+    // where it ends.
+
+    static var rowStartRoom: Int { 48 &+ 64 }
+    static var rowEndRoom: Int { 96 &+ MemoryModel.isoDateBytes }
+
+    /// Whether the key goes into a row as its bytes are (`putPlainKey`): text of at most 64 bytes that needs no
+    /// quotes.
+    @inline(__always)
+    static func isPlainKey(_ key: RDBString) -> Bool {
+        !key.isInteger && key.bytes.count <= 64 && OutputBuffer.isPlainCSV(key.bytes)
+    }
+
+    /// `db,type,`
+    @inline(__always)
+    static func putRowPrefix(db: Int, type: StaticString, _ s: UnsafeMutableRawPointer, _ at: Int) -> Int {
+        var at = at
+        at &+= db >= 0 ? DecimalFormatter.writeMostlySmall(UInt64(db), into: s + at) : DecimalFormatter.write(Int64(db), into: s + at)
+        s.storeBytes(of: UInt8(ascii: ","), toByteOffset: at, as: UInt8.self)
+        OutputBuffer.copy(s + (at &+ 1), type.utf8Start, type.utf8CodeUnitCount)
+        at &+= 1 &+ type.utf8CodeUnitCount
+        s.storeBytes(of: UInt8(ascii: ","), toByteOffset: at, as: UInt8.self)
+        return at &+ 1
+    }
+
+    /// `key,` for a key `isPlainKey` lets through.
+    @inline(__always)
+    static func putPlainKey(_ key: UnsafeRawBufferPointer, _ s: UnsafeMutableRawPointer, _ at: Int) -> Int {
+        let k = key.count
+        if k > 0 { OutputBuffer.copy(s + at, key.baseAddress!, k) }
+        s.storeBytes(of: UInt8(ascii: ","), toByteOffset: at &+ k, as: UInt8.self)
+        return at &+ k &+ 1
+    }
+
+    /// `size,encoding` (a static name of at most 9 bytes).
+    @inline(__always)
+    static func putSizeAndEncoding(_ size: Int, _ encoding: StaticString, _ s: UnsafeMutableRawPointer, _ at: Int) -> Int {
+        var at = at
         at &+= DecimalFormatter.writeMostlySmall(UInt64(truncatingIfNeeded: size), into: s + at)
         s.storeBytes(of: UInt8(ascii: ","), toByteOffset: at, as: UInt8.self)
-        at &+= 1
-        if let module {
-            out.count = at
-            out.append(module)
-            out.reserve(96 &+ MemoryModel.isoDateBytes)
-            at = out.count
-        } else {
-            OutputBuffer.copy(s + at, encoding.utf8Start, encoding.utf8CodeUnitCount)
-            at &+= encoding.utf8CodeUnitCount
-        }
-        let t = out.storage
+        OutputBuffer.copy(s + (at &+ 1), encoding.utf8Start, encoding.utf8CodeUnitCount)
+        return at &+ 1 &+ encoding.utf8CodeUnitCount
+    }
+
+    /// `,num_elements,len_largest_element,expiry` and the line's end.
+    @inline(__always)
+    static func putRowTail(count: Int, largest: Int, expireAtMs: Int64?, _ t: UnsafeMutableRawPointer, _ at: Int) -> Int {
+        var at = at
         t.storeBytes(of: UInt8(ascii: ","), toByteOffset: at, as: UInt8.self)
         at &+= 1 &+ DecimalFormatter.writeMostlySmall(UInt64(truncatingIfNeeded: count), into: t + (at &+ 1))
         t.storeBytes(of: UInt8(ascii: ","), toByteOffset: at, as: UInt8.self)
@@ -176,9 +210,7 @@ public struct MemoryReportWriter: RDBVisitor {
         at &+= 1
         if let e = expireAtMs { at &+= MemoryModel.writeISODate(ms: e, into: t + at) }
         t.storeBytes(of: UInt8(ascii: "\n"), toByteOffset: at, as: UInt8.self)
-        out.count = at &+ 1
-        out.commit()
-        try out.flushIfNeeded()
+        return at &+ 1
     }
 
     @inlinable @inline(__always)
@@ -202,7 +234,7 @@ public struct MemoryReportWriter: RDBVisitor {
         guard let v = RDBParser.peekString(raw) else {
             throw RDBError(.corruptEncoding, offset: info.valueOffset, "string value is not one whole RDB string", key: key.array)
         }
-        // The row in two runs, without the state a value of elements needs (as `stringValue` would size it).
+        // The row without the state a value of elements needs (as `stringValue` would size it).
         var size = MemoryModel.keyOverhead(key, expires: info.expireAtMs != nil)
         var length = v.count
         if let s = v.string {
@@ -222,8 +254,19 @@ public struct MemoryReportWriter: RDBVisitor {
             guard let inflated else { throw Self.lzfCorrupt(key, info, v.compressed.count, length) }
             size &+= inflated
         }
-        Self.writeRowStart(key, db: info.db, kind: .string, into: out)
-        try Self.writeRowEnd(size: size, encoding: "string", count: length, largest: length, expireAtMs: info.expireAtMs, into: out)
+        if _fastPath(Self.isPlainKey(key)) {  // the row in one run of stores
+            out.reserve(Self.rowStartRoom &+ Self.rowEndRoom)
+            let s = out.storage
+            var at = Self.putRowPrefix(db: info.db, type: "string", s, out.count)
+            at = Self.putPlainKey(key.bytes, s, at)
+            at = Self.putSizeAndEncoding(size, "string", s, at)
+            out.count = Self.putRowTail(count: length, largest: length, expireAtMs: info.expireAtMs, s, at)
+            out.commit()
+            try out.flushIfNeeded()
+        } else {
+            Self.writeRowStart(key, db: info.db, kind: .string, into: out)
+            try Self.writeRowEnd(size: size, encoding: "string", count: length, largest: length, expireAtMs: info.expireAtMs, into: out)
+        }
     }
 
     static func lzfCorrupt(_ key: RDBString, _ info: RDBKeyInfo, _ clen: Int, _ ulen: Int) -> RDBError {
