@@ -141,13 +141,10 @@ public struct MemoryReportWriter: RDBVisitor {
     static func writeRowEnd(size: Int, encoding: StaticString, module: String? = nil, count: Int, largest: Int, expireAtMs: Int64?,
                             into out: OutputBuffer) throws {
         out.reserve(rowEndRoom)
+        out.count = putSizeAndEncoding(size, encoding, out.storage, out.count)  // (a module's: "")
         if let module {
-            out.count &+= DecimalFormatter.writeMostlySmall(UInt64(truncatingIfNeeded: size), into: out.storage + out.count)
-            out.append(UInt8(ascii: ","))
             out.append(module)
             out.reserve(rowEndRoom)
-        } else {
-            out.count = putSizeAndEncoding(size, encoding, out.storage, out.count)
         }
         out.count = putRowTail(count: count, largest: largest, expireAtMs: expireAtMs, out.storage, out.count)
         out.commit()
