@@ -397,15 +397,21 @@ public struct RDBParser {
                 if width < c.end &- c.position {
                     let p = c.base + (c.position &+ 1)
                     c.position &+= 1 &+ width
-                    switch width {
-                    case 1: return RDBString(integer: Int64(p.load(as: Int8.self)))
-                    case 2: return RDBString(integer: Int64(Int16(littleEndian: p.loadUnaligned(as: Int16.self))))
-                    default: return RDBString(integer: Int64(Int32(littleEndian: p.loadUnaligned(as: Int32.self))))
-                    }
+                    return RDBParser.intString(p, width: width)
                 }
             }
         }
         return try readStringSlow(&c, slot: slot)
+    }
+
+    /// The integer of an int-encoded string (0xC0, 0xC1, 0xC2): `width` (1, 2 or 4) little-endian bytes at `p`.
+    @inlinable @inline(__always)
+    static func intString(_ p: UnsafeRawPointer, width: Int) -> RDBString {
+        switch width {
+        case 1: return RDBString(integer: Int64(p.load(as: Int8.self)))
+        case 2: return RDBString(integer: Int64(Int16(littleEndian: p.loadUnaligned(as: Int16.self))))
+        default: return RDBString(integer: Int64(Int32(littleEndian: p.loadUnaligned(as: Int32.self))))
+        }
     }
 
     @usableFromInline @inline(never)
@@ -455,7 +461,7 @@ public struct RDBParser {
     }
 
     /// A 6- or 14-bit length at `p + i` (advancing `i`), or -1 for any other form. Reads at most 2 bytes.
-    @inline(__always) @usableFromInline
+    @inlinable @inline(__always)
     static func shortLength(_ p: UnsafeRawPointer, _ i: inout Int) -> Int {
         let b = Int(p.load(fromByteOffset: i, as: UInt8.self))
         switch b >> 6 {
@@ -532,6 +538,17 @@ public struct RDBParser {
         if b0 < 0x40 {  // the commonest: a 6-bit length
             guard raw.count == 1 &+ b0 else { return nil }
             return (RDBString(bytes: UnsafeRawBufferPointer(start: base + 1, count: b0)), b0, .init(start: nil, count: 0))
+        }
+        if b0 < 0x80 && raw.count >= 2 {  // a 14-bit length (64 bytes to 16 KiB that did not compress)
+            let n = (b0 & 0x3F) << 8 | Int(base.load(fromByteOffset: 1, as: UInt8.self))
+            guard raw.count == 2 &+ n else { return nil }
+            return (RDBString(bytes: UnsafeRawBufferPointer(start: base + 2, count: n)), n, .init(start: nil, count: 0))
+        }
+        if b0 >= 0xC0 && b0 <= 0xC2 {  // an integer
+            let width = 1 << (b0 &- 0xC0)
+            guard raw.count == 1 &+ width else { return nil }
+            let s = RDBParser.intString(base + 1, width: width)
+            return (s, s.count, .init(start: nil, count: 0))
         }
         if b0 == 0xC3 && raw.count >= 5 {  // LZF with 6- or 14-bit lengths (most LZF strings), without a cursor
             var i = 1
