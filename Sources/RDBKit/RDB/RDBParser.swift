@@ -535,14 +535,12 @@ public struct RDBParser {
     {
         guard let base = raw.baseAddress, raw.count > 0 else { return nil }
         let b0 = Int(base.load(as: UInt8.self))
-        if b0 < 0x40 {  // the commonest: a 6-bit length
-            guard raw.count == 1 &+ b0 else { return nil }
-            return (RDBString(bytes: UnsafeRawBufferPointer(start: base + 1, count: b0)), b0, .init(start: nil, count: 0))
-        }
-        if b0 < 0x80 && raw.count >= 2 {  // a 14-bit length (64 bytes to 16 KiB that did not compress)
-            let n = (b0 & 0x3F) << 8 | Int(base.load(fromByteOffset: 1, as: UInt8.self))
-            guard raw.count == 2 &+ n else { return nil }
-            return (RDBString(bytes: UnsafeRawBufferPointer(start: base + 2, count: n)), n, .init(start: nil, count: 0))
+        // The commonest: a 6-bit length, then a 14-bit one (64 bytes to 16 KiB that did not compress).
+        if b0 < 0x40 || (b0 < 0x80 && raw.count >= 2) {
+            var i = 0
+            let n = RDBParser.shortLength(base, &i)
+            guard raw.count == i &+ n else { return nil }
+            return (RDBString(bytes: UnsafeRawBufferPointer(start: base + i, count: n)), n, .init(start: nil, count: 0))
         }
         if b0 >= 0xC0 && b0 <= 0xC2 {  // an integer
             let width = 1 << (b0 &- 0xC0)
