@@ -6,7 +6,7 @@ import Darwin
 import RDBKit
 
 /// The keys named but not counted yet, in batches, for an `AOFKeyTable`: `touch` copies the key's name
-/// (zero-padded to a word) with its hash and database into the batch being filled (the command's bytes are gone by the
+/// (zero-padded to a word) with its hash, database and length into the batch being filled (the command's bytes are gone by the
 /// time it is counted), and a full batch is counted by a worker thread while the next one fills, so that the
 /// table's cache misses overlap the parsing of the file (on one core, or without a thread, a batch is counted
 /// in place). `countPending` counts what is batched and waits for the worker: the table is read after it.
@@ -16,8 +16,6 @@ import RDBKit
 /// no faster than one thread). `AOFKeys` copies it (`copy`) before a copy of the sink changes it.
 final class AOFKeyBatches {
     let table: AOFKeyTable
-    /// Per process, so that a file cannot be made of keys that all collide.
-    let seed: UInt64
     static var batchBytes: Int { 1 << 16 }
     /// The batch being filled, and the other one (counted by the worker, or free).
     var fill: UnsafeMutableRawPointer
@@ -33,9 +31,8 @@ final class AOFKeyBatches {
     /// one of the cores).
     var mayStartWorker = true
 
-    init(table: AOFKeyTable = AOFKeyTable(), seed: UInt64 = UInt64.random(in: 1...UInt64.max)) {
+    init(table: AOFKeyTable = AOFKeyTable()) {
         self.table = table
-        self.seed = seed
         fillCapacity = Self.batchBytes
         fill = .allocate(byteCount: fillCapacity, alignment: 64)
         spareCapacity = Self.batchBytes
@@ -51,29 +48,29 @@ final class AOFKeyBatches {
     /// The same keys, counted (nothing batched), with a table of its own.
     func copy() -> AOFKeyBatches {
         countPending()
-        let b = AOFKeyBatches(table: table.copy(), seed: seed)
+        let b = AOFKeyBatches(table: table.copy())
         b.mayStartWorker = mayStartWorker
         return b
     }
 
     /// Batches a key named by a command (or held by a preamble), handing the batch over when it is full. The name
-    /// is copied a word at a time, each word mixed into a seeded multiply-mix hash of the database and the name
-    /// as it goes (the last word zero-padded; SipHash through `Hasher` was a fifth of the lookups, and hashing
-    /// the copy after `memcpy` waited on its stores).
+    /// is copied a word at a time, each word mixed into the table's seeded hash (`AOFKeyTable.hash`) of the
+    /// database and the name as it goes (the last word zero-padded; SipHash through `Hasher` was a fifth of the
+    /// lookups, and hashing the copy after `memcpy` waited on its stores).
     @inline(__always)
     func touch(_ db: Int, _ b: UnsafeRawBufferPointer, preamble: Bool) {
         let n = b.count
         let size = AOFKeyTable.recordBytes(n)
         if fillUsed &+ size > fillCapacity { makeRoom(size) }
         let q = fill + fillUsed
-        let name = q + 24
-        var h = Self.mix(seed, UInt64(truncatingIfNeeded: db) &+ UInt64(truncatingIfNeeded: n) &<< 32)
+        let name = q + 16
+        var h = AOFKeyTable.mix(table.seed, UInt64(truncatingIfNeeded: db) &+ UInt64(truncatingIfNeeded: n) &<< 32)
         var i = 0
         if let p = b.baseAddress {
             while n &- i >= 8 {
                 let w = p.loadUnaligned(fromByteOffset: i, as: UInt64.self)
                 name.storeBytes(of: w, toByteOffset: i, as: UInt64.self)
-                h = Self.mix(h, w)
+                h = AOFKeyTable.mix(h, w)
                 i &+= 8
             }
             let rest = n &- i
@@ -91,40 +88,20 @@ final class AOFKeyBatches {
                         | UInt64(p.load(fromByteOffset: rest &- 1, as: UInt8.self)) &<< UInt64((rest &- 1) &* 8)
                 }
                 name.storeBytes(of: w, toByteOffset: i, as: UInt64.self)
-                h = Self.mix(h, w)
+                h = AOFKeyTable.mix(h, w)
             }
         }
         q.storeBytes(of: h, as: UInt64.self)
-        q.storeBytes(of: db, toByteOffset: 8, as: Int.self)
-        q.storeBytes(of: UInt64(n) | (preamble ? AOFKeyTable.preambleBit : 0), toByteOffset: 16, as: UInt64.self)
+        q.storeBytes(of: AOFKeyTable.keyWord(db, n) | (preamble ? AOFKeyTable.preambleBit : 0), toByteOffset: 8, as: UInt64.self)
         fillUsed &+= size
     }
 
-    @inline(__always)
-    static func mix(_ h: UInt64, _ w: UInt64) -> UInt64 {
-        let m = (h ^ w).multipliedFullWidth(by: 0x9E37_79B9_7F4A_7C15)
-        return m.high ^ m.low
-    }
-
-    /// The hash `touch` gives a name in `db`, from the name zero-padded to a word.
-    static func hash(seed: UInt64, _ db: Int, padded name: UnsafeRawPointer, _ n: Int) -> UInt64 {
-        var h = mix(seed, UInt64(truncatingIfNeeded: db) &+ UInt64(truncatingIfNeeded: n) &<< 32)
-        var i = 0
-        while i < n {
-            h = mix(h, name.loadUnaligned(fromByteOffset: i, as: UInt64.self))
-            i &+= 8
-        }
-        return h
-    }
-
     /// Counts what `part` counted (its batches counted first) after what this has, in the order first seen,
-    /// keys in database -1 being in `dbAtStart`. The part hashes with the same seed (`partBatches`): only the
-    /// keys in database -1 are hashed again.
+    /// keys in database -1 being in `dbAtStart`. The part's table has the same seed (`partBatches`).
     func merge(_ part: AOFKeyBatches, dbAtStart: Int) {
         countPending()
         part.countPending()
-        let seed = seed
-        table.merge(part.table, dbAtStart: dbAtStart) { name, n in Self.hash(seed: seed, dbAtStart, padded: name, n) }
+        table.merge(part.table, dbAtStart: dbAtStart)
     }
 
     /// Room in the table for `keys` more keys (the keys an RDB preamble says a database holds), once what is
@@ -136,7 +113,7 @@ final class AOFKeyBatches {
 
     /// Batches for the part of a split file: the same seed, so that the part's hashes hold in this table.
     func partBatches() -> AOFKeyBatches {
-        let part = AOFKeyBatches(seed: seed)
+        let part = AOFKeyBatches(table: AOFKeyTable(seed: table.seed))
         part.mayStartWorker = false
         return part
     }

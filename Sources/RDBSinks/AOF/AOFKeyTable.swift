@@ -9,9 +9,13 @@ import RDBKit
 /// The keys `AOFKeys` has seen: each (db, key) once, with the commands that named it and whether a preamble
 /// holds it, in the order first seen. Keys come to it in batches (`AOFKeyBatches`), each with its hash.
 ///
-/// The keys are entries one after the other in `entries`, in the order first seen: the hash, the database,
-/// the count (the top bit: held by a preamble), the length, then the name zero-padded to a word. `index` finds
-/// them: open addressing over words that hold the hash's top 24 bits and where the entry is. A key named again
+/// The keys are entries one after the other in `entries`, in the order first seen: the count (the top bit: held
+/// by a preamble), the database and the length in one word (`keyWord`), then the name zero-padded to a word.
+/// `index` finds them: open addressing over words that hold the hash's top 24 bits and where the entry is. An
+/// entry does not keep its hash: the table hashes its name again (`hash`, seeded) when the index grows or a
+/// part is merged in. (Keeping it, with the database and the length in words of their own, took 32 bytes a
+/// key against 16: a third of the fresh memory of counting the keys of a large file, whose first touch costs
+/// 0.4-2 ms a MiB in this VM.) A key named again
 /// costs two cache misses, its index word and its entry, and both are prefetched while the keys before it
 /// are counted: the index word `lookahead` keys ahead, the entry `entryLead` keys ahead, once its index word
 /// is in the cache. (Slots of a cache line that held the name were one miss, but took 128–256 bytes a key
@@ -26,7 +30,7 @@ final class AOFKeyTable {
     /// Keys counted ahead of the one being counted whose index words are prefetched, and whose entries are.
     static var lookahead: Int { 16 }
     static var entryLead: Int { 8 }
-    static var header: Int { 32 }
+    static var header: Int { 16 }
     /// An index word: the hash's top 24 bits, then the entry's offset in words plus one (0: empty).
     static var offsetBits: UInt64 { 40 }
     static var offsetMask: UInt64 { (1 << offsetBits) - 1 }
@@ -44,9 +48,13 @@ final class AOFKeyTable {
     /// Whether keys of database -1 (a split part's, before its first SELECT) were added, and of known ones.
     var hasUnknownDatabase = false, hasKnownDatabase = false
     static var runKeys: Int { 1 << 13 }
+    /// Per process (a table and the parts merged into it share it), so that a file cannot be made of keys that
+    /// all collide.
+    let seed: UInt64
 
-    init(capacity: Int = 1 << 10) {
+    init(capacity: Int = 1 << 10, seed: UInt64 = UInt64.random(in: 1...UInt64.max)) {
         self.capacity = capacity
+        self.seed = seed
         index = Self.zeroed(capacity * 8, populate: true).assumingMemoryBound(to: UInt64.self)
         entriesCapacity = 1 << 16
         entries = Self.zeroed(entriesCapacity)
@@ -123,7 +131,7 @@ final class AOFKeyTable {
 
     /// A table with the same keys, counts and order.
     func copy() -> AOFKeyTable {
-        let t = AOFKeyTable(capacity: capacity)
+        let t = AOFKeyTable(capacity: capacity, seed: seed)
         t.index.update(from: index, count: capacity)
         t.reserveEntries(entriesUsed)
         t.entries.copyMemory(from: entries, byteCount: entriesUsed)
@@ -135,10 +143,55 @@ final class AOFKeyTable {
         return t
     }
 
-    /// The bytes a key of `n` bytes takes in a batch: a header of three words (the hash, the database, the
-    /// length with the preamble bit), then the name, zero-padded to a word.
+    /// The bytes a key of `n` bytes takes in a batch: a header of two words (the hash, then the `keyWord`
+    /// with the preamble bit), then the name, zero-padded to a word.
     @inline(__always)
-    static func recordBytes(_ n: Int) -> Int { 24 &+ ((n &+ 7) & ~7) }
+    static func recordBytes(_ n: Int) -> Int { 16 &+ ((n &+ 7) & ~7) }
+
+    /// The database and the length of a name in one word, as an entry holds them: the database plus one in the
+    /// top half (0 for database -1, a split part's before its first SELECT; databases are at most `Int32.max`),
+    /// the length in the bottom half (names are at most 4 GiB: the readers' limits are 512 MiB for a command's
+    /// argument, 2 GiB for an RDB string). Its top bit is clear (a batch's record keeps the preamble bit there).
+    @inline(__always)
+    static func keyWord(_ db: Int, _ n: Int) -> UInt64 {
+        precondition(UInt64(truncatingIfNeeded: n) <= UInt64(UInt32.max) && db >= -1 && db <= Int(Int32.max),
+                     "AOF keys: a key of 4 GiB or more, or a database out of range")
+        return UInt64(truncatingIfNeeded: db &+ 1) &<< 32 | UInt64(truncatingIfNeeded: n)
+    }
+
+    /// The database of a `keyWord`.
+    @inline(__always)
+    static func database(_ word: UInt64) -> Int { Int(truncatingIfNeeded: word &>> 32) &- 1 }
+
+    /// The length of a `keyWord` (or of a batch record's word, the preamble bit ignored).
+    @inline(__always)
+    static func length(_ word: UInt64) -> Int { Int(truncatingIfNeeded: word & 0xFFFF_FFFF) }
+
+    /// A seeded multiply-mix hash of the database and the name (`n` bytes at `name`, zero-padded to a word),
+    /// as `AOFKeyBatches.touch` computes it while it copies the name.
+    @inline(__always)
+    func hash(_ db: Int, padded name: UnsafeRawPointer, _ n: Int) -> UInt64 {
+        var h = Self.mix(seed, UInt64(truncatingIfNeeded: db) &+ UInt64(truncatingIfNeeded: n) &<< 32)
+        var i = 0
+        while i < n {
+            h = Self.mix(h, name.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+            i &+= 8
+        }
+        return h
+    }
+
+    /// The hash of the entry at `e`.
+    @inline(__always)
+    func hash(entry e: UnsafeRawPointer) -> UInt64 {
+        let w = e.load(fromByteOffset: 8, as: UInt64.self)
+        return hash(Self.database(w), padded: e + Self.header, Self.length(w))
+    }
+
+    @inline(__always)
+    static func mix(_ h: UInt64, _ w: UInt64) -> UInt64 {
+        let m = (h ^ w).multipliedFullWidth(by: 0x9E37_79B9_7F4A_7C15)
+        return m.high ^ m.low
+    }
 
     /// The bytes a key of `n` bytes takes in `entries`: the header, then the name zero-padded to a word.
     @inline(__always)
@@ -149,7 +202,7 @@ final class AOFKeyTable {
     func countBatch(_ base: UnsafeMutableRawPointer, _ used: Int, upTo position: Int) {
         self.position = position
         @inline(__always) func next(_ at: Int) -> Int {
-            at &+ Self.recordBytes(Int(base.load(fromByteOffset: at &+ 16, as: UInt64.self) & ~Self.preambleBit))
+            at &+ Self.recordBytes(Self.length(base.load(fromByteOffset: at &+ 8, as: UInt64.self)))
         }
         @inline(__always) func hash(_ at: Int) -> UInt64 { base.load(fromByteOffset: at, as: UInt64.self) }
         var ahead = 0, lead = 0
@@ -162,9 +215,9 @@ final class AOFKeyTable {
         var at = 0
         while at < used {
             let q = base + at
-            let lengthWord = q.load(fromByteOffset: 16, as: UInt64.self)
-            tally(q.load(fromByteOffset: 8, as: Int.self), q + 24, Int(lengthWord & ~Self.preambleBit),
-                  hash: q.load(as: UInt64.self), adding: lengthWord & Self.preambleBit != 0 ? Self.preambleBit : 1)
+            let word = q.load(fromByteOffset: 8, as: UInt64.self)
+            tally(word & ~Self.preambleBit, q + 16, hash: q.load(as: UInt64.self),
+                  adding: word & Self.preambleBit != 0 ? Self.preambleBit : 1)
             at = next(at)
             if lead < used {
                 let h = hash(lead)
@@ -182,11 +235,17 @@ final class AOFKeyTable {
     }
 
     /// Counts a command naming the `n` bytes at `p` in `db` (or the preamble holding it), adding the key when it
-    /// is new. `p` is zero-padded to a word.
+    /// is new. `p` is zero-padded to a word; `hash` is its `hash`.
     /// `added` is what to add to its count word: `1` (a command), `preambleBit` (a preamble holds it), or both
     /// a count and the bit (a table merged into this one).
     @inline(__always)
     func tally(_ db: Int, _ p: UnsafeRawPointer, _ n: Int, hash: UInt64, adding added: UInt64) {
+        tally(Self.keyWord(db, n), p, hash: hash, adding: added)
+    }
+
+    /// `tally` of the name at `p` whose database and length are `key` (a `keyWord`).
+    @inline(__always)
+    func tally(_ key: UInt64, _ p: UnsafeRawPointer, hash: UInt64, adding added: UInt64) {
         let mask = capacity &- 1
         let tag = hash &>> Self.offsetBits
         var i = Int(truncatingIfNeeded: hash) & mask
@@ -195,15 +254,15 @@ final class AOFKeyTable {
             if word == 0 { break }
             if word &>> Self.offsetBits == tag {
                 let e = entries + Int(truncatingIfNeeded: (word & Self.offsetMask) &- 1) &* 8
-                if Self.holds(e, db, p, n) {
-                    let c = e.load(fromByteOffset: 16, as: UInt64.self)
-                    e.storeBytes(of: Self.counted(c, adding: added), toByteOffset: 16, as: UInt64.self)
+                if Self.holds(e, key, p) {
+                    let c = e.load(as: UInt64.self)
+                    e.storeBytes(of: Self.counted(c, adding: added), as: UInt64.self)
                     return
                 }
             }
             i = (i &+ 1) & mask
         }
-        insert(at: i, db, p, n, hash: hash, adding: added)
+        insert(at: i, key, p, hash: hash, adding: added)
     }
 
     /// A count word (commands, and the preamble bit) with `added`'s commands added and its bit set.
@@ -212,11 +271,11 @@ final class AOFKeyTable {
         (c | (added & preambleBit)) &+ (added & ~preambleBit)
     }
 
-    /// Whether the entry at `e` is the key named by the `n` bytes at `name` (zero-padded to a word) in `db`.
+    /// Whether the entry at `e` is the key named by the bytes at `name` (zero-padded to a word) whose database
+    /// and length are `key` (a `keyWord`).
     @inline(__always)
-    static func holds(_ e: UnsafeRawPointer, _ db: Int, _ name: UnsafeRawPointer, _ n: Int) -> Bool {
-        e.load(fromByteOffset: 8, as: Int.self) == db && e.load(fromByteOffset: 24, as: Int.self) == n
-            && sameName(e + header, name, n)
+    static func holds(_ e: UnsafeRawPointer, _ key: UInt64, _ name: UnsafeRawPointer) -> Bool {
+        e.load(fromByteOffset: 8, as: UInt64.self) == key && sameName(e + header, name, length(key))
     }
 
     /// Whether two names of `n` bytes, each zero-padded to a word, are the same.
@@ -231,18 +290,16 @@ final class AOFKeyTable {
         return true
     }
 
-    func insert(at i: Int, _ db: Int, _ p: UnsafeRawPointer, _ n: Int, hash: UInt64, adding added: UInt64) {
-        let size = Self.entryBytes(n)
+    func insert(at i: Int, _ key: UInt64, _ p: UnsafeRawPointer, hash: UInt64, adding added: UInt64) {
+        let size = Self.entryBytes(Self.length(key))
         reserveEntries(entriesUsed + size)
         let e = entries + entriesUsed
-        e.storeBytes(of: hash, as: UInt64.self)
-        e.storeBytes(of: db, toByteOffset: 8, as: Int.self)
-        e.storeBytes(of: added, toByteOffset: 16, as: UInt64.self)
-        e.storeBytes(of: n, toByteOffset: 24, as: Int.self)
+        e.storeBytes(of: added, as: UInt64.self)
+        e.storeBytes(of: key, toByteOffset: 8, as: UInt64.self)
         (e + Self.header).copyMemory(from: p, byteCount: size - Self.header)
         index[i] = Self.indexWord(hash, entriesUsed)
         if count & (Self.runKeys &- 1) == 0 { runStarts.append(entriesUsed) }
-        if db < 0 { hasUnknownDatabase = true } else { hasKnownDatabase = true }
+        if Self.database(key) < 0 { hasUnknownDatabase = true } else { hasKnownDatabase = true }
         entriesUsed += size
         count += 1
         if count * 2 > capacity { grow() }
@@ -346,7 +403,8 @@ final class AOFKeyTable {
     }
 
     /// Gives the live entries at offsets `from..<to` index words: each in the first free word from its hash,
-    /// the word prefetched (for writing) `lookahead` entries before. `merging` (a part's entries, appended):
+    /// the hash computed and the word prefetched (for writing) `lookahead` entries before (the hashes kept
+    /// until then in a ring). `merging` (a part's entries, appended):
     /// another thread places other keys in the index at the same time (words are read with acquire and set by
     /// compare-and-exchange), and an entry whose key has a word already (the key of the table the part is
     /// merged into) is folded into it, its count added there, and left dead. Returns the entries placed.
@@ -355,66 +413,71 @@ final class AOFKeyTable {
         let mask = capacity &- 1
         let entries = entries, index = index
         @inline(__always) func next(_ offset: Int) -> Int {
-            offset &+ Self.entryBytes(entries.load(fromByteOffset: offset &+ 24, as: Int.self))
+            offset &+ Self.entryBytes(Self.length(entries.load(fromByteOffset: offset &+ 8, as: UInt64.self)))
         }
-        @inline(__always) func home(_ offset: Int) -> Int {
-            Int(truncatingIfNeeded: entries.load(fromByteOffset: offset, as: UInt64.self)) & mask
-        }
-        var ahead = from
-        for _ in 0..<Self.lookahead where ahead < to {
-            rdb_prefetch_write(index + home(ahead))
-            ahead = next(ahead)
-        }
-        var placed = 0
-        var offset = from
-        while offset < to {
-            let e = entries + offset
-            let c = e.load(fromByteOffset: 16, as: UInt64.self)
-            if c & Self.deadBit == 0 {
-                let h = e.load(as: UInt64.self)
-                let word = Self.indexWord(h, offset)
-                var i = Int(truncatingIfNeeded: h) & mask
-                while true {
-                    let w = merging ? rdb_load_acquire(index + i) : index[i]
-                    if w == 0 {
-                        if !merging {
-                            index[i] = word
-                        } else if rdb_compare_exchange(index + i, 0, word) == 0 {
-                            continue  // another thread took the word: look at it again
-                        }
-                        placed &+= 1
-                        break
-                    }
-                    if merging && w &>> Self.offsetBits == h &>> Self.offsetBits {
-                        let f = entries + Int(truncatingIfNeeded: (w & Self.offsetMask) &- 1) &* 8
-                        if Self.holds(f, e.load(fromByteOffset: 8, as: Int.self), e + Self.header, e.load(fromByteOffset: 24, as: Int.self)) {
-                            let fc = f.load(fromByteOffset: 16, as: UInt64.self)
-                            f.storeBytes(of: Self.counted(fc, adding: c), toByteOffset: 16, as: UInt64.self)
-                            e.storeBytes(of: c | Self.deadBit, toByteOffset: 16, as: UInt64.self)
-                            break
-                        }
-                    }
-                    i = (i &+ 1) & mask
+        return withUnsafeTemporaryAllocation(of: UInt64.self, capacity: Self.lookahead) { ring in
+            // The hash of the entry at `ahead`, kept in the ring until it is placed (none for a dead entry,
+            // whose name is not read: the gap before adopted entries is one, its pages never backed).
+            var ahead = from, aheadSlot = 0
+            @inline(__always) func hashAhead() {
+                let e = entries + ahead
+                if e.load(as: UInt64.self) & Self.deadBit == 0 {
+                    let h = hash(entry: e)
+                    ring[aheadSlot] = h
+                    rdb_prefetch_write(index + (Int(truncatingIfNeeded: h) & mask))
                 }
-            }
-            offset = next(offset)
-            if ahead < to {
-                rdb_prefetch_write(index + home(ahead))
+                aheadSlot = (aheadSlot &+ 1) & (Self.lookahead &- 1)
                 ahead = next(ahead)
             }
+            for _ in 0..<Self.lookahead where ahead < to { hashAhead() }
+            var placed = 0, slot = 0
+            var offset = from
+            while offset < to {
+                let e = entries + offset
+                let c = e.load(as: UInt64.self)
+                if c & Self.deadBit == 0 {
+                    let h = ring[slot]
+                    let word = Self.indexWord(h, offset)
+                    var i = Int(truncatingIfNeeded: h) & mask
+                    while true {
+                        let w = merging ? rdb_load_acquire(index + i) : index[i]
+                        if w == 0 {
+                            if !merging {
+                                index[i] = word
+                            } else if rdb_compare_exchange(index + i, 0, word) == 0 {
+                                continue  // another thread took the word: look at it again
+                            }
+                            placed &+= 1
+                            break
+                        }
+                        if merging && w &>> Self.offsetBits == h &>> Self.offsetBits {
+                            let f = entries + Int(truncatingIfNeeded: (w & Self.offsetMask) &- 1) &* 8
+                            if Self.holds(f, e.load(fromByteOffset: 8, as: UInt64.self), e + Self.header) {
+                                f.storeBytes(of: Self.counted(f.load(as: UInt64.self), adding: c), as: UInt64.self)
+                                e.storeBytes(of: c | Self.deadBit, as: UInt64.self)
+                                break
+                            }
+                        }
+                        i = (i &+ 1) & mask
+                    }
+                }
+                slot = (slot &+ 1) & (Self.lookahead &- 1)
+                offset = next(offset)
+                if ahead < to { hashAhead() }
+            }
+            return placed
         }
-        return placed
     }
 
-    /// Counts the keys of `part` (a table hashing with the same seed) after these, in its order: a key in
-    /// database -1 is in `dbAtStart`, hashed again by `rehash` (given the name, zero-padded to a word, and its
-    /// length). The index is grown once up front.
+    /// Counts the keys of `part` (a table with the same seed) after these, in its order: a key in database -1
+    /// is in `dbAtStart`. The index is grown once up front.
     ///
     /// When the part's keys are all different keys (not some in database -1 and some in known databases, which
     /// could name the same key), on two cores: its entries are appended as they are, each thread taking half
     /// of them, and each entry either gets an index word or, when this table has its key, is counted there and
     /// left dead (`place`). Else one by one, each key's index word prefetched `lookahead` keys before.
-    func merge(_ part: AOFKeyTable, dbAtStart: Int, rehash: @escaping (UnsafeRawPointer, Int) -> UInt64) {
+    func merge(_ part: AOFKeyTable, dbAtStart: Int) {
+        precondition(part.seed == seed, "AOF keys: a part merged into a table of another seed")
         if !(part.hasUnknownDatabase && part.hasKnownDatabase), let middle = part.middleRun() {
             // Placed on two cores, with prefetching, the part's keys may fill three quarters of the index: the
             // next key counted grows it, if any comes (the last merges of a set were a growth, for a few keys
@@ -431,9 +494,8 @@ final class AOFKeyTable {
                 var offset = from
                 while fixDatabase && offset < to {
                     let e = start + offset
-                    let n = e.load(fromByteOffset: 24, as: Int.self)
-                    e.storeBytes(of: dbAtStart, toByteOffset: 8, as: Int.self)
-                    e.storeBytes(of: rehash(e + Self.header, n), as: UInt64.self)
+                    let n = Self.length(e.load(fromByteOffset: 8, as: UInt64.self))
+                    e.storeBytes(of: Self.keyWord(dbAtStart, n), toByteOffset: 8, as: UInt64.self)
                     offset &+= Self.entryBytes(n)
                 }
                 return self.place(from: base + from, to: base + to, merging: true)
@@ -445,28 +507,30 @@ final class AOFKeyTable {
             return
         }
         reserve(part.count)
-        @inline(__always) func db(_ e: UnsafeRawPointer) -> Int { e.load(fromByteOffset: 8, as: Int.self) }
+        @inline(__always) func key(_ offset: Int) -> UInt64 {
+            let w = part.entries.load(fromByteOffset: offset &+ 8, as: UInt64.self)
+            return Self.database(w) == -1 ? Self.keyWord(dbAtStart, Self.length(w)) : w
+        }
         @inline(__always) func hash(_ offset: Int) -> UInt64 {
-            let e = UnsafeRawPointer(part.entries + offset)
-            return db(e) == -1 ? rehash(e + Self.header, e.load(fromByteOffset: 24, as: Int.self)) : e.load(as: UInt64.self)
+            let w = key(offset)
+            return self.hash(Self.database(w), padded: part.entries + (offset &+ Self.header), Self.length(w))
         }
         @inline(__always) func next(_ offset: Int) -> Int {
-            offset &+ Self.entryBytes(part.entries.load(fromByteOffset: offset &+ 24, as: Int.self))
+            offset &+ Self.entryBytes(Self.length(part.entries.load(fromByteOffset: offset &+ 8, as: UInt64.self)))
         }
+        @inline(__always) func isLive(_ offset: Int) -> Bool { part.entries.load(fromByteOffset: offset, as: UInt64.self) & Self.deadBit == 0 }
         var ahead = 0
         for _ in 0..<Self.lookahead where ahead < part.entriesUsed {
-            rdb_prefetch(index + (Int(truncatingIfNeeded: hash(ahead)) & (capacity &- 1)))
+            if isLive(ahead) { rdb_prefetch(index + (Int(truncatingIfNeeded: hash(ahead)) & (capacity &- 1))) }
             ahead = next(ahead)
         }
         var offset = 0
         while offset < part.entriesUsed {
             let e = UnsafeRawPointer(part.entries + offset)
-            let n = e.load(fromByteOffset: 24, as: Int.self)
-            let d = db(e)
-            tally(d == -1 ? dbAtStart : d, e + Self.header, n, hash: hash(offset), adding: e.load(fromByteOffset: 16, as: UInt64.self))
+            if isLive(offset) { tally(key(offset), e + Self.header, hash: hash(offset), adding: e.load(as: UInt64.self)) }
             offset = next(offset)
             if ahead < part.entriesUsed {
-                rdb_prefetch(index + (Int(truncatingIfNeeded: hash(ahead)) & (capacity &- 1)))
+                if isLive(ahead) { rdb_prefetch(index + (Int(truncatingIfNeeded: hash(ahead)) & (capacity &- 1))) }
                 ahead = next(ahead)
             }
         }
@@ -489,10 +553,8 @@ final class AOFKeyTable {
         guard rdb_move_mapping(part.entries, size, size, entries + base) != nil else { return nil }
         if base > entriesUsed {
             let gap = entries + entriesUsed
-            gap.storeBytes(of: 0, as: UInt64.self)
-            gap.storeBytes(of: 0, toByteOffset: 8, as: Int.self)
-            gap.storeBytes(of: Self.deadBit, toByteOffset: 16, as: UInt64.self)
-            gap.storeBytes(of: base - entriesUsed - Self.header, toByteOffset: 24, as: Int.self)
+            gap.storeBytes(of: Self.deadBit, as: UInt64.self)
+            gap.storeBytes(of: Self.keyWord(0, base - entriesUsed - Self.header), toByteOffset: 8, as: UInt64.self)
         }
         // The part keeps the rest of its mapping's range no longer: nothing of its own is left to free.
         let rest = Self.mappedSize(part.entriesCapacity) - size
@@ -516,10 +578,10 @@ final class AOFKeyTable {
         let end = r &+ 1 < runStarts.count ? runStarts[r &+ 1] : entriesUsed
         while offset < end {
             let e = entries + offset
-            let n = e.load(fromByteOffset: 24, as: Int.self)
-            let c = e.load(fromByteOffset: 16, as: UInt64.self)
+            let w = e.load(fromByteOffset: 8, as: UInt64.self), n = Self.length(w)
+            let c = e.load(as: UInt64.self)
             if c & Self.deadBit == 0 {
-                try body(e.load(fromByteOffset: 8, as: Int.self), UnsafeRawBufferPointer(start: e + Self.header, count: n),
+                try body(Self.database(w), UnsafeRawBufferPointer(start: e + Self.header, count: n),
                          Int(c & ~Self.preambleBit), c & Self.preambleBit != 0)
             }
             offset += Self.entryBytes(n)
