@@ -208,7 +208,8 @@ import Testing
     }
 
     @Test func mappedAOFReadInTwoPartsStaysBounded() throws {
-        // Two readers, each giving back its pages as it moves on (from where its part starts).
+        // Two readers, each giving back its pages as it moves on (from where its part or piece starts), and all of a
+        // piece's once it is read; the pages the search for where pieces start touched are given back at once.
         let size = 64 << 10
         let count = 64 * MappedResidencyTests.mib / size
         var aof: [UInt8] = []
@@ -224,7 +225,7 @@ import Testing
         var options = AOFOptions()
         options.splitMinimumBytes = 8 << 20
         _ = try AOFReader.decode(input, into: &sampler, options: options)
-        #expect(sampler.merges == 1)
+        #expect(sampler.merges >= 1)
         #expect(sampler.commands.count == count && sampler.wrongValues == 0)
         #expect(sampler.peak > 0, "the mapping's resident size could not be read")
         // Each reader keeps at most a release step (half the usual one) behind it, plus the slack.

@@ -90,7 +90,7 @@ final class AOFReadAhead<V: AOFVisitor> {
         }
         var pieces: [[AOFSplit<V>]] = []
         for j in firstInPieces..<n {
-            let input = inputs[j], starts = Self.pieceStarts(input.window, bytes: max(options.splitMinimumBytes / 4, 4096))
+            let input = inputs[j], starts = Self.pieceStarts(input.window, bytes: options.pieceBytes)
             var file: [AOFSplit<V>] = []
             for (s, start) in starts.enumerated() {
                 guard let part = visitor.makeSplitPart() else { return nil }
@@ -102,6 +102,7 @@ final class AOFReadAhead<V: AOFVisitor> {
                 piece.claims = true
                 file.append(piece)
             }
+            input.releasePages(after: input.offset)
             pieces.append(file)
             parts += file
         }
@@ -119,7 +120,7 @@ final class AOFReadAhead<V: AOFVisitor> {
     /// follows the guess within 64 KiB.
     @usableFromInline
     static func pieceStarts(_ w: UnsafeRawBufferPointer, bytes: Int) -> [Int] {
-        let step = max(bytes, w.count / 64)
+        let step = max(min(bytes, w.count &+ 1), w.count / 64, 1)
         var starts = [0]
         var from = step
         while from + step / 2 < w.count, let p = AOFSplit<V>.splitPoint(w, from: from) {
@@ -171,27 +172,8 @@ final class AOFReadAhead<V: AOFVisitor> {
         return try AOFReader.inFile(name) {
             try visitor.beginAOFFile(name: name, kind: kind)
             var summary = AOFFileSummary(name: name, kind: kind)
-            var at = file[0].start, db = 0
-            for (s, piece) in file.enumerated() where piece.start == at {
-                // (A piece that starts before `at` was read over by the one before it.)
-                piece.join()
-                if piece.error is AOFSplitPartGaveUp {
-                    // Read here, up to where a later piece starts.
-                    var tokenizer = AOFTokenizer(options: options, file: name)
-                    tokenizer.db = db
-                    let region = InputBuffer(partOf: inputs[i], from: at)
-                    let stops = file[(s + 1)...].filter(\.isRead).map(\.start)
-                    if let end = try tokenizer.run(region, isLast: piece.isLast, into: &visitor, summary: &summary, warnings: &warnings, stops: stops) {
-                        at = end
-                    }
-                    db = tokenizer.db
-                    continue
-                }
-                if let error = piece.error { throw error }
-                try piece.merge(into: &visitor, dbAtStart: db, summary: &summary, warnings: &warnings)
-                if piece.tokenizer.db >= 0 { db = piece.tokenizer.db }
-                if let end = piece.endedAt { at = end }
-            }
+            try AOFSplit.mergePieces(file[...], from: file[0].start, db: 0, of: inputs[i], options: options, into: &visitor,
+                                     summary: &summary, warnings: &warnings)
             try visitor.endAOFFile(name: name, kind: kind)
             return summary
         }

@@ -28,6 +28,14 @@ public struct AOFOptions: Sendable {
     /// when the sink can take a part apart and merge it (`AOFVisitor.makeSplitPart`) and a second core is
     /// there; 0: never (the default).
     public var splitMinimumBytes = 0
+    /// The bytes of each piece what the other thread reads is cut in (the part after the middle of a file, the
+    /// files after the middle of a set), so that the thread that would wait can take the last ones; nil: a
+    /// quarter of `splitMinimumBytes`. At least 4 KiB, and a file is cut in at most 64 pieces.
+    public var splitPieceBytes: Int?
+
+    /// `splitPieceBytes`, or its default.
+    @inlinable
+    var pieceBytes: Int { max(splitPieceBytes ?? splitMinimumBytes / 4, 4096) }
 
     public init() {}
 }
@@ -174,6 +182,26 @@ public enum AOFReader {
         // Two decoders' pages are resident together: each gives them back twice as often.
         input.releaseEvery(InputBuffer.releaseStep / 2)
         let split = AOFSplit(input, from: input.offset + at, part: part, options: options, name: name, kind: kind, isLast: isLast)
-        return split.begin() ? split : nil
+        // The part in pieces, which the other thread reads on through while this one is busy; this one, when it
+        // would wait for the other, reads the last pieces nobody has taken (`AOFPartReader.wait`). The two threads
+        // then finish within a piece of each other, however fast each goes (read in two halves, either thread
+        // waited for the other by up to 40% of its own time, which one at random).
+        let rest = UnsafeRawBufferPointer(rebasing: input.window[at...])
+        var followers: [AOFSplit<V>] = []
+        for start in AOFReadAhead<V>.pieceStarts(rest, bytes: options.pieceBytes).dropFirst() {
+            guard let piecePart = visitor.makeSplitPart() else { break }
+            followers.append(AOFSplit(input, from: input.offset + at + start, part: piecePart, options: options, name: name,
+                                      kind: kind, isLast: isLast))
+        }
+        input.releasePages(after: input.offset + at)
+        let starts = followers.map(\.start)
+        split.stops = starts
+        split.claims = true
+        for (s, piece) in followers.enumerated() {
+            piece.stops = Array(starts[(s + 1)...])
+            piece.claims = true
+        }
+        split.followers = followers
+        return AOFPartReader.start([split] + followers) != nil ? split : nil
     }
 }

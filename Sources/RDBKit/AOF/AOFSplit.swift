@@ -7,8 +7,8 @@ import Darwin
 /// A part of a set's commands read on another thread (or taken by a thread that would wait for it) into a sink
 /// of its own (`AOFVisitor.makeSplitPart`) while this thread reads what comes before it, and merged into this
 /// thread's sink once its reader gets there: the second part of a large memory-mapped AOF file (merged by
-/// `AOFTokenizer.run` where the part starts), or a piece of a later file of a multi-part set (merged by
-/// `AOFReadAhead.merged`).
+/// `AOFTokenizer.run` where the part starts) and the pieces it is cut in (its `followers`, merged after it), or
+/// a piece of a later file of a multi-part set (merged by `AOFReadAhead.merged`).
 ///
 /// Where a second part starts is a guess: the first `\r\n*N\r\n$` after a given point. A value can hold
 /// those bytes, so the guess is checked, exactly, by the first part's reader: the part is used only if that
@@ -39,6 +39,10 @@ final class AOFSplit<V: AOFVisitor>: @unchecked Sendable {
     @usableFromInline var stops: [Int] = []
     @usableFromInline var claims = false
     @usableFromInline var endedAt: Int?
+    /// The later pieces of the file (a single file's part read in pieces: `AOFReader.splitting`), each ending
+    /// where the next starts: read on through by this part's thread, or, those a waiting thread took, each into a
+    /// sink of its own; taken in after this part (`mergePieces`).
+    @usableFromInline var followers: [AOFSplit<V>] = []
 
     /// A part of `input` (a fixed region: a mapped file) from the absolute offset `start`.
     @usableFromInline
@@ -68,15 +72,12 @@ final class AOFSplit<V: AOFVisitor>: @unchecked Sendable {
             let claim: ((Int) -> Bool)? = claims ? { [reader, place] i in reader?.claim(place + 1 + i) ?? false } : nil
             endedAt = try tokenizer.run(input, isLast: isLast, into: &part, summary: &summary, warnings: &warnings,
                                         stops: stops, claim: claim)
+            // Its last pages too (a piece ends between two release steps): another reader may hold pages of
+            // its own meanwhile.
+            input.releasePages(before: endedAt ?? input.offset)
         } catch {
             self.error = error
         }
-    }
-
-    /// Starts reading the part on a thread of its own; false when no thread could be made.
-    @inlinable
-    func begin() -> Bool {
-        AOFPartReader.start([self]) != nil
     }
 
     /// Whether the part has been read (as a part of its own: not read on into the one before it).
@@ -110,6 +111,34 @@ final class AOFSplit<V: AOFVisitor>: @unchecked Sendable {
         if error is AOFSplitPartGaveUp { return false }
         if let error { throw error }
         return true
+    }
+
+    /// Takes in pieces of one file (`input`), read by the parts' thread or taken by this one, in order: those that
+    /// start where the one before ended, from `at` in database `db` (a piece that starts before that was read
+    /// over by the one before it). A piece whose sink gave up (`AOFSplitPartGaveUp`) is read here instead, up to
+    /// where a later piece that was read starts; one that ended with an error throws it.
+    @inlinable
+    static func mergePieces(_ pieces: ArraySlice<AOFSplit<V>>, from at: Int, db: Int, of input: InputBuffer, options: AOFOptions,
+                            into visitor: inout V, summary: inout AOFFileSummary, warnings: inout [String]) throws {
+        var at = at, db = db
+        for (s, piece) in zip(pieces.indices, pieces) where piece.start == at {
+            piece.join()
+            if piece.error is AOFSplitPartGaveUp {
+                var tokenizer = AOFTokenizer(options: options, file: piece.summary.name)
+                tokenizer.db = db
+                let region = InputBuffer(partOf: input, from: at)
+                let stops = pieces[(s + 1)...].filter(\.isRead).map(\.start)
+                if let end = try tokenizer.run(region, isLast: piece.isLast, into: &visitor, summary: &summary, warnings: &warnings, stops: stops) {
+                    at = end
+                }
+                db = tokenizer.db
+                continue
+            }
+            if let error = piece.error { throw error }
+            try piece.merge(into: &visitor, dbAtStart: db, summary: &summary, warnings: &warnings)
+            if piece.tokenizer.db >= 0 { db = piece.tokenizer.db }
+            if let end = piece.endedAt { at = end }
+        }
     }
 
     /// Hands the part's sink, counts and warnings to the first part's.

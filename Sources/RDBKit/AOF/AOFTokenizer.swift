@@ -142,12 +142,18 @@ struct AOFTokenizer {
                 stopAt = .max
                 let at = base &+ scan
                 if let split {
+                    // Pages this reader is done with, before it may wait (reading the last pieces meanwhile).
+                    input.releasePages(before: base &+ done)
                     if at == split.start, try split.usable(inMulti: inMulti) {
                         // The block open here goes on in the part, which ends it: its commands so far come first.
                         if inMulti {
                             try replayBlock(w, from: done, to: scan, base: base, into: &visitor, commands: &commands, annotations: &annotations)
                         }
                         try split.merge(into: &visitor, dbAtStart: db, summary: &summary, warnings: &warnings)
+                        if let end = split.endedAt, !split.followers.isEmpty {
+                            try AOFSplit.mergePieces(split.followers[...], from: end, db: split.tokenizer.db >= 0 ? split.tokenizer.db : db,
+                                                     of: input, options: options, into: &visitor, summary: &summary, warnings: &warnings)
+                        }
                         input.consume(w.count)
                         return nil
                     }

@@ -249,6 +249,17 @@ public final class InputBuffer {
     /// memory-mapped file (whose window is consumed only at the end) has got, for progress reports.
     public private(set) var releasedOffset = 0
 
+    /// Gives back the pages of a mapped file from the first whole page at or after `offset` to its end: those a
+    /// search ahead of the decoders touched (where the pieces of an AOF start: `AOFReader.splitting`), which
+    /// they would otherwise keep until a decoder passes them (a page cache of large folios maps up to 2 MiB for
+    /// each byte read).
+    @usableFromInline
+    func releasePages(after offset: Int) {
+        guard let mapping else { return }
+        let page = MappedRegion.pageSize
+        _ = mapping.release(from: (offset + page - 1) & ~(page - 1), to: storageOffset + end)
+    }
+
     @usableFromInline
     func releasePages(before offset: Int) {
         releasedOffset = offset
