@@ -423,10 +423,11 @@ public struct RDBParser {
             let p = c.base + c.position
             let b0 = Int(p.load(as: UInt8.self))
             if b0 >> 6 == 1 {
-                let n = (b0 & 0x3F) << 8 | Int(p.load(fromByteOffset: 1, as: UInt8.self))
-                if n <= c.end &- c.position &- 2 {
-                    c.position &+= 2 &+ n
-                    return RDBString(bytes: UnsafeRawBufferPointer(start: p + 2, count: n))
+                var i = 0
+                let n = RDBParser.shortLength(p, &i)
+                if n <= c.end &- c.position &- i {
+                    c.position &+= i &+ n
+                    return RDBString(bytes: UnsafeRawBufferPointer(start: p + i, count: n))
                 }
             } else if b0 == 0xC3 {
                 var i = 1
