@@ -248,7 +248,7 @@ import RDBKit
             for k in 0..<8 { name[k] = UInt8(truncatingIfNeeded: v); v >>= 8 }
             name.withUnsafeBytes { b in
                 let p = b.baseAddress!
-                t.tally(i % 3, p, 100, hash: t.hash(i % 3, padded: p, 100), adding: 1)
+                t.tally(AOFKeyTable.keyWord(i % 3, 100), p, hash: t.hash(i % 3, padded: p, 100), adding: 1)
             }
         }
         for i in 0..<n { count(i) }
@@ -275,7 +275,7 @@ import RDBKit
             var name = [UInt8](repeating: 0, count: 16)
             var v = i
             for k in 0..<8 { name[k] = UInt8(truncatingIfNeeded: v); v >>= 8 }
-            name.withUnsafeBytes { b in t.tally(0, b.baseAddress!, 8, hash: t.hash(0, padded: b.baseAddress!, 8), adding: 1) }
+            name.withUnsafeBytes { b in t.tally(AOFKeyTable.keyWord(0, 8), b.baseAddress!, hash: t.hash(0, padded: b.baseAddress!, 8), adding: 1) }
         }
         let t = AOFKeyTable(capacity: words, seed: seed), part = AOFKeyTable(capacity: words, seed: seed)
         for i in 0..<(words * 2 / 5) { add(t, i) }
@@ -325,7 +325,7 @@ import RDBKit
             name += [0, 0, 0, 0, 0, 0, 0, 0]
             name.withUnsafeBytes { b in
                 t.position = position
-                t.tally(0, b.baseAddress!, n, hash: t.hash(0, padded: b.baseAddress!, n), adding: 1)
+                t.tally(AOFKeyTable.keyWord(0, n), b.baseAddress!, hash: t.hash(0, padded: b.baseAddress!, n), adding: 1)
             }
         }
         for i in 0..<513 { count(i, at: 1000 + i * 40) }
@@ -361,7 +361,7 @@ import RDBKit
         }
         func count(_ db: Int, _ name: [UInt8]) {
             let padded = name + [UInt8](repeating: 0, count: 32)  // a name in the slot is compared as zero-padded words
-            padded.withUnsafeBytes { t.tally(db, $0.baseAddress!, name.count, hash: 42, adding: 1) }
+            padded.withUnsafeBytes { t.tally(AOFKeyTable.keyWord(db, name.count), $0.baseAddress!, hash: 42, adding: 1) }
         }
         for (db, name) in names { count(db, name) }
         for (db, name) in names.reversed() { count(db, name) }

@@ -94,14 +94,12 @@ final class AOFReadAhead<V: AOFVisitor> {
             var file: [AOFSplit<V>] = []
             for (s, start) in starts.enumerated() {
                 guard let part = visitor.makeSplitPart() else { return nil }
-                let piece = s == 0
+                file.append(s == 0
                     ? AOFSplit(fileStart: input, part: part, options: options, name: files[j].path, kind: files[j].kind, isLast: j == n - 1)
                     : AOFSplit(input, from: input.offset + start, part: part, options: options, name: files[j].path,
-                               kind: files[j].kind, isLast: j == n - 1)
-                piece.stops = starts[(s + 1)...].map { input.offset + $0 }
-                piece.claims = true
-                file.append(piece)
+                               kind: files[j].kind, isLast: j == n - 1))
             }
+            AOFSplit.chain(file)
             input.releasePages(after: input.offset)
             pieces.append(file)
             parts += file

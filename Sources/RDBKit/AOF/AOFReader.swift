@@ -194,13 +194,7 @@ public enum AOFReader {
                                       kind: kind, isLast: isLast))
         }
         input.releasePages(after: input.offset + at)
-        let starts = followers.map(\.start)
-        split.stops = starts
-        split.claims = true
-        for (s, piece) in followers.enumerated() {
-            piece.stops = Array(starts[(s + 1)...])
-            piece.claims = true
-        }
+        AOFSplit.chain([split] + followers)
         split.followers = followers
         return AOFPartReader.start([split] + followers) != nil ? split : nil
     }

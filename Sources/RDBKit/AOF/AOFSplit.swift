@@ -113,6 +113,17 @@ final class AOFSplit<V: AOFVisitor>: @unchecked Sendable {
         return true
     }
 
+    /// Makes `pieces` (of one file, in order) a chain: each stops where a later one starts, unless its reader
+    /// claims that one (`claims`) and reads on through it.
+    @inlinable
+    static func chain(_ pieces: [AOFSplit<V>]) {
+        let starts = pieces.map(\.start)
+        for (s, piece) in pieces.enumerated() {
+            piece.stops = Array(starts[(s + 1)...])
+            piece.claims = true
+        }
+    }
+
     /// Takes in pieces of one file (`input`), read by the parts' thread or taken by this one, in order: those that
     /// start where the one before ended, from `at` in database `db` (a piece that starts before that was read
     /// over by the one before it). A piece whose sink gave up (`AOFSplitPartGaveUp`) is read here instead, up to

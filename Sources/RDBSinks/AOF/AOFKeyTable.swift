@@ -234,16 +234,10 @@ final class AOFKeyTable {
         }
     }
 
-    /// Counts a command naming the `n` bytes at `p` in `db` (or the preamble holding it), adding the key when it
-    /// is new. `p` is zero-padded to a word; `hash` is its `hash`.
+    /// Counts a command naming the name at `p` (zero-padded to a word) whose database and length are `key` (a
+    /// `keyWord`), or the preamble holding it, adding the key when it is new; `hash` is its `hash`.
     /// `added` is what to add to its count word: `1` (a command), `preambleBit` (a preamble holds it), or both
     /// a count and the bit (a table merged into this one).
-    @inline(__always)
-    func tally(_ db: Int, _ p: UnsafeRawPointer, _ n: Int, hash: UInt64, adding added: UInt64) {
-        tally(Self.keyWord(db, n), p, hash: hash, adding: added)
-    }
-
-    /// `tally` of the name at `p` whose database and length are `key` (a `keyWord`).
     @inline(__always)
     func tally(_ key: UInt64, _ p: UnsafeRawPointer, hash: UInt64, adding added: UInt64) {
         let mask = capacity &- 1
