@@ -77,6 +77,27 @@ import RDBKit
         #expect(merged >= 20)
     }
 
+    /// The same random files with a slow part thread: this thread takes the last pieces (fake commands in values,
+    /// MULTI blocks and SELECTs across where they start), and the events are the same; cut short too, the same
+    /// torn tail (or strict, error).
+    @Test func randomFilesReadTheSameWhenPiecesAreTaken() throws {
+        var taken = 0
+        for seed in 0..<40 as Range<UInt64> {
+            let bytes = commands(seed: seed, count: 200 + Int(seed) * 7)
+            let one = read(bytes, split: false)
+            let two = read(bytes, split: true, partDelay: 50)
+            #expect(two.outcome == one.outcome, "seed \(seed)")
+            if two.merges > 1 { taken += 1 }
+            // Torn in the last piece (dropped, or strict, an error), which this thread may be the one to read.
+            let torn = Array(bytes[..<(bytes.count - 1 - Int(seed) * 13)])
+            for strict in [false, true] {
+                #expect(read(torn, split: true, strict: strict, partDelay: 50).outcome == read(torn, split: false, strict: strict).outcome,
+                        "seed \(seed), torn, strict \(strict)")
+            }
+        }
+        #expect(taken >= 10, "pieces taken in \(taken) of 40 files")
+    }
+
     @Test func aBlockAcrossThePartsComesInOrder() throws {
         // A MULTI block from before the middle to after it, with a SELECT before it: the part starts inside it
         // in a database it does not know.
