@@ -85,13 +85,13 @@ import RDBKit
         for seed in 0..<40 as Range<UInt64> {
             let bytes = commands(seed: seed, count: 200 + Int(seed) * 7)
             let one = read(bytes, split: false)
-            let two = read(bytes, split: true, partDelay: 50)
+            let two = read(bytes, split: true, partDelay: 100)
             #expect(two.outcome == one.outcome, "seed \(seed)")
             if two.merges > 1 { taken += 1 }
             // Torn in the last piece (dropped, or strict, an error), which this thread may be the one to read.
             let torn = Array(bytes[..<(bytes.count - 1 - Int(seed) * 13)])
             for strict in [false, true] {
-                #expect(read(torn, split: true, strict: strict, partDelay: 50).outcome == read(torn, split: false, strict: strict).outcome,
+                #expect(read(torn, split: true, strict: strict, partDelay: 100).outcome == read(torn, split: false, strict: strict).outcome,
                         "seed \(seed), torn, strict \(strict)")
             }
         }
