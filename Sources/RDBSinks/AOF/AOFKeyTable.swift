@@ -396,9 +396,46 @@ final class AOFKeyTable {
         return mine + result.value
     }
 
-    /// Gives the live entries at offsets `from..<to` index words: each in the first free word from its hash,
-    /// the hash computed and the word prefetched (for writing) `lookahead` entries before (the hashes kept
-    /// until then in a ring). `merging` (a part's entries, appended):
+    /// Calls `body` with the offset and hash of each live entry at offsets `from..<to` of `entries`, in order: its
+    /// hash computed (`hashOf`) and the word of this table's index it falls on prefetched (for writing, with
+    /// `forWriting`) `lookahead` entries before, kept until then in a ring. A dead entry's name is not read (the
+    /// gap before adopted entries is one, its pages never backed). The prefetches aim at the index as it was when
+    /// the walk began (were it to grow meanwhile, they would only be wasted).
+    @inline(__always)
+    func forEachLive(_ entries: UnsafeMutableRawPointer, from: Int, to: Int, forWriting: Bool,
+                     hash hashOf: (UnsafeMutableRawPointer) -> UInt64, _ body: (Int, UInt64) -> Void) {
+        let mask = capacity &- 1, index = index
+        @inline(__always) func next(_ offset: Int) -> Int {
+            offset &+ Self.entryBytes(Self.length(entries.load(fromByteOffset: offset &+ 8, as: UInt64.self)))
+        }
+        @inline(__always) func isLive(_ offset: Int) -> Bool {
+            entries.load(fromByteOffset: offset, as: UInt64.self) & Self.deadBit == 0
+        }
+        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: Self.lookahead) { ring in
+            var ahead = from, aheadSlot = 0
+            @inline(__always) func hashAhead() {
+                if isLive(ahead) {
+                    let h = hashOf(entries + ahead)
+                    ring[aheadSlot] = h
+                    let word = index + (Int(truncatingIfNeeded: h) & mask)
+                    if forWriting { rdb_prefetch_write(word) } else { rdb_prefetch(word) }
+                }
+                aheadSlot = (aheadSlot &+ 1) & (Self.lookahead &- 1)
+                ahead = next(ahead)
+            }
+            for _ in 0..<Self.lookahead where ahead < to { hashAhead() }
+            var offset = from, slot = 0
+            while offset < to {
+                if isLive(offset) { body(offset, ring[slot]) }
+                slot = (slot &+ 1) & (Self.lookahead &- 1)
+                offset = next(offset)
+                if ahead < to { hashAhead() }
+            }
+        }
+    }
+
+    /// Gives the live entries at offsets `from..<to` index words: each in the first free word from its hash
+    /// (`forEachLive`). `merging` (a part's entries, appended):
     /// another thread places other keys in the index at the same time (words are read with acquire and set by
     /// compare-and-exchange), and an entry whose key has a word already (the key of the table the part is
     /// merged into) is folded into it, its count added there, and left dead. Returns the entries placed.
@@ -406,61 +443,35 @@ final class AOFKeyTable {
     func place(from: Int, to: Int, merging: Bool) -> Int {
         let mask = capacity &- 1
         let entries = entries, index = index
-        @inline(__always) func next(_ offset: Int) -> Int {
-            offset &+ Self.entryBytes(Self.length(entries.load(fromByteOffset: offset &+ 8, as: UInt64.self)))
-        }
-        return withUnsafeTemporaryAllocation(of: UInt64.self, capacity: Self.lookahead) { ring in
-            // The hash of the entry at `ahead`, kept in the ring until it is placed (none for a dead entry,
-            // whose name is not read: the gap before adopted entries is one, its pages never backed).
-            var ahead = from, aheadSlot = 0
-            @inline(__always) func hashAhead() {
-                let e = entries + ahead
-                if e.load(as: UInt64.self) & Self.deadBit == 0 {
-                    let h = hash(entry: e)
-                    ring[aheadSlot] = h
-                    rdb_prefetch_write(index + (Int(truncatingIfNeeded: h) & mask))
+        var placed = 0
+        forEachLive(entries, from: from, to: to, forWriting: true, hash: { hash(entry: $0) }) { offset, h in
+            let e = entries + offset
+            let c = e.load(as: UInt64.self)
+            let word = Self.indexWord(h, offset)
+            var i = Int(truncatingIfNeeded: h) & mask
+            while true {
+                let w = merging ? rdb_load_acquire(index + i) : index[i]
+                if w == 0 {
+                    if !merging {
+                        index[i] = word
+                    } else if rdb_compare_exchange(index + i, 0, word) == 0 {
+                        continue  // another thread took the word: look at it again
+                    }
+                    placed &+= 1
+                    break
                 }
-                aheadSlot = (aheadSlot &+ 1) & (Self.lookahead &- 1)
-                ahead = next(ahead)
-            }
-            for _ in 0..<Self.lookahead where ahead < to { hashAhead() }
-            var placed = 0, slot = 0
-            var offset = from
-            while offset < to {
-                let e = entries + offset
-                let c = e.load(as: UInt64.self)
-                if c & Self.deadBit == 0 {
-                    let h = ring[slot]
-                    let word = Self.indexWord(h, offset)
-                    var i = Int(truncatingIfNeeded: h) & mask
-                    while true {
-                        let w = merging ? rdb_load_acquire(index + i) : index[i]
-                        if w == 0 {
-                            if !merging {
-                                index[i] = word
-                            } else if rdb_compare_exchange(index + i, 0, word) == 0 {
-                                continue  // another thread took the word: look at it again
-                            }
-                            placed &+= 1
-                            break
-                        }
-                        if merging && w &>> Self.offsetBits == h &>> Self.offsetBits {
-                            let f = entries + Int(truncatingIfNeeded: (w & Self.offsetMask) &- 1) &* 8
-                            if Self.holds(f, e.load(fromByteOffset: 8, as: UInt64.self), e + Self.header) {
-                                f.storeBytes(of: Self.counted(f.load(as: UInt64.self), adding: c), as: UInt64.self)
-                                e.storeBytes(of: c | Self.deadBit, as: UInt64.self)
-                                break
-                            }
-                        }
-                        i = (i &+ 1) & mask
+                if merging && w &>> Self.offsetBits == h &>> Self.offsetBits {
+                    let f = entries + Int(truncatingIfNeeded: (w & Self.offsetMask) &- 1) &* 8
+                    if Self.holds(f, e.load(fromByteOffset: 8, as: UInt64.self), e + Self.header) {
+                        f.storeBytes(of: Self.counted(f.load(as: UInt64.self), adding: c), as: UInt64.self)
+                        e.storeBytes(of: c | Self.deadBit, as: UInt64.self)
+                        break
                     }
                 }
-                slot = (slot &+ 1) & (Self.lookahead &- 1)
-                offset = next(offset)
-                if ahead < to { hashAhead() }
+                i = (i &+ 1) & mask
             }
-            return placed
         }
+        return placed
     }
 
     /// Counts the keys of `part` (a table with the same seed) after these, in its order: a key in database -1
@@ -501,32 +512,17 @@ final class AOFKeyTable {
             return
         }
         reserve(part.count)
-        @inline(__always) func key(_ offset: Int) -> UInt64 {
-            let w = part.entries.load(fromByteOffset: offset &+ 8, as: UInt64.self)
+        @inline(__always) func key(_ e: UnsafeRawPointer) -> UInt64 {
+            let w = e.load(fromByteOffset: 8, as: UInt64.self)
             return Self.database(w) == -1 ? Self.keyWord(dbAtStart, Self.length(w)) : w
         }
-        @inline(__always) func hash(_ offset: Int) -> UInt64 {
-            let w = key(offset)
-            return self.hash(Self.database(w), padded: part.entries + (offset &+ Self.header), Self.length(w))
-        }
-        @inline(__always) func next(_ offset: Int) -> Int {
-            offset &+ Self.entryBytes(Self.length(part.entries.load(fromByteOffset: offset &+ 8, as: UInt64.self)))
-        }
-        @inline(__always) func isLive(_ offset: Int) -> Bool { part.entries.load(fromByteOffset: offset, as: UInt64.self) & Self.deadBit == 0 }
-        var ahead = 0
-        for _ in 0..<Self.lookahead where ahead < part.entriesUsed {
-            if isLive(ahead) { rdb_prefetch(index + (Int(truncatingIfNeeded: hash(ahead)) & (capacity &- 1))) }
-            ahead = next(ahead)
-        }
-        var offset = 0
-        while offset < part.entriesUsed {
-            let e = UnsafeRawPointer(part.entries + offset)
-            if isLive(offset) { tally(key(offset), e + Self.header, hash: hash(offset), adding: e.load(as: UInt64.self)) }
-            offset = next(offset)
-            if ahead < part.entriesUsed {
-                if isLive(ahead) { rdb_prefetch(index + (Int(truncatingIfNeeded: hash(ahead)) & (capacity &- 1))) }
-                ahead = next(ahead)
-            }
+        let entries = part.entries
+        forEachLive(entries, from: 0, to: part.entriesUsed, forWriting: false, hash: { e in
+            let w = key(e)
+            return hash(Self.database(w), padded: e + Self.header, Self.length(w))
+        }) { offset, h in
+            let e = entries + offset
+            tally(key(e), e + Self.header, hash: h, adding: e.load(as: UInt64.self))
         }
     }
 
