@@ -90,17 +90,10 @@ final class AOFReadAhead<V: AOFVisitor> {
         }
         var pieces: [[AOFSplit<V>]] = []
         for j in firstInPieces..<n {
-            let input = inputs[j], starts = Self.pieceStarts(input.window, bytes: options.pieceBytes)
-            var file: [AOFSplit<V>] = []
-            for (s, start) in starts.enumerated() {
-                guard let part = visitor.makeSplitPart() else { return nil }
-                file.append(s == 0
-                    ? AOFSplit(fileStart: input, part: part, options: options, name: files[j].path, kind: files[j].kind, isLast: j == n - 1)
-                    : AOFSplit(input, from: input.offset + start, part: part, options: options, name: files[j].path,
-                               kind: files[j].kind, isLast: j == n - 1))
-            }
-            AOFSplit.chain(file)
-            input.releasePages(after: input.offset)
+            guard let first = visitor.makeSplitPart(),
+                  let file = AOFSplit.cut(inputs[j], from: 0, first: first, atFileStart: true, options: options, name: files[j].path,
+                                          kind: files[j].kind, isLast: j == n - 1, makePart: { visitor.makeSplitPart() })
+            else { return nil }
             pieces.append(file)
             parts += file
         }

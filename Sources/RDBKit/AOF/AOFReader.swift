@@ -181,21 +181,15 @@ public enum AOFReader {
         else { return nil }
         // Two decoders' pages are resident together: each gives them back twice as often.
         input.releaseEvery(InputBuffer.releaseStep / 2)
-        let split = AOFSplit(input, from: input.offset + at, part: part, options: options, name: name, kind: kind, isLast: isLast)
         // The part in pieces, which the other thread reads on through while this one is busy; this one, when it
         // would wait for the other, reads the last pieces nobody has taken (`AOFPartReader.wait`). The two threads
         // then finish within a piece of each other, however fast each goes (read in two halves, either thread
         // waited for the other by up to 40% of its own time, which one at random).
-        let rest = UnsafeRawBufferPointer(rebasing: input.window[at...])
-        var followers: [AOFSplit<V>] = []
-        for start in AOFReadAhead<V>.pieceStarts(rest, bytes: options.pieceBytes).dropFirst() {
-            guard let piecePart = visitor.makeSplitPart() else { break }
-            followers.append(AOFSplit(input, from: input.offset + at + start, part: piecePart, options: options, name: name,
-                                      kind: kind, isLast: isLast))
-        }
-        input.releasePages(after: input.offset + at)
-        AOFSplit.chain([split] + followers)
-        split.followers = followers
-        return AOFPartReader.start([split] + followers) != nil ? split : nil
+        guard let pieces = AOFSplit.cut(input, from: at, first: part, atFileStart: false, options: options, name: name, kind: kind,
+                                        isLast: isLast, makePart: { visitor.makeSplitPart() })
+        else { return nil }
+        let split = pieces[0]
+        split.followers = Array(pieces.dropFirst())
+        return AOFPartReader.start(pieces) != nil ? split : nil
     }
 }

@@ -113,6 +113,28 @@ final class AOFSplit<V: AOFVisitor>: @unchecked Sendable {
         return true
     }
 
+    /// `input`'s commands from `at` (relative to its window) to its end, cut in pieces about `options.pieceBytes`
+    /// apart (`AOFReadAhead.pieceStarts`) and chained (`chain`): the first with the sink `first`, starting at a
+    /// command in database 0 when `atFileStart` (a file's first piece), else at a guessed command start in a
+    /// database it does not know; each later one with a sink from `makePart` (nil when it gives none). The pages
+    /// the search for where pieces start touched are given back.
+    @inlinable
+    static func cut(_ input: InputBuffer, from at: Int, first: V, atFileStart: Bool, options: AOFOptions, name: String,
+                    kind: AOFFileKind, isLast: Bool, makePart: () -> V?) -> [AOFSplit<V>]? {
+        let starts = AOFReadAhead<V>.pieceStarts(UnsafeRawBufferPointer(rebasing: input.window[at...]), bytes: options.pieceBytes)
+        var pieces = [atFileStart
+            ? AOFSplit(fileStart: input, part: first, options: options, name: name, kind: kind, isLast: isLast)
+            : AOFSplit(input, from: input.offset + at, part: first, options: options, name: name, kind: kind, isLast: isLast)]
+        for start in starts.dropFirst() {
+            guard let part = makePart() else { return nil }
+            pieces.append(AOFSplit(input, from: input.offset + at + start, part: part, options: options, name: name,
+                                   kind: kind, isLast: isLast))
+        }
+        input.releasePages(after: input.offset + at)
+        chain(pieces)
+        return pieces
+    }
+
     /// Makes `pieces` (of one file, in order) a chain: each stops where a later one starts, unless its reader
     /// claims that one (`claims`) and reads on through it.
     @inlinable
