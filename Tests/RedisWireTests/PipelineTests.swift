@@ -178,4 +178,42 @@ struct PipelineTests {
         }
         #expect(c3.kind == .unreachable && e3.description.hasPrefix("cannot connect to 127.0.0.1:6379"))
     }
+
+    @Test("retryFirstConnection: a first connection closed in its handshake, or refused, is made again; the start waits for it, within the reconnect timeout")
+    func firstConnectionRetried() throws {
+        var o = PipelineOptions()
+        o.retryFirstConnection = true
+        o.reconnectTimeout = 5
+        let t = try FakeTarget(options: o)
+        t.begin()
+        #expect(try t.commands().contains(["PING"]))
+        try t.channel.close().wait()  // killed in the handshake
+        t.loop.run()
+        #expect(t.started == nil)
+        t.refuse = true  // the next attempt is refused
+        t.advance(seconds: 0.05)
+        #expect(t.started == nil)
+        t.refuse = false
+        t.advance(seconds: 0.1)
+        #expect(t.channels.count == 2)
+        try t.serveHandshake()
+        guard case .success(let info)? = t.started else {
+            Issue.record("\(String(describing: t.started))")
+            return
+        }
+        #expect(info.version == "7.0.15")
+        #expect(t.submit(FakeTarget.batch(["a"])))
+        #expect(try t.commands() == [["SET", "a", "value-of-a"]])
+
+        // Still away after the reconnect timeout: the start fails, saying for how long.
+        let away = try FakeTarget(options: o)
+        away.refuse = true
+        away.begin()
+        for _ in 0..<8 where away.started == nil { away.advance(seconds: 1) }
+        guard case .failure(let e as PipelineFailure)? = away.started else {
+            Issue.record("\(String(describing: away.started))")
+            return
+        }
+        #expect(e.description.contains("5 s"), "\(e)")
+    }
 }

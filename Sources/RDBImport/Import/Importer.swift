@@ -93,7 +93,11 @@ public final class Importer {
             guard let target else { return failedEarly("no target given", files: files, started: started) }
             do {
                 // A cluster node (`cluster_enabled:1`): a cluster import, with a pipeline per master.
-                if let topology = try ClusterDiscovery.discover(from: target, timeoutSeconds: options.pipeline.connectTimeoutSeconds) {
+                let timeout = options.pipeline.connectTimeoutSeconds
+                let discover = { try ClusterDiscovery.discover(from: target, timeoutSeconds: timeout) }
+                let found = options.pipeline.retryFirstConnection
+                    ? try ConnectionError.retrying(for: options.pipeline.reconnectTimeout, discover) : try discover()
+                if let topology = found {
                     if let refusal = try refuseOtherDatabases(inputs.compactMap { if case .path(let p) = $0 { p } else { nil } }) {
                         return failedEarly(refusal, files: files, started: started)
                     }
@@ -166,8 +170,12 @@ public final class Importer {
                 if idle, let input = state.input { end = max(end, input.offset) }
                 return end
             }
+            // A pipeline that stopped (an AOF command in flight when the connection was lost) is seen here too,
+            // not only by the next record submitted: a quiet stream may bring none.
             hooks.stopReason = { [unowned builder, unowned ctx] in
-                ctx.failure ?? (builder.stopped ? "the import into the target stopped (the report says why)" : nil)
+                if let f = ctx.failure { return f }
+                return builder.stopped || pipelines.contains(where: { $0.window.isStopped })
+                    ? "the import into the target stopped (the report says why)" : nil
             }
         }
         switch options.mode {

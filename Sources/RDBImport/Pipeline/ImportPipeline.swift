@@ -16,6 +16,11 @@ public struct PipelineOptions: Sendable {
     public var reconnectTimeout = 60.0
     /// With commands outstanding: how long without any reply before the connection counts as lost.
     public var replyTimeout = 60.0
+    /// Whether a first connection that cannot be made, or closes before it is ready, is tried again like a lost
+    /// one (within `reconnectTimeout`) instead of ending the import: for a target known to be there, such as a
+    /// sync's next segment, whose connections may be cut at any moment. (An import's first connection fails at
+    /// once: a wrong address is not waited on.)
+    public var retryFirstConnection = false
     /// `CLIENT SETNAME` (nil: not set).
     public var clientName: String? = "rdbcat-import"
     public var connectTimeoutSeconds: Int64 = 10

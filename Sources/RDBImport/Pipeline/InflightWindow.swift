@@ -103,6 +103,13 @@ final class InflightWindow: @unchecked Sendable {
         return (ackedInputEnd, commands, ackedKeys, aofApplied, stopped)
     }
 
+    /// Whether the import stopped (nothing more is sent).
+    var isStopped: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return stopped
+    }
+
     /// Whether nothing is in flight, or the import stopped (nothing more will be answered).
     var isSettled: Bool {
         lock.lock()

@@ -97,7 +97,7 @@ struct PipelineStateMachine {
     mutating func connectFailed(generation g: Int, error: Error, now: Double) -> Action {
         var a = Action()
         guard g == generation else { return a }
-        if starting {
+        if starting && !options.retryFirstConnection {
             matcher.fail(.connection(ConnectionError(.unreachable, "cannot connect to \(endpoint.address): \(error)")))
             finalize(&a)
         } else {
@@ -113,7 +113,7 @@ struct PipelineStateMachine {
         a.closeChannel = true
         guard state != .done else { return a }
         let reason = error.map { "\($0)" } ?? "the target closed the connection"
-        if starting {
+        if starting && !options.retryFirstConnection {
             let e = ConnectionError(.closed, "connection to \(endpoint.address) closed during the handshake: \(reason)")
             matcher.fail(.connection(e))
             finalize(&a)

@@ -381,6 +381,8 @@ public final class SyncEngine: @unchecked Sendable {
         state.withLockedValue { $0.hooks = hooks }
         var o = options.importOptions
         o.stream = hooks
+        // The target was reached before: a connection cut as this segment starts is made again.
+        o.pipeline.retryFirstConnection = true
         // A cut-off last command when the stream stops is normal here (it was not applied).
         o.aof.strict = false
         let input = InputBuffer(stream: SegmentStream(reader: reader), limit: o.decoder.maxRecordBytes, name: "replication stream of \(source.address)")
@@ -447,16 +449,25 @@ public final class SyncEngine: @unchecked Sendable {
         do { try c.save(path) } catch { notice("\(error)") }
     }
 
-    /// Empties the target databases written so far (every master of a cluster).
+    /// Empties the target databases written so far (every master of a cluster), connecting again (within the
+    /// reconnect timeout) when a connection is cut.
     func flushTarget(_ dbs: Set<Int>) throws {
         guard !dbs.isEmpty else { return }
+        try ConnectionError.retrying(for: options.importOptions.pipeline.reconnectTimeout) { try flushTargetOnce(dbs) }
+    }
+
+    func flushTargetOnce(_ dbs: Set<Int>) throws {
         var nodes = [target]
         if let topology = try ClusterDiscovery.discover(from: target, timeoutSeconds: 10) {
             nodes = topology.shards.map { $0.master.address.endpoint(like: target) }
         }
         for node in nodes {
             let c: RedisClient
-            do { c = try RedisClient(node) } catch { throw SyncError("cannot connect to the target \(node.address) to flush it before the resync: \(error)") }
+            do {
+                c = try RedisClient(node)
+            } catch let e as ConnectionError {
+                throw ConnectionError(e.kind, "cannot connect to the target \(node.address) to flush it before the resync: \(e)", serverError: e.serverError)
+            }
             defer { c.close() }
             for db in dbs.sorted() {
                 if nodes.count == 1 || db == 0 {

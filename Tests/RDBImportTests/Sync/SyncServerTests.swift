@@ -32,11 +32,7 @@ struct SyncServerTests {
         try SyncFixtures.write(source, rounds: 30, pause: 0)
         let sync = RunningSync(source: source.endpoint, target: target.endpoint)
         try SyncFixtures.write(source, rounds: 300)
-        try sync.waitCaughtUp(source)
-        let (a, b) = try SyncFixtures.waitDigestEqual(source, target)
-        #expect(a == b, "\(kind) diskless=\(diskless): digests differ")
-        let r = try sync.stop()
-        #expect(r.status == .success, Self.describe(r))
+        let r = try sync.stopCaughtUp(source, target)
         #expect(r.fullSyncs == 1)
         #expect(r.final.commands > 300)
         #expect(r.final.appliedOffset == r.final.sourceOffset)
@@ -62,11 +58,7 @@ struct SyncServerTests {
             try source.command("CLIENT", "KILL", "TYPE", "replica")
             try SyncFixtures.write(source, rounds: 100, pause: 500)
         }
-        try sync.waitCaughtUp(source)
-        let (a, b) = try SyncFixtures.waitDigestEqual(source, target)
-        #expect(a == b)
-        let r = try sync.stop()
-        #expect(r.status == .success, Self.describe(r))
+        let r = try sync.stopCaughtUp(source, target)
         #expect(try SyncFixtures.stat(source, "sync_full") == 1, "a second full sync happened")
         #expect(try SyncFixtures.stat(source, "sync_partial_ok") >= 2)
         #expect(r.partialSyncs >= 2)
@@ -132,11 +124,33 @@ struct SyncServerTests {
             try target.command("CLIENT", "KILL", "TYPE", "normal")
         }
         while writer.isExecuting || !writer.isFinished { usleep(50_000) }
+        let r = try sync.stopCaughtUp(source, target)
+    }
+
+    @Test("A stream command in flight when the target's connection is killed, and nothing written after: a new full sync all the same, digest-equal")
+    func killedWithCommandInFlightThenQuiet() throws {
+        let kind = TestServer.Kind.redis70
+        let source = try TestServer(kind, arguments: SyncFixtures.sourceArguments(diskless: true))
+        defer { source.stop() }
+        let target = try TestServer(kind)
+        defer { target.stop() }
+        let sync = RunningSync(source: source.endpoint, target: target.endpoint)
+        try SyncFixtures.write(source, rounds: 20)
         try sync.waitCaughtUp(source)
-        let (a, b) = try SyncFixtures.waitDigestEqual(source, target)
-        #expect(a == b)
-        let r = try sync.stop()
-        #expect(r.status == .success, Self.describe(r))
+        // The target holds the next write unanswered while its connection is killed.
+        try target.command("CLIENT", "PAUSE", "5000", "WRITE")
+        try source.command("SET", "quiet:last", "1")
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline {
+            let list = try target.command("CLIENT", "LIST", "TYPE", "normal").text ?? ""
+            if list.split(whereSeparator: \.isNewline).contains(where: { $0.contains("name=rdbcat-import") && $0.contains("cmd=set") }) { break }
+            usleep(20_000)
+        }
+        try target.command("CLIENT", "KILL", "TYPE", "normal")
+        try target.command("CLIENT", "UNPAUSE")
+        // Nothing more is written: only the stopped pipeline itself can start the new full sync.
+        let r = try sync.stopCaughtUp(source, target)
+        #expect(r.fullSyncs == 2, "\(sync.notices)")
     }
 
     @Test("The link killed inside the snapshot (diskless transfer; disk dump being written): a new full sync, digest-equal", arguments: [false, true])
@@ -159,11 +173,7 @@ struct SyncServerTests {
         try source.command("CONFIG", "SET", "rdb-key-save-delay", "0")
         try source.command("CLIENT", "KILL", "TYPE", "replica")
         try SyncFixtures.write(source, rounds: 30)
-        try sync.waitCaughtUp(source)
-        let (a, b) = try SyncFixtures.waitDigestEqual(source, target)
-        #expect(a == b)
-        let r = try sync.stop()
-        #expect(r.status == .success, Self.describe(r))
+        let r = try sync.stopCaughtUp(source, target)
         #expect(r.fullSyncs == 2, "\(sync.notices)")
     }
 
@@ -281,11 +291,7 @@ struct SyncServerTests {
         try SyncFixtures.write(source, rounds: 60, pause: 0)
         let fullBefore = try SyncFixtures.stat(source, "sync_full")
         let second = RunningSync(source: source.endpoint, target: target.endpoint) { $0.checkpointPath = checkpoint }
-        try second.waitCaughtUp(source)
-        let (a, b) = try SyncFixtures.waitDigestEqual(source, target)
-        #expect(a == b)
-        let r2 = try second.stop()
-        #expect(r2.status == .success, Self.describe(r2))
+        let r2 = try second.stopCaughtUp(source, target)
         #expect(r2.fullSyncs == 0 && r2.partialSyncs == 1)
         #expect(try SyncFixtures.stat(source, "sync_full") == fullBefore)
     }

@@ -1,4 +1,5 @@
 import RDBTestSupport
+import Testing
 import Foundation
 import NIOCore
 import RDBImport
@@ -50,10 +51,28 @@ final class RunningSync: @unchecked Sendable {
         return try wait(seconds: 60)
     }
 
-    /// Waits until the applied offset reaches the source's `master_repl_offset`.
+    /// Waits until caught up with `source`, expects `target`'s digest to equal it, stops, and expects a
+    /// successful report, which it returns.
+    func stopCaughtUp(_ source: TestServer, _ target: TestServer, sourceLocation: SourceLocation = #_sourceLocation) throws -> SyncReport {
+        try waitCaughtUp(source)
+        let (a, b) = try SyncFixtures.waitDigestEqual(source, target)
+        #expect(a == b, "digests differ", sourceLocation: sourceLocation)
+        let r = try stop()
+        #expect(r.status == .success, SyncServerTests.describe(r), sourceLocation: sourceLocation)
+        return r
+    }
+
+    /// The report, once the run has ended.
+    var report: SyncReport? { lock.withLock { _report } }
+
+    /// Waits until the applied offset reaches the source's `master_repl_offset` (a run that ends first
+    /// fails this at once, with its failure: an ended run is not mistaken for a stuck one).
     func waitCaughtUp(_ source: TestServer, seconds: Double = 30) throws {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
+            if let r = report {
+                throw TestServer.Failure("the sync ended before catching up: \(r.status) \(r.failure ?? "-"); notices \(notices)")
+            }
             let target = try SyncFixtures.masterOffset(source)
             if let s = statuses.last, s.appliedOffset >= target, s.phase == .incremental { return }
             usleep(100_000)
