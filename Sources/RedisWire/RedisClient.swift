@@ -10,10 +10,17 @@ public final class RedisClient: ReplyReceiver, @unchecked Sendable {
     // Event-loop confined.
     var waiting = CircularBuffer<EventLoopPromise<RESPReply>>()
     var closedError: Error?
+    /// How long `send` waits for its replies before the connection counts as dead (nil: without end).
+    let replyTimeout: TimeAmount?
+    /// Fails what is waiting when no reply comes in time (event-loop confined).
+    var replyDeadline: Scheduled<Void>?
 
     /// Connects, authenticates when the endpoint has a password, and selects its database if it names one.
-    public init(_ endpoint: RedisEndpoint, timeoutSeconds: Int64 = 10) throws {
+    /// A `send` whose replies have not all come within `replyTimeoutSeconds` throws a `.timeout`
+    /// `ConnectionError` and closes the connection (a server that stopped answering is not waited on for ever).
+    public init(_ endpoint: RedisEndpoint, timeoutSeconds: Int64 = 10, replyTimeoutSeconds: Int64? = 120) throws {
         self.endpoint = endpoint
+        replyTimeout = replyTimeoutSeconds.map { .seconds($0) }
         eventLoop = MultiThreadedEventLoopGroup.singleton.next()
         let connector = try Connector(endpoint: endpoint, connectTimeout: .seconds(timeoutSeconds))
         do {
@@ -68,8 +75,24 @@ public final class RedisClient: ReplyReceiver, @unchecked Sendable {
             }
             for p in promises { me.waiting.append(p) }
             channel.writeAndFlush(bytes, promise: nil)
+            if let t = me.replyTimeout, me.replyDeadline == nil { me.replyDeadline = me.scheduleReplyDeadline(after: t) }
         }
         return try promises.map { try $0.futureResult.wait() }
+    }
+
+    /// After `t`, fails every reply still awaited and closes the connection (later replies could not be told
+    /// apart from the missing ones). Moved on by each reply (`received`).
+    private func scheduleReplyDeadline(after t: TimeAmount) -> Scheduled<Void> {
+        let box = UnsafeTransfer(self)
+        return eventLoop.scheduleTask(in: t) {
+            let me = box.value
+            me.replyDeadline = nil
+            guard !me.waiting.isEmpty else { return }
+            let e = ConnectionError(.timeout, "no reply from \(me.endpoint.address) within \(t.nanoseconds / 1_000_000_000) s")
+            me.closedError = e
+            while let p = me.waiting.popFirst() { p.fail(e) }
+            me.channel?.close(promise: nil)
+        }
     }
 
     /// Sends a command and returns its reply as text, throwing on an error reply.
@@ -88,12 +111,18 @@ public final class RedisClient: ReplyReceiver, @unchecked Sendable {
 
     package func received(_ reply: RESPReply, generation: Int) {
         if let p = waiting.popFirst() { p.succeed(reply) }
+        if let t = replyTimeout, let d = replyDeadline {
+            d.cancel()
+            replyDeadline = waiting.isEmpty ? nil : scheduleReplyDeadline(after: t)
+        }
     }
 
     package func readComplete(generation: Int) {}
 
     package func closed(generation: Int, error: Error?) {
-        let e = ConnectionError(.closed, "connection to \(endpoint.address) closed\(error.map { ": \($0)" } ?? "")")
+        replyDeadline?.cancel()
+        replyDeadline = nil
+        let e = closedError ?? ConnectionError(.closed, "connection to \(endpoint.address) closed\(error.map { ": \($0)" } ?? "")")
         closedError = e
         while let p = waiting.popFirst() { p.fail(e) }
     }

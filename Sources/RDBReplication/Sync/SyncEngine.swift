@@ -464,7 +464,7 @@ public final class SyncEngine: @unchecked Sendable {
         for node in nodes {
             let c: RedisClient
             do {
-                c = try RedisClient(node)
+                c = try RedisClient(node, replyTimeoutSeconds: 600)  // FLUSHDB of a large database takes a while
             } catch let e as ConnectionError {
                 throw ConnectionError(e.kind, "cannot connect to the target \(node.address) to flush it before the resync: \(e)", serverError: e.serverError)
             }
