@@ -16,12 +16,19 @@ extension MigrationTask {
 
     /// Checks every file in the bucket before anything is written: it exists (HEAD), its size is the declared
     /// one, and its first bytes are an input this tool and the decoding options take (an RDB of a known
-    /// version, an AOF; zstd or gzip). Every problem of every file is listed; nothing stops at the first one.
+    /// version, an AOF; zstd or gzip). Every problem of every file is listed; nothing stops at the first one,
+    /// except an endpoint that does not answer at all (after its retries): the files after it are not asked
+    /// about, each waiting out the same retries.
     public func check(objects: ObjectInputs, decoder: RDBDecoderOptions) -> [ObjectCheck] {
-        files.enumerated().map { i, f in
+        var silent: String?
+        return files.enumerated().map { i, f in
             let location = S3Location(bucket: bucketName, key: f.fileName)
             let field = "backup_files.files[\(i)]"
             var check = ObjectCheck(file: f, path: location.description, sniff: nil, problems: [])
+            if let silent {
+                check.problems.append("\(field).file_name: '\(f.fileName)' not checked: the endpoint did not answer for \(silent)")
+                return check
+            }
             do {
                 let sniff = try ObjectSniff.sniff(location, inputs: objects)
                 check.sniff = sniff
@@ -45,6 +52,7 @@ extension MigrationTask {
                 }
             } catch {
                 check.problems.append("\(field).file_name: \(error)")
+                if let e = error as? ObjectStoreError, e.status == nil { silent = "'\(f.fileName)'" }
             }
             return check
         }

@@ -30,6 +30,9 @@ public enum MigrationService {
         api.addRoutes(to: router)
         let app = Application(
             router: router,
+            // A request whose bytes stop coming (its client gone without closing) is dropped after 30 s idle, so
+            // that it cannot hold the server's shutdown (which waits for requests in progress) for ever.
+            server: .http1(configuration: .init(idleTimeout: .seconds(30))),
             configuration: .init(address: .hostname(host, port: port), serverName: "rdbcat"),
             services: [workers],
             onServerRunning: { channel in onListening(channel.localAddress?.port ?? port) },

@@ -125,6 +125,26 @@ struct BucketImportTests {
         #expect(try target.keyspace().isEmpty)
     }
 
+    @Test("An endpoint that does not answer: the first file waits out its retries, the others are not asked about; FAILED before any key is written")
+    func silentEndpoint() throws {
+        let scratch = try Scratch()
+        let target = try TestServer(.redis70)
+        defer { target.stop() }
+        let task = try scratch.write("task-\(UUID().uuidString).json", Self.task([("a.rdb", nil), ("b.rdb", nil), ("c.rdb", nil)]))
+        let started = Date()
+        let (status, out, err) = try TestServer.run(try TestServer.rdbcatPath(), [
+            "migrate", task, "--obs-endpoint", "http://127.0.0.1:\(try TestServer.freePort())", "--obs-path-style",
+            "--obs-retry-timeout", "2", "--target", "127.0.0.1:\(target.port)", "--no-progress",
+        ], environment: ["AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "not-used-here"])
+        #expect(status == 1, "\(err)")
+        #expect(Date().timeIntervalSince(started) < 20, "each file waited out the retries")
+        let lines = out.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        let problems = (lines.last?["backup_files"] as? [String: Any])?["problems"] as? [String] ?? []
+        #expect(problems.count == 3, "\(problems)")
+        #expect(problems.contains { $0.contains("files[2]") && $0.contains("not checked: the endpoint did not answer for 'a.rdb'") }, "\(problems)")
+        #expect(try target.keyspace().isEmpty)
+    }
+
     @Test("A missing object and a size mismatch are both listed, and the task FAILS before any key is written")
     func checksFirst() throws {
         let scratch = try Scratch()

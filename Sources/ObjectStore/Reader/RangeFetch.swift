@@ -3,9 +3,10 @@ import NIOCore
 import NIOHTTP1
 
 /// One ranged GET of an object, fetched whole into a buffer on an event loop, resumed at the last byte received
-/// when the connection drops or the service answers 5xx, with backoff, until `retryTimeout` passes without a
-/// byte. `If-Match` carries the ETag from the HEAD, and every answer's ETag and `Content-Range` total are
-/// checked too (some services ignore `If-Match`), so a replaced object fails instead of mixing versions.
+/// when the connection drops or the service answers 5xx, with backoff, until `retryTimeout` passes without
+/// progress (64 KiB, or the rest of the range, in one attempt). `If-Match` carries the ETag from the HEAD, and
+/// every answer's ETag and `Content-Range` total are checked too (some services ignore `If-Match`), so a
+/// replaced object fails instead of mixing versions.
 ///
 /// Everything but `init` and `cancel` runs on `eventLoop`.
 final class RangeFetch: @unchecked Sendable {
@@ -39,6 +40,9 @@ final class RangeFetch: @unchecked Sendable {
     }
 
     var future: EventLoopFuture<ByteBuffer> { promise.futureResult }
+
+    /// The bytes an attempt must bring (or the rest of the range) to count as progress.
+    static var progressBytes: Int { 64 << 10 }
 
     func begin() { eventLoop.execute { self.attempt() } }
 
@@ -81,8 +85,10 @@ final class RangeFetch: @unchecked Sendable {
         guard !finished else { return }
         if cancelled { return fail(ObjectStoreError(operation: operation, location: location.description, message: "cancelled")) }
         if let refusal = d.refusal { return fail(refusal) }
+        // Progress restarts the retry budget only when it is real: a service that drips a few bytes before each
+        // stall would otherwise be resumed for ever.
         let got = start + buffer.readableBytes - from
-        if got > 0 {
+        if got >= min(Self.progressBytes, start + length - from) && got > 0 {
             failures = 0
             failingSince = nil
         }

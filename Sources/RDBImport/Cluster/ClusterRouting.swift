@@ -336,7 +336,10 @@ final class ClusterResolver: @unchecked Sendable {
         let here = NodeAddress(host: current.host, port: current.port)
         let nodes = state.withLockedValue { $0.nodes }
         for node in nodes.filter({ $0 != here }) + [here] {
-            guard let t = try? ClusterDiscovery.discover(from: node.endpoint(like: seed), timeoutSeconds: timeoutSeconds),
+            // A node that stopped answering is passed over after a few seconds: the lookup runs while a pipeline
+            // reconnects, where its own deadlines are not looked at.
+            guard let t = try? ClusterDiscovery.discover(from: node.endpoint(like: seed), timeoutSeconds: timeoutSeconds,
+                                                         replyTimeoutSeconds: 3 * timeoutSeconds),
                 let i = t.shardIndex(slot: slot)
             else { continue }
             let shard = t.shards[i]

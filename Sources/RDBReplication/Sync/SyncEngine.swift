@@ -207,8 +207,12 @@ public final class SyncEngine: @unchecked Sendable {
         }
         // The target first: a source is not made to fork a snapshot for a target that cannot take it.
         do {
-            let probe = try RedisClient(target, timeoutSeconds: options.importOptions.pipeline.connectTimeoutSeconds)
-            probe.close()
+            // A round trip: a target that accepts connections and does not answer is found here too.
+            let probe = try RedisClient(target, timeoutSeconds: options.importOptions.pipeline.connectTimeoutSeconds, replyTimeoutSeconds: 10)
+            defer { probe.close() }
+            if let e = try probe.send(["PING"]).errorMessage, !e.hasPrefix("LOADING") {
+                throw ConnectionError(.serverError, "PING failed: \(e)")
+            }
         } catch {
             report.status = .failed
             report.failure = "the target \(target.address) cannot be used: \(target.password?.redact("\(error)") ?? "\(error)")"

@@ -27,6 +27,14 @@ public final class PostgresTaskStore: TaskStore {
     /// For the one direct connection `prepare()` opens first.
     let connection: PostgresConnection.Configuration
     let logger: Logger
+    /// Limits set on every session, so that the store's calls end even when the database holds them up: a
+    /// statement that runs too long, a lock (the claim's advisory lock) held by a stuck transaction, a
+    /// transaction left open by a client that went away. (A query in flight is not ended by cancelling its
+    /// task; these make the server end it.)
+    static let sessionLimits: [(String, String)] = [
+        ("statement_timeout", "30s"), ("lock_timeout", "10s"), ("idle_in_transaction_session_timeout", "60s"),
+    ]
+
     /// `host:port/database` (never the password), for errors.
     let place: String
     private let runner: Task<Void, Never>
@@ -34,11 +42,14 @@ public final class PostgresTaskStore: TaskStore {
     /// A store on `database` at `host:port`, without TLS. The client starts at once (connections are opened on
     /// first use); call `prepare()` before use and `close()` at the end.
     public init(host: String, port: Int = 5432, username: String, password: String?, database: String, logger: Logger) {
-        let configuration = PostgresClient.Configuration(
+        var configuration = PostgresClient.Configuration(
             host: host, port: port, username: username, password: password, database: database, tls: .disable)
+        configuration.options.additionalStartupParameters = Self.sessionLimits
         client = PostgresClient(configuration: configuration, backgroundLogger: logger)
-        connection = PostgresConnection.Configuration(
+        var direct = PostgresConnection.Configuration(
             host: host, port: port, username: username, password: password, database: database, tls: .disable)
+        direct.options.additionalStartupParameters = Self.sessionLimits
+        connection = direct
         self.logger = logger
         place = "\(host):\(port)/\(database)"
         runner = Task { [client] in await client.run() }

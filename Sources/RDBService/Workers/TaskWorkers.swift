@@ -155,9 +155,12 @@ public final class TaskWorkers: Service, Sendable {
         }
     }
 
-    /// Renews the lease every third of it, saving progress; passes a stop request or a lost lease on.
+    /// Renews the lease every third of it, saving progress; passes a stop request or a lost lease on. A lease
+    /// not renewed for a whole lease (the store unreachable or stuck) counts as lost: another service may claim
+    /// the task by then, and two runs must not write to one target.
     func heartbeat(_ id: String, _ slot: ExecutionSlot) async {
         var last = (keys: 0, bytes: 0)
+        var renewed = now()
         while !Task.isCancelled {
             try? await Task.sleep(for: .milliseconds(Int(lease * 1000 / 3)))
             if Task.isCancelled { return }
@@ -171,9 +174,15 @@ public final class TaskWorkers: Service, Sendable {
                 case true?: slot.stop(.requested)
                 case false?: break
                 }
+                renewed = now()
             } catch {
                 if Task.isCancelled { return }  // the run ended while renewing
                 logger.warning("task \(id): renewing its lease failed: \(error)")
+                if now() - renewed > lease {
+                    logger.error("task \(id): its lease was not renewed for \(Int(lease)) s: its run here stops (another service may hold it now)")
+                    slot.stop(.leaseLost)
+                    return
+                }
             }
         }
     }

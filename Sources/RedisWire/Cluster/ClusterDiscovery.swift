@@ -9,10 +9,12 @@ public enum ClusterDiscovery {
     /// topology from `CLUSTER SHARDS`, or `CLUSTER SLOTS` on servers without it (Redis 6.2). Fails when
     /// some slot has no master, naming the uncovered ranges. Node endpoints carry the seed's credentials and
     /// TLS settings (`NodeAddress.endpoint(like:)`).
-    public static func discover(from seed: RedisEndpoint, timeoutSeconds: Int64 = 10) throws -> ClusterTopology? {
+    /// `replyTimeoutSeconds`: how long to wait for each answer (a node that accepts connections and stopped
+    /// answering is given up on after it).
+    public static func discover(from seed: RedisEndpoint, timeoutSeconds: Int64 = 10, replyTimeoutSeconds: Int64 = 120) throws -> ClusterTopology? {
         var plain = seed
         plain.database = nil
-        let client = try RedisClient(plain, timeoutSeconds: timeoutSeconds)
+        let client = try RedisClient(plain, timeoutSeconds: timeoutSeconds, replyTimeoutSeconds: replyTimeoutSeconds)
         defer { client.close() }
         return try discover(using: client)
     }
