@@ -1,6 +1,8 @@
 import RDBTestSupport
 import Foundation
 import Testing
+import NIOCore
+import RedisWire
 @testable import RDBImport
 
 /// Keys commands cannot rebuild exactly go as RESTORE; when nothing can carry them, the status says so.
@@ -53,5 +55,46 @@ struct FaithfulImportTests {
         #expect((r.problemCounts[.lossy] ?? 0) > 0)
         #expect(r.keysImported == r.keysRead)
         #expect(r.json().contains("\"status\":\"LOSSY\""))
+    }
+
+    /// A hand-made AOF with blocking commands (servers log what they did instead): each goes inside MULTI, where
+    /// the server runs it without blocking, so the import neither hangs nor waits out a timeout; the target
+    /// ends as a server given the same commands in MULTI.
+    @Test func blockingCommandsDoNotBlock() throws {
+        let commands: [[String]] = [
+            ["RPUSH", "l", "a", "b"], ["BLPOP", "l", "0"], ["BLPOP", "empty", "0"], ["brpop", "l", "empty", "0"],
+            ["ZADD", "z", "1", "x", "2", "y"], ["BZPOPMIN", "z", "0"], ["BZPOPMAX", "nozset", "0"],
+            ["RPUSH", "src", "1", "2"], ["BLMOVE", "src", "dst", "LEFT", "RIGHT", "0"], ["BRPOPLPUSH", "none", "dst", "0"],
+            ["XADD", "s", "1-1", "f", "v"], ["XREAD", "BLOCK", "0", "STREAMS", "s", "$"], ["WAIT", "1", "0"],
+            ["SET", "after", "1"],
+        ]
+        var aof = ""
+        for c in commands {
+            aof += "*\(c.count)\r\n" + c.map { "$\($0.utf8.count)\r\n\($0)\r\n" }.joined()
+        }
+        let path = NSTemporaryDirectory() + "blocking-\(UUID().uuidString).aof"
+        try aof.write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+
+        let reference = try TestServer(.redis70)
+        defer { reference.stop() }
+        let c = try reference.client()
+        for cmd in commands {
+            var b = ByteBuffer()
+            b.writeCommand(["MULTI"])
+            b.writeCommand(cmd)
+            b.writeCommand(["EXEC"])
+            _ = try c.send(b, replies: 3)
+        }
+        c.close()
+
+        let target = try TestServer(.redis70)
+        defer { target.stop() }
+        let started = Date()
+        let r = ServerImportTests.run([path], into: target) { $0.pipeline.replyTimeout = 20 }
+        #expect(r.status == .success, ServerImportTests.describe(r))
+        #expect(Date().timeIntervalSince(started) < 10)
+        #expect(try target.command("GET", "after").text == "1")
+        #expect(try target.digest() == reference.digest())
     }
 }

@@ -51,8 +51,7 @@ extension ImportVisitor {
                 for lane in b.lanes.indices {
                     b.use(lane: lane)
                     b.begin(db: db, file: ctx.file)
-                    Self.encode(command, into: b)
-                    Self.endCommand(command, b, file: ctx.file)
+                    Self.encodeRecord(command, into: b, file: ctx.file)
                 }
                 b.use(lane: current)
                 return
@@ -74,8 +73,8 @@ extension ImportVisitor {
         if inBlock && blockFirstKey == nil && !command.nameEquals("MULTI") {
             _ = command.forEachKey { k in if blockFirstKey == nil { blockFirstKey = k.array } }
         }
-        Self.encode(command, into: b)
         if inBlock {
+            Self.encode(command, into: b)
             blockCommands += 1
             if command.nameEquals("EXEC") {
                 inBlock = false
@@ -86,7 +85,25 @@ extension ImportVisitor {
             }
             return
         }
-        Self.endCommand(command, b, file: ctx.file)
+        Self.encodeRecord(command, into: b, file: ctx.file)
+    }
+
+    /// A command outside a MULTI block as its own record (the record begun). One that can block (`mayBlock`)
+    /// goes inside MULTI: servers log what a blocking command did (BLPOP as the LPOP that served it), so only a
+    /// hand-made log holds one, and sent as it is it would hold the connection until its timeout (0: for ever);
+    /// inside MULTI a server runs it without blocking, as it ran when it was logged.
+    static func encodeRecord(_ command: AOFCommand, into b: BatchBuilder, file: Int) {
+        guard mayBlock(command) else {
+            encode(command, into: b)
+            endCommand(command, b, file: file)
+            return
+        }
+        Commands.encode(&b.batch.buffer) { $0.command("MULTI") }
+        encode(command, into: b)
+        Commands.encode(&b.batch.buffer) { $0.command("EXEC") }
+        b.recordCommands += 2
+        let end = command.offset + command.byteCount
+        describe(command).withUnsafeBytes { b.end(kind: .aofBlock, name: $0, file: file, offset: command.offset, inputEnd: end) }
     }
 
     enum ClusterRoute { case send, everyMaster, dropped }
@@ -172,6 +189,22 @@ extension ImportVisitor {
         var key: [UInt8]?
         _ = command.forEachKey { k in if key == nil { key = k.array } }
         return key ?? Array(command.upperName.utf8)
+    }
+
+    /// Whether a command can block its connection (lists', sorted sets' and streams' blocking reads, `WAIT`):
+    /// told by its first letter before its name is compared.
+    static func mayBlock(_ command: AOFCommand) -> Bool {
+        let name = command.args.bytes(0)
+        guard name.count >= 4, let first = name.first else { return false }
+        switch first | 0x20 {
+        case UInt8(ascii: "b"):
+            return command.nameEquals("BLPOP") || command.nameEquals("BRPOP") || command.nameEquals("BRPOPLPUSH")
+                || command.nameEquals("BLMOVE") || command.nameEquals("BLMPOP") || command.nameEquals("BZPOPMIN")
+                || command.nameEquals("BZPOPMAX") || command.nameEquals("BZMPOP")
+        case UInt8(ascii: "x"): return command.nameEquals("XREAD") || command.nameEquals("XREADGROUP")
+        case UInt8(ascii: "w"): return command.nameEquals("WAIT") || command.nameEquals("WAITAOF")
+        default: return false
+        }
     }
 
     static func encode(_ command: AOFCommand, into b: BatchBuilder) {
