@@ -45,6 +45,30 @@ struct SyncCommandTests {
         #expect(try source.digest() == target.digest())
     }
 
+    @Test("A second SIGINT ends a sync at once (exit 130) while the first one's stop waits on a target that holds its replies")
+    func secondSignalEndsAtOnce() throws {
+        let source = try TestServer(.redis70, arguments: SyncFixtures.sourceArguments(diskless: true))
+        defer { source.stop() }
+        let target = try TestServer(.redis70)
+        defer { target.stop() }
+        let (p, out, err) = try Self.start(["sync", "--from", "redis://127.0.0.1:\(source.port)", "--to", "redis://127.0.0.1:\(target.port)"])
+        try SyncFixtures.write(source, rounds: 20)
+        sleep(1)
+        try target.command("CLIENT", "PAUSE", "30000", "WRITE")
+        defer { _ = try? target.command("CLIENT", "UNPAUSE") }
+        try SyncFixtures.write(source, rounds: 5)
+        usleep(500_000)
+        p.interrupt()
+        usleep(500_000)
+        #expect(p.isRunning, "the first signal's stop waits for the held replies")
+        let started = Date()
+        p.interrupt()
+        let (status, _, stderr) = try Self.finish(p, out, err, seconds: 10)
+        #expect(status == 130, "\(stderr)")
+        #expect(Date().timeIntervalSince(started) < 5)
+        #expect(stderr.contains("ending at once"), "\(stderr)")
+    }
+
     @Test("migrate runs online_migration tasks: full_amount_migration ends SUCCESS; a refused source ends FAILED with the reason")
     func migrateOnline() throws {
         let source = try TestServer(.valkey81, arguments: SyncFixtures.sourceArguments(diskless: false), password: "srcpw",
