@@ -133,15 +133,16 @@ public struct ConnectionError: Error, CustomStringConvertible, Sendable {
     public var isTransient: Bool { kind == .unreachable || kind == .closed }
 
     /// `body`, run again after `pause` seconds each time it throws a transient `ConnectionError`, until
-    /// `seconds` have passed since the first try (then that error is thrown). For a server known to be there
-    /// (a sync's next segment) whose connection may be cut at any moment.
-    public static func retrying<T>(for seconds: Double, pause: Double = 0.2, _ body: () throws -> T) throws -> T {
+    /// `seconds` have passed since the first try or `stopped` says so (then that error is thrown). For a server
+    /// known to be there (a sync's next segment) whose connection may be cut at any moment.
+    public static func retrying<T>(for seconds: Double, pause: Double = 0.2, stopped: () -> Bool = { false },
+                                   _ body: () throws -> T) throws -> T {
         let wait = TimeAmount.nanoseconds(Int64(pause * 1e9))
         let deadline = NIODeadline.now() + .nanoseconds(Int64(seconds * 1e9))
         while true {
             do {
                 return try body()
-            } catch let e as ConnectionError where e.isTransient && NIODeadline.now() + wait < deadline {
+            } catch let e as ConnectionError where e.isTransient && NIODeadline.now() + wait < deadline && !stopped() {
                 var ts = timespec(tv_sec: Int(wait.nanoseconds / 1_000_000_000), tv_nsec: Int(wait.nanoseconds % 1_000_000_000))
                 nanosleep(&ts, nil)
             }

@@ -71,7 +71,14 @@ public final class ReplicaQueue: @unchecked Sendable {
         self.memoryLimit = memoryLimit
         self.spoolDirectory = spoolDirectory
         pthread_mutex_init(&mutex, nil)
-        pthread_cond_init(&cond, nil)
+        // Timed waits on the monotonic clock (Linux): a step of the wall clock neither stretches nor cuts one.
+        var attributes = pthread_condattr_t()
+        pthread_condattr_init(&attributes)
+        #if os(Linux)
+        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+        #endif
+        pthread_cond_init(&cond, &attributes)
+        pthread_condattr_destroy(&attributes)
     }
 
     deinit {
@@ -173,7 +180,11 @@ public final class ReplicaQueue: @unchecked Sendable {
         defer { pthread_mutex_unlock(&mutex) }
         if head >= items.count {
             var ts = timespec()
+            #if os(Linux)
+            clock_gettime(CLOCK_MONOTONIC, &ts)
+            #else
             clock_gettime(CLOCK_REALTIME, &ts)
+            #endif
             let ns = Int(ts.tv_nsec) + Int(timeout * 1e9)
             ts.tv_sec += ns / 1_000_000_000
             ts.tv_nsec = ns % 1_000_000_000

@@ -454,10 +454,10 @@ public final class SyncEngine: @unchecked Sendable {
     }
 
     /// Empties the target databases written so far (every master of a cluster), connecting again (within the
-    /// reconnect timeout) when a connection is cut.
+    /// reconnect timeout, unless the run is stopped) when a connection is cut.
     func flushTarget(_ dbs: Set<Int>) throws {
         guard !dbs.isEmpty else { return }
-        try ConnectionError.retrying(for: options.importOptions.pipeline.reconnectTimeout) { try flushTargetOnce(dbs) }
+        try ConnectionError.retrying(for: options.importOptions.pipeline.reconnectTimeout, stopped: { stopped }) { try flushTargetOnce(dbs) }
     }
 
     func flushTargetOnce(_ dbs: Set<Int>) throws {
