@@ -119,4 +119,45 @@ import Testing
         #expect(done["status"] as? String == "TERMINATED")
         #expect(try target.digest() == source.digest())
     }
+
+    @Test("The store's write lock held elsewhere for longer than the lease: never two runs of the task at once; a renewal that fails stops the run as lost, and the task is claimed again and continues once the store answers")
+    func leaseNotRenewed() async throws {
+        let source = try TestServer(.redis70)
+        try Fixtures.fill(source, keys: 200)
+        let target = try TestServer(.redis70)
+        let service = try ServiceProcess(config: ServiceTests.config(targets: [ServiceTests.onlineTargetID: target], bucket: nil, lease: 2))
+        defer { service.kill9() }
+        let id = try await service.create("p1", ServiceTests.onlineBody(source))
+        _ = try await service.wait("p1", id, until: { $0["phase"] as? String == "incremental" })
+        // Another process holds the store's write lock for 24 s: the service's writes wait out its busy timeout
+        // (10 s) each and fail, a renewal among them.
+        let locker = Process()
+        locker.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        locker.arguments = ["python3", "-c", """
+            import sqlite3, time
+            c = sqlite3.connect("\(service.dir)/tasks.sqlite", timeout=30, isolation_level=None)
+            c.execute("BEGIN EXCLUSIVE")
+            time.sleep(24)
+            c.execute("COMMIT")
+            """]
+        try locker.run()
+        locker.waitUntilExit()
+        #expect(locker.terminationStatus == 0)
+        let again = try await service.wait("p1", id, seconds: 60, until: { ($0["attempts"] as? Int ?? 0) >= 2 && $0["phase"] as? String == "incremental" })
+        #expect(again["status"] as? String == "MIGRATING")
+        try source.command("SET", "after-lock", "1")
+        try await Fixtures.waitForKey(target, "after-lock")
+        let log = service.log
+        #expect(log.contains("its lease was not renewed for 2 s: its run here stops"), "\(log)")
+        // Each run starts after the one before has stopped: "run N starts" lines and the lost lease in order.
+        let starts = log.split(separator: "\n").filter { $0.contains("run ") && $0.contains(" starts") }
+        #expect(starts.count == 2, "\(starts)")
+        if let lost = log.range(of: "its lease was not renewed"), let second = log.range(of: "run 2 starts") {
+            #expect(lost.lowerBound < second.lowerBound)
+        }
+        #expect(try await service.request(.POST, "/v2/p1/migration-task/\(id)/stop").status == 200)
+        let done = try await service.wait("p1", id)
+        #expect(done["status"] as? String == "TERMINATED")
+        #expect(try target.digest() == source.digest())
+    }
 }

@@ -63,7 +63,18 @@ public final class TaskWorkers: Service, Sendable {
                             if let record = try await store.claim(owner: owner, now: now(), lease: lease) {
                                 // Counted as running before the next claim is considered.
                                 let slot = ExecutionSlot()
-                                running.withLock { $0[record.id] = slot }
+                                let runsHere = running.withLock { r in
+                                    if r[record.id] != nil { return true }
+                                    r[record.id] = slot
+                                    return false
+                                }
+                                // Its lease ran out while its run here went on (the store answered late): the claim
+                                // made the lease live again, and that run keeps it. A second run would write to
+                                // the same target beside it.
+                                if runsHere {
+                                    logger.warning("task \(record.id): its lease ran out while it runs here (the store answered late); taken back, the run goes on")
+                                    continue
+                                }
                                 if shuttingDown.load(ordering: .acquiring) { slot.stop(.shutdown) }
                                 group.addTask { await self.execute(record, slot) }
                                 continue
