@@ -28,11 +28,13 @@ public final class PostgresTaskStore: TaskStore {
     let connection: PostgresConnection.Configuration
     let logger: Logger
     /// Limits set on every session, so that the store's calls end even when the database holds them up: a
-    /// statement that runs too long, a lock (the claim's advisory lock) held by a stuck transaction, a
+    /// statement that runs too long, or waits too long for a lock (the advisory locks of claims and of
+    /// `prepare`, held by a stuck transaction: lock waits count toward the statement's time), and a
     /// transaction left open by a client that went away. (A query in flight is not ended by cancelling its
-    /// task; these make the server end it.)
+    /// task; these make the server end it.) Generous: on a loaded machine two services preparing at once
+    /// waited more than 10 s for the other's table creation (a 10 s `lock_timeout` failed CI's claim-race test).
     static let sessionLimits: [(String, String)] = [
-        ("statement_timeout", "30s"), ("lock_timeout", "10s"), ("idle_in_transaction_session_timeout", "60s"),
+        ("statement_timeout", "120s"), ("idle_in_transaction_session_timeout", "120s"),
     ]
 
     /// `host:port/database` (never the password), for errors.
