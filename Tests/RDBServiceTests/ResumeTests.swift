@@ -93,15 +93,31 @@ import Testing
         #expect(task[path: "report.totals.keys_imported"] as? Int == written)
     }
 
-    @Test("SIGKILL during an incremental migration: the next start continues from the stored checkpoint (a partial resync), writes made meanwhile arrive")
-    func onlineResumes() async throws {
+    /// An incremental online migration of a source holding `keys` keys, run by a service of its own (lease 2 s),
+    /// past its snapshot.
+    static func incrementalRunning(keys: Int) async throws -> (source: TestServer, target: TestServer, service: ServiceProcess, id: String) {
         let source = try TestServer(.redis70)
-        try Fixtures.fill(source, keys: 500)
+        try Fixtures.fill(source, keys: keys)
         let target = try TestServer(.redis70)
         let service = try ServiceProcess(config: ServiceTests.config(targets: [ServiceTests.onlineTargetID: target], bucket: nil, lease: 2))
-        defer { service.kill9() }
         let id = try await service.create("p1", ServiceTests.onlineBody(source))
         _ = try await service.wait("p1", id, until: { $0["phase"] as? String == "incremental" })
+        return (source, target, service, id)
+    }
+
+    /// Stops the task through the API: it ends TERMINATED, the target equal to the source.
+    static func stopEqual(_ service: ServiceProcess, _ id: String, _ source: TestServer, _ target: TestServer,
+                          sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        #expect(try await service.request(.POST, "/v2/p1/migration-task/\(id)/stop").status == 200, sourceLocation: sourceLocation)
+        let done = try await service.wait("p1", id)
+        #expect(done["status"] as? String == "TERMINATED", sourceLocation: sourceLocation)
+        #expect(try target.digest() == source.digest(), sourceLocation: sourceLocation)
+    }
+
+    @Test("SIGKILL during an incremental migration: the next start continues from the stored checkpoint (a partial resync), writes made meanwhile arrive")
+    func onlineResumes() async throws {
+        let (source, target, service, id) = try await Self.incrementalRunning(keys: 500)
+        defer { service.kill9() }
         try source.command("SET", "before-kill", "1")
         try await Fixtures.waitForKey(target, "before-kill")
         // Let a renewal store the checkpoint past that write, then kill the service.
@@ -114,21 +130,13 @@ import Testing
         #expect(t["attempts"] as? Int == 2)
         let stats = try source.command("INFO", "stats").text ?? ""
         #expect(stats.contains("sync_partial_ok:1"), "the second run did not continue with PSYNC: \(stats)")
-        #expect(try await service.request(.POST, "/v2/p1/migration-task/\(id)/stop").status == 200)
-        let done = try await service.wait("p1", id)
-        #expect(done["status"] as? String == "TERMINATED")
-        #expect(try target.digest() == source.digest())
+        try await Self.stopEqual(service, id, source, target)
     }
 
     @Test("The store's write lock held elsewhere for longer than the lease: never two runs of the task at once; a renewal that fails stops the run as lost, and the task is claimed again and continues once the store answers")
     func leaseNotRenewed() async throws {
-        let source = try TestServer(.redis70)
-        try Fixtures.fill(source, keys: 200)
-        let target = try TestServer(.redis70)
-        let service = try ServiceProcess(config: ServiceTests.config(targets: [ServiceTests.onlineTargetID: target], bucket: nil, lease: 2))
+        let (source, target, service, id) = try await Self.incrementalRunning(keys: 200)
         defer { service.kill9() }
-        let id = try await service.create("p1", ServiceTests.onlineBody(source))
-        _ = try await service.wait("p1", id, until: { $0["phase"] as? String == "incremental" })
         // Another process holds the store's write lock for 24 s: the service's writes wait out its busy timeout
         // (10 s) each and fail, a renewal among them.
         let locker = Process()
@@ -155,9 +163,6 @@ import Testing
         if let lost = log.range(of: "its lease was not renewed"), let second = log.range(of: "run 2 starts") {
             #expect(lost.lowerBound < second.lowerBound)
         }
-        #expect(try await service.request(.POST, "/v2/p1/migration-task/\(id)/stop").status == 200)
-        let done = try await service.wait("p1", id)
-        #expect(done["status"] as? String == "TERMINATED")
-        #expect(try target.digest() == source.digest())
+        try await Self.stopEqual(service, id, source, target)
     }
 }
