@@ -242,8 +242,6 @@ import Testing
             let lp = (0...127).contains(v) ? 1 : (-4096...4095).contains(v) ? 2 : Int16(exactly: v) != nil ? 3
                 : int24.contains(v) ? 4 : Int32(exactly: v) != nil ? 5 : 9
             #expect(MemoryModel.listpackEntry(.integer(v)) == lp + 1, "listpack \(v)")
-            let intset = Int16(exactly: v) != nil ? 2 : Int32(exactly: v) != nil ? 4 : 8
-            #expect(MemoryModel.intsetWidth(v) == intset, "intset \(v)")
         }
         // Back-lengths of strings' entries: 1 byte up to 127, 7 bits a byte above.
         for l in [0, 62, 63, 64, 124, 125, 126, 127, 4094, 4095, 4096, 16_380, 16_381, 16_382, 16_383, 70_000] {
@@ -267,6 +265,24 @@ import Testing
         let sizes = text.split(separator: "\n").dropFirst().map { Int($0.split(separator: ",")[3]) ?? -1 }
         let keyOverhead = 24 + 8 + 16  // dict entry, the sds key (2 bytes + 2: 8), robj
         #expect(sizes == blobs.map { keyOverhead + $0.count })
+    }
+
+    /// A compact value is sized as the length of its blob, slack inside it included, as rdbtools reads it: a
+    /// ziplist integer in a wider encoding than it needs, an intset of 64-bit width holding small numbers, a
+    /// zipmap value with free bytes after it.
+    @Test func memoryOfCompactValuesIsTheirBlobsLength() throws {
+        let values: [(type: UInt8, blob: [UInt8])] = [
+            (13, RDBBuilder.ziplist([RDBBuilder.zlString("f"), [0xE0] + RDBBuilder.le(Int64(5))])),
+            (11, RDBBuilder.le(UInt32(8)) + RDBBuilder.le(UInt32(2)) + RDBBuilder.le(Int64(1)) + RDBBuilder.le(Int64(2))),
+            (9, [1, 1, UInt8(ascii: "a"), 1, 3, UInt8(ascii: "b"), 0, 0, 0, 0xFF]),
+        ]
+        var b = RDBBuilder(version: 9)
+        for (i, v) in values.enumerated() { b.bytes += [v.type] + RDBBuilder.string("k\(i)") + RDBBuilder.string(v.blob) }
+        let text = String(decoding: try sinkOutput(b.finished()) { MemoryReportWriter(out: $0) }, as: UTF8.self)
+        let rows = text.split(separator: "\n").dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false) }
+        let keyOverhead = 24 + 8 + 16  // dict entry, the sds key (2 bytes + 2: 8), robj
+        #expect(rows.map { Int($0[3]) ?? -1 } == values.map { keyOverhead + $0.blob.count })
+        #expect(rows.map { "\($0[4]),\($0[5]),\($0[6])" } == ["ziplist,1,8", "intset,2,8", "zipmap,1,1"])
     }
 
     /// A key is listed once its record was read to its end: a string or a list cut off by the end of the input,

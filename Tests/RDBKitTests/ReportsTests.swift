@@ -198,8 +198,9 @@ final class ReportsTests: XCTestCase {
         for (name, rows) in expected {
             XCTAssertEqual(try sinkText(dir + name + ".rdb") { MemoryReportWriter(out: $0) }, header + rows, name)
         }
+        // rdbtools' rows too, but for the stream's num_elements (rdbtools prints 1).
         let streams = try sinkText(dir + "redis_50_with_streams.rdb") { MemoryReportWriter(out: $0) }
-        XCTAssertTrue(streams.hasSuffix("\n0,hash,hash_zipped,82,ziplist,3,8,\n0,stream,mystream,1976,listpack,4,184,\n"), streams)
+        XCTAssertTrue(streams.hasSuffix("\n0,hash,hash_zipped,88,ziplist,3,8,\n0,stream,mystream,1976,listpack,4,184,\n"), streams)
     }
 
     func testMemoryReportHeaderOncePerOutput() throws {

@@ -23,6 +23,7 @@ extension RDBForwardingVisitor {
     @inlinable public mutating func beginKey(_ key: RDBString, _ info: RDBKeyInfo) throws -> RDBKeyAction { try inner.beginKey(key, info) }
     @inlinable public mutating func droppedEmptyKey(_ key: RDBString, _ info: RDBKeyInfo) throws { try inner.droppedEmptyKey(key, info) }
     @inlinable public mutating func stringValue(_ v: RDBString) throws { try inner.stringValue(v) }
+    @inlinable @inline(__always) public mutating func compactValue(_ blob: UnsafeRawBufferPointer) throws { try inner.compactValue(blob) }
     @inlinable @inline(__always) public mutating func listElement(_ e: RDBString) throws { try inner.listElement(e) }
     @inlinable @inline(__always) public mutating func listElements<R: RDBElementReader>(from reader: inout R) throws {
         try inner.listElements(from: &reader)

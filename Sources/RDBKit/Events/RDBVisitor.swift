@@ -228,6 +228,11 @@ public protocol RDBVisitor {
     mutating func droppedEmptyKey(_ key: RDBString, _ info: RDBKeyInfo) throws
     /// The value of a string key.
     mutating func stringValue(_ value: RDBString) throws
+    /// A value stored as one compact blob (zipmap, ziplist, intset or listpack; a quicklist's nodes are not
+    /// reported): its bytes, decompressed, as the server holds them, before its elements are reported as
+    /// usual. A sink that sizes values (the memory report) takes the blob's length here instead of adding up
+    /// its elements.
+    mutating func compactValue(_ blob: UnsafeRawBufferPointer) throws
     mutating func listElement(_ element: RDBString) throws
     /// The elements of one compact run of a list (a quicklist node's ziplist or listpack, or a small list's
     /// ziplist), in order. The default sends each to `listElement`; a sink that only does arithmetic per
@@ -328,6 +333,8 @@ extension RDBVisitor {
     public mutating func slotImport(job: RDBString, ranges: [ClosedRange<UInt64>]) throws {}
     public mutating func keyMetadata(_ raw: UnsafeRawBufferPointer) throws {}
     public mutating func beginKey(_ key: RDBString, _ info: RDBKeyInfo) throws -> RDBKeyAction { .decode }
+    @inlinable @inline(__always)
+    public mutating func compactValue(_ blob: UnsafeRawBufferPointer) throws {}
     public mutating func droppedEmptyKey(_ key: RDBString, _ info: RDBKeyInfo) throws {}
     public mutating func stringValue(_ value: RDBString) throws {}
     public mutating func listElement(_ element: RDBString) throws {}

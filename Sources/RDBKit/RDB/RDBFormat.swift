@@ -187,17 +187,22 @@ public enum RDBEncoding: UInt8, Sendable, Hashable {
         }
     }
 
-    /// Whether the value is one RDB string: a string, or a single blob (zipmap, ziplist, intset, listpack).
+    /// Whether the value is one compact blob (zipmap, ziplist, intset, listpack; `hashListpackEx` after its
+    /// minimum field expiry), reported through `RDBVisitor.compactValue`.
     @inlinable
-    public var isOneString: Bool {
+    public var isCompact: Bool {
         switch self {
-        case .string, .hashZipmap, .listZiplist, .setIntset, .zsetZiplist, .hashZiplist, .hashListpack,
-            .zsetListpack, .setListpack, .hashListpackExPreGA:
+        case .hashZipmap, .listZiplist, .setIntset, .zsetZiplist, .hashZiplist, .hashListpack, .zsetListpack,
+            .setListpack, .hashListpackExPreGA, .hashListpackEx:
             true
         default:
             false
         }
     }
+
+    /// Whether the value is one RDB string: a string, or a single blob (zipmap, ziplist, intset, listpack).
+    @inlinable
+    public var isOneString: Bool { self == .string || (isCompact && self != .hashListpackEx) }
 
     /// The in-memory encoding name `OBJECT ENCODING` would give after loading, as reports print it.
     public var name: String { staticName.description }

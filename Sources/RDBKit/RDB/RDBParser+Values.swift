@@ -45,25 +45,25 @@ extension RDBParser {
             try v.moduleValue(RDBModuleID(rawValue: id), raw: c.bytes(from: s, to: c.position))
         case .hashZipmap:
             let at = c.offset
-            var z = try ZipmapReader(try readBlob(&c, slot: Slot.a, "zipmap"), blobOffset: at)
+            var z = try ZipmapReader(try readValueBlob(&c, &v, "zipmap"), blobOffset: at)
             while let (f, val) = try z.next() { try v.hashField(f, value: val, expireAtMs: nil) }
         case .listZiplist:
             let at = c.offset
-            var z = try ZiplistReader(try readBlob(&c, slot: Slot.a, "ziplist"), blobOffset: at)
+            var z = try ZiplistReader(try readValueBlob(&c, &v, "ziplist"), blobOffset: at)
             try v.listElements(from: &z)
         case .setIntset:
             let at = c.offset
-            var s = try IntsetReader(try readBlob(&c, slot: Slot.a, "intset"), blobOffset: at)
+            var s = try IntsetReader(try readValueBlob(&c, &v, "intset"), blobOffset: at)
             while let i = try s.next() { try v.setMember(RDBString(integer: i)) }
         case .zsetZiplist:
             let at = c.offset
-            var z = try ZiplistReader(try readBlob(&c, slot: Slot.a, "ziplist"), blobOffset: at)
+            var z = try ZiplistReader(try readValueBlob(&c, &v, "ziplist"), blobOffset: at)
             while let m = try z.next() {
                 try v.zsetMember(m, scoreText: try z.nextRequired("a score"))
             }
         case .hashZiplist:
             let at = c.offset
-            var z = try ZiplistReader(try readBlob(&c, slot: Slot.a, "ziplist"), blobOffset: at)
+            var z = try ZiplistReader(try readValueBlob(&c, &v, "ziplist"), blobOffset: at)
             while let f = try z.next() {
                 let val = try z.nextRequired("a hash value")
                 try v.hashField(f, value: val, expireAtMs: nil)
@@ -83,7 +83,7 @@ extension RDBParser {
             try parseElements(&c, &v, enc, count: n)
         case .hashListpack:
             let at = c.offset
-            var lp = try ListpackReader(try readBlob(&c, slot: Slot.a, "listpack"), blobOffset: at)
+            var lp = try ListpackReader(try readValueBlob(&c, &v, "listpack"), blobOffset: at)
             while let f = try lp.next() {
                 let val = try lp.nextRequired("a hash value")
                 try v.hashField(f, value: val, expireAtMs: nil)
@@ -91,7 +91,7 @@ extension RDBParser {
         case .hashListpackExPreGA, .hashListpackEx:
             if enc == .hashListpackEx { _ = try c.readLE(Int64.self, "a minimum field expiry") }
             let at = c.offset
-            var lp = try ListpackReader(try readBlob(&c, slot: Slot.a, "listpack"), blobOffset: at)
+            var lp = try ListpackReader(try readValueBlob(&c, &v, "listpack"), blobOffset: at)
             while let f = try lp.next() {
                 let val = try lp.nextRequired("a hash value")
                 let t = try lp.nextInteger("a field TTL")
@@ -99,13 +99,13 @@ extension RDBParser {
             }
         case .zsetListpack:
             let at = c.offset
-            var lp = try ListpackReader(try readBlob(&c, slot: Slot.a, "listpack"), blobOffset: at)
+            var lp = try ListpackReader(try readValueBlob(&c, &v, "listpack"), blobOffset: at)
             while let m = try lp.next() {
                 try v.zsetMember(m, scoreText: try lp.nextRequired("a score"))
             }
         case .setListpack:
             let at = c.offset
-            var lp = try ListpackReader(try readBlob(&c, slot: Slot.a, "listpack"), blobOffset: at)
+            var lp = try ListpackReader(try readValueBlob(&c, &v, "listpack"), blobOffset: at)
             while let m = try lp.next() { try v.setMember(m) }
         case .streamListpacks, .streamListpacks2, .streamListpacks3, .streamListpacks4, .streamListpacks5:
             try walkStream(&c, &v, version: enc.streamVersion, decode: true)

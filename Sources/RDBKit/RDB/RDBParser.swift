@@ -630,6 +630,15 @@ public struct RDBParser {
         return s.bytes
     }
 
+    /// The blob of a value in a compact encoding, reported to the sink (`RDBVisitor.compactValue`) before its
+    /// elements.
+    @inlinable @inline(__always)
+    mutating func readValueBlob<V: RDBVisitor>(_ c: inout ByteCursor, _ v: inout V, _ what: StaticString) throws -> UnsafeRawBufferPointer {
+        let blob = try readBlob(&c, slot: Slot.a, what)
+        try v.compactValue(blob)
+        return blob
+    }
+
     // MARK: scores
 
     /// Parses a score stored as text (what strtod accepts, the whole string; NaN is refused).

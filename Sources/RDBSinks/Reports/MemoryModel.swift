@@ -91,16 +91,6 @@ enum MemoryModel {
                 self = .string(s.bytes.count)
             }
         }
-
-        /// A score in a ziplist/listpack: integral scores are stored as integers, others as their text.
-        @usableFromInline
-        init(_ d: Double) {
-            if d == d.rounded(), abs(d) < 9.2e18 {
-                self = .integer(Int64(d))
-            } else {
-                self = .string(d.isInfinite ? (d < 0 ? 4 : 3) : d.description.utf8.count)
-            }
-        }
     }
 
     @usableFromInline static let dictEntry = 24
@@ -262,11 +252,6 @@ enum MemoryModel {
         return 16 * n + nodes * 4 + nodes * 30 * 8
     }
 
-    static func intsetWidth(_ v: Int64) -> Int {
-        let bytes = twosComplementBytes(v)
-        return bytes <= 2 ? 2 : bytes <= 4 ? 4 : 8
-    }
-
     /// Bytes of a ziplist entry after an entry of `previous` bytes.
     @inlinable @inline(__always)
     static func ziplistEntry(_ e: Entry, previous: Int) -> Int {
@@ -305,10 +290,6 @@ enum MemoryModel {
             body = l + (l < 64 ? 1 : l < 4096 ? 2 : 5)
         }
         return body &+ ListpackReader.backlenSize(body)
-    }
-
-    static func zipmapEntry(field: Int, value: Int) -> Int {
-        (field < 254 ? 1 : 5) + field + (value < 254 ? 1 : 5) + 1 + value
     }
 
     /// The most bytes `writeISODate` writes.

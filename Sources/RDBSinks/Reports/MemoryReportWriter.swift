@@ -33,10 +33,8 @@ import RDBKit
 ///   each hash field: 24 + field + value; each set member: 24 + member.
 /// - skiplist zset: 48 + table(n), each member 8 + member + 48 + 16 × level, with the level's expected value
 ///   4/3 (rdbtools draws a random level per member, so its own numbers vary from run to run).
-/// - compact encodings (ziplist, listpack, intset, zipmap): the size of the blob, computed exactly from the
-///   elements in the file's encoding (entry headers, integer encodings, prev-length/back-length fields; a
-///   score as the text the file holds) — what rdbtools reads as the blob's length. Only blob-internal slack
-///   (zipmap free bytes, ziplist prev-length fields wider than needed) is not seen.
+/// - compact encodings of sets, sorted sets and hashes (ziplist, listpack, intset, zipmap): the blob's length
+///   (decompressed: `RDBVisitor.compactValue`), as rdbtools reads it, slack inside the blob included.
 /// - list: a quicklist of ziplist nodes of at most 8 KiB: 32 + 48 per node + 11 per node + the ziplist
 ///   entries (rdbtools' model for servers ≥ 3.2).
 /// - stream: 64 + the listpack nodes (estimated from the entries: a new node every 100 entries or 4 KiB, master
@@ -47,11 +45,9 @@ import RDBKit
 /// - module: key + 9 + the serialized module value (as rdbtools). array: key + 16 per element + strings.
 ///
 /// On the redis-rdb-tools fixtures that rdbtools reads, every column but `size_in_bytes` (and streams'
-/// `num_elements`) is identical, and 70 of the 77 sizes checked are identical too. The others: skiplists
-/// (rdbtools' random levels, ±0.5%), ziplists whose writer used integer encodings wider than needed (rdbtools
-/// reads the blob's real length, we compute the minimal one: up to 16 bytes), and lists of integers (rdbtools
-/// sizes a list's integers with its own rule — 0 bytes below 12, negatives included; we use the ziplist
-/// integer encodings). Checked by `ReportsRdbtoolsTests`.
+/// `num_elements`) is identical, and so are most sizes. The others: skiplists (rdbtools' random levels,
+/// ±0.5%), and lists of integers (rdbtools sizes a list's integers with its own rule — 0 bytes below 12,
+/// negatives included; we use the ziplist integer encodings). Checked by `ReportsRdbtoolsTests`.
 public struct MemoryReportWriter: RDBVisitor {
     public let out: OutputBuffer
     var headerWritten = false
@@ -62,10 +58,8 @@ public struct MemoryReportWriter: RDBVisitor {
     @usableFromInline var count = 0
     @usableFromInline var largest = 0
     @usableFromInline var prevZipEntry = 0
-    @usableFromInline var intsetWidth = 2
-    /// The key's set, sorted set or hash is in a compact encoding (ziplist, listpack, intset, zipmap): its
-    /// elements are sized by `compactSetMember`/`compactZsetEntry`/`compactHashField`, out of line, so that
-    /// the per-element call of a hash table or skiplist stays small enough to inline into the decoder.
+    /// The key's set, sorted set or hash is in a compact encoding (ziplist, listpack, intset, zipmap): it is
+    /// sized by its blob's length (`compactValue`), its elements are counted only.
     @usableFromInline var compact = false
     // quicklist
     @usableFromInline var nodes = 0
@@ -103,17 +97,9 @@ public struct MemoryReportWriter: RDBVisitor {
         count = 0
         largest = 0
         prevZipEntry = 0
-        intsetWidth = 2
         nodes = 0
         nodeBytes = 0
-        compact = true
-        switch info.type.encoding {
-        case .zsetZiplist, .hashZiplist: size += 11  // zlbytes, zltail, zllen, end (lists: see endKey)
-        case .hashListpack, .zsetListpack, .setListpack, .hashListpackEx, .hashListpackExPreGA: size += 7
-        case .hashZipmap: size += 2  // zmlen, end
-        case .setIntset: size += 8  // encoding, length
-        default: compact = false
-        }
+        compact = info.kind != .list && info.type.encoding.isCompact
         if info.kind == .stream { stream = StreamEstimate() }
         return .decode
     }
@@ -208,6 +194,12 @@ public struct MemoryReportWriter: RDBVisitor {
         if let e = expireAtMs { at &+= MemoryModel.writeISODate(ms: e, into: t + at) }
         t.storeBytes(of: UInt8(ascii: "\n"), toByteOffset: at, as: UInt8.self)
         return at &+ 1
+    }
+
+    /// A set's, sorted set's or hash's blob: its length is the value's size (a list's is not: lists are sized
+    /// as the quicklist a server would build, `quicklistEntry`).
+    public mutating func compactValue(_ blob: UnsafeRawBufferPointer) throws {
+        if compact { size &+= blob.count }
     }
 
     @inlinable @inline(__always)
@@ -319,11 +311,7 @@ public struct MemoryReportWriter: RDBVisitor {
     @inlinable @inline(__always)
     public mutating func setMember(_ m: RDBString) throws {
         element(m)
-        if _fastPath(!compact) {
-            size &+= MemoryModel.dictEntry &+ MemoryModel.sizeofString(m)
-        } else {
-            compactSetMember(m)
-        }
+        if _fastPath(!compact) { size &+= MemoryModel.dictEntry &+ MemoryModel.sizeofString(m) }
     }
 
     /// A hash table's members in one loop (`tally`).
@@ -355,36 +343,22 @@ public struct MemoryReportWriter: RDBVisitor {
         try body(&elements, &count, &largest, &size)
     }
 
-    @usableFromInline @inline(never)
-    mutating func compactSetMember(_ m: RDBString) {
-        if info.type.encoding == .setIntset {
-            intsetWidth = max(intsetWidth, MemoryModel.intsetWidth(m.integerValue ?? 0))
-        } else {
-            size += MemoryModel.listpackEntry(.init(m))
-        }
-    }
-
-    /// A score the file stores as text (ziplist/listpack) is sized as that text: no parse, and the blob's
-    /// own bytes (a server writes `%.17g`, longer than the shortest form of the double).
+    /// A score the file stores as text (ziplist/listpack) is in the blob's length: not parsed.
     @inlinable
     public mutating func zsetMember(_ m: RDBString, scoreText: RDBString) throws {
-        zsetEntry(m, score: .init(scoreText))
+        zsetEntry(m)
     }
 
     @inlinable @inline(__always)
     public mutating func zsetMember(_ m: RDBString, score: Double) throws {
-        zsetEntry(m, score: .init(score))
+        zsetEntry(m)
     }
 
-    /// A member; its score matters in a compact encoding only (and is looked at there only).
+    /// A member (the scores do not count: a skiplist's are in its nodes, a compact encoding's in its blob).
     @inlinable @inline(__always)
-    mutating func zsetEntry(_ m: RDBString, score: @autoclosure () -> MemoryModel.Entry) {
+    mutating func zsetEntry(_ m: RDBString) {
         element(m)
-        if _fastPath(!compact) {
-            size &+= 8 &+ MemoryModel.sizeofString(m) &+ MemoryModel.skiplistNode
-        } else {
-            compactZsetEntry(m, score: score())
-        }
+        if _fastPath(!compact) { size &+= 8 &+ MemoryModel.sizeofString(m) &+ MemoryModel.skiplistNode }
     }
 
     /// A skiplist's members in one loop (`tally`; the scores do not count).
@@ -399,23 +373,6 @@ public struct MemoryReportWriter: RDBVisitor {
         }
     }
 
-    @usableFromInline @inline(never)
-    mutating func compactZsetEntry(_ m: RDBString, score: MemoryModel.Entry) {
-        if info.type.encoding == .zsetZiplist {
-            compactZiplist(.init(m))
-            compactZiplist(score)
-        } else {
-            size += MemoryModel.listpackEntry(.init(m)) + MemoryModel.listpackEntry(score)
-        }
-    }
-
-    @usableFromInline @inline(__always)
-    mutating func compactZiplist(_ e: MemoryModel.Entry) {
-        let n = MemoryModel.ziplistEntry(e, previous: prevZipEntry)
-        prevZipEntry = n
-        size += n
-    }
-
     @inlinable @inline(__always)
     public mutating func hashField(_ f: RDBString, value: RDBString, expireAtMs: Int64?) throws {
         count &+= 1
@@ -423,8 +380,8 @@ public struct MemoryReportWriter: RDBVisitor {
         largest = max(largest, max(MemoryModel.elementLength(f), MemoryModel.elementLength(value)))
         if _fastPath(!compact) {
             size &+= MemoryModel.dictEntry &+ MemoryModel.sizeofString(f) &+ MemoryModel.sizeofString(value)
-        } else {
-            compactHashField(f, value: value, expireAtMs: expireAtMs)
+        } else if info.type.encoding == .hashZipmap {
+            zipmapField(f, value: value)
         }
     }
 
@@ -440,25 +397,11 @@ public struct MemoryReportWriter: RDBVisitor {
         }
     }
 
+    /// As rdbtools: numbers in a zipmap count as integers (the server turns zipmaps into ziplists, which store
+    /// them as such).
     @usableFromInline @inline(never)
-    mutating func compactHashField(_ f: RDBString, value: RDBString, expireAtMs: Int64?) {
-        switch info.type.encoding {
-        case .hashZipmap:
-            // As rdbtools: numbers in a zipmap count as integers (the server turns zipmaps into ziplists,
-            // which store them as such).
-            if f.integerValue != nil || value.integerValue != nil { largest = max(largest, 8) }
-            size += MemoryModel.zipmapEntry(field: f.count, value: value.count)
-        case .hashZiplist:
-            compactZiplist(.init(f))
-            compactZiplist(.init(value))
-        case .hashListpack:
-            size += MemoryModel.listpackEntry(.init(f)) + MemoryModel.listpackEntry(.init(value))
-        case .hashListpackEx, .hashListpackExPreGA:
-            size += MemoryModel.listpackEntry(.init(f)) + MemoryModel.listpackEntry(.init(value))
-                + MemoryModel.listpackEntry(.integer(expireAtMs ?? 0))
-        default:  // (not reached: the parser sends hash fields of a hash's encodings only)
-            size += MemoryModel.dictEntry + MemoryModel.sizeofString(f) + MemoryModel.sizeofString(value)
-        }
+    mutating func zipmapField(_ f: RDBString, value: RDBString) {
+        if f.integerValue != nil || value.integerValue != nil { largest = max(largest, 8) }
     }
 
     public mutating func beginStreamEntry(id: StreamID, fieldCount: Int) throws {
@@ -521,8 +464,6 @@ public struct MemoryReportWriter: RDBVisitor {
             encoding = info.type.encoding.staticName
         }
         switch info.type.encoding {
-        case .setIntset:
-            size += count * intsetWidth
         case .set, .hash, .hashMetadata, .hashMetadataPreGA, .valkeyHash2:
             size += MemoryModel.hashTable(count)
         case .zset, .zset2:
