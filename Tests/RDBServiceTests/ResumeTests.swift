@@ -163,6 +163,9 @@ import Testing
         if let lost = log.range(of: "its lease was not renewed"), let second = log.range(of: "run 2 starts") {
             #expect(lost.lowerBound < second.lowerBound)
         }
+        // Two runs, two attempts: a claim taken back while run 1 still ran (the lock gone, its stop under way)
+        // does not count.
+        #expect(try await service.task("p1", id)["attempts"] as? Int == 2, "\(log)")
         try await Self.stopEqual(service, id, source, target)
     }
 }

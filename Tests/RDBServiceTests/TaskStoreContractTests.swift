@@ -142,6 +142,23 @@ import Testing
         }
     }
 
+    /// A claim of a task its owner runs already is taken back: the attempt it counted is undone, its lease stays.
+    @Test(arguments: StoreKind.allCases)
+    func aClaimTakenBackDoesNotCountAsAnAttempt(kind: StoreKind) async throws {
+        try await withStore(kind) { store, _ in
+            try await store.insert(makeTask("job", target: "X", createdAt: 1))
+            #expect(try await store.claim(owner: "A", now: 100, lease: 10)?.attempts == 1)
+            #expect(try await store.claim(owner: "A", now: 111, lease: 10)?.attempts == 2)
+            try await store.takeBack(id: "job", owner: "A")
+            let held = try #require(try await store.task(project: "p1", id: "job"))
+            #expect(held.attempts == 1 && held.owner == "A" && held.leaseUntil == 121)
+            try await store.takeBack(id: "job", owner: "B")  // not B's: nothing changes
+            try await store.takeBack(id: "job", owner: "A")  // never below the run that holds it
+            #expect(try await store.task(project: "p1", id: "job")?.attempts == 1)
+            #expect(try await store.claim(owner: "B", now: 122, lease: 10)?.attempts == 2)
+        }
+    }
+
     @Test(arguments: StoreKind.allCases)
     func aLateRenewalNeverMakesASecondLiveLeaseOnATarget(kind: StoreKind) async throws {
         try await withStore(kind) { store, _ in

@@ -122,6 +122,10 @@ public final class PostgresTaskStore: TaskStore {
         }
     }
 
+    public func takeBack(id: String, owner: String) async throws {
+        try await transaction("takeBack") { conn in try await self.rows(conn, TaskSQL.takeBack(id: id, owner: owner)) }
+    }
+
     public func renew(id: String, owner: String, now: Double, lease: Double, update: TaskUpdate) async throws -> Bool? {
         try await transaction("renew") { conn in
             try await self.lock(Self.claimLock, conn)

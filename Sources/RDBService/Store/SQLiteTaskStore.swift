@@ -92,6 +92,10 @@ public final class SQLiteTaskStore: TaskStore {
         try await write("claim") { db in try Self.records(db, TaskSQL.claim(owner: owner, now: now, lease: lease)).first }
     }
 
+    public func takeBack(id: String, owner: String) async throws {
+        try await write("takeBack") { db in try Self.execute(db, TaskSQL.takeBack(id: id, owner: owner)) }
+    }
+
     public func renew(id: String, owner: String, now: Double, lease: Double, update: TaskUpdate) async throws -> Bool? {
         try await write("renew") { db in
             let rows = try Self.rows(db, TaskSQL.renew(id: id, owner: owner, now: now, lease: lease, update: update))

@@ -128,6 +128,14 @@ enum TaskSQL {
             """, [.real(now), .text(owner), .real(lease)])
     }
 
+    /// The attempt of a claim taken back (`TaskStore.takeBack`) no longer counts.
+    static func takeBack(id: String, owner: String) -> SQLStatement {
+        SQLStatement("""
+            UPDATE migration_tasks SET attempts = attempts - 1 \
+            WHERE id = $1 AND owner = $2 AND status = 'MIGRATING' AND attempts > 1
+            """, [.text(id), .text(owner)])
+    }
+
     /// Extends `owner`'s lease: while it is live, or (it ran out, nobody took the task) when no other task of
     /// the target holds a live lease, so a late renewal never makes two live leases on one target.
     static func renew(id: String, owner: String, now: Double, lease: Double, update: TaskUpdate) -> SQLStatement {

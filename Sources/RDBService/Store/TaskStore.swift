@@ -112,6 +112,9 @@ public protocol TaskStore: Sendable {
     /// Claims the oldest MIGRATING task (by `createdAt`) that no live lease holds and whose target no other
     /// live lease holds: sets `owner`, `leaseUntil = now + lease`, `attempts += 1`, `startedAt` if unset.
     func claim(owner: String, now: Double, lease: Double) async throws -> TaskRecord?
+    /// Undoes the attempt a claim counted, when `owner` claimed a task it runs already (its lease had run out
+    /// while the run went on): the lease the claim made live stays with the run, the attempts are as before.
+    func takeBack(id: String, owner: String) async throws
     /// Extends `owner`'s lease on a task and saves `update`. Nil when `owner` no longer holds it (the lease
     /// ran out and another worker took it, or it was deleted); else whether a stop was asked.
     func renew(id: String, owner: String, now: Double, lease: Double, update: TaskUpdate) async throws -> Bool?

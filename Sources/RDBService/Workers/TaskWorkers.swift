@@ -70,9 +70,15 @@ public final class TaskWorkers: Service, Sendable {
                                 }
                                 // Its lease ran out while its run here went on (the store answered late): the claim
                                 // made the lease live again, and that run keeps it. A second run would write to
-                                // the same target beside it.
+                                // the same target beside it. The claim's attempt does not count (a store that is
+                                // late again and again would use up the task's max_attempts otherwise).
                                 if runsHere {
                                     logger.warning("task \(record.id): its lease ran out while it runs here (the store answered late); taken back, the run goes on")
+                                    do {
+                                        try await store.takeBack(id: record.id, owner: owner)
+                                    } catch {
+                                        logger.error("task \(record.id): taking back its claim failed, the attempt counts: \(error)")
+                                    }
                                     continue
                                 }
                                 if shuttingDown.load(ordering: .acquiring) { slot.stop(.shutdown) }
