@@ -214,14 +214,14 @@ package struct CatJob {
             case .resp:
                 var sink = FilteringVisitor(inner: RESPWriter(out: out, options: respOptions), filter: filter)
                 try decodeAll(&sink, driver: driver)
-                reportSkipped(sink.inner.skippedKeys, lossy: sink.inner.lossyKeys)
+                reportSkipped(sink.inner.skippedKeys, lossy: sink.inner.lossyKeys, libraries: sink.inner.skippedLibraries)
             case .restore:
                 var o = RestoreWriterOptions(targetVersion: targetVersion, replace: true, dropTTL: filter.noTTL)
                 o.maxElementsPerCommand = batchElements
                 o.maxBytesPerCommand = batchBytes
                 var sink = FilteringVisitor(inner: RestoreWriter(out: out, options: o), filter: filter)
                 try decodeAllRDB(&sink, driver: driver)
-                reportSkipped(sink.inner.skippedKeys, lossy: sink.inner.lossyKeys)
+                reportSkipped(sink.inner.skippedKeys, lossy: sink.inner.lossyKeys, libraries: sink.inner.skippedLibraries)
             case .json:
                 var sink = FilteringVisitor(inner: JSONWriter(out: out, binary: binary), filter: filter)
                 do {
@@ -272,7 +272,10 @@ package struct CatJob {
         if !log.isClean { throw ExitCode(3) }
     }
 
-    func reportSkipped(_ skipped: [SkippedKey], lossy: [SkippedKey]) {
+    func reportSkipped(_ skipped: [SkippedKey], lossy: [SkippedKey], libraries: [String]) {
+        for name in libraries {
+            writeStderr("rdbcat: warning: function library \(name) not written: \(RESPWriter.functionsNeedVersion10)\n")
+        }
         for k in skipped {
             writeStderr("rdbcat: warning: key \(RDBError.printable(k.key)) (db \(k.db), \(k.type)) not written: \(k.reason)\n")
         }

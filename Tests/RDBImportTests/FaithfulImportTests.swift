@@ -44,6 +44,79 @@ struct FaithfulImportTests {
         #expect(try target.command("ZSCORE", "big", "nz").text == "-0")
     }
 
+    /// What a live server holds, kept by every import path: a stream whose group has pending entries of
+    /// messages trimmed away (XTRIM) and deleted (XDEL), and a sorted set small enough to be a listpack held
+    /// as a skiplist with a score of -0 (grown past 128 members, shrunk, then given the -0; the server loading
+    /// its own dump makes it a listpack, and the -0 a 0). The import, by default and with `--commands` (which
+    /// sends streams as RESTORE: commands cannot claim such entries), is digest-equal to the source and keeps
+    /// every pending entry. Into Redis 6.2, which cannot load the stream's type, the stream goes as commands:
+    /// every consumer is there, the pending entries of live messages too, and the import ends LOSSY, naming it.
+    @Test(arguments: [TestServer.Kind.redis70, .valkey81])
+    func pendingEntriesOfGoneMessagesAndSmallSkiplists(kind: TestServer.Kind) throws {
+        let source = try TestServer(kind)
+        defer { source.stop() }
+        for id in ["1-0", "2-0", "3-0", "4-0"] { try source.command("XADD", "s", id, "f", id) }
+        try source.command("XGROUP", "CREATE", "s", "g", "0")
+        for c in ["alice", "bob", "carol", "dave"] {
+            try source.command("XREADGROUP", "GROUP", "g", c, "COUNT", "1", "STREAMS", "s", ">")
+        }
+        try source.command("XTRIM", "s", "MINID", "2-0")  // alice's 1-0
+        try source.command("XDEL", "s", "2-0")  // bob's
+        let c = try source.client()
+        var big = ["ZADD", "z"]
+        for i in 0..<200 { big += [String(i + 1), "m\(i)"] }
+        _ = try c.send(big)
+        _ = try c.send(["ZREMRANGEBYRANK", "z", "2", "-1"])
+        _ = try c.send(["ZADD", "z", "-0", "nz"])
+        c.close()
+        #expect(try source.command("OBJECT", "ENCODING", "z").text == "skiplist")
+        #expect(try source.command("ZSCORE", "z", "nz").text == "-0")
+        let want = try source.digest()
+        let pending = try source.command("XPENDING", "s", "g")
+        #expect(Self.items(pending).first == .integer(4))
+        let file = try source.save()
+
+        for mode in [ImportOptions.Mode.auto, .commands] {
+            let target = try TestServer(kind)
+            defer { target.stop() }
+            let r = ServerImportTests.run([file], into: target) { $0.mode = mode }
+            #expect(r.status == .success, "\(mode): \(ServerImportTests.describe(r))")
+            #expect(try target.digest() == want, "\(mode)")
+            #expect(try target.command("XPENDING", "s", "g") == pending, "\(mode)")
+            #expect(try target.command("ZSCORE", "z", "nz").text == "-0", "\(mode)")
+        }
+
+        let old = try TestServer(.redis62)
+        defer { old.stop() }
+        let r = ServerImportTests.run([file], into: old)
+        #expect(r.status == .lossy, ServerImportTests.describe(r))
+        #expect(r.problems.contains { $0.kind == .lossy && $0.keyText == "s" && $0.message.contains("no longer holds") },
+                ServerImportTests.describe(r))
+        #expect(try old.command("ZSCORE", "z", "nz").text == "-0")
+        let consumers = Self.items(try old.command("XINFO", "CONSUMERS", "s", "g"))
+        #expect(consumers.count == 4, "\(consumers)")
+        #expect(Self.items(try old.command("XPENDING", "s", "g")).first == .integer(2))
+    }
+
+    /// Function libraries cannot go to a target before Redis 7.0: `rdbcat --format resp|restore
+    /// --target-version 9` leaves them out and names each on stderr (the keys are written).
+    @Test(arguments: ["resp", "restore"])
+    func functionLibrariesLeftOutAreNamed(format: String) throws {
+        let file = TestServer.repositoryRoot + "/testdata/servers/redis-7.0/mixed.rdb"
+        let rdbcat = try TestServer.rdbcatPath()
+        let (status, out, err) = try TestServer.run(rdbcat, [file, "--format", format, "--target-version", "9"])
+        #expect(status == 0, "\(err)")
+        #expect(!out.contains("FUNCTION"))
+        #expect(err.contains("warning: function library fixturelib not written: function libraries need a target of RDB version 10"), "\(err)")
+        let (_, same, sameErr) = try TestServer.run(rdbcat, [file, "--format", format])
+        #expect(same.contains("FUNCTION") && !sameErr.contains("fixturelib"), "\(sameErr)")
+    }
+
+    static func items(_ r: RESPReply) -> [RESPReply] {
+        if case .array(let a?) = r { return a }
+        return []
+    }
+
     /// Hash-field TTLs into Redis 7.0: neither commands nor a payload 7.0 loads can carry them, so the keys
     /// are written without, counted as lossy, and the import ends LOSSY (not SUCCESS).
     @Test func lossyImportEndsLossy() throws {

@@ -53,9 +53,9 @@ import RDBSinks
         #expect(try replay.compareContent(server, original, .init(streamMetadata: kind.rdbVersion >= 10, storedStreamLength: false), "\(path) RESP by default"))
     }
 
-    /// Scores of -0 as a server keeps them (skiplist sets, and 6.2 ziplists; a small skiplist becomes a
-    /// listpack on load, where -0 turns 0): a dump of such sets replayed by `--format resp` is
-    /// digest-equal to the server loading the dump.
+    /// Scores of -0 as a server keeps them (skiplist sets, and 6.2 ziplists): a dump of such sets replayed by
+    /// `--format resp` is digest-equal to the server that wrote it, a small skiplist set included (the server
+    /// loading the dump makes that one a listpack, and its -0 a 0; the commands keep it).
     @Test(arguments: Kind.allCases)
     func negativeZeroScoresReplayAsCommands(_ kind: Kind) throws {
         let server = try RedisServer(kind: kind)
@@ -69,12 +69,9 @@ import RDBSinks
         try server.cli(["CONFIG", "SET", "zset-max-ziplist-entries", "128"])
         try server.cli(["ZADD", "compact", "-0", "a", "2", "b"])
         #expect(try server.cli(["ZSCORE", "big", "nz1"]).hasPrefix("-0"))
-        let bytes = try server.save()
-        let file = server.dir.appendingPathComponent("negative-zero.rdb")
-        try Data(bytes).write(to: file)
-        try server.loadDirectly(file)
+        #expect(try server.cli(["ZSCORE", "small-skiplist", "a"]).hasPrefix("-0"))
         let want = try server.digest()
-        #expect(try server.cli(["ZSCORE", "big", "nz2"]).hasPrefix("-0"), "\(kind) keeps -0 in a skiplist")
+        let bytes = try server.save()
 
         try server.flushAll()
         let out = OutputBuffer(target: nil)
@@ -84,5 +81,6 @@ import RDBSinks
         #expect(replay.pipeOK(server, out.take(), "-0 sets RESP into \(kind)"))
         #expect(try server.digest() == want, "-0 sets RESP into \(kind)")
         #expect(try server.cli(["ZSCORE", "big", "nz1"]).hasPrefix("-0"))
+        #expect(try server.cli(["ZSCORE", "small-skiplist", "a"]).hasPrefix("-0"))
     }
 }

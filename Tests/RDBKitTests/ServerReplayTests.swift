@@ -194,15 +194,15 @@ import RDBSinks
         let original = try keyObjects(bytes)
         var ok = true
 
+        // A sorted set small enough to be a listpack on load, held as a skiplist with a score of -0, becomes a
+        // listpack there, with 0 for -0; both replays keep the -0, as the server that wrote the file held it. The
+        // digest of the file loaded is then no reference: the content (where -0 and 0 differ) is compared.
+        let loadTurnsNegativeZero = Self.holdsSmallSetWithNegativeZero(original)
         try server.flushAll()
-        let (resp, w0) = try respBytes(bytes, target: kind.rdbVersion)
+        let (resp, _) = try respBytes(bytes, target: kind.rdbVersion)
         if pipeOK(server, resp, "\(f.path) RESP") {
             let d = try server.digest()
-            // A sorted set whose listpack/ziplist in the file holds a score "-0" cannot be rebuilt with ZADD
-            // (it stores 0) and the digest of a compact zset hashes the score as stored: the writer reports
-            // such keys as lossy, and for them only the content (where -0 counts as 0) is compared.
-            let negativeZero = w0.lossyKeys.contains { $0.reason.hasPrefix("score -0") }
-            if !negativeZero {
+            if !loadTurnsNegativeZero {
                 #expect(d == expectedDigest, "\(f.path): RESP replay into \(kind) gives digest \(d), the file loaded gives \(expectedDigest)")
                 ok = ok && d == expectedDigest
             }
@@ -221,8 +221,10 @@ import RDBSinks
         }
         if pipeOK(server, out.take(), "\(f.path) RESTORE") {
             let d = try server.digest()
-            #expect(d == expectedDigest, "\(f.path): RESTORE replay into \(kind) gives digest \(d), the file loaded gives \(expectedDigest)")
-            ok = ok && d == expectedDigest
+            if !loadTurnsNegativeZero {
+                #expect(d == expectedDigest, "\(f.path): RESTORE replay into \(kind) gives digest \(d), the file loaded gives \(expectedDigest)")
+                ok = ok && d == expectedDigest
+            }
             ok = try compareContent(server, original, Comparison(streamMetadata: meta, storedStreamLength: true), "\(f.path) RESTORE") && ok
         } else {
             ok = false
@@ -277,9 +279,17 @@ import RDBSinks
         var storedStreamLength: Bool
     }
 
+    /// Whether a file's keys (`keyObjects`) hold a sorted set of at most 128 members with a score of -0.
+    static func holdsSmallSetWithNegativeZero(_ keys: [String: [String: Any]]) -> Bool {
+        keys.values.contains { o in
+            guard o["type"] as? String == "zset", let pairs = o["value"] as? [[Any]], pairs.count <= 128 else { return false }
+            return pairs.contains { p in (p[1] as? NSNumber).map { $0.doubleValue == 0 && $0.doubleValue.sign == .minus } ?? false }
+        }
+    }
+
     /// One comparable line for a key. `reference` is the file's object for the key: a group's entries-read
-    /// is compared only where the file knows it (a server loading a v1 stream estimates it).
-    /// Scores of -0 count as 0: servers store a skiplist's -0 as 0 on load, and ZADD does so always.
+    /// is compared only where the file knows it (a server loading a v1 stream estimates it). A score of -0
+    /// is "-0.0", apart from 0.
     func signature(_ o: [String: Any], reference: [String: Any], _ how: Comparison) -> String {
         let meta = how.streamMetadata
         let now = Int64(Date().timeIntervalSince1970 * 1000)
@@ -303,7 +313,7 @@ import RDBSinks
             parts.append(((v as? [Any]) ?? []).map { s($0) }.sorted().joined(separator: ","))
         case "zset":
             let pairs = ((v as? [[Any]]) ?? []).map { p -> String in
-                let score = (p[1] as? NSNumber).map { ($0.doubleValue == 0 ? 0.0 : $0.doubleValue).description } ?? s(p[1])
+                let score = (p[1] as? NSNumber).map { $0.doubleValue.description } ?? s(p[1])
                 return "\(s(p[0])):\(score)"
             }
             parts.append(pairs.sorted().joined(separator: ","))

@@ -364,7 +364,7 @@ struct ImportVisitor<W: ReplayWriter>: RDBForwardingVisitor, AOFVisitor {
         let bytes = out.bytes
         if bytes.isEmpty {
             ctx.problems.add(.function, file: ctx.file, db: 0, key: name,
-                             message: "function libraries need a target of RDB version 10 (Redis 7.0) or newer; not sent")
+                             message: RESPWriter.functionsNeedVersion10 + "; not sent")
             return
         }
         // On a cluster, to every master.
@@ -392,17 +392,7 @@ struct ImportVisitor<W: ReplayWriter>: RDBForwardingVisitor, AOFVisitor {
 
     /// `function library <name>` from the `#!engine name=<name>` line.
     static func libraryName(_ code: RDBString) -> [UInt8] {
-        var name = Array("function library".utf8)
-        code.withBytes { b in
-            let line = b.prefix(while: { $0 != 0x0A })
-            let text = String(decoding: line, as: UTF8.self)
-            let t = Substring(text)
-            if let r = t.firstRange(of: "name=") {
-                let n = t[r.upperBound...].prefix(while: { $0 != " " && $0 != "\r" })
-                name += Array(" \(n)".utf8)
-            }
-        }
-        return name
+        Array("function library \(StatsCollector.libraryName(code.array))".utf8)
     }
 }
 

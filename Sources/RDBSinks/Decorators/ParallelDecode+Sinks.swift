@@ -30,6 +30,7 @@ extension RESPWriter: ChunkableSink {
     public mutating func absorb(_ chunk: RESPWriter) {
         skippedKeys += chunk.skippedKeys
         lossyKeys += chunk.lossyKeys
+        skippedLibraries += chunk.skippedLibraries
         keysWritten += chunk.keysWritten
         commandsWritten += chunk.commandsWritten
         // A leading SELECT of the database the target was in was left out of the output.
@@ -85,7 +86,6 @@ extension RESPWriter: ChunkableSink {
             k = j
         }
         if info.kind == .zset {
-            zsetMembers += piece.zsetMembers
             zsetLongest = max(zsetLongest, piece.zsetLongest)
             let base = negativeZeros.pendingCount
             negativeZeros.append(piece.negativeZeros.bytes)

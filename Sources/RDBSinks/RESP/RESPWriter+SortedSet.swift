@@ -3,13 +3,12 @@ import RDBKit
 extension RESPWriter {
     /// A member of score -0 waits for the key's last command, `ZADD key -0 m ...`: ZADD does not change a
     /// member's 0 to -0 (they compare equal), and stores -0 as 0 into a listpack (Redis 7.0+, Valkey), but
-    /// keeps it in a skiplist and in a 6.2 ziplist. Added last, the members land in the set as the target
-    /// ends up encoding it, as when a server loads the file: a skiplist in the file small enough to be a
-    /// listpack is one on load (its -0 become 0 there too). Only a compact set of the file holding the text
-    /// "-0" that stays compact on a listpack target keeps a -0 that commands cannot rebuild (lossy;
-    /// `commandsMayLose` tells the importer to RESTORE such keys).
+    /// keeps it in a skiplist and in a 6.2 ziplist. Added last, once the set is made a skiplist
+    /// (`writeNegativeZeros`), the members keep their -0 whatever the set's size (a server that loads a small
+    /// skiplist from a file makes it a listpack, and its -0 a 0: the RESTORE writer sends such a set as a
+    /// listpack payload holding "-0"). `commandsMayLose` tells the importer to RESTORE compact sets all the
+    /// same: their payload keeps "-0" whatever the target's limits.
     public mutating func zsetMember(_ member: RDBString, score: Double) throws {
-        zsetMembers += 1
         zsetLongest = max(zsetLongest, member.count)
         if score == 0 && score.sign == .minus {
             negativeZeros.append(member)
@@ -22,19 +21,28 @@ extension RESPWriter {
     }
 
     /// Whether commands may not rebuild this key exactly on a server of RDB version `target` (nil: the
-    /// newest) where its payload would: a compact sorted set (its "-0" scores, see `zsetMember`).
+    /// newest) where its payload would: a compact sorted set (its "-0" scores, see `zsetMember`: commands keep
+    /// them only while zset-max-listpack-value is under 1 KiB), a stream (PEL entries of entries it no longer holds
+    /// cannot be claimed, see `endStreamGroup`; consumers' seen and active times are not set by commands).
     public static func commandsMayLose(_ info: RDBKeyInfo, target: Int?) -> Bool {
         let e = info.type.encoding
-        return (e == .zsetZiplist || e == .zsetListpack) && (target ?? Int.max) >= 10
+        return ((e == .zsetZiplist || e == .zsetListpack) && (target ?? Int.max) >= 10) || info.kind == .stream
     }
 
-    /// The trailing `ZADD key -0 member ...` of the members of score -0 (none: nothing).
+    /// A member longer than a listpack member may be (zset-max-listpack-value, 64 by default), so that adding
+    /// it makes a set a skiplist.
+    public static let skiplistMaker: [UInt8] = Array("rdbcat:skiplist:".utf8) + [UInt8](repeating: UInt8(ascii: "-"), count: 1024 - 16)
+
+    /// The trailing `ZADD key -0 member ...` of the members of score -0 (none: nothing). The set is made a
+    /// skiplist first, by a member too long for a listpack (`ZADD key 0 <skiplistMaker>`, removed after with
+    /// `ZREM`), whatever the target's limits: a skiplist keeps -0, and no server turns it back into a listpack
+    /// as members go. Also for targets before RDB 10, whose ziplists keep -0: the same commands then keep it
+    /// when replayed into a newer server. (A set with a member that long is a skiplist already, and the maker
+    /// could be one of its members: not needed, not sent.)
     mutating func writeNegativeZeros() throws {
         guard !negativeZeroEnds.isEmpty else { return }
-        // Default server limits (zset-max-listpack-entries 128, -value 64): a set within them stays compact.
-        if zsetCompact && target >= 10 && zsetMembers <= 128 && zsetLongest <= 64 {
-            lossy = "score -0 becomes 0 (ZADD stores negative zero as 0 in a listpack)"
-        }
+        let viaSkiplist = zsetLongest < Self.skiplistMaker.count
+        if viaSkiplist { writeSkiplistMaker(add: true) }
         var start = 0
         var i = 0
         while i < negativeZeroEnds.count {
@@ -53,6 +61,18 @@ extension RESPWriter {
             i += n
         }
         negativeZeroEnds.removeAll(keepingCapacity: true)
+        if viaSkiplist { writeSkiplistMaker(add: false) }
+    }
+
+    /// `ZADD key 0 <skiplistMaker>` (`add`) or `ZREM key <skiplistMaker>`.
+    mutating func writeSkiplistMaker(add: Bool) {
+        enc.begin(maxArguments: add ? 4 : 3)
+        enc.argument(add ? "ZADD" : "ZREM")
+        enc.argument(keyBuffer.bytes)
+        if add { enc.argument("0") }
+        enc.argument(Self.skiplistMaker)
+        enc.end()
+        commandsWritten += 1
     }
 
     /// A score stored as text (ziplist/listpack zsets) goes out as that text when it is a plain finite
@@ -63,7 +83,6 @@ extension RESPWriter {
         guard scoreText.isInteger || RESPWriter.isPlainDecimal(scoreText.bytes) else {
             return try zsetMember(member, score: try RDBParser.score(scoreText))
         }
-        zsetMembers += 1
         zsetLongest = max(zsetLongest, member.count)
         try element("ZADD", argsPerElement: 2, size: RESPWriter.bulkSize(member.count) + RESPWriter.bulkSize(scoreText.count))
         enc.argument(scoreText)

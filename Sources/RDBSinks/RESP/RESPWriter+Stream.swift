@@ -5,6 +5,7 @@ extension RESPWriter {
         closeChunk()
         try out.flushWithinKeyIfNeeded()
         entryCount += 1
+        liveIDs.append(id)
         enc.begin(maxArguments: 3 + 2 * fieldCount)
         enc.argument("XADD")
         enc.argument(keyBuffer.bytes)
@@ -64,7 +65,6 @@ extension RESPWriter {
         owner.removeAll(keepingCapacity: true)
         consumerNames.truncate(to: 0)
         consumerEnds.removeAll(keepingCapacity: true)
-        consumerOwns.removeAll(keepingCapacity: true)
     }
 
     public mutating func streamPendingEntry(_ e: RDBStreamPendingEntry) throws {
@@ -76,15 +76,11 @@ extension RESPWriter {
     public mutating func beginStreamConsumer(_ c: RDBStreamConsumer) throws {
         consumerNames.append(c.name)
         consumerEnds.append(consumerNames.pendingCount)
-        consumerOwns.append(0)
     }
 
     public mutating func streamConsumerPendingID(_ id: StreamID) throws {
         let c = consumerEnds.count - 1
-        if let i = pelIndex[id], c >= 0 {
-            owner[i] = c
-            consumerOwns[c] += 1
-        }
+        if let i = pelIndex[id], c >= 0 { owner[i] = c }
     }
 
     public mutating func streamNackedID(_ id: StreamID) throws {
@@ -110,12 +106,21 @@ extension RESPWriter {
         }
         enc.end()
         commandsWritten += 1
+        // A consumer that claims no entry here is created on its own (XCLAIM creates the others).
+        var claims = [Int](repeating: 0, count: consumerEnds.count)
+        var live = liveIDs.reader()
         for (i, e) in pel.enumerated() {
             let c = owner[i]
             if c < 0 {
                 lossy = "stream PEL entries without a consumer left out"
                 continue
             }
+            // XCLAIM skips (and forgets) an entry the stream no longer holds, FORCE or not: no command adds it.
+            guard live.contains(e.id) else {
+                lossy = "stream PEL entries of entries the stream no longer holds (deleted or trimmed) left out: XCLAIM cannot claim them"
+                continue
+            }
+            claims[c] += 1
             enc.begin(maxArguments: 13)
             enc.argument("XCLAIM")
             enc.argument(keyBuffer.bytes)
@@ -133,7 +138,7 @@ extension RESPWriter {
             commandsWritten += 1
             try out.flushWithinKeyIfNeeded()
         }
-        for c in 0..<consumerEnds.count where consumerOwns[c] == 0 {
+        for c in 0..<consumerEnds.count where claims[c] == 0 {
             enc.begin(maxArguments: 5)
             enc.argument("XGROUP")
             enc.argument("CREATECONSUMER")
@@ -144,6 +149,80 @@ extension RESPWriter {
             commandsWritten += 1
         }
         group = nil
+    }
+
+    /// The IDs of a stream's live entries, in order, in a few bytes each: per entry, as LEB128 varints, the
+    /// difference of its milliseconds to the entry before's, then its sequence number (consecutive entries
+    /// mostly share a millisecond or are close, and their sequence numbers are small). At most a few bytes an
+    /// entry, against the tens the entry takes in the file: memory within the value's size.
+    final class LiveStreamIDs {
+        let bytes = OutputBuffer(target: nil, flushThreshold: 1 << 12)
+        var lastMs: UInt64 = 0
+
+        func removeAll() {
+            bytes.truncate(to: 0)
+            lastMs = 0
+        }
+
+        /// Appends the next live entry's ID (IDs come in ascending order).
+        @inline(__always)
+        func append(_ id: StreamID) {
+            put(id.ms &- lastMs)
+            put(id.seq)
+            lastMs = id.ms
+        }
+
+        @inline(__always)
+        func put(_ v: UInt64) {
+            var v = v
+            while v >= 0x80 {
+                bytes.append(UInt8(truncatingIfNeeded: v) | 0x80)
+                v >>= 7
+            }
+            bytes.append(UInt8(truncatingIfNeeded: v))
+        }
+
+        func reader() -> Reader { Reader(ids: self) }
+
+        /// Answers whether IDs asked in ascending order are live, reading the IDs once; an ID lower than the one
+        /// asked before starts the reading over (a PEL out of order, in a hand-made file).
+        struct Reader {
+            let ids: LiveStreamIDs
+            var at = 0
+            var ms: UInt64 = 0
+            var current: StreamID? = nil
+            var asked = StreamID(ms: 0, seq: 0)
+
+            mutating func contains(_ id: StreamID) -> Bool {
+                if id < asked { self = Reader(ids: ids) }
+                asked = id
+                while true {
+                    if let c = current, !(c < id) { return c == id }
+                    guard let next = nextID() else { return false }
+                    current = next
+                }
+            }
+
+            mutating func nextID() -> StreamID? {
+                let b = ids.bytes.bytes
+                guard at < b.count else { return nil }
+                ms &+= varint(b)
+                return StreamID(ms: ms, seq: varint(b))
+            }
+
+            mutating func varint(_ b: UnsafeRawBufferPointer) -> UInt64 {
+                var v: UInt64 = 0
+                var shift: UInt64 = 0
+                while at < b.count {
+                    let x = b[at]
+                    at += 1
+                    v |= UInt64(x & 0x7F) << shift
+                    if x < 0x80 { break }
+                    shift += 7
+                }
+                return v
+            }
+        }
     }
 
     public mutating func streamIdempotencyConfig(durationSeconds: UInt64, maxEntries: UInt64) throws {}

@@ -65,8 +65,8 @@ public struct SkippedKey: Sendable, Hashable {
 /// absolute expiry. Collections are split into commands of at most `maxElementsPerCommand` elements and
 /// about `maxBytesPerCommand` bytes. Module and array values cannot be written as commands: they are left
 /// out and listed in `skippedKeys`; keys written without something the target cannot express (field TTLs
-/// for a target before 7.4, sorted-set scores of -0 (ZADD stores 0), unowned stream PEL entries, stream
-/// idempotency records, a stream length that does not match its entries, Redis 8.6 key metadata) are
+/// for a target before 7.4, stream PEL entries without a consumer or of entries the stream no longer holds,
+/// stream idempotency records, a stream length that does not match its entries, Redis 8.6 key metadata) are
 /// listed in `lossyKeys`.
 ///
 /// The buffer is committed at the end of each key and flushed between keys; within a key it is flushed
@@ -99,6 +99,9 @@ public struct RESPWriter: RDBVisitor {
     public internal(set) var lossyKeys: [SkippedKey] = []
     /// `lossyKeys.count`.
     @inlinable public var lossyCount: Int { lossyKeys.count }
+    /// The names of the function libraries left out (the target version has no functions:
+    /// `functionsNeedVersion10`).
+    public internal(set) var skippedLibraries: [String] = []
     /// Keys written.
     public internal(set) var keysWritten = 0
     /// Commands written.
@@ -136,12 +139,10 @@ public struct RESPWriter: RDBVisitor {
     var sawKeyMetadata = false
 
     // Sorted-set members of score -0, written by one trailing ZADD (see `zsetMember`): their bytes, the
-    // end offset of each; the key's member count and longest member; whether its encoding is compact.
+    // end offset of each; the key's longest member.
     let negativeZeros = OutputBuffer(target: nil, flushThreshold: 1 << 12)
     var negativeZeroEnds: [Int] = []
-    var zsetMembers = 0
     var zsetLongest = 0
-    var zsetCompact = false
 
     // A piece of a value (`pieceSink`): its elements are encoded as arguments, and `pieceIndex` holds for
     // each where it starts in `out` and the size `element` weighs it with; the main writer makes the
@@ -164,7 +165,8 @@ public struct RESPWriter: RDBVisitor {
     var owner: [Int] = []  // consumer index per PEL entry, -1 = none
     let consumerNames = OutputBuffer(target: nil, flushThreshold: 1 << 12)
     var consumerEnds: [Int] = []
-    var consumerOwns: [Int] = []
+    /// The stream's live entries' IDs, in order (`LiveStreamIDs`): PEL entries are checked against them.
+    let liveIDs = LiveStreamIDs()
 
     public init(out: OutputBuffer, options: RESPWriterOptions = .init()) {
         self.init(out: out, options: options, pieceIndex: nil)
@@ -187,8 +189,15 @@ public struct RESPWriter: RDBVisitor {
         if options.targetVersion == nil { target = header.version }
     }
 
+    /// Why a function library is not written for a target before RDB 10.
+    public static let functionsNeedVersion10 = "function libraries need a target of RDB version 10 (Redis 7.0) or newer"
+
     public mutating func functionLibrary(_ code: RDBString) throws {
-        guard options.emitFunctions, functionCommands else { return }
+        guard options.emitFunctions else { return }
+        guard functionCommands else {
+            skippedLibraries.append(StatsCollector.libraryName(code.array))
+            return
+        }
         enc.cancel()
         out.rollback()
         enc.begin(maxArguments: 4)
@@ -230,12 +239,11 @@ public struct RESPWriter: RDBVisitor {
         case .stream:
             stream = nil
             entryCount = 0
+            liveIDs.removeAll()
         case .zset:
             negativeZeros.truncate(to: 0)
             negativeZeroEnds.removeAll(keepingCapacity: true)
-            zsetMembers = 0
             zsetLongest = 0
-            zsetCompact = info.type.encoding == .zsetZiplist || info.type.encoding == .zsetListpack
         default: break
         }
         return .decode

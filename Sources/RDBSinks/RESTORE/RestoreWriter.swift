@@ -82,6 +82,9 @@ public struct RestoreWriter: RDBVisitor {
     var keyFrequency: UInt8? = nil
     var keyIdle: UInt64? = nil
     var typeByte: UInt8 = 0
+    /// The key is a sorted set in a skiplist type passed through: its payload is looked into for -0 scores
+    /// (`listpackKeepingNegativeZero`) on targets of RDB 10+.
+    var skiplistZset = false
     // Re-encoded value: the elements in `body`, their count in `count`.
     let body = OutputBuffer(target: nil, flushThreshold: 1 << 16)
     var count: UInt64 = 0
@@ -93,6 +96,8 @@ public struct RestoreWriter: RDBVisitor {
     public var lossyKeys: [SkippedKey] { ownLossy + commands.lossyKeys }
     /// `lossyKeys.count`, without building the list.
     @inlinable public var lossyCount: Int { ownLossy.count + commands.lossyKeys.count }
+    /// The function libraries left out (see `RESPWriter.skippedLibraries`).
+    public var skippedLibraries: [String] { commands.skippedLibraries }
 
     public init(out: OutputBuffer, options: RestoreWriterOptions = .init()) {
         self.out = out
@@ -185,6 +190,7 @@ public struct RestoreWriter: RDBVisitor {
     public mutating func beginKey(_ key: RDBString, _ info: RDBKeyInfo) throws -> RDBKeyAction {
         enc.cancel()
         out.rollback()
+        skiplistZset = false
         let e = info.type.encoding
         if let m = Self.mode(of: info, target: target) {
             mode = m
@@ -234,6 +240,7 @@ public struct RestoreWriter: RDBVisitor {
         if ttl == 0 { enc.append(encoded: Self.zeroWord, arguments: 1) } else { enc.argument(ttl) }
         if mode == .raw {
             typeByte = info.type.rawValue
+            skiplistZset = target >= 10 && (e == .zset || e == .zset2)
             return .raw
         }
         body.truncate(to: 0)
@@ -313,6 +320,19 @@ public struct RestoreWriter: RDBVisitor {
 
     public mutating func rawValue(_ raw: UnsafeRawBufferPointer) throws {
         guard inKey else { return }
+        if skiplistZset {
+            if let listpack = try Self.listpackKeepingNegativeZero(raw, type: typeByte) {
+                typeByte = 17  // RDB_TYPE_ZSET_LISTPACK
+                mode = .reencode  // (counted so; `endKey` writes nothing more of it)
+                return try listpack.withUnsafeBytes { try rawPayload($0) }
+            }
+            skiplistZset = false
+        }
+        try rawPayload(raw)
+    }
+
+    /// The payload argument of the value `raw` with the type byte `typeByte`.
+    mutating func rawPayload(_ raw: UnsafeRawBufferPointer) throws {
         let size = keyMeta.pendingCount + 1 + raw.count + DumpPayload.trailerSize
         enc.beginArgument(length: size)
         if keyMeta.pendingCount == 0, !out.writesThrough(raw.count) {
@@ -417,6 +437,9 @@ public struct RestoreWriter: RDBVisitor {
             stats.asCommands += 1
             committedDB = pendingDB
             return
+        case .reencode where skiplistZset:  // a payload written by `rawValue`
+            skiplistZset = false
+            stats.reencoded += 1
         case .reencode:
             let withCount = typeByte != 0
             let size = keyMeta.pendingCount + 1 + (withCount ? DumpPayload.lengthSize(count) : 0) + body.pendingCount + DumpPayload.trailerSize

@@ -253,7 +253,7 @@ public struct StatsCollector: RDBVisitor {
     }
 
     /// The library name of a FUNCTION2 payload: the `name=` argument of its `#!engine name=lib ...` first line.
-    static func libraryName(_ code: [UInt8]) -> String {
+    public static func libraryName(_ code: [UInt8]) -> String {
         let firstLine = code.prefix { $0 != UInt8(ascii: "\n") && $0 != UInt8(ascii: "\r") }
         for word in firstLine.split(separator: UInt8(ascii: " ")) where word.starts(with: Array("name=".utf8)) {
             return String(decoding: word.dropFirst(5), as: UTF8.self)

@@ -1,0 +1,116 @@
+import RDBKit
+
+/// Sorted sets in a skiplist type (3, 5) that hold a score of -0, for targets of RDB 10+.
+///
+/// Such a set, small enough to be a listpack on the target, becomes one when the server loads its payload
+/// (RESTORE, or the file at start-up), and the listpack stores its -0 as 0: Redis 7.0+ and Valkey write a
+/// score into a listpack as text, -0 as "0". A listpack payload that holds the text "-0" keeps it (the loader
+/// takes the blob as it is, or turns a listpack too large for the target's limits into a skiplist by parsing
+/// each score). So the RestoreWriter sends such a set as a listpack payload of its members in order, scores
+/// as text; every other set's payload passes through as it is.
+extension RestoreWriter {
+    /// Sets with more members than this are skiplists on a target with the default limits
+    /// (zset-max-listpack-entries 128), which keep -0: their payloads are not looked into.
+    static var negativeZeroScanLimit: UInt64 { 128 }
+
+    /// The value of a listpack payload (type 17: the listpack as an RDB string) for a skiplist sorted set's value `raw` (type `type`, 3 or 5)
+    /// when it holds a score of -0 and has at most `negativeZeroScanLimit` members; nil otherwise (the value
+    /// passes through).
+    static func listpackKeepingNegativeZero(_ raw: UnsafeRawBufferPointer, type: UInt8) throws -> [UInt8]? {
+        guard let count = leadingLength(raw), count > 0, count <= negativeZeroScanLimit else { return nil }
+        // The value decoded as the only key of a small RDB of its own.
+        var file = RDBHeader(family: .redis, version: 11).magic
+        file += [type, 1, UInt8(ascii: "z")]
+        file += raw
+        file.append(0xFF)
+        file += [UInt8](repeating: 0, count: 8)
+        var members = ScoredMembers()
+        var options = RDBDecoderOptions()
+        options.verifyChecksum = false
+        _ = try RDBReader.decode(bytes: file, into: &members, options: options)
+        guard members.hasNegativeZero else { return nil }
+        // Listpack order: by score, then by member bytes (-0 and 0 compare equal, as in the server).
+        let sorted = members.all.sorted { a, b in
+            a.score != b.score ? a.score < b.score : a.member.lexicographicallyPrecedes(b.member)
+        }
+        var entries: [[UInt8]] = []
+        entries.reserveCapacity(2 * sorted.count)
+        for m in sorted {
+            entries.append(m.member)
+            entries.append(Array(scoreText(m.score).utf8))
+        }
+        // The value of type 17: the listpack as an RDB string.
+        let lp = listpack(entries)
+        let n = lp.count
+        let length: [UInt8] = n < 64 ? [UInt8(n)] : n < 16384 ? [0x40 | UInt8(n >> 8), UInt8(n & 0xFF)]
+            : [0x80] + withUnsafeBytes(of: UInt32(n).bigEndian, Array.init)
+        return length + lp
+    }
+
+    /// An RDB length at the start of `raw` (nil: not one).
+    static func leadingLength(_ raw: UnsafeRawBufferPointer) -> UInt64? {
+        guard let first = raw.first else { return nil }
+        switch first >> 6 {
+        case 0: return UInt64(first & 0x3F)
+        case 1: return raw.count >= 2 ? UInt64(first & 0x3F) << 8 | UInt64(raw[1]) : nil
+        default:
+            let n = first == 0x80 ? 4 : first == 0x81 ? 8 : 0
+            guard n > 0, raw.count > n else { return nil }
+            return raw[1...n].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        }
+    }
+
+    /// A score as a listpack holds it: -0 as "-0", an integral score as its integer, others as `%.17g` would
+    /// (the shortest text that parses back to the same double does too).
+    static func scoreText(_ d: Double) -> String {
+        if d == 0 { return d.sign == .minus ? "-0" : "0" }
+        if d.isInfinite { return d < 0 ? "-inf" : "inf" }
+        if d == d.rounded(), abs(d) < 1e17 { return String(Int64(d)) }
+        return d.description
+    }
+
+    /// A listpack of string entries (a string that reads as an integer is kept as a string entry: the server
+    /// compares and reads either kind).
+    static func listpack(_ entries: [[UInt8]]) -> [UInt8] {
+        var body: [UInt8] = []
+        for e in entries {
+            let n = e.count
+            let start = body.count
+            if n < 64 {
+                body.append(0x80 | UInt8(n))
+            } else if n < 4096 {
+                body += [0xE0 | UInt8(n >> 8), UInt8(n & 0xFF)]
+            } else {
+                body.append(0xF0)
+                body += withUnsafeBytes(of: UInt32(n).littleEndian, Array.init)
+            }
+            body += e
+            // The back-length: the entry's size, 7 bits a byte, its highest bits first; every byte but the first
+            // has its top bit set.
+            var size = body.count - start
+            var groups: [UInt8] = []
+            repeat {
+                groups.append(UInt8(size & 127))
+                size >>= 7
+            } while size > 0
+            for (i, g) in groups.reversed().enumerated() { body.append(i == 0 ? g : g | 128) }
+        }
+        let total = 6 + body.count + 1
+        var lp = withUnsafeBytes(of: UInt32(total).littleEndian, Array.init)
+        lp += withUnsafeBytes(of: UInt16(min(entries.count, 65535)).littleEndian, Array.init)
+        lp += body
+        lp.append(0xFF)
+        return lp
+    }
+
+    /// Collects a sorted set's members and scores.
+    struct ScoredMembers: RDBVisitor {
+        var all: [(member: [UInt8], score: Double)] = []
+        var hasNegativeZero = false
+
+        mutating func zsetMember(_ member: RDBString, score: Double) throws {
+            all.append((member.array, score))
+            if score == 0 && score.sign == .minus { hasNegativeZero = true }
+        }
+    }
+}
