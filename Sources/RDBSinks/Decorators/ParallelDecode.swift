@@ -107,8 +107,9 @@ public final class ParallelStatistics: @unchecked Sendable {
 public struct ParallelDecode<Sink: ChunkableSink>: RDBChunkRunner {
     public static var defaultChunkBytes: Int { 1 << 20 }
     /// Records averaging fewer bytes than this (in the first two chunks) are cut by sync for the sinks that
-    /// `rowPerKey`: strings.rdb (56 bytes a record) gains from it, small-aggregates.rdb (190) does not.
-    public static var syncRecordBytes: Int { 128 }
+    /// `rowPerKey`: strings.rdb (56 bytes a record) gains from it, and small-aggregates.rdb (190) does since
+    /// the memory report sizes compact values by their blob (149 against 171 ms, medians of 11, at 256 and 128).
+    public static var syncRecordBytes: Int { 256 }
     /// Output a chunk may hold before it waits for its turn to write.
     @inlinable static var spillBytes: Int { 4 << 20 }
 
