@@ -75,6 +75,7 @@ package struct Cat: ParsableCommand {
     /// flags do not give, is an error).
     package var job: CatJob {
         get throws {
+            if let problem = DumpPayload.targetVersionProblem(targetVersion) { throw ValidationError(problem) }
             var job = CatJob()
             job.files = files
             job.format = format
@@ -277,10 +278,10 @@ package struct CatJob {
             writeStderr("rdbcat: warning: function library \(name) not written: \(RESPWriter.functionsNeedVersion10)\n")
         }
         for k in skipped {
-            writeStderr("rdbcat: warning: key \(RDBError.printable(k.key)) (db \(k.db), \(k.type)) not written: \(k.reason)\n")
+            writeStderr("rdbcat: warning: key \(RDBError.printable(k.key)) (db \(k.db), \(k.type.kind.staticName), RDB type \(k.type.rawValue)) not written: \(k.reason)\n")
         }
         for k in lossy {
-            writeStderr("rdbcat: warning: key \(RDBError.printable(k.key)) (db \(k.db), \(k.type)) written without: \(k.reason)\n")
+            writeStderr("rdbcat: warning: key \(RDBError.printable(k.key)) (db \(k.db), \(k.type.kind.staticName), RDB type \(k.type.rawValue)) written without: \(k.reason)\n")
         }
     }
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import RDBCatCommand
 import RDBImport
 import RDBKit
+import RDBSinks
 import RedisWire
 #if canImport(Glibc)
 import Glibc
@@ -120,6 +121,7 @@ struct ImportSettings: ParsableArguments {
     func options(dryRun: Bool, urlDatabase: Int?) throws -> ImportOptions {
         var o = ImportOptions()
         if restore && commands { throw ValidationError("give --restore or --commands, not both") }
+        if let problem = DumpPayload.targetVersionProblem(targetVersion) { throw ValidationError(problem) }
         o.mode = restore ? .restore : commands ? .commands : .auto
         o.replace = replace
         o.targetVersion = targetVersion
@@ -231,8 +233,9 @@ struct ImportCommand: ParsableCommand {
             rewritten whole (nothing doubled, nothing lost). Without --replace, existing keys are left as \
             they are and reported. Into a database that was empty when the import began, keys go without \
             their guard (DEL first, or a temporary name) unless another file or database wrote there \
-            first (--guard-every-key when other clients write to the target meanwhile). Prints a JSON report on stdout (or to --report); exit 0 = SUCCESS, \
-            1 = FAILED (the report names the keys that did not arrive).
+            first (--guard-every-key when other clients write to the target meanwhile). Prints a JSON report on stdout (or to --report); exit 0 = SUCCESS \
+            or LOSSY (every key sent, some without part of their data: the report's status says so and its \
+            problems name them), 1 = FAILED (the report names the keys that did not arrive).
             """
     )
 

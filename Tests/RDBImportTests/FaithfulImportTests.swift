@@ -112,6 +112,46 @@ struct FaithfulImportTests {
         #expect(same.contains("FUNCTION") && !sameErr.contains("fixturelib"), "\(sameErr)")
     }
 
+    /// A Redis 6.2 dump's small skiplist set with -0, as RESTORE payloads for RDB 9 (a ziplist payload holding
+    /// "-0"), keeps the -0 in Redis 6.2 and in Redis 7.0 alike (7.0 turns a skiplist payload of that size into a
+    /// listpack, with 0).
+    @Test func smallSkiplistWithNegativeZeroForAnOlderTarget() throws {
+        let source = try TestServer(.redis62)
+        defer { source.stop() }
+        let c = try source.client()
+        var big = ["ZADD", "z"]
+        for i in 0..<200 { big += [String(i + 1), "m\(i)"] }
+        _ = try c.send(big)
+        _ = try c.send(["ZREMRANGEBYRANK", "z", "2", "-1"])
+        _ = try c.send(["ZADD", "z", "-0", "nz"])
+        c.close()
+        #expect(try source.command("OBJECT", "ENCODING", "z").text == "skiplist")
+        let want = try source.digest()
+        let file = try source.save()
+        for kind in [TestServer.Kind.redis62, .redis70] {
+            let target = try TestServer(kind)
+            defer { target.stop() }
+            let r = ServerImportTests.run([file], into: target) {
+                $0.mode = .restore
+                $0.targetVersion = 9
+            }
+            #expect(r.status == .success, "\(kind): \(ServerImportTests.describe(r))")
+            #expect(try target.command("ZSCORE", "z", "nz").text == "-0", "\(kind)")
+            #expect(try target.digest() == want, "\(kind)")
+        }
+    }
+
+    /// `--target-version` takes the RDB version of a server only: 0, 99 and the like are refused up front
+    /// (exit 64, the accepted values named) instead of writing payloads no server loads.
+    @Test(arguments: ["0", "15", "99", "65536"])
+    func targetVersionIsChecked(version: String) throws {
+        let file = TestServer.repositoryRoot + "/testdata/servers/redis-7.0/strings.rdb"
+        let (status, out, err) = try TestServer.run(try TestServer.rdbcatPath(), [file, "--format", "restore", "--target-version", version])
+        #expect(status == 64, "\(err)")
+        #expect(out.isEmpty)
+        #expect(err.contains("--target-version \(version) is not the RDB version of a server"), "\(err)")
+    }
+
     static func items(_ r: RESPReply) -> [RESPReply] {
         if case .array(let a?) = r { return a }
         return []

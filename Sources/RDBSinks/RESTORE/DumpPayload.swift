@@ -54,6 +54,18 @@ public enum DumpPayload {
 
     // MARK: which types a target loads
 
+    /// Whether `v` is the RDB version of some server: Redis numbering from 1 to the newest known, Valkey
+    /// numbering from 80 to the newest known.
+    public static func isServerVersion(_ v: Int) -> Bool {
+        (1...RDBHeader.newestRedisVersion).contains(v) || (80...RDBHeader.newestValkeyVersion).contains(v)
+    }
+
+    /// The error for a `--target-version` that is no server's RDB version (nil: it is one).
+    public static func targetVersionProblem(_ v: Int?) -> String? {
+        guard let v, !isServerVersion(v) else { return nil }
+        return "--target-version \(v) is not the RDB version of a server: give 1 to \(RDBHeader.newestRedisVersion) (Redis: 9 = 6.2, 10 = 7.0, 11 = 7.2 and Valkey 7.2-8.1, 12 = 7.4) or \(RDBHeader.newestValkeyVersion) (Valkey 9)"
+    }
+
     /// Whether a server whose own RDB version is `target` loads a value of this encoding: Redis numbering
     /// up to 79 (9 = 6.2, 10 = 7.0, 11 = 7.2 and Valkey 7.2–8.1, 12 = 7.4–8.4, 13 = 8.6, 14 = 8.8), Valkey
     /// numbering from 80 (Valkey 9: the types of 11 plus HASH_2).

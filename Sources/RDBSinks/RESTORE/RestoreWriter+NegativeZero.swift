@@ -1,22 +1,25 @@
 import RDBKit
 
-/// Sorted sets in a skiplist type (3, 5) that hold a score of -0, for targets of RDB 10+.
+/// Sorted sets in a skiplist type (3, 5) that hold a score of -0.
 ///
-/// Such a set, small enough to be a listpack on the target, becomes one when the server loads its payload
-/// (RESTORE, or the file at start-up), and the listpack stores its -0 as 0: Redis 7.0+ and Valkey write a
-/// score into a listpack as text, -0 as "0". A listpack payload that holds the text "-0" keeps it (the loader
-/// takes the blob as it is, or turns a listpack too large for the target's limits into a skiplist by parsing
-/// each score). So the RestoreWriter sends such a set as a listpack payload of its members in order, scores
-/// as text; every other set's payload passes through as it is.
+/// Such a set, small enough to be a listpack on a Redis 7.0+ or Valkey server, becomes one when the server
+/// loads its payload (RESTORE, or the file at start-up), and the listpack stores its -0 as 0 (a score goes
+/// into a listpack as text, -0 as "0"). A listpack payload that holds the text "-0" keeps it (the loader takes
+/// the blob as it is, or turns a listpack too large for the target's limits into a skiplist by parsing each
+/// score), and so does a ziplist payload (a 7.0 server turns it into a listpack entry by entry, text as it
+/// is). So the RestoreWriter sends such a set as a listpack payload (targets of RDB 10+) or a ziplist one
+/// (older targets: 6.2 keeps -0 either way, and the payload keeps it when a newer server loads it too) of
+/// its members in order, scores as text; every other set's payload passes through as it is.
 extension RestoreWriter {
     /// Sets with more members than this are skiplists on a target with the default limits
     /// (zset-max-listpack-entries 128), which keep -0: their payloads are not looked into.
     static var negativeZeroScanLimit: UInt64 { 128 }
 
-    /// The value of a listpack payload (type 17: the listpack as an RDB string) for a skiplist sorted set's value `raw` (type `type`, 3 or 5)
-    /// when it holds a score of -0 and has at most `negativeZeroScanLimit` members; nil otherwise (the value
+    /// The type byte and value of a payload keeping -0 (a listpack, type 17, for a target of RDB 10+; else a
+    /// ziplist, type 12; the blob as an RDB string) for a skiplist sorted set's value `raw` (type `type`, 3 or
+    /// 5) when it holds a score of -0 and has at most `negativeZeroScanLimit` members; nil otherwise (the value
     /// passes through).
-    static func listpackKeepingNegativeZero(_ raw: UnsafeRawBufferPointer, type: UInt8) throws -> [UInt8]? {
+    static func payloadKeepingNegativeZero(_ raw: UnsafeRawBufferPointer, type: UInt8, target: Int) throws -> (type: UInt8, value: [UInt8])? {
         guard let count = leadingLength(raw), count > 0, count <= negativeZeroScanLimit else { return nil }
         // The value decoded as the only key of a small RDB of its own.
         var file = RDBHeader(family: .redis, version: 11).magic
@@ -39,12 +42,11 @@ extension RestoreWriter {
             entries.append(m.member)
             entries.append(Array(scoreText(m.score).utf8))
         }
-        // The value of type 17: the listpack as an RDB string.
-        let lp = listpack(entries)
-        let n = lp.count
+        let compact = target >= 10 ? (type: UInt8(17), blob: listpack(entries)) : (type: UInt8(12), blob: ziplist(entries))
+        let n = compact.blob.count
         let length: [UInt8] = n < 64 ? [UInt8(n)] : n < 16384 ? [0x40 | UInt8(n >> 8), UInt8(n & 0xFF)]
             : [0x80] + withUnsafeBytes(of: UInt32(n).bigEndian, Array.init)
-        return length + lp
+        return (compact.type, length + compact.blob)
     }
 
     /// An RDB length at the start of `raw` (nil: not one).
@@ -101,6 +103,41 @@ extension RestoreWriter {
         lp += body
         lp.append(0xFF)
         return lp
+    }
+
+    /// A ziplist of string entries: each after the length of the one before (1 byte, or 0xFE and 4), its
+    /// string header (6, 14 or 32 bits of length) and bytes.
+    static func ziplist(_ entries: [[UInt8]]) -> [UInt8] {
+        var body: [UInt8] = []
+        var previous = 0
+        var last = 10
+        for e in entries {
+            last = 10 + body.count
+            let start = body.count
+            if previous < 254 {
+                body.append(UInt8(previous))
+            } else {
+                body.append(0xFE)
+                body += withUnsafeBytes(of: UInt32(previous).littleEndian, Array.init)
+            }
+            let n = e.count
+            if n < 64 {
+                body.append(UInt8(n))
+            } else if n < 16384 {
+                body += [0x40 | UInt8(n >> 8), UInt8(n & 0xFF)]
+            } else {
+                body.append(0x80)
+                body += withUnsafeBytes(of: UInt32(n).bigEndian, Array.init)
+            }
+            body += e
+            previous = body.count - start
+        }
+        var zl = withUnsafeBytes(of: UInt32(10 + body.count + 1).littleEndian, Array.init)
+        zl += withUnsafeBytes(of: UInt32(last).littleEndian, Array.init)
+        zl += withUnsafeBytes(of: UInt16(min(entries.count, 65535)).littleEndian, Array.init)
+        zl += body
+        zl.append(0xFF)
+        return zl
     }
 
     /// Collects a sorted set's members and scores.

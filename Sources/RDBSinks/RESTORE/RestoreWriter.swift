@@ -83,7 +83,7 @@ public struct RestoreWriter: RDBVisitor {
     var keyIdle: UInt64? = nil
     var typeByte: UInt8 = 0
     /// The key is a sorted set in a skiplist type passed through: its payload is looked into for -0 scores
-    /// (`listpackKeepingNegativeZero`) on targets of RDB 10+.
+    /// (`payloadKeepingNegativeZero`).
     var skiplistZset = false
     // Re-encoded value: the elements in `body`, their count in `count`.
     let body = OutputBuffer(target: nil, flushThreshold: 1 << 16)
@@ -240,7 +240,7 @@ public struct RestoreWriter: RDBVisitor {
         if ttl == 0 { enc.append(encoded: Self.zeroWord, arguments: 1) } else { enc.argument(ttl) }
         if mode == .raw {
             typeByte = info.type.rawValue
-            skiplistZset = target >= 10 && (e == .zset || e == .zset2)
+            skiplistZset = target >= 2 && (e == .zset || e == .zset2)
             return .raw
         }
         body.truncate(to: 0)
@@ -321,10 +321,10 @@ public struct RestoreWriter: RDBVisitor {
     public mutating func rawValue(_ raw: UnsafeRawBufferPointer) throws {
         guard inKey else { return }
         if skiplistZset {
-            if let listpack = try Self.listpackKeepingNegativeZero(raw, type: typeByte) {
-                typeByte = 17  // RDB_TYPE_ZSET_LISTPACK
+            if let payload = try Self.payloadKeepingNegativeZero(raw, type: typeByte, target: target) {
+                typeByte = payload.type
                 mode = .reencode  // (counted so; `endKey` writes nothing more of it)
-                return try listpack.withUnsafeBytes { try rawPayload($0) }
+                return try payload.value.withUnsafeBytes { try rawPayload($0) }
             }
             skiplistZset = false
         }
