@@ -62,14 +62,7 @@ struct FaithfulImportTests {
         }
         try source.command("XTRIM", "s", "MINID", "2-0")  // alice's 1-0
         try source.command("XDEL", "s", "2-0")  // bob's
-        let c = try source.client()
-        var big = ["ZADD", "z"]
-        for i in 0..<200 { big += [String(i + 1), "m\(i)"] }
-        _ = try c.send(big)
-        _ = try c.send(["ZREMRANGEBYRANK", "z", "2", "-1"])
-        _ = try c.send(["ZADD", "z", "-0", "nz"])
-        c.close()
-        #expect(try source.command("OBJECT", "ENCODING", "z").text == "skiplist")
+        try Self.smallSkiplistWithNegativeZero(source)
         #expect(try source.command("ZSCORE", "z", "nz").text == "-0")
         let want = try source.digest()
         let pending = try source.command("XPENDING", "s", "g")
@@ -118,14 +111,7 @@ struct FaithfulImportTests {
     @Test func smallSkiplistWithNegativeZeroForAnOlderTarget() throws {
         let source = try TestServer(.redis62)
         defer { source.stop() }
-        let c = try source.client()
-        var big = ["ZADD", "z"]
-        for i in 0..<200 { big += [String(i + 1), "m\(i)"] }
-        _ = try c.send(big)
-        _ = try c.send(["ZREMRANGEBYRANK", "z", "2", "-1"])
-        _ = try c.send(["ZADD", "z", "-0", "nz"])
-        c.close()
-        #expect(try source.command("OBJECT", "ENCODING", "z").text == "skiplist")
+        try Self.smallSkiplistWithNegativeZero(source)
         let want = try source.digest()
         let file = try source.save()
         for kind in [TestServer.Kind.redis62, .redis70] {
@@ -150,6 +136,19 @@ struct FaithfulImportTests {
         #expect(status == 64, "\(err)")
         #expect(out.isEmpty)
         #expect(err.contains("--target-version \(version) is not the RDB version of a server"), "\(err)")
+    }
+
+    /// Sorted set `z` on `server`: grown past 128 members (a skiplist), shrunk to 2, then given member `nz`
+    /// of score -0; it stays a skiplist.
+    static func smallSkiplistWithNegativeZero(_ server: TestServer) throws {
+        let c = try server.client()
+        defer { c.close() }
+        var big = ["ZADD", "z"]
+        for i in 0..<200 { big += [String(i + 1), "m\(i)"] }
+        _ = try c.send(big)
+        _ = try c.send(["ZREMRANGEBYRANK", "z", "2", "-1"])
+        _ = try c.send(["ZADD", "z", "-0", "nz"])
+        #expect(try c.send(["OBJECT", "ENCODING", "z"]).text == "skiplist")
     }
 
     static func items(_ r: RESPReply) -> [RESPReply] {

@@ -84,7 +84,7 @@ extension RestoreWriter {
                 body += [0xE0 | UInt8(n >> 8), UInt8(n & 0xFF)]
             } else {
                 body.append(0xF0)
-                body += withUnsafeBytes(of: UInt32(n).littleEndian, Array.init)
+                body += le(UInt32(n))
             }
             body += e
             // The back-length: the entry's size, 7 bits a byte, its highest bits first; every byte but the first
@@ -98,8 +98,8 @@ extension RestoreWriter {
             for (i, g) in groups.reversed().enumerated() { body.append(i == 0 ? g : g | 128) }
         }
         let total = 6 + body.count + 1
-        var lp = withUnsafeBytes(of: UInt32(total).littleEndian, Array.init)
-        lp += withUnsafeBytes(of: UInt16(min(entries.count, 65535)).littleEndian, Array.init)
+        var lp = le(UInt32(total))
+        lp += le(UInt16(min(entries.count, 65535)))
         lp += body
         lp.append(0xFF)
         return lp
@@ -118,7 +118,7 @@ extension RestoreWriter {
                 body.append(UInt8(previous))
             } else {
                 body.append(0xFE)
-                body += withUnsafeBytes(of: UInt32(previous).littleEndian, Array.init)
+                body += le(UInt32(previous))
             }
             let n = e.count
             if n < 64 {
@@ -132,13 +132,16 @@ extension RestoreWriter {
             body += e
             previous = body.count - start
         }
-        var zl = withUnsafeBytes(of: UInt32(10 + body.count + 1).littleEndian, Array.init)
-        zl += withUnsafeBytes(of: UInt32(last).littleEndian, Array.init)
-        zl += withUnsafeBytes(of: UInt16(min(entries.count, 65535)).littleEndian, Array.init)
+        var zl = le(UInt32(10 + body.count + 1))
+        zl += le(UInt32(last))
+        zl += le(UInt16(min(entries.count, 65535)))
         zl += body
         zl.append(0xFF)
         return zl
     }
+
+    /// `v`'s bytes, little-endian.
+    static func le<T: FixedWidthInteger>(_ v: T) -> [UInt8] { withUnsafeBytes(of: v.littleEndian, Array.init) }
 
     /// Collects a sorted set's members and scores.
     struct ScoredMembers: RDBVisitor {
