@@ -73,7 +73,8 @@ public struct RestoreWriter: RDBVisitor {
     /// The SELECT this writer's output starts with, if it does (see `ChunkableSink`).
     public internal(set) var leadingSelect: (db: Int, bytes: Int)? = nil
 
-    @usableFromInline enum Mode { case raw, reencode, commands }
+    /// `rewritten`: a value that came raw, sent as another payload (`payloadKeepingNegativeZero`).
+    @usableFromInline enum Mode { case raw, reencode, rewritten, commands }
     @usableFromInline var mode = Mode.raw
     /// A key is open (between `beginKey` and `endKey`), with its LFU frequency or LRU idle time. Kept as
     /// fields rather than the whole `RDBKeyInfo`: copying that 73-byte struct right after the decoder built it
@@ -142,7 +143,7 @@ public struct RestoreWriter: RDBVisitor {
         switch Self.mode(of: info, target: target) {
         case nil: nil
         case .commands: commands.plan(of: info)
-        case .raw, .reencode: KeyPlan(form: .restore, commands: 1, needsGuard: false)
+        case .raw, .reencode, .rewritten: KeyPlan(form: .restore, commands: 1, needsGuard: false)
         }
     }
 
@@ -320,13 +321,10 @@ public struct RestoreWriter: RDBVisitor {
 
     public mutating func rawValue(_ raw: UnsafeRawBufferPointer) throws {
         guard inKey else { return }
-        if skiplistZset {
-            if let payload = try Self.payloadKeepingNegativeZero(raw, type: typeByte, target: target) {
-                typeByte = payload.type
-                mode = .reencode  // (counted so; `endKey` writes nothing more of it)
-                return try payload.value.withUnsafeBytes { try rawPayload($0) }
-            }
-            skiplistZset = false
+        if skiplistZset, let payload = try Self.payloadKeepingNegativeZero(raw, type: typeByte, target: target) {
+            typeByte = payload.type
+            mode = .rewritten
+            return try payload.value.withUnsafeBytes { try rawPayload($0) }
         }
         try rawPayload(raw)
     }
@@ -437,8 +435,7 @@ public struct RestoreWriter: RDBVisitor {
             stats.asCommands += 1
             committedDB = pendingDB
             return
-        case .reencode where skiplistZset:  // a payload written by `rawValue`
-            skiplistZset = false
+        case .rewritten:
             stats.reencoded += 1
         case .reencode:
             let withCount = typeByte != 0
