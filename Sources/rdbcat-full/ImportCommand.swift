@@ -182,10 +182,15 @@ func progressLine(_ p: ImportProgress) -> String {
 /// One line for a human at the end.
 func summaryLine(_ r: ImportReport) -> String {
     let dt = max(r.seconds, 1e-3)
-    var s = "rdbcat: \(r.status.rawValue): \(r.keysImported) of \(r.keysRead) keys imported"
-    let aof = r.files.reduce(0) { $0 + $1.aofApplied }
-    if aof > 0 { s += ", \(aof) AOF commands applied" }
-    s += " in \(Int(r.seconds * 1000)) ms (\(Int(Double(r.keysImported) / dt)) keys/s, \(r.bytesSent / 1024) KiB sent)"
+    var s: String
+    if r.dryRun {  // nothing is sent: what was read, and what would have been sent
+        s = "rdbcat: \(r.status.rawValue) (dry run): \(r.keysRead) keys read in \(Int(r.seconds * 1000)) ms, nothing sent (the commands would take \(r.bytesSent / 1024) KiB)"
+    } else {
+        s = "rdbcat: \(r.status.rawValue): \(r.keysImported) of \(r.keysRead) keys imported"
+        let aof = r.files.reduce(0) { $0 + $1.aofApplied }
+        if aof > 0 { s += ", \(aof) AOF commands applied" }
+        s += " in \(Int(r.seconds * 1000)) ms (\(Int(Double(r.keysImported) / dt)) keys/s, \(r.bytesSent / 1024) KiB sent)"
+    }
     let counts = r.problemCounts.filter { $0.value > 0 }.sorted { $0.key.rawValue < $1.key.rawValue }
     if !counts.isEmpty { s += "; " + counts.map { "\($0.key.rawValue) \($0.value)" }.joined(separator: ", ") }
     if r.reconnects > 0 { s += "; \(r.reconnects) reconnects" }

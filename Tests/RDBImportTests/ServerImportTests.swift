@@ -123,6 +123,22 @@ struct ServerImportTests {
         #expect(r.status == .success && r.keysRead == 300 && r.commandsSent > 300 && r.keysImported == 0)
     }
 
+    @Test("rdbcat import --dry-run: the summary says what was read and that nothing was sent; a truncated file's error names it once")
+    func dryRunSummary() throws {
+        let rdbcat = try TestServer.rdbcatPath()
+        let file = TestServer.Kind.redis70.fixtureFolder + "/mixed.rdb"
+        let (status, _, err) = try TestServer.run(rdbcat, ["import", "--dry-run", "--no-progress", file])
+        #expect(status == 0, "\(err)")
+        #expect(err.contains("SUCCESS (dry run): 300 keys read in ") && err.contains("nothing sent"), "\(err)")
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: file))
+        let cut = NSTemporaryDirectory() + "cut-\(UUID().uuidString).rdb"
+        try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: cut))
+        defer { try? FileManager.default.removeItem(atPath: cut) }
+        let (failed, _, cutErr) = try TestServer.run(rdbcat, ["import", "--dry-run", "--no-progress", cut])
+        #expect(failed == 1, "\(cutErr)")
+        #expect(cutErr.contains("rdbcat: \(cut): offset ") && !cutErr.contains("\(cut): \(cut)"), "\(cutErr)")
+    }
+
     @Test("Unreadable input: FAILED with the file named")
     func missingFile() throws {
         let server = try TestServer(.redis70)

@@ -329,7 +329,8 @@ public final class Importer {
                 state.stopped = "\(path): \(stop)"
                 break
             } catch {
-                let msg = "\(path): \(error)"
+                let text = "\(error)"
+                let msg = text.hasPrefix(path + ":") ? text : "\(path): \(text)"  // (RDB and AOF errors name their file)
                 if failure == nil { failure = msg }
                 _ = ctx.parts.abort("\(error)")
                 ctx.parts.armed = false
