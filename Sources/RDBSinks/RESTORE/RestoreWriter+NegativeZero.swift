@@ -20,7 +20,8 @@ extension RestoreWriter {
     /// 5) when it holds a score of -0 and has at most `negativeZeroScanLimit` members; nil otherwise (the value
     /// passes through).
     static func payloadKeepingNegativeZero(_ raw: UnsafeRawBufferPointer, type: UInt8, target: Int) throws -> (type: UInt8, value: [UInt8])? {
-        guard let count = leadingLength(raw), count > 0, count <= negativeZeroScanLimit else { return nil }
+        var cursor = ByteCursor(raw)
+        guard let count = try? cursor.readLength("a sorted set's size"), count > 0, count <= negativeZeroScanLimit else { return nil }
         // The value decoded as the only key of a small RDB of its own.
         var file = RDBHeader(family: .redis, version: 11).magic
         file += [type, 1, UInt8(ascii: "z")]
@@ -43,23 +44,10 @@ extension RestoreWriter {
             entries.append(Array(scoreText(m.score).utf8))
         }
         let compact = target >= 10 ? (type: UInt8(17), blob: listpack(entries)) : (type: UInt8(12), blob: ziplist(entries))
-        let n = compact.blob.count
-        let length: [UInt8] = n < 64 ? [UInt8(n)] : n < 16384 ? [0x40 | UInt8(n >> 8), UInt8(n & 0xFF)]
-            : [0x80] + withUnsafeBytes(of: UInt32(n).bigEndian, Array.init)
-        return (compact.type, length + compact.blob)
-    }
-
-    /// An RDB length at the start of `raw` (nil: not one).
-    static func leadingLength(_ raw: UnsafeRawBufferPointer) -> UInt64? {
-        guard let first = raw.first else { return nil }
-        switch first >> 6 {
-        case 0: return UInt64(first & 0x3F)
-        case 1: return raw.count >= 2 ? UInt64(first & 0x3F) << 8 | UInt64(raw[1]) : nil
-        default:
-            let n = first == 0x80 ? 4 : first == 0x81 ? 8 : 0
-            guard n > 0, raw.count > n else { return nil }
-            return raw[1...n].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-        }
+        let value = OutputBuffer(target: nil, flushThreshold: compact.blob.count + 16)
+        DumpPayload.appendLength(UInt64(compact.blob.count), to: value)  // the blob as an RDB string
+        value.append(compact.blob)
+        return (compact.type, value.take())
     }
 
     /// A score as a listpack holds it: -0 as "-0", an integral score as its integer, others as `%.17g` would
