@@ -18,30 +18,24 @@ import Testing
         config["store"] = store
         let a = try ServiceProcess(config: config)
         defer { a.kill9() }
-        // The targets are frozen until `a` runs a task: then it is killed at once, holding it unfinished. `b`
-        // starts once they are thawed (an import `b` began on a frozen target failed, in 2 of 4 full runs, with no
-        // reply to its first command within 120 s although the target was resumed within seconds: not reproduced
-        // outside the suite, noted as open).
+        // The targets are frozen, so that `a` is killed holding the first task it runs, unfinished (a run on a
+        // frozen target fails after 120 s without a reply). From the freeze to the kill the test blocks its thread
+        // instead of awaiting: in a full parallel run the test process's cooperative threads were all held by
+        // other tests' blocking calls for two minutes, the run failed before the kill, and the task ended FAILED.
         for (_, t) in targets { t.pause() }
-        // Ten tasks, two per target.
-        var ids: [String] = []
-        for (n, id) in targets.keys.sorted().enumerated() {
-            for k in 0..<2 {
-                ids.append(try await a.create("shared", ServiceTests.importBody(["dump.rdb"], target: id, name: "t\(n)-\(k)")))
-            }
-        }
-        // Kill `a` as soon as it runs a task.
-        let deadline = Date().addingTimeInterval(60)
-        while Date() < deadline, !a.log.contains("run 1 starts") { try await Task.sleep(for: .milliseconds(20)) }
-        #expect(a.log.contains("run 1 starts"))
-        a.kill9()
+        let ids = try Self.createAndKill(a, targets: targets.keys.sorted())
         for (_, t) in targets { t.resume() }
         let b = try ServiceProcess(config: config)
         defer { b.kill9() }
         var attempts: [Int] = []
         for id in ids {
             let t = try await b.wait("shared", id, seconds: 240)
-            #expect(t["status"] as? String == "SUCCESS", "\(t)")
+            if t["status"] as? String != "SUCCESS" {
+                // What both services logged about the task, first: a full run's output is long.
+                let lines = (a.log + b.log).split(separator: "\n").filter { $0.contains(id) }.suffix(30)
+                Issue.record("task \(id) ended \(t["status"] ?? "?"): \(t["failure"] ?? t)\n\(lines.joined(separator: "\n"))")
+                try? (a.log + "\n----- b -----\n" + b.log).write(toFile: NSTemporaryDirectory() + "shared-store-\(id).log", atomically: true, encoding: .utf8)
+            }
             attempts.append(t["attempts"] as? Int ?? 0)
         }
         // Every task ended once, recorded by one service; those `a` held when it died were run again on `b`.
@@ -54,5 +48,22 @@ import Testing
         let list = try await b.request(.GET, "/v2/shared/migration-tasks?limit=100").json
         #expect(list["count"] as? Int == 10)
         #expect(!a.log.contains("pg-password-never-logged") && !b.log.contains("pg-password-never-logged"))
+    }
+
+    /// Ten tasks, two per target, created through `a`; then `a` is killed as soon as it runs one. Blocking, so
+    /// that no other test's hold on the cooperative threads stretches the time between the steps.
+    static func createAndKill(_ a: ServiceProcess, targets: [String]) throws -> [String] {
+        var ids: [String] = []
+        for (n, id) in targets.enumerated() {
+            for k in 0..<2 {
+                ids.append(try a.createBlocking("shared", ServiceTests.importBody(["dump.rdb"], target: id, name: "t\(n)-\(k)")))
+            }
+        }
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline, !a.log.contains("run 1 starts") { usleep(20_000) }
+        #expect(a.log.contains("run 1 starts"))
+        a.kill9()
+        #expect(!a.log.contains("FAILED"), "a task failed on `a` before it was killed: \(a.log)")
+        return ids
     }
 }

@@ -126,9 +126,30 @@ final class ServiceProcess: @unchecked Sendable {
         return Reply(status: Int(response.status.code), body: String(buffer: bytes))
     }
 
+    /// `request`, blocking the calling thread on the HTTP client's own event loop instead of awaiting: for steps
+    /// that must follow each other within a bound while the test process's cooperative threads may all be busy
+    /// (in a full parallel run, other tests' blocking calls held them for two minutes).
+    func requestBlocking(_ method: HTTPMethod, _ path: String, body: String? = nil) throws -> Reply {
+        var r = try HTTPClient.Request(url: "http://127.0.0.1:\(port)\(path)", method: method)
+        if let body {
+            r.headers.add(name: "Content-Type", value: "application/json")
+            r.body = .string(body)
+        }
+        let response = try HTTPClient.shared.execute(request: r, deadline: .now() + .seconds(30)).wait()
+        return Reply(status: Int(response.status.code), body: response.body.map { String(buffer: $0) } ?? "")
+    }
+
+    /// `create`, blocking (see `requestBlocking`).
+    func createBlocking(_ project: String, _ body: String) throws -> String {
+        try Self.taskID(try requestBlocking(.POST, "/v2/\(project)/migration-task", body: body))
+    }
+
     /// POSTs a task body; returns the task id (the reply must be 200).
     func create(_ project: String, _ body: String) async throws -> String {
-        let r = try await request(.POST, "/v2/\(project)/migration-task", body: body)
+        try Self.taskID(try await request(.POST, "/v2/\(project)/migration-task", body: body))
+    }
+
+    static func taskID(_ r: Reply) throws -> String {
         guard r.status == 200, let id = r.json["id"] as? String, r.json["status"] as? String == "MIGRATING" else {
             throw Failure(description: "POST answered \(r.status): \(r.body)")
         }
