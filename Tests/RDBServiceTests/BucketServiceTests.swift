@@ -4,7 +4,7 @@ import Testing
 
 /// A task whose bucket is on an S3-compatible service (moto_server, signatures checked): the files are
 /// read with ranged GETs straight into the import.
-@Suite("Task service with an S3 bucket") struct BucketServiceTests {
+@Suite("Task service with an S3 bucket", .ownThreads) struct BucketServiceTests {
     @Test("A backup import from an S3-compatible bucket: SUCCESS with the files' digest; a missing object fails the task naming it")
     func s3Bucket() async throws {
         let moto = try MotoServer()

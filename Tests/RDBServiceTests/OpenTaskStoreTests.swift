@@ -4,7 +4,7 @@ import Logging
 import RDBTestSupport
 import Testing
 
-@Suite struct OpenTaskStoreTests {
+@Suite(.ownThreads) struct OpenTaskStoreTests {
     @Test func urlsNameTheirStores() throws {
         #expect(try TaskStoreLocation("sqlite:/var/lib/rdbcat/tasks.db") == .sqlite(path: "/var/lib/rdbcat/tasks.db"))
         #expect(try TaskStoreLocation("sqlite:data/tasks.db") == .sqlite(path: "data/tasks.db"))

@@ -6,7 +6,7 @@ import Testing
 
 /// Several service processes share one PostgreSQL: two stores (two clients, two connection pools) claim
 /// from the same tasks at once.
-@Suite struct PostgresClaimRaceTests {
+@Suite(.ownThreads) struct PostgresClaimRaceTests {
     @Test func concurrentClaimsNeverShareATaskOrATarget() async throws {
         try await withTwoStores { stores, location in try await race(stores, location) }
     }

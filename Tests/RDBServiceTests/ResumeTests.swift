@@ -4,7 +4,7 @@ import Testing
 
 /// Tasks survive their service: killed (SIGKILL) in the middle of an import, or stopped gracefully
 /// (SIGTERM), a service started again on the same store finishes the task with the right digest.
-@Suite("Task service restarts", .serialized) struct ResumeTests {
+@Suite("Task service restarts", .serialized, .ownThreads) struct ResumeTests {
     static let targetID = ServiceTests.targetID
 
     /// Two RDB files in the bucket. The service reaches the target through a proxy that holds what it sends

@@ -5,7 +5,7 @@ import Testing
 /// `rdbcat serve` driven over HTTP, against real servers: the seed's two example bodies, invalid bodies,
 /// stop, a task queued behind another on the same target, and passwords kept out of answers, logs and the
 /// database.
-@Suite("Task service", .serialized) struct ServiceTests {
+@Suite("Task service", .serialized, .ownThreads) struct ServiceTests {
     static let targetID = "318ed365-3c1b-42d7-a5b6-663dded628a0"
     static let onlineTargetID = "4cd5dbb8-aacd-4603-b817-3e97d48c7a20"
 

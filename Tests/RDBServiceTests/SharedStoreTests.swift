@@ -4,7 +4,7 @@ import Testing
 
 /// Two services on one PostgreSQL store: every task runs once, on one of them; when one is killed, the
 /// tasks it held finish on the other once their leases run out.
-@Suite("Task service on PostgreSQL", .serialized) struct SharedStoreTests {
+@Suite("Task service on PostgreSQL", .serialized, .ownThreads) struct SharedStoreTests {
     @Test("Ten tasks on two services run once each; a service killed mid-run leaves its tasks to the other")
     func twoServices() async throws {
         let postgres = try PostgresServer.shared()

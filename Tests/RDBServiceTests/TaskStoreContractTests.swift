@@ -4,7 +4,7 @@ import RDBService
 import Testing
 
 /// What every `TaskStore` promises, checked against SQLite and a real PostgreSQL.
-@Suite struct TaskStoreContractTests {
+@Suite(.ownThreads) struct TaskStoreContractTests {
     @Test(arguments: StoreKind.allCases)
     func insertGetAndListWithPagingNameFilterAndCount(kind: StoreKind) async throws {
         try await withStore(kind) { store, _ in
