@@ -102,6 +102,21 @@ public final class RedisClient: ReplyReceiver, @unchecked Sendable {
         return r.text ?? r.description
     }
 
+    /// From any thread: what `send` waits for, and every later `send`, fails at once with a `.closed` error
+    /// saying `reason` (a stop requested while a server that does not answer is waited on). The owner still
+    /// calls `close()`.
+    public func cancel(_ reason: String) {
+        let box = UnsafeTransfer(self)
+        eventLoop.execute {
+            let me = box.value
+            let e = ConnectionError(.closed, "\(reason) (waiting on \(me.endpoint.address))")
+            if me.closedError == nil { me.closedError = e }
+            me.replyDeadline?.cancel()
+            me.replyDeadline = nil
+            while let p = me.waiting.popFirst() { p.fail(e) }
+        }
+    }
+
     public func close() {
         if let c = channel {
             try? c.close().wait()

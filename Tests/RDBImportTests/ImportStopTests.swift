@@ -34,4 +34,35 @@ import Testing
             """, "0")
         #expect(bad == .integer(0))
     }
+
+    @Test("A stop while the target accepts the connection and does not answer (SIGSTOP): STOPPED at once, nothing written")
+    func stopsWhileTheTargetDoesNotAnswer() throws {
+        let source = try TestServer(.redis70)
+        try source.command("DEBUG", "POPULATE", "1000")
+        let dump = try source.save()
+        let target = try TestServer(.redis70)
+        target.pause()
+        defer { target.resume() }
+        let stop = StopRequest()
+        let importer = Importer(target: target.endpoint, options: ImportOptions(), stopRequest: stop)
+        let stopper = Thread { usleep(500_000); stop.set() }
+        stopper.start()
+        let started = Date()
+        let report = importer.run(files: [dump])
+        let seconds = Date().timeIntervalSince(started)
+        // Without the stop it waits 120 s for INFO (the reply timeout) and ends FAILED.
+        #expect(seconds < 10, "the stop took \(seconds) s")
+        #expect(report.status == .stopped, "\(report.status): \(report.failure ?? "")")
+        #expect(report.failure?.contains("stopped on request while connecting to \(target.endpoint.address)") == true, "\(report.failure ?? "")")
+        #expect(report.keysImported == 0)
+        target.resume()
+        #expect(try target.keyspace()[0] == nil)
+        // A stop requested before the run: STOPPED at once as well.
+        let early = Importer(target: target.endpoint, options: ImportOptions())
+        early.stop()
+        target.pause()
+        let again = early.run(files: [dump])
+        target.resume()
+        #expect(again.status == .stopped && again.keysImported == 0, "\(again.status): \(again.failure ?? "")")
+    }
 }

@@ -29,6 +29,27 @@ struct PipelineTests {
         #expect(t.problems.problems.first?.message.hasPrefix("WRONGTYPE") == true)
     }
 
+    @Test("A stop while the handshake is unanswered ends the start at once, naming the stop; a later one is a no-op")
+    func abortStart() throws {
+        let t = try FakeTarget()
+        t.begin()
+        #expect(t.started == nil)  // the handshake is written and unanswered
+        t.pipeline.abortStart("stopped on request")
+        t.loop.run()
+        guard case .failure(let e)? = t.started else { Issue.record("the start did not end: \(String(describing: t.started))"); return }
+        #expect("\(e)".contains("stopped on request while connecting to 127.0.0.1:6379"), "\(e)")
+        #expect(!t.channel.isActive)
+        #expect(!t.submit(FakeTarget.batch(["a"])))  // nothing is sent after it
+        // Once started, abortStart does nothing: a stop then goes between keys.
+        let u = try FakeTarget()
+        u.begin()
+        try u.serveHandshake()
+        u.pipeline.abortStart("stopped on request")
+        u.loop.run()
+        #expect(u.submit(FakeTarget.batch(["a"])))
+        #expect(try u.commands() == [["SET", "a", "value-of-a"]])
+    }
+
     @Test("A connection lost with commands in flight: reconnect, handshake again, resend the unacknowledged")
     func resend() throws {
         let t = try FakeTarget()

@@ -94,9 +94,17 @@ public final class Importer {
             do {
                 // A cluster node (`cluster_enabled:1`): a cluster import, with a pipeline per master.
                 let timeout = options.pipeline.connectTimeoutSeconds
-                let discover = { try ClusterDiscovery.discover(from: target, timeoutSeconds: timeout) }
+                // A stop requested meanwhile ends the wait for a target that does not answer.
+                let stopRequest = self.stopRequest
+                let discover = {
+                    let client = try ClusterDiscovery.client(for: target, timeoutSeconds: timeout)
+                    defer { client.close() }
+                    return try stopRequest.whileBlocking(interrupt: { client.cancel(Self.stoppedWhileConnecting) }) {
+                        try ClusterDiscovery.discover(using: client)
+                    }
+                }
                 let found = options.pipeline.retryFirstConnection
-                    ? try ConnectionError.retrying(for: options.pipeline.reconnectTimeout, discover) : try discover()
+                    ? try ConnectionError.retrying(for: options.pipeline.reconnectTimeout, stopped: { stopRequest.isSet }, discover) : try discover()
                 if let topology = found {
                     if let refusal = try refuseOtherDatabases(inputs.compactMap { if case .path(let p) = $0 { p } else { nil } }) {
                         return failedEarly(refusal, files: files, started: started)
@@ -115,9 +123,13 @@ public final class Importer {
                 } else {
                     let p = try ImportPipeline(endpoint: target, options: options.pipeline, problems: problems, temporaryPrefix: temporaryPrefix)
                     pipeline = p
-                    server = try p.start()
+                    server = try stopRequest.whileBlocking(interrupt: { p.abortStart(Self.stoppedWhileConnecting) }) { try p.start() }
                 }
             } catch {
+                // Stopped before anything was sent: STOPPED, not FAILED (nothing was written).
+                if stopRequest.isSet {
+                    return stoppedEarly("stopped on request while connecting to \(target.address) (nothing was sent)", files: files, started: started)
+                }
                 failure = target.password?.redact("\(error)") ?? "\(error)"
             }
         }
@@ -392,10 +404,22 @@ public final class Importer {
             + list.joined(separator: "; ") + "; nothing was written. Merge them into database 0 with --db 0 (or --db-map N:0)"
     }
 
+    /// What a connection to the target waited on says when a stop request ended the wait.
+    static let stoppedWhileConnecting = "stopped on request"
+
     /// The report of an import that stopped before anything was sent (nothing connected, nothing written).
     public func failedEarly(_ message: String, files: [String], started: Double? = nil) -> ImportReport {
+        endedEarly(.failed, message, files: files, started: started)
+    }
+
+    /// The report of an import stopped on request before anything was sent.
+    func stoppedEarly(_ message: String, files: [String], started: Double? = nil) -> ImportReport {
+        endedEarly(.stopped, message, files: files, started: started)
+    }
+
+    private func endedEarly(_ status: ImportReport.Status, _ message: String, files: [String], started: Double?) -> ImportReport {
         ImportReport(
-            status: .failed, failure: message, files: files.map { ImportFileStats(file: $0) }, problems: [], problemCounts: [:],
+            status: status, failure: message, files: files.map { ImportFileStats(file: $0) }, problems: [], problemCounts: [:],
             warnings: [], target: target?.description, server: nil, targetVersion: nil,
             mode: options.mode.rawValue, dryRun: options.dryRun, reconnects: 0,
             seconds: started.map { monotonicSeconds() - $0 } ?? 0)

@@ -108,6 +108,11 @@ final class ImportPipeline: ReplyReceiver, @unchecked Sendable {
         try begin().wait()
     }
 
+    /// Ends a `start` still waiting for the handshake (from any thread; see `PipelineStateMachine.abortStart`).
+    func abortStart(_ reason: String) {
+        eventLoop.execute { self.perform(self.machine.abortStart(reason)) }
+    }
+
     /// `start` without waiting (tests on an `EmbeddedEventLoop` run the loop themselves).
     func begin() -> EventLoopFuture<ServerInfo> {
         let p = eventLoop.makePromise(of: ServerInfo.self)

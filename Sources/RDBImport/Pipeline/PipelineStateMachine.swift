@@ -278,6 +278,15 @@ struct PipelineStateMachine {
         return write
     }
 
+    /// A stop requested before the first handshake ended (a target that accepts the connection and does not
+    /// answer): the start fails at once with `reason`. Nothing was sent; later, a stop goes between keys instead.
+    mutating func abortStart(_ reason: String) -> Action {
+        var a = Action()
+        guard starting, state != .done else { return a }
+        stop(.connection(ConnectionError(.closed, "\(reason) while connecting to \(endpoint.address)")), &a)
+        return a
+    }
+
     /// No more batches come: end once every record is acknowledged.
     mutating func finish() -> Action {
         finishing = true

@@ -12,11 +12,16 @@ public enum ClusterDiscovery {
     /// `replyTimeoutSeconds`: how long to wait for each answer (a node that accepts connections and stopped
     /// answering is given up on after it).
     public static func discover(from seed: RedisEndpoint, timeoutSeconds: Int64 = 10, replyTimeoutSeconds: Int64 = 120) throws -> ClusterTopology? {
-        var plain = seed
-        plain.database = nil
-        let client = try RedisClient(plain, timeoutSeconds: timeoutSeconds, replyTimeoutSeconds: replyTimeoutSeconds)
+        let client = try self.client(for: seed, timeoutSeconds: timeoutSeconds, replyTimeoutSeconds: replyTimeoutSeconds)
         defer { client.close() }
         return try discover(using: client)
+    }
+
+    /// The connection `discover(from:)` asks on: to the seed, without selecting its database.
+    public static func client(for seed: RedisEndpoint, timeoutSeconds: Int64 = 10, replyTimeoutSeconds: Int64 = 120) throws -> RedisClient {
+        var plain = seed
+        plain.database = nil
+        return try RedisClient(plain, timeoutSeconds: timeoutSeconds, replyTimeoutSeconds: replyTimeoutSeconds)
     }
 
     /// `discover(from:)` on an open connection.
