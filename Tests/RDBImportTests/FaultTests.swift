@@ -62,7 +62,9 @@ final class KillAndRestart: @unchecked Sendable {
             guard !self.killed, when(p) else { return }
             self.killed = true
             target.kill9()
-            DispatchQueue.global().asyncAfter(deadline: .now() + 0.3) {
+            // A thread of its own, not a global dispatch queue's work item (see `Spawn.collect`).
+            Thread.detachNewThread {
+                usleep(300_000)
                 do { try target.restart() } catch { self.restartError = error }
                 self.restarted.signal()
             }

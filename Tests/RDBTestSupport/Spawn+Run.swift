@@ -35,14 +35,16 @@ extension Spawn {
     /// The output is read until end of file, but not forever once the program has exited: a child that another
     /// test started at the same moment (a server) may have inherited the write ends of these pipes and keeps
     /// them open. After a short grace period the output read so far is returned (the readers that wait for
-    /// that child are left behind).
+    /// that child are left behind). The readers are threads of their own, not work items of a global dispatch
+    /// queue: the readers left behind block for good, and once they held all its threads, new readers did not
+    /// start within the grace period and a program's whole output was lost (a status 0 with empty stdout).
     public static func collect(_ p: Process, _ out: Pipe, _ err: Pipe, seconds: Double = .infinity) throws -> (Int32, String, String) {
         let outData = Collected()
         let errData = Collected()
         let done = DispatchGroup()
         for (pipe, data) in [(out, outData), (err, errData)] {
             done.enter()
-            DispatchQueue.global().async {
+            Thread.detachNewThread {
                 let h = pipe.fileHandleForReading
                 while true {
                     let chunk = h.availableData
