@@ -88,9 +88,7 @@ public final class RedisClient: ReplyReceiver, @unchecked Sendable {
             let me = box.value
             me.replyDeadline = nil
             guard !me.waiting.isEmpty else { return }
-            let e = ConnectionError(.timeout, "no reply from \(me.endpoint.address) within \(t.nanoseconds / 1_000_000_000) s")
-            me.closedError = e
-            while let p = me.waiting.popFirst() { p.fail(e) }
+            me.failWaiting(ConnectionError(.timeout, "no reply from \(me.endpoint.address) within \(t.nanoseconds / 1_000_000_000) s"))
             me.channel?.close(promise: nil)
         }
     }
@@ -109,12 +107,18 @@ public final class RedisClient: ReplyReceiver, @unchecked Sendable {
         let box = UnsafeTransfer(self)
         eventLoop.execute {
             let me = box.value
-            let e = ConnectionError(.closed, "\(reason) (waiting on \(me.endpoint.address))")
-            if me.closedError == nil { me.closedError = e }
-            me.replyDeadline?.cancel()
-            me.replyDeadline = nil
-            while let p = me.waiting.popFirst() { p.fail(e) }
+            me.failWaiting(ConnectionError(.closed, "\(reason) (waiting on \(me.endpoint.address))"))
         }
+    }
+
+    /// Fails every reply still awaited, and every later `send`, with the first error that ended the connection
+    /// (`e` unless one came before). Event-loop confined.
+    private func failWaiting(_ e: Error) {
+        replyDeadline?.cancel()
+        replyDeadline = nil
+        if closedError == nil { closedError = e }
+        let first = closedError ?? e
+        while let p = waiting.popFirst() { p.fail(first) }
     }
 
     public func close() {
@@ -135,10 +139,6 @@ public final class RedisClient: ReplyReceiver, @unchecked Sendable {
     package func readComplete(generation: Int) {}
 
     package func closed(generation: Int, error: Error?) {
-        replyDeadline?.cancel()
-        replyDeadline = nil
-        let e = closedError ?? ConnectionError(.closed, "connection to \(endpoint.address) closed\(error.map { ": \($0)" } ?? "")")
-        closedError = e
-        while let p = waiting.popFirst() { p.fail(e) }
+        failWaiting(ConnectionError(.closed, "connection to \(endpoint.address) closed\(error.map { ": \($0)" } ?? "")"))
     }
 }
