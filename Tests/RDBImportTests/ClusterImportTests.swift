@@ -170,6 +170,30 @@ struct ClusterImportTests {
         #expect(merged.keysImported > 0)
     }
 
+    @Test("A stop while a master accepts the connection and does not answer (SIGSTOP): STOPPED at once, nothing written")
+    func stopWhileAMasterDoesNotAnswer() throws {
+        let cluster = try TestCluster(.redis70, replicasPerMaster: 0)
+        defer { cluster.stop() }
+        let source = try GeneratedDump(strings: 300, script: "return 1", arguments: [], keys: 300)
+        let topology = try #require(try ClusterDiscovery.discover(from: cluster.nodes[0].endpoint))
+        // A master other than the seed: the cluster check asks the seed, then each master's handshake waits.
+        let frozen = try #require(cluster.nodes.first { n in n.port != cluster.nodes[0].port && topology.masters.contains { $0.address.port == n.port } })
+        frozen.pause()
+        defer { frozen.resume() }
+        let stop = StopRequest()
+        let importer = Importer(target: cluster.nodes[0].endpoint, options: ImportOptions(), stopRequest: stop)
+        Thread.detachNewThread { usleep(500_000); stop.set() }
+        let started = Date()
+        let report = importer.run(files: [source.path])
+        let seconds = Date().timeIntervalSince(started)
+        frozen.resume()
+        // Without the stop the handshake waits for the reply timeout (60 s) and the import ends FAILED.
+        #expect(seconds < 10, "the stop took \(seconds) s")
+        #expect(report.status == .stopped, "\(report.status): \(report.failure ?? "")")
+        #expect(report.keysImported == 0)
+        for n in cluster.nodes { #expect(try n.keyspace()[0] == nil) }
+    }
+
     @Test("Slots migrating during the import: ASK and MOVED are followed, every key ends right")
     func migratingSlots() throws {
         let kind = TestServer.Kind.redis70

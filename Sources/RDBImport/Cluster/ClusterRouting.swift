@@ -70,14 +70,16 @@ final class ClusterRouting {
 
     /// Connects to every master (all of them: functions go to each), in shard order. Throws (naming the
     /// node) when one cannot be reached or refuses the login.
-    func connect() throws {
+    /// `stop` ends a wait for a master that accepts the connection and does not answer its handshake (the
+    /// import then ends STOPPED, nothing sent).
+    func connect(stop: StopRequest) throws {
         for shard in topology.shards {
             _ = try openPipeline(shard.master.address, slot: shard.slots.first?.lowerBound ?? 0,
-                                 confirming: ClusterResolver.hasReplica(shard))
+                                 confirming: ClusterResolver.hasReplica(shard), stop: stop)
         }
         // Masters without slots get no key, but functions (and keyless AOF commands) go to every master.
         for m in topology.slotlessMasters where !addresses.contains(m.address) {
-            _ = try openPipeline(m.address, slot: -1, confirming: false)
+            _ = try openPipeline(m.address, slot: -1, confirming: false, stop: stop)
         }
     }
 
@@ -90,7 +92,9 @@ final class ClusterRouting {
         for (m, address) in router.masters.enumerated() { laneOfMaster[m] = addresses.firstIndex(of: address) ?? -1 }
     }
 
-    private func openPipeline(_ address: NodeAddress, slot: Int, confirming: Bool) throws -> Int {
+    /// Opens the pipeline of a master; `stop`: see `connect(stop:)` (nil for a master met during the import,
+    /// which a stop then lets finish between keys).
+    private func openPipeline(_ address: NodeAddress, slot: Int, confirming: Bool, stop: StopRequest? = nil) throws -> Int {
         let endpoint = address.endpoint(like: seed)
         let p: ImportPipeline
         let info: ServerInfo
@@ -104,7 +108,11 @@ final class ClusterRouting {
                 let r = resolver
                 p.resolveTarget = { current in r.resolve(lane: lane, slot: slot, current: current) }
             }
-            info = try p.start()
+            if let stop {
+                info = try stop.whileBlocking(interrupt: { p.abortStart(Importer.stoppedWhileConnecting) }) { try p.start() }
+            } else {
+                info = try p.start()
+            }
         } catch {
             throw ClusterError("cluster node \(address): \(seed.password?.redact("\(error)") ?? "\(error)")")
         }

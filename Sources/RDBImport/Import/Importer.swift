@@ -112,7 +112,7 @@ public final class Importer {
                     let c = ClusterRouting(seed: target, topology: topology, options: options.pipeline, problems: problems,
                                            temporaryPrefix: temporaryPrefix)
                     cluster = c
-                    try c.connect()
+                    try c.connect(stop: stopRequest)
                     pipeline = c.pipelines.first
                     server = c.servers.first
                     server?.databases = 1
@@ -128,6 +128,7 @@ public final class Importer {
             } catch {
                 // Stopped before anything was sent: STOPPED, not FAILED (nothing was written).
                 if stopRequest.isSet {
+                    for p in cluster?.pipelines ?? [] { p.finish() }  // masters connected before the stop: closed
                     return stoppedEarly("stopped on request while connecting to \(target.address) (nothing was sent)", files: files, started: started)
                 }
                 failure = target.password?.redact("\(error)") ?? "\(error)"
