@@ -1,7 +1,13 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Dispatch
 import Logging
 import NIOCore
 import NIOPosix
+import RDBKit
 import RedisWire
 
 /// Limits and fault handling of the pipelined connection.
@@ -155,8 +161,10 @@ final class ImportPipeline: ReplyReceiver, @unchecked Sendable {
         guard let g = machine.connect() else { return }
         guard let resolve = resolveTarget, !machine.isStarting else { return open(generation: g) }
         let current = machine.endpoint
-        // Discovery blocks: not on the event loop.
-        DispatchQueue.global().async {
+        // Discovery blocks (a connection and replies to each node asked, up to seconds): not on the event loop,
+        // and on a thread of its own rather than a global dispatch queue's, whose few threads such waits can
+        // all hold (a failover makes every pipeline of the lost master rediscover at once).
+        let rediscover: @Sendable () -> Void = {
             let next = resolve(current)
             self.eventLoop.execute {
                 if let next, next.endpoint.address != self.machine.endpoint.address {
@@ -170,6 +178,11 @@ final class ImportPipeline: ReplyReceiver, @unchecked Sendable {
                 }
                 self.open(generation: g)
             }
+        }
+        if let thread = startThread(rediscover) {
+            pthread_detach(thread)
+        } else {
+            DispatchQueue.global().async(execute: rediscover)
         }
     }
 
