@@ -1,14 +1,16 @@
 import NIOCore
+import RDBKit
 
 /// What a new connection sends before its work, and what the replies mean: `AUTH`, `CLIENT SETNAME`,
-/// `PING`, `INFO server`, on a first connection `CONFIG GET databases` and `INFO keyspace`, then `SELECT`.
+/// `PING`, `INFO server`, on a first connection `CONFIG GET databases`, `CONFIG GET zset-max-*` and `INFO keyspace`,
+/// then `SELECT`.
 ///
 /// A pure state machine: `write(into:)` puts the commands in a buffer (sent in one write), and each reply
 /// goes to `receive(_:)`, which says whether to wait for more, carry on (`done`), try again later on a
 /// new connection (`retry`: the server is loading, busy, …) or give up (`refused`).
 public struct Handshake: Sendable {
     public enum Step: Sendable, Hashable {
-        case auth, setName, ping, info, databases, keyspace
+        case auth, setName, ping, info, databases, zsetLimits, keyspace
         case select(Int)
     }
 
@@ -23,7 +25,8 @@ public struct Handshake: Sendable {
         public var ping = true
         /// Read `INFO server`.
         public var readInfo = true
-        /// Read `CONFIG GET databases` and `INFO keyspace` (what the target holds before anything is written).
+        /// Read `CONFIG GET databases`, `CONFIG GET zset-max-*` and `INFO keyspace` (what the target holds before
+        /// anything is written, and which sorted sets it keeps compact).
         public var readDatabases = true
         /// `SELECT` this database last (nil: stay in 0).
         public var database: Int?
@@ -83,6 +86,7 @@ public struct Handshake: Sendable {
         if c.readInfo { pending.append(.info) }
         if c.readDatabases {
             pending.append(.databases)
+            pending.append(.zsetLimits)
             pending.append(.keyspace)
         }
         if let db = c.database { pending.append(.select(db)) }
@@ -105,6 +109,7 @@ public struct Handshake: Sendable {
             if c.readInfo { e.command("INFO", "server") }
             if c.readDatabases {
                 e.command("CONFIG", "GET", "databases")
+                e.command("CONFIG", "GET", "zset-max-*")
                 e.command("INFO", "keyspace")
             }
             if let db = c.database {
@@ -148,6 +153,7 @@ public struct Handshake: Sendable {
                     }
                     info.databases = old.databases
                     info.keyspace = old.keyspace
+                    info.compactSortedSets = old.compactSortedSets
                 }
                 server = info
             } else if server == nil {
@@ -158,6 +164,17 @@ public struct Handshake: Sendable {
         case .databases:
             if case .array(let items?) = reply, items.count == 2, let v = items[1].text, let n = Int(v) {
                 server?.databases = n
+            }
+        case .zsetLimits:
+            // (An error, CONFIG renamed or not allowed: unknown, and the writers assume the defaults.)
+            if case .array(let items?) = reply {
+                var pairs: [(name: String, value: String)] = []
+                var i = 0
+                while i + 1 < items.count {
+                    if let n = items[i].text, let v = items[i + 1].text { pairs.append((n, v)) }
+                    i += 2
+                }
+                server?.compactSortedSets = CompactSortedSetLimits(config: pairs)
             }
         case .select(let db):
             if let e = error {

@@ -1,3 +1,5 @@
+import RDBKit
+
 /// What the target is.
 public struct ServerInfo: Sendable, Hashable {
     /// `redis` or `valkey`.
@@ -13,6 +15,8 @@ public struct ServerInfo: Sendable, Hashable {
     /// Keys per database when the import connected first (`INFO keyspace`; a database not listed is
     /// empty); nil when unknown.
     public var keyspace: [Int: Int]?
+    /// Which sorted sets the server keeps compact (`CONFIG GET zset-max-*`), when it lets us read them.
+    public var compactSortedSets: CompactSortedSetLimits?
 
     public init() {}
 

@@ -44,6 +44,40 @@ struct FaithfulImportTests {
         #expect(try target.command("ZSCORE", "big", "nz").text == "-0")
     }
 
+    /// A target that keeps larger sorted sets compact (`zset-max-listpack-entries 512`, `-value 2048`), where a
+    /// listpack would store a score of -0 as 0: a skiplist set of 301 members and one of 2 members, one of them
+    /// 1500 bytes long (both skiplists at the source, both small enough for a listpack there), each with a
+    /// score of -0. Read from the target (`CONFIG GET zset-max-*`), the limits make the RESTORE payload of
+    /// each a listpack holding "-0", and the commands make the set a skiplist by a member longer than 2048
+    /// bytes: every mode is digest-equal to the source.
+    @Test(arguments: [TestServer.Kind.redis70, .valkey81])
+    func negativeZeroKeepsToTheTargetsLimits(kind: TestServer.Kind) throws {
+        let source = try TestServer(kind)
+        defer { source.stop() }
+        let c = try source.client()
+        var many = ["ZADD", "many"]
+        for i in 0..<300 { many += [String(i + 1), "m\(i)"] }
+        _ = try c.send(many + ["-0", "nz"])
+        _ = try c.send(["ZADD", "long", "1", String(repeating: "x", count: 1500), "-0", "nz"])
+        c.close()
+        for key in ["many", "long"] { #expect(try source.command("OBJECT", "ENCODING", key).text == "skiplist") }
+        let want = try source.digest()
+        let file = try source.save()
+
+        for mode in [ImportOptions.Mode.auto, .commands, .restore] {
+            let target = try TestServer(kind)
+            defer { target.stop() }
+            try target.command("CONFIG", "SET", "zset-max-listpack-entries", "512")
+            try target.command("CONFIG", "SET", "zset-max-listpack-value", "2048")
+            let r = ServerImportTests.run([file], into: target) { $0.mode = mode }
+            #expect(r.status == .success, "\(mode): \(ServerImportTests.describe(r))")
+            for key in ["many", "long"] {
+                #expect(try target.command("ZSCORE", key, "nz").text == "-0", "\(mode) \(key)")
+            }
+            #expect(try target.digest() == want, "\(mode)")
+        }
+    }
+
     /// What a live server holds, kept by every import path: a stream whose group has pending entries of
     /// messages trimmed away (XTRIM) and deleted (XDEL), and a sorted set small enough to be a listpack held
     /// as a skiplist with a score of -0 (grown past 128 members, shrunk, then given the -0; the server loading

@@ -229,6 +229,28 @@ func hexBytes(_ s: String) -> [UInt8] {
         #expect(throws: RDBError.self) { try resp(bad.finished()) }
     }
 
+    /// The member that makes a set a skiplist is longer than the target's zset-max-listpack-value (1 KiB at
+    /// least); a target keeping members of 1 MiB in listpacks gets none, and the key is named lossy (a 6.2
+    /// target's ziplists keep -0: not lossy there).
+    @Test func skiplistMakerFollowsTheTargetsLimits() throws {
+        var b = RDBBuilder(version: 10)
+        b.key(type: 17, "z", value: RDBBuilder.string(RDBBuilder.listpack([
+            RDBBuilder.lpString("a"), RDBBuilder.lpString("1"), RDBBuilder.lpString("f"), RDBBuilder.lpString("-0"),
+        ])))
+        var o = RESPWriterOptions()
+        o.compactSortedSets = CompactSortedSetLimits(entries: 128, value: 4000)
+        let (cmds, w) = try resp(b.finished(), o)
+        let maker = "rdbcat:skiplist:" + String(repeating: "-", count: 4001 - 16)
+        #expect(cmds == ["SELECT 0", "ZADD z 1 a", "ZADD z 0 \(maker)", "ZADD z -0 f", "ZREM z \(maker)"])
+        #expect(w.lossyKeys.isEmpty)
+        o.compactSortedSets.value = 1 << 20
+        let (none, lossy) = try resp(b.finished(), o)
+        #expect(none == ["SELECT 0", "ZADD z 1 a", "ZADD z -0 f"])
+        #expect(lossy.lossyKeys.map(\.reason) == ["scores of -0 written as 0: the target keeps sorted sets of members up to 1048576 bytes as listpacks (zset-max-listpack-value)"])
+        o.targetVersion = 9
+        #expect(try resp(b.finished(), o).writer.lossyKeys.isEmpty)
+    }
+
     @Test func emitSelectAndDropTTLOptions() throws {
         var b = RDBBuilder(version: 10)
         b.selectDB(2)

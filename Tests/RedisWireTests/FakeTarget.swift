@@ -80,7 +80,12 @@ final class FakeTarget: @unchecked Sendable {
             case "INFO": replies += "$\(keyspace.utf8.count)\r\n\(keyspace)\r\n"
             case "CONFIG":
                 var b = ByteBuffer()
-                b.writeCommand(["databases", "16"])  // an array of two bulk strings, as CONFIG GET answers
+                // Arrays of bulk strings, as CONFIG GET answers.
+                if c.last == "databases" {
+                    b.writeCommand(["databases", "16"])
+                } else {
+                    b.writeCommand(["zset-max-listpack-entries", "128", "zset-max-listpack-value", "64"])
+                }
                 replies += String(buffer: b)
             default: replies += "+OK\r\n"
             }

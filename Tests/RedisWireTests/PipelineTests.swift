@@ -14,7 +14,7 @@ struct PipelineTests {
         let t = try FakeTarget()
         t.begin()
         let hs = try t.serveHandshake()
-        #expect(hs.map { $0.first! } == ["CLIENT", "PING", "INFO", "CONFIG", "INFO"])
+        #expect(hs.map { $0.first! } == ["CLIENT", "PING", "INFO", "CONFIG", "CONFIG", "INFO"])
         guard case .success(let info) = t.started else { Issue.record("not started: \(String(describing: t.started))"); return }
         #expect(info.version == "7.0.15" && info.databases == 16 && info.keyspace == [:])
 

@@ -28,6 +28,8 @@ final class ImportContext {
     let builder: BatchBuilder
     let problems: ProblemLog
     let targetVersion: Int?
+    /// Which sorted sets the target keeps compact (its `zset-max-listpack-*`; the defaults when unknown).
+    var compactSortedSets = CompactSortedSetLimits()
     /// Databases of the target, when known.
     let databases: Int?
     /// Prefix of temporary key names.
@@ -198,8 +200,10 @@ struct ImportVisitor<W: ReplayWriter>: RDBForwardingVisitor, AOFVisitor {
         parts = ctx.parts
         stringRuns = ctx.options.replace && ctx.options.mode != .restore && ctx.cluster == nil && ctx.builder.maxRunKeys > 1
         if ctx.options.mode != .restore {
-            payloads = RestoreWriter(out: writer.out, options: RestoreWriterOptions(
-                targetVersion: ctx.targetVersion, replace: ctx.options.replace, dropTTL: ctx.options.dropTTL, emitSelect: false))
+            var o = RestoreWriterOptions(targetVersion: ctx.targetVersion, replace: ctx.options.replace, dropTTL: ctx.options.dropTTL,
+                                         emitSelect: false)
+            o.compactSortedSets = ctx.compactSortedSets
+            payloads = RestoreWriter(out: writer.out, options: o)
         }
     }
 

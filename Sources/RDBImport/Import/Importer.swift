@@ -154,6 +154,9 @@ public final class Importer {
             options: options, builder: builder, problems: problems, targetVersion: targetVersion,
             databases: server?.databases, temporaryPrefix: temporaryPrefix, keyspaceAtStart: server?.keyspace,
             stopRequest: stopRequest)
+        // Which sorted sets the target keeps compact: on a cluster, those any master does.
+        let zsetLimits = (cluster?.servers ?? server.map { [$0] } ?? []).compactMap(\.compactSortedSets).reduce(nil) { (a: CompactSortedSetLimits?, b) in a?.union(b) ?? b }
+        if let zsetLimits { ctx.compactSortedSets = zsetLimits }
         // A key's output stays in the buffer until `ImportVisitor.endKey` takes it out as one record, unless
         // it passes `keyChunkBytes`: then the writer's within-key flushes hand it to `KeyParts` in chunks.
         // (A cluster import sends every key whole: a redirected record is resent whole, so it must be one.)
@@ -199,6 +202,7 @@ public final class Importer {
             // Strings as one SET with NX (the existence check) and PXAT (Redis 6.2+) instead of SET + PEXPIREAT.
             o.setIfAbsent = !options.replace
             o.inlineExpiry = (targetVersion ?? 99) >= 9
+            o.compactSortedSets = ctx.compactSortedSets
             let w = RESPWriter(out: out, options: o)
             var v = ImportVisitor(writer: w, ctx: ctx)
             decodeAll(inputs, &v, ctx: ctx, state: state, fileStarted: &fileStarted, failure: &failure)
@@ -206,6 +210,7 @@ public final class Importer {
             var o = RestoreWriterOptions(targetVersion: targetVersion ?? 10, replace: options.replace, dropTTL: options.dropTTL, emitSelect: false)
             o.maxElementsPerCommand = options.maxElementsPerCommand
             o.maxBytesPerCommand = options.maxBytesPerCommand
+            o.compactSortedSets = ctx.compactSortedSets
             var v = ImportVisitor(writer: RestoreWriter(out: out, options: o), ctx: ctx)
             decodeAll(inputs, &v, ctx: ctx, state: state, fileStarted: &fileStarted, failure: &failure)
         }

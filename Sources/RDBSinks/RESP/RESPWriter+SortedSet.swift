@@ -22,7 +22,7 @@ extension RESPWriter {
 
     /// Whether commands may not rebuild this key exactly on a server of RDB version `target` (nil: the
     /// newest) where its payload would: a compact sorted set (its "-0" scores, see `zsetMember`: commands keep
-    /// them only while zset-max-listpack-value is under 1 KiB), a stream (PEL entries of entries it no longer holds
+    /// them only while the target's zset-max-listpack-value is under 1 MiB), a stream (PEL entries of entries it no longer holds
     /// cannot be claimed, see `endStreamGroup`; consumers' seen and active times are not set by commands).
     public static func commandsMayLose(_ info: RDBKeyInfo, target: Int?) -> Bool {
         let e = info.type.encoding
@@ -30,19 +30,39 @@ extension RESPWriter {
     }
 
     /// A member longer than a listpack member may be (zset-max-listpack-value, 64 by default), so that adding
-    /// it makes a set a skiplist.
-    public static let skiplistMaker: [UInt8] = Array("rdbcat:skiplist:".utf8) + [UInt8](repeating: UInt8(ascii: "-"), count: 1024 - 16)
+    /// it makes a set a skiplist: 1 KiB, or one byte more than a target's larger limit (`skiplistMaker(for:)`).
+    public static let skiplistMaker: [UInt8] = skiplistMaker(length: 1024)
+
+    static func skiplistMaker(length: Int) -> [UInt8] {
+        Array("rdbcat:skiplist:".utf8) + [UInt8](repeating: UInt8(ascii: "-"), count: length - 16)
+    }
+
+    /// The longest member made to turn a set into a skiplist: a target whose zset-max-listpack-value is this or
+    /// more keeps every set of few members a listpack, and its -0 scores are written as 0 (the key is lossy).
+    static var longestSkiplistMaker: Int { 1 << 20 }
+
+    /// The maker for a target keeping sets of members up to `limits.value` bytes compact; nil when it would be
+    /// longer than `longestSkiplistMaker`.
+    static func skiplistMaker(for limits: CompactSortedSetLimits) -> [UInt8]? {
+        if limits.value < skiplistMaker.count { return skiplistMaker }
+        return limits.value < longestSkiplistMaker ? skiplistMaker(length: limits.value + 1) : nil
+    }
 
     /// The trailing `ZADD key -0 member ...` of the members of score -0 (none: nothing). The set is made a
     /// skiplist first, by a member too long for a listpack (`ZADD key 0 <skiplistMaker>`, removed after with
-    /// `ZREM`), whatever the target's limits: a skiplist keeps -0, and no server turns it back into a listpack
-    /// as members go. Also for targets before RDB 10, whose ziplists keep -0: the same commands then keep it
-    /// when replayed into a newer server. (A set with a member that long is a skiplist already, and the maker
-    /// could be one of its members: not needed, not sent.)
+    /// `ZREM`), 1 KiB or longer than the target's zset-max-listpack-value (`options.compactSortedSets`): a
+    /// skiplist keeps -0, and no server turns it back into a listpack as members go. Also for targets before
+    /// RDB 10, whose ziplists keep -0: the same commands then keep it when replayed into a newer server. (A set
+    /// with a member that long is a skiplist already, and the maker could be one of its members: not needed, not
+    /// sent.) A target that keeps members of 1 MiB in listpacks gets no maker, and the key is counted lossy.
     mutating func writeNegativeZeros() throws {
         guard !negativeZeroEnds.isEmpty else { return }
-        let viaSkiplist = zsetLongest < Self.skiplistMaker.count
-        if viaSkiplist { writeSkiplistMaker(add: true) }
+        let maker = Self.skiplistMaker(for: options.compactSortedSets)
+        let viaSkiplist = maker.map { zsetLongest < $0.count } ?? false
+        if maker == nil && zsetLongest <= options.compactSortedSets.value && target >= 10 {
+            lossy = "scores of -0 written as 0: the target keeps sorted sets of members up to \(options.compactSortedSets.value) bytes as listpacks (zset-max-listpack-value)"
+        }
+        if viaSkiplist, let maker { writeSkiplistMaker(maker, add: true) }
         var start = 0
         var i = 0
         while i < negativeZeroEnds.count {
@@ -61,16 +81,16 @@ extension RESPWriter {
             i += n
         }
         negativeZeroEnds.removeAll(keepingCapacity: true)
-        if viaSkiplist { writeSkiplistMaker(add: false) }
+        if viaSkiplist, let maker { writeSkiplistMaker(maker, add: false) }
     }
 
-    /// `ZADD key 0 <skiplistMaker>` (`add`) or `ZREM key <skiplistMaker>`.
-    mutating func writeSkiplistMaker(add: Bool) {
+    /// `ZADD key 0 <maker>` (`add`) or `ZREM key <maker>`.
+    mutating func writeSkiplistMaker(_ maker: [UInt8], add: Bool) {
         enc.begin(maxArguments: add ? 4 : 3)
         enc.argument(add ? "ZADD" : "ZREM")
         enc.argument(keyBuffer.bytes)
         if add { enc.argument("0") }
-        enc.argument(Self.skiplistMaker)
+        enc.argument(maker)
         enc.end()
         commandsWritten += 1
     }

@@ -24,6 +24,9 @@ public struct RESPWriterOptions: Sendable {
     public var setIfAbsent = false
     /// Give strings their expiry in the `SET` (`PXAT`, Redis 6.2+) instead of a `PEXPIREAT` after it.
     public var inlineExpiry = false
+    /// Which sorted sets the target keeps compact (its `zset-max-listpack-*`): a set with a score of -0 is made
+    /// a skiplist by a member longer than `value` before its -0 members are added (`writeNegativeZeros`).
+    public var compactSortedSets = CompactSortedSetLimits()
 
     public init(
         maxElementsPerCommand: Int = 512, maxBytesPerCommand: Int = 1 << 20, dropTTL: Bool = false,

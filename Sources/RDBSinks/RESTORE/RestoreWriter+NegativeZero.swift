@@ -11,17 +11,14 @@ import RDBKit
 /// (older targets: 6.2 keeps -0 either way, and the payload keeps it when a newer server loads it too) of
 /// its members in order, scores as text; every other set's payload passes through as it is.
 extension RestoreWriter {
-    /// Sets with more members than this are skiplists on a target with the default limits
-    /// (zset-max-listpack-entries 128), which keep -0: their payloads are not looked into.
-    static var negativeZeroScanLimit: UInt64 { 128 }
-
     /// The type byte and value of a payload keeping -0 (a listpack, type 17, for a target of RDB 10+; else a
     /// ziplist, type 12; the blob as an RDB string) for a skiplist sorted set's value `raw` (type `type`, 3 or
-    /// 5) when it holds a score of -0 and has at most `negativeZeroScanLimit` members; nil otherwise (the value
-    /// passes through).
-    static func payloadKeepingNegativeZero(_ raw: UnsafeRawBufferPointer, type: UInt8, target: Int) throws -> (type: UInt8, value: [UInt8])? {
+    /// 5) when it holds a score of -0 and has at most `limits.entries` members (sets with more are skiplists on
+    /// the target, which keep -0: their payloads are not looked into); nil otherwise (the value passes through).
+    static func payloadKeepingNegativeZero(_ raw: UnsafeRawBufferPointer, type: UInt8, target: Int,
+                                           limits: CompactSortedSetLimits) throws -> (type: UInt8, value: [UInt8])? {
         var cursor = ByteCursor(raw)
-        guard let count = try? cursor.readLength("a sorted set's size"), count > 0, count <= negativeZeroScanLimit else { return nil }
+        guard let count = try? cursor.readLength("a sorted set's size"), count > 0, count <= UInt64(max(0, limits.entries)) else { return nil }
         // The value decoded as the only key of a small RDB of its own.
         var file = RDBHeader(family: .redis, version: 11).magic
         file += [type, 1, UInt8(ascii: "z")]

@@ -17,6 +17,10 @@ public struct RestoreWriterOptions: Sendable {
     /// Limits of the keys written as plain commands (see `RESPWriterOptions`).
     public var maxElementsPerCommand = 512
     public var maxBytesPerCommand = 1 << 20
+    /// Which sorted sets the target keeps compact (its `zset-max-listpack-*`): a skiplist set of at most
+    /// `entries` members holding a score of -0 goes as a compact payload holding the text "-0"
+    /// (`payloadKeepingNegativeZero`).
+    public var compactSortedSets = CompactSortedSetLimits()
 
     public init(targetVersion: Int? = nil, replace: Bool = true, dropTTL: Bool = false, emitSelect: Bool = true) {
         self.targetVersion = targetVersion
@@ -105,9 +109,11 @@ public struct RestoreWriter: RDBVisitor {
         self.options = options
         enc = RESPEncoder(out: out)
         target = options.targetVersion ?? 10
-        commands = RESPWriter(out: out, options: RESPWriterOptions(
+        var o = RESPWriterOptions(
             maxElementsPerCommand: options.maxElementsPerCommand, maxBytesPerCommand: options.maxBytesPerCommand,
-            dropTTL: options.dropTTL, targetVersion: options.targetVersion, emitSelect: false))
+            dropTTL: options.dropTTL, targetVersion: options.targetVersion, emitSelect: false)
+        o.compactSortedSets = options.compactSortedSets
+        commands = RESPWriter(out: out, options: o)
     }
 
     public mutating func beginFile(_ header: RDBHeader) throws {
@@ -321,7 +327,7 @@ public struct RestoreWriter: RDBVisitor {
 
     public mutating func rawValue(_ raw: UnsafeRawBufferPointer) throws {
         guard inKey else { return }
-        if skiplistZset, let payload = try Self.payloadKeepingNegativeZero(raw, type: typeByte, target: target) {
+        if skiplistZset, let payload = try Self.payloadKeepingNegativeZero(raw, type: typeByte, target: target, limits: options.compactSortedSets) {
             typeByte = payload.type
             mode = .rewritten
             return try payload.value.withUnsafeBytes { try rawPayload($0) }
