@@ -48,8 +48,52 @@ public struct ZiplistReader {
         RDBError.corrupt(at: blobOffset, "ziplist", "\(detail) at blob byte \(pos) (entry \(index))")
     }
 
-    @inlinable
+    /// Inlined into each caller's loop for what small values mostly are (a 1-byte prevlen, then a string of up
+    /// to 63 bytes or an integer); everything else, the end, and every error go through `nextSlow`, which checks
+    /// the same things (the prevlen against the previous entry's size, every length against the bytes left).
+    @inlinable @inline(__always)
     public mutating func next() throws(RDBError) -> RDBString? {
+        let avail = size &- 1 &- pos
+        if _fastPath(avail >= 2) {
+            let p = base + pos
+            let b0 = p.load(as: UInt8.self)
+            if _fastPath(Int(b0) == prevSize && b0 < 0xFE) {
+                let e = p.load(fromByteOffset: 1, as: UInt8.self)
+                if e < 0x40 {
+                    let n = Int(e)
+                    if _fastPath(n &+ 2 <= avail) {
+                        stepFast(n &+ 2)
+                        return RDBString(bytes: UnsafeRawBufferPointer(start: p + 2, count: n))
+                    }
+                } else if e &- 0xF1 < 13 {
+                    stepFast(2)
+                    return RDBString(integer: Int64(e & 0x0F) &- 1)
+                } else if avail >= 10 && (e == 0xC0 || e == 0xD0 || e == 0xE0 || e == 0xF0 || e == 0xFE) {
+                    // int16/32/64/24/8: little-endian, sign-extended; with 10 bytes left an 8-byte load after
+                    // the encoding byte stays inside the blob.
+                    let width = e == 0xC0 ? 2 : e == 0xD0 ? 4 : e == 0xE0 ? 8 : e == 0xF0 ? 3 : 1
+                    let shift = UInt64(64 &- 8 &* width)
+                    let raw = UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 2, as: UInt64.self))
+                    stepFast(width &+ 2)
+                    return RDBString(integer: Int64(bitPattern: raw << shift) >> shift)
+                }
+            }
+        }
+        return try nextSlow()
+    }
+
+    /// Past an entry of `entrySize` bytes at `pos`.
+    @inlinable @inline(__always)
+    mutating func stepFast(_ entrySize: Int) {
+        lastEntryStart = pos
+        prevSize = entrySize
+        pos &+= entrySize
+        _index &+= 1
+    }
+
+    /// `next` for every entry, the end and the errors.
+    @usableFromInline @inline(never)
+    mutating func nextSlow() throws(RDBError) -> RDBString? {
         let avail = size - 1 - pos
         if avail <= 0 {
             if declaredCount != 65535 && declaredCount != index {
