@@ -60,7 +60,12 @@ public final class TaskWorkers: Service, Sendable {
                 while !shuttingDown.load(ordering: .acquiring) {
                     if runningCount < workers {
                         do {
-                            if let record = try await store.claim(owner: owner, now: now(), lease: lease) {
+                            // Given up on a shutdown: with the store unreachable, a claim waits for a connection
+                            // until the pool gives up (about a minute), and the service with it.
+                            let at = now()
+                            let claimed = try await Self.run({ [self] in try await store.claim(owner: owner, now: at, lease: lease) },
+                                                             givingUpWhen: { [self] in shuttingDown.load(ordering: .acquiring) })
+                            if let record = claimed {
                                 // Counted as running before the next claim is considered.
                                 let slot = ExecutionSlot()
                                 let runsHere = running.withLock { r in
@@ -86,7 +91,7 @@ public final class TaskWorkers: Service, Sendable {
                                 continue
                             }
                         } catch {
-                            logger.error("claiming a task failed: \(error)")
+                            if !shuttingDown.load(ordering: .acquiring) { logger.error("claiming a task failed: \(error)") }
                         }
                     }
                     // Until the next poll, or sooner when woken.
@@ -98,12 +103,45 @@ public final class TaskWorkers: Service, Sendable {
                 }
                 await group.waitForAll()
             }
-            do { try await store.release(owner: owner) } catch { logger.error("releasing the tasks failed: \(error)") }
+            // Within `releaseLimit`: a store that does not answer leaves the leases to run out (another service, or
+            // the next start, takes the tasks over then).
+            let end = ContinuousClock.now + Self.releaseLimit
+            do {
+                try await Self.run({ [self] in try await store.release(owner: owner) }, givingUpWhen: { ContinuousClock.now >= end })
+            } catch {
+                let why = ContinuousClock.now >= end ? "the store did not answer within \(Self.releaseLimit.components.seconds) s" : "\(error)"
+                logger.error("releasing the tasks failed (their leases run out within \(Int(lease)) s): \(why)")
+            }
         } onGracefulShutdown: {
             self.shuttingDown.store(true, ordering: .releasing)
             let slots = self.running.withLock { Array($0.values) }
             self.logger.info("shutting down: \(slots.count) running task\(slots.count == 1 ? "" : "s") stop\(slots.count == 1 ? "s" : ""), to resume at the next start")
             for slot in slots { slot.stop(.shutdown) }
+        }
+    }
+
+    /// How long the release of this service's tasks at shutdown may take.
+    static let releaseLimit = Duration.seconds(10)
+
+    /// Runs `op` (a store call), cancelled once `giveUp()` holds (checked every 10 ms): a call waiting for a
+    /// connection to a store that does not answer then ends at once (the pool would retry for about a minute),
+    /// with `CancellationError`; one that is answered all the same returns what it got.
+    static func run<T: Sendable>(_ op: @escaping @Sendable () async throws -> T,
+                                 givingUpWhen giveUp: @escaping @Sendable () -> Bool) async throws -> T {
+        try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await op() }
+            group.addTask {
+                while !giveUp() { try await Task.sleep(for: .milliseconds(10)) }
+                return nil
+            }
+            while let result = try await group.next() {
+                if let result {
+                    group.cancelAll()
+                    return result
+                }
+                group.cancelAll()  // given up: `op` ends with what the cancellation makes of it
+            }
+            throw CancellationError()
         }
     }
 
