@@ -27,6 +27,7 @@ public enum MigrationService {
         let api = TaskAPI(store: store, config: config, secrets: secrets, metrics: metrics, workers: workers, logger: logger)
         let router = Router()
         router.add(middleware: MethodNotAllowed())
+        router.add(middleware: InternalErrors(logger: logger))
         api.addRoutes(to: router)
         let app = Application(
             router: router,

@@ -52,10 +52,10 @@ import Testing
 
     /// Ten tasks, two per target, created through `a`; then `a` is killed as soon as it runs one. Blocking, so
     /// that no other test's hold on the cooperative threads stretches the time between the steps.
-    /// With its PostgreSQL store gone, a service stopped by SIGTERM exits within the release's 10 s, not after the
-    /// pool's minute of retries: the claim in flight is given up at the shutdown, the release after 10 s (65 s
-    /// before, measured by hand).
-    @Test("SIGTERM with the PostgreSQL store gone: the service exits within seconds")
+    /// With its PostgreSQL store gone, a request answers 500 with the API's error body after 10 s, and a service
+    /// stopped by SIGTERM exits within the release's 10 s, not after the pool's minute of retries (65 s before,
+    /// measured by hand; a request took as long and answered an empty 500).
+    @Test("The PostgreSQL store gone: a request answers 500 in 10 s, SIGTERM ends the service in seconds")
     func shutdownWithTheStoreGone() throws {
         let postgres = try PostgresServer(stopWithProcess: true)
         defer { postgres.stop() }
@@ -63,7 +63,12 @@ import Testing
         let service = try ServiceProcess(config: ["store": store, "instances": ["i1": ["address": "127.0.0.1:1"]], "workers": 1])
         defer { service.kill9() }
         postgres.stop()
-        Thread.sleep(forTimeInterval: 2)  // the worker's claims now wait for a connection
+        let asked = Date()
+        let reply = try service.requestBlocking(.GET, "/v2/p1/migration-task/t1")
+        let waited = Date().timeIntervalSince(asked)
+        #expect(reply.status == 500 && reply.json["error_code"] as? String == "500", "\(reply.status): \(reply.body)")
+        #expect((reply.json["error_msg"] as? String)?.contains("the task store did not answer within 10 s") == true, "\(reply.body)")
+        #expect(waited < 25, "answered after \(Int(waited)) s")
         let started = Date()
         let status = service.terminate(seconds: 60)
         let took = Date().timeIntervalSince(started)

@@ -24,6 +24,8 @@ struct TaskAPI: Sendable {
     let logger: Logger
 
     static let maxBody = 1 << 20
+    /// How long a request waits for the task store: then 500 (`InternalErrors`), not the pool's minute of retries.
+    static let storeLimit = Duration.seconds(10)
 
     func addRoutes(to router: Router<BasicRequestContext>) {
         router.post("/v2/:project_id/migration-task") { request, context in
@@ -45,7 +47,7 @@ struct TaskAPI: Sendable {
             Self.json(.ok, OpenAPIDocument.text(instances: config.instances.keys.sorted(), buckets: config.buckets.keys.sorted()))
         }
         router.get("/metrics") { _, _ in
-            let counts = try await store.countByStatus()
+            let counts = try await StoreCall.within(Self.storeLimit) { try await store.countByStatus() }
             let text = metrics.render(counts: counts, running: workers.runningCount)
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                             body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
@@ -90,7 +92,7 @@ struct TaskAPI: Sendable {
         let record = TaskRecord(
             id: MigrationTaskResponse.newID(), projectID: project, name: task.taskName, request: Self.encode(redacted),
             sealedSecrets: sealed, target: task.targetInstance.id, createdAt: t)
-        try await store.insert(record)
+        try await StoreCall.within(Self.storeLimit) { try await store.insert(record) }
         workers.wake()
         logger.info("task \(record.id) (\(record.name)) created in project \(project): \(task.migrationType.rawValue), \(task.migrationMethod.rawValue), target \(task.targetInstance.id)")
         return Self.json(.ok, MigrationTaskResponse(id: record.id, name: record.name, status: .migrating).json)
@@ -98,13 +100,13 @@ struct TaskAPI: Sendable {
 
     func show(project: String, id: String) async throws -> Response {
         if let bad = Self.checkProject(project) { return bad }
-        guard let r = try await store.task(project: project, id: id) else { return Self.notFound(id) }
+        guard let r = try await StoreCall.within(Self.storeLimit, { try await store.task(project: project, id: id) }) else { return Self.notFound(id) }
         return Self.json(.ok, Self.taskJSON(r))
     }
 
     func delete(project: String, id: String) async throws -> Response {
         if let bad = Self.checkProject(project) { return bad }
-        switch try await store.delete(project: project, id: id) {
+        switch try await StoreCall.within(Self.storeLimit, { try await store.delete(project: project, id: id) }) {
         case .deleted: return Response(status: .noContent)
         case .notFound: return Self.notFound(id)
         case .running:
@@ -114,7 +116,10 @@ struct TaskAPI: Sendable {
 
     func stop(project: String, id: String) async throws -> Response {
         if let bad = Self.checkProject(project) { return bad }
-        guard let r = try await store.requestStop(project: project, id: id, now: now()) else { return Self.notFound(id) }
+        let at = now()
+        guard let r = try await StoreCall.within(Self.storeLimit, { try await store.requestStop(project: project, id: id, now: at) }) else {
+            return Self.notFound(id)
+        }
         if r.status == .migrating && r.owner == workers.owner { workers.stop(task: id) }
         logger.info("task \(id): stop requested (\(r.status.rawValue))")
         return Self.json(.ok, MigrationTaskResponse(id: r.id, name: r.name, status: r.status).json)
@@ -137,7 +142,10 @@ struct TaskAPI: Sendable {
             }
             limit = n
         }
-        let (count, tasks) = try await store.list(project: project, name: q.get("name"), offset: offset, limit: limit)
+        let name = q.get("name")
+        let (count, tasks) = try await StoreCall.within(Self.storeLimit) { [offset, limit] in
+            try await store.list(project: project, name: name, offset: offset, limit: limit)
+        }
         var j = JSONBuilder()
         j.beginObject()
         j.field("count", count)

@@ -129,3 +129,47 @@ public protocol TaskStore: Sendable {
     /// Closes connections.
     func close() async throws
 }
+
+/// A store call with an end: given up (its task cancelled) when a condition holds or a time limit passes. A
+/// call waiting for a connection to a store that does not answer then ends at once (PostgreSQL's pool would
+/// retry for about a minute); one already running its statement goes on to its answer (the session's
+/// `statement_timeout` ends it).
+enum StoreCall {
+    /// Runs `op`, cancelled once `giveUp()` holds (checked every 10 ms): what `op` gives after that, usually
+    /// `CancellationError`; one answered all the same returns what it got.
+    static func run<T: Sendable>(_ op: @escaping @Sendable () async throws -> T,
+                                 givingUpWhen giveUp: @escaping @Sendable () -> Bool) async throws -> T {
+        try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await op() }
+            group.addTask {
+                while !giveUp() { try await Task.sleep(for: .milliseconds(10)) }
+                return nil
+            }
+            while let result = try await group.next() {
+                if let result {
+                    group.cancelAll()
+                    return result
+                }
+                group.cancelAll()  // given up: `op` ends with what the cancellation makes of it
+            }
+            throw CancellationError()
+        }
+    }
+
+    /// Runs `op` for at most `limit`: `TaskStoreTimeout` when it was given up then.
+    static func within<T: Sendable>(_ limit: Duration, _ op: @escaping @Sendable () async throws -> T) async throws -> T {
+        let end = ContinuousClock.now + limit
+        do {
+            return try await run(op, givingUpWhen: { ContinuousClock.now >= end })
+        } catch where ContinuousClock.now >= end {
+            throw TaskStoreTimeout(limit: limit)
+        }
+    }
+}
+
+/// A store call given up after its time limit (`StoreCall.within`).
+struct TaskStoreTimeout: Error, CustomStringConvertible {
+    let limit: Duration
+    var description: String { "the task store did not answer within \(limit.components.seconds) s" }
+}
+

@@ -63,7 +63,7 @@ public final class TaskWorkers: Service, Sendable {
                             // Given up on a shutdown: with the store unreachable, a claim waits for a connection
                             // until the pool gives up (about a minute), and the service with it.
                             let at = now()
-                            let claimed = try await Self.run({ [self] in try await store.claim(owner: owner, now: at, lease: lease) },
+                            let claimed = try await StoreCall.run({ [self] in try await store.claim(owner: owner, now: at, lease: lease) },
                                                              givingUpWhen: { [self] in shuttingDown.load(ordering: .acquiring) })
                             if let record = claimed {
                                 // Counted as running before the next claim is considered.
@@ -105,12 +105,10 @@ public final class TaskWorkers: Service, Sendable {
             }
             // Within `releaseLimit`: a store that does not answer leaves the leases to run out (another service, or
             // the next start, takes the tasks over then).
-            let end = ContinuousClock.now + Self.releaseLimit
             do {
-                try await Self.run({ [self] in try await store.release(owner: owner) }, givingUpWhen: { ContinuousClock.now >= end })
+                try await StoreCall.within(Self.releaseLimit) { [self] in try await store.release(owner: owner) }
             } catch {
-                let why = ContinuousClock.now >= end ? "the store did not answer within \(Self.releaseLimit.components.seconds) s" : "\(error)"
-                logger.error("releasing the tasks failed (their leases run out within \(Int(lease)) s): \(why)")
+                logger.error("releasing the tasks failed (their leases run out within \(Int(lease)) s): \(error)")
             }
         } onGracefulShutdown: {
             self.shuttingDown.store(true, ordering: .releasing)
@@ -122,28 +120,6 @@ public final class TaskWorkers: Service, Sendable {
 
     /// How long the release of this service's tasks at shutdown may take.
     static let releaseLimit = Duration.seconds(10)
-
-    /// Runs `op` (a store call), cancelled once `giveUp()` holds (checked every 10 ms): a call waiting for a
-    /// connection to a store that does not answer then ends at once (the pool would retry for about a minute),
-    /// with `CancellationError`; one that is answered all the same returns what it got.
-    static func run<T: Sendable>(_ op: @escaping @Sendable () async throws -> T,
-                                 givingUpWhen giveUp: @escaping @Sendable () -> Bool) async throws -> T {
-        try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask { try await op() }
-            group.addTask {
-                while !giveUp() { try await Task.sleep(for: .milliseconds(10)) }
-                return nil
-            }
-            while let result = try await group.next() {
-                if let result {
-                    group.cancelAll()
-                    return result
-                }
-                group.cancelAll()  // given up: `op` ends with what the cancellation makes of it
-            }
-            throw CancellationError()
-        }
-    }
 
     /// Runs one claimed task to its end (or until it is stopped, the lease lost, the service shut down).
     func execute(_ record: TaskRecord, _ slot: ExecutionSlot) async {
@@ -224,7 +200,14 @@ public final class TaskWorkers: Service, Sendable {
                 last = (t.keys, t.bytes)
             }
             do {
-                switch try await store.renew(id: id, owner: owner, now: now(), lease: lease, update: slot.snapshot() ?? TaskUpdate()) {
+                // Within a lease: a renewal answered later would extend a lease already run out (it counts from
+                // `at`), and one left waiting (a store that does not answer: the pool retries for about a minute)
+                // would keep the run going after another service may have claimed the task.
+                let (at, update) = (now(), slot.snapshot() ?? TaskUpdate())
+                let answer = try await StoreCall.within(.milliseconds(max(1000, Int(lease * 1000)))) { [self] in
+                    try await store.renew(id: id, owner: owner, now: at, lease: lease, update: update)
+                }
+                switch answer {
                 case nil: slot.stop(.leaseLost); return
                 case true?: slot.stop(.requested)
                 case false?: break
