@@ -53,6 +53,12 @@ package struct Cat: ParsableCommand {
     @Option(help: "resp/restore: RDB version of the target server (9 = Redis 6.2, 10 = 7.0, 11 = 7.2/Valkey 8, 12 = 7.4+, 80 = Valkey 9; default: the file's own).")
     var targetVersion: Int?
 
+    @Option(help: "resp/restore: the target's zset-max-listpack-entries, for keeping scores of -0 (default 128).")
+    var zsetMaxListpackEntries: Int?
+
+    @Option(help: "resp/restore: the target's zset-max-listpack-value, for keeping scores of -0 (default 64).")
+    var zsetMaxListpackValue: Int?
+
     @Option(help: "resp/restore: at most this many elements per command.")
     var batchElements: Int = 512
 
@@ -84,6 +90,8 @@ package struct Cat: ParsableCommand {
             job.metadata = metadata
             job.salvage = salvage
             job.targetVersion = targetVersion
+            job.compactSortedSets = try CompactSortedSetLimits.given(entries: zsetMaxListpackEntries, value: zsetMaxListpackValue)
+                ?? CompactSortedSetLimits()
             job.batchElements = batchElements
             job.batchBytes = batchBytes
             job.threads = threads
@@ -110,6 +118,8 @@ package struct CatJob {
     package var metadata = false
     package var salvage = false
     package var targetVersion: Int?
+    /// The target's `zset-max-listpack-*` (resp, restore).
+    package var compactSortedSets = CompactSortedSetLimits()
     package var batchElements = 512
     package var batchBytes = 1 << 20
     package var threads: Int?
@@ -199,6 +209,7 @@ package struct CatJob {
         respOptions.maxBytesPerCommand = batchBytes
         respOptions.targetVersion = targetVersion
         respOptions.dropTTL = filter.noTTL
+        respOptions.compactSortedSets = compactSortedSets
 
         var driver = DecodeDriver(rdb: options, aof: aofOptions, log: log)
         driver.opener = opener
@@ -220,6 +231,7 @@ package struct CatJob {
                 var o = RestoreWriterOptions(targetVersion: targetVersion, replace: true, dropTTL: filter.noTTL)
                 o.maxElementsPerCommand = batchElements
                 o.maxBytesPerCommand = batchBytes
+                o.compactSortedSets = compactSortedSets
                 var sink = FilteringVisitor(inner: RestoreWriter(out: out, options: o), filter: filter)
                 try decodeAllRDB(&sink, driver: driver)
                 reportSkipped(sink.inner.skippedKeys, lossy: sink.inner.lossyKeys, libraries: sink.inner.skippedLibraries)
@@ -341,3 +353,17 @@ package struct CatJob {
         return aof
     }
 }
+
+extension CompactSortedSetLimits {
+    /// The limits `--zset-max-listpack-entries` and `--zset-max-listpack-value` give (the default for the one not
+    /// given); nil when neither is given.
+    package static func given(entries: Int?, value: Int?) throws -> CompactSortedSetLimits? {
+        guard entries != nil || value != nil else { return nil }
+        guard entries ?? 0 >= 0, value ?? 0 >= 0 else {
+            throw ValidationError("--zset-max-listpack-entries and --zset-max-listpack-value take a number of 0 or more")
+        }
+        let d = CompactSortedSetLimits()
+        return CompactSortedSetLimits(entries: entries ?? d.entries, value: value ?? d.value)
+    }
+}
+

@@ -70,6 +70,12 @@ struct ImportSettings: ParsableArguments {
     @Option(help: "RDB version of the target (9 = Redis 6.2, 10 = 7.0, 11 = 7.2/Valkey 8, 12 = 7.4+, 80 = Valkey 9); default: from INFO.")
     var targetVersion: Int?
 
+    @Option(help: "The target's zset-max-listpack-entries, for keeping scores of -0; default: from CONFIG GET (128 where CONFIG is refused).")
+    var zsetMaxListpackEntries: Int?
+
+    @Option(help: "The target's zset-max-listpack-value, for keeping scores of -0; default: from CONFIG GET (64 where CONFIG is refused).")
+    var zsetMaxListpackValue: Int?
+
     @Option(name: .customLong("db-map"), help: ArgumentHelp("Map a database of the file to one of the target (repeatable).", valueName: "SRC:DST"))
     var dbMap: [String] = []
 
@@ -125,6 +131,7 @@ struct ImportSettings: ParsableArguments {
         o.mode = restore ? .restore : commands ? .commands : .auto
         o.replace = replace
         o.targetVersion = targetVersion
+        o.compactSortedSets = try CompactSortedSetLimits.given(entries: zsetMaxListpackEntries, value: zsetMaxListpackValue)
         for m in dbMap {
             let parts = m.split(separator: ":")
             guard parts.count == 2, let s = Int(parts[0]), let d = Int(parts[1]), s >= 0, d >= 0 else {

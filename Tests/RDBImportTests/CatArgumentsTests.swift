@@ -1,5 +1,6 @@
 import ArgumentParser
 import RDBCatCommand
+import RDBKit
 import Testing
 
 /// `rdbcat`'s quick reading of its arguments (`CatJob(quickArguments:)`: input paths, a format, an output file,
@@ -16,6 +17,7 @@ struct CatArgumentsTests {
         return """
             files \(job.files) format \(job.format) output \(String(describing: job.output)) binary \(job.binary) \
             metadata \(job.metadata) salvage \(job.salvage) target \(String(describing: job.targetVersion)) \
+            zset \(job.compactSortedSets) \
             batch \(job.batchElements)/\(job.batchBytes) threads \(String(describing: job.threads)) \
             rdb \(job.rdb) aof \(job.aof) progress \(job.showProgress) filter \(filter) opener \(job.opener != nil)
             """
@@ -63,8 +65,19 @@ struct CatArgumentsTests {
         ["dump.rdb", "--no-progress"],
         ["dump.rdb", "--db", "0"],
         ["dump.rdb", "-x"],
+        ["dump.rdb", "--zset-max-listpack-value", "4000"],
     ])
     func leftToArgumentParser(_ arguments: [String]) {
         #expect(CatJob(quickArguments: arguments) == nil)
+    }
+
+    /// `--zset-max-listpack-entries` / `-value`: the target's limits for the resp and restore writers, the other
+    /// at its default; negative values refused.
+    @Test func sortedSetLimits() throws {
+        let parsed = try #require(try Cat.parseAsRoot(["dump.rdb", "-f", "resp", "--zset-max-listpack-value", "4000"]) as? Cat)
+        #expect(try parsed.job.compactSortedSets == CompactSortedSetLimits(entries: 128, value: 4000))
+        let bad = try #require(try Cat.parseAsRoot(["dump.rdb", "--zset-max-listpack-entries=-1"]) as? Cat)
+        #expect(throws: (any Error).self) { try bad.job }
+        #expect(try #require(CatJob(quickArguments: ["dump.rdb"])).compactSortedSets == CompactSortedSetLimits())
     }
 }

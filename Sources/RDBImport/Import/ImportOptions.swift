@@ -20,6 +20,9 @@ public struct ImportOptions: Sendable {
     /// RDB version of the target (9 = Redis 6.2, 10 = 7.0, 11 = 7.2 / Valkey 7.2–8.1, 12 = 7.4+, 80 = Valkey 9);
     /// nil = detected from the server's INFO.
     public var targetVersion: Int?
+    /// The target's `zset-max-listpack-*` (nil: read from the target, `CONFIG GET zset-max-*`; the defaults where
+    /// it is refused).
+    public var compactSortedSets: CompactSortedSetLimits?
     /// Database of the file -> database of the target.
     public var databaseMap: [Int: Int] = [:]
     /// Every database not in `databaseMap` goes to this one (nil: the same number as in the file).

@@ -156,7 +156,7 @@ public final class Importer {
             stopRequest: stopRequest)
         // Which sorted sets the target keeps compact: on a cluster, those any master does.
         let zsetLimits = (cluster?.servers ?? server.map { [$0] } ?? []).compactMap(\.compactSortedSets).reduce(nil) { (a: CompactSortedSetLimits?, b) in a?.union(b) ?? b }
-        if let zsetLimits { ctx.compactSortedSets = zsetLimits }
+        if let limits = options.compactSortedSets ?? zsetLimits { ctx.compactSortedSets = limits }
         // A key's output stays in the buffer until `ImportVisitor.endKey` takes it out as one record, unless
         // it passes `keyChunkBytes`: then the writer's within-key flushes hand it to `KeyParts` in chunks.
         // (A cluster import sends every key whole: a redirected record is resent whole, so it must be one.)
