@@ -10,7 +10,8 @@ public enum Spawn {
 
     /// Starts `path` with its standard streams on the given files (outputs created or truncated) and
     /// returns its pid. The child gets an empty signal mask and default handlers for SIGTERM, SIGINT and
-    /// SIGPIPE whatever the test thread blocks, so a server stops at once on SIGTERM.
+    /// SIGPIPE whatever the test thread blocks, so a server stops at once on SIGTERM; and no other descriptor
+    /// of this process (`closeInherited`).
     public static func start(_ path: String, _ args: [String], stdin: String = "/dev/null",
                              stdout: String = "/dev/null", stderr: String = "/dev/null") throws -> pid_t {
         var actions = posix_spawn_file_actions_t()
@@ -19,6 +20,7 @@ public enum Spawn {
         posix_spawn_file_actions_addopen(&actions, 0, stdin, O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, stdout, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         posix_spawn_file_actions_addopen(&actions, 2, stderr, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        closeInherited(&actions)
         let argv: [UnsafeMutablePointer<CChar>?] = ([path] + args).map { strdup($0) } + [nil]
         defer { for a in argv { free(a) } }
         var attr = posix_spawnattr_t()
@@ -38,6 +40,28 @@ public enum Spawn {
         let rc = posix_spawn(&pid, path, &actions, &attr, argv, environ)
         guard rc == 0 else { throw Failure(description: "cannot start \(path): \(String(cString: strerror(rc)))") }
         return pid
+    }
+
+    /// Makes the child close every descriptor from 3 up. Without it a server started here kept whatever the test
+    /// process had open at that moment: the pipes of programs other tests were running (`Spawn.run`), and the
+    /// socket by which Foundation's `Process` learns that its child has ended, which closes only when every copy
+    /// does. A `Spawn.run` of initdb then never saw it end while two `rdbcat serve` started at the same moment
+    /// lived, and those waited on the test that waited on initdb (CI hung). glibc 2.34's
+    /// `posix_spawn_file_actions_addclosefrom_np`, which the Glibc module does not export, found by name; else
+    /// each descriptor open now is closed.
+    static func closeInherited(_ actions: inout posix_spawn_file_actions_t) {
+        typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+        if let symbol = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np"),
+           unsafeBitCast(symbol, to: CloseFrom.self)(&actions, 3) == 0 {
+            return
+        }
+        guard let dir = opendir("/proc/self/fd") else { return }
+        defer { closedir(dir) }
+        let own = dirfd(dir)
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+            if let fd = Int32(name), fd > 2, fd != own { posix_spawn_file_actions_addclose(&actions, fd) }
+        }
     }
 }
 
