@@ -4,11 +4,13 @@ import Glibc
 import Foundation
 
 extension Spawn {
-    /// Runs a program to its end; returns its exit status, stdout and stderr. `environment` is added to this
-    /// process's.
-    public static func run(_ path: String, _ args: [String], environment: [String: String] = [:]) throws -> (Int32, String, String) {
+    /// Runs a program to its end (killed after `seconds`, which throws: a hang fails the test that ran it
+    /// instead of holding the whole run); returns its exit status, stdout and stderr. `environment` is added to
+    /// this process's.
+    public static func run(_ path: String, _ args: [String], environment: [String: String] = [:],
+                           seconds: Double = 600) throws -> (Int32, String, String) {
         let (p, out, err) = try launch(path, args, environment: environment)
-        return try collect(p, out, err)
+        return try collect(p, out, err, seconds: seconds)
     }
 
     /// Starts a program with its standard output and error on pipes (standard input empty); `environment` is
