@@ -121,6 +121,15 @@ public struct Handshake: Sendable {
         }
     }
 
+    /// The name and value pairs of a `CONFIG GET` reply (none for an error).
+    static func configPairs(_ reply: RESPReply) -> [(name: String, value: String)] {
+        guard case .array(let items?) = reply else { return [] }
+        return stride(from: 0, to: items.count - 1, by: 2).compactMap { i in
+            guard let n = items[i].text, let v = items[i + 1].text else { return nil }
+            return (n, v)
+        }
+    }
+
     /// The reply to the oldest pending step.
     public mutating func receive(_ reply: RESPReply) -> Action {
         guard let step = pending.popFirst() else {
@@ -162,20 +171,12 @@ public struct Handshake: Sendable {
         case .keyspace:
             if let t = reply.text { server?.keyspace = ServerInfo.keyspace(info: t) }
         case .databases:
-            if case .array(let items?) = reply, items.count == 2, let v = items[1].text, let n = Int(v) {
+            if let v = Self.configPairs(reply).first(where: { $0.name == "databases" })?.value, let n = Int(v) {
                 server?.databases = n
             }
         case .zsetLimits:
             // (An error, CONFIG renamed or not allowed: unknown, and the writers assume the defaults.)
-            if case .array(let items?) = reply {
-                var pairs: [(name: String, value: String)] = []
-                var i = 0
-                while i + 1 < items.count {
-                    if let n = items[i].text, let v = items[i + 1].text { pairs.append((n, v)) }
-                    i += 2
-                }
-                server?.compactSortedSets = CompactSortedSetLimits(config: pairs)
-            }
+            server?.compactSortedSets = CompactSortedSetLimits(config: Self.configPairs(reply))
         case .select(let db):
             if let e = error {
                 return .refused(ConnectionError(.handshakeRefused, "SELECT \(db) failed on the target: \(e)", serverError: e))
