@@ -362,8 +362,7 @@ extension CompactSortedSetLimits {
         guard entries ?? 0 >= 0, value ?? 0 >= 0 else {
             throw ValidationError("--zset-max-listpack-entries and --zset-max-listpack-value take a number of 0 or more")
         }
-        let d = CompactSortedSetLimits()
-        return CompactSortedSetLimits(entries: entries ?? d.entries, value: value ?? d.value)
+        return CompactSortedSetLimits(entries: entries ?? defaults.entries, value: value ?? defaults.value)
     }
 }
 

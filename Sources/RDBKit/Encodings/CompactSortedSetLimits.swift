@@ -24,8 +24,11 @@ public struct CompactSortedSetLimits: Sendable, Hashable {
             if name.hasSuffix("-value") { value = max(value ?? 0, n) }
         }
         guard entries != nil || value != nil else { return nil }
-        self.init(entries: entries ?? 128, value: value ?? 64)
+        self.init(entries: entries ?? Self.defaults.entries, value: value ?? Self.defaults.value)
     }
+
+    /// The servers' defaults.
+    public static let defaults = CompactSortedSetLimits()
 
     /// Limits that keep every set compact that either keeps compact (a cluster's masters may differ).
     public func union(_ other: CompactSortedSetLimits) -> CompactSortedSetLimits {
