@@ -1,3 +1,4 @@
+import Synchronization
 import RDBMigration
 
 /// One migration task as a store keeps it: the request (passwords taken out and sealed apart), where it
@@ -130,29 +131,28 @@ public protocol TaskStore: Sendable {
     func close() async throws
 }
 
-/// A store call with an end: given up (its task cancelled) when a condition holds or a time limit passes. A
-/// call waiting for a connection to a store that does not answer then ends at once (PostgreSQL's pool would
-/// retry for about a minute); one already running its statement goes on to its answer (the session's
-/// `statement_timeout` ends it).
+/// A store call with an end: given up when a condition holds or a time limit passes, or when the calling task is
+/// cancelled. Given up, the call is cancelled and left behind: what it gives later is dropped. (Waiting for it to
+/// end once cancelled was not enough: in one CI run a claim or release waiting for a connection to a stopped
+/// PostgreSQL did not end on its cancellation, and the pool went on retrying it for a minute.)
 enum StoreCall {
-    /// Runs `op`, cancelled once `giveUp()` holds (checked every 10 ms): what `op` gives after that, usually
-    /// `CancellationError`; one answered all the same returns what it got.
+    /// Runs `op`; `CancellationError` once `giveUp()` holds (checked every 10 ms while it runs) or the caller is
+    /// cancelled, before `op` has answered.
     static func run<T: Sendable>(_ op: @escaping @Sendable () async throws -> T,
                                  givingUpWhen giveUp: @escaping @Sendable () -> Bool) async throws -> T {
-        try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask { try await op() }
-            group.addTask {
-                while !giveUp() { try await Task.sleep(for: .milliseconds(10)) }
-                return nil
-            }
-            while let result = try await group.next() {
-                if let result {
-                    group.cancelAll()
-                    return result
+        let call = Call<T>()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (c: CheckedContinuation<T, any Error>) in
+                call.start(c, Task {
+                    do { call.end(.success(try await op())) } catch { call.end(.failure(error)) }
+                })
+                Task {
+                    while !call.isEnded && !giveUp() { try? await Task.sleep(for: .milliseconds(10)) }
+                    call.end(.failure(CancellationError()))
                 }
-                group.cancelAll()  // given up: `op` ends with what the cancellation makes of it
             }
-            throw CancellationError()
+        } onCancel: {
+            call.end(.failure(CancellationError()))
         }
     }
 
@@ -163,6 +163,41 @@ enum StoreCall {
             return try await run(op, givingUpWhen: { ContinuousClock.now >= end })
         } catch where ContinuousClock.now >= end {
             throw TaskStoreTimeout(limit: limit)
+        }
+    }
+
+    /// One call: the caller's continuation, resumed once (by the call's answer, the give-up watcher or the
+    /// caller's cancellation, whichever comes first), and the call's task, cancelled when it did not answer first.
+    final class Call<T: Sendable>: Sendable {
+        private let state = Mutex<(waiter: CheckedContinuation<T, any Error>?, work: Task<Void, Never>?, ended: Bool, early: Result<T, any Error>?)>(
+            (nil, nil, false, nil))
+
+        var isEnded: Bool { state.withLock { $0.ended } }
+
+        func start(_ waiter: CheckedContinuation<T, any Error>, _ work: Task<Void, Never>) {
+            let early: Result<T, any Error>? = state.withLock { s in
+                s.work = work
+                if s.ended { return s.early ?? .failure(CancellationError()) }
+                s.waiter = waiter
+                return nil
+            }
+            if let early {
+                work.cancel()
+                waiter.resume(with: early)
+            }
+        }
+
+        func end(_ result: Result<T, any Error>) {
+            let (waiter, work): (CheckedContinuation<T, any Error>?, Task<Void, Never>?) = state.withLock { s in
+                guard !s.ended else { return (nil, nil) }
+                s.ended = true
+                if s.waiter == nil { s.early = result }  // (cancelled before the continuation was made)
+                defer { s.waiter = nil }
+                return (s.waiter, s.work)
+            }
+            guard let waiter else { return }
+            if case .failure = result { work?.cancel() }
+            waiter.resume(with: result)
         }
     }
 }
