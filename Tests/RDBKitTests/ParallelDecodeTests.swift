@@ -245,24 +245,24 @@ import RDBSinks
         }
     }
 
-    /// A file of small records, as the memory report cuts it at nominal offsets (each chunk finding its first
-    /// record itself, `ChunkableSink.rowPerKey`): values made of bytes that read as type bytes, lengths and
+    /// A file of small records, as every sink cuts it at nominal offsets (each chunk finding its first
+    /// record itself, `ChunkableSink.cutsBySync`): values made of bytes that read as type bytes, lengths and
     /// opcodes (0xFC, 0xFE, 0xFF) so that wrong starts look plausible, keys with a millisecond expiry and an LFU
     /// frequency (a cut between a prefix and its type byte), databases switching (a chunk's database guessed
     /// wrong), values longer than a chunk, and optionally a corrupt record near the end. Whatever was guessed,
     /// the output, reports and error are the one-thread ones; and guesses were wrong, kept from where they fell
     /// in step with the true records or decoded again.
-    static func smallRecords(corruptAt: Int? = nil) -> [UInt8] {
+    static func smallRecords(corruptAt: Int? = nil, dbEvery: Int = 700, fakeRecords: Bool = false, seed: UInt64 = 0) -> [UInt8] {
         var b = RDBBuilder(version: 10)
         b.aux("redis-ver", "7.0.15")
-        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ seed
         func next() -> Int {
             state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
             return Int(truncatingIfNeeded: state >> 33)
         }
         let lookalikes: [UInt8] = [0x00, 0x02, 0x05, 0x0E, 0x10, 0x14, 0xC0, 0xFC, 0xFE, 0xFF]
         for i in 0..<3000 {
-            if i % 700 == 0 { b.selectDB(UInt64(i / 700 % 3)) }
+            if i % dbEvery == 0 { b.selectDB(UInt64(i / dbEvery % 3)) }
             if i == corruptAt {
                 // (16 bytes declared: the memory report reads them back, see `aCorruptRecordStopsAtTheSamePlace`)
                 b.key(type: 0, "broken", value: [0xC3, 0x05, 0x10] + [UInt8](repeating: 0x41, count: 5))
@@ -270,33 +270,96 @@ import RDBSinks
             }
             if i % 3 == 0 { b.bytes += [0xFC] + RDBBuilder.le(Int64(4_102_444_800_000 + i)) }
             if i % 5 == 0 { b.bytes += [0xF9, UInt8(i & 0x7F)] }
-            let value = (0..<(next() % 40)).map { _ in next() % 3 == 0 ? UInt8(next() & 0xFF) : lookalikes[next() % lookalikes.count] }
+            var value = (0..<(next() % 40)).map { _ in next() % 3 == 0 ? UInt8(next() & 0xFF) : lookalikes[next() % lookalikes.count] }
+            if fakeRecords && next() % 2 == 0 {
+                // Whole records inside the value (a SELECTDB, keys): a start guessed in it decodes them.
+                var fake = RDBBuilder(version: 10)
+                if next() % 2 == 0 { fake.selectDB(UInt64(next() % 3)) }
+                for f in 0..<(1 + next() % 3) { fake.key(type: 0, "f\(i).\(f)", value: RDBBuilder.string("fake")) }
+                if next() % 2 == 0 { fake.selectDB(UInt64(next() % 3)) }
+                value += fake.bytes.dropFirst(9)
+            }
             b.key(type: 0, "k\(i)", value: RDBBuilder.string(value))
             if i % 1000 == 999 { b.key(type: 0, "long\(i)", value: RDBBuilder.string(String(repeating: "x", count: 3000 + i))) }
         }
         return b.finished()
     }
 
-    @Test(arguments: [nil, 2900])
-    func chunksCutAtNominalOffsetsFindTheirRecords(corruptAt: Int?) throws {
+    @Test(arguments: [nil, 2900], Format.allCases)
+    func chunksCutAtNominalOffsetsFindTheirRecords(corruptAt: Int?, format: Format) throws {
         let path = try Self.write(Self.smallRecords(corruptAt: corruptAt))
         defer { unlink(path) }
-        var cut = 0, inStep = 0, again = 0
+        var cut = 0, inStep = 0, again = 0, guessedAgain = 0
         for chunk in [64, 100, 256, 1000] {
-            Self.expectSame(path, .memory, chunkBytes: chunk)
+            Self.expectSame(path, format, chunkBytes: chunk)
             let statistics = ParallelStatistics()
-            let r = Self.decode(path, .memory, threads: 3, chunkBytes: chunk, statistics: statistics)
-            #expect((r.error != nil) == (corruptAt != nil), "\(r.error ?? "no error")")
+            let r = Self.decode(path, format, threads: 3, chunkBytes: chunk, statistics: statistics)
+            // (RESTORE passes the broken LZF block through as it is, as one thread does.)
+            #expect((r.error != nil) == (corruptAt != nil && format != .restore), "\(r.error ?? "no error")")
             cut += statistics.cutChunks
             inStep += statistics.fellInStep
             again += statistics.decodedAgain
+            guessedAgain += statistics.guessedAgain
         }
         #expect(cut > 100)
         #expect(inStep > 0)
         #expect(again > 0)
+        #expect(guessedAgain > 0)
         var filter = KeyFilter()
         filter.dbs = [1]
-        Self.expectSame(path, .memory, chunkBytes: 100, filter: filter)
+        Self.expectSame(path, format, chunkBytes: 100, filter: filter)
+    }
+
+    /// Databases switched every few keys, and values holding whole records (SELECTDB, keys): starts guessed in a
+    /// value decode keys in some database and fall in step with the true records, where the sink may have
+    /// selected another database than the target is in; the output is still the one-thread one.
+    @Test(arguments: [Format.resp, .restore])
+    func chunksCutAcrossFrequentDatabaseSwitches(_ format: Format) throws {
+        var inStep = 0
+        for seed: UInt64 in 1...6 {
+            let path = try Self.write(Self.smallRecords(dbEvery: 3, fakeRecords: true, seed: seed))
+            defer { unlink(path) }
+            for chunk in [64, 100, 160, 256] {
+                Self.expectSame(path, format, chunkBytes: chunk)
+                let statistics = ParallelStatistics()
+                _ = Self.decode(path, format, threads: 3, chunkBytes: chunk, statistics: statistics)
+                inStep += statistics.fellInStep
+            }
+        }
+        #expect(inStep > 0)
+    }
+
+    /// Small records with values of many elements among them: in the formats whose output for such a value is as
+    /// large as the value, the chunk cut by sync stops before it, the decoding thread decodes it in pieces (its
+    /// output written as it goes, not held in a chunk's buffer) and walks the rest of the file; the memory report
+    /// decodes it in its chunk. Either way the output and reports are the one-thread ones.
+    @Test(arguments: Format.allCases)
+    func aLargeValueAmongSmallRecords(_ format: Format) throws {
+        var b = RDBBuilder(version: 10)
+        b.selectDB(0)
+        for i in 0..<4000 {
+            if i == 1500 { b.selectDB(2) }
+            if i == 2500 || i == 3000 {
+                var list = RDBBuilder.length(3000)
+                for j in 0..<3000 { list += RDBBuilder.string("e\(i).\(j)") }
+                b.key(type: 1, "big\(i)", value: list, expireMs: 4_102_444_800_000)
+            }
+            b.key(type: 0, "k\(i)", value: RDBBuilder.string("v\(i % 97)"))
+        }
+        let path = try Self.write(b.finished())
+        defer { unlink(path) }
+        for chunk in [512, 4096] { Self.expectSame(path, format, chunkBytes: chunk) }
+        let statistics = ParallelStatistics()
+        let r = Self.decode(path, format, threads: 3, chunkBytes: 4096, statistics: statistics)
+        #expect(r.error == nil)
+        #expect(statistics.cutChunks > 4, "\(format): \(statistics.cutChunks) chunks cut by sync")
+        // The first large value ends the cutting (resp and jsonl split it, and the one after, in pieces; restore
+        // writes each in place); the memory report cuts to the end.
+        switch format {
+        case .resp, .jsonl: #expect(statistics.valuesSplit == 2, "\(format): \(statistics.valuesSplit) values split")
+        case .restore: #expect(statistics.valuesSplit == 0)
+        case .memory: #expect(statistics.cutChunks > 12, "\(statistics.cutChunks) chunks cut by sync")
+        }
     }
 
     /// Progress is reported from the chunks as they are cut, and ends with every key and byte counted.

@@ -21,15 +21,20 @@ public struct RDBChunk: Sendable {
     /// running on past `end`; its `db` is a guess too.
     public let startsAtRecord: Bool
     public let endsAtRecord: Bool
+    /// For a chunk cut at nominal offsets, non-zero: its thread stops before a record that is likely larger than
+    /// this (`RDBReader.likelyLarge`: a value of many elements), which the decoding thread then decodes in its
+    /// place (in pieces, its output written as it goes), rather than holding all of its output in the chunk's buffer.
+    public let largeRecordBytes: Int
 
     /// The absolute offsets of its bytes.
     @inlinable public var offsets: Range<Int> { (baseOffset + start)..<(baseOffset + end) }
 
     @inlinable
     public init(index: Int, start: Int, end: Int, baseOffset: Int, db: Int, header: RDBHeader, file: String?, keys: Int,
-                startsAtRecord: Bool = true, endsAtRecord: Bool = true) {
+                startsAtRecord: Bool = true, endsAtRecord: Bool = true, largeRecordBytes: Int = 0) {
         self.startsAtRecord = startsAtRecord
         self.endsAtRecord = endsAtRecord
+        self.largeRecordBytes = largeRecordBytes
         self.index = index
         self.start = start
         self.end = end
@@ -93,6 +98,9 @@ public protocol RDBChunkRunner {
     /// For chunks cut at nominal offsets, once drained: where the last one truly ended (absolute), and the database
     /// selected there.
     var chainEnd: (offset: Int, db: Int)? { get }
+    /// For chunks cut at nominal offsets (with `RDBChunk.largeRecordBytes`): a chunk written so far stopped before
+    /// a large record, at `chainEnd` (the chunks after it write nothing).
+    var stoppedAtLargeRecord: Bool { get }
     /// Whether the value of the key `sink` just began (and answered `.decode` for) is decoded in pieces.
     func splitsValue(_ sink: Sink, _ type: RDBValueType) -> Bool
     /// Queues the next piece of the value being split, and hands the pieces decoded since the last call
@@ -105,6 +113,7 @@ public protocol RDBChunkRunner {
 
 extension RDBChunkRunner {
     @inlinable public var chainEnd: (offset: Int, db: Int)? { nil }
+    @inlinable public var stoppedAtLargeRecord: Bool { false }
     @inlinable public func splitsValue(_ sink: Sink, _ type: RDBValueType) -> Bool { false }
     @inlinable public mutating func submitPiece(_ piece: RDBValuePiece, region: UnsafeRawBufferPointer, into sink: inout Sink) throws {
         preconditionFailure("submitPiece: this runner does not split values")
@@ -265,11 +274,13 @@ extension RDBReader {
     /// With `cutBelowRecordBytes`, once the first two chunks are cut: if their records average fewer bytes than
     /// that, the rest is cut at nominal offsets without walking it (`cutChunks`): for sinks whose work per record
     /// is light enough that the walk is a large share of it, on files of small records only (records larger than
-    /// a chunk, or many records too large to find a start in, would be decoded one chunk after another).
+    /// a chunk, or many records too large to find a start in, would be decoded one chunk after another). With
+    /// `leavesLargeRecords`, a record likely larger than `maxChunkRecord` met there ends the cutting: it is
+    /// decoded here as above, and the rest of the file is walked.
     @inlinable
     public static func decodeChunked<R: RDBChunkRunner>(
         _ input: InputBuffer, into visitor: inout R.Sink, runner: inout R, options: RDBDecoderOptions = .init(),
-        chunkBytes: Int = 1 << 20, maxChunkRecord: Int = 1 << 20, cutBelowRecordBytes: Int = 0
+        chunkBytes: Int = 1 << 20, maxChunkRecord: Int = 1 << 20, cutBelowRecordBytes: Int = 0, leavesLargeRecords: Bool = false
     ) throws -> RDBSummary {
         precondition(!input.isStreaming, "decodeChunked reads memory-mapped inputs")
         var parser = RDBParser(options: options)
@@ -283,6 +294,7 @@ extension RDBReader {
             var keys = 0  // key records in the chunk being cut
             var records = 0  // records measured, and where the first was
             let firstRecord = c.position
+            var mayCut = cutBelowRecordBytes > 0
             try runner.resume(from: &visitor)
             // The parser as the measuring reads it (header and options; they do not change): a local, so that
             // passing it copies nothing per record (the captured `parser`, passed by value, was retained and
@@ -326,11 +338,19 @@ extension RDBReader {
                     try submit(upTo: c.position)
                     chunkStart = c.position
                     chunkDB = parser.db
-                    if index == 2 && (c.position - firstRecord) < records * cutBelowRecordBytes {
-                        try cutChunks(input, &c, &parser, header: header, index: index, into: &visitor, runner: &runner,
-                                      chunkBytes: chunkBytes)
-                        _ = try parseOne(&parser, &c, &visitor, input)  // the EOF record, or the error met there
-                        return
+                    if mayCut && index == 2 && (c.position - firstRecord) < records * cutBelowRecordBytes {
+                        try cutChunks(input, &c, &parser, header: header, index: &index, into: &visitor, runner: &runner,
+                                      chunkBytes: chunkBytes, largeRecordBytes: leavesLargeRecords ? maxChunkRecord : 0)
+                        guard runner.stoppedAtLargeRecord else {
+                            _ = try parseOne(&parser, &c, &visitor, input)  // the EOF record, or the error met there
+                            return
+                        }
+                        // A large record, at `c`: measured (and decoded in place) as above, and the rest of the
+                        // file with it (a file of small records with large ones among them is not cut again: each
+                        // stop costs the chunks in flight past it).
+                        mayCut = false
+                        chunkStart = c.position
+                        chunkDB = parser.db
                     }
                 }
             }
@@ -434,7 +454,7 @@ extension RDBReader {
         from start: Int? = nil, db: Int? = nil, watchedRecords: Int = 0,
         atRecord: (inout V, _ position: Int, _ db: Int, _ keys: Int) -> Void = { _, _, _, _ in },
         afterRecord: (inout V) throws -> Void
-    ) throws -> (end: Int, db: Int, keys: Int) {
+    ) throws -> (end: Int, db: Int, keys: Int, large: Bool) {
         // The chunks already keep the cores busy: no LZF read-ahead thread per chunk (it would start one
         // for each chunk with a long list, and spin while idle).
         var o = options
@@ -453,12 +473,17 @@ extension RDBReader {
                     atRecord(&visitor, c.position, parser.db, keys)
                     watched &+= 1
                 }
-                if op == nil || op!.prefixesKey { keys &+= 1 }
+                if op == nil || op!.prefixesKey {
+                    if chunk.largeRecordBytes > 0 && likelyLarge(parser, c, limit: chunk.largeRecordBytes) {
+                        return (c.position, parser.db, keys, true)
+                    }
+                    keys &+= 1
+                }
             }
             _ = try parseOne(&parser, &c, &visitor, file: chunk.file)
             try afterRecord(&visitor)
         }
-        return (c.position, parser.db, keys)
+        return (c.position, parser.db, keys, false)
     }
 }
 
@@ -471,21 +496,24 @@ extension RDBReader {
     /// from a wrong guess, soon fall in step with the true ones; else it is decoded again from there; see
     /// `ParallelDecode`). So the output is that of a sequential decode, and this thread, which only cuts and
     /// waits, leaves both cores to the chunks. A record larger than a chunk is decoded whole by the chunk it
-    /// starts in. Leaves `c` and `parser` at the EOF record (or where the last chunk stopped).
+    /// starts in, unless `largeRecordBytes` is set: then the chunk stops before a record likely larger than that
+    /// (`RDBChunk.largeRecordBytes`), no chunk is cut after it, and `runner.stoppedAtLargeRecord` tells the caller to
+    /// decode it in place. Leaves `c` and `parser` at the EOF record, at that large record, or where the last chunk
+    /// stopped; `index` at the next chunk's number.
     @inlinable
     static func cutChunks<R: RDBChunkRunner>(
-        _ input: InputBuffer, _ c: inout ByteCursor, _ parser: inout RDBParser, header: RDBHeader, index first: Int,
-        into visitor: inout R.Sink, runner: inout R, chunkBytes: Int
+        _ input: InputBuffer, _ c: inout ByteCursor, _ parser: inout RDBParser, header: RDBHeader, index: inout Int,
+        into visitor: inout R.Sink, runner: inout R, chunkBytes: Int, largeRecordBytes: Int = 0
     ) throws {
         let region = input.window
         let chunkBytes = max(64, chunkBytes)
         var start = c.position
-        var index = first
-        while start < region.count {
+        let first = index
+        while start < region.count && !runner.stoppedAtLargeRecord {
             let end = region.count - start < 2 * chunkBytes ? region.count : start + chunkBytes
             try runner.submit(RDBChunk(index: index, start: start, end: end, baseOffset: c.baseOffset, db: parser.db,
                                        header: header, file: input.name, keys: 0, startsAtRecord: index == first,
-                                       endsAtRecord: false),
+                                       endsAtRecord: false, largeRecordBytes: largeRecordBytes),
                               region: region, absorbingInto: &visitor)
             input.release(before: runner.releasableOffset)
             index += 1
@@ -509,15 +537,16 @@ extension RDBReader {
     /// `chunk.start` (looking `syncScanBytes` on at most) from which `syncRecords` records in a row measure
     /// (`recordEnd`; or some, then the EOF opcode right before the checksum). When what is found there is the
     /// type byte of a record whose prefixes (a millisecond or second expiry, an LFU frequency) start before
-    /// `chunk.start`, that record belongs to the chunk before: its end. nil when nothing plausible is found.
+    /// `chunk.start`, that record belongs to the chunk before: its end. nil when nothing plausible is found. With
+    /// `after` (a start guessed before, whose records did not decode), the search goes on after it.
     /// A guess: the runner checks it against where the chunk before truly ended.
     @inlinable
-    public static func syncPoint(_ chunk: RDBChunk, region: UnsafeRawBufferPointer, options: RDBDecoderOptions) -> Int? {
+    public static func syncPoint(_ chunk: RDBChunk, region: UnsafeRawBufferPointer, options: RDBDecoderOptions, after: Int? = nil) -> Int? {
         var parser = RDBParser(options: options, header: chunk.header, db: 0)
         let p = region.baseAddress!
         @inline(__always) func byte(_ i: Int) -> UInt8 { p.load(fromByteOffset: i, as: UInt8.self) }
         let scanEnd = min(chunk.end, chunk.start + syncScanBytes)
-        var q = chunk.start
+        var q = after.map { $0 + 1 } ?? chunk.start
         while q < scanEnd {
             if chains(&parser, region, q, baseOffset: chunk.baseOffset) {
                 var s = q

@@ -1,7 +1,8 @@
 import RDBKit
 
-// The sinks `rdbcat` decodes into in parallel (resp, restore, jsonl, memory): what a chunk's sink starts from, and
-// what is folded back. (Not keys and stats: their work per key is lighter than measuring the record for the
+// The sinks `rdbcat` decodes into in parallel (resp, restore, jsonl, memory): what a chunk's sink starts from, what
+// is folded back, and what a chunk decoded from a wrong guess takes back (all four are cut by sync on files of small
+// records). (Not keys and stats: their work per key is lighter than measuring the record for the
 // split. The memory report does not take values in pieces: its work per element is lighter than measuring the
 // element for the cut, measured on huge-aggregates.rdb.)
 
@@ -39,6 +40,17 @@ extension RESPWriter: ChunkableSink {
     }
 
     public var selectedDatabase: Int? { committedDB }
+
+    public var cutsBySync: Bool { true }
+
+    public mutating func dropRecords(before snapshot: RESPWriter) {
+        skippedKeys.removeFirst(snapshot.skippedKeys.count)
+        lossyKeys.removeFirst(snapshot.lossyKeys.count)
+        skippedLibraries.removeFirst(snapshot.skippedLibraries.count)
+        keysWritten -= snapshot.keysWritten
+        commandsWritten -= snapshot.commandsWritten
+        if snapshot.leadingSelect != nil { leadingSelect = nil }  // it is in the output dropped
+    }
 
     /// Every value of element framing: lists, sets, sorted sets, and hashes without field TTLs.
     public func splitsValue(_ type: RDBValueType) -> Bool { RDBParser.hasElementFraming(type.encoding) }
@@ -117,6 +129,19 @@ extension RestoreWriter: ChunkableSink {
     }
 
     public var selectedDatabase: Int? { committedDB }
+
+    public var cutsBySync: Bool { true }
+
+    public mutating func dropRecords(before snapshot: RestoreWriter) {
+        ownSkipped.removeFirst(snapshot.ownSkipped.count)
+        ownLossy.removeFirst(snapshot.ownLossy.count)
+        stats.passedThrough -= snapshot.stats.passedThrough
+        stats.reencoded -= snapshot.stats.reencoded
+        stats.asCommands -= snapshot.stats.asCommands
+        stats.skipped -= snapshot.stats.skipped
+        commands.dropRecords(before: snapshot.commands)
+        if snapshot.leadingSelect != nil { leadingSelect = nil }
+    }
 }
 
 extension JSONLWriter: ChunkableSink {
@@ -127,6 +152,10 @@ extension JSONLWriter: ChunkableSink {
     }
 
     public mutating func absorb(_ chunk: JSONLWriter) {}
+
+    public var cutsBySync: Bool { true }
+    /// (No reports: each key's line is its own.)
+    public mutating func dropRecords(before snapshot: JSONLWriter) {}
 
     /// Every value of element framing: lists, sets, sorted sets, and hashes without field TTLs.
     public func splitsValue(_ type: RDBValueType) -> Bool { RDBParser.hasElementFraming(type.encoding) }
@@ -159,8 +188,9 @@ extension MemoryReportWriter: ChunkableSink {
     public mutating func absorb(_ chunk: MemoryReportWriter) {}
 
     /// A row per key, from a few dozen bytes of it for strings: walking the records first was a fifth of the
-    /// report of strings.rdb.
-    public var rowPerKey: Bool { true }
+    /// report of strings.rdb. A large value's row is as short, and its chunk's thread is as good a place for it.
+    public var cutsBySync: Bool { true }
+    public var keepsLargeRecordsInChunks: Bool { true }
     /// (No reports: each key's row is its own.)
     public mutating func dropRecords(before snapshot: MemoryReportWriter) {}
 }
@@ -179,7 +209,8 @@ extension FilteringVisitor: ChunkableSink where Inner: ChunkableSink {
 
     public var selectedDatabase: Int? { inner.selectedDatabase }
     public var leadingSelect: (db: Int, bytes: Int)? { inner.leadingSelect }
-    public var rowPerKey: Bool { inner.rowPerKey }
+    public var cutsBySync: Bool { inner.cutsBySync }
+    public var keepsLargeRecordsInChunks: Bool { inner.keepsLargeRecordsInChunks }
     public mutating func dropRecords(before snapshot: FilteringVisitor<Inner>) {
         skippedKeys -= snapshot.skippedKeys
         inner.dropRecords(before: snapshot.inner)

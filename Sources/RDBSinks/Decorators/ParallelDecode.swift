@@ -23,16 +23,21 @@ public protocol ChunkableSink: RDBVisitor {
     /// leaves it out when the target is in that database already, as a sequential decode would have).
     var leadingSelect: (db: Int, bytes: Int)? { get }
 
-    /// Whether this sink writes a short row per key whatever its value's size, with light work per record (the
-    /// memory report). A parallel decode of a mapped file into it then cuts a file of small records
-    /// (`ParallelDecode.syncRecordBytes`) at nominal offsets, each chunk's thread finding its first record
-    /// (`RDBReader.cutChunks`), rather than after walking every record on the decoding thread, where the walk
-    /// would be a large share of the work.
-    var rowPerKey: Bool { get }
-    /// For sinks that write a row per key: takes back what the records decoded before `snapshot` (a copy of this
-    /// sink taken between records) did to this sink's reports. A chunk decoded from a wrong guess of where its
-    /// first record starts soon falls in step with the true records (the framing resynchronizes): its output
-    /// from there on is kept, the output and the reports of the records before are dropped.
+    /// Whether a parallel decode of a mapped file of small records (`ParallelDecode.syncRecordBytes`) into this
+    /// sink may cut the file at nominal offsets, each chunk's thread finding its first record (`RDBReader.cutChunks`),
+    /// rather than after walking every record on the decoding thread: that walk is a large share of the work for
+    /// small records (a string's RESP or RESTORE costs about as much as measuring it), and the threads then share
+    /// all of it. The sink takes back what records decoded from a wrong guess did (`dropRecords`).
+    var cutsBySync: Bool { get }
+    /// With `cutsBySync`: whether a chunk's thread decodes a record larger than a chunk itself, its output held in
+    /// the chunk's buffer (the memory report: a row per key), rather than stopping before it for the decoding
+    /// thread to decode in place (in pieces, its output written as it goes: `RDBChunk.largeRecordBytes`).
+    var keepsLargeRecordsInChunks: Bool { get }
+    /// For sinks cut by sync: takes back what the records decoded before `snapshot` (a copy of this sink taken
+    /// between records) did to this sink's reports. A chunk decoded from a wrong guess of where its first record
+    /// starts soon falls in step with the true records (the framing resynchronizes): its output from there on is
+    /// kept (when the sink's database there is the one the target is in), the output and the reports of the
+    /// records before are dropped.
     mutating func dropRecords(before snapshot: Self)
 
     /// Whether this sink takes the value of the key it just began (answering `.decode`) in pieces: its
@@ -49,7 +54,8 @@ public protocol ChunkableSink: RDBVisitor {
 extension ChunkableSink {
     public var selectedDatabase: Int? { nil }
     public var leadingSelect: (db: Int, bytes: Int)? { nil }
-    public var rowPerKey: Bool { false }
+    public var cutsBySync: Bool { false }
+    public var keepsLargeRecordsInChunks: Bool { false }
     public mutating func dropRecords(before snapshot: Self) { preconditionFailure("dropRecords: this sink's chunks are not cut by sync") }
     public func splitsValue(_ type: RDBValueType) -> Bool { false }
     public func pieceSink(out: OutputBuffer, scratch: OutputBuffer) -> Self { preconditionFailure("pieceSink: this sink does not split values") }
@@ -75,7 +81,8 @@ extension ChunkableSink {
         }
         return try RDBReader.decodeChunked(input, into: &self, runner: &runner, options: options,
                                            chunkBytes: chunkBytes, maxChunkRecord: chunkBytes,
-                                           cutBelowRecordBytes: rowPerKey ? ParallelDecode<Self>.syncRecordBytes : 0)
+                                           cutBelowRecordBytes: cutsBySync ? ParallelDecode<Self>.syncRecordBytes : 0,
+                                           leavesLargeRecords: !keepsLargeRecordsInChunks)
     }
 }
 
@@ -86,11 +93,13 @@ public final class ParallelStatistics: @unchecked Sendable {
     /// Values larger than a chunk decoded in pieces on the threads, and their pieces.
     public var valuesSplit = 0
     public var pieces = 0
-    /// Chunks cut at nominal offsets (`ChunkableSink.rowPerKey`); of those, the ones whose records decoded
+    /// Chunks cut at nominal offsets (`ChunkableSink.cutsBySync`); of those, the ones whose records decoded
     /// from a wrong guess fell in step with the true ones (kept from there), and the ones decoded again.
     public var cutChunks = 0
     public var fellInStep = 0
     public var decodedAgain = 0
+    /// Starts guessed again by a chunk's thread, the records from its guess having failed to decode.
+    public var guessedAgain = 0
     public init() {}
 }
 
@@ -107,7 +116,7 @@ public final class ParallelStatistics: @unchecked Sendable {
 public struct ParallelDecode<Sink: ChunkableSink>: RDBChunkRunner {
     public static var defaultChunkBytes: Int { 1 << 20 }
     /// Records averaging fewer bytes than this (in the first two chunks) are cut by sync for the sinks that
-    /// `rowPerKey`: strings.rdb (56 bytes a record) gains from it, and small-aggregates.rdb (190) does since
+    /// allow it (`cutsBySync`): strings.rdb (56 bytes a record) gains from it, and small-aggregates.rdb (190) does since
     /// the memory report sizes compact values by their blob (149 against 171 ms, medians of 11, at 256 and 128).
     public static var syncRecordBytes: Int { 256 }
     /// Output a chunk may hold before it waits for its turn to write.
@@ -136,6 +145,9 @@ public struct ParallelDecode<Sink: ChunkableSink>: RDBChunkRunner {
     }
 
     @inlinable
+    public var stoppedAtLargeRecord: Bool { state.monitor.withLock { state.largeStop } }
+
+    @inlinable
     public mutating func resume(from sink: inout Sink) throws {
         try sink.output.flush()
         guard let target = sink.output.target else { preconditionFailure("ParallelDecode: the sink's output has no target") }
@@ -145,6 +157,7 @@ public struct ParallelDecode<Sink: ChunkableSink>: RDBChunkRunner {
             state.target = target
             state.template = template
             state.db = db
+            state.largeStop = false
         }
     }
 
@@ -195,7 +208,7 @@ public struct ParallelDecode<Sink: ChunkableSink>: RDBChunkRunner {
         if keys > 0 { progress?.advance(to: 0, keys: keys) }
         if let statistics {
             let counts = state.monitor.withLock { state.cutCounts }
-            (statistics.cutChunks, statistics.fellInStep, statistics.decodedAgain) = counts
+            (statistics.cutChunks, statistics.fellInStep, statistics.decodedAgain, statistics.guessedAgain) = counts
         }
         for chunk in finished { sink.absorb(chunk) }
         if let failure {
@@ -303,7 +316,9 @@ final class ParallelState<Sink: ChunkableSink>: @unchecked Sendable {
     @usableFromInline var chainEnd: Int?
     @usableFromInline var chainDB: Int?
     @usableFromInline var keysCounted = 0
-    @usableFromInline var cutCounts = (chunks: 0, inStep: 0, again: 0)
+    /// A chunk cut at a nominal offset that was written stopped before a large record (at `chainEnd`).
+    @usableFromInline var largeStop = false
+    @usableFromInline var cutCounts = (chunks: 0, inStep: 0, again: 0, guessedAgain: 0)
     /// Finished chunk sinks, in file order, not yet folded into the main sink.
     @usableFromInline var finished: [Sink] = []
     /// The first error (in file order), set once the output before it is written.
@@ -357,6 +372,8 @@ final class ParallelState<Sink: ChunkableSink>: @unchecked Sendable {
         @usableFromInline var cut = Cut()
         @usableFromInline struct Cut {
             @usableFromInline var start = 0, db = 0, end = 0, endDB = 0, keys = 0
+            /// It stopped before a large record, at `end` (`RDBChunk.largeRecordBytes`).
+            @usableFromInline var large = false
             @usableFromInline var region = UnsafeRawBufferPointer(start: nil, count: 0)
             /// Its first records (`watchedRecords`): where each starts, the database there, the key records and
             /// the output bytes before it, and the sink as it was there.
@@ -477,45 +494,66 @@ final class ParallelState<Sink: ChunkableSink>: @unchecked Sendable {
         f.cut.region = region
         f.cut.start = chunk.startsAtRecord ? chunk.start : RDBReader.syncPoint(chunk, region: region, options: options) ?? -1
         f.cut.db = chunk.startsAtRecord ? chunk.db : monitor.withLock { chainDB } ?? chunk.db
-        let (start, db) = (f.cut.start, f.cut.db)
+        let db = f.cut.db
         var started = false
         var watched = f.cut.watched
         if !chunk.startsAtRecord { watched.reserveCapacity(ParallelState.watchedRecords) }
-        do {
-            if start >= 0 {
-                let e = try RDBReader.decodeChunk(chunk, region: region, options: options, into: &f.sink, from: start, db: db,
-                                                  watchedRecords: chunk.startsAtRecord ? 0 : ParallelState.watchedRecords,
-                                                  atRecord: { s, position, db, keys in
-                                                      watched.append((position, db, keys, out.totalBytes, s))
-                                                  }) { s in
-                    guard out.pendingCount >= ParallelDecode<Sink>.spillBytes else { return }
-                    try waitForTurn(chunk.index)
-                    if !started && !monitor.withLock({ startsTrue(chunk, start, db) }) { throw Resync() }
-                    try write(out, leadingSelect: started ? nil : s.leadingSelect)
-                    started = true
+        var guesses = 1
+        while true {
+            let start = f.cut.start
+            do {
+                if start >= 0 {
+                    let e = try RDBReader.decodeChunk(chunk, region: region, options: options, into: &f.sink, from: start, db: db,
+                                                      watchedRecords: chunk.startsAtRecord ? 0 : ParallelState.watchedRecords,
+                                                      atRecord: { s, position, db, keys in
+                                                          watched.append((position, db, keys, out.totalBytes, s))
+                                                      }) { s in
+                        guard out.pendingCount >= ParallelDecode<Sink>.spillBytes else { return }
+                        try waitForTurn(chunk.index)
+                        if !started && !monitor.withLock({ startsTrue(chunk, start, db) }) { throw Resync() }
+                        try write(out, leadingSelect: started ? nil : s.leadingSelect)
+                        started = true
+                    }
+                    (f.cut.end, f.cut.endDB, f.cut.keys, f.cut.large) = e
                 }
-                (f.cut.end, f.cut.endDB, f.cut.keys) = e
+                f.started = started
+                f.cut.watched = watched
+                finish(f)
+            } catch is Abandoned {
+                monitor.withLock {
+                    inFlight -= 1
+                    buffers.append(out)
+                }
+                monitor.broadcast()
+            } catch is Resync {
+                monitor.withLock { cutCounts.again += 1 }
+                finish(decodeCutAgain(f, template))  // its turn: the chunks before it are written
+            } catch {
+                // A guessed start whose records fail to decode within the first few (a compact value's header that
+                // does not hold, read from bytes inside a value) was wrong: the next plausible start is guessed
+                // (a file that is corrupt there fails again from where the chunk before truly ends, see `settle`).
+                if !chunk.startsAtRecord && !started && watched.count < ParallelState.watchedRecords
+                    && guesses < ParallelState.maxGuesses {
+                    guesses += 1
+                    monitor.withLock { cutCounts.guessedAgain += 1 }
+                    out.reset()
+                    f.sink = template.chunkSink(out: out)
+                    watched.removeAll(keepingCapacity: true)
+                    f.cut.start = RDBReader.syncPoint(chunk, region: region, options: options, after: start) ?? -1
+                    continue
+                }
+                out.rollback()
+                f.started = started
+                f.cut.watched = watched
+                f.error = error
+                finish(f)
             }
-            f.started = started
-            f.cut.watched = watched
-            finish(f)
-        } catch is Abandoned {
-            monitor.withLock {
-                inFlight -= 1
-                buffers.append(out)
-            }
-            monitor.broadcast()
-        } catch is Resync {
-            monitor.withLock { cutCounts.again += 1 }
-            finish(decodeCutAgain(f, template))  // its turn: the chunks before it are written
-        } catch {
-            out.rollback()
-            f.started = started
-            f.cut.watched = watched
-            f.error = error
-            finish(f)
+            return
         }
     }
+
+    /// Starts a chunk cut at a nominal offset guesses (`runCut`) before it leaves the rest to `settle`.
+    @inlinable static var maxGuesses: Int { 4 }
 
     /// Records of a chunk cut at a nominal offset whose start, database and output are kept, in case its guess of
     /// where its first record starts was wrong and the true records fall in step with it by one of them.
@@ -527,8 +565,11 @@ final class ParallelState<Sink: ChunkableSink>: @unchecked Sendable {
     @inlinable
     func settle(_ f: Finished) -> Finished {
         if f.started || monitor.withLock({ startsTrue(f.chunk, f.cut.start, f.cut.db) }) { return f }
-        let (end, db) = monitor.withLock { (chainEnd, chainDB) }
-        if let end, let db, let w = f.cut.watched.first(where: { $0.position == end - f.chunk.baseOffset && $0.db == db }) {
+        let (end, db, selected) = monitor.withLock { (chainEnd, chainDB, self.db) }
+        // The sink there must be in the database the target is in (or, having written nothing, in none), so that
+        // it selects from there on as a sequential decode would have.
+        if let end, let db, let w = f.cut.watched.first(where: { $0.position == end - f.chunk.baseOffset && $0.db == db }),
+           w.sink.selectedDatabase == selected || (w.bytes == 0 && w.sink.selectedDatabase == nil) {
             var kept = f
             kept.sink.dropRecords(before: w.sink)
             kept.cut.keys -= w.keys
@@ -570,7 +611,7 @@ final class ParallelState<Sink: ChunkableSink>: @unchecked Sendable {
                 try write(out, leadingSelect: started ? nil : s.leadingSelect)
                 started = true
             }
-            (f.cut.end, f.cut.endDB, f.cut.keys) = e
+            (f.cut.end, f.cut.endDB, f.cut.keys, f.cut.large) = e
         } catch {
             out.rollback()
             f.error = error
@@ -635,6 +676,7 @@ final class ParallelState<Sink: ChunkableSink>: @unchecked Sendable {
                     doneOffset = f.chunk.baseOffset + f.cut.end
                     chainEnd = doneOffset
                     chainDB = f.cut.endDB
+                    if f.cut.large { largeStop = true }
                     keysCounted += f.cut.keys
                 }
                 finished.append(f.sink)
