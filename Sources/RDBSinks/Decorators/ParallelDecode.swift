@@ -552,7 +552,8 @@ final class ParallelState<Sink: ChunkableSink>: @unchecked Sendable {
         }
     }
 
-    /// Starts a chunk cut at a nominal offset guesses (`runCut`) before it leaves the rest to `settle`.
+    /// How many starts the thread of a chunk cut at a nominal offset guesses, when the records from one fail to
+    /// decode (`runCut`), before it leaves the chunk to `settle`.
     @inlinable static var maxGuesses: Int { 4 }
 
     /// Records of a chunk cut at a nominal offset whose start, database and output are kept, in case its guess of
