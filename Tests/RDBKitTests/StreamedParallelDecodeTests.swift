@@ -20,7 +20,8 @@ import RDBSinks
 
     /// `bytes` decoded into a sink of `format` behind `filter`: streamed on one thread (`threads` nil) or on
     /// `threads`.
-    static func decode(_ bytes: [UInt8], _ format: Format, _ s: Streamed, threads: Int?, filter: KeyFilter = KeyFilter()) -> Result {
+    static func decode(_ bytes: [UInt8], _ format: Format, _ s: Streamed, threads: Int?, filter: KeyFilter = KeyFilter(),
+                       statistics: ParallelStatistics? = nil) -> Result {
         let target = MemoryTarget()
         let out = OutputBuffer(target: target, flushThreshold: 1 << 10)
         var reports: [String] = []
@@ -31,7 +32,7 @@ import RDBSinks
             let input = InputBuffer(stream: ChunkedArrayStream(bytes, chunk: s.read), chunkSize: s.window, name: "in.rdb")
             if let threads {
                 #expect(input.isStreaming)
-                _ = try sink.decodeInParallel(input, options: options, threads: threads, chunkBytes: s.chunkBytes)
+                _ = try sink.decodeInParallel(input, options: options, threads: threads, chunkBytes: s.chunkBytes, statistics: statistics)
             } else {
                 _ = try RDBReader.decode(input, into: &sink, options: options)
             }
@@ -182,6 +183,41 @@ import RDBSinks
         }
         let truncated = Self.decode(Array(whole[0..<(whole.count / 2)]), format, Self.configurations[1], threads: 3)
         #expect(truncated.error?.contains("in.rdb") == true, "\(truncated.error ?? "no error")")
+    }
+
+    /// Small records (`ParallelDecodeTests.smallRecords`: values that look like records, expiries, databases switching)
+    /// streamed: cut at nominal offsets as they are read, without being measured (`RDBReader.cutStreamedChunks`), each
+    /// chunk's thread finding its first record. A record running past a chunk's bytes (the long values) stops the
+    /// cutting: the decoding thread measures from there, and cuts again further on. The output, reports and errors
+    /// are the one-thread ones: with a corrupt record, cut off anywhere, with databases switching every few keys.
+    @Test(arguments: Format.allCases)
+    func smallRecordsCutAsTheyAreRead(_ format: Format) throws {
+        let file = ParallelDecodeTests.smallRecords()
+        var cut = 0, stops = 0, inStep = 0
+        for chunk in [64, 100, 256, 1000] {
+            for read in [7, 4096] {
+                let s = Streamed(read: read, window: 4096, chunkBytes: chunk)
+                Self.expectSame(file, format, s, "small records")
+                let statistics = ParallelStatistics()
+                let r = Self.decode(file, format, s, threads: 3, statistics: statistics)
+                #expect(r.error == nil)
+                cut += statistics.cutChunks
+                stops += statistics.cutStops
+                inStep += statistics.fellInStep
+            }
+        }
+        #expect(cut > 200, "\(cut) chunks cut by sync")
+        #expect(stops > 8, "\(stops) stops")  // the long values, each one in a file cut again past the one before
+        #expect(inStep > 0)
+        let s = Streamed(read: 1000, window: 1024, chunkBytes: 100)
+        let corrupt = ParallelDecodeTests.smallRecords(corruptAt: 2900)
+        Self.expectSame(corrupt, format, s, "corrupt record")
+        for cut in [file.count - 1, file.count - 9, file.count - 10, file.count / 2, file.count / 3 + 5] {
+            Self.expectSame(Array(file[0..<cut]), format, s, "small records cut off at \(cut)")
+        }
+        for seed: UInt64 in 1...3 {
+            Self.expectSame(ParallelDecodeTests.smallRecords(dbEvery: 3, fakeRecords: true, seed: seed), format, s, "databases switching")
+        }
     }
 
     /// Every server-written fixture and corpus RDB, streamed.

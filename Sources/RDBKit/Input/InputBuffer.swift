@@ -336,3 +336,59 @@ public final class InputBuffer {
         return try fill(atLeast: have + 1)
     }
 }
+
+extension InputBuffer {
+    /// Moves the next bytes of a stream into `buffer`, up to its size: the window's first, then read from the
+    /// source straight into it (not through the window). Returns 0 at the end of the stream. The window is then
+    /// empty and starts after the bytes moved (see `unread`).
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        if end > start {
+            let n = min(buffer.count, end - start)
+            buffer.baseAddress!.copyMemory(from: storage! + start, byteCount: n)
+            start += n
+            return n
+        }
+        guard !isAtEOF, var src = source, buffer.count > 0 else { return 0 }
+        let n = try src.read(into: buffer)
+        source = src
+        if n == 0 {
+            isAtEOF = true
+            source = nil
+        }
+        storageOffset += n  // the window (empty) moves past them
+        return n
+    }
+
+    /// Gives back the last bytes moved out of the window by `read(into:)`: they are the window's again, from the
+    /// offset they were read at, before what it still holds and whatever the source has next. `segments` hold
+    /// them in order.
+    public func unread(_ segments: [UnsafeRawBufferPointer]) throws {
+        let n = segments.reduce(0) { $0 + $1.count }
+        guard n > 0 else { return }
+        let held = end - start
+        let total = n + held
+        if capacity < total {
+            if total <= reserved {
+                capacity = total
+            } else if reserved > 0 {
+                throw RDBError(.limitExceeded, offset: offset, "cannot hold \(total) bytes of input buffer", file: name)
+            } else {
+                guard let p = realloc(storage, total) else {
+                    throw RDBError(.limitExceeded, offset: offset, "cannot allocate \(total) bytes of input buffer", file: name)
+                }
+                storage = p
+                capacity = total
+            }
+        }
+        let from = offset - n
+        if held > 0 { (storage! + n).copyMemory(from: storage! + start, byteCount: held) }
+        var at = 0
+        for s in segments where s.count > 0 {
+            (storage! + at).copyMemory(from: s.baseAddress!, byteCount: s.count)
+            at += s.count
+        }
+        storageOffset = from
+        start = 0
+        end = total
+    }
+}

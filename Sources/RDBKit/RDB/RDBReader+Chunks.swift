@@ -1,4 +1,4 @@
-/// A run of whole records of a memory-mapped RDB, decoded apart from the records around it (on another
+/// A run of whole records of an RDB (memory-mapped, or copied out of a stream), decoded apart from the records around it (on another
 /// thread) by `RDBReader.decodeChunk`.
 public struct RDBChunk: Sendable {
     /// Its place in the file: chunks are numbered 0, 1, 2… in file order.
@@ -25,13 +25,18 @@ public struct RDBChunk: Sendable {
     /// this (`RDBReader.likelyLarge`: a value of many elements), which the decoding thread then decodes in its
     /// place (in pieces, its output written as it goes), rather than holding all of its output in the chunk's buffer.
     public let largeRecordBytes: Int
+    /// For a chunk cut at nominal offsets, whether its region is a copy of part of a stream (`cutStreamedChunks`),
+    /// which its last records may run past: its thread then stops before the first such record
+    /// (`RDBChunkOverrun`), and the decoding thread goes on from there.
+    public let regionEndsEarly: Bool
 
     /// The absolute offsets of its bytes.
     @inlinable public var offsets: Range<Int> { (baseOffset + start)..<(baseOffset + end) }
 
     @inlinable
     public init(index: Int, start: Int, end: Int, baseOffset: Int, db: Int, header: RDBHeader, file: String?, keys: Int,
-                startsAtRecord: Bool = true, endsAtRecord: Bool = true, largeRecordBytes: Int = 0) {
+                startsAtRecord: Bool = true, endsAtRecord: Bool = true, largeRecordBytes: Int = 0, regionEndsEarly: Bool = false) {
+        self.regionEndsEarly = regionEndsEarly
         self.startsAtRecord = startsAtRecord
         self.endsAtRecord = endsAtRecord
         self.largeRecordBytes = largeRecordBytes
@@ -44,6 +49,22 @@ public struct RDBChunk: Sendable {
         self.file = file
         self.keys = keys
     }
+
+    /// This chunk, holding only the records that start before `end`.
+    @inlinable
+    public func ending(at end: Int) -> RDBChunk {
+        RDBChunk(index: index, start: start, end: end, baseOffset: baseOffset, db: db, header: header, file: file, keys: keys,
+                 startsAtRecord: startsAtRecord, endsAtRecord: endsAtRecord, largeRecordBytes: largeRecordBytes,
+                 regionEndsEarly: regionEndsEarly)
+    }
+}
+
+/// Thrown by `RDBReader.decodeChunk` for a chunk whose region ends early (`RDBChunk.regionEndsEarly`) where a
+/// record runs past that region: the records before it are whole, and the one at `position` (relative to the
+/// region) is for the decoding thread, which reads on. What the chunk's sink holds is partly that record's.
+public struct RDBChunkOverrun: Error {
+    public let position: Int
+    @inlinable public init(position: Int) { self.position = position }
 }
 
 /// A run of elements of one large value (a value with element framing, `RDBParser.hasElementFraming`),
@@ -98,9 +119,10 @@ public protocol RDBChunkRunner {
     /// For chunks cut at nominal offsets, once drained: where the last one truly ended (absolute), and the database
     /// selected there.
     var chainEnd: (offset: Int, db: Int)? { get }
-    /// For chunks cut at nominal offsets (with `RDBChunk.largeRecordBytes`): a chunk written so far stopped before
-    /// a large record, at `chainEnd` (the chunks after it write nothing).
-    var stoppedAtLargeRecord: Bool { get }
+    /// For chunks cut at nominal offsets: a chunk written so far stopped before a record, at `chainEnd` (a large one,
+    /// `RDBChunk.largeRecordBytes`; or, streamed, one past its region: `RDBChunk.regionEndsEarly`); the chunks after
+    /// it write nothing. Set false before cutting again.
+    var cutStopped: Bool { get set }
     /// Whether the value of the key `sink` just began (and answered `.decode` for) is decoded in pieces.
     func splitsValue(_ sink: Sink, _ type: RDBValueType) -> Bool
     /// Queues the next piece of the value being split, and hands the pieces decoded since the last call
@@ -113,7 +135,10 @@ public protocol RDBChunkRunner {
 
 extension RDBChunkRunner {
     @inlinable public var chainEnd: (offset: Int, db: Int)? { nil }
-    @inlinable public var stoppedAtLargeRecord: Bool { false }
+    @inlinable public var cutStopped: Bool {
+        get { false }
+        set {}
+    }
     @inlinable public func splitsValue(_ sink: Sink, _ type: RDBValueType) -> Bool { false }
     @inlinable public mutating func submitPiece(_ piece: RDBValuePiece, region: UnsafeRawBufferPointer, into sink: inout Sink) throws {
         preconditionFailure("submitPiece: this runner does not split values")
@@ -292,9 +317,7 @@ extension RDBReader {
             var chunkStart = c.position
             var chunkDB = parser.db
             var keys = 0  // key records in the chunk being cut
-            var records = 0  // records measured, and where the first was
-            let firstRecord = c.position
-            var mayCut = cutBelowRecordBytes > 0
+            var cutting = SyncCutting(recordBytes: cutBelowRecordBytes)
             try runner.resume(from: &visitor)
             // The parser as the measuring reads it (header and options; they do not change): a local, so that
             // passing it copies nothing per record (the captured `parser`, passed by value, was retained and
@@ -331,24 +354,22 @@ extension RDBReader {
                     chunkDB = parser.db
                     continue
                 }
+                cutting.measured(e - s)
                 try takeMeasured(&parser, &c, op: op, end: e, keys: &keys)
-                records &+= 1
                 if c.position - chunkStart >= chunkBytes {
                     input.release(before: runner.releasableOffset)
                     try submit(upTo: c.position)
                     chunkStart = c.position
                     chunkDB = parser.db
-                    if mayCut && index == 2 && (c.position - firstRecord) < records * cutBelowRecordBytes {
+                    if cutting.cutsHere(index: index) {
                         try cutChunks(input, &c, &parser, header: header, index: &index, into: &visitor, runner: &runner,
                                       chunkBytes: chunkBytes, largeRecordBytes: leavesLargeRecords ? maxChunkRecord : 0)
-                        guard runner.stoppedAtLargeRecord else {
+                        guard runner.cutStopped else {
                             _ = try parseOne(&parser, &c, &visitor, input)  // the EOF record, or the error met there
                             return
                         }
-                        // A large record, at `c`: measured (and decoded in place) as above, and the rest of the
-                        // file with it (a file of small records with large ones among them is not cut again: each
-                        // stop costs the chunks in flight past it).
-                        mayCut = false
+                        // A large record, at `c`: measured (and decoded in place) as above, and the records after it.
+                        cutting.stopped(index: index)
                         chunkStart = c.position
                         chunkDB = parser.db
                     }
@@ -443,9 +464,10 @@ extension RDBReader {
     }
 
     /// Decodes the records of one chunk into `visitor`, calling `afterRecord` after each (where a runner
-    /// may hand the output written so far on): from `start` (default: the chunk's start) in database `db`
-    /// (default: the chunk's). Returns where its last record ends, the database selected there and, for a chunk
-    /// cut at a nominal offset (`endsAtRecord` false), its key records (others: 0). Such a chunk stops at the
+    /// may hand the output written so far on, or end the chunk there by returning false): from `start` (default:
+    /// the chunk's start) in database `db` (default: the chunk's). Returns where its last record ends, the database
+    /// selected there, for a chunk cut at a nominal offset (`endsAtRecord` false) its key records (others: 0), and
+    /// whether it stopped before its end (`largeRecordBytes`, `afterRecord`). Such a chunk stops at the
     /// EOF opcode too (the main visitor reports it), and tells `atRecord` where each of its first `watchedRecords`
     /// records starts, the database there and the key records before it (see `ParallelDecode`).
     @inlinable @discardableResult
@@ -453,8 +475,8 @@ extension RDBReader {
         _ chunk: RDBChunk, region: UnsafeRawBufferPointer, options: RDBDecoderOptions, into visitor: inout V,
         from start: Int? = nil, db: Int? = nil, watchedRecords: Int = 0,
         atRecord: (inout V, _ position: Int, _ db: Int, _ keys: Int) -> Void = { _, _, _, _ in },
-        afterRecord: (inout V) throws -> Void
-    ) throws -> (end: Int, db: Int, keys: Int, large: Bool) {
+        afterRecord: (inout V) throws -> Bool
+    ) throws -> (end: Int, db: Int, keys: Int, stopped: Bool) {
         // The chunks already keep the cores busy: no LZF read-ahead thread per chunk (it would start one
         // for each chunk with a long list, and spin while idle).
         var o = options
@@ -480,10 +502,63 @@ extension RDBReader {
                     keys &+= 1
                 }
             }
-            _ = try parseOne(&parser, &c, &visitor, file: chunk.file)
-            try afterRecord(&visitor)
+            if _slowPath(chunk.regionEndsEarly) {
+                let s = c.position
+                do {
+                    _ = try parseOne(&parser, &c, &visitor, file: chunk.file)
+                } catch let e as RDBError where e.code == .truncated {
+                    // Cut off by the region's end (a record that is corrupt there is met again by the decoding thread).
+                    throw RDBChunkOverrun(position: s)
+                }
+            } else {
+                _ = try parseOne(&parser, &c, &visitor, file: chunk.file)
+            }
+            guard try afterRecord(&visitor) else { return (c.position, parser.db, keys, true) }
         }
         return (c.position, parser.db, keys, false)
+    }
+}
+
+/// When a parallel decode cuts chunks at nominal offsets rather than after measuring their records (`cutChunks`,
+/// `cutStreamedChunks`): once two chunks are measured, if their records average fewer than `recordBytes` bytes; after
+/// a record stopped the cutting (a large one, or one past a streamed chunk's bytes), once 2, 4, 8… more chunks are
+/// measured (each stop costs the chunks in flight after it), if the records measured since average so too.
+@usableFromInline
+struct SyncCutting {
+    /// 0: never.
+    @usableFromInline let recordBytes: Int
+    /// The records measured since the last decision, and their bytes.
+    @usableFromInline var records = 0
+    @usableFromInline var bytes = 0
+    /// The number of chunks cut when the records are looked at next.
+    @usableFromInline var decideAt = 2
+    @usableFromInline var walkAfterStop = 2
+
+    @inlinable
+    init(recordBytes: Int) { self.recordBytes = recordBytes }
+
+    @inlinable @inline(__always)
+    mutating func measured(_ n: Int) {
+        records &+= 1
+        bytes &+= n
+    }
+
+    /// Whether to cut from here (a record's start), `index` chunks being cut; once asked where it decides, it says
+    /// no until `stopped`.
+    @inlinable
+    mutating func cutsHere(index: Int) -> Bool {
+        guard recordBytes > 0 && index >= decideAt else { return false }
+        decideAt = .max
+        return bytes < records * recordBytes
+    }
+
+    /// The cutting stopped before a record, `index` chunks being cut.
+    @inlinable
+    mutating func stopped(index: Int) {
+        decideAt = index + walkAfterStop
+        walkAfterStop *= 2
+        records = 0
+        bytes = 0
     }
 }
 
@@ -497,7 +572,7 @@ extension RDBReader {
     /// `ParallelDecode`). So the output is that of a sequential decode, and this thread, which only cuts and
     /// waits, leaves both cores to the chunks. A record larger than a chunk is decoded whole by the chunk it
     /// starts in, unless `largeRecordBytes` is set: then the chunk stops before a record likely larger than that
-    /// (`RDBChunk.largeRecordBytes`), no chunk is cut after it, and `runner.stoppedAtLargeRecord` tells the caller to
+    /// (`RDBChunk.largeRecordBytes`), no chunk is cut after it, and `runner.cutStopped` tells the caller to
     /// decode it in place. Leaves `c` and `parser` at the EOF record, at that large record, or where the last chunk
     /// stopped; `index` at the next chunk's number.
     @inlinable
@@ -509,7 +584,8 @@ extension RDBReader {
         let chunkBytes = max(64, chunkBytes)
         var start = c.position
         let first = index
-        while start < region.count && !runner.stoppedAtLargeRecord {
+        runner.cutStopped = false  // (a stop of an earlier cutting: its chunks are drained)
+        while start < region.count && !runner.cutStopped {
             let end = region.count - start < 2 * chunkBytes ? region.count : start + chunkBytes
             try runner.submit(RDBChunk(index: index, start: start, end: end, baseOffset: c.baseOffset, db: parser.db,
                                        header: header, file: input.name, keys: 0, startsAtRecord: index == first,
@@ -593,8 +669,8 @@ extension RDBReader {
 final class ChunkCopies {
     @usableFromInline let capacity: Int
     @usableFromInline var spare: [UnsafeMutableRawPointer] = []
-    /// Submitted chunks' buffers, in file order, with the absolute offset where each chunk ends.
-    @usableFromInline var held: [(buffer: UnsafeMutableRawPointer, end: Int)] = []
+    /// Submitted chunks' buffers, in file order, with the absolute offsets of the bytes each holds.
+    @usableFromInline var held: [(buffer: UnsafeMutableRawPointer, start: Int, end: Int)] = []
     @usableFromInline var heldStart = 0
 
     @inlinable
@@ -604,19 +680,50 @@ final class ChunkCopies {
     /// or a new one.
     @inlinable
     func take(releasable: Int) -> UnsafeMutableRawPointer {
+        release(upTo: releasable)
+        return takeSpare()
+    }
+
+    /// A spare buffer, or a new one.
+    @inlinable
+    func takeSpare() -> UnsafeMutableRawPointer {
+        spare.popLast() ?? UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
+    }
+
+    /// Makes the buffers whose bytes end at or before `releasable` spare, oldest first, after showing `released`
+    /// their bytes and the absolute offset of the first.
+    @inlinable
+    func release(upTo releasable: Int, _ released: (UnsafeRawBufferPointer, Int) -> Void = { _, _ in }) {
         while heldStart < held.count && held[heldStart].end <= releasable {
-            spare.append(held[heldStart].buffer)
+            let h = held[heldStart]
+            released(UnsafeRawBufferPointer(start: h.buffer, count: h.end - h.start), h.start)
+            spare.append(h.buffer)
             heldStart += 1
         }
         if heldStart == held.count {
             held.removeAll(keepingCapacity: true)
             heldStart = 0
         }
-        return spare.popLast() ?? UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
     }
 
+    /// Holds `buffer`, whose first `end - start` bytes are the input's from the absolute offset `start`.
     @inlinable
-    func hold(_ buffer: UnsafeMutableRawPointer, until end: Int) { held.append((buffer, end)) }
+    func hold(_ buffer: UnsafeMutableRawPointer, from start: Int, to end: Int) { held.append((buffer, start, end)) }
+
+    /// The held bytes from the absolute offset `from` to `to`, in order, as views into the buffers (which overlap:
+    /// each byte is taken from the first that holds it).
+    @inlinable
+    func bytes(from: Int, to: Int) -> [UnsafeRawBufferPointer] {
+        var parts: [UnsafeRawBufferPointer] = []
+        var at = from
+        for h in held[heldStart...] where at < to && h.start <= at && at < h.end {
+            let n = min(h.end, to) - at
+            parts.append(UnsafeRawBufferPointer(start: h.buffer + (at - h.start), count: n))
+            at += n
+        }
+        precondition(at >= to, "ChunkCopies: bytes \(at)..<\(to) are not held")
+        return parts
+    }
 
     deinit {
         for b in spare { b.deallocate() }
@@ -633,18 +740,25 @@ extension RDBReader {
     /// not measure, and the EOF record are decoded here, in their place, once the chunks before them are
     /// written (a large value of element framing in pieces, from the window, which holds it whole). The
     /// checksum is computed here as the window moves. Memory: the window and the chunks in flight.
+    ///
+    /// With `cutBelowRecordBytes`, as in `decodeChunked`: once the first two chunks are cut, if their records average
+    /// fewer bytes than that, the rest is read into chunks cut at nominal offsets without measuring it
+    /// (`cutStreamedChunks`), until a record does not fit in one (with `leavesLargeRecords`, or is likely larger
+    /// than a chunk); from there on it is measured as above.
     @inlinable
     public static func decodeStreamedChunked<R: RDBChunkRunner>(
         _ input: InputBuffer, into visitor: inout R.Sink, runner: inout R, options: RDBDecoderOptions = .init(),
-        chunkBytes: Int = 1 << 20
+        chunkBytes: Int = 1 << 20, cutBelowRecordBytes: Int = 0, leavesLargeRecords: Bool = false
     ) throws -> RDBSummary {
         var parser = RDBParser(options: options)
         var crc = CRC64()
         let header = try readHeader(input, &parser, &crc, &visitor)
         let file = input.name
         let chunkBytes = max(1, chunkBytes)
-        // A chunk holds records while it is under `chunkBytes`, each of them at most that: under twice that.
-        let copies = ChunkCopies(capacity: 2 * chunkBytes)
+        // A chunk holds records while it is under `chunkBytes`, each of them at most that: under twice that (a chunk
+        // cut at a nominal offset: its block and the bytes around it).
+        let copies = ChunkCopies(capacity: max(2 * chunkBytes, streamLookBehind + chunkBytes + streamOverlap(chunkBytes)))
+        var cutting = SyncCutting(recordBytes: cutBelowRecordBytes)
         var skipper = SkipEverything()
         var c = input.cursor
         var runStart = 0  // the window's bytes from here to `c` belong to the chunk and are not copied yet
@@ -669,7 +783,7 @@ extension RDBReader {
                 try runner.submit(RDBChunk(index: index, start: 0, end: filled, baseOffset: chunkStart, db: chunkDB,
                                            header: header, file: file, keys: keys),
                                   region: UnsafeRawBufferPointer(start: buffer, count: filled), absorbingInto: &visitor)
-                copies.hold(buffer, until: chunkStart + filled)
+                copies.hold(buffer, from: chunkStart, to: chunkStart + filled)
                 index += 1
                 buffer = copies.take(releasable: runner.releasableOffset)
                 filled = 0
@@ -730,8 +844,22 @@ extension RDBReader {
                     chunkDB = parser.db
                     continue
                 }
+                cutting.measured(e - s)
                 try takeMeasured(&parser, &c, op: op, end: e, keys: &keys)
-                if filled + (c.position - runStart) >= chunkBytes { try submitChunk() }
+                if filled + (c.position - runStart) >= chunkBytes {
+                    try submitChunk()
+                    if cutting.cutsHere(index: index) {
+                        input.consume(c.position)  // checksummed (`copyRun`)
+                        try cutStreamedChunks(input, &parser, crc: &crc, header: header, index: &index, into: &visitor,
+                                              runner: &runner, copies: copies, chunkBytes: chunkBytes,
+                                              largeRecordBytes: leavesLargeRecords ? chunkBytes : 0)
+                        c = input.cursor
+                        runStart = 0
+                        chunkStart = c.offset
+                        chunkDB = parser.db
+                        if runner.cutStopped { cutting.stopped(index: index) }
+                    }
+                }
             }
             try submitChunk()
             try runner.drain(into: &visitor)
@@ -749,3 +877,85 @@ extension RDBReader {
     }
 }
 
+
+extension RDBReader {
+    /// Bytes a streamed chunk cut at a nominal offset holds before its block: `syncPoint` looks up to 27 bytes back
+    /// for the prefixes of a record.
+    @inlinable static var streamLookBehind: Int { 32 }
+    /// Bytes it holds after its block, into which its last record runs on (a record running further stops the cutting).
+    @inlinable static func streamOverlap(_ chunkBytes: Int) -> Int { max(64, chunkBytes / 8) }
+
+    /// The rest of a streamed RDB from the window's start (a record's start, in `parser`'s database), cut into chunks
+    /// at every `chunkBytes` bytes as `cutChunks` cuts a mapped file, without measuring its records: the stream is
+    /// read straight into the chunks' buffers (`copies`), each holding its block, the `streamLookBehind` bytes before
+    /// it and the `streamOverlap` bytes after it (`RDBChunk.regionEndsEarly`). A chunk stops before a record that runs
+    /// past its buffer, a record likely larger than `largeRecordBytes` (when non-zero), or where its output would
+    /// spill; the chunks after it then write nothing, and no more are cut. The checksum takes the bytes as their
+    /// buffers are done with.
+    ///
+    /// Returns with the window starting where the last chunk written truly ended (at the EOF record, or at the record
+    /// a chunk stopped before: the bytes read past it are given back to `input`), `parser` in the database selected
+    /// there, `crc` over the bytes before it, and `index` at the next chunk's number.
+    @inlinable
+    static func cutStreamedChunks<R: RDBChunkRunner>(
+        _ input: InputBuffer, _ parser: inout RDBParser, crc: inout CRC64, header: RDBHeader, index: inout Int,
+        into visitor: inout R.Sink, runner: inout R, copies: ChunkCopies, chunkBytes: Int, largeRecordBytes: Int
+    ) throws {
+        let lookBehind = streamLookBehind
+        let overlap = streamOverlap(chunkBytes)
+        precondition(copies.capacity >= lookBehind + chunkBytes + overlap)
+        var summed = input.offset  // the checksum covers the bytes before this
+        func sum(_ bytes: UnsafeRawBufferPointer, _ from: Int) {
+            guard summed - from < bytes.count else { return }
+            crc.update(UnsafeRawBufferPointer(rebasing: bytes[(summed - from)...]))
+            summed = from + bytes.count
+        }
+        func takeBuffer() -> UnsafeMutableRawPointer {
+            copies.release(upTo: runner.releasableOffset, sum)
+            return copies.takeSpare()
+        }
+        let first = index
+        runner.cutStopped = false  // (a stop of an earlier cutting: its chunks are drained)
+        var bufferStart = input.offset  // the absolute offset of the buffer's first byte
+        var buffer = takeBuffer()
+        var carried = 0  // bytes at its front, read into the buffer before
+        var blockStart = 0  // the block's position in it (the first block starts at a record: nothing before it)
+        do {
+            while !runner.cutStopped {
+                let want = blockStart + chunkBytes + overlap
+                var filled = carried
+                while filled < want {
+                    let n = try input.read(into: UnsafeMutableRawBufferPointer(start: buffer + filled, count: want - filled))
+                    if n == 0 { break }
+                    filled += n
+                }
+                let atEnd = filled < want
+                let end = atEnd ? filled : blockStart + chunkBytes
+                if end > blockStart {
+                    try runner.submit(RDBChunk(index: index, start: blockStart, end: end, baseOffset: bufferStart, db: parser.db,
+                                               header: header, file: input.name, keys: 0, startsAtRecord: index == first,
+                                               endsAtRecord: false, largeRecordBytes: largeRecordBytes, regionEndsEarly: true),
+                                      region: UnsafeRawBufferPointer(start: buffer, count: filled), absorbingInto: &visitor)
+                    index += 1
+                }
+                copies.hold(buffer, from: bufferStart, to: bufferStart + filled)
+                if atEnd { break }
+                // The next buffer starts `lookBehind` before the next block, with the bytes read past this one.
+                let next = takeBuffer()
+                carried = filled - (end - lookBehind)
+                next.copyMemory(from: buffer + (end - lookBehind), byteCount: carried)
+                bufferStart += end - lookBehind
+                buffer = next
+                blockStart = lookBehind
+            }
+            try runner.drain(into: &visitor)
+        } catch {
+            try runner.drain(into: &visitor)  // the error of a chunk before, earlier in the input, first
+            throw error
+        }
+        let (end, db) = runner.chainEnd ?? (summed, parser.db)
+        for part in copies.bytes(from: summed, to: end) { crc.update(part) }
+        try input.unread(copies.bytes(from: end, to: input.offset))
+        parser._db = db
+    }
+}

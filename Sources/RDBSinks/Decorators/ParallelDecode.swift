@@ -23,9 +23,10 @@ public protocol ChunkableSink: RDBVisitor {
     /// leaves it out when the target is in that database already, as a sequential decode would have).
     var leadingSelect: (db: Int, bytes: Int)? { get }
 
-    /// Whether a parallel decode of a mapped file of small records (`ParallelDecode.syncRecordBytes`) into this
-    /// sink may cut the file at nominal offsets, each chunk's thread finding its first record (`RDBReader.cutChunks`),
-    /// rather than after walking every record on the decoding thread: that walk is a large share of the work for
+    /// Whether a parallel decode of a file of small records (`ParallelDecode.syncRecordBytes`) into this sink may
+    /// cut the file at nominal offsets, each chunk's thread finding its first record (`RDBReader.cutChunks`; a stream
+    /// as it is read, `RDBReader.cutStreamedChunks`), rather than after walking every record on the decoding thread:
+    /// that walk is a large share of the work for
     /// small records (a string's RESP or RESTORE costs about as much as measuring it), and the threads then share
     /// all of it. The sink takes back what records decoded from a wrong guess did (`dropRecords`).
     var cutsBySync: Bool { get }
@@ -77,7 +78,9 @@ extension ChunkableSink {
         runner.start()
         defer { runner.shutdown() }
         if input.isStreaming {
-            return try RDBReader.decodeStreamedChunked(input, into: &self, runner: &runner, options: options, chunkBytes: chunkBytes)
+            return try RDBReader.decodeStreamedChunked(input, into: &self, runner: &runner, options: options, chunkBytes: chunkBytes,
+                                                       cutBelowRecordBytes: cutsBySync ? ParallelDecode<Self>.syncRecordBytes : 0,
+                                                       leavesLargeRecords: !keepsLargeRecordsInChunks)
         }
         return try RDBReader.decodeChunked(input, into: &self, runner: &runner, options: options,
                                            chunkBytes: chunkBytes, maxChunkRecord: chunkBytes,
@@ -100,6 +103,8 @@ public final class ParallelStatistics: @unchecked Sendable {
     public var decodedAgain = 0
     /// Starts guessed again by a chunk's thread, the records from its guess having failed to decode.
     public var guessedAgain = 0
+    /// Times the cutting stopped before a record (a large one, or one running past a streamed chunk's bytes).
+    public var cutStops = 0
     public init() {}
 }
 
@@ -145,7 +150,10 @@ public struct ParallelDecode<Sink: ChunkableSink>: RDBChunkRunner {
     }
 
     @inlinable
-    public var stoppedAtLargeRecord: Bool { state.monitor.withLock { state.largeStop } }
+    public var cutStopped: Bool {
+        get { state.monitor.withLock { state.cutStop } }
+        set { state.monitor.withLock { state.cutStop = newValue } }
+    }
 
     @inlinable
     public mutating func resume(from sink: inout Sink) throws {
@@ -157,7 +165,7 @@ public struct ParallelDecode<Sink: ChunkableSink>: RDBChunkRunner {
             state.target = target
             state.template = template
             state.db = db
-            state.largeStop = false
+            state.cutStop = false
         }
     }
 
@@ -208,7 +216,7 @@ public struct ParallelDecode<Sink: ChunkableSink>: RDBChunkRunner {
         if keys > 0 { progress?.advance(to: 0, keys: keys) }
         if let statistics {
             let counts = state.monitor.withLock { state.cutCounts }
-            (statistics.cutChunks, statistics.fellInStep, statistics.decodedAgain, statistics.guessedAgain) = counts
+            (statistics.cutChunks, statistics.fellInStep, statistics.decodedAgain, statistics.guessedAgain, statistics.cutStops) = counts
         }
         for chunk in finished { sink.absorb(chunk) }
         if let failure {
@@ -316,9 +324,9 @@ final class ParallelState<Sink: ChunkableSink>: @unchecked Sendable {
     @usableFromInline var chainEnd: Int?
     @usableFromInline var chainDB: Int?
     @usableFromInline var keysCounted = 0
-    /// A chunk cut at a nominal offset that was written stopped before a large record (at `chainEnd`).
-    @usableFromInline var largeStop = false
-    @usableFromInline var cutCounts = (chunks: 0, inStep: 0, again: 0, guessedAgain: 0)
+    /// A chunk cut at a nominal offset that was written stopped before a record (at `chainEnd`: `Cut.stopped`).
+    @usableFromInline var cutStop = false
+    @usableFromInline var cutCounts = (chunks: 0, inStep: 0, again: 0, guessedAgain: 0, stops: 0)
     /// Finished chunk sinks, in file order, not yet folded into the main sink.
     @usableFromInline var finished: [Sink] = []
     /// The first error (in file order), set once the output before it is written.
@@ -372,8 +380,11 @@ final class ParallelState<Sink: ChunkableSink>: @unchecked Sendable {
         @usableFromInline var cut = Cut()
         @usableFromInline struct Cut {
             @usableFromInline var start = 0, db = 0, end = 0, endDB = 0, keys = 0
-            /// It stopped before a large record, at `end` (`RDBChunk.largeRecordBytes`).
-            @usableFromInline var large = false
+            /// It stopped before a record, at `end`: a large one (`RDBChunk.largeRecordBytes`), one that runs past its
+            /// region, or where its output reached `spillBytes` (`RDBChunk.regionEndsEarly`, see `limit`).
+            @usableFromInline var stopped = false
+            /// It holds only the records before one that runs past its region (`limit`).
+            @usableFromInline var limited = false
             @usableFromInline var region = UnsafeRawBufferPointer(start: nil, count: 0)
             /// Its first records (`watchedRecords`): where each starts, the database there, the key records and
             /// the output bytes before it, and the sink as it was there.
@@ -462,10 +473,11 @@ final class ParallelState<Sink: ChunkableSink>: @unchecked Sendable {
         var started = false
         do {
             try RDBReader.decodeChunk(chunk, region: region, options: options, into: &sink) { s in
-                guard out.pendingCount >= ParallelDecode<Sink>.spillBytes else { return }
+                guard out.pendingCount >= ParallelDecode<Sink>.spillBytes else { return true }
                 try waitForTurn(chunk.index)
                 try write(out, leadingSelect: started ? nil : s.leadingSelect)
                 started = true
+                return true
             }
             finish(Finished(chunk: chunk, out: out, sink: sink, started: started, error: nil))
         } catch is Abandoned {
@@ -487,7 +499,7 @@ final class ParallelState<Sink: ChunkableSink>: @unchecked Sendable {
     /// Decodes a chunk cut at a nominal offset from where its first record seems to start, in the database last
     /// known to be selected (`RDBReader.syncPoint`), and hands it to `finish`, which checks the guess. A chunk
     /// whose output passes `spillBytes` checks it when its turn comes, and is decoded again from the true start
-    /// if it was wrong.
+    /// if it was wrong; a streamed one (`RDBChunk.regionEndsEarly`) stops there instead (see `limit`).
     @inlinable
     func runCut(_ chunk: RDBChunk, _ region: UnsafeRawBufferPointer, _ template: Sink, _ out: OutputBuffer) {
         var f = Finished(chunk: chunk, out: out, sink: template.chunkSink(out: out), started: false, error: nil)
@@ -503,18 +515,21 @@ final class ParallelState<Sink: ChunkableSink>: @unchecked Sendable {
             let start = f.cut.start
             do {
                 if start >= 0 {
-                    let e = try RDBReader.decodeChunk(chunk, region: region, options: options, into: &f.sink, from: start, db: db,
+                    let e = try RDBReader.decodeChunk(f.chunk, region: region, options: options, into: &f.sink, from: start, db: db,
                                                       watchedRecords: chunk.startsAtRecord ? 0 : ParallelState.watchedRecords,
                                                       atRecord: { s, position, db, keys in
                                                           watched.append((position, db, keys, out.totalBytes, s))
                                                       }) { s in
-                        guard out.pendingCount >= ParallelDecode<Sink>.spillBytes else { return }
+                        guard out.pendingCount >= ParallelDecode<Sink>.spillBytes else { return true }
+                        if chunk.regionEndsEarly { return false }
                         try waitForTurn(chunk.index)
                         if !started && !monitor.withLock({ startsTrue(chunk, start, db) }) { throw Resync() }
                         try write(out, leadingSelect: started ? nil : s.leadingSelect)
                         started = true
+                        return true
                     }
-                    (f.cut.end, f.cut.endDB, f.cut.keys, f.cut.large) = e
+                    (f.cut.end, f.cut.endDB, f.cut.keys, f.cut.stopped) = e
+                    f.cut.stopped = f.cut.stopped || f.cut.limited
                 }
                 f.started = started
                 f.cut.watched = watched
@@ -526,7 +541,6 @@ final class ParallelState<Sink: ChunkableSink>: @unchecked Sendable {
                 }
                 monitor.broadcast()
             } catch is Resync {
-                monitor.withLock { cutCounts.again += 1 }
                 finish(decodeCutAgain(f, template))  // its turn: the chunks before it are written
             } catch {
                 // A guessed start whose records fail to decode within the first few (a compact value's header that
@@ -542,6 +556,11 @@ final class ParallelState<Sink: ChunkableSink>: @unchecked Sendable {
                     f.cut.start = RDBReader.syncPoint(chunk, region: region, options: options, after: start) ?? -1
                     continue
                 }
+                if let overrun = error as? RDBChunkOverrun {
+                    limit(&f, at: overrun, template)
+                    watched.removeAll(keepingCapacity: true)
+                    continue
+                }
                 out.rollback()
                 f.started = started
                 f.cut.watched = watched
@@ -550,6 +569,18 @@ final class ParallelState<Sink: ChunkableSink>: @unchecked Sendable {
             }
             return
         }
+    }
+
+    /// A streamed chunk (`RDBChunk.regionEndsEarly`) whose record runs past its region, to be decoded again
+    /// holding only the records before it, and to stop there (`Cut.stopped`: the decoding thread goes on from
+    /// there). Its output and reports so far are dropped (the record's are among them; nothing was written: such
+    /// a chunk does not spill).
+    @inlinable
+    func limit(_ f: inout Finished, at overrun: RDBChunkOverrun, _ template: Sink) {
+        f.out.reset()
+        f.sink = template.chunkSink(out: f.out)
+        f.chunk = f.chunk.ending(at: overrun.position)
+        f.cut.limited = true
     }
 
     /// How many starts the thread of a chunk cut at a nominal offset guesses, when the records from one fail to
@@ -580,45 +611,59 @@ final class ParallelState<Sink: ChunkableSink>: @unchecked Sendable {
             monitor.withLock { cutCounts.inStep += 1 }
             return kept
         }
-        monitor.withLock { cutCounts.again += 1 }
         return decodeCutAgain(f, monitor.withLock { template! })
     }
 
     /// Whether a chunk cut at a nominal offset was decoded from where the chunk before it truly ended, in the
-    /// database selected there (under `monitor`, once the chunks before it are written).
+    /// database selected there (under `monitor`, once the chunks before it are written). Not when it found no
+    /// start (-1; a streamed chunk's region starts after where the chunk before may have ended).
     @inlinable
     func startsTrue(_ chunk: RDBChunk, _ start: Int, _ db: Int) -> Bool {
-        chunk.startsAtRecord || (chainEnd.map { $0 - chunk.baseOffset } == start && chainDB == db)
+        chunk.startsAtRecord || (start >= 0 && chainEnd.map { $0 - chunk.baseOffset } == start && chainDB == db)
     }
 
     /// Decodes a chunk cut at a nominal offset again, from where the chunk before it truly ended (the caller
     /// holds the turn: its spills are written as they come). Empty when that is at or past the chunk's end.
+    /// A chunk after one that stopped before a record (`cutStop`) holds nothing: the decoding thread goes on from
+    /// there.
     @inlinable
     func decodeCutAgain(_ wrong: Finished, _ template: Sink) -> Finished {
-        let (end, db) = monitor.withLock { (chainEnd!, chainDB ?? wrong.chunk.db) }
+        let (end, db, stopped) = monitor.withLock { () -> (Int, Int, Bool) in
+            if !cutStop { cutCounts.again += 1 }
+            return (chainEnd!, chainDB ?? wrong.chunk.db, cutStop)
+        }
         let out = wrong.out
         out.reset()
         var f = Finished(chunk: wrong.chunk, out: out, sink: template.chunkSink(out: out), started: false, error: nil)
         f.cut.region = wrong.cut.region
+        f.cut.limited = wrong.cut.limited  // (its records past one that runs past its region are not its own)
         f.cut.start = end - f.chunk.baseOffset
         f.cut.db = db
-        (f.cut.end, f.cut.endDB) = (f.cut.start, db)
-        guard f.cut.start < f.chunk.end else { return f }
+        (f.cut.end, f.cut.endDB, f.cut.stopped) = (f.cut.start, db, stopped || f.cut.limited)
+        guard !stopped && f.cut.start < f.chunk.end else { return f }
         var started = false
-        do {
-            let e = try RDBReader.decodeChunk(f.chunk, region: f.cut.region, options: options, into: &f.sink, from: end - f.chunk.baseOffset,
-                                              db: db) { s in
-                guard out.pendingCount >= ParallelDecode<Sink>.spillBytes else { return }
-                try write(out, leadingSelect: started ? nil : s.leadingSelect)
-                started = true
+        while true {
+            do {
+                let e = try RDBReader.decodeChunk(f.chunk, region: f.cut.region, options: options, into: &f.sink, from: f.cut.start,
+                                                  db: db) { s in
+                    guard out.pendingCount >= ParallelDecode<Sink>.spillBytes else { return true }
+                    if f.chunk.regionEndsEarly { return false }
+                    try write(out, leadingSelect: started ? nil : s.leadingSelect)
+                    started = true
+                    return true
+                }
+                (f.cut.end, f.cut.endDB, f.cut.keys, f.cut.stopped) = e
+                f.cut.stopped = f.cut.stopped || f.cut.limited
+            } catch let overrun as RDBChunkOverrun {
+                limit(&f, at: overrun, template)
+                continue
+            } catch {
+                out.rollback()
+                f.error = error
             }
-            (f.cut.end, f.cut.endDB, f.cut.keys, f.cut.large) = e
-        } catch {
-            out.rollback()
-            f.error = error
+            f.started = started
+            return f
         }
-        f.started = started
-        return f
     }
 
     /// Decodes one piece of a large value into `out`, for the main sink to take in order.
@@ -677,7 +722,10 @@ final class ParallelState<Sink: ChunkableSink>: @unchecked Sendable {
                     doneOffset = f.chunk.baseOffset + f.cut.end
                     chainEnd = doneOffset
                     chainDB = f.cut.endDB
-                    if f.cut.large { largeStop = true }
+                    if f.cut.stopped && !cutStop {
+                        cutStop = true
+                        cutCounts.stops += 1
+                    }
                     keysCounted += f.cut.keys
                 }
                 finished.append(f.sink)
