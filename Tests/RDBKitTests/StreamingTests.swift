@@ -25,6 +25,32 @@ import RDBSinks
         }
     }
 
+    /// Bytes moved out of a stream's window (`read(into:)`, the window's then the source's) and given back
+    /// (`unread`) are read again from the same offsets, before what the window still held and the rest.
+    @Test func bytesReadOutAndGivenBack() throws {
+        let bytes = (0..<5000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        for (window, take) in [(64, 1000), (4096, 100), (4096, 3000)] {
+            let input = InputBuffer(stream: ChunkedArrayStream(bytes, chunk: 300), chunkSize: window)
+            try input.fill(atLeast: 10)
+            var out = [UInt8](repeating: 0, count: take)
+            var got = 0
+            while got < take {
+                let n = try out.withUnsafeMutableBytes { try input.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[got...])) }
+                #expect(n > 0)
+                got += n
+            }
+            #expect(out == Array(bytes[0..<take]))
+            #expect(input.offset == take)
+            let held = input.window.count
+            // Given back in two parts, after the first 40 bytes.
+            try out.withUnsafeBytes { try input.unread([UnsafeRawBufferPointer(rebasing: $0[40..<90]), UnsafeRawBufferPointer(rebasing: $0[90...])]) }
+            #expect(input.offset == 40)
+            #expect(input.window.count == take - 40 + held)
+            try input.fill(atLeast: bytes.count - 40)
+            #expect(Array(input.window) == Array(bytes[40...]))
+        }
+    }
+
     @Test func streamedTruncationIsAnError() throws {
         let bytes = try Fixtures.bytes("corpus/redis/encodings.rdb")
         for cut in stride(from: 10, to: bytes.count, by: 37) {
