@@ -6,6 +6,22 @@ import RDBKit
 // split. The memory report does not take values in pieces: its work per element is lighter than measuring the
 // element for the cut, measured on huge-aggregates.rdb.)
 
+/// How a sink's reports meet a chunk's: `absorb` adds those of a chunk written after it; `dropRecords` takes back
+/// those of the records before a snapshot (they came first: the lists lose their first entries). A sink lists its
+/// reports once (`foldReports`) for both, so that a report added to one is added to the other.
+@usableFromInline
+enum ReportFold {
+    case add, dropLeading
+
+    @inlinable
+    func callAsFunction(_ a: inout Int, _ b: Int) { a += self == .add ? b : -b }
+
+    @inlinable
+    func callAsFunction<T>(_ a: inout [T], _ b: [T]) {
+        if self == .add { a += b } else { a.removeFirst(b.count) }
+    }
+}
+
 extension RESPEncoder where Output == OutputBuffer {
     /// Writes `SELECT db`; when it is the first thing the buffer ever held, notes its database and size
     /// (a chunk's leading SELECT, see `ChunkableSink.leadingSelect`).
@@ -28,12 +44,17 @@ extension RESPWriter: ChunkableSink {
         return w
     }
 
+    /// Every report of this sink (see `ReportFold`).
+    mutating func foldReports(_ other: RESPWriter, _ fold: ReportFold) {
+        fold(&skippedKeys, other.skippedKeys)
+        fold(&lossyKeys, other.lossyKeys)
+        fold(&skippedLibraries, other.skippedLibraries)
+        fold(&keysWritten, other.keysWritten)
+        fold(&commandsWritten, other.commandsWritten)
+    }
+
     public mutating func absorb(_ chunk: RESPWriter) {
-        skippedKeys += chunk.skippedKeys
-        lossyKeys += chunk.lossyKeys
-        skippedLibraries += chunk.skippedLibraries
-        keysWritten += chunk.keysWritten
-        commandsWritten += chunk.commandsWritten
+        foldReports(chunk, .add)
         // A leading SELECT of the database the target was in was left out of the output.
         if let lead = chunk.leadingSelect, lead.db == committedDB { commandsWritten -= 1 }
         if let db = chunk.committedDB { committedDB = db }
@@ -44,11 +65,7 @@ extension RESPWriter: ChunkableSink {
     public var cutsBySync: Bool { true }
 
     public mutating func dropRecords(before snapshot: RESPWriter) {
-        skippedKeys.removeFirst(snapshot.skippedKeys.count)
-        lossyKeys.removeFirst(snapshot.lossyKeys.count)
-        skippedLibraries.removeFirst(snapshot.skippedLibraries.count)
-        keysWritten -= snapshot.keysWritten
-        commandsWritten -= snapshot.commandsWritten
+        foldReports(snapshot, .dropLeading)
         if snapshot.leadingSelect != nil { leadingSelect = nil }  // it is in the output dropped
     }
 
@@ -117,13 +134,18 @@ extension RestoreWriter: ChunkableSink {
         return w
     }
 
+    /// Every report of this sink but those of `commands`, the writer of the keys written as commands (see `ReportFold`).
+    mutating func foldReports(_ other: RestoreWriter, _ fold: ReportFold) {
+        fold(&ownSkipped, other.ownSkipped)
+        fold(&ownLossy, other.ownLossy)
+        fold(&stats.passedThrough, other.stats.passedThrough)
+        fold(&stats.reencoded, other.stats.reencoded)
+        fold(&stats.asCommands, other.stats.asCommands)
+        fold(&stats.skipped, other.stats.skipped)
+    }
+
     public mutating func absorb(_ chunk: RestoreWriter) {
-        ownSkipped += chunk.ownSkipped
-        ownLossy += chunk.ownLossy
-        stats.passedThrough += chunk.stats.passedThrough
-        stats.reencoded += chunk.stats.reencoded
-        stats.asCommands += chunk.stats.asCommands
-        stats.skipped += chunk.stats.skipped
+        foldReports(chunk, .add)
         commands.absorb(chunk.commands)
         if let db = chunk.committedDB { committedDB = db }
     }
@@ -133,12 +155,7 @@ extension RestoreWriter: ChunkableSink {
     public var cutsBySync: Bool { true }
 
     public mutating func dropRecords(before snapshot: RestoreWriter) {
-        ownSkipped.removeFirst(snapshot.ownSkipped.count)
-        ownLossy.removeFirst(snapshot.ownLossy.count)
-        stats.passedThrough -= snapshot.stats.passedThrough
-        stats.reencoded -= snapshot.stats.reencoded
-        stats.asCommands -= snapshot.stats.asCommands
-        stats.skipped -= snapshot.stats.skipped
+        foldReports(snapshot, .dropLeading)
         commands.dropRecords(before: snapshot.commands)
         if snapshot.leadingSelect != nil { leadingSelect = nil }
     }
