@@ -220,6 +220,25 @@ import RDBSinks
         }
     }
 
+    /// Small records whose JSON is six times their size (control bytes, escaped as `\u00XX`): a streamed chunk of
+    /// 1 MiB holds more output than a chunk may before it writes (`ParallelDecode.spillBytes`); it stops there rather
+    /// than write, and the decoding thread measures on from there (a mapped one writes what it holds when its turn
+    /// comes). The output is the one-thread one.
+    @Test func chunksWhoseOutputOutgrowsTheirBuffer() throws {
+        var b = RDBBuilder(version: 10)
+        b.selectDB(0)
+        for i in 0..<24_000 { b.key(type: 0, "k\(i)", value: RDBBuilder.string([UInt8](repeating: UInt8(1 + i % 30), count: 200))) }
+        let file = b.finished()
+        let s = Streamed(read: 1 << 16, window: 1 << 20, chunkBytes: 1 << 20)
+        Self.expectSame(file, .jsonl, s, "escaped")
+        let statistics = ParallelStatistics()
+        _ = Self.decode(file, .jsonl, s, threads: 3, statistics: statistics)
+        #expect(statistics.cutChunks > 1 && statistics.cutStops > 0, "\(statistics.cutChunks) cut, \(statistics.cutStops) stops")
+        let path = try ParallelDecodeTests.write(file)
+        defer { unlink(path) }
+        #expect(ParallelDecodeTests.decode(path, .jsonl, threads: 3, chunkBytes: 1 << 20).bytes == Self.decode(file, .jsonl, s, threads: nil).bytes)
+    }
+
     /// Every server-written fixture and corpus RDB, streamed.
     @Test(arguments: Format.allCases)
     func fixturesStreamedOnSeveralThreads(_ format: Format) throws {

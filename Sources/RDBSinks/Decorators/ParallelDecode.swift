@@ -641,13 +641,14 @@ final class ParallelState<Sink: ChunkableSink>: @unchecked Sendable {
         f.cut.db = db
         (f.cut.end, f.cut.endDB, f.cut.stopped) = (f.cut.start, db, stopped || f.cut.limited)
         guard !stopped && f.cut.start < f.chunk.end else { return f }
+        let endsEarly = f.chunk.regionEndsEarly  // (not read from `f` while its sink is being written)
         var started = false
         while true {
             do {
                 let e = try RDBReader.decodeChunk(f.chunk, region: f.cut.region, options: options, into: &f.sink, from: f.cut.start,
                                                   db: db) { s in
                     guard out.pendingCount >= ParallelDecode<Sink>.spillBytes else { return true }
-                    if f.chunk.regionEndsEarly { return false }
+                    if endsEarly { return false }
                     try write(out, leadingSelect: started ? nil : s.leadingSelect)
                     started = true
                     return true
