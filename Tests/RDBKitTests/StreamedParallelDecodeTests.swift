@@ -215,6 +215,8 @@ import RDBSinks
         for cut in [file.count - 1, file.count - 9, file.count - 10, file.count / 2, file.count / 3 + 5] {
             Self.expectSame(Array(file[0..<cut]), format, s, "small records cut off at \(cut)")
         }
+        // Cut off at every byte around where the cutting starts (after two chunks of 100 bytes), ending there too.
+        for cut in 150..<450 { Self.expectSame(Array(file[0..<cut]), format, s, "small records cut off at \(cut)") }
         for seed: UInt64 in 1...3 {
             Self.expectSame(ParallelDecodeTests.smallRecords(dbEvery: 3, fakeRecords: true, seed: seed), format, s, "databases switching")
         }

@@ -953,7 +953,8 @@ extension RDBReader {
             try runner.drain(into: &visitor)  // the error of a chunk before, earlier in the input, first
             throw error
         }
-        let (end, db) = runner.chainEnd ?? (summed, parser.db)
+        // (No chunk: the stream ended where the cutting began. A chain end then is an earlier cutting's.)
+        let (end, db) = index > first ? runner.chainEnd ?? (summed, parser.db) : (summed, parser.db)
         for part in copies.bytes(from: summed, to: end) { crc.update(part) }
         try input.unread(copies.bytes(from: end, to: input.offset))
         parser._db = db
