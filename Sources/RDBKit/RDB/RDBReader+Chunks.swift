@@ -1,5 +1,5 @@
-/// A run of whole records of an RDB (memory-mapped, or copied out of a stream), decoded apart from the records around it (on another
-/// thread) by `RDBReader.decodeChunk`.
+/// A run of whole records of an RDB (memory-mapped, or copied out of a stream), decoded apart from the records
+/// around it (on another thread) by `RDBReader.decodeChunk`.
 public struct RDBChunk: Sendable {
     /// Its place in the file: chunks are numbered 0, 1, 2… in file order.
     public let index: Int
@@ -690,6 +690,10 @@ final class ChunkCopies {
         spare.popLast() ?? UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
     }
 
+    /// A buffer taken and not held (nothing reads it).
+    @inlinable
+    func putBack(_ buffer: UnsafeMutableRawPointer) { spare.append(buffer) }
+
     /// Makes the buffers whose bytes end at or before `releasable` spare, oldest first, after showing `released`
     /// their bytes and the absolute offset of the first.
     @inlinable
@@ -877,7 +881,6 @@ extension RDBReader {
     }
 }
 
-
 extension RDBReader {
     /// Bytes a streamed chunk cut at a nominal offset holds before its block: `syncPoint` looks up to 27 bytes back
     /// for the prefixes of a record.
@@ -918,6 +921,8 @@ extension RDBReader {
         runner.cutStopped = false  // (a stop of an earlier cutting: its chunks are drained)
         var bufferStart = input.offset  // the absolute offset of the buffer's first byte
         var buffer = takeBuffer()
+        var held = false  // whether `buffer` is held (else it goes back to the spares at the end)
+        defer { if !held { copies.putBack(buffer) } }
         var carried = 0  // bytes at its front, read into the buffer before
         var blockStart = 0  // the block's position in it (the first block starts at a record: nothing before it)
         do {
@@ -939,6 +944,7 @@ extension RDBReader {
                     index += 1
                 }
                 copies.hold(buffer, from: bufferStart, to: bufferStart + filled)
+                held = true
                 if atEnd { break }
                 // The next buffer starts `lookBehind` before the next block, with the bytes read past this one.
                 let next = takeBuffer()
@@ -946,6 +952,7 @@ extension RDBReader {
                 next.copyMemory(from: buffer + (end - lookBehind), byteCount: carried)
                 bufferStart += end - lookBehind
                 buffer = next
+                held = false
                 blockStart = lookBehind
             }
             try runner.drain(into: &visitor)
