@@ -155,7 +155,7 @@ struct Bench {
                     // Streamed input (issue 18: within 1.3x of the mapped file): the same file through a pipe, as
                     // a download piped in would come (a regular file on stdin is mapped). `cat` is timed too.
                     let pipeline = "cat \(shellQuote(p)) | \(shellQuote(rdbcat)) - --format resp"
-                    fb.tasks.append(external("rdbcat", "--format resp, streamed (cat FILE | rdbcat -)", .resp, ours: true,
+                    fb.tasks.append(external("rdbcat", Report.streamedMode, .resp, ours: true,
                                              ["/bin/sh", "-c", pipeline], display: pipeline + " > /dev/null"))
                 }
                 // (memory reads RDB files only.)
@@ -188,6 +188,13 @@ struct Bench {
             }
             if !o.skip.contains("cat") {
                 fb.tasks.append(external("cat", "cat FILE > /dev/null (page-cache floor)", .floor, ours: false, ["cat"] + files))
+                if !fb.isAOF {
+                    // What the pipe of the streamed row (`cat FILE | rdbcat -`) costs alone: both copies and the
+                    // pipe's lock, on the cores the decode shares.
+                    let pipe = "cat \(shellQuote(p)) | cat"
+                    fb.tasks.append(external("cat", Report.pipeFloorMode, .floor, ours: false,
+                                             ["/bin/sh", "-c", pipe + " > /dev/null"], display: pipe + " > /dev/null"))
+                }
             }
         }
         if o.importMode { planImport(fb) }

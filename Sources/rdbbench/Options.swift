@@ -40,6 +40,7 @@ struct Options {
           --compare            also run the other tools found on this machine on the same files, alternating
                                runs: rdbcat --format jsonl|resp, redis-check-rdb, redis-check-aof, rdbtools
                                (rdb --command json|protocol), rdb-py, and the `cat FILE > /dev/null` floor
+                               (RDB files: and `cat FILE | cat`, the pipe of the streamed row, alone)
           --import             also import each RDB into a fresh local server: `rdbcat import --replace` and
                                `--restore` vs `rdbcat --format resp | redis-cli --pipe`, with `redis-cli
                                --pipe < (the same RESP, from a file)` as the floor

@@ -49,6 +49,9 @@ struct Report {
         fb.tasks.filter { $0.group == g && !$0.ours && $0.tool != importFloorTool && $0.tool != serverLoadTool }
     }
 
+    /// The streamed row (`cat FILE | rdbcat -`), and the pipe it reads alone (`cat FILE | cat`).
+    static let streamedMode = "--format resp, streamed (cat FILE | rdbcat -)"
+    static let pipeFloorMode = "cat FILE | cat > /dev/null (pipe floor)"
     /// The import rows' floor: redis-cli --pipe reading the commands from a file (no decoding at all).
     static let importFloorTool = "redis-cli (floor)"
     /// The import rows' limit: the target server loading the same RDB at start-up.
@@ -128,7 +131,7 @@ struct Report {
 
         s += "\n## Every tool and mode\n\n"
         s += "`vs ours`: how many times faster our reference row of the same group is (decode: `rdbbench decode`; "
-        s += "json / resp / restore: `rdbcat` with its default threads; import: `rdbcat import --replace`); for `cat` and the server's start-up load, how many times their time ours takes; "
+        s += "json / resp / restore: `rdbcat` with its default threads; import: `rdbcat import --replace`); for `cat` and the server's start-up load, how many times their time ours takes (the pipe floor: the streamed row); "
         s += "for our other rows (`rdbcat --format stats`/`keys`/`memory` in decode, `--threads 1`, resp streamed through a pipe), their time as a multiple of the reference's (`x ours`). "
         s += "keys/s and elements/s use what our decoder counted in the file (AOF: commands + preamble keys; "
         s += "elements: strings, list/set/zset members, hash fields, stream entry fields).\n\n"
@@ -168,6 +171,11 @@ struct Report {
     }
 
     func vsOurs(_ t: Task, _ fb: FileBench, _ v: Double, _ lb: Bool) -> String {
+        if t.mode == Report.pipeFloorMode {
+            // Next to the streamed row, which reads through such a pipe.
+            guard let streamed = fb.tasks.first(where: { $0.mode == Report.streamedMode }), let sm = streamed.median else { return "" }
+            return "streamed \(ratio(sm / v))x"
+        }
         if t.group == .floor {
             guard let ours = Report.ours(fb, .decode), let om = ours.median else { return "" }
             return "ours \(ratio(om / v))x"
