@@ -339,8 +339,8 @@ public final class InputBuffer {
 
 extension InputBuffer {
     /// Moves the next bytes of a stream into `buffer`, up to its size: the window's first, then read from the
-    /// source straight into it (not through the window). Returns 0 at the end of the stream. The window is then
-    /// empty and starts after the bytes moved (see `unread`).
+    /// source straight into it (not through the window). Returns 0 at the end of the stream (or for an empty
+    /// `buffer`). The window starts after the bytes moved (see `unread`).
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         if end > start {
             let n = min(buffer.count, end - start)
