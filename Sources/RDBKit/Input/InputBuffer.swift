@@ -288,25 +288,7 @@ public final class InputBuffer {
                 end = n
                 start = 0
             }
-            if capacity < count {
-                let newCap = min(max(count, capacity * 2), limit)
-                if newCap <= reserved {
-                    capacity = newCap  // in the mapped range: nothing moves
-                } else if reserved > 0 {
-                    // The limit was raised past the mapped range: a larger one.
-                    guard pinForGrowth() else {
-                        throw RDBError(.limitExceeded, offset: offset, "cannot map \(limit) bytes of input buffer (lower the streaming record limit)", file: name)
-                    }
-                    capacity = newCap
-                } else {
-                    // realloc: a large block is moved by remapping its pages, not by copying them.
-                    guard let p = realloc(storage, newCap) else {
-                        throw RDBError(.limitExceeded, offset: offset, "cannot allocate \(newCap) bytes of input buffer (lower the streaming record limit)", file: name)
-                    }
-                    storage = p
-                    capacity = newCap
-                }
-            }
+            if capacity < count { try grow(to: min(max(count, capacity * 2), limit)) }
             let n = try src.read(into: UnsafeMutableRawBufferPointer(start: storage! + end, count: capacity - end))
             source = src
             if n == 0 {
@@ -328,6 +310,26 @@ public final class InputBuffer {
             guard try fill(atLeast: end - start + 1) else { break }
         }
         return true
+    }
+
+    /// Makes the storage hold `n` bytes (more than it does), keeping what it holds: in the mapped range as it is,
+    /// in a larger mapped range (the limit was raised past it), or moved by realloc (a large block is moved by
+    /// remapping its pages, not by copying them).
+    func grow(to n: Int) throws {
+        if n <= reserved {
+            capacity = n  // in the mapped range: nothing moves
+        } else if reserved > 0 {
+            guard n <= limit, pinForGrowth() else {  // (the range mapped is `limit` bytes)
+                throw RDBError(.limitExceeded, offset: offset, "cannot map \(limit) bytes of input buffer (lower the streaming record limit)", file: name)
+            }
+            capacity = n
+        } else {
+            guard let p = realloc(storage, n) else {
+                throw RDBError(.limitExceeded, offset: offset, "cannot allocate \(n) bytes of input buffer (lower the streaming record limit)", file: name)
+            }
+            storage = p
+            capacity = n
+        }
     }
 
     /// Loads whatever the source has next (at least one more byte unless at EOF). Returns false at EOF.
@@ -367,19 +369,7 @@ extension InputBuffer {
         guard n > 0 else { return }
         let held = end - start
         let total = n + held
-        if capacity < total {
-            if total <= reserved {
-                capacity = total
-            } else if reserved > 0 {
-                throw RDBError(.limitExceeded, offset: offset, "cannot hold \(total) bytes of input buffer", file: name)
-            } else {
-                guard let p = realloc(storage, total) else {
-                    throw RDBError(.limitExceeded, offset: offset, "cannot allocate \(total) bytes of input buffer", file: name)
-                }
-                storage = p
-                capacity = total
-            }
-        }
+        if capacity < total { try grow(to: total) }
         let from = offset - n
         if held > 0 { (storage! + n).copyMemory(from: storage! + start, byteCount: held) }
         var at = 0
