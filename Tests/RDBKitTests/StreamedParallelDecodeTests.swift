@@ -222,6 +222,31 @@ import RDBSinks
         }
     }
 
+    /// An EOF opcode where a record starts, well before the stream ends (a damaged file; found by `CutMutationTests`):
+    /// one thread reads it, then the 8 bytes after it as the checksum, and stops there. Chunks cut further on were
+    /// decoded again from before their bytes (the chain's end): they must hold nothing, and the output, reports and
+    /// error are the one-thread ones. Mapped too.
+    @Test(arguments: Format.allCases)
+    func anEOFOpcodeLongBeforeTheEnd(_ format: Format) throws {
+        for eofAt in [30, 45, 200, 1500] {
+            var b = RDBBuilder(version: 10)
+            b.selectDB(0)
+            for i in 0..<3000 {
+                if i == eofAt { b.bytes += [0xFF] + [UInt8](repeating: 0x5A, count: 8) }
+                b.key(type: 0, "key:\(i)", value: RDBBuilder.string("value \(i)"))
+            }
+            let file = b.finished()
+            for s in [Streamed(read: 1000, window: 1024, chunkBytes: 100), Streamed(read: 4096, window: 4096, chunkBytes: 256)] {
+                Self.expectSame(file, format, s, "EOF opcode before key \(eofAt)")
+            }
+            let one = Self.decode(file, format, Self.configurations[1], threads: nil)
+            #expect(one.error?.contains("checksum") == true, "\(one.error ?? "no error")")
+            let path = try ParallelDecodeTests.write(file)
+            defer { unlink(path) }
+            ParallelDecodeTests.expectSame(path, format, chunkBytes: 100)
+        }
+    }
+
     /// Small records whose JSON is six times their size (control bytes, escaped as `\u00XX`): a streamed chunk of
     /// 1 MiB holds more output than a chunk may before it writes (`ParallelDecode.spillBytes`); it stops there rather
     /// than write, and the decoding thread measures on from there (a mapped one writes what it holds when its turn

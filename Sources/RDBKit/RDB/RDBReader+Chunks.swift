@@ -484,6 +484,8 @@ extension RDBReader {
         var parser = RDBParser(options: o, header: chunk.header, db: db ?? chunk.db)
         // A chunk that ends with a record: the window ends with it (no record can read past it).
         let window = chunk.endsAtRecord ? UnsafeRawBufferPointer(rebasing: region[0..<chunk.end]) : region
+        // (The cursor checks reads against the window's end only.)
+        precondition((start ?? chunk.start) >= 0, "a chunk decoded from before its region")
         var c = ByteCursor(window, baseOffset: chunk.baseOffset, position: start ?? chunk.start)
         var keys = 0
         var watched = 0

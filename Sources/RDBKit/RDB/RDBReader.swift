@@ -201,8 +201,10 @@ public enum RDBReader {
         // field's claimed size. A claim beyond the limit is refused before anything is buffered.
         let needed = e.bytesNeeded.map { n in n > Int.max - max(0, e.offset - input.offset) ? Int.max : max(0, e.offset - input.offset) + n } ?? 0
         if have >= input.limit || needed > input.limit {
+            // (What the window held does not enter the message: it depends on how the stream was read.)
+            let what = e.bytesNeeded.map { "\($0) bytes claimed at offset \(e.offset)" } ?? e.message
             throw RDBError(.limitExceeded, offset: input.offset,
-                           "a single record needs more than \(input.limit) bytes of buffer (\(e.message); raise the streaming record limit)",
+                           "a single record needs more than \(input.limit) bytes of buffer (\(what); raise the streaming record limit)",
                            key: e.key, file: input.name)
         }
         // Read ahead (a record re-parsed after every small read would cost its size squared), but

@@ -16,6 +16,7 @@ public struct ByteCursor {
     @inlinable
     public init(_ window: UnsafeRawBufferPointer, baseOffset: Int = 0, position: Int = 0) {
         // An empty buffer may have a nil base; any non-null pointer works for a zero-length window.
+        assert(position >= 0, "a cursor before its window")  // (reads are checked against the end only)
         self.base = window.baseAddress ?? UnsafeRawPointer(bitPattern: 0x10)!
         self.end = window.count
         self.position = position

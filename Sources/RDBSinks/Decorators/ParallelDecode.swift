@@ -639,8 +639,12 @@ final class ParallelState<Sink: ChunkableSink>: @unchecked Sendable {
         f.cut.limited = wrong.cut.limited  // (its records past one that runs past its region are not its own)
         f.cut.start = end - f.chunk.baseOffset
         f.cut.db = db
-        (f.cut.end, f.cut.endDB, f.cut.stopped) = (f.cut.start, db, stopped || f.cut.limited)
-        guard !stopped && f.cut.start < f.chunk.end else { return f }
+        // A streamed chunk's region starts a little before its block: the chain can have ended before it (a chunk
+        // before stopped early at an EOF opcode). It holds nothing then, and stops the cutting there, so that the
+        // decoding thread goes on from the chain's end (reads that EOF record, and the checksum, as one thread does).
+        let before = f.cut.start < 0
+        (f.cut.end, f.cut.endDB, f.cut.stopped) = (f.cut.start, db, stopped || f.cut.limited || before)
+        guard !stopped && !before && f.cut.start < f.chunk.end else { return f }
         let endsEarly = f.chunk.regionEndsEarly  // (not read from `f` while its sink is being written)
         var started = false
         while true {
