@@ -8,11 +8,13 @@ import RDBSinks
 /// bytes, reports and error. A mutation makes chunks guess their first record wrong, records run past their
 /// chunk, or the file end early; whatever the cutting does, the output must be the one-thread output.
 ///
-/// `RDB_CUT_MUTATIONS` sets how many mutations (default 40, seeded: the same ones each run).
+/// `RDB_CUT_MUTATIONS` sets how many mutations (default 40, seeded: the same ones each run; `RDB_CUT_SEED` others).
 @Suite struct CutMutationTests {
     typealias Format = ParallelDecodeTests.Format
 
     static var count: Int { ProcessInfo.processInfo.environment["RDB_CUT_MUTATIONS"].flatMap(Int.init) ?? 40 }
+    /// Mixed into the seeds (`RDB_CUT_SEED`, default 0): other mutations.
+    static var seed: UInt64 { ProcessInfo.processInfo.environment["RDB_CUT_SEED"].flatMap(UInt64.init) ?? 0 }
 
     struct Random {
         var state: UInt64
@@ -51,13 +53,15 @@ import RDBSinks
 
     @Test(arguments: Format.allCases)
     func mutatedFilesCutByThreadsAsOnOne(_ format: Format) throws {
-        var r = Random(state: 0xC0FF_EE00 ^ UInt64(Format.allCases.firstIndex(of: format)!))
-        let files = [ParallelDecodeTests.smallRecords(), ParallelDecodeTests.smallRecords(dbEvery: 3, fakeRecords: true, seed: 7)]
+        var r = Random(state: 0xC0FF_EE00 ^ UInt64(Format.allCases.firstIndex(of: format)!) ^ Self.seed << 8)
+        // (The third: values of every size, some larger than a chunk, decoded in place in pieces.)
+        let files = [ParallelDecodeTests.smallRecords(), ParallelDecodeTests.smallRecords(dbEvery: 3, fakeRecords: true, seed: 7),
+                     StreamedParallelDecodeTests.mixedFile()]
         let streamed = [StreamedParallelDecodeTests.Streamed(read: 1000, window: 1024, chunkBytes: 100),
                         StreamedParallelDecodeTests.Streamed(read: 4096, window: 4096, chunkBytes: 256)]
         for i in 0..<Self.count {
             let (what, bytes) = Self.mutated(files[i % files.count], &r)
-            let s = streamed[i / 2 % streamed.count]
+            let s = streamed[i / 3 % streamed.count]
             StreamedParallelDecodeTests.expectSame(bytes, format, s, "mutation \(i): \(what)")
             let path = try ParallelDecodeTests.write(bytes)
             defer { unlink(path) }
@@ -75,7 +79,7 @@ extension CutMutationTests {
     /// torn tail or error. The part's guessed start meets damage the one pass meets too, or not.
     @Test func mutatedAOFsReadInTwoPartsAsInOne() throws {
         let split = AOFSplitTests()
-        var r = Random(state: 0xA0F)
+        var r = Random(state: 0xA0F ^ Self.seed << 16)
         var merged = 0
         for i in 0..<(Self.count * 4) {
             let file = split.commands(seed: UInt64(i % 7), count: 300)
