@@ -57,11 +57,14 @@ import RDBSinks
         // (The third: values of every size, some larger than a chunk, decoded in place in pieces.)
         let files = [ParallelDecodeTests.smallRecords(), ParallelDecodeTests.smallRecords(dbEvery: 3, fakeRecords: true, seed: 7),
                      StreamedParallelDecodeTests.mixedFile()]
+            + (try ["servers/redis-6.2/mixed.rdb", "servers/redis-7.0/mixed.rdb", "servers/valkey-8.1/mixed.rdb"].map {
+                try [UInt8](Data(contentsOf: Fixtures.url($0)))  // (every encoding, written by the servers)
+            })
         let streamed = [StreamedParallelDecodeTests.Streamed(read: 1000, window: 1024, chunkBytes: 100),
                         StreamedParallelDecodeTests.Streamed(read: 4096, window: 4096, chunkBytes: 256)]
         for i in 0..<Self.count {
             let (what, bytes) = Self.mutated(files[i % files.count], &r)
-            let s = streamed[i / 3 % streamed.count]
+            let s = streamed[i / files.count % streamed.count]
             StreamedParallelDecodeTests.expectSame(bytes, format, s, "mutation \(i): \(what)")
             let path = try ParallelDecodeTests.write(bytes)
             defer { unlink(path) }

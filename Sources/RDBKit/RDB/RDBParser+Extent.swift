@@ -93,6 +93,29 @@ extension RDBParser {
         }
     }
 
+    /// The key of the key record at `c` (its prefixes stepped over), for an error met before the record's key was
+    /// read (nil when it is not a key record, or its key is not whole in the window). Cold.
+    @usableFromInline @inline(never)
+    func keyOfRecord(_ c: ByteCursor) -> [UInt8]? {
+        guard let dialect else { return nil }
+        var c = c
+        var parser = self  // (a copy: reading an LZF key decompresses into its scratch)
+        do {
+            while true {
+                switch dialect.meaning(try c.readUInt8("a type or opcode")) {
+                case .type: return try parser.readString(&c, slot: Slot.key).array
+                case .opcode(.expireTimeMilliseconds): try c.skip(8, "an expire time (ms)")
+                case .opcode(.expireTime): try c.skip(4, "an expire time (s)")
+                case .opcode(.idle): _ = try c.readLength("an LRU idle time")
+                case .opcode(.freq): try c.skip(1, "an LFU frequency")
+                default: return nil
+                }
+            }
+        } catch {
+            return nil
+        }
+    }
+
     /// `recordEnd` with the commonest records measured inline: an optional millisecond expiry, then a string
     /// or single-blob value (a type byte of 0, 9...13, 16, 17 or 20: the same value type in every version and
     /// family) whose key and value have 6- or 14-bit lengths, are integers, or are LZF with such lengths.

@@ -798,9 +798,11 @@ extension RDBReader {
             chunkStart = c.offset
             chunkDB = parser.db
         }
+        var measuring = false  // making the record at `c` whole in the window: the records before it are whole
         do {
             try runner.resume(from: &visitor)
             while true {
+                measuring = true
                 var e = parser.recordEndInline(c)
                 var measured = e
                 if e < 0 && input.isStreaming {
@@ -829,6 +831,7 @@ extension RDBReader {
                     runStart = 0
                     e = measured >= 0 ? parser.recordEndInline(c) : -1
                 }
+                measuring = false
                 let s = c.position
                 let op = recordOpcode(parser, c)
                 if op == .eof { break }
@@ -871,7 +874,10 @@ extension RDBReader {
             try runner.drain(into: &visitor)
         } catch {
             // The chunks before the failure are written first, and an error in one of them, earlier in the
-            // input, is the one thrown; no chunk reads a copy after this.
+            // input, is the one thrown; no chunk reads a copy after this. So are the whole records of the chunk
+            // being filled, when the record after them could not be made whole (over the limit, a read that
+            // failed), as one thread writes them.
+            if measuring { try? submitChunk() }
             try runner.drain(into: &visitor)
             throw error
         }

@@ -227,7 +227,8 @@ public enum RDBReader {
                 _ = try parser.isEmptyValue(c, e)
                 _ = try parser.elementCount(&c, e)  // (a count is checked against the bytes in the window)
                 return true
-            } catch let e as RDBError where e.code == .truncated {
+            } catch var e as RDBError where e.code == .truncated {
+                if e.key == nil { e.key = parser.keyOfRecord(input.cursor) }  // (the error of a claim over the limit names it)
                 try growWindow(input, after: e)
             } catch {
                 return false
