@@ -204,7 +204,7 @@ public enum RDBReader {
             // (What the window held does not enter the message: it depends on how the stream was read.)
             let what = e.bytesNeeded.map { "\($0) bytes claimed at offset \(e.offset)" } ?? e.message
             throw RDBError(.limitExceeded, offset: input.offset,
-                           "a single record needs more than \(input.limit) bytes of buffer (\(what); raise the streaming record limit)",
+                           "a single record needs more than \(input.limit) bytes of buffer (\(what): a damaged file, or raise the streaming record limit)",
                            key: e.key, file: input.name)
         }
         // Read ahead (a record re-parsed after every small read would cost its size squared), but
