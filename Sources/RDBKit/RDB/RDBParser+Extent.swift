@@ -66,30 +66,33 @@ extension RDBParser {
     @usableFromInline
     func recordStart(_ c: inout ByteCursor) throws -> RecordStart {
         guard let dialect else { return .other }
+        switch try Self.afterPrefixes(&c, dialect) {
+        case (.type(let enc), _):
+            try skipStringInline(&c)  // the key
+            return .key(enc)
+        case (.opcode(let op), false):
+            return .opcode(op)
+        default:
+            return .other
+        }
+    }
+
+    /// Steps over the prefixes of the record at `c` (expiry, LRU idle time, LFU frequency) and the byte after them:
+    /// what that byte means, and whether there were prefixes.
+    @inlinable @inline(__always)
+    static func afterPrefixes(_ c: inout ByteCursor, _ dialect: RDBDialect) throws -> (RDBDialect.Meaning, prefixed: Bool) {
         var prefixed = false
         while true {
-            let b = try c.readUInt8("a type or opcode")
-            switch dialect.meaning(b) {
-            case .type(let enc):
-                try skipStringInline(&c)  // the key
-                return .key(enc)
-            case .opcode(let op):
-                switch op {
-                case .expireTimeMilliseconds:
-                    try c.skip(8, "an expire time (ms)")
-                case .expireTime:
-                    try c.skip(4, "an expire time (s)")
-                case .idle:
-                    _ = try c.readLength("an LRU idle time")
-                case .freq:
-                    try c.skip(1, "an LFU frequency")
-                default:
-                    return prefixed ? .other : .opcode(op)
-                }
-                prefixed = true
-            case .invalid:
-                return .other
+            let m = dialect.meaning(try c.readUInt8("a type or opcode"))
+            guard case .opcode(let op) = m else { return (m, prefixed) }
+            switch op {
+            case .expireTimeMilliseconds: try c.skip(8, "an expire time (ms)")
+            case .expireTime: try c.skip(4, "an expire time (s)")
+            case .idle: _ = try c.readLength("an LRU idle time")
+            case .freq: try c.skip(1, "an LFU frequency")
+            default: return (m, prefixed)
             }
+            prefixed = true
         }
     }
 
@@ -101,16 +104,8 @@ extension RDBParser {
         var c = c
         var parser = self  // (a copy: reading an LZF key decompresses into its scratch)
         do {
-            while true {
-                switch dialect.meaning(try c.readUInt8("a type or opcode")) {
-                case .type: return try parser.readString(&c, slot: Slot.key).array
-                case .opcode(.expireTimeMilliseconds): try c.skip(8, "an expire time (ms)")
-                case .opcode(.expireTime): try c.skip(4, "an expire time (s)")
-                case .opcode(.idle): _ = try c.readLength("an LRU idle time")
-                case .opcode(.freq): try c.skip(1, "an LFU frequency")
-                default: return nil
-                }
-            }
+            guard case .type = try Self.afterPrefixes(&c, dialect).0 else { return nil }
+            return try parser.readString(&c, slot: Slot.key).array
         } catch {
             return nil
         }
