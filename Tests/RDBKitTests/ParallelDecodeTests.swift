@@ -225,6 +225,29 @@ import RDBSinks
         #expect(text.components(separatedBy: "$2\r\n-0\r\n").count - 1 == 5 + 5)
     }
 
+    /// A file of large values only: a sink that takes them in pieces starts the threads; one that does not (the
+    /// memory report) decodes them on the calling thread and starts none (idle threads beside it slowed it), the
+    /// chunk of the records before them (SELECTDB) decoded there too.
+    @Test func threadsStartWithTheFirstChunkOrPiece() throws {
+        var b = RDBBuilder(version: 10)
+        b.selectDB(0)
+        var hash = RDBBuilder.length(3000)
+        for i in 0..<3000 { hash += RDBBuilder.string("field\(i)") + RDBBuilder.string("\(i % 7 == 0 ? "v" : "\(i)")") }
+        b.key(type: 4, "hash", value: hash)
+        var set = RDBBuilder.length(2000)
+        for i in 0..<2000 { set += RDBBuilder.string("member:\(i)") }
+        b.key(type: 2, "set", value: set)
+        let path = try Self.write(b.finished())
+        defer { unlink(path) }
+        for (format, threads) in [(Format.memory, 0), (.resp, 3), (.jsonl, 3)] {
+            Self.expectSame(path, format, chunkBytes: 1024)
+            let statistics = ParallelStatistics()
+            let r = Self.decode(path, format, threads: 3, chunkBytes: 1024, statistics: statistics)
+            #expect(r.error == nil)
+            #expect(statistics.threadsStarted == threads, "\(format)")
+        }
+    }
+
     /// An element that fails in a piece: the elements before it are written as by one thread, then the same
     /// error. A value whose framing stops parsing half-way is split up to there and decoded in place from
     /// there: the same elements, then the same error.

@@ -71,11 +71,12 @@ extension ChunkableSink {
                                           chunkBytes: Int = ParallelDecode<Self>.defaultChunkBytes,
                                           progress: ProgressReporter? = nil, statistics: ParallelStatistics? = nil) throws -> RDBSummary {
         var runner = ParallelDecode<Self>(options: options, threads: threads)
+        runner.inlineChunkBytes = chunkBytes / 2
         runner.progress = progress
         runner.statistics = statistics
-        // Started here, where the sink's type is known: the threads run code specialized for it (the
-        // reader calls the runner through its protocol, unspecialized, for queueing only).
-        runner.start()
+        // The threads start with the first chunk or piece (`start`): a file of large values the sink does not
+        // split (the memory report of huge-aggregates.rdb) is decoded on this thread alone, and idle threads beside
+        // it made that 6–13% slower (medians of 21–31).
         defer { runner.shutdown() }
         if input.isStreaming {
             return try RDBReader.decodeStreamedChunked(input, into: &self, runner: &runner, options: options, chunkBytes: chunkBytes,
@@ -105,6 +106,8 @@ public final class ParallelStatistics: @unchecked Sendable {
     public var guessedAgain = 0
     /// Times the cutting stopped before a record (a large one, or one running past a streamed chunk's bytes).
     public var cutStops = 0
+    /// Threads started: none when no chunk or piece was handed over (every record decoded in place).
+    public var threadsStarted = 0
     public init() {}
 }
 
@@ -129,7 +132,8 @@ public struct ParallelDecode<Sink: ChunkableSink>: RDBChunkRunner {
 
     @usableFromInline let state: ParallelState<Sink>
     @usableFromInline let threads: Int
-    @usableFromInline var started: [pthread_t] = []
+    /// A chunk smaller than this (half a chunk) is decoded on the calling thread while no thread has started.
+    public var inlineChunkBytes = 0
     /// Told of each chunk as it is cut (on the decoding thread).
     public var progress: ProgressReporter?
     /// Counts the chunks and pieces, if set.
@@ -169,11 +173,16 @@ public struct ParallelDecode<Sink: ChunkableSink>: RDBChunkRunner {
         }
     }
 
-    /// Starts the threads (if none can be started, `submit` decodes each chunk on the calling thread).
+    /// Starts the threads, once, when the first chunk or piece is handed over (if none can be started, each is
+    /// decoded on the calling thread). Inlinable, where the sink's type is known: the threads run code specialized
+    /// for it (the reader calls the runner through its protocol, unspecialized, for queueing only).
     @inlinable
-    public mutating func start() {
+    public func start() {
         let s = state
-        while started.count < threads, let t = startThread({ s.work() }) { started.append(t) }
+        guard !s.startTried else { return }
+        s.startTried = true
+        while s.started.count < threads, let t = startThread({ s.work() }) { s.started.append(t) }
+        statistics?.threadsStarted = s.started.count
     }
 
     @inlinable
@@ -188,7 +197,9 @@ public struct ParallelDecode<Sink: ChunkableSink>: RDBChunkRunner {
         }
         progress?.advance(to: chunk.offsets.upperBound, keys: chunk.keys + keys)
         for chunk in done { sink.absorb(chunk) }
-        if started.isEmpty {
+        // A few records before a large one (a file's SELECTDB) are not worth starting the threads for.
+        if chunk.end - chunk.start >= inlineChunkBytes { start() }
+        if state.started.isEmpty {
             state.monitor.withLock {
                 state.queue.append(.chunk(chunk, region))
                 state.inFlight += 1
@@ -227,7 +238,7 @@ public struct ParallelDecode<Sink: ChunkableSink>: RDBChunkRunner {
 
     @inlinable
     public func splitsValue(_ sink: Sink, _ type: RDBValueType) -> Bool {
-        !started.isEmpty && sink.splitsValue(type)
+        (!state.startTried || !state.started.isEmpty) && sink.splitsValue(type)
     }
 
     @inlinable
@@ -236,11 +247,12 @@ public struct ParallelDecode<Sink: ChunkableSink>: RDBChunkRunner {
         progress?.advance(to: piece.baseOffset + piece.end, keys: 0)  // progress inside a long value too
         statistics?.pieces += 1
         if piece.index == 0 { statistics?.valuesSplit += 1 }
+        start()
         state.monitor.withLock {
             state.queue.append(.piece(piece, region))
             state.piecesInFlight += 1
         }
-        state.monitor.broadcast()
+        if state.started.isEmpty { state.drainQueue() } else { state.monitor.broadcast() }
     }
 
     @inlinable
@@ -291,8 +303,8 @@ public struct ParallelDecode<Sink: ChunkableSink>: RDBChunkRunner {
     public mutating func shutdown() {
         state.monitor.withLock { state.stopping = true }
         state.monitor.broadcast()
-        for t in started { pthread_join(t, nil) }
-        started.removeAll()
+        for t in state.started { pthread_join(t, nil) }
+        state.started.removeAll()
     }
 }
 
@@ -302,6 +314,9 @@ final class ParallelState<Sink: ChunkableSink>: @unchecked Sendable {
     @usableFromInline let monitor = Monitor()
     @usableFromInline let options: RDBDecoderOptions
     @usableFromInline let maxInFlight: Int
+    /// The threads (`ParallelDecode.start`), started and joined by the decoding thread only.
+    @usableFromInline var started: [pthread_t] = []
+    @usableFromInline var startTried = false
     @usableFromInline var template: Sink?
     @usableFromInline var target: OutputTarget?
     /// Work for the threads, in file order.
