@@ -21,9 +21,9 @@ import RDBSinks
 
     /// Decodes `path` into a sink of `format`, with `threads` threads and chunks of about `chunkBytes`.
     static func decode(_ path: String, _ format: Format, threads: Int, chunkBytes: Int = 200, filter: KeyFilter = KeyFilter(),
-                       statistics: ParallelStatistics? = nil) -> Result {
+                       statistics: ParallelStatistics? = nil, flushThreshold: Int = 1 << 10) -> Result {
         let target = MemoryTarget()
-        let out = OutputBuffer(target: target, flushThreshold: 1 << 10)
+        let out = OutputBuffer(target: target, flushThreshold: flushThreshold)
         var driver = DecodeDriver()
         driver.parallelStatistics = statistics
         driver.threads = threads
@@ -64,9 +64,9 @@ import RDBSinks
     }
 
     static func expectSame(_ path: String, _ format: Format, chunkBytes: Int = 200, filter: KeyFilter = KeyFilter(),
-                           sourceLocation: SourceLocation = #_sourceLocation) {
-        let one = decode(path, format, threads: 1, filter: filter)
-        let many = decode(path, format, threads: 3, chunkBytes: chunkBytes, filter: filter)
+                           flushThreshold: Int = 1 << 10, sourceLocation: SourceLocation = #_sourceLocation) {
+        let one = decode(path, format, threads: 1, filter: filter, flushThreshold: flushThreshold)
+        let many = decode(path, format, threads: 3, chunkBytes: chunkBytes, filter: filter, flushThreshold: flushThreshold)
         #expect(one.error == many.error, "\(path) \(format)", sourceLocation: sourceLocation)
         #expect(one.reports == many.reports, "\(path) \(format)", sourceLocation: sourceLocation)
         let same = one.bytes == many.bytes
@@ -223,6 +223,32 @@ import RDBSinks
         // The -0 scores were held back for the trailing ZADD, from every piece.
         let text = String(decoding: Self.decode(path, .resp, threads: 3, chunkBytes: 64).bytes, as: UTF8.self)
         #expect(text.components(separatedBy: "$2\r\n-0\r\n").count - 1 == 5 + 5)
+    }
+
+    /// An error inside a key whose output is partly written already (more of it than the buffer's key chunk):
+    /// one thread and the pieces end the output at the same whole command (RESP) or element (JSONL) before it,
+    /// wherever their flushes fell.
+    @Test(arguments: [Format.resp, .jsonl])
+    func aPartlyWrittenKeyEndsAtTheSameBoundary(_ format: Format) throws {
+        var b = RDBBuilder(version: 10)
+        b.selectDB(0)
+        // Keys before it, in chunks written on the threads: the buffer holds another amount when the list starts.
+        for i in 0..<3000 { b.key(type: 0, "k\(i)", value: RDBBuilder.string(String(repeating: "v", count: i % 97))) }
+        var list = RDBBuilder.length(120_000)
+        for i in 0..<120_000 {
+            // A bad LZF block near the end: the framing is fine (the list is split), its content fails.
+            list += i == 100_000 ? [0xC3, 0x05, 0x20] + [UInt8](repeating: 0x41, count: 5) : RDBBuilder.string("element \(i)")
+        }
+        b.key(type: 1, "list", value: list)
+        let path = try Self.write(b.finished())
+        defer { unlink(path) }
+        let one = Self.decode(path, format, threads: 1)
+        #expect(one.error != nil)
+        #expect(one.bytes.count > 1 << 20, "part of the key is written before the error")
+        // rdbcat's flush threshold too: the pending bytes when the list starts then differ with the threads.
+        for flush in [1 << 10, 1 << 18] {
+            for chunk in [4096, 65536] { Self.expectSame(path, format, chunkBytes: chunk, flushThreshold: flush) }
+        }
     }
 
     /// A file of large values only: a sink that takes them in pieces starts the threads; one that does not (the

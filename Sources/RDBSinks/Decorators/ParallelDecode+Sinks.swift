@@ -187,7 +187,11 @@ extension JSONLWriter: ChunkableSink {
             out.append(UInt8(ascii: ","))
         }
         first = false
+        let start = out.pendingCount
         out.append(piece.out.bytes)
+        // The boundaries the piece's writer noted (before each of its elements but the first), as one thread
+        // notes them: an error after this piece cuts its output where one thread's would be cut.
+        if piece.out.bytesToLastBoundary > 0 { out.noteBoundaryWithinKey(at: start + piece.out.bytesToLastBoundary) }
     }
 }
 

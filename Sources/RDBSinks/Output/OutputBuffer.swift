@@ -258,6 +258,7 @@ public final class OutputBuffer {
         flushedBytes += count
         count = 0
         committed = 0
+        wholeEnd = 0
     }
 
     /// Appends two machine words as they are in memory (an index kept beside other output, read back with
@@ -279,6 +280,7 @@ public final class OutputBuffer {
     public func reset() {
         count = 0
         committed = 0
+        wholeEnd = 0
         flushedBytes = 0
         partialKeyFlushed = false
     }
@@ -286,11 +288,24 @@ public final class OutputBuffer {
     /// Within a key, at a command or element boundary: writes out the key's output so far once it passes
     /// `keyChunkThreshold` (never when `keepsWholeKeys` is set or without a target). The bytes are the
     /// same as when the whole key is flushed at once; only `rollback()` can no longer take back the part
-    /// written.
+    /// written. The boundary is noted (`wholeEnd`) whether or not the buffer is flushed.
     @inlinable
     public func flushWithinKeyIfNeeded() throws {
+        wholeEnd = count
         if _slowPath(count >= keyFlushLimit) { try flushPartialKey() }
     }
+
+    /// The last boundary within the key in progress (`flushWithinKeyIfNeeded`), where `rollback()` cuts a key
+    /// part of which is already written: the output then ends with the key's whole commands (or elements)
+    /// written before the error, wherever the flushes fell (they fall elsewhere on several threads).
+    @exclusivity(unchecked) @usableFromInline var wholeEnd = 0
+
+    /// A boundary within the key in progress at `offset` of the pending bytes (output copied from another
+    /// buffer, with the boundary it noted).
+    public func noteBoundaryWithinKey(at offset: Int) { wholeEnd = min(offset, count) }
+
+    /// The pending bytes up to the last boundary noted within the key in progress.
+    public var bytesToLastBoundary: Int { wholeEnd }
 
     @usableFromInline @inline(never)
     func flushPartialKey() throws {
@@ -336,8 +351,9 @@ public final class OutputBuffer {
     }
 
     /// Drops what was appended since the last `commit` (a partly written key after an error), as far as it
-    /// is still pending: see `keepsWholeKeys`.
-    public func rollback() { count = min(committed, count) }
+    /// is still pending (see `keepsWholeKeys`); when part of the key is already written, drops what follows
+    /// its last whole command or element (`flushWithinKeyIfNeeded`).
+    public func rollback() { count = min(partialKeyFlushed ? wholeEnd : committed, count) }
 
     /// Drops pending bytes after `length` (used to take back a partly written key).
     public func truncate(to length: Int) {
