@@ -366,6 +366,7 @@ public final class OutputBuffer {
         let a = Array(bytes)
         count = 0
         committed = 0
+        wholeEnd = 0
         return a
     }
 }
