@@ -249,6 +249,10 @@ import RDBSinks
         for flush in [1 << 10, 1 << 18] {
             for chunk in [4096, 65536] { Self.expectSame(path, format, chunkBytes: chunk, flushThreshold: flush) }
         }
+        // (The list goes in pieces: the path whose flushes fall elsewhere.)
+        let statistics = ParallelStatistics()
+        _ = Self.decode(path, format, threads: 3, chunkBytes: 65536, statistics: statistics)
+        #expect(statistics.valuesSplit == 1 && statistics.pieces > 4, "\(statistics.valuesSplit) \(statistics.pieces)")
     }
 
     /// A file of large values only: a sink that takes them in pieces starts the threads; one that does not (the
