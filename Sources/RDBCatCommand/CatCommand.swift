@@ -240,7 +240,7 @@ package struct CatJob {
                 do {
                     try decodeAllRDB(&sink, driver: driver)
                 } catch {
-                    if !out.hasFlushedPartialKey {  // else part of a key is out: no way to a valid document
+                    if !out.keepsPartOfKey {  // else part of a key is out: no way to a valid document
                         out.rollback()
                         sink.inner.finish()
                     }
@@ -267,7 +267,7 @@ package struct CatJob {
             }
             try out.flush()
         } catch let e as RDBError {
-            let partial = out.hasFlushedPartialKey
+            let partial = out.keepsPartOfKey
             out.rollback()
             try? out.flush()
             if partial {

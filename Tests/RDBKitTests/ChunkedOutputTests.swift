@@ -77,7 +77,7 @@ final class RecordingTarget: OutputTarget {
         // Each write is at most the threshold plus one command or element past it.
         #expect(r.target.largestWrite < chunk + slack)
         #expect(r.target.writes > r.whole.count / (chunk + slack))
-        #expect(!r.out.hasFlushedPartialKey)
+        #expect(!r.out.keepsPartOfKey)
     }
 
     @Test func respKeysAreWrittenInBoundedParts() throws {

@@ -17,6 +17,8 @@ import RDBSinks
         var bytes: [UInt8]
         var reports: [String]
         var error: String?
+        /// After the error, the output ends with part of the key that failed (`OutputBuffer.keepsPartOfKey`).
+        var partial = false
     }
 
     /// Decodes `path` into a sink of `format`, with `threads` threads and chunks of about `chunkBytes`.
@@ -53,9 +55,10 @@ import RDBSinks
         } catch {
             failure = "\(error)"
         }
+        let partial = out.keepsPartOfKey
         out.rollback()  // as rdbcat does after an error: the output ends with the last whole key
         try? out.flush()
-        return Result(bytes: target.bytes, reports: reports, error: failure)
+        return Result(bytes: target.bytes, reports: reports, error: failure, partial: partial)
     }
 
     /// Keys left out and written lossily, then the counts (keys, commands, filtered).
@@ -68,6 +71,7 @@ import RDBSinks
         let one = decode(path, format, threads: 1, filter: filter, flushThreshold: flushThreshold)
         let many = decode(path, format, threads: 3, chunkBytes: chunkBytes, filter: filter, flushThreshold: flushThreshold)
         #expect(one.error == many.error, "\(path) \(format)", sourceLocation: sourceLocation)
+        #expect(one.partial == many.partial, "\(path) \(format): part of the key kept", sourceLocation: sourceLocation)
         #expect(one.reports == many.reports, "\(path) \(format)", sourceLocation: sourceLocation)
         let same = one.bytes == many.bytes
         let firstDifference = (0..<min(one.bytes.count, many.bytes.count)).first { one.bytes[$0] != many.bytes[$0] }
@@ -253,6 +257,32 @@ import RDBSinks
         let statistics = ParallelStatistics()
         _ = Self.decode(path, format, threads: 3, chunkBytes: 65536, statistics: statistics)
         #expect(statistics.valuesSplit == 1 && statistics.pieces > 4, "\(statistics.valuesSplit) \(statistics.pieces)")
+    }
+
+    /// An error inside a key whose output up to it is a little under or over the key chunk (1 MiB, rdbcat's): one
+    /// thread, whose buffer holds some of the keys before it when the key starts, and several, whose buffer holds
+    /// none, keep the same part of it or none (`OutputBuffer.keepsPartOfKey`: counted from the key's start).
+    @Test(arguments: [Format.resp, .jsonl])
+    func aKeyFailingNearTheKeyChunkKeepsTheSamePart(_ format: Format) throws {
+        var kept: [Bool] = []
+        for bad in [40_000, 48_000, 51_000, 54_000, 60_000, 66_000, 72_000] {
+            var b = RDBBuilder(version: 10)
+            b.selectDB(0)
+            for i in 0..<3000 { b.key(type: 0, "k\(i)", value: RDBBuilder.string(String(repeating: "v", count: i % 97))) }
+            var list = RDBBuilder.length(80_000)
+            for i in 0..<80_000 {
+                list += i == bad ? [0xC3, 0x05, 0x20] + [UInt8](repeating: 0x41, count: 5) : RDBBuilder.string("element \(i + 10_000)")
+            }
+            b.key(type: 1, "list", value: list)
+            let path = try Self.write(b.finished())
+            defer { unlink(path) }
+            let one = Self.decode(path, format, threads: 1, flushThreshold: 1 << 18)
+            #expect(one.error != nil)
+            kept.append(one.partial)
+            // (4 MiB: the list is decoded in a chunk, on another thread, into a buffer without a target.)
+            for chunk in [4096, 65536, 4 << 20] { Self.expectSame(path, format, chunkBytes: chunk, flushThreshold: 1 << 18) }
+        }
+        #expect(kept.contains(true) && kept.contains(false), "\(kept)")
     }
 
     /// A file of large values only: a sink that takes them in pieces starts the threads; one that does not (the

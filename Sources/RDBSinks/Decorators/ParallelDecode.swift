@@ -231,6 +231,7 @@ public struct ParallelDecode<Sink: ChunkableSink>: RDBChunkRunner {
         }
         for chunk in finished { sink.absorb(chunk) }
         if let failure {
+            if state.monitor.withLock({ state.failureKeptPartOfKey }) { sink.output.notePartOfKeyWrittenElsewhere() }
             shutdown()
             throw failure
         }
@@ -346,6 +347,8 @@ final class ParallelState<Sink: ChunkableSink>: @unchecked Sendable {
     @usableFromInline var finished: [Sink] = []
     /// The first error (in file order), set once the output before it is written.
     @usableFromInline var failure: (any Error)?
+    /// The output of the chunk that failed ends with part of its key (`OutputBuffer.keepsPartOfKey`).
+    @usableFromInline var failureKeptPartOfKey = false
     @usableFromInline var failureIndex = Int.max
     @usableFromInline var stopping = false
 
@@ -470,6 +473,8 @@ final class ParallelState<Sink: ChunkableSink>: @unchecked Sendable {
     @inlinable
     func run(_ chunk: RDBChunk, _ region: UnsafeRawBufferPointer, _ template: Sink, _ out: OutputBuffer) {
         out.reset()
+        // A key that fails keeps the part of it one thread would have written (`OutputBuffer.keepsPartOfKey`).
+        out.keyChunkThreshold = template.output.keyChunkThreshold
         let abandoned = monitor.withLock { () -> Bool in
             guard turn == Int.max else { return false }  // an earlier chunk failed: nothing after it is written
             inFlight -= 1
@@ -728,6 +733,7 @@ final class ParallelState<Sink: ChunkableSink>: @unchecked Sendable {
         while var f = next {
             if !f.chunk.endsAtRecord { f = settle(f) }
             var error = f.error
+            let keptPartOfKey = error != nil && f.out.keepsPartOfKey
             do {
                 try write(f.out, leadingSelect: f.started ? nil : f.sink.leadingSelect, skipping: f.cut.skip)
             } catch let e {
@@ -753,6 +759,7 @@ final class ParallelState<Sink: ChunkableSink>: @unchecked Sendable {
                 inFlight -= 1
                 if let error {
                     failure = error
+                    failureKeptPartOfKey = keptPartOfKey
                     failureIndex = f.chunk.index
                     turn = Int.max  // nothing after this chunk is written
                     // Chunks parked after it are dropped.

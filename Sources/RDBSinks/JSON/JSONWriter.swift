@@ -33,7 +33,7 @@ import RDBKit
 /// document. Each input file is its own array, ended by a newline. The output is flushed between keys, and within
 /// a key only once its output passes `out.keyChunkThreshold` and keys are not kept whole
 /// (`OutputBuffer.keepsWholeKeys`); when a key failed after part of it was written out
-/// (`out.hasFlushedPartialKey`), `finish()` cannot make the document valid.
+/// (`out.keepsPartOfKey`), `finish()` cannot make the document valid.
 public struct JSONWriter: RDBVisitor {
     public let out: OutputBuffer
     public var binary: BinaryMode

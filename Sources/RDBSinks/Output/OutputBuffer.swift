@@ -83,10 +83,22 @@ public final class OutputBuffer {
     /// `keyChunkThreshold`, or `Int.max` when keys stay whole: one compare per `flushWithinKeyIfNeeded()`.
     @exclusivity(unchecked) @usableFromInline var keyFlushLimit = Int.max
 
-    /// Whether the output handed to the target ends inside a key that is not committed yet (part of it was
-    /// flushed by `flushWithinKeyIfNeeded()`); a `rollback()` now leaves that part in the output.
-    public var hasFlushedPartialKey: Bool { partialKeyFlushed }
+    /// Whether a `rollback()` now leaves part of the key in progress in the output: part of it was written already
+    /// (`flushWithinKeyIfNeeded()`), or, unless keys are kept whole, its output up to its last whole command or
+    /// element is `keyChunkThreshold` bytes or more. The two come to the same: a buffer with a target writes a key's
+    /// output out from the first boundary where it reaches `keyChunkThreshold` (counted from the key's start, not
+    /// from what the buffer held before it), so whether part of a key that fails stays in the output depends on
+    /// the key alone, not on where the flushes fell, nor on the thread that decoded it (a chunk's buffer, which
+    /// has no target, keeps that part too, as one thread would have written it).
+    public var keepsPartOfKey: Bool { partOfKeyWrittenElsewhere || keepsOwnPartOfKey }
+    var keepsOwnPartOfKey: Bool {
+        partialKeyFlushed || (!keepsWholeKeys && wholeEnd &- committed >= keyChunkThreshold)
+    }
     @exclusivity(unchecked) @usableFromInline var partialKeyFlushed = false
+    /// Output written to this buffer's target by another buffer (a chunk decoded on another thread) ended with
+    /// part of a key (that buffer's `keepsPartOfKey`): `keepsPartOfKey` says so (`rollback()` is not affected).
+    public func notePartOfKeyWrittenElsewhere() { partOfKeyWrittenElsewhere = true }
+    var partOfKeyWrittenElsewhere = false
 
     /// A buffer flushing to `target`; without a target it only accumulates (see `bytes`). A key larger than
     /// `keyChunkThreshold` is written out in parts unless `keepsWholeKeys` is set.
@@ -283,16 +295,18 @@ public final class OutputBuffer {
         wholeEnd = 0
         flushedBytes = 0
         partialKeyFlushed = false
+        partOfKeyWrittenElsewhere = false
     }
 
-    /// Within a key, at a command or element boundary: writes out the key's output so far once it passes
-    /// `keyChunkThreshold` (never when `keepsWholeKeys` is set or without a target). The bytes are the
-    /// same as when the whole key is flushed at once; only `rollback()` can no longer take back the part
-    /// written. The boundary is noted (`wholeEnd`) whether or not the buffer is flushed.
+    /// Within a key, at a command or element boundary: writes out what is pending once the key's output (from
+    /// its start, or since it was last written out) passes `keyChunkThreshold` (never when `keepsWholeKeys` is set
+    /// or without a target). The bytes are the same as when the whole key is flushed at once; only `rollback()`
+    /// can no longer take back the part written. The boundary is noted (`wholeEnd`) whether or not the buffer is
+    /// flushed.
     @inlinable
     public func flushWithinKeyIfNeeded() throws {
         wholeEnd = count
-        if _slowPath(count >= keyFlushLimit) { try flushPartialKey() }
+        if _slowPath(count &- committed >= keyFlushLimit) { try flushPartialKey() }
     }
 
     /// The last boundary within the key in progress (`flushWithinKeyIfNeeded`), where `rollback()` cuts a key
@@ -351,9 +365,9 @@ public final class OutputBuffer {
     }
 
     /// Drops what was appended since the last `commit` (a partly written key after an error), as far as it
-    /// is still pending (see `keepsWholeKeys`); when part of the key is already written, drops what follows
-    /// its last whole command or element (`flushWithinKeyIfNeeded`).
-    public func rollback() { count = min(partialKeyFlushed ? wholeEnd : committed, count) }
+    /// is still pending (see `keepsWholeKeys`); when part of the key stays (`keepsPartOfKey`), drops what
+    /// follows its last whole command or element (`flushWithinKeyIfNeeded`).
+    public func rollback() { count = min(keepsOwnPartOfKey ? wholeEnd : committed, count) }
 
     /// Drops pending bytes after `length` (used to take back a partly written key).
     public func truncate(to length: Int) {
