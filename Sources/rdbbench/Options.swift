@@ -8,6 +8,8 @@ struct Options {
     /// little.
     var shortRuns = 15
     var shortSeconds = 0.25
+    /// `shortSeconds` for the rows whose ratio to another is a target, and those others (`Bench.targetRatio`).
+    var ratioSeconds = 1.0
     var compare = false
     var importMode = false
     var writeResults = false
@@ -45,7 +47,8 @@ struct Options {
                                `--restore` vs `rdbcat --format resp | redis-cli --pipe`, with `redis-cli
                                --pipe < (the same RESP, from a file)` as the floor
           --runs N             runs per tool and file (default 5)
-          --short-runs N       runs of a tool whose first runs have a median under 0.25 s (default 15)
+          --short-runs N       runs of a tool whose first runs have a median under 0.25 s (default 15; for the
+                               rows of the target ratios, reports/decode and resp streamed/mapped, under 1 s)
           --budget S           a tool stops after its runs on a file add up to S seconds (default 45; min 1 run)
           --timeout S          kill a run after S seconds (default 300)
           --modes a,b,...      in-process modes to run (default: all this build has)
