@@ -154,9 +154,9 @@ struct Bench {
                 if !fb.isAOF {
                     // Streamed input (issue 18: within 1.3x of the mapped file): the same file through a pipe, as
                     // a download piped in would come (a regular file on stdin is mapped). `cat` is timed too.
-                    let pipeline = "cat \(shellQuote(p)) | \(shellQuote(rdbcat)) - --format resp"
-                    fb.tasks.append(external("rdbcat", Report.streamedMode, .resp, ours: true,
-                                             ["/bin/sh", "-c", pipeline], display: pipeline + " > /dev/null"))
+                    // The two processes are spawned joined by a pipe, as a shell would, without the shell.
+                    fb.tasks.append(piped("rdbcat", Report.streamedMode, .resp, ours: true,
+                                          ["cat", p], [rdbcat, "-", "--format", "resp"]))
                 }
                 // (memory reads RDB files only.)
                 for f in fb.isAOF ? ["stats", "keys"] : ["stats", "keys", "memory"] {
@@ -191,13 +191,22 @@ struct Bench {
                 if !fb.isAOF {
                     // What the pipe of the streamed row (`cat FILE | rdbcat -`) costs alone: both copies and the
                     // pipe's lock, on the cores the decode shares.
-                    let pipe = "cat \(shellQuote(p)) | cat"
-                    fb.tasks.append(external("cat", Report.pipeFloorMode, .floor, ours: false,
-                                             ["/bin/sh", "-c", pipe + " > /dev/null"], display: pipe + " > /dev/null"))
+                    fb.tasks.append(piped("cat", Report.pipeFloorMode, .floor, ours: false, ["cat", p], ["cat"]))
                 }
             }
         }
         if o.importMode { planImport(fb) }
+    }
+
+    /// `producer | consumer` (`runMeasuredPipeline`), the consumer's output to /dev/null.
+    func piped(_ tool: String, _ mode: String, _ group: Group, ours: Bool, _ producer: [String], _ consumer: [String]) -> Task {
+        let shown = producer.map { shellQuote($0) }.joined(separator: " ") + " | " + consumer.map { shellQuote($0) }.joined(separator: " ")
+            + " > /dev/null"
+        let errPath = stderrPath
+        return Task(tool: tool, mode: mode, group: group, ours: ours, command: shown) { timeout in
+            let r = try runMeasuredPipeline(producer, consumer, stdout: .devNull, stderr: .write(errPath), timeout: timeout)
+            return try Bench.check(r, timeout: timeout, errPath: errPath)
+        }
     }
 
     func external(_ tool: String, _ mode: String, _ group: Group, ours: Bool, _ argv: [String], display: String? = nil) -> Task {

@@ -10,6 +10,8 @@ enum Redirect {
     case read(String)
     /// Standard output / error to this file (created or truncated).
     case write(String)
+    /// This process's descriptor (an end of a pipe).
+    case descriptor(Int32)
 }
 
 /// How one child process ended.
@@ -43,9 +45,10 @@ func installAlarmHandler() {
     sigaction(SIGALRM, &sa, nil)
 }
 
-/// Starts `argv` (looked up on PATH) in its own process group.
+/// Starts `argv` (looked up on PATH) in its own process group, or in `group`'s. `closing`: descriptors of this
+/// process the child must not keep (the other ends of its pipes).
 func spawnProcess(_ argv: [String], stdin: Redirect = .devNull, stdout: Redirect = .devNull,
-                  stderr: Redirect = .devNull) throws -> pid_t {
+                  stderr: Redirect = .devNull, group: pid_t = 0, closing: [Int32] = []) throws -> pid_t {
     var fa = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&fa)
     defer { posix_spawn_file_actions_destroy(&fa) }
@@ -55,13 +58,15 @@ func spawnProcess(_ argv: [String], stdin: Redirect = .devNull, stdout: Redirect
         case .devNull: posix_spawn_file_actions_addopen(&fa, fd, "/dev/null", fd == 0 ? O_RDONLY : O_WRONLY, 0)
         case .read(let p): posix_spawn_file_actions_addopen(&fa, fd, p, O_RDONLY, 0)
         case .write(let p): posix_spawn_file_actions_addopen(&fa, fd, p, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        case .descriptor(let d): posix_spawn_file_actions_adddup2(&fa, d, fd)
         }
     }
+    for d in closing { posix_spawn_file_actions_addclose(&fa, d) }
     var attr = posix_spawnattr_t()
     posix_spawnattr_init(&attr)
     defer { posix_spawnattr_destroy(&attr) }
     posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETPGROUP))
-    posix_spawnattr_setpgroup(&attr, 0)
+    posix_spawnattr_setpgroup(&attr, group)
     let cargs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
     defer { for p in cargs { free(p) } }
     var pid: pid_t = 0
@@ -134,6 +139,52 @@ func runMeasured(_ argv: [String], stdin: Redirect = .devNull, stdout: Redirect 
         r.maxRSSKiB = kib
     }
     return r
+}
+
+/// Runs `producer | consumer` as a shell would, without the shell (whose start, ~1.4 ms, is not the pipeline's):
+/// `producer`'s standard output is `consumer`'s standard input, through a pipe of the system's default size, both in
+/// one process group. The time is from the first spawn until both have exited; the peak RSS is the consumer's
+/// (through GNU time when it is there, as `runMeasured`), and so is the standard error (the producer's goes to
+/// /dev/null). The exit code is the consumer's, or the producer's when the consumer's is 0.
+func runMeasuredPipeline(_ producer: [String], _ consumer: [String], stdout: Redirect = .devNull,
+                         stderr: Redirect = .devNull, timeout: Double = 600) throws -> ProcessResult {
+    var fds: [Int32] = [0, 0]
+    guard pipe(&fds) == 0 else { throw SpawnError(description: "pipe: \(String(cString: strerror(errno)))") }
+    let (readEnd, writeEnd) = (fds[0], fds[1])
+    let rssPath = scratchPath("rss")
+    defer { unlink(rssPath) }
+    let measured = gnuTime.map { [$0, "-f", "%M", "-o", rssPath, "--"] + consumer } ?? consumer
+    let t0 = monotonicNow()
+    let first: pid_t
+    do {
+        first = try spawnProcess(producer, stdin: .devNull, stdout: .descriptor(writeEnd), stderr: .devNull, closing: [readEnd, writeEnd])
+    } catch {
+        close(readEnd)
+        close(writeEnd)
+        throw error
+    }
+    let second: pid_t
+    do {
+        second = try spawnProcess(measured, stdin: .descriptor(readEnd), stdout: stdout, stderr: stderr, group: first,
+                                  closing: [readEnd, writeEnd])
+    } catch {
+        close(readEnd)
+        close(writeEnd)
+        kill(-first, SIGKILL)
+        _ = waitProcess(first, started: t0, timeout: timeout)
+        throw error
+    }
+    close(readEnd)
+    close(writeEnd)
+    var last = waitProcess(second, started: t0, timeout: timeout)
+    let other = waitProcess(first, started: t0, timeout: timeout)
+    if last.exitCode == 0 && !other.ok { last.exitCode = other.exitCode }
+    last.timedOut = last.timedOut || other.timedOut
+    last.seconds = max(last.seconds, other.seconds)
+    if gnuTime != nil, let line = (readFile(rssPath) ?? "").split(separator: "\n").last, let kib = Int(line.trimmingSpaces) {
+        last.maxRSSKiB = kib
+    }
+    return last
 }
 
 extension Substring {
