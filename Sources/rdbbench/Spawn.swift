@@ -132,13 +132,20 @@ func runMeasured(_ argv: [String], stdin: Redirect = .devNull, stdout: Redirect 
     }
     let rssPath = scratchPath("rss")
     defer { unlink(rssPath) }
-    var r = try runProcess([t, "-f", "%M", "-o", rssPath, "--"] + argv, stdin: stdin, stdout: stdout, stderr: stderr,
-                           timeout: timeout)
-    // The last line is the format; a line before it may say "Command exited with non-zero status N".
-    if let last = (readFile(rssPath) ?? "").split(separator: "\n").last, let kib = Int(last.trimmingSpaces) {
-        r.maxRSSKiB = kib
-    }
+    var r = try runProcess(underGNUTime(t, argv, rssPath), stdin: stdin, stdout: stdout, stderr: stderr, timeout: timeout)
+    if let kib = peakRSSKiB(rssPath) { r.maxRSSKiB = kib }
     return r
+}
+
+/// `argv` under GNU time `t`, its peak RSS written to `rssPath` (read back by `peakRSSKiB`).
+func underGNUTime(_ t: String, _ argv: [String], _ rssPath: String) -> [String] {
+    [t, "-f", "%M", "-o", rssPath, "--"] + argv
+}
+
+/// The peak RSS GNU time wrote to `rssPath`: its last line (a line before it may say "Command exited with non-zero
+/// status N").
+func peakRSSKiB(_ rssPath: String) -> Int? {
+    (readFile(rssPath) ?? "").split(separator: "\n").last.flatMap { Int($0.trimmingSpaces) }
 }
 
 /// Runs `producer | consumer` as a shell would, without the shell (whose start, ~1.4 ms, is not the pipeline's):
@@ -153,7 +160,7 @@ func runMeasuredPipeline(_ producer: [String], _ consumer: [String], stdout: Red
     let (readEnd, writeEnd) = (fds[0], fds[1])
     let rssPath = scratchPath("rss")
     defer { unlink(rssPath) }
-    let measured = gnuTime.map { [$0, "-f", "%M", "-o", rssPath, "--"] + consumer } ?? consumer
+    let measured = gnuTime.map { underGNUTime($0, consumer, rssPath) } ?? consumer
     let t0 = monotonicNow()
     let first: pid_t
     do {
@@ -181,9 +188,7 @@ func runMeasuredPipeline(_ producer: [String], _ consumer: [String], stdout: Red
     if last.exitCode == 0 && !other.ok { last.exitCode = other.exitCode }
     last.timedOut = last.timedOut || other.timedOut
     last.seconds = max(last.seconds, other.seconds)
-    if gnuTime != nil, let line = (readFile(rssPath) ?? "").split(separator: "\n").last, let kib = Int(line.trimmingSpaces) {
-        last.maxRSSKiB = kib
-    }
+    if gnuTime != nil, let kib = peakRSSKiB(rssPath) { last.maxRSSKiB = kib }
     return last
 }
 

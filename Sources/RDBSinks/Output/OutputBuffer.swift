@@ -67,7 +67,8 @@ public final class OutputBuffer {
     /// Bytes handed to the target so far.
     @exclusivity(unchecked) public private(set) var flushedBytes = 0
 
-    /// Pending bytes past which `flushWithinKeyIfNeeded()` writes out the unfinished key's output so far.
+    /// Bytes of the unfinished key's output (from its start, or since it was last written out) past which
+    /// `flushWithinKeyIfNeeded()` writes out what is pending.
     public var keyChunkThreshold: Int {
         didSet { updateKeyFlushLimit() }
     }
