@@ -55,9 +55,10 @@ public final class MemoryTarget: OutputTarget {
 /// Keys and the rollback horizon: writers `commit()` at the end of each key and flush between keys with
 /// `flushIfNeeded()`; within a key they call `flushWithinKeyIfNeeded()` at command or element boundaries,
 /// which writes the key's output so far once it passes `keyChunkThreshold`, so that one huge key costs a
-/// bounded buffer rather than its whole rendered size. `rollback()` can only take back what is still
-/// pending: after such a flush, the start of the key is already in the output. Set `keepsWholeKeys` when a
-/// key must be droppable whole (`rdbcat --salvage`); buffers without a target always keep whole keys.
+/// bounded buffer rather than its whole rendered size. After an error, `rollback()` drops a key whose output to
+/// its last boundary is under `keyChunkThreshold` whole, and keeps a larger one's whole commands or elements,
+/// whether or not they were written out yet (`keepsPartOfKey`: the same on one thread and on several, with or
+/// without a target). Set `keepsWholeKeys` when a key must be droppable whole (`rdbcat --salvage`).
 public final class OutputBuffer {
     @exclusivity(unchecked) @usableFromInline var storage: UnsafeMutableRawPointer
     @exclusivity(unchecked) @usableFromInline var capacity: Int

@@ -75,8 +75,9 @@ public struct SkippedKey: Sendable, Hashable {
 /// The buffer is committed at the end of each key and flushed between keys; within a key it is flushed
 /// only between commands, once the key's output passes `out.keyChunkThreshold` (see
 /// `OutputBuffer.keepsWholeKeys`). After an error, `out.rollback()` drops what is pending of the partial
-/// key: all of it when keys are kept whole or none of it was written yet; else what follows its last whole
-/// command (the output then ends with the same commands however many threads decoded it).
+/// key: all of it when keys are kept whole or its commands before the error come to less than
+/// `out.keyChunkThreshold`; else what follows its last whole command (`OutputBuffer.keepsPartOfKey`: the output
+/// then ends with the same commands however many threads decoded it).
 /// What a writer keeps of the key being written: the fields of `RDBKeyInfo` it needs, copied one by one.
 /// (Copying the whole 73-byte struct right after the decoder built it stalled on store forwarding: the
 /// wide loads of the copy span the decoder's narrower stores. A tenth of a writer's time per key on
