@@ -188,7 +188,8 @@ import Testing
     @Test func memoryModelArithmetic() {
         var texts = ["", "-", "0", "-0", "00", "01", "-01", "+1", " 1", "1 ", "1a", "a1", "12345678901234567", "123456789012345678",
                      "-123456789012345678", "1234567890123456789", "9223372036854775807", "9223372036854775808",
-                     "-9223372036854775808", "-9223372036854775809", "99999999999999999999", "999999999999999999999"]
+                     "-9223372036854775808", "-9223372036854775809", "99999999999999999999", "999999999999999999999",
+                     ".5", "/1", ".", "/", "-.", ",1"]
         var rng = LZFTests.SplitMix(state: 42)
         for _ in 0..<2000 {
             let n = Int.random(in: 1...21, using: &rng)
@@ -196,7 +197,7 @@ import Testing
             texts.append((Bool.random(using: &rng) ? "-" : "") + String(digits))
             // One byte just outside the digits (or a letter) somewhere in the text.
             var spoiled = Array(texts.last!.utf8)
-            spoiled[Int.random(in: 0..<spoiled.count, using: &rng)] = [0x2F, 0x3A, 0x3F, 0x40, 0x61, 0xB0, 0x00].randomElement(using: &rng)!
+            spoiled[Int.random(in: 0..<spoiled.count, using: &rng)] = [0x2E, 0x2F, 0x3A, 0x3F, 0x40, 0x61, 0xB0, 0x00].randomElement(using: &rng)!
             texts.append(String(decoding: spoiled, as: UTF8.self))
         }
         for t in texts {
@@ -207,7 +208,12 @@ import Testing
             #expect(b.withUnsafeBytes { MemoryModel.isIntegerText($0) } == (canonical != nil), "\(t)")
             let sized = b.withUnsafeBytes { MemoryModel.sizeofString(RDBString(bytes: $0)) }
             #expect(sized == (canonical != nil ? 0 : MemoryModel.sizeofText(b.count)), "\(t)")
+            // The two in one, as hash tables' elements are measured.
+            let both = b.withUnsafeBytes { MemoryModel.lengthAndSize(RDBString(bytes: $0)) }
+            #expect(both.length == b.count && both.size == sized, "\(t)")
         }
+        let integer = MemoryModel.lengthAndSize(RDBString(integer: -12))
+        #expect(integer.length == 8 && integer.size == 0)
         for n in 1...100_000 {
             var p = 64
             while p * 2 < n { p *= 2 }

@@ -124,6 +124,21 @@ enum MemoryModel {
         return mayBeIntegerText(b) ? sizeofDigits(b) : sizeofText(b.count)
     }
 
+    /// `elementLength(s)` and `sizeofString(s)` from one test of the string's form, its length computed once: a
+    /// hash table's elements are measured with this (each of the two on its own tested and computed them again: a
+    /// hash field took three times the instructions of decoding it).
+    @inlinable @inline(__always)
+    static func lengthAndSize(_ s: RDBString) -> (length: Int, size: Int) {
+        if s.isInteger { return (8, 0) }
+        let n = s.bytes.count
+        // `mayBeIntegerText` with one compare for the first byte: `-`, `.`, `/` or a digit (`.` and `/` are rare, and
+        // `sizeofDigits` sizes them as text). A string of 1–20 bytes has a base address.
+        if UInt(bitPattern: n &- 1) < 20 && s.bytes.baseAddress.unsafelyUnwrapped.load(as: UInt8.self) &- UInt8(ascii: "-") < 13 {
+            return (n, sizeofDigits(s.bytes))
+        }
+        return (n, sizeofText(n))
+    }
+
     @usableFromInline @inline(never)
     static func sizeofDigits(_ b: UnsafeRawBufferPointer) -> Int {
         isIntegerText(b) ? 0 : sizeofText(b.count)
@@ -214,9 +229,9 @@ enum MemoryModel {
     @inlinable @inline(__always)
     static func sizeofText(_ l: Int) -> Int {
         if l < 59 {
-            // The common case without a branch on the length: header 2 or 4, at most 64 bytes in all (a
-            // multiple of 8, at least 8 since the header is).
-            return (l &+ (l < 32 ? 2 : 4) &+ 7) & ~7
+            // The common case without a branch on the length: header 2 or 4 (bit 5 of the length, doubled), at
+            // most 64 bytes in all (a multiple of 8, at least 8 since the header is).
+            return (l &+ 9 &+ ((l >> 4) & 2)) & ~7
         }
         let header: Int
         switch l {

@@ -320,8 +320,9 @@ public struct MemoryReportWriter: RDBVisitor {
         try tally(&run) { run, count, largest, size in
             while let m = try run.next() {
                 count &+= 1
-                largest = max(largest, MemoryModel.elementLength(m))
-                size &+= MemoryModel.dictEntry &+ MemoryModel.sizeofString(m)
+                let (l, s) = MemoryModel.lengthAndSize(m)
+                largest = max(largest, l)
+                size &+= MemoryModel.dictEntry &+ s
             }
         }
     }
@@ -367,8 +368,9 @@ public struct MemoryReportWriter: RDBVisitor {
         try tally(&run) { run, count, largest, size in
             while let (m, _) = try run.nextScored() {
                 count &+= 1
-                largest = max(largest, MemoryModel.elementLength(m))
-                size &+= 8 &+ MemoryModel.sizeofString(m) &+ MemoryModel.skiplistNode
+                let (l, s) = MemoryModel.lengthAndSize(m)
+                largest = max(largest, l)
+                size &+= 8 &+ s &+ MemoryModel.skiplistNode
             }
         }
     }
@@ -391,8 +393,10 @@ public struct MemoryReportWriter: RDBVisitor {
         try tally(&run) { run, count, largest, size in
             while let (f, v) = try run.nextPair() {
                 count &+= 1
-                largest = max(largest, max(MemoryModel.elementLength(f), MemoryModel.elementLength(v)))
-                size &+= MemoryModel.dictEntry &+ MemoryModel.sizeofString(f) &+ MemoryModel.sizeofString(v)
+                let (fl, fs) = MemoryModel.lengthAndSize(f)
+                let (vl, vs) = MemoryModel.lengthAndSize(v)
+                largest = max(largest, max(fl, vl))
+                size &+= MemoryModel.dictEntry &+ fs &+ vs
             }
         }
     }
