@@ -15,6 +15,20 @@ struct UnitTests {
         return out
     }
 
+    /// Batches are allocated at what NIO allocates anyway (a power of two), filled to the size asked for or
+    /// 4 KiB short of the allocation's end.
+    @Test func batchSizes() {
+        #expect(BatchBuilder.sizes(filling: 256 << 10) == (252 << 10, 256 << 10))
+        #expect(BatchBuilder.sizes(filling: 100 << 10) == (100 << 10, 128 << 10))
+        #expect(BatchBuilder.sizes(filling: 16 << 10) == (12 << 10, 16 << 10))
+        #expect(BatchBuilder.sizes(filling: 1) == (4096, 8192))
+        for bytes in [1, 4096, 16 << 10, 100 << 10, 256 << 10, 1 << 20] {
+            let (fill, capacity) = BatchBuilder.sizes(filling: bytes)
+            #expect(Batch(allocator: ByteBufferAllocator(), capacity: capacity).buffer.capacity == capacity, "\(bytes)")
+            #expect(capacity - fill >= 4096 && fill <= max(bytes, 8192), "\(bytes)")
+        }
+    }
+
     @Test func replyTypes() throws {
         let r = try parseReplies("+OK\r\n-ERR wrong\r\n:42\r\n$3\r\nabc\r\n$-1\r\n*2\r\n:1\r\n*1\r\n-BUSYKEY x\r\n*-1\r\n")
         #expect(r == [.simple("OK"), .error("ERR wrong"), .integer(42), .bulk(Array("abc".utf8)), .bulk(nil),

@@ -35,7 +35,13 @@ final class BatchBuilder {
     var cluster: ClusterRouting?
     let problems: ProblemLog
     let allocator = ByteBufferAllocator()
+    /// A batch is handed over once it holds this many bytes (or `maxCommands` commands).
     let maxBytes: Int
+    /// What a batch's buffer is allocated with: the bytes asked for rounded up to a power of two, as NIO
+    /// rounds a `ByteBuffer`'s capacity, with room past `maxBytes` for what closes a record. (Asking for
+    /// 256 KiB and 4 KiB of room allocated 512 KiB, half of it used: the freed batches' heap stayed resident,
+    /// twice the bytes in flight.)
+    let batchCapacity: Int
     let maxCommands: Int
     @exclusivity(unchecked) var batch: Batch
     /// The database the target is in after everything added so far.
@@ -67,17 +73,27 @@ final class BatchBuilder {
 
     init(pipeline: ImportPipeline?, problems: ProblemLog, maxBytes: Int, maxCommands: Int) {
         self.problems = problems
-        self.maxBytes = max(maxBytes, 4096)
+        (self.maxBytes, batchCapacity) = Self.sizes(filling: maxBytes)
         self.maxCommands = max(1, maxCommands)
-        batch = Batch(allocator: allocator, capacity: self.maxBytes + 4096)
+        batch = Batch(allocator: allocator, capacity: batchCapacity)
         lanes = [Lane(pipeline: pipeline, batch: batch)]
         run = allocator.buffer(capacity: 0)
         runNames = allocator.buffer(capacity: 0)
     }
 
+    /// The fill threshold and allocation of batches asked to hold `bytes`: the smallest power of two that holds
+    /// them, filled to `bytes` or to 4 KiB short of its end (the room for what closes a record), whichever
+    /// is less.
+    static func sizes(filling bytes: Int) -> (maxBytes: Int, capacity: Int) {
+        let room = 4096
+        let wanted = max(bytes, 2 * room)
+        let capacity = 1 << (Int.bitWidth - (wanted - 1).leadingZeroBitCount)
+        return (min(wanted, capacity - room), capacity)
+    }
+
     /// Adds a lane for another pipeline (a cluster master); returns its index.
     func addLane(_ pipeline: ImportPipeline) -> Int {
-        lanes.append(Lane(pipeline: pipeline, batch: Batch(allocator: allocator, capacity: maxBytes + 4096)))
+        lanes.append(Lane(pipeline: pipeline, batch: Batch(allocator: allocator, capacity: batchCapacity)))
         return lanes.count - 1
     }
 
@@ -309,7 +325,7 @@ final class BatchBuilder {
         closeRun()
         guard !batch.isEmpty else { return }
         let b = batch
-        batch = Batch(allocator: allocator, capacity: maxBytes + 4096)
+        batch = Batch(allocator: allocator, capacity: batchCapacity)
         batch.endDB = nil
         if let pipeline {
             if stopped || !pipeline.submit(b) {
