@@ -207,6 +207,77 @@ import Testing
         }
     }
 
+    /// A smaller release step (what an import uses) keeps the checksum's lead to two steps.
+    @Test func smallerStepShortensTheChecksumLead() throws {
+        let mib = MappedResidencyTests.mib
+        let path = try MappedResidencyTests.temporaryFile([UInt8](repeating: 1, count: 32 * mib), suffix: ".bin")
+        defer { unlink(path) }
+        let input = try InputBuffer.open(path: path)
+        input.releaseEvery(2 * mib)
+        let mapping = try #require(input.mapping)
+        let base = try #require(input.window.baseAddress)
+        var sum = 0
+        for i in stride(from: 0, to: 24 * mib, by: 4096) { sum &+= Int(base.load(fromByteOffset: i, as: UInt8.self)) }
+        mapping.advance(.checksum, to: 0)
+        mapping.advance(.decoder, to: 8 * mib)
+        mapping.advance(.checksum, to: 24 * mib)
+        #expect((MappedResidencyTests.residentBytes(of: base) ?? -1) == 4 * mib, "checksum ahead: [8, 12) MiB stay")
+        mapping.advance(.checksum, to: .max)
+        #expect(sum == 24 * mib / 4096)
+    }
+
+    /// Bytes copied out of a mapped input are given back at once (their whole pages), and read back from the
+    /// file if they are read again; bytes that are not the map's are left alone.
+    @Test func copiedBytesAreGivenBack() throws {
+        let mib = MappedResidencyTests.mib
+        let file = (0..<(16 * mib)).map { UInt8(truncatingIfNeeded: $0 / 4096) }
+        let path = try MappedResidencyTests.temporaryFile(file, suffix: ".bin")
+        defer { unlink(path) }
+        let input = try InputBuffer.open(path: path)
+        let window = input.window
+        let base = try #require(window.baseAddress)
+        func resident() -> Int { MappedResidencyTests.residentBytes(of: base) ?? -1 }
+        var sum = 0
+        for i in stride(from: 0, to: window.count, by: 4096) { sum &+= Int(window[i]) }
+        #expect(resident() == 16 * mib)
+        // From byte 100 on, 8 MiB: the first page holds bytes before them, the last one bytes after.
+        input.releaseCopied(UnsafeRawBufferPointer(rebasing: window[100..<(100 + 8 * mib)]))
+        // (At most the pages around them stay: 8 MiB and a page here, 8 MiB when the kernel maps the file in
+        // large folios.)
+        let left = resident()
+        #expect(left >= 7 * mib && left <= 8 * mib + 4096, "\(left) bytes resident")
+        #expect(window.elementsEqual(file), "the released pages read back from the file")
+        // Not the map's: an array's bytes, and a stream's window.
+        let array = [UInt8](repeating: 7, count: 3 * 4096)
+        array.withUnsafeBytes { input.releaseCopied($0) }
+        #expect(array.allSatisfy { $0 == 7 })
+        let stream = InputBuffer(stream: ChunkedArrayStream(Array(file.prefix(64 << 10))), chunkSize: 64 << 10)
+        try stream.fill(atLeast: 64 << 10)
+        stream.releaseCopied(stream.window)
+        #expect(stream.window.elementsEqual(file.prefix(64 << 10)))
+        #expect(sum > 0)
+    }
+
+    /// A stream's window read ahead for a record that does not fit yet grows no further than the record is
+    /// known to need: every page of the buffer is written sooner or later.
+    @Test func streamReadAheadDoesNotGrowTheBuffer() throws {
+        let mib = MappedResidencyTests.mib
+        let bytes = [UInt8](repeating: 1, count: 16 * mib)
+        let input = InputBuffer(stream: ChunkedArrayStream(bytes, chunk: 64 << 10), chunkSize: 4 * mib)
+        try input.fill(atLeast: 3 * mib)
+        #expect(input.capacity == 4 * mib)
+        // A walk stopped at the window's end, needing one byte more: read on to the capacity, not twice the window.
+        var e = RDBError(.truncated, offset: input.offset + input.window.count, "cut")
+        e.bytesNeeded = 1
+        try RDBReader.growWindow(input, after: e)
+        #expect(input.capacity == 4 * mib && input.window.count == 4 * mib)
+        // A record known to need more than the buffer grows it.
+        e = RDBError(.truncated, offset: input.offset + input.window.count, "cut")
+        e.bytesNeeded = 1
+        try RDBReader.growWindow(input, after: e)
+        #expect(input.capacity == 8 * mib && input.window.count >= 4 * mib + 1)
+    }
+
     @Test func mappedAOFReadInTwoPartsStaysBounded() throws {
         // Two readers, each giving back its pages as it moves on (from where its part or piece starts), and all of a
         // piece's once it is read; the pages the search for where pieces start touched are given back at once.

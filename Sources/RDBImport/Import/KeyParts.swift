@@ -44,6 +44,9 @@ final class KeyParts: OutputTarget {
     @exclusivity(unchecked) var counter = RESPCommandCounter()
     /// Keys sent in parts (for tests).
     @exclusivity(unchecked) private(set) var keysInParts = 0
+    /// The input being decoded (nil: several, e.g. a multi-part AOF): the pages of a mapped file that a big
+    /// value passed through was copied from are given back as its parts are made (`InputBuffer.releaseCopied`).
+    @exclusivity(unchecked) var input: InputBuffer?
 
     init(builder: BatchBuilder, replace: Bool, temporaryPrefix: [UInt8]) {
         self.builder = builder
@@ -95,6 +98,7 @@ final class KeyParts: OutputTarget {
             let room = max(1, builder.maxBytes - builder.batch.buffer.readableBytes)
             let piece = UnsafeRawBufferPointer(rebasing: rest.prefix(room))
             builder.append(piece, commands: counter.feed(piece))
+            input?.releaseCopied(piece)
             rest = UnsafeRawBufferPointer(rebasing: rest[piece.count...])
             if builder.batch.buffer.readableBytes >= builder.maxBytes || builder.batch.commands + builder.recordCommands >= builder.maxCommands {
                 closePart()

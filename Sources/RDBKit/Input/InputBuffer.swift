@@ -97,9 +97,12 @@ public final class InputBuffer {
     /// pages are resident together: `releaseEvery`).
     public private(set) var releaseStepBytes = InputBuffer.releaseStep
 
-    /// Gives a mapped file's pages back every `bytes` of progress from now on (the next release too).
+    /// Gives a mapped file's pages back every `bytes` of progress from now on (the next release too); the
+    /// background checksum of the file (started after this) reports as often and reads at most two steps
+    /// ahead of the decoder.
     public func releaseEvery(_ bytes: Int) {
         releaseStepBytes = bytes
+        mapping?.step.store(bytes, ordering: .relaxed)
         if releaseMark != .max { releaseMark = min(releaseMark, offset &+ bytes) }
     }
 
@@ -260,6 +263,20 @@ public final class InputBuffer {
         _ = mapping.release(from: (offset + page - 1) & ~(page - 1), to: storageOffset + end)
     }
 
+    /// Tells a memory-mapped input that the caller has copied `bytes` (a view into its window) out and will not
+    /// read them again: the whole pages inside them are given back now, not when the decoder passes the next
+    /// release step. A value passed through whole (an import's RESTORE payload, held until the server answers
+    /// it) would otherwise be resident twice, in the map and in its copy. Bytes outside the map, and inputs that
+    /// are not mapped, are left alone: a stream's window is checksummed after its records are decoded, so its
+    /// bytes must stay. A page touched again is read back from the file (costs time, never correctness).
+    public func releaseCopied(_ bytes: UnsafeRawBufferPointer) {
+        guard let mapping, let base = mapping.base, let p = bytes.baseAddress,
+              p >= UnsafeRawPointer(base), p + bytes.count <= UnsafeRawPointer(base) + mapping.count else { return }
+        let page = MappedRegion.pageSize
+        let from = (p - UnsafeRawPointer(base) + page - 1) & ~(page - 1)
+        _ = mapping.release(from: from, to: p + bytes.count - UnsafeRawPointer(base))
+    }
+
     @usableFromInline
     func releasePages(before offset: Int) {
         releasedOffset = offset
@@ -302,7 +319,7 @@ public final class InputBuffer {
 
     /// Loads until the window holds at least `count` bytes (false: the source ended first), then reads on
     /// towards `want` bytes only while the source has bytes ready (`ByteStream.hasReadyBytes`): a live
-    /// stream is not waited on for bytes beyond what is needed.
+    /// stream is not waited on for bytes beyond what is needed. A `want` past the capacity grows the buffer.
     @discardableResult
     public func fill(atLeast count: Int, preferring want: Int) throws -> Bool {
         guard try fill(atLeast: count) else { return false }

@@ -31,9 +31,11 @@ final class MappedRegion: @unchecked Sendable {
     /// Offset (page-aligned) below which pages have been released.
     let released = Mutex<Int>(0)
     static let pageSize = max(4096, Int(sysconf(Int32(_SC_PAGESIZE))))
+    /// The decoder's release step (`InputBuffer.releaseEvery`); the checksum reports its progress as often.
+    let step = Atomic<Int>(InputBuffer.releaseStep)
     /// How far apart the decoder and the checksum may be before pages are released without waiting for the
-    /// one behind.
-    static let maxLead = 2 * InputBuffer.releaseStep
+    /// one behind: two steps.
+    var maxLead: Int { 2 &* step.load(ordering: .relaxed) }
 
     init(base: UnsafeMutableRawPointer?, count: Int) {
         self.base = base
@@ -42,7 +44,8 @@ final class MappedRegion: @unchecked Sendable {
     deinit { if let base, count > 0 { munmap(base, count) } }
 
     /// Releases the whole pages from `from` (page-aligned) up to `to`, read by a decoder of a part of the file
-    /// (`InputBuffer(partOf:from:)`) that will not read them again; returns where the next release starts.
+    /// (`InputBuffer(partOf:from:)`) that will not read them again, or copied out (`InputBuffer.releaseCopied`);
+    /// returns where the next release starts.
     func release(from: Int, to: Int) -> Int {
         let upTo = min(to, count) & ~(MappedRegion.pageSize - 1)
         guard let base, upTo > from else { return from }
@@ -59,7 +62,8 @@ final class MappedRegion: @unchecked Sendable {
         case .checksum: previous = checksumMark.exchange(offset, ordering: .acquiringAndReleasing)
         }
         let decoder = decoderMark.load(ordering: .acquiring)
-        let upTo = min(decoder, max(checksumMark.load(ordering: .acquiring), decoder &- MappedRegion.maxLead), count)
+        let lead = maxLead
+        let upTo = min(decoder, max(checksumMark.load(ordering: .acquiring), decoder &- lead), count)
         let mask = ~(MappedRegion.pageSize - 1)
         released.withLock { done in
             guard let base else { return }
@@ -74,7 +78,7 @@ final class MappedRegion: @unchecked Sendable {
             let behind = min(offset, done) & mask
             if from < behind { madvise(base + from, behind - from, MADV_DONTNEED) }
             guard offset != .max else { return }
-            let ahead = (max(previous, decoder &+ MappedRegion.maxLead, done) + MappedRegion.pageSize - 1) & mask
+            let ahead = (max(previous, decoder &+ lead, done) + MappedRegion.pageSize - 1) & mask
             let end = min(offset, count) & mask
             if ahead < end { madvise(base + ahead, end - ahead, MADV_DONTNEED) }
         }

@@ -210,8 +210,12 @@ public enum RDBReader {
         // Read ahead (a record re-parsed after every small read would cost its size squared), but
         // wait only for the bytes known to be needed: a live stream may have nothing more yet.
         // The whole buffer when it has room (fewer refills; a live stream still stops at what it has).
-        let want = min(resuming ? have + resumeStep : max(have * 2, have + (1 << 16), input.capacity), input.limit)
-        try input.fill(atLeast: min(max(needed, have + 1), input.limit), preferring: want)
+        // Reading ahead does not grow the buffer past what the record is known to need: every page of it
+        // is written sooner or later, so a buffer doubled for bytes not needed yet (a 14 MB record read
+        // towards twice its size grew it to 32 MiB) stays that much more resident for the whole decode.
+        let atLeast = min(max(needed, have + 1), input.limit)
+        let want = min(resuming ? have + resumeStep : max(have * 2, have + (1 << 16), input.capacity), input.limit, max(input.capacity, atLeast))
+        try input.fill(atLeast: atLeast, preferring: want)
     }
 
     /// Whether the stream's next record is a key whose value has element framing, the window filled until it

@@ -57,7 +57,7 @@ public final class BackgroundCRC: @unchecked Sendable {
         var crc = CRC64(initial)
         var i = 0
         let n = count / BackgroundCRC.chunk
-        let releaseEvery = InputBuffer.releaseStep / BackgroundCRC.chunk
+        let releaseEvery = max(1, (mapping?.step.load(ordering: .relaxed) ?? InputBuffer.releaseStep) / BackgroundCRC.chunk)
         while i < n && !stop.load(ordering: .relaxed) {
             crc.update(UnsafeRawBufferPointer(start: base + i * BackgroundCRC.chunk, count: BackgroundCRC.chunk))
             checkpoints[i] = crc.value
