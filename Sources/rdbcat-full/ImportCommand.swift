@@ -85,7 +85,7 @@ struct ImportSettings: ParsableArguments {
     @Option(help: "Commands in flight (sent, not yet answered).")
     var pipeline: Int = 20_000
 
-    @Option(help: "MiB in flight (the import's memory bound on the network side).")
+    @Option(help: "MiB in flight, or answered and held for a resend (the import's memory bound on the network side; one larger key passes it).")
     var pipelineMb: Int = 16
 
     @Option(help: "A key whose commands pass this many KiB goes out in parts while it is decoded (default: the batch size, at most 256).")

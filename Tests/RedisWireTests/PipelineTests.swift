@@ -114,6 +114,60 @@ struct PipelineTests {
         #expect(t.pipeline.window.peakBytes > 0)
     }
 
+    @Test("The parts of a key held for a resend take room: what follows the key waits for its reply")
+    func heldPartsTakeRoom() throws {
+        var o = PipelineOptions()
+        o.maxBytesInFlight = 200
+        let t = try FakeTarget(options: o)
+        t.begin()
+        try t.serveHandshake()
+        // SET k <300 bytes> in three parts: the first two complete no command, the last one the SET.
+        var whole = ByteBuffer()
+        whole.writeCommand(["SET", "k", String(repeating: "v", count: 300)])
+        let bytes = whole.readableBytesView
+        let cuts = [0, 110, 220, bytes.count]
+        for (i, part) in [KeyPart.first, .middle, .last].enumerated() {
+            let b = Batch(allocator: ByteBufferAllocator(), capacity: 512)
+            b.buffer.writeBytes(bytes[(bytes.startIndex + cuts[i])..<(bytes.startIndex + cuts[i + 1])])
+            b.names.writeString("k")
+            b.records.append(Record(start: 0, length: b.buffer.readableBytes, commands: part == .last ? 1 : 0,
+                                    nameStart: 0, nameLength: 1, db: 0, file: 0, kind: .key, part: part))
+            b.commands = part == .last ? 1 : 0
+            b.keys = part == .last ? 1 : 0
+            // Nothing answerable in flight before the last part: the parts go whatever their size.
+            #expect(t.submit(b), "part \(i)")
+        }
+        var written = ByteBuffer()
+        while var w = try t.channel.readOutbound(as: ByteBuffer.self) { written.writeBuffer(&w) }
+        #expect(written == whole)
+        // The first two parts are acknowledged at their turn, and held: 220 bytes, the last part's in flight.
+        #expect(t.pipeline.machine.matcher.held == 220)
+        #expect(t.pipeline.progress.bytes == bytes.count - 220)
+
+        final class Flag: @unchecked Sendable { var done = false }
+        let reserved = NSCondition()
+        let flag = Flag()
+        let window = t.pipeline.window
+        let producer = Thread {
+            let ok = window.reserve(commands: 1, bytes: 10)
+            reserved.lock()
+            flag.done = ok
+            reserved.signal()
+            reserved.unlock()
+        }
+        producer.start()
+        let deadline = Date().addingTimeInterval(10)
+        while !window.hasWaiter && Date() < deadline { usleep(1000) }
+        #expect(window.hasWaiter, "10 bytes more fit the window's 200 beside the 81 in flight, not beside the 220 held")
+        try t.reply(Self.ok(1))
+        reserved.lock()
+        while !flag.done && Date() < deadline { _ = reserved.wait(until: deadline) }
+        #expect(flag.done)
+        reserved.unlock()
+        #expect(t.pipeline.machine.matcher.held == 0)
+        #expect(t.pipeline.machine.matcher.counters[0].imported == 1)
+    }
+
     @Test("No reply within the reply timeout: the connection counts as lost and the records go again")
     func replyTimeout() throws {
         var o = PipelineOptions()

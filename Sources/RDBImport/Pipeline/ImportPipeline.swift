@@ -14,9 +14,10 @@ import RedisWire
 public struct PipelineOptions: Sendable {
     /// Most commands sent and not yet answered (the decoder waits when the window is full).
     public var maxCommandsInFlight = 20_000
-    /// Most bytes sent (or queued) and not yet answered: the import's memory bound for the network side.
-    /// 16 MiB covers the bandwidth-delay product of a 10 Gbit/s link at 10 ms; on loopback 16 and 64 MiB
-    /// import at the same speed (huge-aggregates: peak RSS 122 -> 84 MiB).
+    /// Most bytes sent (or queued) and not yet answered, with those answered but held for a resend (the parts
+    /// of a key until its last part is answered): the import's memory bound for the network side, passed only
+    /// by one key larger than it. 16 MiB covers the bandwidth-delay product of a 10 Gbit/s link at 10 ms; on
+    /// loopback 16 and 64 MiB import at the same speed (huge-aggregates: peak RSS 122 -> 84 MiB).
     public var maxBytesInFlight = 16 << 20
     /// After the connection is lost: how long to keep trying to reconnect (seconds).
     public var reconnectTimeout = 60.0

@@ -59,6 +59,10 @@ struct ReplyMatcher {
     private(set) var counters: [ReplyCounters] = []
     /// Acknowledged (or dropped) since the last `takeReleased()`.
     private var released = InflightWindow.Release()
+    /// Bytes of the records acknowledged and held for the open key or segment (`InflightWindow.Release.held`).
+    private(set) var held = 0 {
+        didSet { if held != oldValue { released.held = held } }
+    }
     let problems: ProblemLog
 
     init(problems: ProblemLog) {
@@ -213,8 +217,10 @@ struct ReplyMatcher {
             }
         }
         if keyOpen || segmentOpen {
+            held += rec.length
             if b.next == b.records.count { cursor += 1 }
         } else {
+            held = 0
             while let f = batches.first, f.next == f.records.count { _ = batches.popFirst() }
             cursor = 0
         }
@@ -319,6 +325,7 @@ struct ReplyMatcher {
         let start = segmentOpen ? segmentStart : openStart
         keyOpen = false
         segmentOpen = false
+        held = 0  // (back in the window, below)
         for (i, b) in batches.enumerated() {
             if i > cursor { break }
             let from = i == 0 ? start : 0
@@ -390,6 +397,7 @@ struct ReplyMatcher {
         while let b = batches.popFirst() { drop(b, written: b.written) }
         cursor = 0
         keyOpen = false
+        held = 0
     }
 }
 
