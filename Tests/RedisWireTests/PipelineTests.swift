@@ -5,6 +5,41 @@ import NIOEmbedded
 import RedisWire
 import Testing
 
+/// A decoder thread taking room in a window (`InflightWindow.reserve`), for tests of when it waits.
+final class Producer: @unchecked Sendable {
+    let condition = NSCondition()
+    var done = false
+    let window: InflightWindow
+    let deadline = Date().addingTimeInterval(10)
+
+    init(_ window: InflightWindow, commands: Int, bytes: Int) {
+        self.window = window
+        Thread { [self] in
+            let ok = window.reserve(commands: commands, bytes: bytes)
+            condition.lock()
+            done = ok
+            condition.signal()
+            condition.unlock()
+        }.start()
+    }
+
+    /// Whether the thread is waiting for room (and has not taken it).
+    func waits() -> Bool {
+        while !window.hasWaiter && Date() < deadline { usleep(1000) }
+        condition.lock()
+        defer { condition.unlock() }
+        return window.hasWaiter && !done
+    }
+
+    /// Whether the thread took its room (waiting up to the deadline).
+    func reserved() -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        while !done && Date() < deadline { _ = condition.wait(until: deadline) }
+        return done
+    }
+}
+
 @Suite("The import pipeline on EmbeddedChannel: no server")
 struct PipelineTests {
     static func ok(_ n: Int) -> String { String(repeating: "+OK\r\n", count: n) }
@@ -86,30 +121,10 @@ struct PipelineTests {
         _ = try t.commands()
 
         // The decoder thread wants room for 3 more: 3 + 3 > 4, so it waits.
-        final class Flag: @unchecked Sendable { var done = false }
-        let reserved = NSCondition()
-        let flag = Flag()
-        let window = t.pipeline.window
-        let producer = Thread {
-            let ok = window.reserve(commands: 3, bytes: 10)
-            reserved.lock()
-            flag.done = ok
-            reserved.signal()
-            reserved.unlock()
-        }
-        producer.start()
-        let deadline = Date().addingTimeInterval(10)
-        while !t.pipeline.window.hasWaiter && Date() < deadline { usleep(1000) }
-        #expect(t.pipeline.window.hasWaiter)
-        reserved.lock()
-        #expect(!flag.done)
-        reserved.unlock()
-
+        let producer = Producer(t.pipeline.window, commands: 3, bytes: 10)
+        #expect(producer.waits())
         try t.reply(Self.ok(2))  // 1 in flight: 1 + 3 fits
-        reserved.lock()
-        while !flag.done && Date() < deadline { _ = reserved.wait(until: deadline) }
-        #expect(flag.done)
-        reserved.unlock()
+        #expect(producer.reserved())
         #expect(t.pipeline.progress.commands == 4)
         #expect(t.pipeline.window.peakBytes > 0)
     }
@@ -144,26 +159,10 @@ struct PipelineTests {
         #expect(t.pipeline.machine.matcher.held == 220)
         #expect(t.pipeline.progress.bytes == bytes.count - 220)
 
-        final class Flag: @unchecked Sendable { var done = false }
-        let reserved = NSCondition()
-        let flag = Flag()
-        let window = t.pipeline.window
-        let producer = Thread {
-            let ok = window.reserve(commands: 1, bytes: 10)
-            reserved.lock()
-            flag.done = ok
-            reserved.signal()
-            reserved.unlock()
-        }
-        producer.start()
-        let deadline = Date().addingTimeInterval(10)
-        while !window.hasWaiter && Date() < deadline { usleep(1000) }
-        #expect(window.hasWaiter, "10 bytes more fit the window's 200 beside the 81 in flight, not beside the 220 held")
+        let producer = Producer(t.pipeline.window, commands: 1, bytes: 10)
+        #expect(producer.waits(), "10 bytes more fit the window's 200 beside the 81 in flight, not beside the 220 held")
         try t.reply(Self.ok(1))
-        reserved.lock()
-        while !flag.done && Date() < deadline { _ = reserved.wait(until: deadline) }
-        #expect(flag.done)
-        reserved.unlock()
+        #expect(producer.reserved())
         #expect(t.pipeline.machine.matcher.held == 0)
         #expect(t.pipeline.machine.matcher.counters[0].imported == 1)
     }
