@@ -1,9 +1,9 @@
 import NIOConcurrencyHelpers
 
 /// The commands and bytes sent (or queued) and not yet answered, and the bytes answered but held for a
-/// resend: the import's memory bound on the network side, shared by the decoder thread, which waits in `reserve` for room (backpressure: the decoder runs
-/// no faster than the server answers), and the event loop, which frees room with `release` as replies
-/// arrive.
+/// resend: the import's memory bound on the network side, shared by the decoder thread, which waits in
+/// `reserve` for room (backpressure: the decoder runs no faster than the server answers), and the event
+/// loop, which frees room with `release` as replies arrive.
 ///
 /// NIO's `ConditionLock` guards it. Its value says whether a thread sleeps waiting for a change: the
 /// waiter sets 1 as it unlocks and sleeps until a `release` sets 0 (a release in between wakes it at once).
