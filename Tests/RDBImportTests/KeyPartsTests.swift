@@ -164,6 +164,17 @@ struct KeyPartsTests {
             #expect(r.files[0].keysFailed == 1)
             #expect(try target.keyspace()[0] == nil, "replace=\(replace): the target keeps part of the key")
         }
+        // The same key not sent in parts (nothing of it went out before the error): reported failed too.
+        try target.flushAll()
+        var o = Self.options(.commands, replace: false)
+        o.keyChunkBytes = 1 << 30
+        let importer = Importer(target: target.endpoint, options: o)
+        let r = importer.run(files: [cut])
+        #expect(r.status == .failed && importer.keysSentInParts == 0)
+        let p = r.problems.filter { $0.keyText == "big:list" }
+        #expect(p.count == 1 && p.first?.kind == .error && p.first?.message.contains("before any of it was sent") == true, "\(p)")
+        #expect(r.files[0].keysFailed == 1 && r.keysRead == 1 && r.keysImported == 0)
+        #expect(try target.keyspace()[0] == nil)
     }
 }
 
