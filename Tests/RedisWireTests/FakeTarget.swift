@@ -118,6 +118,16 @@ final class FakeTarget: @unchecked Sendable {
         return b
     }
 
+    /// A target whose pipeline (its options set by `configure`) has begun and had its handshake answered.
+    static func started(_ configure: (inout PipelineOptions) -> Void) throws -> FakeTarget {
+        var o = PipelineOptions()
+        configure(&o)
+        let t = try FakeTarget(options: o)
+        t.begin()
+        try t.serveHandshake()
+        return t
+    }
+
     /// Hands a batch over (from the test thread: the window has room) and lets the loop write it.
     func submit(_ b: Batch) -> Bool {
         let ok = pipeline.submit(b)

@@ -112,11 +112,7 @@ struct PipelineTests {
 
     @Test("A window full blocks the producer until replies free it")
     func windowFull() throws {
-        var o = PipelineOptions()
-        o.maxCommandsInFlight = 4
-        let t = try FakeTarget(options: o)
-        t.begin()
-        try t.serveHandshake()
+        let t = try FakeTarget.started { $0.maxCommandsInFlight = 4 }
         #expect(t.submit(FakeTarget.batch(["a", "b", "c"])))
         _ = try t.commands()
 
@@ -131,11 +127,7 @@ struct PipelineTests {
 
     @Test("The parts of a key held for a resend take room: what follows the key waits for its reply")
     func heldPartsTakeRoom() throws {
-        var o = PipelineOptions()
-        o.maxBytesInFlight = 200
-        let t = try FakeTarget(options: o)
-        t.begin()
-        try t.serveHandshake()
+        let t = try FakeTarget.started { $0.maxBytesInFlight = 200 }
         // SET k <300 bytes> in three parts: the first two complete no command, the last one the SET.
         var whole = ByteBuffer()
         whole.writeCommand(["SET", "k", String(repeating: "v", count: 300)])
@@ -169,12 +161,10 @@ struct PipelineTests {
 
     @Test("No reply within the reply timeout: the connection counts as lost and the records go again")
     func replyTimeout() throws {
-        var o = PipelineOptions()
-        o.replyTimeout = 5
-        o.reconnectTimeout = 3
-        let t = try FakeTarget(options: o)
-        t.begin()
-        try t.serveHandshake()
+        let t = try FakeTarget.started {
+            $0.replyTimeout = 5
+            $0.reconnectTimeout = 3
+        }
         #expect(t.submit(FakeTarget.batch(["a"])))
         _ = try t.commands()
         t.advance(seconds: 2)
