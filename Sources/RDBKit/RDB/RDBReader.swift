@@ -189,10 +189,10 @@ public enum RDBReader {
         return -1
     }
 
-    /// Reads more of a stream after a walk of the window's record stopped at its end (`truncation`), towards
-    /// twice the window (a walk that starts again from the record's start), or another `resumeStep` bytes (a
-    /// walk `resuming` where it stopped, which goes on as soon as they are in); throws when the record would
-    /// need more than the input's limit.
+    /// Reads more of a stream after a walk of the window's record stopped at its end (`truncation`), to the
+    /// buffer's end (a walk that starts again from the record's start; the buffer doubles when the record
+    /// needs more than it holds), or another `resumeStep` bytes (a walk `resuming` where it stopped, which goes
+    /// on as soon as they are in); throws when the record would need more than the input's limit.
     @usableFromInline
     static func growWindow(_ input: InputBuffer, after truncation: RDBError, resuming: Bool = false) throws {
         let e = truncation
@@ -210,12 +210,13 @@ public enum RDBReader {
         // Read ahead (a record re-parsed after every small read would cost its size squared), but
         // wait only for the bytes known to be needed: a live stream may have nothing more yet.
         // The whole buffer when it has room (fewer refills; a live stream still stops at what it has).
-        // Reading ahead does not grow the buffer past what the record is known to need: every page of it
-        // is written sooner or later, so a buffer doubled for bytes not needed yet (a 14 MB record read
-        // towards twice its size grew it to 32 MiB) stays that much more resident for the whole decode.
+        // Reading ahead does not grow the buffer more than the record is known to need (`fill` doubles it,
+        // or more, when the record needs more than it holds): every page of it is written sooner or later,
+        // so a buffer grown for bytes not needed yet (a 14 MB record read towards twice the window grew it
+        // to 32 MiB) stays that much more resident for the whole decode.
         let atLeast = min(max(needed, have + 1), input.limit)
-        let want = min(resuming ? have + resumeStep : max(have * 2, have + (1 << 16), input.capacity), input.limit, max(input.capacity, atLeast))
-        try input.fill(atLeast: atLeast, preferring: want)
+        let room = min(atLeast > input.capacity ? max(atLeast, input.capacity * 2) : input.capacity, input.limit)
+        try input.fill(atLeast: atLeast, preferring: resuming ? min(have + resumeStep, room) : room)
     }
 
     /// Whether the stream's next record is a key whose value has element framing, the window filled until it
