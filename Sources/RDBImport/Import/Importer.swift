@@ -350,16 +350,7 @@ public final class Importer {
                 let text = "\(error)"
                 let msg = text.hasPrefix(path + ":") ? text : "\(path): \(text)"  // (RDB and AOF errors name their file)
                 if failure == nil { failure = msg }
-                if !ctx.parts.abort("\(error)") && ctx.parts.armed {
-                    // Inside a key of which nothing was sent: read (counted), not written, so reported failed,
-                    // as a key whose parts went out is (`KeyParts.abort`).
-                    ctx.stats.keysFailed += 1
-                    ctx.problems.add(
-                        .error, file: index, db: ctx.parts.db, key: ctx.parts.name,
-                        message: "decoding failed in the middle of the key (\(path), record at byte offset \(ctx.parts.offset)) before any of it was sent: \(error)",
-                        offset: ctx.parts.offset)
-                }
-                ctx.parts.armed = false
+                ctx.parts.fail("\(error)")
                 ctx.builder.abandon()
                 if ctx.failure == nil { ctx.failure = msg }
                 v.out.truncate(to: 0)

@@ -161,9 +161,23 @@ final class KeyParts: OutputTarget {
         let undo = replace || unguarded ? "deleted it (DEL key)" : temporary ? "deleted its temporary copy" : "left the target as it was (the RESTORE was cut and fails)"
         builder.problems.add(
             .error, file: file, db: db, key: name,
-            message: "decoding failed in the middle of the key (\(builder.problems.fileName(file)), record at byte offset \(offset)) after part of it was sent: \(why); the import \(undo)",
+            message: "\(decodingFailed) after part of it was sent: \(why); the import \(undo)",
             offset: offset)
         return true
+    }
+
+    /// Decoding failed inside the armed key and the import stops: what went out of it is undone (`abort`), and
+    /// the key is reported failed either way (one of which nothing was sent was read, and written nowhere).
+    func fail(_ why: String) {
+        defer { armed = false }
+        guard !abort(why), armed else { return }
+        builder.stats[file].keysFailed += 1
+        builder.problems.add(.error, file: file, db: db, key: name, message: "\(decodingFailed) before any of it was sent: \(why)", offset: offset)
+    }
+
+    /// How a key's problem starts when its decoding failed.
+    var decodingFailed: String {
+        "decoding failed in the middle of the key (\(builder.problems.fileName(file)), record at byte offset \(offset))"
     }
 }
 

@@ -305,7 +305,7 @@ public final class InputBuffer {
                 end = n
                 start = 0
             }
-            if capacity < count { try grow(to: min(max(count, capacity * 2), limit)) }
+            if capacity < count { try grow(to: capacity(holding: count)) }
             let n = try src.read(into: UnsafeMutableRawBufferPointer(start: storage! + end, count: capacity - end))
             source = src
             if n == 0 {
@@ -315,6 +315,12 @@ public final class InputBuffer {
             end += n
         }
         return true
+    }
+
+    /// The capacity `fill(atLeast: count)` leaves: the buffer's, or, when it holds less than `count`, doubled
+    /// (or `count` if that is more), at most the limit.
+    func capacity(holding count: Int) -> Int {
+        capacity < count ? min(max(count, capacity * 2), limit) : capacity
     }
 
     /// Loads until the window holds at least `count` bytes (false: the source ended first), then reads on

@@ -215,7 +215,7 @@ public enum RDBReader {
         // so a buffer grown for bytes not needed yet (a 14 MB record read towards twice the window grew it
         // to 32 MiB) stays that much more resident for the whole decode.
         let atLeast = min(max(needed, have + 1), input.limit)
-        let room = min(atLeast > input.capacity ? max(atLeast, input.capacity * 2) : input.capacity, input.limit)
+        let room = input.capacity(holding: atLeast)
         try input.fill(atLeast: atLeast, preferring: resuming ? min(have + resumeStep, room) : room)
     }
 
